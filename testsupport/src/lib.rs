@@ -1,0 +1,1 @@
+//! Deterministic in-process mock HTTP APIs for ingest's tests and demo.
