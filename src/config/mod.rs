@@ -11,7 +11,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
+
+mod validate;
+
 
 /// Everything a run needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,27 +259,235 @@ impl Config {
     }
 
     /// Parses and validates config text; `origin` names the file in errors.
+    ///
+    /// Every error is one line, `<origin>: <key path>: <problem>`, e.g.
+    /// `cfg.json: sources[1].pagination.cursor_path: expected a dot path
+    /// like "pricing.amount", found 5`. Header values are never shown.
     pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigError> {
-        let _ = (origin, text);
-        Err(ConfigError(format!("{origin}: config parsing is not built yet")))
+        validate::parse(origin, text)
     }
 
     /// The effective config as JSON in the file's own key names, with every
     /// secret shown as `***` (for `summary.config`).
+    ///
+    /// Every default is written out, so the summary says exactly what ran;
+    /// for a config without secrets, parsing this JSON gives back `self`.
     pub fn to_redacted_json(&self) -> Value {
-        Value::Null
+        json!({
+            "sources": self.sources.iter().map(SourceConfig::to_redacted_json).collect::<Vec<_>>(),
+            "rate_limit": { "per_second": self.rate_limit.per_second, "burst": self.rate_limit.burst },
+            "retry": {
+                "max_retries": self.retry.max_retries,
+                "base_delay_ms": ms(self.retry.base_delay),
+                "max_delay_ms": ms(self.retry.max_delay),
+            },
+            "breaker": {
+                "failure_threshold": self.breaker.failure_threshold,
+                "cooldown_ms": ms(self.breaker.cooldown),
+            },
+            "timeouts": { "connect_ms": ms(self.timeouts.connect), "read_ms": ms(self.timeouts.read) },
+            "queue_capacity": self.queue_capacity,
+            "batch_size": self.batch_size,
+            "deadline_ms": ms(self.deadline),
+            "max_pages": self.max_pages,
+            "max_failed_pages_in_a_row": self.max_failed_pages_in_a_row,
+            "max_body_bytes": self.max_body_bytes,
+        })
     }
+}
+
+impl SourceConfig {
+    fn to_redacted_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("name".into(), json!(self.name));
+        out.insert("url".into(), json!(redact_url(&self.url)));
+        if let Some(items_path) = &self.items_path {
+            out.insert("items_path".into(), json!(items_path));
+        }
+        out.insert("pagination".into(), self.pagination.to_json());
+        let fields = [
+            ("id", &self.fields.id),
+            ("name", &self.fields.name),
+            ("price", &self.fields.price),
+            ("currency", &self.fields.currency),
+            ("category", &self.fields.category),
+        ];
+        let fields: Map<String, Value> = fields
+            .into_iter()
+            .filter_map(|(key, path)| Some((key.to_string(), json!(path.as_ref()?))))
+            .collect();
+        out.insert("fields".into(), Value::Object(fields));
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|h| {
+                let value = if h.secret { "***" } else { &h.value };
+                (h.name.clone(), json!(value))
+            })
+            .collect();
+        out.insert("headers".into(), Value::Object(headers));
+        Value::Object(out)
+    }
+}
+
+impl Pagination {
+    /// The style and its effective keys, as a config file writes them.
+    fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        let mut put = |key: &str, value: Value| {
+            out.insert(key.to_string(), value);
+        };
+        match self {
+            Pagination::Page {
+                param,
+                start,
+                size,
+                total_pages_path,
+            } => {
+                put("style", json!("page"));
+                put("param", json!(param));
+                put("start", json!(start));
+                if let Some((size_param, size)) = size {
+                    put("size_param", json!(size_param));
+                    put("size", json!(size));
+                }
+                if let Some(path) = total_pages_path {
+                    put("total_pages_path", json!(path));
+                }
+            }
+            Pagination::Offset {
+                offset_param,
+                start,
+                limit,
+                total_path,
+            } => {
+                put("style", json!("offset"));
+                put("offset_param", json!(offset_param));
+                put("start", json!(start));
+                if let Some((limit_param, limit)) = limit {
+                    put("limit_param", json!(limit_param));
+                    put("limit", json!(limit));
+                }
+                if let Some(path) = total_path {
+                    put("total_path", json!(path));
+                }
+            }
+            Pagination::Cursor { cursor_path, param } => {
+                put("style", json!("cursor"));
+                put("cursor_path", json!(cursor_path));
+                put("param", json!(param));
+            }
+            Pagination::NextUrl { next_path } => {
+                put("style", json!("next_url"));
+                put("next_path", json!(next_path));
+            }
+            Pagination::LinkHeader => put("style", json!("link_header")),
+            Pagination::None => put("style", json!("none")),
+        }
+        Value::Object(out)
+    }
+}
+
+/// A duration as whole milliseconds, the unit of every `_ms` key.
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Whether a header or query-parameter name marks its value as a secret:
 /// `Authorization`, `Proxy-Authorization`, `Cookie`, or any name containing
 /// `token`, `key`, `secret` or `password`, in any case.
 pub fn is_secret_name(name: &str) -> bool {
-    let _ = name;
-    false
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || ["token", "key", "secret", "password"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// `url` with the values of secret query parameters replaced by `***`.
+///
+/// Names are compared after percent-decoding (`api%5Fkey` is `api_key`).
+/// Everything else is kept byte for byte, except a password in the URL's
+/// userinfo (`user:pw@host`), which is a secret too. Empty values stay
+/// empty; the fragment is left alone (it is never sent).
 pub fn redact_url(url: &str) -> String {
-    url.to_string()
+    let (before_fragment, fragment) = match url.find('#') {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let (base, query) = match before_fragment.find('?') {
+        Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
+        None => (before_fragment, None),
+    };
+    let mut out = redact_userinfo(base);
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value))
+                    if !value.is_empty() && is_secret_name(&percent_decode(name)) =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out.push_str(fragment);
+    out
+}
+
+/// `scheme://user:***@host…` for a URL (without query) that has a password.
+fn redact_userinfo(base: &str) -> String {
+    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
+        return base.to_string();
+    };
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let authority = &base[scheme_end..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _password)) => format!(
+                "{}{user}:***{}",
+                &base[..scheme_end],
+                &base[scheme_end + at..]
+            ),
+            None => base.to_string(),
+        },
+        None => base.to_string(),
+    }
+}
+
+/// Query-name decoding: `%XX` escapes and `+` as space; a broken escape
+/// stays as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |i: usize| {
+        let digit = |b: &u8| (*b as char).to_digit(16);
+        Some(digit(bytes.get(i)?)? * 16 + digit(bytes.get(i + 1)?)?)
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1)) {
+            (b'%', Some(byte)) => {
+                out.push(byte as u8);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

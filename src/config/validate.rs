@@ -1,0 +1,668 @@
+//! Walking a parsed config file into a [`Config`], by hand.
+//!
+//! Every check reports one line, `<file>: <key path>: <problem>`, where the
+//! problem reads "expected <what>, found <what>" whenever a value is wrong.
+//! Objects are checked for unknown keys before their values, so a typo is
+//! reported as a typo rather than as a missing key. Defaults come from the
+//! types' `impl Default`; this file only overrides what the file sets.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{
+    is_secret_name, redact_url, Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig,
+};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+const TOP_KEYS: &[&str] = &[
+    "sources",
+    "rate_limit",
+    "retry",
+    "breaker",
+    "timeouts",
+    "queue_capacity",
+    "batch_size",
+    "deadline_ms",
+    "max_pages",
+    "max_failed_pages_in_a_row",
+    "max_body_bytes",
+];
+const SOURCE_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "items_path",
+    "pagination",
+    "fields",
+    "headers",
+];
+const FIELD_KEYS: &[&str] = &["id", "name", "price", "currency", "category"];
+/// Each style with the keys it accepts (besides `style`), as in SPEC §3.
+const STYLES: &[(&str, &[&str])] = &[
+    (
+        "page",
+        &["param", "start", "size_param", "size", "total_pages_path"],
+    ),
+    (
+        "offset",
+        &[
+            "offset_param",
+            "start",
+            "limit_param",
+            "limit",
+            "total_path",
+        ],
+    ),
+    ("cursor", &["cursor_path", "param"]),
+    ("next_url", &["next_path"]),
+    ("link_header", &[]),
+    ("none", &[]),
+];
+const U32_MAX: u64 = u32::MAX as u64;
+/// Longest string shown in an error before it is cut.
+const SHOWN_CHARS: usize = 40;
+
+/// Parses `text` (the contents of `origin`) into a validated [`Config`].
+pub(super) fn parse(origin: &str, text: &str) -> Result<Config> {
+    let root: Value = serde_json::from_str(text)
+        .map_err(|e| ConfigError(format!("{origin}: not valid JSON: {e}")))?;
+    Walker { origin }.config(&root)
+}
+
+/// Carries the file name into every error.
+struct Walker<'a> {
+    origin: &'a str,
+}
+
+/// An object whose keys have been checked; hands out children with paths.
+struct Obj<'v> {
+    path: String,
+    map: &'v Map<String, Value>,
+}
+
+impl<'v> Obj<'v> {
+    fn get(&self, key: &str) -> Option<(String, &'v Value)> {
+        self.map.get(key).map(|v| (child(&self.path, key), v))
+    }
+}
+
+impl Walker<'_> {
+    fn config(&self, root: &Value) -> Result<Config> {
+        if !root.is_object() {
+            return Err(self.mismatch("top level", "an object", root));
+        }
+        let top = self.object("", root, TOP_KEYS)?;
+        let mut config = Config {
+            sources: self.sources(&top)?,
+            ..Config::default()
+        };
+
+        if let Some((path, v)) = top.get("rate_limit") {
+            let o = self.object(&path, v, &["per_second", "burst"])?;
+            if let Some((p, v)) = o.get("per_second") {
+                config.rate_limit.per_second = match v.as_f64() {
+                    Some(n) if n > 0.0 && n.is_finite() => n,
+                    _ => return Err(self.mismatch(&p, "a number > 0", v)),
+                };
+            }
+            set(
+                &mut config.rate_limit.burst,
+                self.int(&o, "burst", 1, u64::MAX)?,
+            );
+        }
+        if let Some((path, v)) = top.get("retry") {
+            let o = self.object(&path, v, &["max_retries", "base_delay_ms", "max_delay_ms"])?;
+            set(
+                &mut config.retry.max_retries,
+                self.u32(&o, "max_retries", 0)?,
+            );
+            set(&mut config.retry.base_delay, self.ms(&o, "base_delay_ms")?);
+            set(&mut config.retry.max_delay, self.ms(&o, "max_delay_ms")?);
+            self.delays(&o, &config)?;
+        }
+        if let Some((path, v)) = top.get("breaker") {
+            let o = self.object(&path, v, &["failure_threshold", "cooldown_ms"])?;
+            set(
+                &mut config.breaker.failure_threshold,
+                self.u32(&o, "failure_threshold", 1)?,
+            );
+            set(&mut config.breaker.cooldown, self.ms(&o, "cooldown_ms")?);
+        }
+        if let Some((path, v)) = top.get("timeouts") {
+            let o = self.object(&path, v, &["connect_ms", "read_ms"])?;
+            set(&mut config.timeouts.connect, self.ms(&o, "connect_ms")?);
+            set(&mut config.timeouts.read, self.ms(&o, "read_ms")?);
+        }
+        let usize_max = usize::MAX as u64;
+        set(
+            &mut config.queue_capacity,
+            self.int(&top, "queue_capacity", 1, usize_max)?
+                .map(|n| n as usize),
+        );
+        set(
+            &mut config.batch_size,
+            self.int(&top, "batch_size", 1, usize_max)?
+                .map(|n| n as usize),
+        );
+        set(&mut config.deadline, self.ms(&top, "deadline_ms")?);
+        set(
+            &mut config.max_pages,
+            self.int(&top, "max_pages", 1, u64::MAX)?,
+        );
+        set(
+            &mut config.max_failed_pages_in_a_row,
+            self.u32(&top, "max_failed_pages_in_a_row", 1)?,
+        );
+        set(
+            &mut config.max_body_bytes,
+            self.int(&top, "max_body_bytes", 1, u64::MAX)?,
+        );
+        Ok(config)
+    }
+
+    /// `max_delay_ms >= base_delay_ms`, on the effective values: blame the
+    /// key the file set (max when both are set).
+    fn delays(&self, retry: &Obj, config: &Config) -> Result<()> {
+        let (base, max) = (config.retry.base_delay, config.retry.max_delay);
+        if max >= base {
+            return Ok(());
+        }
+        let (base_ms, max_ms) = (base.as_millis(), max.as_millis());
+        Err(
+            match (retry.get("max_delay_ms"), retry.get("base_delay_ms")) {
+                (Some((p, _)), Some(_)) => self.error(
+                    &p,
+                    format_args!("expected a value >= base_delay_ms ({base_ms}), found {max_ms}"),
+                ),
+                (Some((p, _)), None) => self.error(
+                    &p,
+                    format_args!(
+                    "expected a value >= base_delay_ms ({base_ms}, the default), found {max_ms}"
+                ),
+                ),
+                (None, _) => self.error(
+                    &child(&retry.path, "base_delay_ms"),
+                    format_args!(
+                        "expected a value <= max_delay_ms ({max_ms}, the default), found {base_ms}"
+                    ),
+                ),
+            },
+        )
+    }
+
+    fn sources(&self, top: &Obj) -> Result<Vec<SourceConfig>> {
+        let Some((path, v)) = top.get("sources") else {
+            return Err(self.error(
+                "sources",
+                "expected a non-empty array of sources, found nothing (the key is required)",
+            ));
+        };
+        let list = v
+            .as_array()
+            .ok_or_else(|| self.mismatch(&path, "a non-empty array of sources", v))?;
+        if list.is_empty() {
+            return Err(self.mismatch(&path, "at least one source", v));
+        }
+        let mut sources: Vec<SourceConfig> = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            let path = format!("sources[{i}]");
+            let source = self.source(&path, v)?;
+            if let Some(first) = sources.iter().position(|s| s.name == source.name) {
+                return Err(self.error(
+                    &child(&path, "name"),
+                    format_args!(
+                        "duplicate source name {} (first at sources[{first}])",
+                        quoted(&source.name)
+                    ),
+                ));
+            }
+            sources.push(source);
+        }
+        Ok(sources)
+    }
+
+    fn source(&self, path: &str, v: &Value) -> Result<SourceConfig> {
+        let o = self.object(path, v, SOURCE_KEYS)?;
+
+        let name_expected = "a name made of A-Z a-z 0-9 _ . - (non-empty)";
+        let (p, v) = self.required(&o, "name", name_expected)?;
+        let name = match v.as_str() {
+            Some(s) if is_source_name(s) => s.to_string(),
+            _ => return Err(self.mismatch(&p, name_expected, v)),
+        };
+
+        let url_expected = "an http:// or https:// URL with a host and no whitespace";
+        let (p, v) = self.required(&o, "url", url_expected)?;
+        let url = match v.as_str() {
+            Some(s) if is_http_url(s) => s.to_string(),
+            // The URL may carry a secret query parameter: show it redacted.
+            Some(s) => {
+                let shown = Value::String(redact_url(s));
+                return Err(self.mismatch(&p, url_expected, &shown));
+            }
+            None => return Err(self.mismatch(&p, url_expected, v)),
+        };
+
+        let items_path = match o.get("items_path") {
+            Some((p, v)) => Some(self.dot_path(&p, v)?),
+            None => None,
+        };
+        let pagination = match o.get("pagination") {
+            Some((p, v)) => self.pagination(&p, v)?,
+            None => Pagination::None,
+        };
+        let mut fields = FieldPaths::default();
+        if let Some((p, v)) = o.get("fields") {
+            let f = self.object(&p, v, FIELD_KEYS)?;
+            let slots = [
+                ("id", &mut fields.id),
+                ("name", &mut fields.name),
+                ("price", &mut fields.price),
+                ("currency", &mut fields.currency),
+                ("category", &mut fields.category),
+            ];
+            for (key, slot) in slots {
+                if let Some((p, v)) = f.get(key) {
+                    *slot = Some(self.dot_path(&p, v)?);
+                }
+            }
+        }
+        let headers = match o.get("headers") {
+            Some((p, v)) => self.headers(&p, v)?,
+            None => Vec::new(),
+        };
+        Ok(SourceConfig {
+            name,
+            url,
+            items_path,
+            pagination,
+            fields,
+            headers,
+        })
+    }
+
+    fn pagination(&self, path: &str, v: &Value) -> Result<Pagination> {
+        let map = v
+            .as_object()
+            .ok_or_else(|| self.mismatch(path, "an object", v))?;
+        let names: Vec<&str> = STYLES.iter().map(|(s, _)| *s).collect();
+        let style_expected = format!("a style, one of {}", names.join(", "));
+        let style_path = child(path, "style");
+        let style = match map.get("style") {
+            None => {
+                return Err(self.error(
+                    &style_path,
+                    format_args!("expected {style_expected}, found nothing (the key is required)"),
+                ))
+            }
+            Some(Value::String(s)) => s.as_str(),
+            Some(v) => return Err(self.mismatch(&style_path, &style_expected, v)),
+        };
+        let Some((style, keys)) = STYLES.iter().find(|(s, _)| *s == style) else {
+            return Err(self.error(
+                &style_path,
+                format_args!(
+                    "unknown style {} (expected one of {})",
+                    quoted(style),
+                    names.join(", ")
+                ),
+            ));
+        };
+        if let Some(key) = map
+            .keys()
+            .find(|k| *k != "style" && !keys.contains(&k.as_str()))
+        {
+            let owners: Vec<&str> = STYLES
+                .iter()
+                .filter(|(_, ks)| ks.contains(&key.as_str()))
+                .map(|(s, _)| *s)
+                .collect();
+            let belongs = if owners.is_empty() {
+                String::new()
+            } else {
+                format!("; it belongs to style {}", owners.join(", "))
+            };
+            let allowed = if keys.is_empty() {
+                "no other keys".to_string()
+            } else {
+                format!("one of style, {}", keys.join(", "))
+            };
+            return Err(self.error(
+                &child(path, key),
+                format_args!("unknown key for style {style} (expected {allowed}{belongs})"),
+            ));
+        }
+        let o = Obj {
+            path: path.to_string(),
+            map,
+        };
+        let text = |key: &str, default: &str| -> Result<String> {
+            match o.get(key) {
+                Some((p, v)) => Ok(self.non_empty(&p, v)?.to_string()),
+                None => Ok(default.to_string()),
+            }
+        };
+        let opt_path = |key: &str| -> Result<Option<String>> {
+            o.get(key).map(|(p, v)| self.dot_path(&p, v)).transpose()
+        };
+        Ok(match *style {
+            "page" => Pagination::Page {
+                param: text("param", "page")?,
+                start: self.int(&o, "start", 0, u64::MAX)?.unwrap_or(1),
+                size: self.pair(&o, "size_param", "size")?,
+                total_pages_path: opt_path("total_pages_path")?,
+            },
+            "offset" => Pagination::Offset {
+                offset_param: text("offset_param", "offset")?,
+                start: self.int(&o, "start", 0, u64::MAX)?.unwrap_or(0),
+                limit: self.pair(&o, "limit_param", "limit")?,
+                total_path: opt_path("total_path")?,
+            },
+            "cursor" => {
+                let (p, v) =
+                    self.required(&o, "cursor_path", "a dot path (style cursor requires it)")?;
+                Pagination::Cursor {
+                    cursor_path: self.dot_path(&p, v)?,
+                    param: text("param", "cursor")?,
+                }
+            }
+            "next_url" => Pagination::NextUrl {
+                next_path: match o.get("next_path") {
+                    Some((p, v)) => self.dot_path(&p, v)?,
+                    None => "next".to_string(),
+                },
+            },
+            "link_header" => Pagination::LinkHeader,
+            _ => Pagination::None,
+        })
+    }
+
+    /// A parameter name and its value (`size_param` + `size`), which only
+    /// make sense together.
+    fn pair(&self, o: &Obj, param_key: &str, value_key: &str) -> Result<Option<(String, u64)>> {
+        let param = match o.get(param_key) {
+            Some((p, v)) => Some(self.non_empty(&p, v)?.to_string()),
+            None => None,
+        };
+        let value = self.int(o, value_key, 1, u64::MAX)?;
+        match (param, value) {
+            (Some(param), Some(value)) => Ok(Some((param, value))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(self.error(
+                &child(&o.path, param_key),
+                format_args!("expected {value_key} alongside {param_key} (they go together), found no {value_key}"),
+            )),
+            (None, Some(_)) => Err(self.error(
+                &child(&o.path, value_key),
+                format_args!("expected {param_key} alongside {value_key} (they go together), found no {param_key}"),
+            )),
+        }
+    }
+
+    fn headers(&self, path: &str, v: &Value) -> Result<Vec<Header>> {
+        let map = v
+            .as_object()
+            .ok_or_else(|| self.mismatch(path, "an object of header names to string values", v))?;
+        let mut headers: Vec<Header> = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            let p = child(path, name);
+            if !is_header_name(name) {
+                return Err(self.error(
+                    &p,
+                    "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found this key",
+                ));
+            }
+            if let Some(other) = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)) {
+                return Err(self.error(
+                    &p,
+                    format_args!(
+                        "duplicate header name (names are case-insensitive; also {})",
+                        child(path, &other.name)
+                    ),
+                ));
+            }
+            let named_secret = is_secret_name(name);
+            let Some(raw) = v.as_str() else {
+                let found = if named_secret {
+                    kind(v).to_string()
+                } else {
+                    describe(v)
+                };
+                return Err(self.error(&p, format_args!("expected a string, found {found}")));
+            };
+            let (value, from_env) = match raw.strip_prefix("env:") {
+                Some(var) => (self.env(&p, var)?, true),
+                None => (raw.to_string(), false),
+            };
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                let what = if from_env {
+                    "an environment variable value"
+                } else {
+                    "a value"
+                };
+                return Err(self.error(
+                    &p,
+                    format_args!(
+                        "expected a header value without control characters, found {what} with one"
+                    ),
+                ));
+            }
+            headers.push(Header {
+                name: name.clone(),
+                value,
+                secret: from_env || named_secret,
+            });
+        }
+        Ok(headers)
+    }
+
+    /// The value of environment variable `var`, read now. Never echoed.
+    fn env(&self, path: &str, var: &str) -> Result<String> {
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(self.error(
+                path,
+                format_args!(
+                    "expected env:NAME with NAME made of A-Z a-z 0-9 _, found {}",
+                    quoted(&format!("env:{var}"))
+                ),
+            ));
+        }
+        match std::env::var(var) {
+            Ok(value) => Ok(value),
+            Err(std::env::VarError::NotPresent) => {
+                Err(self.error(path, format_args!("environment variable {var} is not set")))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => Err(self.error(
+                path,
+                format_args!("environment variable {var} is not valid UTF-8"),
+            )),
+        }
+    }
+
+    // ---- leaf values -------------------------------------------------
+
+    /// `v` as an object, with every key in `keys`.
+    fn object<'v>(&self, path: &str, v: &'v Value, keys: &[&str]) -> Result<Obj<'v>> {
+        let map = v
+            .as_object()
+            .ok_or_else(|| self.mismatch(path, "an object", v))?;
+        if let Some(key) = map.keys().find(|k| !keys.contains(&k.as_str())) {
+            return Err(self.error(
+                &child(path, key),
+                format_args!("unknown key (expected one of {})", keys.join(", ")),
+            ));
+        }
+        Ok(Obj {
+            path: path.to_string(),
+            map,
+        })
+    }
+
+    fn required<'v>(&self, o: &Obj<'v>, key: &str, what: &str) -> Result<(String, &'v Value)> {
+        o.get(key).ok_or_else(|| {
+            self.error(
+                &child(&o.path, key),
+                format_args!("expected {what}, found nothing (the key is required)"),
+            )
+        })
+    }
+
+    /// Optional integer `key` in `min..=max`. An integral float (`5.0`) is
+    /// accepted, since JSON has one number type; `5.5` is not.
+    fn int(&self, o: &Obj, key: &str, min: u64, max: u64) -> Result<Option<u64>> {
+        let Some((p, v)) = o.get(key) else {
+            return Ok(None);
+        };
+        let n = v.as_u64().or_else(|| {
+            let f = v.as_f64()?;
+            // Below 2^53 every integral f64 is exact.
+            (f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f)).then_some(f as u64)
+        });
+        match n {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ if max == u64::MAX => Err(self.mismatch(&p, &format!("an integer >= {min}"), v)),
+            _ => Err(self.mismatch(&p, &format!("an integer from {min} to {max}"), v)),
+        }
+    }
+
+    fn u32(&self, o: &Obj, key: &str, min: u64) -> Result<Option<u32>> {
+        Ok(self.int(o, key, min, U32_MAX)?.map(|n| n as u32))
+    }
+
+    /// Optional `_ms` key: an integer >= 1, as a duration.
+    fn ms(&self, o: &Obj, key: &str) -> Result<Option<Duration>> {
+        Ok(self.int(o, key, 1, u64::MAX)?.map(Duration::from_millis))
+    }
+
+    fn non_empty<'v>(&self, path: &str, v: &'v Value) -> Result<&'v str> {
+        match v.as_str() {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(self.mismatch(path, "a non-empty string", v)),
+        }
+    }
+
+    /// A dot path into a body: non-empty segments joined by `.`.
+    fn dot_path(&self, path: &str, v: &Value) -> Result<String> {
+        match v.as_str() {
+            Some(s) if !s.is_empty() && s.split('.').all(|seg| !seg.is_empty()) => {
+                Ok(s.to_string())
+            }
+            _ => Err(self.mismatch(path, "a dot path like \"pricing.amount\"", v)),
+        }
+    }
+
+    // ---- messages ----------------------------------------------------
+
+    fn error(&self, path: &str, problem: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("{}: {path}: {problem}", self.origin))
+    }
+
+    fn mismatch(&self, path: &str, expected: &str, found: &Value) -> ConfigError {
+        self.error(
+            path,
+            format_args!("expected {expected}, found {}", describe(found)),
+        )
+    }
+}
+
+/// Stores `value` when the file set it.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// The path of `key` inside `parent`: `a.b` for plain keys, `a["x y"]`
+/// for keys a dot path could not show.
+fn child(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (parent.is_empty(), plain) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{parent}.{key}"),
+        (_, false) => format!("{parent}[{}]", quoted(key)),
+    }
+}
+
+/// A value as an error shows it: scalars as JSON, long strings cut.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => quoted(s),
+        Value::Array(a) if a.is_empty() => "an empty array".to_string(),
+        Value::Object(o) if o.is_empty() => "an empty object".to_string(),
+        Value::Array(_) | Value::Object(_) => kind(v).to_string(),
+        _ => v.to_string(),
+    }
+}
+
+/// Only the type of a value, for values that may be secret.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `s` as a JSON string, cut to [`SHOWN_CHARS`] characters.
+fn quoted(s: &str) -> String {
+    if s.chars().count() <= SHOWN_CHARS {
+        return Value::from(s).to_string();
+    }
+    let cut: String = s.chars().take(SHOWN_CHARS - 1).collect();
+    let json = Value::from(cut).to_string();
+    format!("{}…\"", &json[..json.len() - 1])
+}
+
+fn is_source_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// RFC 9110 token characters.
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// `http://` or `https://` (lower case, as written by hand), then a
+/// non-empty host, an optional numeric port, and no whitespace or control
+/// characters anywhere.
+fn is_http_url(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, after))
+                if !addr.is_empty() && (after.is_empty() || after.starts_with(':')) =>
+            {
+                (addr, after.strip_prefix(':'))
+            }
+            _ => return false,
+        }
+    } else {
+        match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    !host.is_empty() && port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
