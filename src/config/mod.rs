@@ -15,6 +15,8 @@ use serde_json::{json, Map, Value};
 
 mod validate;
 
+#[cfg(test)]
+mod tests;
 
 /// Everything a run needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
