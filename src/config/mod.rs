@@ -6,7 +6,8 @@
 //! what was expected and what was found — and because `pagination` keys
 //! depend on the style. The result is a [`Config`] whose values are already
 //! in their runtime types (durations, enums); worker threads never see raw
-//! JSON config.
+//! JSON config. The walk lives in `validate.rs`; this file holds the types,
+//! their defaults, and the redacted view written to `summary.config`.
 
 use std::fmt;
 use std::time::Duration;
