@@ -1,7 +1,7 @@
 //! Walking a parsed config file into a [`Config`], by hand.
 //!
 //! Every check reports one line, `<file>: <key path>: <problem>`, where the
-//! problem reads "expected <what>, found <what>" whenever a value is wrong.
+//! problem reads `expected <what>, found <what>` whenever a value is wrong.
 //! Objects are checked for unknown keys before their values, so a typo is
 //! reported as a typo rather than as a missing key. Defaults come from the
 //! types' `impl Default`; this file only overrides what the file sets.
