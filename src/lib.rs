@@ -5,5 +5,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod config;
+pub mod control;
+pub mod dedupe;
+pub mod error;
+pub mod fetch;
+pub mod logging;
 pub mod normalize;
+pub mod output;
+pub mod pipeline;
+pub mod process;
+pub mod progress;

@@ -70,13 +70,19 @@ pub fn normalize(source: &str, item: &Value, fields: &FieldPaths) -> Result<Reco
     };
     let price = match obj.get("price") {
         None | Some(Value::Null) => return Err(InvalidReason::MissingPrice),
-        Some(v) => v.as_f64().filter(|p| p.is_finite() && *p >= 0.0).ok_or(InvalidReason::BadPrice)?,
+        Some(v) => v
+            .as_f64()
+            .filter(|p| p.is_finite() && *p >= 0.0)
+            .ok_or(InvalidReason::BadPrice)?,
     };
     Ok(Record {
         key: format!("{source}:{id}"),
         source: source.to_string(),
         id,
-        name: obj.get("name").and_then(Value::as_str).map(|s| s.trim().to_string()),
+        name: obj
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_string()),
         price,
         currency: None,
         category: None,

@@ -1,0 +1,24 @@
+# ingest — the two commands a user needs are `make run` and `make test`.
+CARGO ?= cargo
+
+.PHONY: run test lint build bench coverage clean
+
+## run: the built-in demo (mock APIs in-process) → out/records.jsonl, out/summary.json
+run:
+	$(CARGO) run --release --quiet -- run
+
+## test: the whole test suite (what CI runs)
+test:
+	$(CARGO) test --workspace --all-targets
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## build: release binary at target/release/ingest
+build:
+	$(CARGO) build --release
+
+clean:
+	$(CARGO) clean

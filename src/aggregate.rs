@@ -1,0 +1,323 @@
+//! Counters of a run, per source and in total (SPEC §6).
+//!
+//! One [`Stats`] lives behind an `Arc<Mutex<…>>` for the whole run. Fetcher
+//! threads write their own source's request-side counters (requests,
+//! responses, errors, waits, latency, status); the processor writes the
+//! item-side ones (items, records, invalid, duplicates) once per chunk; the
+//! progress display reads. Nobody holds the lock across I/O or a wait.
+//! Because the processor alone counts an item as it classifies it, the
+//! accounting identity `items == records + invalid + duplicates` holds by
+//! construction at every moment, not only at the end.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::normalize::InvalidReason;
+
+/// How a source's pagination ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// Still fetching.
+    Running,
+    /// End of data reached (pages may have been given up on the way).
+    Complete,
+    /// Stopped by the run's deadline.
+    Deadline,
+    /// The deadline fell while the breaker was open.
+    BreakerOpen,
+    /// `max_pages` pages requested without reaching the end.
+    MaxPages,
+    /// Stopped by failures, a pagination loop, or a page it could not
+    /// step over.
+    Error,
+    /// Stopped by Ctrl-C / SIGTERM / [`crate::control::RunControl::interrupt`].
+    Interrupted,
+}
+
+impl SourceStatus {
+    /// The name used in the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Running => "running",
+            SourceStatus::Complete => "complete",
+            SourceStatus::Deadline => "deadline",
+            SourceStatus::BreakerOpen => "breaker_open",
+            SourceStatus::MaxPages => "max_pages",
+            SourceStatus::Error => "error",
+            SourceStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a source is doing right now (for the progress display).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending or waiting for a token.
+    Fetching,
+    /// Waiting out a backoff or a Retry-After.
+    BackingOff,
+    /// Waiting out the breaker's cooldown.
+    BreakerOpen,
+    /// Finished with end of data.
+    Done,
+    /// Finished any other way.
+    Failed,
+}
+
+impl Phase {
+    /// The word the progress bar shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Fetching => "fetching",
+            Phase::BackingOff => "backing off",
+            Phase::BreakerOpen => "breaker open",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// Why a fetcher waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCause {
+    /// For a token.
+    RateLimit,
+    /// Our own backoff.
+    Backoff,
+    /// The server's Retry-After (when larger than the backoff).
+    RetryAfter,
+    /// The breaker's cooldown.
+    Breaker,
+}
+
+/// `errors` keys, in summary order.
+pub const ERROR_KINDS: [&str; 7] = [
+    "timeout",
+    "transport",
+    "malformed_json",
+    "client_error",
+    "body_too_large",
+    "no_items",
+    "pagination_loop",
+];
+
+/// `retries_by_cause` keys always present.
+pub const RETRY_CAUSES: [&str; 4] = ["429", "5xx", "timeout", "transport"];
+
+/// The item-side counters, which the processor adds up per chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    /// Items handed to the processor.
+    pub items: u64,
+    /// Records written.
+    pub records: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Invalid items, by [`InvalidReason`] in `InvalidReason::ALL` order.
+    pub invalid: [u64; 4],
+}
+
+impl ItemCounts {
+    /// Invalid items of every reason.
+    pub fn invalid_total(&self) -> u64 {
+        self.invalid.iter().sum()
+    }
+
+    /// Counts one invalid item.
+    pub fn add_invalid(&mut self, reason: InvalidReason) {
+        self.invalid[reason as usize] += 1;
+    }
+
+    fn add(&mut self, other: &ItemCounts) {
+        self.items += other.items;
+        self.records += other.records;
+        self.duplicates += other.duplicates;
+        for (a, b) in self.invalid.iter_mut().zip(other.invalid) {
+            *a += b;
+        }
+    }
+}
+
+/// Everything counted about one source.
+#[derive(Debug, Clone)]
+pub struct SourceStats {
+    /// The source's name.
+    pub name: String,
+    /// How its pagination ended.
+    pub status: SourceStatus,
+    /// What it is doing now.
+    pub phase: Phase,
+    /// HTTP attempts sent.
+    pub requests: u64,
+    /// Successful responses, the one that ends the data included.
+    pub pages: u64,
+    /// Pages given up.
+    pub failed_pages: u64,
+    /// Attempts after a page's first.
+    pub retries: u64,
+    /// Item-side counters.
+    pub counts: ItemCounts,
+    /// Answers by HTTP status.
+    pub responses: BTreeMap<u16, u64>,
+    /// Failed attempts by kind ([`ERROR_KINDS`]).
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Retries by the failure that caused them.
+    pub retries_by_cause: BTreeMap<String, u64>,
+    /// Time spent waiting, by cause.
+    pub waits: [Duration; 4],
+    /// Times the breaker opened.
+    pub breaker_opens: u64,
+    /// Latency of each attempt that got a whole answer, in ms.
+    pub latencies_ms: Vec<u32>,
+    /// Pages given up, redacted.
+    pub failed_page_urls: Vec<String>,
+    /// Where the source would have gone on, when it stopped early; redacted.
+    pub stopped_at_url: Option<String>,
+}
+
+impl SourceStats {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            status: SourceStatus::Running,
+            phase: Phase::Fetching,
+            requests: 0,
+            pages: 0,
+            failed_pages: 0,
+            retries: 0,
+            counts: ItemCounts::default(),
+            responses: BTreeMap::new(),
+            errors: ERROR_KINDS.iter().map(|k| (*k, 0)).collect(),
+            retries_by_cause: RETRY_CAUSES.iter().map(|k| (k.to_string(), 0)).collect(),
+            waits: [Duration::ZERO; 4],
+            breaker_opens: 0,
+            latencies_ms: Vec::new(),
+            failed_page_urls: Vec::new(),
+            stopped_at_url: None,
+        }
+    }
+
+    /// Adds time waited for `cause`.
+    pub fn add_wait(&mut self, cause: WaitCause, d: Duration) {
+        self.waits[cause as usize] += d;
+    }
+
+    /// Time waited for `cause`.
+    pub fn wait(&self, cause: WaitCause) -> Duration {
+        self.waits[cause as usize]
+    }
+
+    /// The latency percentile `p` (0–100) in ms, nearest-rank; 0 when none.
+    pub fn latency_percentile(&self, p: f64) -> u32 {
+        let mut sorted = self.latencies_ms.clone();
+        sorted.sort_unstable();
+        percentile(&sorted, p)
+    }
+}
+
+/// Nearest-rank percentile of sorted values; 0 for none.
+pub fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The counters of every source of a run, in config order.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// One entry per source, in config order.
+    pub sources: Vec<SourceStats>,
+}
+
+impl Stats {
+    /// Zeroed counters for the named sources.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            sources: names.into_iter().map(SourceStats::new).collect(),
+        }
+    }
+
+    /// Adds a chunk's item counts, `per_source[i]` to source `i`.
+    pub fn add_items(&mut self, per_source: &[ItemCounts]) {
+        for (stats, counts) in self.sources.iter_mut().zip(per_source) {
+            stats.counts.add(counts);
+        }
+    }
+
+    /// Totals over all sources.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for s in &self.sources {
+            t.requests += s.requests;
+            t.pages += s.pages;
+            t.failed_pages += s.failed_pages;
+            t.retries += s.retries;
+            t.counts.add(&s.counts);
+        }
+        t
+    }
+}
+
+/// Run-wide sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// HTTP attempts sent.
+    pub requests: u64,
+    /// Successful responses.
+    pub pages: u64,
+    /// Pages given up.
+    pub failed_pages: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Item-side counters.
+    pub counts: ItemCounts,
+}
+
+/// `num / den`, or `None` when `den` is 0.
+pub fn rate(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), 50);
+        assert_eq!(percentile(&v, 95.0), 95);
+        assert_eq!(percentile(&v, 100.0), 100);
+        assert_eq!(percentile(&[7], 95.0), 7);
+        assert_eq!(percentile(&[], 50.0), 0);
+    }
+
+    #[test]
+    fn totals_add_every_source_and_keep_the_identity() {
+        let mut stats = Stats::new(["a", "b"]);
+        let mut a = ItemCounts {
+            items: 5,
+            records: 3,
+            duplicates: 1,
+            ..Default::default()
+        };
+        a.add_invalid(InvalidReason::BadPrice);
+        let b = ItemCounts {
+            items: 2,
+            records: 2,
+            ..Default::default()
+        };
+        stats.add_items(&[a, b]);
+        stats.add_items(&[a, ItemCounts::default()]);
+        let t = stats.totals().counts;
+        assert_eq!(
+            (t.items, t.records, t.duplicates, t.invalid_total()),
+            (12, 8, 2, 2)
+        );
+        assert_eq!(t.items, t.records + t.invalid_total() + t.duplicates);
+        assert_eq!(rate(1, 0), None);
+        assert_eq!(rate(1, 4), Some(0.25));
+    }
+}

@@ -1,0 +1,159 @@
+//! The run's shared stop signal: the deadline and the interrupt flag.
+//!
+//! Every wait in a fetcher (token, backoff, Retry-After, breaker) goes
+//! through [`RunControl::wait_until`], which refuses a wait that would end
+//! past the deadline and wakes at once on an interrupt. That is what makes
+//! Ctrl-C answer within a second although a thread blocked in `sleep`
+//! would not be woken by a signal. In-flight requests are cut separately:
+//! by a per-request time budget no longer than the time left, and by
+//! shutting the shared `ureq::Agent` down on interrupt.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a source stopped before its end of data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The run's deadline came, or a wait would have crossed it.
+    Deadline,
+    /// Ctrl-C, SIGTERM, or [`RunControl::interrupt`].
+    Interrupted,
+}
+
+/// Shared by every thread of a run.
+#[derive(Debug)]
+pub struct RunControl {
+    /// When the run must be over; set once at start.
+    deadline: Instant,
+    /// Set by the signal handler (or a test) and read by every wait and
+    /// every page loop.
+    interrupted: AtomicBool,
+    /// Paired with `wake`, so `interrupt` can end sleeps early. The bool is
+    /// a copy of `interrupted` kept under the lock to avoid lost wake-ups.
+    sleeping: Mutex<bool>,
+    /// Notified once by `interrupt`.
+    wake: Condvar,
+    /// Clones share one pool; shutting it down cuts every in-flight
+    /// request of the run.
+    agent: Mutex<Option<ureq::Agent>>,
+}
+
+impl RunControl {
+    /// A control for a run that must end by `deadline`.
+    pub fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            interrupted: AtomicBool::new(false),
+            sleeping: Mutex::new(false),
+            wake: Condvar::new(),
+            agent: Mutex::new(None),
+        }
+    }
+
+    /// The run's deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Registers the agent whose requests an interrupt must cut.
+    pub fn set_agent(&self, agent: ureq::Agent) {
+        *lock(&self.agent) = Some(agent);
+    }
+
+    /// Stops the run: every wait returns, in-flight requests are cut, and
+    /// every source still running ends with status `interrupted`.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        *lock(&self.sleeping) = true;
+        self.wake.notify_all();
+        if let Some(agent) = lock(&self.agent).take() {
+            agent.shutdown();
+        }
+    }
+
+    /// Whether [`interrupt`](Self::interrupt) was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// `Ok` while the run may go on; else why it must stop.
+    pub fn check(&self) -> Result<(), Stop> {
+        if self.is_interrupted() {
+            Err(Stop::Interrupted)
+        } else if Instant::now() >= self.deadline {
+            Err(Stop::Deadline)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Time left before the deadline, if any.
+    pub fn time_left(&self) -> Result<Duration, Stop> {
+        self.check()?;
+        Ok(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Sleeps until `until`, unless that is past the deadline (then returns
+    /// `Deadline` at once, without sleeping) or an interrupt comes first.
+    pub fn wait_until(&self, until: Instant) -> Result<(), Stop> {
+        self.check()?;
+        if until > self.deadline {
+            return Err(Stop::Deadline);
+        }
+        let mut stopped = lock(&self.sleeping);
+        loop {
+            if *stopped {
+                return Err(Stop::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            stopped = self
+                .wake
+                .wait_timeout(stopped, until - now)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// [`wait_until`](Self::wait_until) `now + d`.
+    pub fn wait(&self, d: Duration) -> Result<(), Stop> {
+        self.wait_until(Instant::now() + d)
+    }
+}
+
+/// Locks a mutex, taking the data even if another thread panicked with it:
+/// the data here stays consistent at every point a panic could occur.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_wait_past_the_deadline_is_refused_without_sleeping() {
+        let control = RunControl::new(Instant::now() + Duration::from_millis(50));
+        let t = Instant::now();
+        assert_eq!(control.wait(Duration::from_secs(5)), Err(Stop::Deadline));
+        assert!(t.elapsed() < Duration::from_millis(40));
+        assert_eq!(control.wait(Duration::from_millis(1)), Ok(()));
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_wait_early() {
+        let control = Arc::new(RunControl::new(Instant::now() + Duration::from_secs(60)));
+        let waiter = {
+            let control = Arc::clone(&control);
+            std::thread::spawn(move || control.wait(Duration::from_secs(30)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        control.interrupt();
+        assert_eq!(waiter.join().unwrap(), Err(Stop::Interrupted));
+        assert_eq!(control.check(), Err(Stop::Interrupted));
+    }
+}

@@ -1,0 +1,234 @@
+//! Reading a page body: the item array, dot paths, and `Link` headers.
+//!
+//! The item array is found by `items_path` or, when that is omitted, by the
+//! auto-detection of SPEC §3: the body itself if it is an array; else a
+//! breadth-first search over nested objects (3 levels) for the first usual
+//! key (`data`, `items`, …) holding an array; else, only when no usual key
+//! appears anywhere, the single array-valued top-level field other than
+//! `errors`.
+
+use serde_json::Value;
+
+/// Usual names of the item array, in order of preference.
+const USUAL_KEYS: [&str; 7] = [
+    "data", "items", "results", "products", "records", "entries", "rows",
+];
+
+/// Levels searched by auto-detection (the body is level 1).
+const MAX_DEPTH: usize = 3;
+
+/// The value at a dot path (`meta.next_cursor`, `variants.0.price`).
+pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |v, segment| match v {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// Removes the item array from `body` and returns it, or `None` when the
+/// body has no item array (a `no_items` failure).
+pub fn take_items(body: &mut Value, items_path: Option<&str>) -> Option<Vec<Value>> {
+    let path = match items_path {
+        Some(p) => p.split('.').map(str::to_string).collect(),
+        None => detect(body)?,
+    };
+    let mut at = body;
+    for segment in &path {
+        at = match at {
+            Value::Object(map) => map.get_mut(segment.as_str())?,
+            Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match at.take() {
+        Value::Array(items) => Some(items),
+        other => {
+            *at = other;
+            None
+        }
+    }
+}
+
+/// The key path of the auto-detected item array (empty = the body).
+fn detect(body: &Value) -> Option<Vec<String>> {
+    let root = match body {
+        Value::Array(_) => return Some(Vec::new()),
+        Value::Object(map) => map,
+        _ => return None,
+    };
+    let mut level = vec![(Vec::<String>::new(), root)];
+    let mut usual_key_seen = false;
+    for _ in 0..MAX_DEPTH {
+        // The key order decides first, then the objects' order in the level.
+        for key in USUAL_KEYS {
+            for (path, map) in &level {
+                match map.get(key) {
+                    Some(Value::Array(_)) => {
+                        let mut found = path.clone();
+                        found.push(key.to_string());
+                        return Some(found);
+                    }
+                    Some(_) => usual_key_seen = true,
+                    None => {}
+                }
+            }
+        }
+        let mut next = Vec::new();
+        for (path, map) in &level {
+            for (key, value) in map.iter() {
+                if let Value::Object(child) = value {
+                    let mut child_path = path.clone();
+                    child_path.push(key.clone());
+                    next.push((child_path, child));
+                }
+            }
+        }
+        level = next;
+    }
+    if usual_key_seen {
+        return None;
+    }
+    let mut arrays = root
+        .iter()
+        .filter(|(k, v)| v.is_array() && k.as_str() != "errors");
+    match (arrays.next(), arrays.next()) {
+        (Some((key, _)), None) => Some(vec![key.clone()]),
+        _ => None,
+    }
+}
+
+/// The target of the first `rel="next"` link in `Link` header values
+/// (RFC 8288: several links per header, `rel` case-insensitive and possibly
+/// holding several space-separated relation types).
+pub fn next_link<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    values.into_iter().find_map(|value| {
+        split_links(value).into_iter().find_map(|link| {
+            let (target, params) = parse_link(link)?;
+            let is_next = params.iter().any(|(name, value)| {
+                name.eq_ignore_ascii_case("rel")
+                    && value
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            });
+            is_next.then(|| target.to_string())
+        })
+    })
+}
+
+/// Splits a header value at the commas between links (not those inside
+/// `<…>` or quotes).
+fn split_links(value: &str) -> Vec<&str> {
+    let (mut parts, mut start) = (Vec::new(), 0);
+    let (mut in_uri, mut in_quote) = (false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            '<' if !in_quote => in_uri = true,
+            '>' if !in_quote => in_uri = false,
+            '"' if !in_uri => in_quote = !in_quote,
+            ',' if !in_uri && !in_quote => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// `<target>; name=value; name="quoted value"` → target and parameters.
+fn parse_link(link: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+    let link = link.trim().strip_prefix('<')?;
+    let (target, rest) = link.split_once('>')?;
+    let params = rest
+        .split(';')
+        .filter_map(|p| {
+            let (name, value) = p.split_once('=')?;
+            Some((name.trim(), value.trim().trim_matches('"')))
+        })
+        .collect();
+    Some((target.trim(), params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn items(mut body: Value, path: Option<&str>) -> Option<Vec<Value>> {
+        take_items(&mut body, path)
+    }
+
+    #[test]
+    fn explicit_path_and_bare_array() {
+        assert_eq!(
+            items(json!({"a": {"b": [1, 2]}}), Some("a.b")),
+            Some(vec![json!(1), json!(2)])
+        );
+        assert_eq!(items(json!([3]), None), Some(vec![json!(3)]));
+        assert_eq!(items(json!({"a": {"b": 5}}), Some("a.b")), None);
+        assert_eq!(
+            items(json!({"a": [[1], [2]]}), Some("a.1")),
+            Some(vec![json!(2)])
+        );
+    }
+
+    #[test]
+    fn auto_detection_prefers_usual_keys_breadth_first() {
+        assert_eq!(
+            items(json!({"items": [1], "data": [2]}), None),
+            Some(vec![json!(2)])
+        );
+        assert_eq!(
+            items(
+                json!({"meta": {"rows": [1]}, "response": {"data": [2]}}),
+                None
+            ),
+            Some(vec![json!(2)])
+        );
+        assert_eq!(
+            items(json!({"a": {"b": {"data": [9]}}}), None),
+            Some(vec![json!(9)])
+        );
+        assert_eq!(items(json!({"a": {"b": {"c": {"data": [9]}}}}), None), None);
+        // A usual key that is not an array blocks the fallback.
+        assert_eq!(items(json!({"data": {"x": 1}, "things": [1]}), None), None);
+    }
+
+    #[test]
+    fn fallback_is_the_only_top_level_array_but_errors() {
+        assert_eq!(
+            items(json!({"things": [1], "errors": []}), None),
+            Some(vec![json!(1)])
+        );
+        assert_eq!(items(json!({"a": [1], "b": [2]}), None), None);
+        assert_eq!(items(json!({"message": "ok"}), None), None);
+        assert_eq!(items(json!("text"), None), None);
+    }
+
+    #[test]
+    fn lookup_follows_dots_and_indexes() {
+        let v = json!({"meta": {"next": "c2"}, "list": [{"x": 1}]});
+        assert_eq!(lookup(&v, "meta.next"), Some(&json!("c2")));
+        assert_eq!(lookup(&v, "list.0.x"), Some(&json!(1)));
+        assert_eq!(lookup(&v, "meta.missing"), None);
+    }
+
+    #[test]
+    fn link_headers_per_rfc_8288() {
+        let v = r#"<https://h/p?page=1>; rel="prev", <https://h/p?page=3>; rel="next""#;
+        assert_eq!(next_link([v]), Some("https://h/p?page=3".into()));
+        assert_eq!(
+            next_link([r#"</p?a=1,2>; REL="Next Last""#]),
+            Some("/p?a=1,2".into())
+        );
+        assert_eq!(next_link(["<x>; rel=next"]), Some("x".into()));
+        assert_eq!(
+            next_link(["<x>; rel=\"prev\"", "<y>; rel=\"next\""]),
+            Some("y".into())
+        );
+        assert_eq!(next_link(["<x>; rel=\"nextish\""]), None);
+        assert_eq!(next_link(["garbage"]), None);
+    }
+}

@@ -1,0 +1,344 @@
+//! Where the next page is, for each pagination style (SPEC §3).
+//!
+//! A [`Paginator`] is a small state machine: it gives the first URL, and
+//! after each page — fetched, or given up — says where to go next, that
+//! the data has ended, or that it cannot go on. It never does I/O, so every
+//! style's rules are tested here without a server. Loop detection keeps
+//! every URL a pointer-following style has requested; a pointer back to
+//! one of them stops the source instead of spinning.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::config::Pagination;
+use crate::fetch::page::lookup;
+use crate::fetch::url::{resolve, set_query_param};
+
+/// What to do after a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Fetch this URL next.
+    Fetch(String),
+    /// The data has ended.
+    End,
+    /// The next pointer leads to a URL already requested: a loop.
+    Loop(String),
+    /// A page was given up and this style cannot step over it.
+    Stuck,
+}
+
+/// One source's pagination state.
+#[derive(Debug)]
+pub struct Paginator {
+    style: Pagination,
+    /// The configured start URL; page, offset and cursor URLs derive from it.
+    base: String,
+    /// The URL of the page being fetched.
+    current: String,
+    /// Page number or offset of the current page (page/offset styles).
+    position: u64,
+    /// Items of the last page that was received (offset style step-over).
+    last_good_count: Option<u64>,
+    /// Every URL requested so far (pointer-following styles).
+    followed: HashSet<String>,
+}
+
+impl Paginator {
+    /// A paginator positioned at the first page of `url`.
+    pub fn new(url: &str, style: &Pagination) -> Self {
+        let position = match style {
+            Pagination::Page { start, .. } | Pagination::Offset { start, .. } => *start,
+            _ => 0,
+        };
+        let mut p = Self {
+            style: style.clone(),
+            base: url.to_string(),
+            current: String::new(),
+            position,
+            last_good_count: None,
+            followed: HashSet::new(),
+        };
+        p.current = p.positioned_url();
+        p.followed.insert(p.current.clone());
+        p
+    }
+
+    /// The URL to fetch now.
+    pub fn current(&self) -> &str {
+        &self.current
+    }
+
+    /// Moves on after a page whose body was `body`, holding `items` items,
+    /// answered with a `Link` rel="next" target `link_next`.
+    pub fn after_page(&mut self, body: &Value, items: usize, link_next: Option<&str>) -> Next {
+        let items = items as u64;
+        self.last_good_count = Some(items);
+        match &self.style {
+            Pagination::Page {
+                start,
+                total_pages_path,
+                ..
+            } => {
+                let last = total_pages_path
+                    .as_deref()
+                    .and_then(|p| lookup(body, p))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|total| self.position + 1 - start >= total);
+                if items == 0 || last {
+                    return Next::End;
+                }
+                self.position += 1;
+                self.step_to_position()
+            }
+            Pagination::Offset { total_path, .. } => {
+                self.position += items;
+                let past_total = total_path
+                    .as_deref()
+                    .and_then(|p| lookup(body, p))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|total| self.position >= total);
+                if items == 0 || past_total {
+                    return Next::End;
+                }
+                self.step_to_position()
+            }
+            Pagination::Cursor { cursor_path, param } => {
+                let cursor = match lookup(body, cursor_path) {
+                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return Next::End,
+                };
+                let url = set_query_param(&self.base, param, &cursor);
+                self.follow(url)
+            }
+            Pagination::NextUrl { next_path } => match lookup(body, next_path) {
+                Some(Value::String(s)) if !s.trim().is_empty() => {
+                    let url = resolve(&self.current, s);
+                    self.follow(url)
+                }
+                _ => Next::End,
+            },
+            Pagination::LinkHeader => self.follow_link(link_next),
+            Pagination::None => Next::End,
+        }
+    }
+
+    /// Moves on after the current page was given up; `link_next` is the
+    /// rel="next" target the failed answer still carried, if any.
+    pub fn after_given_up(&mut self, link_next: Option<&str>) -> Next {
+        match &self.style {
+            Pagination::Page { .. } => {
+                self.position += 1;
+                self.step_to_position()
+            }
+            Pagination::Offset { limit, .. } => {
+                let step = limit.as_ref().map(|(_, l)| *l).or(self.last_good_count);
+                match step {
+                    Some(step) if step > 0 => {
+                        self.position += step;
+                        self.step_to_position()
+                    }
+                    _ => Next::Stuck,
+                }
+            }
+            Pagination::LinkHeader if link_next.is_some() => self.follow_link(link_next),
+            _ => Next::Stuck,
+        }
+    }
+
+    fn follow_link(&mut self, link_next: Option<&str>) -> Next {
+        match link_next {
+            Some(target) if !target.trim().is_empty() => {
+                let url = resolve(&self.current, target);
+                self.follow(url)
+            }
+            _ => Next::End,
+        }
+    }
+
+    fn follow(&mut self, url: String) -> Next {
+        if !self.followed.insert(url.clone()) {
+            return Next::Loop(url);
+        }
+        self.current = url.clone();
+        Next::Fetch(url)
+    }
+
+    fn step_to_position(&mut self) -> Next {
+        self.current = self.positioned_url();
+        Next::Fetch(self.current.clone())
+    }
+
+    /// The page/offset URL for the current position (other styles: the
+    /// start URL).
+    fn positioned_url(&self) -> String {
+        let (param, size) = match &self.style {
+            Pagination::Page { param, size, .. } => (param, size),
+            Pagination::Offset {
+                offset_param,
+                limit,
+                ..
+            } => (offset_param, limit),
+            _ => return self.base.clone(),
+        };
+        let url = set_query_param(&self.base, param, &self.position.to_string());
+        match size {
+            Some((size_param, size)) => set_query_param(&url, size_param, &size.to_string()),
+            None => url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fetch(url: &str) -> Next {
+        Next::Fetch(url.to_string())
+    }
+
+    #[test]
+    fn page_numbers_until_an_empty_page_or_the_total() {
+        let style = Pagination::Page {
+            param: "page".into(),
+            start: 1,
+            size: Some(("limit".into(), 2)),
+            total_pages_path: Some("meta.pages".into()),
+        };
+        let mut p = Paginator::new("http://h/p?page=7&x=1", &style);
+        assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
+        let body = json!({"meta": {"pages": 3}});
+        assert_eq!(
+            p.after_page(&body, 2, None),
+            fetch("http://h/p?page=2&x=1&limit=2")
+        );
+        assert_eq!(
+            p.after_given_up(None),
+            fetch("http://h/p?page=3&x=1&limit=2")
+        );
+        assert_eq!(p.after_page(&body, 2, None), Next::End);
+
+        let mut p = Paginator::new(
+            "http://h/p",
+            &Pagination::Page {
+                param: "page".into(),
+                start: 0,
+                size: None,
+                total_pages_path: None,
+            },
+        );
+        assert_eq!(
+            p.after_page(&json!({}), 1, None),
+            fetch("http://h/p?page=1")
+        );
+        assert_eq!(p.after_page(&json!({}), 0, None), Next::End);
+    }
+
+    #[test]
+    fn offsets_advance_by_items_and_step_over_by_limit() {
+        let style = Pagination::Offset {
+            offset_param: "offset".into(),
+            start: 0,
+            limit: Some(("limit".into(), 10)),
+            total_path: Some("total".into()),
+        };
+        let mut p = Paginator::new("http://h/i", &style);
+        assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
+        let body = json!({"total": 25});
+        assert_eq!(
+            p.after_page(&body, 7, None),
+            fetch("http://h/i?offset=7&limit=10")
+        );
+        assert_eq!(
+            p.after_given_up(None),
+            fetch("http://h/i?offset=17&limit=10")
+        );
+        assert_eq!(p.after_page(&body, 8, None), Next::End);
+    }
+
+    #[test]
+    fn offsets_without_limit_step_over_by_the_last_good_count_or_stop() {
+        let style = Pagination::Offset {
+            offset_param: "o".into(),
+            start: 5,
+            limit: None,
+            total_path: None,
+        };
+        let mut p = Paginator::new("http://h/i", &style);
+        assert_eq!(p.after_given_up(None), Next::Stuck);
+        let mut p = Paginator::new("http://h/i", &style);
+        assert_eq!(p.after_page(&json!([]), 4, None), fetch("http://h/i?o=9"));
+        assert_eq!(p.after_given_up(None), fetch("http://h/i?o=13"));
+    }
+
+    #[test]
+    fn cursors_end_on_null_missing_or_empty_and_detect_loops() {
+        let style = Pagination::Cursor {
+            cursor_path: "meta.next".into(),
+            param: "cursor".into(),
+        };
+        let mut p = Paginator::new("http://h/r?cursor=old", &style);
+        assert_eq!(p.current(), "http://h/r?cursor=old");
+        assert_eq!(
+            p.after_page(&json!({"meta": {"next": "c2"}}), 0, None),
+            fetch("http://h/r?cursor=c2")
+        );
+        assert_eq!(
+            p.after_page(&json!({"meta": {"next": 3}}), 1, None),
+            fetch("http://h/r?cursor=3")
+        );
+        assert_eq!(
+            p.after_page(&json!({"meta": {"next": "c2"}}), 1, None),
+            Next::Loop("http://h/r?cursor=c2".into())
+        );
+        for end in [
+            json!({"meta": {"next": null}}),
+            json!({"meta": {}}),
+            json!({"meta": {"next": ""}}),
+        ] {
+            assert_eq!(p.after_page(&end, 1, None), Next::End);
+        }
+        assert_eq!(p.after_given_up(None), Next::Stuck);
+    }
+
+    #[test]
+    fn next_urls_resolve_relative_to_the_current_page_and_the_start_counts_as_followed() {
+        let style = Pagination::NextUrl {
+            next_path: "next".into(),
+        };
+        let mut p = Paginator::new("http://h/a/list", &style);
+        assert_eq!(
+            p.after_page(&json!({"next": "list?page=2"}), 1, None),
+            fetch("http://h/a/list?page=2")
+        );
+        assert_eq!(
+            p.after_page(&json!({"next": "/b?page=3"}), 1, None),
+            fetch("http://h/b?page=3")
+        );
+        assert_eq!(
+            p.after_page(&json!({"next": "http://h/a/list"}), 1, None),
+            Next::Loop("http://h/a/list".into())
+        );
+    }
+
+    #[test]
+    fn link_headers_step_over_a_failed_page_only_when_it_carried_one() {
+        let mut p = Paginator::new("http://h/l", &Pagination::LinkHeader);
+        assert_eq!(
+            p.after_page(&json!([]), 0, Some("/l?p=2")),
+            fetch("http://h/l?p=2")
+        );
+        assert_eq!(p.after_given_up(Some("?p=3")), fetch("http://h/l?p=3"));
+        assert_eq!(p.after_given_up(None), Next::Stuck);
+        assert_eq!(p.after_page(&json!([]), 3, None), Next::End);
+    }
+
+    #[test]
+    fn none_is_one_request() {
+        let mut p = Paginator::new("http://h/x", &Pagination::None);
+        assert_eq!(p.after_page(&json!([1]), 1, Some("/more")), Next::End);
+        assert_eq!(p.after_given_up(None), Next::Stuck);
+    }
+}

@@ -1,0 +1,136 @@
+//! The per-source token bucket.
+//!
+//! A thin layer over the `ratelimit` crate's lock-free bucket: it starts
+//! full (`burst` tokens), refills continuously at `per_second`, and every
+//! HTTP attempt — retries and probes too — takes one token. Fractional
+//! rates are expressed as thousandths of a token per millisecond-scaled
+//! period, so 0.5/s means one request every 2 s. Waiting for a token goes
+//! through [`RunControl`], so it respects the deadline and Ctrl-C.
+
+use std::time::{Duration, Instant};
+
+use ratelimit::{Builder, Clock, Ratelimiter, StdClock, TryWaitError};
+
+use crate::config::RateLimit;
+use crate::control::{RunControl, Stop};
+
+/// Rates are scaled by this much so that fractional `per_second` values
+/// keep three decimals of precision.
+const RATE_SCALE: u64 = 1000;
+
+/// One source's token bucket.
+#[derive(Debug)]
+pub struct TokenBucket<C: Clock = StdClock> {
+    limiter: Ratelimiter<C>,
+}
+
+impl TokenBucket<StdClock> {
+    /// A full bucket on the real clock.
+    pub fn new(limit: RateLimit) -> Self {
+        Self::with_clock(limit, StdClock::default())
+    }
+}
+
+impl<C: Clock> TokenBucket<C> {
+    /// A full bucket on `clock` (tests pass a fake one).
+    pub fn with_clock(limit: RateLimit, clock: C) -> Self {
+        let rate = ((limit.per_second * RATE_SCALE as f64).round() as u64).max(1);
+        let limiter = Builder::with_clock(rate, clock)
+            .period(Duration::from_secs(RATE_SCALE))
+            .max_tokens(limit.burst)
+            .initial_available(limit.burst)
+            .build()
+            .expect("burst >= 1 and a positive rate are validated by the config");
+        Self { limiter }
+    }
+
+    /// Takes a token now, or says how long until one is available.
+    pub fn try_take(&self) -> Result<(), Duration> {
+        match self.limiter.try_wait() {
+            Ok(()) => Ok(()),
+            Err(TryWaitError::Insufficient(wait)) => Err(wait.max(Duration::from_micros(100))),
+            // max_tokens >= 1 is validated, so waiting always helps; treat
+            // anything else as "try again shortly" rather than panicking.
+            Err(_) => Err(Duration::from_millis(1)),
+        }
+    }
+
+    /// Takes a token, waiting for one if needed; returns how long it waited.
+    pub fn take(&self, control: &RunControl) -> Result<Duration, Stop> {
+        let start = Instant::now();
+        loop {
+            control.check()?;
+            match self.try_take() {
+                Ok(()) => return Ok(start.elapsed()),
+                Err(wait) => control.wait(wait)?,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// A clock the test moves by hand.
+    #[derive(Clone, Default)]
+    struct FakeClock(Arc<AtomicU64>);
+
+    impl FakeClock {
+        fn advance(&self, d: Duration) {
+            self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn elapsed(&self) -> Duration {
+            Duration::from_nanos(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn bucket(per_second: f64, burst: u64) -> (TokenBucket<FakeClock>, FakeClock) {
+        let clock = FakeClock::default();
+        let b = TokenBucket::with_clock(RateLimit { per_second, burst }, clock.clone());
+        (b, clock)
+    }
+
+    #[test]
+    fn starts_full_then_refills_at_the_rate() {
+        let (b, clock) = bucket(5.0, 5);
+        for _ in 0..5 {
+            assert_eq!(b.try_take(), Ok(()));
+        }
+        let wait = b.try_take().unwrap_err();
+        assert!(wait <= Duration::from_millis(200), "{wait:?}");
+        clock.advance(Duration::from_millis(200));
+        assert_eq!(b.try_take(), Ok(()));
+        assert!(b.try_take().is_err());
+    }
+
+    #[test]
+    fn fractional_rate_gives_one_request_every_two_seconds() {
+        let (b, clock) = bucket(0.5, 1);
+        assert_eq!(b.try_take(), Ok(()));
+        clock.advance(Duration::from_millis(1990));
+        assert!(b.try_take().is_err());
+        clock.advance(Duration::from_millis(10));
+        assert_eq!(b.try_take(), Ok(()));
+    }
+
+    #[test]
+    fn never_more_than_burst_plus_rate_times_t() {
+        let (b, clock) = bucket(20.0, 5);
+        let mut granted = 0u64;
+        // Try every millisecond for 3 s of fake time.
+        for _ in 0..3000 {
+            while b.try_take().is_ok() {
+                granted += 1;
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        assert!(granted <= 5 + 20 * 3, "granted {granted}");
+        assert!(granted >= 5 + 20 * 3 - 1, "granted {granted}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Backoff between attempts, and `Retry-After`.
+//!
+//! Before retry n (1-based) the wait is uniform in [d/2, d] with
+//! d = min(max_delay, base_delay × 2^(n−1)): "equal jitter", so retries of
+//! many clients spread out while each still waits at least half the
+//! exponential step. A server's `Retry-After` (429, 503) is a floor the
+//! jitter never shortens: the wait is max(Retry-After, backoff).
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::RetryPolicy;
+
+/// The backoff schedule of one source, with its own seeded jitter.
+#[derive(Debug)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    rng: fastrand::Rng,
+}
+
+impl Backoff {
+    /// A schedule whose jitter is reproducible from `seed`.
+    pub fn new(policy: RetryPolicy, seed: u64) -> Self {
+        Self {
+            policy,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    /// The upper bound d of the wait before retry `n` (1-based).
+    pub fn ceiling(&self, n: u32) -> Duration {
+        let shift = n.saturating_sub(1).min(31);
+        self.policy
+            .base_delay
+            .saturating_mul(1u32 << shift)
+            .min(self.policy.max_delay)
+    }
+
+    /// The wait before retry `n` (1-based): uniform in [d/2, d].
+    pub fn delay(&mut self, n: u32) -> Duration {
+        let d = self.ceiling(n);
+        let half = d / 2;
+        half + (d - half).mul_f64(self.rng.f64())
+    }
+}
+
+/// What to wait before a retry, and which cause it is counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryWait {
+    /// How long to wait.
+    pub wait: Duration,
+    /// Whether the server's Retry-After (rather than our backoff) set it.
+    pub from_retry_after: bool,
+}
+
+impl RetryWait {
+    /// max(Retry-After, backoff), remembering which was larger.
+    pub fn new(backoff: Duration, retry_after: Option<Duration>) -> Self {
+        match retry_after {
+            Some(ra) if ra > backoff => Self {
+                wait: ra,
+                from_retry_after: true,
+            },
+            _ => Self {
+                wait: backoff,
+                from_retry_after: false,
+            },
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delta-seconds or an HTTP-date. Zero, a
+/// date not in the future, and anything unparsable give `None` (ignored).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurd values saturate instead of failing; the deadline bounds them.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX / 2))
+    } else {
+        httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .ok()?
+    };
+    (!wait.is_zero()).then_some(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(base: u64, max: u64) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 10,
+            base_delay: Duration::from_millis(base),
+            max_delay: Duration::from_millis(max),
+        }
+    }
+
+    #[test]
+    fn default_schedule_doubles_within_half_to_full_and_caps() {
+        let mut b = Backoff::new(policy(500, 4000), 7);
+        let bounds = [
+            (250, 500),
+            (500, 1000),
+            (1000, 2000),
+            (2000, 4000),
+            (2000, 4000),
+        ];
+        for _ in 0..200 {
+            for (n, (lo, hi)) in (1..).zip(bounds) {
+                let d = b.delay(n).as_millis() as u64;
+                assert!(
+                    (lo..=hi).contains(&d),
+                    "retry {n}: {d} ms not in [{lo}, {hi}]"
+                );
+            }
+        }
+        assert_eq!(b.ceiling(40), Duration::from_millis(4000));
+    }
+
+    #[test]
+    fn jitter_is_reproducible_from_the_seed_and_spreads() {
+        let draw = |seed| {
+            let mut b = Backoff::new(policy(1000, 1000), seed);
+            (0..20).map(|_| b.delay(1)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+        let distinct: std::collections::BTreeSet<_> = draw(3).into_iter().collect();
+        assert!(distinct.len() > 10);
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_never_shortened_by_jitter() {
+        let ms = Duration::from_millis;
+        let w = RetryWait::new(ms(300), Some(ms(1000)));
+        assert_eq!((w.wait, w.from_retry_after), (ms(1000), true));
+        let w = RetryWait::new(ms(3000), Some(ms(1000)));
+        assert_eq!((w.wait, w.from_retry_after), (ms(3000), false));
+        let w = RetryWait::new(ms(300), None);
+        assert_eq!((w.wait, w.from_retry_after), (ms(300), false));
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates_and_ignores_the_rest() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        for ignored in ["0", "", "-1", "1.5", "soon", earlier.as_str()] {
+            assert_eq!(parse_retry_after(ignored, now), None, "{ignored:?}");
+        }
+    }
+}

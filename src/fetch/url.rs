@@ -1,0 +1,255 @@
+//! The little URL work pagination needs: resolving a relative next link
+//! (RFC 3986 §5.2) and setting one query parameter.
+//!
+//! Hand-written because it is small and central, and the `url` crate would
+//! bring IDNA tables into a binary meant for small machines. URLs are
+//! treated as strings with the RFC's five parts; nothing is normalized
+//! beyond what resolution requires, so loop detection compares exactly
+//! what would be requested.
+
+/// The RFC 3986 parts of a URI reference.
+struct Parts<'a> {
+    scheme: Option<&'a str>,
+    authority: Option<&'a str>,
+    path: &'a str,
+    query: Option<&'a str>,
+    fragment: Option<&'a str>,
+}
+
+fn split(s: &str) -> Parts<'_> {
+    let (rest, fragment) = match s.split_once('#') {
+        Some((a, f)) => (a, Some(f)),
+        None => (s, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let (scheme, rest) = match rest.find(':') {
+        Some(i)
+            if i > 0
+                && rest[..i].starts_with(|c: char| c.is_ascii_alphabetic())
+                && rest[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            (Some(&rest[..i]), &rest[i + 1..])
+        }
+        _ => (None, rest),
+    };
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(r) => {
+            let end = r.find('/').unwrap_or(r.len());
+            (Some(&r[..end]), &r[end..])
+        }
+        None => (None, rest),
+    };
+    Parts {
+        scheme,
+        authority,
+        path,
+        query,
+        fragment,
+    }
+}
+
+fn join(p: &Parts<'_>, path: &str) -> String {
+    let mut out = String::new();
+    if let Some(s) = p.scheme {
+        out.push_str(s);
+        out.push(':');
+    }
+    if let Some(a) = p.authority {
+        out.push_str("//");
+        out.push_str(a);
+    }
+    out.push_str(path);
+    if let Some(q) = p.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4: removes `.` and `..` segments.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let absolute = path.starts_with('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > usize::from(absolute) {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if absolute && !joined.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// Resolves `reference` (absolute or relative) against `base`. The
+/// fragment is dropped: it is never sent.
+pub fn resolve(base: &str, reference: &str) -> String {
+    let r = split(reference.trim());
+    let b = split(base);
+    let (mut target, path) = if r.scheme.is_some() {
+        let path = remove_dot_segments(r.path);
+        (r, path)
+    } else if r.authority.is_some() {
+        let path = remove_dot_segments(r.path);
+        (
+            Parts {
+                scheme: b.scheme,
+                ..r
+            },
+            path,
+        )
+    } else if r.path.is_empty() {
+        let query = r.query.or(b.query);
+        (Parts { query, ..b }, b.path.to_string())
+    } else if r.path.starts_with('/') {
+        let path = remove_dot_segments(r.path);
+        (
+            Parts {
+                query: r.query,
+                ..b
+            },
+            path,
+        )
+    } else {
+        let merged = if b.authority.is_some() && b.path.is_empty() {
+            format!("/{}", r.path)
+        } else {
+            let dir = &b.path[..b.path.rfind('/').map_or(0, |i| i + 1)];
+            format!("{dir}{}", r.path)
+        };
+        (
+            Parts {
+                query: r.query,
+                ..b
+            },
+            remove_dot_segments(&merged),
+        )
+    };
+    target.fragment = None;
+    join(&target, &path)
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters stay).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `url` with query parameter `name` set to `value`: every parameter of
+/// that name already there is replaced by one, in the first one's place.
+pub fn set_query_param(url: &str, name: &str, value: &str) -> String {
+    let p = split(url);
+    let pair = format!("{}={}", encode_component(name), encode_component(value));
+    let mut pairs: Vec<String> = Vec::new();
+    let mut placed = false;
+    for existing in p.query.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
+        let key = existing.split('=').next().unwrap_or("");
+        if key == name || key == encode_component(name) {
+            if !placed {
+                pairs.push(pair.clone());
+                placed = true;
+            }
+        } else {
+            pairs.push(existing.to_string());
+        }
+    }
+    if !placed {
+        pairs.push(pair);
+    }
+    let query = pairs.join("&");
+    let mut out = join(
+        &Parts {
+            query: Some(&query),
+            ..p
+        },
+        p.path,
+    );
+    if let Some(f) = p.fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_the_rfc_3986_examples() {
+        let base = "http://a/b/c/d;p?q";
+        let cases = [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("g/../h", "http://a/b/c/h"),
+            ("https://other:8443/x?y=1", "https://other:8443/x?y=1"),
+        ];
+        for (reference, want) in cases {
+            assert_eq!(resolve(base, reference), want, "reference {reference:?}");
+        }
+        assert_eq!(resolve("http://h:1", "p?page=2"), "http://h:1/p?page=2");
+    }
+
+    #[test]
+    fn setting_a_parameter_replaces_the_urls_own() {
+        assert_eq!(
+            set_query_param("http://h/p", "page", "2"),
+            "http://h/p?page=2"
+        );
+        assert_eq!(
+            set_query_param("http://h/p?page=1&limit=5", "page", "2"),
+            "http://h/p?page=2&limit=5"
+        );
+        assert_eq!(
+            set_query_param("http://h/p?a=1&page=1&page=9", "page", "3"),
+            "http://h/p?a=1&page=3"
+        );
+        assert_eq!(
+            set_query_param("http://h/p?a=1#frag", "cursor", "x y/z"),
+            "http://h/p?a=1&cursor=x%20y%2Fz#frag"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The processor: items in, records out.
+//!
+//! It takes items off the channel in chunks of up to `batch_size` (a chunk
+//! is cut short when the channel runs dry, so records flow even when
+//! sources are slow), normalizes each chunk in parallel with rayon —
+//! order-preserving — and then, sequentially and in arrival order, dedupes
+//! and writes. Each source's items arrive in its page-then-item order
+//! (one thread per source, FIFO channel), so "first wins" is the same
+//! whatever the thread timing. Counters are added once per chunk.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Receiver;
+use rayon::prelude::*;
+
+use crate::aggregate::{ItemCounts, Stats};
+use crate::config::Config;
+use crate::control::lock;
+use crate::dedupe::DedupeIndex;
+use crate::fetch::Item;
+use crate::normalize::{normalize, Record};
+
+/// Drains `rx` until every sender is gone, writing records to `out`.
+/// Stops early only if `out` fails; the error is returned.
+pub fn run(
+    config: &Config,
+    rx: Receiver<Item>,
+    out: &mut impl Write,
+    stats: &Arc<Mutex<Stats>>,
+) -> std::io::Result<()> {
+    let mut dedupe = DedupeIndex::new(config.sources.len());
+    let mut chunk = Vec::with_capacity(config.batch_size);
+    let mut line = Vec::with_capacity(256);
+    while let Ok(first) = rx.recv() {
+        chunk.push(first);
+        while chunk.len() < config.batch_size {
+            match rx.try_recv() {
+                Ok(item) => chunk.push(item),
+                Err(_) => break,
+            }
+        }
+        let results: Vec<_> = chunk
+            .par_iter()
+            .map(|item| {
+                let source = &config.sources[item.source];
+                normalize(&source.name, &item.value, &source.fields)
+            })
+            .collect();
+        let mut counts = vec![ItemCounts::default(); config.sources.len()];
+        let mut written: std::io::Result<()> = Ok(());
+        for (item, result) in chunk.iter().zip(results) {
+            let c = &mut counts[item.source];
+            c.items += 1;
+            match result {
+                Err(reason) => c.add_invalid(reason),
+                Ok(record) if !dedupe.insert(item.source, &record.id) => c.duplicates += 1,
+                Ok(record) => {
+                    if written.is_ok() {
+                        written = write_line(out, &mut line, &record);
+                    }
+                    c.records += 1;
+                }
+            }
+        }
+        lock(stats).add_items(&counts);
+        chunk.clear();
+        written?;
+    }
+    Ok(())
+}
+
+fn write_line(out: &mut impl Write, line: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
+    line.clear();
+    serde_json::to_writer(&mut *line, record)?;
+    line.push(b'\n');
+    out.write_all(line)
+}
