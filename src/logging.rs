@@ -36,7 +36,9 @@ pub fn init(json: bool) {
             writeln!(buf, "{}", Value::Object(obj))
         });
     }
-    let _ = builder.target(env_logger::Target::Stderr).try_init();
+    // Through the progress display, so log lines land above the bars.
+    let target = env_logger::Target::Pipe(Box::new(crate::progress::LogWriter));
+    let _ = builder.target(target).try_init();
 }
 
 /// The `key=value` pairs of a log message; values may be `"quoted"`.

@@ -1,31 +1,234 @@
-//! Progress display on stderr while a run is going.
+//! Progress bars on stderr: one per source, plus a line for records.
 //!
-//! Placeholder until the progress-bar work: it only waits for the run.
+//! pbr 1.1.1's `MultiBar` is broken (garbled redraws, `listen()` never
+//! returns), and pbr never checks for a terminal. So each source gets a
+//! plain pbr `ProgressBar` that renders into a capture buffer, and the
+//! caller's thread — already waiting for the run — composes the captured
+//! lines into one block, redrawn in place every 100 ms. Nothing is drawn
+//! unless stderr is a terminal and `--no-progress` is absent.
+//!
+//! Log lines go *above* the bars: the logger writes through
+//! [`LogWriter`], which erases the block, prints the line, and redraws the
+//! block under one lock, so the two never interleave.
 
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::aggregate::Stats;
+use pbr::ProgressBar;
 
-/// The progress display of one run.
-#[derive(Debug)]
-pub struct Progress {
-    enabled: bool,
+use crate::aggregate::{Phase, Stats};
+use crate::control::lock;
+
+/// How often the block is redrawn.
+const REFRESH: Duration = Duration::from_millis(100);
+
+/// The block of bar lines currently on screen, shared with the logger.
+static SCREEN: Mutex<Screen> = Mutex::new(Screen { lines: Vec::new() });
+
+struct Screen {
+    /// The lines last drawn at the bottom of stderr (empty: none drawn).
+    lines: Vec<String>,
 }
 
-impl Progress {
-    /// A display for the sources in `stats`; draws only if `enabled`.
-    pub fn new(enabled: bool, _stats: &Stats) -> Self {
-        Self { enabled }
-    }
-
-    /// Redraws from `stats` until `done()` is true.
-    pub fn draw_until(&self, _stats: &Arc<Mutex<Stats>>, done: impl Fn() -> bool) {
-        while self.enabled && !done() {
-            std::thread::sleep(Duration::from_millis(100));
+impl Screen {
+    /// Erases the block (cursor to its first line, clear to the end).
+    fn erase(&self, out: &mut impl Write) {
+        if !self.lines.is_empty() {
+            let _ = write!(out, "\x1b[{}A\r\x1b[J", self.lines.len());
         }
     }
 
-    /// Draws the final state.
-    pub fn finish(&self, _stats: &Stats) {}
+    fn draw(&self, out: &mut impl Write) {
+        for line in &self.lines {
+            let _ = writeln!(out, "\x1b[2K{line}");
+        }
+    }
+}
+
+/// Writes log records above the progress block (the logger's target).
+#[derive(Debug, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let screen = lock(&SCREEN);
+        let mut err = std::io::stderr().lock();
+        screen.erase(&mut err);
+        err.write_all(buf)?;
+        screen.draw(&mut err);
+        err.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// A `Write` that keeps what pbr drew last.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    /// The last line drawn since the previous call, without pbr's `\r`.
+    fn take_line(&self) -> Option<String> {
+        let mut buf = lock(&self.0);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        buf.clear();
+        text.rsplit('\r')
+            .map(str::trim_end)
+            .find(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+}
+
+struct Bar {
+    bar: ProgressBar<Capture>,
+    capture: Capture,
+    line: String,
+}
+
+/// The progress display of one run.
+pub struct Progress {
+    bars: Option<Mutex<Vec<Bar>>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress").field("enabled", &self.bars.is_some()).finish()
+    }
+}
+
+impl Progress {
+    /// A display for the sources in `stats`; it draws only if `wanted` and
+    /// stderr is a terminal.
+    pub fn new(wanted: bool, stats: &Stats) -> Self {
+        let enabled = wanted && std::io::stderr().is_terminal();
+        let bars = enabled.then(|| {
+            let bars = (0..=stats.sources.len())
+                .map(|_| {
+                    let capture = Capture::default();
+                    // The total is unknown; u64::MAX keeps pbr drawing (it stops at the total).
+                    let mut bar = ProgressBar::on(capture.clone(), u64::MAX);
+                    bar.show_tick = true;
+                    bar.show_bar = false;
+                    bar.show_percent = false;
+                    bar.show_counter = false;
+                    bar.show_time_left = false;
+                    bar.show_speed = true;
+                    bar.set_width(Some(100));
+                    Bar {
+                        bar,
+                        capture,
+                        line: String::new(),
+                    }
+                })
+                .collect();
+            Mutex::new(bars)
+        });
+        Self { bars }
+    }
+
+    /// Redraws from `stats` every 100 ms until `done()` is true. Returns at
+    /// once when nothing is drawn.
+    pub fn draw_until(&self, stats: &Mutex<Stats>, done: impl Fn() -> bool) {
+        if self.bars.is_none() {
+            return;
+        }
+        while !done() {
+            let snapshot = lock(stats).clone();
+            self.render(&snapshot);
+            std::thread::sleep(REFRESH);
+        }
+    }
+
+    /// Draws the final state and leaves it on screen.
+    pub fn finish(&self, stats: &Stats) {
+        if self.bars.is_some() {
+            self.render(stats);
+            lock(&SCREEN).lines.clear();
+        }
+    }
+
+    fn render(&self, stats: &Stats) {
+        let Some(bars) = &self.bars else { return };
+        let mut bars = lock(bars);
+        let width = stats.sources.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let t = stats.totals();
+        for (i, b) in bars.iter_mut().enumerate() {
+            let (message, count) = match stats.sources.get(i) {
+                Some(s) => (
+                    format!(
+                        "{:<width$}  {:<12}  pages {:>5}  items {:>7}  ",
+                        s.name,
+                        s.phase.as_str(),
+                        s.pages,
+                        s.counts.items
+                    ),
+                    s.counts.items,
+                ),
+                None => (
+                    format!(
+                        "{:<width$}  {:<12}  records {:>7}  invalid {:>5}  duplicates {:>5}  ",
+                        "records",
+                        if stats.sources.iter().all(|s| matches!(s.phase, Phase::Done | Phase::Failed)) {
+                            "done"
+                        } else {
+                            "writing"
+                        },
+                        t.counts.records,
+                        t.counts.invalid_total(),
+                        t.counts.duplicates
+                    ),
+                    t.counts.records,
+                ),
+            };
+            b.bar.message(&message);
+            b.bar.set(count);
+            if let Some(line) = b.capture.take_line() {
+                b.line = line;
+            }
+        }
+        let mut screen = lock(&SCREEN);
+        let mut err = std::io::stderr().lock();
+        screen.erase(&mut err);
+        screen.lines = bars.iter().map(|b| b.line.clone()).collect();
+        screen.draw(&mut err);
+        let _ = err.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_the_last_drawn_line() {
+        let c = Capture::default();
+        let mut w = c.clone();
+        w.write_all(b"\rfirst   \rsecond  ").unwrap();
+        assert_eq!(c.take_line().as_deref(), Some("second"));
+        assert_eq!(c.take_line(), None);
+    }
+
+    #[test]
+    fn nothing_is_drawn_when_not_wanted() {
+        let stats = Stats::new(["a"]);
+        let p = Progress::new(false, &stats);
+        assert!(p.bars.is_none());
+        // Returns at once even though the run is "not done".
+        p.draw_until(&Mutex::new(stats), || false);
+    }
 }
