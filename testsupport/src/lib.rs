@@ -1,1 +1,49 @@
-//! Deterministic in-process mock HTTP APIs for ingest's tests and demo.
+//! Deterministic in-process mock HTTP APIs for ingest's integration tests,
+//! for the built-in demo (`ingest run` without `--config`) and for
+//! `ingest serve-mock` (SPEC §8).
+//!
+//! A [`Scenario`] lists [`MockSource`]s — a pagination [`Style`], an item
+//! [`Shape`], a size, and scripted [`Fault`]s keyed by `(page, attempt)`.
+//! [`MockServer::start`] serves it on `127.0.0.1:0`; the guard stops every
+//! thread it started when dropped. The same seed and scenario give the same
+//! answers whatever the thread timing: data comes from a seeded
+//! `fastrand::Rng`, and faults depend only on the attempt number the server
+//! counts per `(source, page)`.
+//!
+//! ```no_run
+//! use testsupport::{FaultKind, MockServer, MockSource, Scenario, Style};
+//! let scenario = Scenario::new(42).with(
+//!     MockSource::new("alpha", Style::Page, 3, 5).fault(2, 1, FaultKind::Close),
+//! );
+//! let server = MockServer::start(scenario).unwrap();
+//! let config = server.config_json(); // {"sources":[{"name":"alpha",...}]}
+//! // ... run ingest against it ...
+//! let expected = server.truth().source("alpha").unwrap().expected(1..=3);
+//! assert!(server.requests().iter().any(|r| r.page == 2 && r.attempt == 2));
+//! # let _ = (config, expected);
+//! ```
+//!
+//! Design: a raw `std::net::TcpListener` front (`raw.rs`) owns the sockets
+//! and carries out connection-level faults (close, truncate, reset, hang,
+//! delay), which tiny_http cannot; it forwards every other request to a
+//! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
+//!
+//! Logging: `debug` for socket-level oddities, `warn` for a failing
+//! backend; nothing at `info`, so the demo's log stays ingest's own.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod api;
+mod data;
+mod fault;
+mod raw;
+mod scenario;
+mod server;
+#[cfg(test)]
+mod wire_tests;
+
+pub use data::{Expected, ItemTruth, SourceTruth, Truth};
+pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+pub use scenario::{MockSource, Scenario, Shape, Style};
+pub use server::{LoggedRequest, MockServer, Outcome};

@@ -1,0 +1,434 @@
+//! The HTTP side of the mocks: routing a request target to `(source, page)`
+//! and rendering the answer, served by tiny_http.
+//!
+//! [`Mounted::respond`] is a pure function of the target and the attempt
+//! number, so every answer (normal pages, HTTP-level faults, 204 ends,
+//! 404s for unknown paths) is testable without sockets. [`serve`] is the
+//! tiny_http loop: it only ever sees requests the raw front forwards, one
+//! per backend connection, with the attempt number in `X-Mock-Attempt`
+//! (the front counts attempts, because it also sees the requests that
+//! never reach tiny_http).
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::data::{self, fnv, SourceData, Truth};
+use crate::fault::{self, FaultKind};
+use crate::scenario::{MockSource, Scenario, Style};
+
+/// Request header carrying the front's attempt number to the backend.
+pub(crate) const ATTEMPT_HEADER: &str = "X-Mock-Attempt";
+
+/// `total` an endless offset source claims.
+const ENDLESS_TOTAL: u64 = 1_000_000_000;
+
+/// A scenario with its generated data, mounted at a base URL.
+#[derive(Debug)]
+pub(crate) struct Mounted {
+    pub scenario: Scenario,
+    pub data: Vec<SourceData>,
+    pub base_url: String,
+}
+
+/// Where a request target leads.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Routed {
+    /// Index of the source whose path prefix matched.
+    pub source: Option<usize>,
+    /// 1-based page; 0 when the target is not a valid page request.
+    pub page: usize,
+    /// Status and message when the target is unknown or malformed.
+    pub problem: Option<(u16, String)>,
+}
+
+/// A rendered HTTP answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(status: u16, body: String) -> Answer {
+        Answer {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into_bytes(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Answer {
+        Answer::json(
+            status,
+            json!({"error": message, "status": status}).to_string(),
+        )
+    }
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+impl Mounted {
+    /// Generates the scenario's data.
+    pub fn new(scenario: Scenario, base_url: String) -> Mounted {
+        let data = scenario
+            .sources
+            .iter()
+            .map(|s| data::generate(scenario.seed, s))
+            .collect();
+        Mounted {
+            scenario,
+            data,
+            base_url,
+        }
+    }
+
+    /// What the server serves.
+    pub fn truth(&self) -> Truth {
+        Truth {
+            sources: self.data.iter().map(|d| d.truth.clone()).collect(),
+        }
+    }
+
+    /// The opaque cursor that leads to `page` of `src`.
+    fn cursor(&self, src: &MockSource, page: usize) -> String {
+        let tag = fnv(&format!("{}/{}/{}", self.scenario.seed, src.name, page));
+        format!("c{page}x{:08x}", tag as u32)
+    }
+
+    /// Maps a request target (path + query) to a source and page.
+    pub fn route(&self, target: &str) -> Routed {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let Some(idx) = self.scenario.sources.iter().position(|s| s.path() == path) else {
+            return Routed {
+                source: None,
+                page: 0,
+                problem: Some((404, format!("no mock source at {path}"))),
+            };
+        };
+        let src = &self.scenario.sources[idx];
+        let page = match src.style {
+            Style::Page | Style::NextUrl | Style::LinkHeader => match query_param(query, "page") {
+                None => Ok(1),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&p| p >= 1)
+                    .ok_or("bad page"),
+            },
+            Style::Offset => {
+                let ipp = src.items_per_page.max(1);
+                match query_param(query, "offset").map(str::parse::<usize>) {
+                    None => Ok(1),
+                    Some(Ok(o)) if o % ipp == 0 => Ok(o / ipp + 1),
+                    Some(_) => Err("offset must be a multiple of the page size"),
+                }
+            }
+            Style::Cursor => match query_param(query, "cursor") {
+                None => Ok(1),
+                Some(c) => (1..=src.pages)
+                    .find(|&p| self.cursor(src, p) == c)
+                    .ok_or("unknown cursor"),
+            },
+            Style::None => Ok(1),
+        };
+        match page {
+            Ok(page) => Routed {
+                source: Some(idx),
+                page,
+                problem: None,
+            },
+            Err(msg) => Routed {
+                source: Some(idx),
+                page: 0,
+                problem: Some((400, msg.to_string())),
+            },
+        }
+    }
+
+    /// The page that follows `page`, for pointer styles: an endless source
+    /// loops from its last page back to page 2 (or 1).
+    fn next_page(src: &MockSource, page: usize) -> Option<usize> {
+        if page < src.pages {
+            Some(page + 1)
+        } else if src.endless {
+            Some(if src.pages >= 2 { 2 } else { 1 })
+        } else {
+            None
+        }
+    }
+
+    fn items(&self, idx: usize, page: usize) -> Vec<Value> {
+        let src = &self.scenario.sources[idx];
+        match self.data[idx].pages.get(page - 1) {
+            Some(items) => items.clone(),
+            None if src.endless => data::filler_page(src, self.scenario.seed, page),
+            None => Vec::new(),
+        }
+    }
+
+    fn list_url(&self, src: &MockSource, page: usize, absolute: bool) -> String {
+        let base = if absolute { self.base_url.as_str() } else { "" };
+        format!("{base}{}?page={page}", src.path())
+    }
+
+    fn link_headers(&self, src: &MockSource, page: usize) -> Vec<(String, String)> {
+        let mut links = Vec::new();
+        if let Some(next) = Self::next_page(src, page) {
+            let rel = if page % 4 == 3 { "Next" } else { "next" };
+            let url = self.list_url(src, next, next % 2 == 1);
+            links.push(format!("<{url}>; rel=\"{rel}\""));
+        }
+        if page > 1 {
+            links.push(format!(
+                "<{}>; rel=\"prev\"",
+                self.list_url(src, page - 1, true)
+            ));
+        }
+        if page % 2 == 0 {
+            links.reverse();
+            vec![("Link".to_string(), links.join(", "))]
+        } else {
+            links.into_iter().map(|l| ("Link".to_string(), l)).collect()
+        }
+    }
+
+    /// The answer to `target` at this attempt of its `(source, page)`.
+    /// Connection-level faults are the front's business; here they answer
+    /// normally (the front delays, truncates or drops that answer).
+    pub fn respond(&self, target: &str, attempt: u32) -> Answer {
+        let routed = self.route(target);
+        let (Some(idx), None) = (routed.source, &routed.problem) else {
+            let (status, msg) = routed.problem.unwrap_or((404, "not found".into()));
+            return Answer::error(status, &msg);
+        };
+        let src = &self.scenario.sources[idx];
+        let page = routed.page;
+        let links = if src.style == Style::LinkHeader && page <= src.pages {
+            self.link_headers(src, page)
+        } else {
+            Vec::new()
+        };
+        let mut answer = match src.fault_for(page, attempt) {
+            Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
+            Some(FaultKind::RetryAfter(code, value)) => {
+                let mut a = Answer::json(*code, fault::error_body(*code));
+                a.headers.push(("Retry-After".into(), value.clone()));
+                a
+            }
+            Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
+            Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
+            Some(FaultKind::Oversized(n)) => {
+                let mut a = self.normal(idx, page);
+                if a.body.len() < *n {
+                    a.body.resize(*n, b' ');
+                }
+                a
+            }
+            _ => self.normal(idx, page),
+        };
+        answer.headers.extend(links);
+        answer
+    }
+
+    fn normal(&self, idx: usize, page: usize) -> Answer {
+        let src = &self.scenario.sources[idx];
+        let beyond = page > src.pages && !src.endless;
+        let items = if beyond {
+            Vec::new()
+        } else {
+            self.items(idx, page)
+        };
+        let body = match src.style {
+            Style::Page if beyond => {
+                return Answer {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }
+            }
+            Style::Page => json!({"data": items, "page": page}),
+            Style::Offset => {
+                let total = if src.endless {
+                    ENDLESS_TOTAL
+                } else {
+                    (src.pages * src.items_per_page) as u64
+                };
+                json!({"results": items, "total": total})
+            }
+            Style::NextUrl | Style::LinkHeader if beyond => {
+                return Answer::error(404, "no such page");
+            }
+            Style::Cursor => {
+                let next = Self::next_page(src, page).map(|p| self.cursor(src, p));
+                json!({"items": items, "meta": {"next_cursor": next}})
+            }
+            Style::NextUrl => {
+                // Root-relative, path-relative and absolute URLs in turn.
+                let next = Self::next_page(src, page).map(|p| match p % 3 {
+                    0 => self.list_url(src, p, true),
+                    1 => self.list_url(src, p, false),
+                    _ => format!("{}?page={p}", src.style.resource()),
+                });
+                json!({"data": items, "next": next})
+            }
+            Style::LinkHeader | Style::None => Value::Array(items),
+        };
+        Answer::json(200, body.to_string())
+    }
+}
+
+/// Converts an answer into a tiny_http response with a `Content-Length`
+/// (never chunked, so the front can relay or truncate it byte-exactly).
+fn to_response(answer: Answer) -> tiny_http::Response<Cursor<Vec<u8>>> {
+    let len = answer.body.len();
+    let headers = answer
+        .headers
+        .iter()
+        .filter_map(|(k, v)| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    tiny_http::Response::new(
+        tiny_http::StatusCode(answer.status),
+        headers,
+        Cursor::new(answer.body),
+        Some(len),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX)
+}
+
+/// The backend loop: answers forwarded requests until `stop` is set.
+/// Polls with a short `recv_timeout` so it notices `stop` promptly.
+pub(crate) fn serve(server: &tiny_http::Server, mounted: &Mounted, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        match server.recv_timeout(Duration::from_millis(20)) {
+            Ok(Some(request)) => {
+                let attempt = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv(ATTEMPT_HEADER))
+                    .and_then(|h| h.value.as_str().parse().ok())
+                    .unwrap_or(1);
+                let answer = mounted.respond(request.url(), attempt);
+                if let Err(e) = request.respond(to_response(answer)) {
+                    log::debug!("mock backend: writing response failed: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log::warn!("mock backend: receive failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounted(src: MockSource) -> Mounted {
+        Mounted::new(Scenario::new(5).with(src), "http://mock:1".into())
+    }
+
+    fn body(a: &Answer) -> Value {
+        serde_json::from_slice(&a.body).unwrap()
+    }
+
+    #[test]
+    fn page_style_serves_pages_then_204() {
+        let m = mounted(MockSource::new("a", Style::Page, 2, 3));
+        let p1 = m.respond("/a/products?page=1&limit=3", 1);
+        assert_eq!((p1.status, body(&p1)["page"].clone()), (200, json!(1)));
+        assert_eq!(body(&p1)["data"].as_array().unwrap().len(), 3);
+        assert_eq!(m.respond("/a/products?limit=3&page=3", 1).status, 204);
+        assert_eq!(m.respond("/a/products?page=x", 1).status, 400);
+        assert_eq!(m.respond("/nope", 1).status, 404);
+    }
+
+    #[test]
+    fn offset_style_reports_total_and_ends_empty() {
+        let m = mounted(MockSource::new("b", Style::Offset, 2, 3));
+        assert_eq!(m.route("/b/items?offset=3&limit=3").page, 2);
+        let last = body(&m.respond("/b/items?offset=6&limit=3", 1));
+        assert_eq!(last, json!({"results": [], "total": 6}));
+        assert_eq!(m.respond("/b/items?offset=4", 1).status, 400);
+    }
+
+    #[test]
+    fn cursor_chain_ends_with_null_and_endless_loops() {
+        let m = mounted(MockSource::new("g", Style::Cursor, 3, 1));
+        let mut target = "/g/records".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let b = body(&m.respond(&target, 1));
+            seen.push(m.route(&target).page);
+            match b["meta"]["next_cursor"].as_str() {
+                Some(c) => target = format!("/g/records?cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, [1, 2, 3]);
+        let e = mounted(MockSource::new("g", Style::Cursor, 3, 1).endless());
+        let c3 = e.cursor(&e.scenario.sources[0], 3);
+        let b = body(&e.respond(&format!("/g/records?cursor={c3}"), 1));
+        assert_eq!(
+            b["meta"]["next_cursor"],
+            json!(e.cursor(&e.scenario.sources[0], 2))
+        );
+    }
+
+    #[test]
+    fn next_url_forms_and_link_headers() {
+        let m = mounted(MockSource::new("n", Style::NextUrl, 4, 1));
+        let next = |p: usize| body(&m.respond(&format!("/n/pages?page={p}"), 1))["next"].clone();
+        assert_eq!(next(1), json!("pages?page=2"));
+        assert_eq!(next(2), json!("http://mock:1/n/pages?page=3"));
+        assert_eq!(next(3), json!("/n/pages?page=4"));
+        assert_eq!(next(4), Value::Null);
+        let l = mounted(MockSource::new("l", Style::LinkHeader, 3, 1));
+        let a1 = l.respond("/l/list", 1);
+        assert_eq!(a1.headers.iter().filter(|(k, _)| k == "Link").count(), 1);
+        assert!(body(&a1).is_array());
+        let a2 = l.respond("/l/list?page=2", 1);
+        let link2 = &a2.headers.iter().find(|(k, _)| k == "Link").unwrap().1;
+        assert!(link2.contains("rel=\"prev\", <http://mock:1/l/list?page=3>; rel=\"next\""));
+        let a3 = l.respond("/l/list?page=3", 1);
+        assert!(a3.headers.iter().all(|(_, v)| !v.contains("next")));
+    }
+
+    #[test]
+    fn http_faults_are_rendered_by_attempt() {
+        let src = MockSource::new("a", Style::Page, 3, 2)
+            .fault(1, 1, FaultKind::RetryAfter(429, "1".into()))
+            .fault(2, 0, FaultKind::MalformedJson)
+            .fault(3, 1, FaultKind::Oversized(5000))
+            .fault(3, 2, FaultKind::NoItems);
+        let m = mounted(src);
+        let a = m.respond("/a/products?page=1", 1);
+        assert_eq!(a.status, 429);
+        assert!(a.headers.contains(&("Retry-After".into(), "1".into())));
+        assert_eq!(m.respond("/a/products?page=1", 2).status, 200);
+        let bad = m.respond("/a/products?page=2", 3);
+        assert!(serde_json::from_slice::<Value>(&bad.body).is_err());
+        let big = m.respond("/a/products?page=3", 1);
+        assert!(big.body.len() >= 5000);
+        assert_eq!(
+            body(&big)["data"],
+            body(&m.respond("/a/products?page=3", 3))["data"]
+        );
+        assert_eq!(
+            body(&m.respond("/a/products?page=3", 2)),
+            json!({"message": "ok"})
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! What a mock server serves: sources, their pagination style, item shape,
+//! size and scripted faults, plus the named scenarios (`clean`, `demo`,
+//! `chaos`) used by the demo, `serve-mock` and the integration tests.
+//!
+//! A scenario is plain data; the server never changes it. Everything the
+//! server answers is a pure function of the scenario, the request and the
+//! attempt number of that `(source, page)`, which is what makes the mocks
+//! deterministic.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+
+/// Pagination style of a mock source, mirroring SPEC §3's `pagination.style`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Style {
+    /// `GET /NAME/products?page=N&limit=L` → `{"data":[..],"page":N}`;
+    /// pages past the last answer `204`.
+    Page,
+    /// `GET /NAME/items?offset=O&limit=L` → `{"results":[..],"total":T}`;
+    /// an offset at or past `total` gets an empty `results`.
+    Offset,
+    /// `GET /NAME/records[?cursor=C]` → `{"items":[..],"meta":{"next_cursor":..}}`,
+    /// `null` on the last page.
+    Cursor,
+    /// `GET /NAME/pages?page=N` → `{"data":[..],"next":URL}`: the URL is
+    /// root-relative, path-relative or absolute depending on the page;
+    /// `null` on the last page.
+    NextUrl,
+    /// `GET /NAME/list?page=N` → a bare JSON array with `Link` headers
+    /// (`rel="next"`, and `rel="prev"` after page 1); the last page has no
+    /// `rel="next"`.
+    LinkHeader,
+    /// `GET /NAME/all` → one bare JSON array; only page 1 exists.
+    None,
+}
+
+impl Style {
+    /// The `pagination.style` value of SPEC §3.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Style::Page => "page",
+            Style::Offset => "offset",
+            Style::Cursor => "cursor",
+            Style::NextUrl => "next_url",
+            Style::LinkHeader => "link_header",
+            Style::None => "none",
+        }
+    }
+
+    /// The last path segment under the source's prefix.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Style::Page => "products",
+            Style::Offset => "items",
+            Style::Cursor => "records",
+            Style::NextUrl => "pages",
+            Style::LinkHeader => "list",
+            Style::None => "all",
+        }
+    }
+
+    /// The item shape a source of this style gets unless told otherwise.
+    pub fn default_shape(self) -> Shape {
+        match self {
+            Style::Page | Style::NextUrl => Shape::Flat,
+            Style::Offset | Style::LinkHeader => Shape::Sku,
+            Style::Cursor | Style::None => Shape::Nested,
+        }
+    }
+}
+
+/// How a source's items look (SPEC §8's three demo shapes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// `{"id":17,"name":"Desk lamp 17","price":12.99,"currency":"USD","category":"home"}`.
+    Flat,
+    /// `{"sku":"B-00017","title":"..","price":"$1,299.00","category":".."}`.
+    Sku,
+    /// `{"product":{"id":"g-17","title":".."},"price":{"amount":"12.50","currency":"EUR"},"category":{"name":".."}}`.
+    Nested,
+}
+
+/// One mock API under `/NAME/RESOURCE` of the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSource {
+    /// Source name, also the first path segment; `[A-Za-z0-9_.-]+`.
+    pub name: String,
+    /// Pagination style.
+    pub style: Style,
+    /// Number of pages with data (forced to 1 for [`Style::None`]).
+    pub pages: usize,
+    /// Items on every page (fixed by the server; `limit` params are ignored).
+    pub items_per_page: usize,
+    /// Scripted faults; the first one matching `(page, attempt)` applies.
+    pub faults: Vec<Fault>,
+    /// Item shape. Defaults to [`Style::default_shape`].
+    pub shape: Shape,
+    /// Pagination never ends: `page`/`offset` serve filler pages past the
+    /// last one forever; pointer styles point from the last page back to
+    /// page 2 (page 1 when there is only one), a loop. Defaults to false.
+    pub endless: bool,
+}
+
+impl MockSource {
+    /// A fault-free source.
+    pub fn new(name: &str, style: Style, pages: usize, items_per_page: usize) -> MockSource {
+        MockSource {
+            name: name.to_string(),
+            style,
+            pages: if style == Style::None { 1 } else { pages },
+            items_per_page,
+            faults: Vec::new(),
+            shape: style.default_shape(),
+            endless: false,
+        }
+    }
+
+    /// Adds a fault on `page` (1-based) at `attempt` (1-based; 0 = every
+    /// attempt). [`FaultKind::Endless`] instead marks the source endless.
+    pub fn fault(mut self, page: usize, attempt: u32, kind: FaultKind) -> MockSource {
+        if kind == FaultKind::Endless {
+            self.endless = true;
+        } else {
+            self.faults.push(Fault {
+                page,
+                attempt,
+                kind,
+            });
+        }
+        self
+    }
+
+    /// Adds a fault that applies to every attempt of `page`.
+    pub fn faults_for_every_attempt(self, page: usize, kind: FaultKind) -> MockSource {
+        self.fault(page, EVERY_ATTEMPT, kind)
+    }
+
+    /// Makes pagination never end (see [`MockSource::endless`] field).
+    pub fn endless(mut self) -> MockSource {
+        self.endless = true;
+        self
+    }
+
+    /// Overrides the item shape.
+    pub fn shape(mut self, shape: Shape) -> MockSource {
+        self.shape = shape;
+        self
+    }
+
+    /// The fault that applies to this `(page, attempt)`, if any.
+    pub fn fault_for(&self, page: usize, attempt: u32) -> Option<&FaultKind> {
+        self.faults
+            .iter()
+            .find(|f| f.matches(page, attempt))
+            .map(|f| &f.kind)
+    }
+
+    /// Path of the first page, e.g. `/alpha/products`.
+    pub fn path(&self) -> String {
+        format!("/{}/{}", self.name, self.style.resource())
+    }
+
+    /// Pages a client following SPEC §4 loses for good when it makes at
+    /// most `max_attempts` attempts per page: every attempt fails
+    /// retryably, or a non-retryable failure comes first. Assumes client
+    /// timeouts above every `Delay` and a body limit above every
+    /// `Oversized`; a lost page of a pointer style also ends that source,
+    /// which this list does not model.
+    pub fn lost_pages(&self, max_attempts: u32) -> Vec<usize> {
+        (1..=self.pages)
+            .filter(|&page| {
+                for attempt in 1..=max_attempts {
+                    match self.fault_for(page, attempt).and_then(FaultKind::failure) {
+                        None => return false,
+                        Some(Failure::GiveUp) => return true,
+                        Some(Failure::Retryable) => {}
+                    }
+                }
+                true
+            })
+            .collect()
+    }
+
+    /// This source's entry of a SPEC §3 config, for a server at `base_url`.
+    pub fn config_json(&self, base_url: &str) -> Value {
+        let ipp = self.items_per_page;
+        let (items_path, pagination) = match self.style {
+            Style::Page => (
+                Some("data"),
+                json!({"style": "page", "param": "page", "start": 1,
+                       "size_param": "limit", "size": ipp}),
+            ),
+            Style::Offset => (
+                Some("results"),
+                json!({"style": "offset", "offset_param": "offset", "start": 0,
+                       "limit_param": "limit", "limit": ipp, "total_path": "total"}),
+            ),
+            Style::Cursor => (
+                Some("items"),
+                json!({"style": "cursor", "cursor_path": "meta.next_cursor", "param": "cursor"}),
+            ),
+            Style::NextUrl => (
+                Some("data"),
+                json!({"style": "next_url", "next_path": "next"}),
+            ),
+            Style::LinkHeader => (None, json!({"style": "link_header"})),
+            Style::None => (None, json!({"style": "none"})),
+        };
+        let mut source = json!({
+            "name": self.name,
+            "url": format!("{}{}", base_url, self.path()),
+        });
+        if let Some(path) = items_path {
+            source["items_path"] = json!(path);
+        }
+        source["pagination"] = pagination;
+        source
+    }
+}
+
+/// Everything one [`crate::MockServer`] serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Seed of the generated data (each source mixes in its name).
+    pub seed: u64,
+    /// The sources, each under its own path prefix.
+    pub sources: Vec<MockSource>,
+}
+
+/// Page `num/den` of the way through `pages`, at least 1.
+fn at(pages: usize, num: usize, den: usize) -> usize {
+    (pages * num).div_ceil(den).clamp(1, pages.max(1))
+}
+
+impl Scenario {
+    /// Names accepted by [`Scenario::named`].
+    pub const NAMES: [&'static str; 3] = ["clean", "demo", "chaos"];
+
+    /// Pages per source that `serve-mock` and the demo use by default.
+    pub const DEFAULT_PAGES: usize = 10;
+
+    /// Items per page that `serve-mock` and the demo use by default.
+    pub const DEFAULT_ITEMS_PER_PAGE: usize = 20;
+
+    /// An empty scenario to add sources to with [`Scenario::with`].
+    pub fn new(seed: u64) -> Scenario {
+        Scenario {
+            seed,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Adds a source.
+    pub fn with(mut self, source: MockSource) -> Scenario {
+        self.sources.push(source);
+        self
+    }
+
+    /// The named scenario, or `None` for a name not in [`Scenario::NAMES`].
+    pub fn named(name: &str, seed: u64, pages: usize, items_per_page: usize) -> Option<Scenario> {
+        match name {
+            "clean" => Some(Scenario::clean(seed, pages, items_per_page)),
+            "demo" => Some(Scenario::demo(seed, pages, items_per_page)),
+            "chaos" => Some(Scenario::chaos(seed, pages, items_per_page)),
+            _ => None,
+        }
+    }
+
+    /// The three demo shapes without faults: `alpha` (page), `beta`
+    /// (offset), `gamma` (cursor).
+    pub fn clean(seed: u64, pages: usize, items_per_page: usize) -> Scenario {
+        Scenario::new(seed)
+            .with(MockSource::new("alpha", Style::Page, pages, items_per_page))
+            .with(MockSource::new(
+                "beta",
+                Style::Offset,
+                pages,
+                items_per_page,
+            ))
+            .with(MockSource::new(
+                "gamma",
+                Style::Cursor,
+                pages,
+                items_per_page,
+            ))
+    }
+
+    /// `clean` plus faults that all recover under the default policies
+    /// (4 attempts, breaker threshold 3): 429s with `Retry-After: 1`, a
+    /// 500, a 503, a dropped connection and a 1.5 s page, each only on a
+    /// page's first attempt.
+    pub fn demo(seed: u64, pages: usize, items_per_page: usize) -> Scenario {
+        let p = pages.max(1);
+        let mut s = Scenario::clean(seed, pages, items_per_page);
+        let retry_after = || FaultKind::RetryAfter(429, "1".to_string());
+        let [alpha, beta, gamma] = &mut s.sources[..] else {
+            unreachable!("clean has three sources")
+        };
+        alpha.faults.push(fault(at(p, 3, 10), 1, retry_after()));
+        alpha
+            .faults
+            .push(fault(at(p, 7, 10), 1, FaultKind::Status(500)));
+        beta.faults.push(fault(at(p, 2, 10), 1, FaultKind::Close));
+        beta.faults.push(fault(at(p, 5, 10), 1, retry_after()));
+        gamma.faults.push(fault(
+            at(p, 5, 10),
+            1,
+            FaultKind::Delay(Duration::from_millis(1500)),
+        ));
+        gamma
+            .faults
+            .push(fault(at(p, 8, 10), 1, FaultKind::Status(503)));
+        s
+    }
+
+    /// `demo` plus lost pages and a truncated body: alpha has a page of
+    /// malformed JSON and a 404 page, beta a page without items and a page
+    /// that answers 503 on every attempt (given up, pagination steps over
+    /// it), gamma a truncated body that recovers on retry. Demo faults come
+    /// first, so where pages collide (few pages) the demo fault wins.
+    pub fn chaos(seed: u64, pages: usize, items_per_page: usize) -> Scenario {
+        let p = pages.max(1);
+        let mut s = Scenario::demo(seed, pages, items_per_page);
+        let [alpha, beta, gamma] = &mut s.sources[..] else {
+            unreachable!("demo has three sources")
+        };
+        alpha
+            .faults
+            .push(fault(at(p, 4, 10), EVERY_ATTEMPT, FaultKind::MalformedJson));
+        alpha
+            .faults
+            .push(fault(at(p, 9, 10), EVERY_ATTEMPT, FaultKind::Status(404)));
+        beta.faults
+            .push(fault(at(p, 4, 10), EVERY_ATTEMPT, FaultKind::NoItems));
+        beta.faults
+            .push(fault(at(p, 8, 10), EVERY_ATTEMPT, FaultKind::Status(503)));
+        gamma
+            .faults
+            .push(fault(at(p, 3, 10), 1, FaultKind::Truncate));
+        s
+    }
+
+    /// The source called `name`.
+    pub fn source(&self, name: &str) -> Option<&MockSource> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn fault(page: usize, attempt: u32, kind: FaultKind) -> Fault {
+    Fault {
+        page,
+        attempt,
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_scenarios_exist_and_unknown_is_none() {
+        for name in Scenario::NAMES {
+            let s = Scenario::named(name, 7, 10, 20).unwrap();
+            let names: Vec<_> = s.sources.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names, ["alpha", "beta", "gamma"]);
+        }
+        assert!(Scenario::named("nope", 7, 10, 20).is_none());
+        assert!(Scenario::clean(1, 10, 20)
+            .sources
+            .iter()
+            .all(|s| s.faults.is_empty()));
+    }
+
+    #[test]
+    fn demo_loses_nothing_and_never_fails_three_times_in_a_row() {
+        for pages in [1, 2, 3, 10, 50] {
+            let s = Scenario::demo(42, pages, 20);
+            for src in &s.sources {
+                assert!(src.lost_pages(4).is_empty(), "{} pages={pages}", src.name);
+                // Only first attempts fail and a retry succeeds, so at most
+                // one failure in a row.
+                for f in &src.faults {
+                    assert_eq!(f.attempt, 1);
+                    assert!(src.fault_for(f.page, 2).is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chaos_loses_the_scripted_pages() {
+        let s = Scenario::chaos(42, 10, 20);
+        assert_eq!(s.source("alpha").unwrap().lost_pages(4), vec![4, 9]);
+        assert_eq!(s.source("beta").unwrap().lost_pages(4), vec![4, 8]);
+        assert!(s.source("gamma").unwrap().lost_pages(4).is_empty());
+        assert_eq!(
+            s.source("gamma").unwrap().fault_for(3, 1),
+            Some(&FaultKind::Truncate)
+        );
+    }
+
+    #[test]
+    fn config_keys_follow_spec() {
+        let s = Scenario::clean(1, 3, 5);
+        let alpha = s.sources[0].config_json("http://h:1");
+        assert_eq!(alpha["url"], "http://h:1/alpha/products");
+        assert_eq!(alpha["pagination"]["size_param"], "limit");
+        assert_eq!(alpha["pagination"]["size"], 5);
+        let gamma = s.sources[2].config_json("http://h:1");
+        assert_eq!(gamma["pagination"]["cursor_path"], "meta.next_cursor");
+        let none = MockSource::new("n", Style::None, 9, 2);
+        assert_eq!(none.pages, 1);
+        assert!(none.config_json("http://h").get("items_path").is_none());
+    }
+
+    #[test]
+    fn endless_fault_marks_the_source() {
+        let s = MockSource::new("e", Style::Cursor, 3, 2).fault(9, 9, FaultKind::Endless);
+        assert!(s.endless && s.faults.is_empty());
+    }
+}

@@ -1,0 +1,296 @@
+//! [`MockServer`]: the guard that owns a running scenario, its threads, its
+//! request log and its shutdown.
+//!
+//! Threads: one raw-front accept thread, one thread per client connection
+//! (spawned by the accept thread), and two tiny_http handler threads. All
+//! of them poll a shared stop flag with short timeouts or wait on the stop
+//! condvar, so `Drop` can set the flag, wake the waiters and join them all
+//! within a bounded time (the longest bound is the 5 s write timeout
+//! towards a client that stopped reading).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::api::{self, Mounted};
+use crate::data::Truth;
+use crate::raw;
+use crate::scenario::Scenario;
+
+/// What the server did with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete HTTP response with this status (including malformed,
+    /// oversized and itemless bodies, and delayed answers).
+    Status(u16),
+    /// Held without an answer until the server stopped (`FaultKind::Hang`).
+    Hang,
+    /// Connection closed without any response (`FaultKind::Close`, or a
+    /// stop during a `Delay`).
+    Closed,
+    /// Head and part of the body sent, then closed (`FaultKind::Truncate`).
+    Truncated,
+    /// Socket closed with the request unread, so the peer gets an RST.
+    Reset,
+    /// Not answered yet (in flight, e.g. during a `Delay`).
+    Pending,
+}
+
+/// One entry of the request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    /// When the request head arrived.
+    pub at: Instant,
+    /// Source name; empty for a path no source serves.
+    pub source: String,
+    /// 1-based page index (0 when the target is unknown or malformed).
+    pub page: usize,
+    /// 1-based attempt number of this `(source, page)`.
+    pub attempt: u32,
+    /// Request target: path and query.
+    pub path: String,
+    /// What the server did.
+    pub outcome: Outcome,
+}
+
+/// Request log and attempt counters, under one lock so that attempt
+/// numbers follow arrival order.
+#[derive(Debug, Default)]
+struct Log {
+    entries: Vec<LoggedRequest>,
+    attempts: HashMap<(Option<usize>, usize), u32>,
+}
+
+/// State shared by the front, the backend and the guard.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The scenario and its data; read-only.
+    pub mounted: Mounted,
+    /// Set once by `MockServer::drop`; polled by every loop.
+    stop: AtomicBool,
+    /// Mirrors `stop` for threads that sleep (Delay, Hang) on `stop_cv`.
+    stop_lock: Mutex<bool>,
+    stop_cv: Condvar,
+    /// Written by connection threads, read by `MockServer::requests`.
+    log: Mutex<Log>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not poison the log for everyone else.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    pub fn stop_flag(&self) -> &AtomicBool {
+        &self.stop
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        *lock(&self.stop_lock) = true;
+        self.stop_cv.notify_all();
+    }
+
+    /// Sleeps up to `d` (forever for `None`); true if woken by a stop.
+    pub fn wait_for_stop(&self, d: Option<Duration>) -> bool {
+        let guard = lock(&self.stop_lock);
+        match d {
+            None => {
+                let _g = self
+                    .stop_cv
+                    .wait_while(guard, |stopped| !*stopped)
+                    .unwrap_or_else(|e| e.into_inner());
+                true
+            }
+            Some(d) => {
+                let (g, _) = self
+                    .stop_cv
+                    .wait_timeout_while(guard, d, |stopped| !*stopped)
+                    .unwrap_or_else(|e| e.into_inner());
+                *g
+            }
+        }
+    }
+
+    /// Logs an arriving request and returns its log index and attempt.
+    pub fn arrive(&self, source: Option<usize>, page: usize, path: &str) -> (usize, u32) {
+        let mut log = lock(&self.log);
+        let attempt = {
+            let n = log.attempts.entry((source, page)).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let name = source.map_or(String::new(), |i| {
+            self.mounted.scenario.sources[i].name.clone()
+        });
+        log.entries.push(LoggedRequest {
+            at: Instant::now(),
+            source: name,
+            page,
+            attempt,
+            path: path.to_string(),
+            outcome: Outcome::Pending,
+        });
+        (log.entries.len() - 1, attempt)
+    }
+
+    /// Records what happened to logged request `index`.
+    pub fn finish(&self, index: usize, outcome: Outcome) {
+        if let Some(e) = lock(&self.log).entries.get_mut(index) {
+            e.outcome = outcome;
+        }
+    }
+}
+
+/// A running mock server for one [`Scenario`]; stops on drop.
+///
+/// Every source is served under `/NAME/RESOURCE` of one port. Faults are
+/// keyed by the attempt number the server counts per `(source, page)`.
+pub struct MockServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    front: Option<JoinHandle<()>>,
+    backend_threads: Vec<JoinHandle<()>>,
+    backend: Option<Arc<tiny_http::Server>>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .field("sources", &self.shared.mounted.scenario.sources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockServer {
+    /// Starts the scenario on `127.0.0.1` at an ephemeral port.
+    pub fn start(scenario: Scenario) -> io::Result<MockServer> {
+        MockServer::start_on("127.0.0.1:0", scenario)
+    }
+
+    /// Starts the scenario on `addr` (e.g. `"127.0.0.1:8080"`).
+    pub fn start_on(addr: &str, scenario: Scenario) -> io::Result<MockServer> {
+        let listener = TcpListener::bind(addr)?;
+        let mut local = listener.local_addr()?;
+        if local.ip().is_unspecified() {
+            // Bound to all interfaces: advertise loopback, which works.
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = format!("http://{local}");
+        let backend = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
+        let backend_addr = backend
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("tiny_http bound to a non-IP address"))?;
+        let backend = Arc::new(backend);
+        let shared = Arc::new(Shared {
+            mounted: Mounted::new(scenario, base_url),
+            stop: AtomicBool::new(false),
+            stop_lock: Mutex::new(false),
+            stop_cv: Condvar::new(),
+            log: Mutex::new(Log::default()),
+        });
+        let mut server = MockServer {
+            shared: Arc::clone(&shared),
+            addr: local,
+            front: None,
+            backend_threads: Vec::new(),
+            backend: Some(Arc::clone(&backend)),
+        };
+        for i in 0..2 {
+            let (backend, shared) = (Arc::clone(&backend), Arc::clone(&shared));
+            server.backend_threads.push(
+                std::thread::Builder::new()
+                    .name(format!("mock-backend-{i}"))
+                    .spawn(move || api::serve(&backend, &shared.mounted, shared.stop_flag()))?,
+            );
+        }
+        server.front = Some(raw::spawn_front(listener, shared, backend_addr)?);
+        log::debug!(
+            "mock server for {} sources at {}",
+            server.shared.mounted.scenario.sources.len(),
+            server.base_url()
+        );
+        Ok(server)
+    }
+
+    /// `http://IP:PORT` of the server.
+    pub fn base_url(&self) -> String {
+        self.shared.mounted.base_url.clone()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first-page URL of `source` (the config's `url`).
+    ///
+    /// # Panics
+    /// If the scenario has no source called `source`.
+    pub fn source_url(&self, source: &str) -> String {
+        let src = self
+            .shared
+            .mounted
+            .scenario
+            .source(source)
+            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"));
+        format!("{}{}", self.base_url(), src.path())
+    }
+
+    /// A ready config for `ingest run --config`: `{"sources":[..]}` only,
+    /// one entry per source with SPEC §3 keys; callers add policies.
+    pub fn config_json(&self) -> serde_json::Value {
+        let base = self.base_url();
+        let sources: Vec<_> = self
+            .shared
+            .mounted
+            .scenario
+            .sources
+            .iter()
+            .map(|s| s.config_json(&base))
+            .collect();
+        serde_json::json!({ "sources": sources })
+    }
+
+    /// The request log, in arrival order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.shared.log).entries.clone()
+    }
+
+    /// What the server serves.
+    pub fn truth(&self) -> Truth {
+        self.shared.mounted.truth()
+    }
+
+    /// The scenario being served.
+    pub fn scenario(&self) -> &Scenario {
+        &self.shared.mounted.scenario
+    }
+
+    /// Stops the server (same as dropping it).
+    pub fn stop(self) {}
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.shared.stop();
+        if let Some(front) = self.front.take() {
+            let _ = front.join();
+        }
+        for t in self.backend_threads.drain(..) {
+            let _ = t.join();
+        }
+        // Last reference: tiny_http closes its listener and its accept thread.
+        drop(self.backend.take());
+    }
+}
