@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dedupe;

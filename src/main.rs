@@ -1,4 +1,10 @@
 //! The `ingest` binary: parse the command line, hand over to the library,
 //! exit with the code it decides.
 
-fn main() {}
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    ExitCode::from(ingest::cli::main(started))
+}

@@ -1,0 +1,153 @@
+//! Shared harness: run the pipeline in-process against a mock, with every
+//! delay scaled down to milliseconds, and read back what it wrote.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ingest::config::Config;
+use ingest::control::RunControl;
+use ingest::pipeline::{self, RunOptions, RunReport};
+use serde_json::{json, Value};
+use testsupport::MockServer;
+
+/// Policies for tests: fast, but every mechanism still in play.
+pub fn fast_policies() -> Value {
+    json!({
+        "rate_limit": { "per_second": 1000, "burst": 50 },
+        "retry": { "max_retries": 3, "base_delay_ms": 4, "max_delay_ms": 20 },
+        "breaker": { "failure_threshold": 3, "cooldown_ms": 60 },
+        "timeouts": { "connect_ms": 1000, "read_ms": 2000 },
+        "deadline_ms": 20000
+    })
+}
+
+/// The mock's config with `policies` merged in (later keys win).
+pub fn config_with(server: &MockServer, policies: Value) -> Config {
+    let mut doc = server.config_json();
+    for (k, v) in fast_policies().as_object().unwrap().iter().chain(policies.as_object().unwrap()) {
+        doc[k] = v.clone();
+    }
+    Config::parse("test config", &doc.to_string()).unwrap_or_else(|e| panic!("{e}\n{doc:#}"))
+}
+
+/// A fresh output directory, removed when dropped.
+pub struct OutDir(pub PathBuf);
+
+impl OutDir {
+    pub fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ingest-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a run produced.
+pub struct Outcome {
+    pub report: RunReport,
+    pub records: Vec<Value>,
+    pub summary: Value,
+    #[allow(dead_code)] // read by the deadline tests
+    pub elapsed: Duration,
+    _out: OutDir,
+}
+
+impl Outcome {
+    /// The set of record keys written.
+    pub fn keys(&self) -> BTreeSet<String> {
+        self.records.iter().map(|r| r["key"].as_str().unwrap().to_string()).collect()
+    }
+
+    /// One source's summary.
+    pub fn source(&self, name: &str) -> &Value {
+        &self.summary["sources"][name]
+    }
+
+    /// The summary's exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.report.status.exit_code()
+    }
+}
+
+/// Runs `config` to the end with seed 42.
+pub fn run(config: &Config) -> Outcome {
+    run_with(config, |_| {})
+}
+
+/// Runs `config`; `during` gets the control (to interrupt) on another thread.
+pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Outcome {
+    let out = OutDir::new();
+    let started = Instant::now();
+    let control = RunControl::new(started + config.deadline);
+    let options = RunOptions {
+        out_dir: out.0.clone(),
+        seed: 42,
+        progress: false,
+        started,
+    };
+    let report = std::thread::scope(|s| {
+        s.spawn(|| during(&control));
+        pipeline::run(config, &options, &control).expect("run")
+    });
+    let elapsed = started.elapsed();
+    let text = std::fs::read_to_string(&report.records_path).expect("records.jsonl");
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&report.summary_path).unwrap()).unwrap();
+    assert_eq!(summary, report.summary, "summary.json is what the run reported");
+    let outcome = Outcome { report, records, summary, elapsed, _out: out };
+    assert_accounting(&outcome);
+    outcome
+}
+
+/// The accounting identity per source and in totals, records == lines,
+/// and no key twice — checked on every run.
+pub fn assert_accounting(o: &Outcome) {
+    let s = &o.summary;
+    let check = |scope: &str, v: &Value| {
+        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{scope}.{k} missing"));
+        assert_eq!(
+            n("items"),
+            n("records") + n("invalid") + n("duplicates"),
+            "{scope}: items == records + invalid + duplicates"
+        );
+    };
+    check("totals", &s["totals"]);
+    let mut sum_records = 0;
+    for (name, src) in s["sources"].as_object().unwrap() {
+        check(name, src);
+        let reasons: u64 = src["invalid_reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(reasons, src["invalid"].as_u64().unwrap(), "{name}: invalid == sum of reasons");
+        sum_records += src["records"].as_u64().unwrap();
+    }
+    assert_eq!(sum_records, s["totals"]["records"].as_u64().unwrap());
+    assert_eq!(o.records.len() as u64, s["totals"]["records"].as_u64().unwrap(), "records == lines");
+    assert_eq!(o.keys().len(), o.records.len(), "no key appears twice");
+}
+
+/// Invalid counts by reason of one source's summary, zeros left out.
+pub fn invalid_reasons(source: &Value) -> BTreeMap<String, u64> {
+    source["invalid_reasons"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// `u64` field of a JSON object.
+pub fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} is not a count in {v}"))
+}

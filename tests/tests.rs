@@ -1,0 +1,9 @@
+//! Integration tests, one binary: each module is an area of the product.
+//! All servers are in-process mocks on 127.0.0.1 port 0; all delays are
+//! scaled to milliseconds.
+
+mod support;
+
+/// The data path end to end: exact results, every pagination style,
+/// determinism, backpressure.
+mod pipeline;
