@@ -112,11 +112,11 @@ pub fn main(started: Instant) -> u8 {
         Err(exit) => {
             return match exit.status {
                 Ok(()) => {
-                    print!("{}", exit.output);
+                    println!("{}", exit.output);
                     0
                 }
                 Err(()) => {
-                    eprint!("{}", exit.output);
+                    eprintln!("{}", exit.output);
                     eprintln!("Run ingest --help for usage.");
                     2
                 }

@@ -7,3 +7,6 @@ mod support;
 /// The data path end to end: exact results, every pagination style,
 /// determinism, backpressure.
 mod pipeline;
+
+/// The binary: config errors, usage, exit codes, the demo.
+mod cli;
