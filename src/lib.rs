@@ -7,3 +7,4 @@
 
 pub mod config;
 pub mod normalize;
+pub mod price;
