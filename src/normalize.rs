@@ -138,6 +138,7 @@ enum Field {
 }
 
 impl Field {
+    #[cfg(test)]
     const ALL: [Field; 5] = [
         Field::Id,
         Field::Name,
@@ -169,9 +170,20 @@ impl Field {
 
     /// Whether an object under `key` is closed to this field's search.
     fn skips(self, key: &str) -> bool {
-        Field::ALL
-            .iter()
-            .any(|&other| other != self && other.candidates().contains(&key))
+        Field::of_candidate(key).is_some_and(|owner| owner != self)
+    }
+
+    /// The field whose candidate `key` is. A `match` rather than a scan of
+    /// [`Field::candidates`]: it runs for every nested object of every item.
+    fn of_candidate(key: &str) -> Option<Field> {
+        match key {
+            "id" | "sku" | "product_id" | "uuid" => Some(Field::Id),
+            "name" | "title" | "product_name" => Some(Field::Name),
+            "price" | "amount" | "cost" => Some(Field::Price),
+            "currency" | "currency_code" => Some(Field::Currency),
+            "category" => Some(Field::Category),
+            _ => None,
+        }
     }
 }
 
@@ -431,6 +443,16 @@ mod tests {
         // item's: the item's own field ranks first.
         let r = ok(json!({"id": 1, "currency": "GBP", "price": {"amount": 5, "currency": "EUR"}}));
         assert_eq!(r.currency.as_deref(), Some("GBP"));
+    }
+
+    #[test]
+    fn candidate_match_agrees_with_lists() {
+        for f in Field::ALL {
+            for c in f.candidates() {
+                assert_eq!(Field::of_candidate(c), Some(f), "{c}");
+            }
+        }
+        assert_eq!(Field::of_candidate("value"), None);
     }
 
     #[test]
