@@ -16,5 +16,6 @@ pub mod logging;
 pub mod normalize;
 pub mod output;
 pub mod pipeline;
+pub mod price;
 pub mod process;
 pub mod progress;

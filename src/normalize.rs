@@ -1,11 +1,19 @@
 //! Turning one raw item into a [`Record`], or saying why it is invalid.
 //!
-//! SPEC §5. Stub: the normalizer issue fills this in.
+//! SPEC §5 is the contract. Each field is either read at the source's
+//! `fields` dot path or searched for under its usual names, breadth-first
+//! over nested objects up to 3 levels (see [`normalize`] for the exact
+//! order). Then each value is checked for its type: an id that is a float,
+//! a price that says `-5`. Invalid items are reported by reason, never
+//! dropped. This runs once per item, by the million, inside rayon, so the
+//! lookup walks the JSON in place: no paths, no per-item collections, and
+//! the only allocations are the record's own strings.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::FieldPaths;
+use crate::price::{parse_price, Currency};
 
 /// One clean record, a line of `records.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,31 +68,665 @@ impl InvalidReason {
 }
 
 /// Normalizes one item of `source`.
+///
+/// Each field comes from its `fields` path when one is set, else from a
+/// search; either way a `null` counts as absent. The search, for a field
+/// with candidate names `c0, c1, …`:
+///
+/// - Level 1 is the item, level 2 the objects directly inside it (not
+///   inside arrays), level 3 the objects directly inside those.
+/// - The first level holding any candidate wins. Within a level the
+///   candidate order decides first, then the objects' document order:
+///   `c0` in any object of the level beats `c1` in an earlier one. (This is
+///   SPEC's "at each level the candidate names in order, then the nested
+///   objects in document order", read the same way as its `items_path`
+///   rule "at each level the first of the usual keys in this order".)
+/// - The first present, non-null value is the field's value, and only then
+///   is its type checked: `{"id": 1.5, "sku": "A"}` has no valid id, not
+///   the id `"A"`. Only `null` is skipped.
+/// - When searching field F, an object held under a candidate name of any
+///   other field is not entered: `category: {"id": 5, "name": "tools"}`
+///   gives neither an id nor a name, and a `price: {"amount": 5, "currency":
+///   "EUR"}` object is not searched for an id or for the item's currency
+///   (its currency is read as the price object's, the next in line).
+///
+/// A path is dot-separated keys; on an array, an all-digit segment is an
+/// index (`variants.0.price`).
+///
+/// The checks run in SPEC order: not an object, then the id, then the
+/// price's presence, then its value.
 pub fn normalize(source: &str, item: &Value, fields: &FieldPaths) -> Result<Record, InvalidReason> {
-    let _ = fields;
     let obj = item.as_object().ok_or(InvalidReason::NotAnObject)?;
-    let id = match obj.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-        _ => return Err(InvalidReason::MissingId),
-    };
-    let price = match obj.get("price") {
-        None | Some(Value::Null) => return Err(InvalidReason::MissingPrice),
-        Some(v) => v
-            .as_f64()
-            .filter(|p| p.is_finite() && *p >= 0.0)
-            .ok_or(InvalidReason::BadPrice)?,
-    };
+    let id = find(item, obj, Field::Id, fields)
+        .and_then(id_text)
+        .ok_or(InvalidReason::MissingId)?;
+    let price = find(item, obj, Field::Price, fields).ok_or(InvalidReason::MissingPrice)?;
+    let price = read_price(price)?;
+    let currency = find(item, obj, Field::Currency, fields)
+        .and_then(code)
+        .or(price.object_currency)
+        .or(price.text_currency);
+    let name = find(item, obj, Field::Name, fields).and_then(text);
+    let category = find(item, obj, Field::Category, fields).and_then(|v| match v {
+        Value::Object(m) => m.get("name").and_then(text),
+        v => text(v),
+    });
+
+    let mut key = String::with_capacity(source.len() + 1 + id.len());
+    key.push_str(source);
+    key.push(':');
+    key.push_str(&id);
     Ok(Record {
-        key: format!("{source}:{id}"),
-        source: source.to_string(),
+        key,
+        source: source.to_owned(),
         id,
-        name: obj
-            .get("name")
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_string()),
-        price,
-        currency: None,
-        category: None,
+        name: name.map(str::to_owned),
+        price: price.amount,
+        currency: currency.map(|c| c.as_str().to_owned()),
+        category: category.map(str::to_owned),
     })
+}
+
+/// The fields the normalizer looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Id,
+    Name,
+    Price,
+    Currency,
+    Category,
+}
+
+impl Field {
+    #[cfg(test)]
+    const ALL: [Field; 5] = [
+        Field::Id,
+        Field::Name,
+        Field::Price,
+        Field::Currency,
+        Field::Category,
+    ];
+
+    /// The usual names, in SPEC §5 order.
+    fn candidates(self) -> &'static [&'static str] {
+        match self {
+            Field::Id => &["id", "sku", "product_id", "uuid"],
+            Field::Name => &["name", "title", "product_name"],
+            Field::Price => &["price", "amount", "cost"],
+            Field::Currency => CURRENCY_KEYS,
+            Field::Category => &["category"],
+        }
+    }
+
+    fn path(self, fields: &FieldPaths) -> Option<&str> {
+        match self {
+            Field::Id => fields.id.as_deref(),
+            Field::Name => fields.name.as_deref(),
+            Field::Price => fields.price.as_deref(),
+            Field::Currency => fields.currency.as_deref(),
+            Field::Category => fields.category.as_deref(),
+        }
+    }
+
+    /// Whether an object under `key` is closed to this field's search.
+    fn skips(self, key: &str) -> bool {
+        Field::of_candidate(key).is_some_and(|owner| owner != self)
+    }
+
+    /// The field whose candidate `key` is. A `match` rather than a scan of
+    /// [`Field::candidates`]: it runs for every nested object of every item.
+    fn of_candidate(key: &str) -> Option<Field> {
+        match key {
+            "id" | "sku" | "product_id" | "uuid" => Some(Field::Id),
+            "name" | "title" | "product_name" => Some(Field::Name),
+            "price" | "amount" | "cost" => Some(Field::Price),
+            "currency" | "currency_code" => Some(Field::Currency),
+            "category" => Some(Field::Category),
+            _ => None,
+        }
+    }
+}
+
+/// Where a price object or an item keeps its currency.
+const CURRENCY_KEYS: &[&str] = &["currency", "currency_code"];
+
+/// Where a price object keeps its amount, in SPEC order.
+const AMOUNT_KEYS: &[&str] = &["amount", "value", "price"];
+
+/// The field's value: at its path if one is set, else searched. Never null.
+fn find<'a>(
+    item: &'a Value,
+    obj: &'a Map<String, Value>,
+    field: Field,
+    fields: &FieldPaths,
+) -> Option<&'a Value> {
+    match field.path(fields) {
+        Some(path) => at_path(item, path).filter(|v| !v.is_null()),
+        None => search(obj, field),
+    }
+}
+
+/// Follows a dot path; all-digit segments index arrays.
+fn at_path<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(item, |v, segment| match v {
+        Value::Object(m) => m.get(segment),
+        Value::Array(a) if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) => {
+            a.get(segment.parse::<usize>().ok()?)
+        }
+        _ => None,
+    })
+}
+
+/// The breadth-first search described on [`normalize`].
+fn search(item: &Map<String, Value>, field: Field) -> Option<&Value> {
+    let candidates = field.candidates();
+    best_in_level(std::iter::once(item), candidates)
+        .or_else(|| best_in_level(inner_objects(item, field), candidates))
+        .or_else(|| {
+            let level3 = inner_objects(item, field).flat_map(|o| inner_objects(o, field));
+            best_in_level(level3, candidates)
+        })
+}
+
+/// The objects directly inside `obj` that `field`'s search may enter.
+fn inner_objects(
+    obj: &Map<String, Value>,
+    field: Field,
+) -> impl Iterator<Item = &Map<String, Value>> {
+    obj.iter().filter_map(move |(k, v)| match v {
+        Value::Object(m) if !field.skips(k) => Some(m),
+        _ => None,
+    })
+}
+
+/// In one pass over a level: the non-null value of the earliest candidate,
+/// the first object in document order breaking ties.
+fn best_in_level<'a>(
+    level: impl Iterator<Item = &'a Map<String, Value>>,
+    candidates: &[&str],
+) -> Option<&'a Value> {
+    let mut best: Option<(usize, &Value)> = None;
+    for obj in level {
+        let limit = best.map_or(candidates.len(), |(i, _)| i);
+        if let Some(hit) = candidates[..limit]
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| present(obj, c).map(|v| (i, v)))
+        {
+            best = Some(hit);
+            if hit.0 == 0 {
+                break;
+            }
+        }
+    }
+    best.map(|(_, v)| v)
+}
+
+/// `obj[key]`, with `null` counting as absent.
+fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+/// The first present, non-null value among `keys`.
+fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter().find_map(|k| present(obj, k))
+}
+
+/// An id: a trimmed non-empty string, or an integer written as a string.
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A trimmed, non-empty string.
+fn text(v: &Value) -> Option<&str> {
+    v.as_str().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A currency field: a 3-letter code, else ignored.
+fn code(v: &Value) -> Option<Currency> {
+    v.as_str().and_then(Currency::from_code)
+}
+
+/// A price and the currencies it carries, each in its own slot because the
+/// item's own currency field ranks between them.
+struct Price {
+    amount: f64,
+    object_currency: Option<Currency>,
+    text_currency: Option<Currency>,
+}
+
+/// Reads a price value (never null): a number, a string, or an object with
+/// an amount.
+fn read_price(v: &Value) -> Result<Price, InvalidReason> {
+    let (amount, object_currency) = match v {
+        Value::Object(m) => {
+            let amount = first_present(m, AMOUNT_KEYS).ok_or(InvalidReason::MissingPrice)?;
+            (amount, first_present(m, CURRENCY_KEYS).and_then(code))
+        }
+        v => (v, None),
+    };
+    let (amount, text_currency) = match amount {
+        Value::Number(n) => (n.as_f64().ok_or(InvalidReason::BadPrice)?, None),
+        Value::String(s) => {
+            let p = parse_price(s).ok_or(InvalidReason::BadPrice)?;
+            (p.amount, p.currency)
+        }
+        _ => return Err(InvalidReason::BadPrice),
+    };
+    if !(amount.is_finite() && amount >= 0.0) {
+        return Err(InvalidReason::BadPrice);
+    }
+    Ok(Price {
+        // `+ 0.0` turns a JSON `-0.0` into 0.0, so no record says "-0.0".
+        amount: amount + 0.0,
+        object_currency,
+        text_currency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn norm(item: Value) -> Result<Record, InvalidReason> {
+        normalize("s", &item, &FieldPaths::default())
+    }
+
+    fn norm_with(item: Value, fields: FieldPaths) -> Result<Record, InvalidReason> {
+        normalize("s", &item, &fields)
+    }
+
+    fn ok(item: Value) -> Record {
+        norm(item.clone()).unwrap_or_else(|e| panic!("{item} should be valid, got {e:?}"))
+    }
+
+    fn invalid(item: Value) -> InvalidReason {
+        match norm(item.clone()) {
+            Ok(r) => panic!("{item} should be invalid, got {r:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn serializes_exactly_as_spec_shows() {
+        let item = json!({"id": 17, "name": "Desk lamp", "price": 1299, "currency": "usd",
+                          "category": "home"});
+        let r = normalize("alpha", &item, &FieldPaths::default()).unwrap();
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"key":"alpha:17","source":"alpha","id":"17","name":"Desk lamp","price":1299.0,"currency":"USD","category":"home"}"#
+        );
+        let bare = ok(json!({"id": "x", "price": 0}));
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"key":"s:x","source":"s","id":"x","name":null,"price":0.0,"currency":null,"category":null}"#
+        );
+    }
+
+    #[test]
+    fn ids() {
+        assert_eq!(ok(json!({"id": 17, "price": 1})).id, "17");
+        assert_eq!(ok(json!({"id": " 17 ", "price": 1})).key, "s:17");
+        assert_eq!(ok(json!({"id": -3, "price": 1})).id, "-3");
+        assert_eq!(
+            ok(json!({"id": u64::MAX, "price": 1})).id,
+            u64::MAX.to_string()
+        );
+        assert_eq!(ok(json!({"sku": "A-1", "price": 1})).id, "A-1");
+        assert_eq!(
+            ok(json!({"uuid": "u", "product_id": "p", "price": 1})).id,
+            "p"
+        );
+        assert_eq!(ok(json!({"id": null, "sku": "A", "price": 1})).id, "A");
+        for bad in [
+            json!(1.5),
+            json!(17.0),
+            json!(true),
+            json!(""),
+            json!("  "),
+            json!([1]),
+            json!({"v": 1}),
+        ] {
+            assert_eq!(
+                invalid(json!({"id": bad, "price": 1})),
+                InvalidReason::MissingId
+            );
+        }
+        // The first present value decides; its type is checked afterwards.
+        assert_eq!(
+            invalid(json!({"id": 1.5, "sku": "A", "price": 1})),
+            InvalidReason::MissingId
+        );
+    }
+
+    #[test]
+    fn names_and_categories() {
+        let r = ok(json!({"id": 1, "price": 1, "title": "  Lamp ", "category": " home "}));
+        assert_eq!(
+            (r.name.as_deref(), r.category.as_deref()),
+            (Some("Lamp"), Some("home"))
+        );
+        let r = ok(json!({"id": 1, "price": 1, "name": "", "category": ""}));
+        assert_eq!((r.name, r.category), (None, None));
+        let r = ok(json!({"id": 1, "price": 1, "name": 5, "title": "T", "category": 3}));
+        assert_eq!((r.name, r.category), (None, None));
+        let r = ok(json!({"id": 1, "price": 1, "name": null, "product_name": "P"}));
+        assert_eq!(r.name.as_deref(), Some("P"));
+        let r = ok(json!({"id": 1, "price": 1, "category": {"id": 5, "name": " tools "}}));
+        assert_eq!((r.name, r.category.as_deref()), (None, Some("tools")));
+        let r = ok(json!({"id": 1, "price": 1, "category": {"title": "tools"}}));
+        assert_eq!(r.category, None);
+    }
+
+    #[test]
+    fn objects_under_other_fields_names_are_not_searched() {
+        assert_eq!(
+            invalid(json!({"price": 1, "category": {"id": 5, "name": "tools"}})),
+            InvalidReason::MissingId
+        );
+        assert_eq!(
+            invalid(json!({"price": {"amount": 5, "id": 9}})),
+            InvalidReason::MissingId
+        );
+        // Deeper, too: a price object at level 2 is closed to the id search.
+        assert_eq!(
+            invalid(json!({"offer": {"price": {"amount": 5, "sku": "X"}}})),
+            InvalidReason::MissingId
+        );
+        // A price found in a price object does not make its currency the
+        // item's: the item's own field ranks first.
+        let r = ok(json!({"id": 1, "currency": "GBP", "price": {"amount": 5, "currency": "EUR"}}));
+        assert_eq!(r.currency.as_deref(), Some("GBP"));
+    }
+
+    #[test]
+    fn candidate_match_agrees_with_lists() {
+        for f in Field::ALL {
+            for c in f.candidates() {
+                assert_eq!(Field::of_candidate(c), Some(f), "{c}");
+            }
+        }
+        assert_eq!(Field::of_candidate("value"), None);
+    }
+
+    #[test]
+    fn breadth_first_order() {
+        // Level 1 beats level 2 even for a later candidate.
+        let r = ok(json!({"data": {"id": 1}, "uuid": "top", "price": 1}));
+        assert_eq!(r.id, "top");
+        // Level 2 beats level 3.
+        let r = ok(json!({"a": {"b": {"id": 3}}, "c": {"sku": "two"}, "price": 1}));
+        assert_eq!(r.id, "two");
+        // Within a level the candidate order decides, then document order.
+        let r = ok(json!({"a": {"sku": "first-doc"}, "b": {"id": "first-name"}, "price": 1}));
+        assert_eq!(r.id, "first-name");
+        let r = ok(json!({"b": {"sku": "b"}, "a": {"sku": "a"}, "price": 1}));
+        assert_eq!(r.id, "b");
+        // Level 3 is the last one searched.
+        let r = ok(json!({"x": {"y": {"id": 3, "price": "3"}}}));
+        assert_eq!((r.id.as_str(), r.price), ("3", 3.0));
+        assert_eq!(
+            invalid(json!({"x": {"y": {"z": {"id": 4}}}, "price": 1})),
+            InvalidReason::MissingId
+        );
+        // Arrays are not searched.
+        assert_eq!(
+            invalid(json!({"v": [{"id": 1}], "price": 1})),
+            InvalidReason::MissingId
+        );
+        // A null at level 1 lets the search go on.
+        let r = ok(json!({"id": null, "p": {"id": 8}, "price": 1}));
+        assert_eq!(r.id, "8");
+    }
+
+    #[test]
+    fn prices() {
+        assert_eq!(ok(json!({"id": 1, "price": 12.5})).price, 12.5);
+        assert_eq!(ok(json!({"id": 1, "price": 0})).price, 0.0);
+        assert_eq!(
+            ok(json!({"id": 1, "price": -0.0})).price.to_bits(),
+            0.0f64.to_bits()
+        );
+        assert_eq!(ok(json!({"id": 1, "amount": "12,50"})).price, 12.5);
+        assert_eq!(ok(json!({"id": 1, "cost": "$3"})).price, 3.0);
+        assert_eq!(ok(json!({"id": 1, "price": null, "cost": 4})).price, 4.0);
+        assert_eq!(ok(json!({"id": 1, "price": {"value": 5}})).price, 5.0);
+        assert_eq!(
+            ok(json!({"id": 1, "price": {"amount": null, "price": "6"}})).price,
+            6.0
+        );
+        assert_eq!(ok(json!({"id": 1, "pricing": {"amount": 7}})).price, 7.0);
+    }
+
+    #[test]
+    fn currencies() {
+        let cur = |item: Value| ok(item).currency;
+        assert_eq!(cur(json!({"id": 1, "price": 1})), None);
+        assert_eq!(
+            cur(json!({"id": 1, "price": 1, "currency": "eur"})).as_deref(),
+            Some("EUR")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": "$1", "currency": "eur"})).as_deref(),
+            Some("EUR")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": "$1", "currency": "dollars"})).as_deref(),
+            Some("USD")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": "$1", "currency": 840})).as_deref(),
+            Some("USD")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": 1, "currency_code": "gbp"})).as_deref(),
+            Some("GBP")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": {"amount": "€1", "currency": "CHF"}})).as_deref(),
+            Some("CHF")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": {"amount": "€1", "currency": "euro"}})).as_deref(),
+            Some("EUR")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "price": {"amount": 1, "currency_code": "jpy"}})).as_deref(),
+            Some("JPY")
+        );
+        assert_eq!(
+            cur(json!({"id": 1, "pricing": {"amount": 1, "currency": "sek"}})).as_deref(),
+            Some("SEK")
+        );
+    }
+
+    #[test]
+    fn invalid_reasons_in_order() {
+        for v in [
+            json!(null),
+            json!(1),
+            json!("x"),
+            json!([{"id": 1, "price": 1}]),
+            json!(true),
+        ] {
+            assert_eq!(invalid(v), InvalidReason::NotAnObject);
+        }
+        assert_eq!(invalid(json!({})), InvalidReason::MissingId);
+        assert_eq!(invalid(json!({"price": "-5"})), InvalidReason::MissingId);
+        assert_eq!(invalid(json!({"id": 1})), InvalidReason::MissingPrice);
+        assert_eq!(
+            invalid(json!({"id": 1, "price": null})),
+            InvalidReason::MissingPrice
+        );
+        assert_eq!(
+            invalid(json!({"id": 1, "price": {"currency": "USD"}})),
+            InvalidReason::MissingPrice
+        );
+        assert_eq!(
+            invalid(json!({"id": 1, "price": {"amount": null}})),
+            InvalidReason::MissingPrice
+        );
+        for bad in [
+            json!(-1),
+            json!(-0.5),
+            json!("-5"),
+            json!("1e3"),
+            json!("NaN"),
+            json!(""),
+            json!("free"),
+            json!(true),
+            json!([1]),
+            json!({"amount": true}),
+            json!({"amount": {"value": 1}}),
+            json!({"amount": "-1"}),
+        ] {
+            assert_eq!(
+                invalid(json!({"id": 1, "price": bad})),
+                InvalidReason::BadPrice
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_replace_the_search() {
+        let item = json!({
+            "id": 1, "ref": {"code": "R-9"}, "price": 99,
+            "pricing": {"amount": "12.50", "currency": "eur"},
+            "variants": [{"price": "3.00"}, {"price": "4.00"}],
+            "tags": {"0": "zero"}, "kind": "tools", "label": "L"
+        });
+        let fields = FieldPaths {
+            id: Some("ref.code".into()),
+            name: Some("label".into()),
+            price: Some("variants.1.price".into()),
+            currency: Some("pricing.currency".into()),
+            category: Some("tags.0".into()),
+        };
+        let r = norm_with(item.clone(), fields).unwrap();
+        assert_eq!(
+            (
+                r.id.as_str(),
+                r.name.as_deref(),
+                r.price,
+                r.currency.as_deref(),
+                r.category.as_deref()
+            ),
+            ("R-9", Some("L"), 4.0, Some("EUR"), Some("zero"))
+        );
+        // An override that finds nothing does not fall back to the search.
+        let fields = FieldPaths {
+            price: Some("pricing.cost".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            norm_with(item.clone(), fields),
+            Err(InvalidReason::MissingPrice)
+        );
+        let fields = FieldPaths {
+            id: Some("variants.7.id".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            norm_with(item.clone(), fields),
+            Err(InvalidReason::MissingId)
+        );
+        let fields = FieldPaths {
+            price: Some("pricing".into()),
+            ..Default::default()
+        };
+        assert_eq!(norm_with(item.clone(), fields).unwrap().price, 12.5);
+        let fields = FieldPaths {
+            price: Some("id.x".into()),
+            ..Default::default()
+        };
+        assert_eq!(norm_with(item, fields), Err(InvalidReason::MissingPrice));
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec![
+            "id",
+            "sku",
+            "product_id",
+            "uuid",
+            "name",
+            "title",
+            "product_name",
+            "price",
+            "amount",
+            "cost",
+            "currency",
+            "currency_code",
+            "category",
+            "value",
+            "data",
+            "x",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[ $€£¥0-9.,a-zA-Z-]{0,12}".prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..8).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    fn any_fields() -> impl Strategy<Value = FieldPaths> {
+        let path = prop::option::weighted(
+            0.2,
+            prop::sample::select(vec![
+                "id",
+                "x.price",
+                "data.0",
+                "x.x.amount",
+                "",
+                "a..b",
+                "9",
+            ])
+            .prop_map(str::to_owned),
+        );
+        (path.clone(), path.clone(), path.clone(), path.clone(), path).prop_map(
+            |(id, name, price, currency, category)| FieldPaths {
+                id,
+                name,
+                price,
+                currency,
+                category,
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_records_hold_their_promises(item in any_json(), fields in any_fields()) {
+            let first = normalize("src", &item, &fields);
+            prop_assert_eq!(&first, &normalize("src", &item, &fields), "not deterministic");
+            if let Ok(r) = first {
+                prop_assert!(!r.id.is_empty() && r.id.trim() == r.id);
+                prop_assert_eq!(r.key, format!("src:{}", r.id));
+                prop_assert!(r.price.is_finite() && r.price >= 0.0);
+                if let Some(c) = &r.currency {
+                    prop_assert!(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
+                }
+                for s in [&r.name, &r.category].into_iter().flatten() {
+                    prop_assert!(!s.is_empty() && s.trim() == s);
+                }
+            }
+        }
+    }
 }
