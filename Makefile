@@ -9,7 +9,7 @@ run:
 
 ## test: the whole test suite (what CI runs)
 test:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -94,7 +94,9 @@ pub struct ServeMockArgs {
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
         _ => Err(format!("expected a number of seconds > 0, found {s:?}")),
     }
 }
@@ -131,7 +133,9 @@ pub fn main(started: Instant) -> u8 {
         Some(Command::Run(args)) => run(args, started),
         Some(Command::ServeMock(args)) => serve_mock(args),
         None => {
-            eprintln!("ingest: a command is required (run, serve-mock). Run ingest --help for usage.");
+            eprintln!(
+                "ingest: a command is required (run, serve-mock). Run ingest --help for usage."
+            );
             2
         }
     }
@@ -169,7 +173,10 @@ fn run(args: RunArgs, started: Instant) -> u8 {
     };
     match pipeline::run(&config, &options, &control) {
         Ok(report) => {
-            print!("{}", output::end_table(&report.stats, report.status.as_str(), &options.out_dir));
+            print!(
+                "{}",
+                output::end_table(&report.stats, report.status.as_str(), &options.out_dir)
+            );
             report.status.exit_code()
         }
         Err(e) => {
@@ -219,7 +226,9 @@ fn install_signal_handler(control: &Arc<RunControl>) {
 
 fn serve_mock(args: ServeMockArgs) -> u8 {
     crate::logging::init(false);
-    let Some(scenario) = Scenario::named(&args.scenario, args.seed, args.pages, args.items_per_page) else {
+    let Some(scenario) =
+        Scenario::named(&args.scenario, args.seed, args.pages, args.items_per_page)
+    else {
         eprintln!(
             "ingest: --scenario: expected one of {}, found {:?}",
             Scenario::NAMES.join(", "),
@@ -235,14 +244,26 @@ fn serve_mock(args: ServeMockArgs) -> u8 {
         }
     };
     let config = server.config_json();
-    println!("Serving scenario {:?} (seed {}) on {}", args.scenario, args.seed, server.base_url());
+    println!(
+        "Serving scenario {:?} (seed {}) on {}",
+        args.scenario,
+        args.seed,
+        server.base_url()
+    );
     if let Some(sources) = config["sources"].as_array() {
         for s in sources {
-            println!("  {:<8} {}", s["name"].as_str().unwrap_or("?"), s["url"].as_str().unwrap_or("?"));
+            println!(
+                "  {:<8} {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["url"].as_str().unwrap_or("?")
+            );
         }
     }
     println!("Config for `ingest run --config FILE`:");
-    println!("{}", serde_json::to_string_pretty(&config).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&config).unwrap_or_default()
+    );
     println!("Press Ctrl-C to stop.");
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {

@@ -107,7 +107,9 @@ pub struct Progress {
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Progress").field("enabled", &self.bars.is_some()).finish()
+        f.debug_struct("Progress")
+            .field("enabled", &self.bars.is_some())
+            .finish()
     }
 }
 
@@ -165,7 +167,12 @@ impl Progress {
     fn render(&self, stats: &Stats) {
         let Some(bars) = &self.bars else { return };
         let mut bars = lock(bars);
-        let width = stats.sources.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let width = stats
+            .sources
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0);
         let t = stats.totals();
         for (i, b) in bars.iter_mut().enumerate() {
             let (message, count) = match stats.sources.get(i) {
@@ -183,7 +190,11 @@ impl Progress {
                     format!(
                         "{:<width$}  {:<12}  records {:>7}  invalid {:>5}  duplicates {:>5}  ",
                         "records",
-                        if stats.sources.iter().all(|s| matches!(s.phase, Phase::Done | Phase::Failed)) {
+                        if stats
+                            .sources
+                            .iter()
+                            .all(|s| matches!(s.phase, Phase::Done | Phase::Failed))
+                        {
                             "done"
                         } else {
                             "writing"

@@ -24,14 +24,23 @@ fn run_config(dir: &Path, config: &Value) -> Output {
     let file = dir.join("ingest.json");
     std::fs::write(&file, config.to_string()).unwrap();
     let out = dir.join("out");
-    ingest(&["run", "--no-progress", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+    ingest(&[
+        "run",
+        "--no-progress",
+        "--config",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
 }
 
 /// Every config error: exit 2, one message naming the file, the key path
 /// and what was expected, and not a single request sent.
 #[test]
 fn each_config_error_names_file_key_and_expectation_and_fetches_nothing() {
-    let server = MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3))).unwrap();
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
     let good = server.config_json()["sources"][0].clone();
     let with_source = |patch: Value| {
         let mut s = good.clone();
@@ -47,36 +56,101 @@ fn each_config_error_names_file_key_and_expectation_and_fetches_nothing() {
     };
     let cases: Vec<(Value, &str, &str)> = vec![
         (with_top("rate_limt", json!({})), "rate_limt", "unknown key"),
-        (with_top("rate_limit", json!({"per_second": 0})), "rate_limit.per_second", "expected"),
-        (with_top("rate_limit", json!({"per_second": -1})), "rate_limit.per_second", "expected"),
-        (with_top("rate_limit", json!({"burst": "5"})), "rate_limit.burst", "expected"),
+        (
+            with_top("rate_limit", json!({"per_second": 0})),
+            "rate_limit.per_second",
+            "expected",
+        ),
+        (
+            with_top("rate_limit", json!({"per_second": -1})),
+            "rate_limit.per_second",
+            "expected",
+        ),
+        (
+            with_top("rate_limit", json!({"burst": "5"})),
+            "rate_limit.burst",
+            "expected",
+        ),
         (with_top("batch_size", json!(0)), "batch_size", "expected"),
-        (with_top("queue_capacity", json!(-3)), "queue_capacity", "expected"),
+        (
+            with_top("queue_capacity", json!(-3)),
+            "queue_capacity",
+            "expected",
+        ),
         (with_top("deadline_ms", json!(0)), "deadline_ms", "expected"),
-        (with_top("retry", json!({"base_delay_ms": 500, "max_delay_ms": 100})), "max_delay_ms", "expected"),
-        (with_top("max_body_bytes", json!(1.5)), "max_body_bytes", "expected"),
+        (
+            with_top("retry", json!({"base_delay_ms": 500, "max_delay_ms": 100})),
+            "max_delay_ms",
+            "expected",
+        ),
+        (
+            with_top("max_body_bytes", json!(1.5)),
+            "max_body_bytes",
+            "expected",
+        ),
         (json!({ "sources": [] }), "sources", "expected"),
         (json!({ "rate_limit": {} }), "sources", "expected"),
-        (json!({ "sources": [good.clone(), good.clone()] }), "sources[1].name", "duplicate source name"),
-        (with_source(json!({"name": "has space"})), "sources[0].name", "expected"),
-        (with_source(json!({"url": "ftp://127.0.0.1/x"})), "sources[0].url", "expected"),
-        (with_source(json!({"pagination": {"style": "cursor"}})), "sources[0].pagination.cursor_path", "expected"),
-        (with_source(json!({"pagination": {"style": "page", "cursor_path": "x"}})), "sources[0].pagination.cursor_path", "unknown key"),
-        (with_source(json!({"pagination": {"style": "scroll"}})), "sources[0].pagination.style", "unknown style"),
-        (with_source(json!({"headers": {"Authorization": "env:INGEST_TEST_SURELY_UNSET"}})), "sources[0].headers.Authorization", "INGEST_TEST_SURELY_UNSET"),
-        (with_source(json!({"fields": {"sku": "id"}})), "sources[0].fields.sku", "unknown key"),
+        (
+            json!({ "sources": [good.clone(), good.clone()] }),
+            "sources[1].name",
+            "duplicate source name",
+        ),
+        (
+            with_source(json!({"name": "has space"})),
+            "sources[0].name",
+            "expected",
+        ),
+        (
+            with_source(json!({"url": "ftp://127.0.0.1/x"})),
+            "sources[0].url",
+            "expected",
+        ),
+        (
+            with_source(json!({"pagination": {"style": "cursor"}})),
+            "sources[0].pagination.cursor_path",
+            "expected",
+        ),
+        (
+            with_source(json!({"pagination": {"style": "page", "cursor_path": "x"}})),
+            "sources[0].pagination.cursor_path",
+            "unknown key",
+        ),
+        (
+            with_source(json!({"pagination": {"style": "scroll"}})),
+            "sources[0].pagination.style",
+            "unknown style",
+        ),
+        (
+            with_source(json!({"headers": {"Authorization": "env:INGEST_TEST_SURELY_UNSET"}})),
+            "sources[0].headers.Authorization",
+            "INGEST_TEST_SURELY_UNSET",
+        ),
+        (
+            with_source(json!({"fields": {"sku": "id"}})),
+            "sources[0].fields.sku",
+            "unknown key",
+        ),
     ];
     for (i, (config, key, gist)) in cases.iter().enumerate() {
         let dir = OutDir::new();
         let o = run_config(&dir.0, config);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "case {i} ({key}): {err}");
-        assert!(err.contains("ingest.json"), "case {i}: names the file: {err}");
+        assert!(
+            err.contains("ingest.json"),
+            "case {i}: names the file: {err}"
+        );
         assert!(err.contains(key), "case {i}: names {key}: {err}");
         assert!(err.contains(gist), "case {i}: says {gist:?}: {err}");
-        assert!(!dir.0.join("out").join("summary.json").exists(), "case {i}: nothing written");
+        assert!(
+            !dir.0.join("out").join("summary.json").exists(),
+            "case {i}: nothing written"
+        );
     }
-    assert!(server.requests().is_empty(), "a config error fetches nothing");
+    assert!(
+        server.requests().is_empty(),
+        "a config error fetches nothing"
+    );
 }
 
 #[test]
@@ -87,25 +161,60 @@ fn invalid_json_and_missing_file_exit_2() {
     std::fs::write(&file, "{\"sources\": [").unwrap();
     let o = ingest(&["run", "--config", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("broken.json: not valid JSON"), "{}", stderr(&o));
-    let o = ingest(&["run", "--config", dir.0.join("absent.json").to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("broken.json: not valid JSON"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ingest(&[
+        "run",
+        "--config",
+        dir.0.join("absent.json").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("absent.json"), "{}", stderr(&o));
 }
 
 #[test]
 fn usage_errors_exit_2_and_help_and_version_exit_0() {
-    for bad in [&["run", "--bogus"][..], &["run", "--deadline", "soon"], &["frobnicate"], &[]] {
+    for bad in [
+        &["run", "--bogus"][..],
+        &["run", "--deadline", "soon"],
+        &["frobnicate"],
+        &[],
+    ] {
         let o = ingest(bad);
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
     let o = ingest(&["--version"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("ingest {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("ingest {}", env!("CARGO_PKG_VERSION"))
+    );
     for (args, flags) in [
         (&["--help"][..], &["run", "serve-mock", "--version"][..]),
-        (&["run", "--help"], &["--config", "--out", "--no-progress", "--log-json", "--seed", "--deadline"]),
-        (&["serve-mock", "--help"], &["--addr", "--seed", "--scenario", "--pages", "--items-per-page"]),
+        (
+            &["run", "--help"],
+            &[
+                "--config",
+                "--out",
+                "--no-progress",
+                "--log-json",
+                "--seed",
+                "--deadline",
+            ],
+        ),
+        (
+            &["serve-mock", "--help"],
+            &[
+                "--addr",
+                "--seed",
+                "--scenario",
+                "--pages",
+                "--items-per-page",
+            ],
+        ),
     ] {
         let o = ingest(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}");
@@ -114,21 +223,32 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
             assert!(help.contains(flag), "{args:?} lists {flag}: {help}");
         }
         if args.len() > 1 {
-            assert!(help.matches("default").count() >= flags.len() - 2, "{args:?} gives defaults: {help}");
+            assert!(
+                help.matches("default").count() >= flags.len() - 2,
+                "{args:?} gives defaults: {help}"
+            );
         }
     }
 }
 
 #[test]
 fn an_unwritable_out_dir_exits_1_before_fetching() {
-    let server = MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3))).unwrap();
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
     let dir = OutDir::new();
     std::fs::create_dir_all(&dir.0).unwrap();
     let blocker = dir.0.join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let config = dir.0.join("c.json");
     std::fs::write(&config, server.config_json().to_string()).unwrap();
-    let o = ingest(&["run", "--config", config.to_str().unwrap(), "--out", blocker.join("out").to_str().unwrap()]);
+    let o = ingest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        blocker.join("out").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("output"), "{}", stderr(&o));
     assert!(server.requests().is_empty(), "nothing fetched");
@@ -142,16 +262,34 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
     let out = dir.0.join("out");
     let o = ingest(&["run", "--no-progress", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["status"], "complete");
     let t = &summary["totals"];
-    assert!(t["retries"].as_u64().unwrap() > 0, "the demo exercises retries");
+    assert!(
+        t["retries"].as_u64().unwrap() > 0,
+        "the demo exercises retries"
+    );
     assert!(t["invalid"].as_u64().unwrap() > 0 && t["duplicates"].as_u64().unwrap() > 0);
-    let lines = std::fs::read_to_string(out.join("records.jsonl")).unwrap().lines().count() as u64;
+    let lines = std::fs::read_to_string(out.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
     assert_eq!(lines, t["records"].as_u64().unwrap());
     let table = String::from_utf8_lossy(&o.stdout);
-    for word in ["alpha", "beta", "gamma", "total", "records.jsonl", "summary.json", "p95"] {
+    for word in [
+        "alpha",
+        "beta",
+        "gamma",
+        "total",
+        "records.jsonl",
+        "summary.json",
+        "p95",
+    ] {
         assert!(table.contains(word), "end table shows {word}: {table}");
     }
-    assert!(!stderr(&o).contains('\x1b'), "no terminal: no bar escape codes");
+    assert!(
+        !stderr(&o).contains('\x1b'),
+        "no terminal: no bar escape codes"
+    );
 }

@@ -23,14 +23,34 @@ fn clean_run_writes_exactly_the_valid_keys_the_mock_served() {
         let got = outcome.source(&source.name);
         assert_eq!(got["status"], "complete", "{}", source.name);
         assert_eq!(n(got, "items"), expected.items, "{} items", source.name);
-        assert_eq!(n(got, "duplicates"), expected.duplicates, "{} duplicates", source.name);
-        let want_invalid: BTreeMap<String, u64> =
-            expected.invalid.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        assert_eq!(invalid_reasons(got), want_invalid, "{} invalid reasons", source.name);
-        assert!(expected.duplicates > 0 && expected.invalid_total() > 0, "the mock serves both");
+        assert_eq!(
+            n(got, "duplicates"),
+            expected.duplicates,
+            "{} duplicates",
+            source.name
+        );
+        let want_invalid: BTreeMap<String, u64> = expected
+            .invalid
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        assert_eq!(
+            invalid_reasons(got),
+            want_invalid,
+            "{} invalid reasons",
+            source.name
+        );
+        assert!(
+            expected.duplicates > 0 && expected.invalid_total() > 0,
+            "the mock serves both"
+        );
         expected_all.merge(expected);
     }
-    assert_eq!(outcome.keys(), expected_all.keys, "record keys == valid keys served");
+    assert_eq!(
+        outcome.keys(),
+        expected_all.keys,
+        "record keys == valid keys served"
+    );
 }
 
 #[test]
@@ -59,8 +79,21 @@ fn same_seed_twice_gives_identical_counters_and_records() {
     assert_eq!(first_summary["totals"], second_summary["totals"]);
     for (name, a) in first_summary["sources"].as_object().unwrap() {
         let b = &second_summary["sources"][name];
-        for key in ["status", "requests", "pages", "retries", "items", "records", "invalid", "duplicates",
-                    "responses", "errors", "invalid_reasons", "retries_by_cause", "breaker_opens"] {
+        for key in [
+            "status",
+            "requests",
+            "pages",
+            "retries",
+            "items",
+            "records",
+            "invalid",
+            "duplicates",
+            "responses",
+            "errors",
+            "invalid_reasons",
+            "retries_by_cause",
+            "breaker_opens",
+        ] {
             assert_eq!(a[key], b[key], "{name}.{key}");
         }
         assert_eq!(strip(&a["failed_page_urls"]), strip(&b["failed_page_urls"]));
@@ -82,7 +115,8 @@ fn every_pagination_style_reaches_its_end_fetching_each_page_once() {
         let pages = if style == Style::None { 1 } else { 5 };
         let name = format!("{style:?}").to_lowercase();
         let server =
-            MockServer::start(Scenario::new(3).with(MockSource::new(&name, style, pages, 8))).unwrap();
+            MockServer::start(Scenario::new(3).with(MockSource::new(&name, style, pages, 8)))
+                .unwrap();
         let outcome = run(&config_with(&server, json!({})));
         let source = outcome.source(&name);
         assert_eq!(source["status"], "complete", "{name}: {source:#}");
@@ -95,10 +129,18 @@ fn every_pagination_style_reaches_its_end_fetching_each_page_once() {
         let want: BTreeMap<usize, usize> = (1..=pages + end_request).map(|p| (p, 1)).collect();
         assert_eq!(per_page, want, "{name}: requests per page");
         assert_eq!(n(source, "requests"), log.len() as u64, "{name}");
-        assert_eq!(n(source, "pages"), log.len() as u64, "{name}: every request was a page");
+        assert_eq!(
+            n(source, "pages"),
+            log.len() as u64,
+            "{name}: every request was a page"
+        );
         let truth = server.truth();
         let expected = truth.source(&name).unwrap().expected_all();
-        assert_eq!(n(source, "items"), expected.items, "{name}: every item of every page");
+        assert_eq!(
+            n(source, "items"),
+            expected.items,
+            "{name}: every item of every page"
+        );
         assert!(source["stopped_at_url"].is_null(), "{name}");
     }
 }
@@ -110,8 +152,13 @@ fn every_pagination_style_reaches_its_end_fetching_each_page_once() {
 fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     const CAPACITY: usize = 5;
     const PER_PAGE: usize = 4;
-    let server =
-        MockServer::start(Scenario::new(5).with(MockSource::new("alpha", Style::Page, 12, PER_PAGE))).unwrap();
+    let server = MockServer::start(Scenario::new(5).with(MockSource::new(
+        "alpha",
+        Style::Page,
+        12,
+        PER_PAGE,
+    )))
+    .unwrap();
     let config = config_with(&server, json!({ "queue_capacity": CAPACITY }));
     let control = RunControl::new(Instant::now() + Duration::from_secs(30));
     let stats = Arc::new(Mutex::new(Stats::new(["alpha"])));
@@ -121,7 +168,10 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
         s.spawn(move || fetcher.run(tx));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !rx.is_full() {
-            assert!(Instant::now() < deadline, "the fetcher never filled the channel");
+            assert!(
+                Instant::now() < deadline,
+                "the fetcher never filled the channel"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         let mut consumed = 0;

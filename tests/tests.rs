@@ -10,3 +10,6 @@ mod pipeline;
 
 /// The binary: config errors, usage, exit codes, the demo.
 mod cli;
+
+/// The normalizer on sample pages shaped like public product APIs.
+mod normalize_fixtures;

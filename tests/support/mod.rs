@@ -26,7 +26,12 @@ pub fn fast_policies() -> Value {
 /// The mock's config with `policies` merged in (later keys win).
 pub fn config_with(server: &MockServer, policies: Value) -> Config {
     let mut doc = server.config_json();
-    for (k, v) in fast_policies().as_object().unwrap().iter().chain(policies.as_object().unwrap()) {
+    for (k, v) in fast_policies()
+        .as_object()
+        .unwrap()
+        .iter()
+        .chain(policies.as_object().unwrap())
+    {
         doc[k] = v.clone();
     }
     Config::parse("test config", &doc.to_string()).unwrap_or_else(|e| panic!("{e}\n{doc:#}"))
@@ -67,7 +72,10 @@ pub struct Outcome {
 impl Outcome {
     /// The set of record keys written.
     pub fn keys(&self) -> BTreeSet<String> {
-        self.records.iter().map(|r| r["key"].as_str().unwrap().to_string()).collect()
+        self.records
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// One source's summary.
@@ -103,10 +111,23 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
     });
     let elapsed = started.elapsed();
     let text = std::fs::read_to_string(&report.records_path).expect("records.jsonl");
-    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&report.summary_path).unwrap()).unwrap();
-    assert_eq!(summary, report.summary, "summary.json is what the run reported");
-    let outcome = Outcome { report, records, summary, elapsed, _out: out };
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report.summary_path).unwrap()).unwrap();
+    assert_eq!(
+        summary, report.summary,
+        "summary.json is what the run reported"
+    );
+    let outcome = Outcome {
+        report,
+        records,
+        summary,
+        elapsed,
+        _out: out,
+    };
     assert_accounting(&outcome);
     outcome
 }
@@ -116,7 +137,10 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
 pub fn assert_accounting(o: &Outcome) {
     let s = &o.summary;
     let check = |scope: &str, v: &Value| {
-        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{scope}.{k} missing"));
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{scope}.{k} missing"))
+        };
         assert_eq!(
             n("items"),
             n("records") + n("invalid") + n("duplicates"),
@@ -127,12 +151,25 @@ pub fn assert_accounting(o: &Outcome) {
     let mut sum_records = 0;
     for (name, src) in s["sources"].as_object().unwrap() {
         check(name, src);
-        let reasons: u64 = src["invalid_reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-        assert_eq!(reasons, src["invalid"].as_u64().unwrap(), "{name}: invalid == sum of reasons");
+        let reasons: u64 = src["invalid_reasons"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            reasons,
+            src["invalid"].as_u64().unwrap(),
+            "{name}: invalid == sum of reasons"
+        );
         sum_records += src["records"].as_u64().unwrap();
     }
     assert_eq!(sum_records, s["totals"]["records"].as_u64().unwrap());
-    assert_eq!(o.records.len() as u64, s["totals"]["records"].as_u64().unwrap(), "records == lines");
+    assert_eq!(
+        o.records.len() as u64,
+        s["totals"]["records"].as_u64().unwrap(),
+        "records == lines"
+    );
     assert_eq!(o.keys().len(), o.records.len(), "no key appears twice");
 }
 
@@ -149,5 +186,7 @@ pub fn invalid_reasons(source: &Value) -> BTreeMap<String, u64> {
 
 /// `u64` field of a JSON object.
 pub fn n(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} is not a count in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} is not a count in {v}"))
 }
