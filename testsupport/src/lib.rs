@@ -35,6 +35,8 @@
 #![deny(missing_docs)]
 
 mod api;
+#[cfg(test)]
+mod crawl_tests;
 mod data;
 mod fault;
 mod raw;
