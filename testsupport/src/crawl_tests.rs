@@ -17,7 +17,9 @@ struct Conn(TcpStream);
 
 impl Conn {
     fn get(&mut self, target: &str) -> (u16, Vec<String>, Value) {
-        write!(self.0, "GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        // One write: a head split over several segments waits on Nagle.
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        self.0.write_all(request.as_bytes()).unwrap();
         let mut head = Vec::new();
         let mut b = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
