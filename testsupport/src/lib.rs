@@ -23,7 +23,37 @@
 //! # let _ = (config, expected);
 //! ```
 //!
-//! Design: a raw `std::net::TcpListener` front (`raw.rs`) owns the sockets
+//! # Sources
+//!
+//! | style | request | body | end |
+//! |---|---|---|---|
+//! | [`Style::Page`] | `/NAME/products?page=N&limit=L` | `{"data":[..],"page":N}` | `204` past the last page |
+//! | [`Style::Offset`] | `/NAME/items?offset=O&limit=L` | `{"results":[..],"total":T}` | `offset >= total` (empty `results`) |
+//! | [`Style::Cursor`] | `/NAME/records[?cursor=C]` | `{"items":[..],"meta":{"next_cursor":C}}` | `next_cursor: null` |
+//! | [`Style::NextUrl`] | `/NAME/pages?page=N` | `{"data":[..],"next":URL}` (relative or absolute) | `next: null` |
+//! | [`Style::LinkHeader`] | `/NAME/list?page=N` | bare array + `Link: <..>; rel="next"` | no `rel="next"` |
+//! | [`Style::None`] | `/NAME/all` | bare array | one request |
+//!
+//! The page size is fixed by the scenario (`limit` is ignored; an offset
+//! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
+//! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
+//! paginates it to its end.
+//!
+//! # Faults and scenarios
+//!
+//! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (with or
+//! without `Retry-After`), delay, hang, close, truncate, reset, malformed,
+//! oversized and itemless bodies, and endless pagination. The named
+//! scenarios ([`Scenario::NAMES`]) all serve `alpha` (page), `beta`
+//! (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
+//! that recover on retry under the default policies; `chaos` adds pages
+//! that are lost for good (see [`MockSource::lost_pages`]). Note that
+//! chaos's all-attempts 503 opens ingest's breaker (threshold 3), so a
+//! chaos run waits out the breaker cooldown.
+//!
+//! # Design
+//!
+//! A raw `std::net::TcpListener` front (`raw.rs`) owns the sockets
 //! and carries out connection-level faults (close, truncate, reset, hang,
 //! delay), which tiny_http cannot; it forwards every other request to a
 //! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
@@ -35,8 +65,11 @@
 #![deny(missing_docs)]
 
 mod api;
+#[cfg(test)]
+mod crawl_tests;
 mod data;
 mod fault;
+mod items;
 mod raw;
 mod scenario;
 mod server;

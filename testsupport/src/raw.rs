@@ -255,6 +255,9 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
+        // Logged before writing: a client that reads the answer and then
+        // looks at the log must see the outcome.
+        shared.finish(index, Outcome::Status(response.status));
         let written = if head_only {
             write_head(&mut stream, &response, head.close)
         } else {
@@ -266,7 +269,6 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
                 head.close,
             )
         };
-        shared.finish(index, Outcome::Status(response.status));
         if written.is_err() || head.close {
             let _ = stream.shutdown(Shutdown::Both);
             return;

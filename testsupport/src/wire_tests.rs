@@ -1,1 +1,295 @@
-//! Socket-level tests of the whole mock server (filled in next).
+//! Socket-level tests of the whole mock server: every fault as a client
+//! sees it on the wire, keep-alive, pagination of each style to its end,
+//! determinism, shutdown. They use a tiny raw HTTP/1.1 client on
+//! `std::net::TcpStream` (no ureq here), and ephemeral ports only.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{FaultKind, MockServer, MockSource, Outcome, Scenario, Style};
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+fn connect(server: &MockServer) -> TcpStream {
+    let s = TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn send(s: &mut TcpStream, target: &str) {
+    // One write: a head split over several segments waits on Nagle.
+    let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+}
+
+/// Reads one response framed by Content-Length (absent = no body).
+fn read_resp(s: &mut TcpStream) -> io::Result<Resp> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8(head).unwrap();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn get(server: &MockServer, target: &str) -> Resp {
+    let mut s = connect(server);
+    send(&mut s, target);
+    read_resp(&mut s).unwrap()
+}
+
+fn one(source: MockSource) -> MockServer {
+    MockServer::start(Scenario::new(9).with(source)).unwrap()
+}
+
+#[test]
+fn keep_alive_connection_serves_requests_one_by_one() {
+    let server = one(MockSource::new("a", Style::Page, 2, 3));
+    let mut s = connect(&server);
+    for (page, status) in [(1, 200), (2, 200), (3, 204), (1, 200)] {
+        send(&mut s, &format!("/a/products?page={page}&limit=3"));
+        assert_eq!(read_resp(&mut s).unwrap().status, status, "page {page}");
+    }
+    let log = server.requests();
+    let got: Vec<_> = log
+        .iter()
+        .map(|r| (r.page, r.attempt, r.outcome.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, 1, Outcome::Status(200)),
+            (2, 1, Outcome::Status(200)),
+            (3, 1, Outcome::Status(204)),
+            (1, 2, Outcome::Status(200))
+        ]
+    );
+    assert!(log.iter().all(|r| r.source == "a"));
+    assert_eq!(log[0].path, "/a/products?page=1&limit=3");
+}
+
+#[test]
+fn close_gives_eof_without_a_byte_then_retry_succeeds() {
+    let server = one(MockSource::new("a", Style::Page, 2, 3).fault(1, 1, FaultKind::Close));
+    let mut s = connect(&server);
+    send(&mut s, "/a/products?page=1");
+    let mut buf = Vec::new();
+    assert_eq!(s.read_to_end(&mut buf).unwrap(), 0);
+    assert_eq!(get(&server, "/a/products?page=1").status, 200);
+    let outcomes: Vec<_> = server.requests().into_iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Closed, Outcome::Status(200)]);
+}
+
+#[test]
+fn truncate_sends_fewer_body_bytes_than_content_length_then_eof() {
+    let server = one(MockSource::new("b", Style::Offset, 2, 4).fault(2, 1, FaultKind::Truncate));
+    let mut s = connect(&server);
+    send(&mut s, "/b/items?offset=4&limit=4");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"));
+    assert!(
+        !body.is_empty() && body.len() < len,
+        "{} of {len}",
+        body.len()
+    );
+    let full = get(&server, "/b/items?offset=4&limit=4");
+    assert_eq!(full.body.len(), len);
+    assert_eq!(server.requests()[0].outcome, Outcome::Truncated);
+}
+
+#[test]
+fn reset_gives_connection_reset() {
+    let server = one(MockSource::new("a", Style::Page, 1, 3).fault(1, 1, FaultKind::Reset));
+    let mut s = connect(&server);
+    send(&mut s, "/a/products?page=1");
+    let err = read_resp(&mut s).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    assert_eq!(server.requests()[0].outcome, Outcome::Reset);
+    assert_eq!(get(&server, "/a/products?page=1").status, 200);
+}
+
+#[test]
+fn hang_blocks_only_itself_and_stop_releases_it_promptly() {
+    let server = one(MockSource::new("g", Style::Page, 2, 2).fault(1, 0, FaultKind::Hang));
+    let mut hung = connect(&server);
+    send(&mut hung, "/g/products?page=1");
+    let waiter = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let r = hung.read_to_end(&mut buf);
+        (r.map(|_| buf.len()).ok(), Instant::now())
+    });
+    let t = Instant::now();
+    assert_eq!(get(&server, "/g/products?page=2").status, 200);
+    assert!(t.elapsed() < Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!waiter.is_finished(), "hang answered early");
+    // Two connections: arrival order between them is not fixed.
+    let hung_entry = server.requests().into_iter().find(|r| r.page == 1);
+    assert_eq!(hung_entry.map(|r| r.outcome), Some(Outcome::Hang));
+    let stopped = Instant::now();
+    server.stop();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "stop took {:?}",
+        stopped.elapsed()
+    );
+    let (bytes, released) = waiter.join().unwrap();
+    assert_eq!(bytes, Some(0), "no response bytes, just EOF");
+    assert!(released.duration_since(stopped) < Duration::from_secs(1));
+}
+
+#[test]
+fn delay_answers_late_without_blocking_others() {
+    let delay = Duration::from_millis(400);
+    let server = one(MockSource::new("d", Style::Page, 2, 2).fault(1, 1, FaultKind::Delay(delay)));
+    let addr = server.addr();
+    let slow = std::thread::spawn(move || {
+        let t = Instant::now();
+        let mut s = TcpStream::connect(addr).unwrap();
+        send(&mut s, "/d/products?page=1");
+        (read_resp(&mut s).unwrap().status, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    assert_eq!(get(&server, "/d/products?page=2").status, 200);
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "blocked {:?}",
+        t.elapsed()
+    );
+    let (status, took) = slow.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(took >= delay, "{took:?}");
+}
+
+#[test]
+fn http_faults_on_the_wire() {
+    let src = MockSource::new("a", Style::Page, 4, 50)
+        .fault(1, 1, FaultKind::RetryAfter(429, "1".into()))
+        .fault(2, 0, FaultKind::MalformedJson)
+        .fault(3, 1, FaultKind::Oversized(300_000))
+        .fault(4, 1, FaultKind::NoItems)
+        .fault(4, 2, FaultKind::Status(503));
+    let server = one(src);
+    let r = get(&server, "/a/products?page=1");
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("1")));
+    assert_eq!(r.json()["status"], 429);
+    assert!(serde_json::from_slice::<Value>(&get(&server, "/a/products?page=2").body).is_err());
+    let big = get(&server, "/a/products?page=3");
+    assert!(big.body.len() >= 300_000);
+    assert_eq!(big.json()["data"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        get(&server, "/a/products?page=4").json(),
+        serde_json::json!({"message": "ok"})
+    );
+    assert_eq!(get(&server, "/a/products?page=4").status, 503);
+    assert_eq!(get(&server, "/a/products?page=4").status, 200);
+}
+
+#[test]
+fn weird_requests_get_answers_not_panics() {
+    let server = one(MockSource::new("a", Style::Page, 1, 1));
+    let r = get(&server, "/nowhere?x=1");
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (404, Value::from(404))
+    );
+    assert_eq!(get(&server, "/a/products?page=-1").status, 400);
+    let mut s = connect(&server);
+    s.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    assert_eq!(read_resp(&mut s).unwrap().status, 400);
+    let log = server.requests();
+    assert_eq!((log[0].source.as_str(), log[0].page), ("", 0));
+    assert_eq!(get(&server, "/a/products").status, 200);
+}
+
+#[test]
+fn same_seed_same_bodies_across_servers() {
+    let a = MockServer::start(Scenario::demo(5, 3, 4)).unwrap();
+    let b = MockServer::start(Scenario::demo(5, 3, 4)).unwrap();
+    for target in [
+        "/alpha/products?page=2",
+        "/beta/items?offset=4",
+        "/gamma/records",
+    ] {
+        assert_eq!(get(&a, target).body, get(&b, target).body, "{target}");
+    }
+    assert_eq!(a.truth(), b.truth());
+    // Page 2 has no demo fault at 3 pages, so both answer with data.
+    let c = MockServer::start(Scenario::demo(6, 3, 4)).unwrap();
+    assert_ne!(
+        get(&a, "/alpha/products?page=2").body,
+        get(&c, "/alpha/products?page=2").body
+    );
+}
+
+#[test]
+fn config_json_is_a_pretty_printable_config_with_sources_only() {
+    let server = MockServer::start(Scenario::clean(1, 2, 3)).unwrap();
+    let config = server.config_json();
+    assert_eq!(config.as_object().unwrap().len(), 1);
+    let text = serde_json::to_string_pretty(&config).unwrap();
+    let back: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back["sources"][0]["url"],
+        Value::from(server.source_url("alpha"))
+    );
+    assert_eq!(back["sources"][2]["pagination"]["style"], "cursor");
+}
