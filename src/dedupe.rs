@@ -1,40 +1,185 @@
-//! First-wins duplicate detection per source.
+//! First-wins duplicate detection per source, in about `id length + 10`
+//! bytes per distinct id.
 //!
 //! The index is the only structure of a run that grows with the data (the
-//! channel is bounded and records stream to disk), so it stores each
-//! distinct id once and nothing else. Exact string comparison decides:
-//! a hash collision can never make two different ids look the same.
+//! channel is bounded and records stream to disk), so it is built for
+//! memory: each source's distinct ids are appended, length-prefixed, to an
+//! arena of fixed-size blocks (no reallocation spikes, no per-id heap
+//! allocation), and an open-addressing table of `u32` arena offsets finds
+//! them (linear probing, at most 7/8 full). Keys are compared byte for
+//! byte, so a hash collision can never make two different ids look the
+//! same; the hasher is std's randomly keyed SipHash, so a hostile server
+//! cannot choose ids that collide on purpose.
+//!
+//! Ids too long for a block, and any ids past 4 GiB of arena per source
+//! (where `u32` offsets end), go to a plain `HashSet`: bigger, never wrong.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+
+/// Arena block size. Untouched block tails cost no resident memory.
+const BLOCK: usize = 256 * 1024;
+/// Ids longer than this live in the overflow set.
+const MAX_ARENA_ID: usize = BLOCK / 4;
+/// Marks an empty table slot (offsets are stored + 1).
+const EMPTY: u32 = 0;
 
 /// Ids already seen, per source.
 #[derive(Debug, Default)]
 pub struct DedupeIndex {
-    seen: Vec<HashSet<Box<str>>>,
+    sources: Vec<IdSet>,
 }
 
 impl DedupeIndex {
     /// An empty index for `sources` sources.
     pub fn new(sources: usize) -> Self {
         Self {
-            seen: (0..sources).map(|_| HashSet::new()).collect(),
+            sources: (0..sources).map(|_| IdSet::default()).collect(),
         }
     }
 
     /// Records `id` for `source`; `true` if it is new (the record wins).
     pub fn insert(&mut self, source: usize, id: &str) -> bool {
-        let set = &mut self.seen[source];
-        if set.contains(id) {
-            false
-        } else {
-            set.insert(id.into())
+        self.sources[source].insert(id.as_bytes())
+    }
+
+    /// Distinct ids recorded for `source`.
+    pub fn len(&self, source: usize) -> usize {
+        self.sources[source].len
+    }
+
+    /// Whether no id has been recorded for `source`.
+    pub fn is_empty(&self, source: usize) -> bool {
+        self.len(source) == 0
+    }
+}
+
+/// One source's set of ids.
+#[derive(Debug, Default)]
+struct IdSet {
+    hasher: RandomState,
+    /// Length-prefixed ids; entry offsets are `block * BLOCK + position`.
+    blocks: Vec<Vec<u8>>,
+    /// Arena offset + 1 of each id, or `EMPTY`; length a power of two.
+    slots: Vec<u32>,
+    /// Ids in `slots`.
+    in_table: usize,
+    /// Ids that do not fit the arena.
+    overflow: HashSet<Box<[u8]>>,
+    /// All distinct ids.
+    len: usize,
+}
+
+impl IdSet {
+    fn insert(&mut self, id: &[u8]) -> bool {
+        if self.overflow.contains(id) {
+            return false;
+        }
+        if (self.in_table + 1) * 8 > self.slots.len() * 7 {
+            self.grow();
+        }
+        let slot = match self.find(id) {
+            Ok(_) => return false,
+            Err(slot) => slot,
+        };
+        match self.append(id) {
+            Some(offset) => {
+                self.slots[slot] = offset + 1;
+                self.in_table += 1;
+            }
+            None => {
+                self.overflow.insert(id.into());
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    /// `Ok(slot)` holding `id`, or `Err(slot)` where it would go.
+    fn find(&self, id: &[u8]) -> Result<usize, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.hasher.hash_one(id) as usize & mask;
+        loop {
+            match self.slots[i] {
+                EMPTY => return Err(i),
+                stored if self.entry(stored - 1) == id => return Ok(i),
+                _ => i = (i + 1) & mask,
+            }
         }
     }
+
+    /// The id stored at arena `offset`.
+    fn entry(&self, offset: u32) -> &[u8] {
+        let offset = offset as usize;
+        let block = &self.blocks[offset / BLOCK];
+        let at = offset % BLOCK;
+        let (len, header) = read_len(&block[at..]);
+        &block[at + header..at + header + len]
+    }
+
+    /// Appends `id` to the arena; `None` if it cannot be addressed.
+    fn append(&mut self, id: &[u8]) -> Option<u32> {
+        if id.len() > MAX_ARENA_ID {
+            return None;
+        }
+        let mut header = [0u8; 5];
+        let header_len = write_len(id.len(), &mut header);
+        let need = header_len + id.len();
+        if self.blocks.last().is_none_or(|b| b.len() + need > BLOCK) {
+            self.blocks.push(Vec::with_capacity(BLOCK));
+        }
+        let block_index = self.blocks.len() - 1;
+        let block = &mut self.blocks[block_index];
+        let offset = u32::try_from(block_index * BLOCK + block.len())
+            .ok()
+            .filter(|o| *o < u32::MAX)?;
+        block.extend_from_slice(&header[..header_len]);
+        block.extend_from_slice(id);
+        Some(offset)
+    }
+
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        for stored in old.into_iter().filter(|s| *s != EMPTY) {
+            let id = self.entry(stored - 1);
+            let slot = self.find(id).expect_err("ids in the table are distinct");
+            self.slots[slot] = stored;
+        }
+    }
+}
+
+/// LEB128 length prefix; returns its size.
+fn write_len(mut n: usize, out: &mut [u8; 5]) -> usize {
+    let mut i = 0;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[i] = byte;
+            return i + 1;
+        }
+        out[i] = byte | 0x80;
+        i += 1;
+    }
+}
+
+/// Reads a LEB128 length prefix: (length, prefix size).
+fn read_len(bytes: &[u8]) -> (usize, usize) {
+    let mut n = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        n |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (n, i + 1);
+        }
+    }
+    (n, bytes.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn first_wins_per_source() {
@@ -43,5 +188,55 @@ mod tests {
         assert!(!d.insert(0, "17"));
         assert!(d.insert(1, "17"));
         assert!(d.insert(0, "18"));
+        assert!(d.insert(0, ""));
+        assert!(!d.insert(0, ""));
+        assert_eq!((d.len(0), d.len(1)), (3, 1));
+    }
+
+    #[test]
+    fn many_ids_across_blocks_and_growth() {
+        let mut d = DedupeIndex::new(1);
+        for i in 0..200_000u32 {
+            assert!(d.insert(0, &format!("id-{i}")), "{i}");
+        }
+        for i in (0..200_000u32).step_by(7) {
+            assert!(!d.insert(0, &format!("id-{i}")), "{i}");
+        }
+        assert_eq!(d.len(0), 200_000);
+        assert!(d.sources[0].blocks.len() > 1);
+    }
+
+    #[test]
+    fn long_ids_overflow_and_still_dedupe() {
+        let mut d = DedupeIndex::new(1);
+        let long = "x".repeat(MAX_ARENA_ID + 1);
+        assert!(d.insert(0, &long));
+        assert!(!d.insert(0, &long));
+        let medium = "y".repeat(300);
+        assert!(d.insert(0, &medium));
+        assert!(!d.insert(0, &medium));
+        assert_eq!(d.len(0), 2);
+    }
+
+    #[test]
+    fn length_prefix_round_trips() {
+        for n in [0, 1, 127, 128, 300, 16_383, 16_384, MAX_ARENA_ID] {
+            let mut buf = [0u8; 5];
+            let size = write_len(n, &mut buf);
+            assert_eq!(read_len(&buf[..size]), (n, size));
+        }
+    }
+
+    proptest! {
+        /// Same answers as a plain HashSet, whatever the ids.
+        #[test]
+        fn agrees_with_a_hash_set(ids in proptest::collection::vec("[a-c]{0,3}|.{0,40}", 0..300)) {
+            let mut d = DedupeIndex::new(1);
+            let mut model = std::collections::HashSet::new();
+            for id in &ids {
+                prop_assert_eq!(d.insert(0, id), model.insert(id.clone()));
+            }
+            prop_assert_eq!(d.len(0), model.len());
+        }
     }
 }
