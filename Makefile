@@ -22,3 +22,14 @@ build:
 
 clean:
 	$(CARGO) clean
+
+## coverage: line coverage of src/ (installs cargo-llvm-cov on first use); fails under 90%
+coverage:
+	@command -v cargo-llvm-cov >/dev/null 2>&1 || $(CARGO) install --locked cargo-llvm-cov
+	@rustup component add llvm-tools-preview >/dev/null 2>&1 || true
+	$(CARGO) llvm-cov --workspace --summary-only \
+		--ignore-filename-regex '(testsupport/|tests/|src/main\.rs)' --fail-under-lines 90
+
+## bench: release-mode measurements → table on stdout, out/bench.json
+bench:
+	@echo "make bench: not built yet" && exit 1

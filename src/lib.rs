@@ -1,6 +1,82 @@
-//! `ingest`: pull paginated JSON from several HTTP APIs at once, politely
-//! and resiliently, normalize it into one record shape, dedupe it, and
-//! account for every item.
+//! `ingest` pulls paginated JSON from several HTTP APIs at once, politely
+//! and resiliently, normalizes it into one record shape, removes
+//! duplicates, and writes the records plus a summary that accounts for
+//! every item it saw. It is synchronous and multi-threaded: no async
+//! runtime, so it builds and runs on small machines.
+//!
+//! # The picture
+//!
+//! ```text
+//! main thread: parse CLI + config, start everything, draw progress, wait, write summary
+//!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
+//!   │     paginates, parses JSON, sends items one by one ─┐
+//!   ├─ crossbeam bounded(queue_capacity) channel of items ┘  (send blocks when full)
+//!   ├─ processor thread ── chunks of ≤ batch_size · rayon normalize · dedupe · records.jsonl
+//!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
+//! ```
+//!
+//! # Thread model
+//!
+//! [`pipeline::run`] is the only function that starts threads. It creates
+//! the channel, spawns one scoped fetcher per source and the processor,
+//! drops its own sender (so the channel disconnects when the last fetcher
+//! ends: that is "end of input", no sentinel), draws progress while it
+//! waits, and joins every thread, turning a panic into a `failed` run
+//! rather than a crash. Rayon is used only inside the processor, for the
+//! CPU-bound normalization. Shared state is small and named: the
+//! [`control::RunControl`] (deadline, interrupt flag, the agent to shut
+//! down) and the `Stats` mutex (fetchers write request-side counters, the
+//! processor item-side ones; no one holds it across I/O).
+//!
+//! # Error policy
+//!
+//! Only a bad config or command line (exit 2) and an unwritable output
+//! directory (exit 1) stop a run before it starts. Everything a server
+//! does is data: each failed attempt is one [`error::AttemptError`], whose
+//! methods say whether it is retried and where it is counted; pages given
+//! up are listed; items that are not records are counted by
+//! [`normalize::InvalidReason`]. Worker threads never panic on input. The
+//! exit code is decided once, by [`pipeline::RunStatus`].
+//!
+//! # Outputs
+//!
+//! `records.jsonl` (one [`normalize::Record`] per line) and `summary.json`
+//! ([`output::summary`]), both written atomically by [`output::AtomicFile`].
+//! In every run, per source and in total, `items == records + invalid +
+//! duplicates`.
+//!
+//! # Defaults
+//!
+//! | key | default | |
+//! |---|---|---|
+//! | `rate_limit` | 5/s, burst 5 | per source, every attempt takes a token |
+//! | `retry` | 3 retries, 500 ms base, 4 s cap | wait uniform in [d/2, d] |
+//! | `breaker` | 3 failures, 15 s cooldown | then one probe |
+//! | `timeouts` | connect 3 s, read 8 s | |
+//! | `queue_capacity` / `batch_size` | 100 / 50 | items |
+//! | `deadline_ms` | 60 s | from process start |
+//! | `max_pages` / `max_failed_pages_in_a_row` | 10 000 / 3 | per source |
+//! | `max_body_bytes` | 10 MiB | |
+//!
+//! All of them live in one place: `impl Default for` [`config::Config`].
+//!
+//! # Log levels
+//!
+//! `error`: an internal failure. `warn`: a page given up, a breaker
+//! opened, a source stopped early. `info`: a source's start and end, the
+//! run's end. `debug`: each retry decision with its wait. `trace`: each
+//! request. Messages are `key=value`; URLs are redacted ([`logging`]).
+//!
+//! # Modules
+//!
+//! - [`cli`] → [`config`] → [`pipeline`]: the command line, the validated
+//!   config, the orchestration.
+//! - [`fetch`]: one source's page and attempt loops, with [`fetch::client`],
+//!   [`fetch::paginate`], [`fetch::page`], [`fetch::rate_limit`],
+//!   [`fetch::retry`], [`fetch::breaker`], [`fetch::url`].
+//! - [`process`], [`normalize`], [`price`], [`dedupe`]: items into records.
+//! - [`aggregate`], [`output`], [`progress`], [`logging`]: what the user sees.
+//! - [`control`]: the deadline and the interrupt; [`error`]: the taxonomy.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

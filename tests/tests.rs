@@ -13,3 +13,6 @@ mod cli;
 
 /// The normalizer on sample pages shaped like public product APIs.
 mod normalize_fixtures;
+
+/// README.md: its config examples parse, its make targets exist.
+mod readme;

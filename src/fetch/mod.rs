@@ -1,7 +1,7 @@
 //! One source's fetcher: the page loop and the attempt loop (SPEC §4).
 //!
 //! [`Fetcher::run`] walks the source's pages with its [`Paginator`] and
-//! sends every item into the channel. [`Fetcher::fetch_page`] makes up to
+//! sends every item into the channel. `Fetcher::fetch_page` makes up to
 //! `1 + max_retries` attempts at one page; each attempt starts at the latest
 //! of its backoff (or Retry-After), the breaker's cooldown and a free token,
 //! and every one of those waits goes through [`RunControl`], which refuses
