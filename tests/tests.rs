@@ -16,3 +16,6 @@ mod normalize_fixtures;
 
 /// README.md: its config examples parse, its make targets exist.
 mod readme;
+
+/// What a person sees: progress bars under a pty, JSON logs.
+mod ui;

@@ -1,0 +1,84 @@
+//! What a person sees: progress bars on a terminal, JSON logs.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::OutDir;
+
+/// Under a pseudo-terminal (util-linux `script`) every source gets a bar
+/// that ends in its final state, and the bars are redrawn in place.
+#[test]
+fn progress_bars_are_drawn_on_a_terminal_and_end_in_each_sources_state() {
+    let dir = OutDir::new();
+    let out = dir.0.join("out");
+    let command = format!("{} run --out {}", env!("CARGO_BIN_EXE_ingest"), out.display());
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .expect("util-linux `script` runs the binary under a pty");
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("\x1b[J"), "the block is redrawn in place");
+    // The last drawn block: everything after the last erase.
+    let last = screen.rsplit("\x1b[J").next().unwrap();
+    for source in ["alpha", "beta", "gamma"] {
+        let line = last
+            .lines()
+            .find(|l| l.contains(source) && l.contains("pages"))
+            .unwrap_or_else(|| panic!("a bar for {source} in {last:?}"));
+        assert!(line.contains("done"), "{source} ends done: {line:?}");
+        assert!(line.contains("items     200"), "{source} shows its items: {line:?}");
+    }
+    assert!(last.contains("records") && last.contains("528"), "{last:?}");
+}
+
+#[test]
+fn no_progress_flag_keeps_a_terminal_free_of_bars() {
+    let dir = OutDir::new();
+    let command = format!(
+        "{} run --no-progress --out {}",
+        env!("CARGO_BIN_EXE_ingest"),
+        dir.0.join("out").display()
+    );
+    let o = Command::new("script").args(["-q", "-e", "-c", &command, "/dev/null"]).output().unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{screen}");
+    assert!(!screen.contains("\x1b["), "{screen}");
+}
+
+/// `--log-json`: every stderr line is a JSON object with ts, level,
+/// target, msg and the message's key=value pairs as fields.
+#[test]
+fn log_json_lines_parse_and_carry_the_key_value_fields() {
+    let dir = OutDir::new();
+    let o = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["run", "--log-json", "--out"])
+        .arg(dir.0.join("out"))
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.len() > 10);
+    for line in &lines {
+        for field in ["ts", "level", "target", "msg"] {
+            assert!(line[field].is_string(), "{field} in {line}");
+        }
+    }
+    let retry = lines
+        .iter()
+        .find(|l| l["event"] == "retry")
+        .expect("the demo logs retries at debug");
+    for field in ["source", "page", "attempt", "status", "wait_ms", "error"] {
+        assert!(retry[field].is_string(), "retry line has {field}: {retry}");
+    }
+    assert!(retry["wait_ms"].as_str().unwrap().parse::<u64>().is_ok(), "{retry}");
+    let ends: Vec<&Value> = lines.iter().filter(|l| l["event"] == "end" && l["source"].is_string()).collect();
+    assert_eq!(ends.len(), 3, "one end line per source");
+    assert!(ends.iter().all(|l| l["status"] == "complete"));
+}
