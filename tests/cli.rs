@@ -293,3 +293,126 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
         "no terminal: no bar escape codes"
     );
 }
+
+/// Spawns `ingest` with piped output.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `serve-mock` prints its URLs and a config that `run --config` ingests
+/// completely, and stops cleanly on Ctrl-C.
+#[test]
+fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let mut server = spawn(&[
+        "serve-mock",
+        "--addr",
+        "127.0.0.1:0",
+        "--scenario",
+        "clean",
+        "--pages",
+        "3",
+    ]);
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("Press Ctrl-C") {
+        assert!(
+            stdout.read_line(&mut text).unwrap() > 0,
+            "serve-mock ended early: {text}"
+        );
+    }
+    let json = &text[text.find("\n{").unwrap() + 1..text.rfind("\n}").unwrap() + 2];
+    let config: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    for name in ["alpha", "beta", "gamma"] {
+        assert!(text.contains(name), "lists {name}: {text}");
+    }
+    let dir = OutDir::new();
+    let o = run_config(&dir.0, &config);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["totals"]["pages"],
+        3 * 3 + 1,
+        "3 pages per source, and page style's 204"
+    );
+    signal(&server, "-INT");
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+}
+
+/// Ctrl-C and SIGTERM: the run stops promptly, writes both files for
+/// everything received, and exits 130 with status `interrupted`.
+#[test]
+fn ctrl_c_and_sigterm_stop_a_run_with_both_outputs_and_exit_130() {
+    let scenario = Scenario::new(9).with(MockSource::new("slow", Style::Page, 500, 10));
+    let server = MockServer::start(scenario).unwrap();
+    for sig in ["-INT", "-TERM"] {
+        let dir = OutDir::new();
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let mut config = server.config_json();
+        config["rate_limit"] = json!({ "per_second": 20, "burst": 1 });
+        let file = dir.0.join("c.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let out = dir.0.join("out");
+        let before = server.requests().len();
+        let mut child = spawn(&[
+            "run",
+            "--no-progress",
+            "--config",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let started = std::time::Instant::now();
+        while server.requests().len() < before + 5 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the run never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let sent = std::time::Instant::now();
+        signal(&child, sig);
+        let status = child.wait().unwrap();
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(3),
+            "{sig}: stopped promptly"
+        );
+        assert_eq!(status.code(), Some(130), "{sig}");
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["status"], "interrupted", "{sig}");
+        assert_eq!(summary["sources"]["slow"]["status"], "interrupted", "{sig}");
+        let t = &summary["totals"];
+        let lines = std::fs::read_to_string(out.join("records.jsonl"))
+            .unwrap()
+            .lines()
+            .count() as u64;
+        assert!(
+            lines > 0 && lines == t["records"].as_u64().unwrap(),
+            "{sig}: {t}"
+        );
+        let n = |k: &str| t[k].as_u64().unwrap();
+        assert_eq!(
+            n("items"),
+            n("records") + n("invalid") + n("duplicates"),
+            "{sig}"
+        );
+    }
+}

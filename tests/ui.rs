@@ -12,7 +12,11 @@ use crate::support::OutDir;
 fn progress_bars_are_drawn_on_a_terminal_and_end_in_each_sources_state() {
     let dir = OutDir::new();
     let out = dir.0.join("out");
-    let command = format!("{} run --out {}", env!("CARGO_BIN_EXE_ingest"), out.display());
+    let command = format!(
+        "{} run --out {}",
+        env!("CARGO_BIN_EXE_ingest"),
+        out.display()
+    );
     let o = Command::new("script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env("TERM", "xterm")
@@ -29,7 +33,10 @@ fn progress_bars_are_drawn_on_a_terminal_and_end_in_each_sources_state() {
             .find(|l| l.contains(source) && l.contains("pages"))
             .unwrap_or_else(|| panic!("a bar for {source} in {last:?}"));
         assert!(line.contains("done"), "{source} ends done: {line:?}");
-        assert!(line.contains("items     200"), "{source} shows its items: {line:?}");
+        assert!(
+            line.contains("items     200"),
+            "{source} shows its items: {line:?}"
+        );
     }
     assert!(last.contains("records") && last.contains("528"), "{last:?}");
 }
@@ -42,7 +49,10 @@ fn no_progress_flag_keeps_a_terminal_free_of_bars() {
         env!("CARGO_BIN_EXE_ingest"),
         dir.0.join("out").display()
     );
-    let o = Command::new("script").args(["-q", "-e", "-c", &command, "/dev/null"]).output().unwrap();
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .unwrap();
     let screen = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{screen}");
     assert!(!screen.contains("\x1b["), "{screen}");
@@ -77,8 +87,14 @@ fn log_json_lines_parse_and_carry_the_key_value_fields() {
     for field in ["source", "page", "attempt", "status", "wait_ms", "error"] {
         assert!(retry[field].is_string(), "retry line has {field}: {retry}");
     }
-    assert!(retry["wait_ms"].as_str().unwrap().parse::<u64>().is_ok(), "{retry}");
-    let ends: Vec<&Value> = lines.iter().filter(|l| l["event"] == "end" && l["source"].is_string()).collect();
+    assert!(
+        retry["wait_ms"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{retry}"
+    );
+    let ends: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "end" && l["source"].is_string())
+        .collect();
     assert_eq!(ends.len(), 3, "one end line per source");
     assert!(ends.iter().all(|l| l["status"] == "complete"));
 }
