@@ -192,3 +192,83 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     });
     assert_eq!(stats.lock().unwrap().sources[0].status.as_str(), "complete");
 }
+
+/// A next link to another host gets no credentials: secret headers go only
+/// to the origin they were configured for.
+#[test]
+fn secret_headers_never_follow_a_next_link_to_another_origin() {
+    use std::sync::mpsc;
+    let other = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let other_url = format!(
+        "http://127.0.0.1:{}/more",
+        other.server_addr().to_ip().unwrap().port()
+    );
+    let home = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let home_url = format!(
+        "http://127.0.0.1:{}/first",
+        home.server_addr().to_ip().unwrap().port()
+    );
+    let (seen_tx, seen_rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for (server, body) in [
+            (
+                &home,
+                json!({"data": [{"id": 1, "price": 1}], "next": other_url}).to_string(),
+            ),
+            (
+                &other,
+                json!({"data": [{"id": 2, "price": 2}], "next": null}).to_string(),
+            ),
+        ] {
+            let seen_tx = seen_tx.clone();
+            s.spawn(move || {
+                let request = server
+                    .recv_timeout(Duration::from_secs(10))
+                    .unwrap()
+                    .unwrap();
+                let header = |name: &'static str| {
+                    request
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv(name))
+                        .map(|h| h.value.to_string())
+                };
+                seen_tx
+                    .send((
+                        request.url().to_string(),
+                        header("Authorization"),
+                        header("Accept"),
+                    ))
+                    .unwrap();
+                request
+                    .respond(tiny_http::Response::from_string(body))
+                    .unwrap();
+            });
+        }
+        let config = ingest::config::Config::parse(
+            "test",
+            &json!({ "sources": [{ "name": "s", "url": home_url,
+                "pagination": { "style": "next_url" },
+                "headers": { "Authorization": "Bearer s3cret", "Accept": "application/json" } }] })
+            .to_string(),
+        )
+        .unwrap();
+        let outcome = run(&config);
+        assert_eq!(outcome.records.len(), 2);
+    });
+    drop(seen_tx);
+    let seen: BTreeMap<String, (Option<String>, Option<String>)> = seen_rx
+        .iter()
+        .map(|(path, auth, accept)| (path, (auth, accept)))
+        .collect();
+    let json = Some("application/json".to_string());
+    assert_eq!(
+        seen["/first"],
+        (Some("Bearer s3cret".to_string()), json.clone())
+    );
+    assert_eq!(
+        seen["/more"],
+        (None, json),
+        "no credentials for another origin"
+    );
+}

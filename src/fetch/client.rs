@@ -4,7 +4,9 @@
 //! The agent is shared by every source (clones share one connection pool)
 //! so that one `shutdown()` cuts every in-flight request on Ctrl-C. Status
 //! codes never become errors inside ureq: the fetcher needs the headers of
-//! a 429 (`Retry-After`) and of a failed page (`Link`).
+//! a 429 (`Retry-After`) and of a failed page (`Link`). Secret headers
+//! are sent only to the origin of the source's configured URL, never to
+//! another host a next link points to.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use ureq::Agent;
 
 use crate::config::{Config, SourceConfig};
 use crate::error::AttemptError;
-use crate::fetch::page;
+use crate::fetch::{page, url};
 
 /// Bytes read from an error answer so its connection can be reused.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
@@ -46,7 +48,10 @@ pub struct Exchange {
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: Agent,
-    headers: Vec<(String, String)>,
+    /// Configured headers, with whether each value is a secret.
+    headers: Vec<(String, String, bool)>,
+    /// Origin of the source's URL: secrets are sent there only.
+    origin: String,
     connect: Duration,
     read: Duration,
     max_body_bytes: u64,
@@ -60,8 +65,9 @@ impl Client {
             headers: source
                 .headers
                 .iter()
-                .map(|h| (h.name.clone(), h.value.clone()))
+                .map(|h| (h.name.clone(), h.value.clone(), h.secret))
                 .collect(),
+            origin: url::origin(&source.url),
             connect: config.timeouts.connect,
             read: config.timeouts.read,
             max_body_bytes: config.max_body_bytes,
@@ -81,8 +87,13 @@ impl Client {
             .timeout_recv_response(Some(self.read.min(budget)))
             .timeout_recv_body(Some(self.read.min(budget)))
             .build();
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
+        // A next link may point anywhere; credentials stay with the origin
+        // they were configured for.
+        let same_origin = url::origin(url) == self.origin;
+        for (name, value, secret) in &self.headers {
+            if same_origin || !secret {
+                request = request.header(name.as_str(), value.as_str());
+            }
         }
         let sent = Instant::now();
         let mut response = match request.call() {

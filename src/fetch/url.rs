@@ -151,6 +151,17 @@ pub fn resolve(base: &str, reference: &str) -> String {
     join(&target, &path)
 }
 
+/// `scheme://authority` of `url`, lower-cased, for same-origin checks.
+pub fn origin(url: &str) -> String {
+    let p = split(url);
+    format!(
+        "{}://{}",
+        p.scheme.unwrap_or_default(),
+        p.authority.unwrap_or_default()
+    )
+    .to_ascii_lowercase()
+}
+
 /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
 pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -231,6 +242,15 @@ mod tests {
             assert_eq!(resolve(base, reference), want, "reference {reference:?}");
         }
         assert_eq!(resolve("http://h:1", "p?page=2"), "http://h:1/p?page=2");
+    }
+
+    #[test]
+    fn origins_compare_scheme_and_authority() {
+        assert_eq!(
+            origin("HTTP://Api.Example.com:80/x?y"),
+            "http://api.example.com:80"
+        );
+        assert_ne!(origin("https://a.example/x"), origin("https://b.example/x"));
     }
 
     #[test]
