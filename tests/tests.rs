@@ -7,3 +7,7 @@ mod support;
 /// The data path end to end: exact results, every pagination style,
 /// determinism, backpressure.
 mod pipeline;
+
+/// SPEC §4 resilience: every fault kind, step-over, breaker, pacing,
+/// Retry-After, deadline, interrupt, and nothing lost in chaos.
+mod resilience;
