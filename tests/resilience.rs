@@ -177,12 +177,13 @@ fn recovers_after_one(kind: FaultKind, overrides: Value) -> (MockServer, Outcome
     (server, outcome)
 }
 
+/// 5xx are retried; a 503's `Retry-After` is honoured like a 429's.
 #[test]
 fn status_500_then_503_are_retried_until_the_page_arrives() {
     let server = serve(alpha(3).fault(2, 1, FaultKind::Status(500)).fault(
         2,
         2,
-        FaultKind::Status(503),
+        FaultKind::RetryAfter(503, "1".into()),
     ));
     let outcome = run(&config(&server, json!({})));
     assert_eq!(
@@ -206,6 +207,126 @@ fn status_500_then_503_are_retried_until_the_page_arrives() {
     assert_eq!(src["status"], "complete");
     assert_eq!(outcome.exit_code(), 0);
     assert_received(&outcome, &server, "alpha", 1..=3);
+    let gap = logged(&server, "alpha", 2, 3).at - logged(&server, "alpha", 2, 2).at;
+    assert!(
+        gap >= Duration::from_millis(980),
+        "503 Retry-After: 1 → retry gap {gap:?}"
+    );
+    assert!(
+        n(&src["waits_ms"], "retry_after") >= 950,
+        "{}",
+        src["waits_ms"]
+    );
+}
+
+/// The other retryable statuses of the taxonomy: 408, 425, 502.
+#[test]
+fn statuses_408_425_502_are_retried() {
+    let server = serve(
+        alpha(3)
+            .fault(2, 1, FaultKind::Status(408))
+            .fault(2, 2, FaultKind::Status(425))
+            .fault(2, 3, FaultKind::Status(502)),
+    );
+    let outcome = run(&config(
+        &server,
+        json!({"breaker": {"failure_threshold": 10}}),
+    ));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 4), (3, 1), (4, 1)])
+    );
+    let src = outcome.source("alpha");
+    assert_eq!(
+        counters(src),
+        want(&[
+            ("requests", 7),
+            ("pages", 4),
+            ("retries", 3),
+            ("responses.200", 3),
+            ("responses.204", 1),
+            ("responses.408", 1),
+            ("responses.425", 1),
+            ("responses.502", 1),
+            ("retries_by_cause.408", 1),
+            ("retries_by_cause.425", 1),
+            ("retries_by_cause.5xx", 1),
+        ])
+    );
+    assert_eq!(src["status"], "complete");
+    assert_eq!(outcome.exit_code(), 0);
+    assert_received(&outcome, &server, "alpha", 1..=3);
+}
+
+/// A `Retry-After` of 0, garbage or a date in the past is ignored: the
+/// retries follow the (tiny) backoff, and nothing is counted as a
+/// Retry-After wait.
+#[test]
+fn retry_after_zero_garbage_or_past_is_ignored() {
+    let past = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(60));
+    let server = serve(
+        alpha(3)
+            .fault(2, 1, FaultKind::RetryAfter(429, "0".into()))
+            .fault(2, 2, FaultKind::RetryAfter(429, "soon".into()))
+            .fault(2, 3, FaultKind::RetryAfter(503, past)),
+    );
+    let outcome = run(&config(
+        &server,
+        json!({"breaker": {"failure_threshold": 10}}),
+    ));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 4), (3, 1), (4, 1)])
+    );
+    let src = outcome.source("alpha");
+    assert_eq!(n(&src["waits_ms"], "retry_after"), 0, "{}", src["waits_ms"]);
+    for attempt in 1..=3 {
+        let gap =
+            logged(&server, "alpha", 2, attempt + 1).at - logged(&server, "alpha", 2, attempt).at;
+        // Backoff here is at most 20 ms; an honoured "1 s" would be 1000.
+        assert!(
+            gap < Duration::from_millis(500),
+            "attempt {attempt} → {}: {gap:?}",
+            attempt + 1
+        );
+    }
+    assert_eq!(src["status"], "complete");
+    assert_eq!(outcome.exit_code(), 0);
+}
+
+/// Before retry n the wait is in [d/2, d], d = min(max, base × 2^(n−1)):
+/// here 60 ms, then 120 ms capped. Lower bounds from the mock's log, and
+/// the cap checked against what an uncapped schedule would at least wait.
+#[test]
+fn backoff_doubles_from_base_and_is_capped_at_max_delay() {
+    let server = serve(alpha(2).faults_for_every_attempt(2, FaultKind::Status(503)));
+    let outcome = run(&config(
+        &server,
+        json!({
+            "retry": {"max_retries": 4, "base_delay_ms": 60, "max_delay_ms": 120},
+            "breaker": {"failure_threshold": 10},
+        }),
+    ));
+    assert_eq!(attempts(&server, "alpha").get(&2), Some(&5));
+    let at = |attempt| logged(&server, "alpha", 2, attempt).at;
+    let ms = Duration::from_millis;
+    let ceilings = [60, 120, 120, 120];
+    for (retry, d) in (1..=4).zip(ceilings) {
+        let gap = at(retry + 1) - at(retry);
+        assert!(
+            gap >= ms(d / 2),
+            "retry {retry}: waited {gap:?}, want >= {} ms",
+            d / 2
+        );
+    }
+    // Uncapped, retry 4 would wait at least 480 / 2 = 240 ms.
+    let last = at(5) - at(4);
+    assert!(
+        last < ms(240),
+        "retry 4 waited {last:?}: max_delay_ms not applied"
+    );
+    let backoff = n(&outcome.source("alpha")["waits_ms"], "backoff");
+    assert!(backoff >= (60 + 120 * 3) / 2, "waits_ms.backoff {backoff}");
 }
 
 /// The retry of a 429 waits its `Retry-After: 1` (the mock sees the gap),
@@ -373,6 +494,18 @@ fn status_404_is_a_client_error_given_up_at_once() {
     );
 }
 
+/// SPEC §4: "3xx left after redirects" is non-retryable. A 302 without a
+/// `Location` cannot be followed, so it is left: one attempt, counted as a
+/// `client_error`, never retried (nor counted toward the breaker).
+#[test]
+fn redirect_without_location_is_a_client_error_given_up_at_once() {
+    let (_server, outcome) = given_up_at_once(FaultKind::Status(302), json!({}));
+    let got = counters(outcome.source("alpha"));
+    assert_eq!(got.get("errors.client_error"), Some(&1), "{got:?}");
+    assert_eq!(got.get("failed_pages"), Some(&1), "{got:?}");
+    assert_eq!(got.get("retries"), None, "{got:?}");
+}
+
 #[test]
 fn body_over_max_body_bytes_is_given_up_at_once() {
     // Normal pages of 3 flat items are a few hundred bytes.
@@ -451,12 +584,12 @@ fn retryable_fault_on_every_attempt_is_given_up_after_one_plus_max_retries() {
 
 #[test]
 fn endless_page_numbers_stop_at_max_pages_with_the_next_url() {
-    let server = serve(alpha(3).endless());
+    let server = serve(alpha(3).endless().fault(2, 1, FaultKind::Status(500)));
     let outcome = run(&config(&server, json!({"max_pages": 6})));
     assert_eq!(
         attempts(&server, "alpha"),
-        (1..=6).map(|p| (p, 1)).collect::<BTreeMap<_, _>>(),
-        "exactly max_pages requests, each page once"
+        per_page(&[(1, 1), (2, 2), (3, 1), (4, 1), (5, 1), (6, 1)]),
+        "exactly max_pages pages (a retry is not a page)"
     );
     let src = outcome.source("alpha");
     assert_eq!(src["status"], "max_pages");
@@ -466,7 +599,14 @@ fn endless_page_numbers_stop_at_max_pages_with_the_next_url() {
     );
     assert_eq!(
         counters(src),
-        want(&[("requests", 6), ("pages", 6), ("responses.200", 6)])
+        want(&[
+            ("requests", 7),
+            ("pages", 6),
+            ("retries", 1),
+            ("responses.200", 6),
+            ("responses.500", 1),
+            ("retries_by_cause.5xx", 1),
+        ])
     );
     assert_eq!(outcome.exit_code(), 3);
     assert_received(&outcome, &server, "alpha", 1..=6);
@@ -515,22 +655,25 @@ fn endless_pointers_are_a_pagination_loop() {
 /// other styles cannot know where to go and stop with `error` at it.
 #[test]
 fn a_lost_page_is_stepped_over_only_where_the_style_can() {
+    let status = FaultKind::Status(503);
     let cases = [
-        (Style::Page, true),
-        (Style::Offset, true),
-        (Style::LinkHeader, true),
-        (Style::Cursor, false),
-        (Style::NextUrl, false),
-        (Style::None, false),
+        (Style::Page, status.clone(), true),
+        (Style::Offset, status.clone(), true),
+        (Style::LinkHeader, status.clone(), true),
+        // A closed connection carries no Link header to step over with.
+        (Style::LinkHeader, FaultKind::Close, false),
+        (Style::Cursor, status.clone(), false),
+        (Style::NextUrl, status.clone(), false),
+        (Style::None, status, false),
     ];
-    for (style, steps_over) in cases {
+    for (style, fault, steps_over) in cases {
         let pages = if style == Style::None { 1 } else { 4 };
         let lost = if style == Style::None { 1 } else { 2 };
         let name = style.config_name();
         let server = serve(
             MockSource::new(name, style, pages, IPP)
                 .shape(Shape::Flat)
-                .faults_for_every_attempt(lost, FaultKind::Status(503)),
+                .faults_for_every_attempt(lost, fault),
         );
         let outcome = run(&config(
             &server,
@@ -739,23 +882,104 @@ fn breaker_failed_probe_reopens_for_a_full_cooldown() {
     );
 }
 
+/// In CLOSED a non-retryable failure neither trips nor resets the count:
+/// two 503s, a 404 (page given up), then one more 503 on the next page
+/// is the third in a row and opens the breaker.
+#[test]
+fn breaker_counts_through_a_non_retryable_failure() {
+    let server = serve(
+        alpha(3)
+            .fault(2, 1, FaultKind::Status(503))
+            .fault(2, 2, FaultKind::Status(503))
+            .fault(2, 3, FaultKind::Status(404))
+            .fault(3, 1, FaultKind::Status(503)),
+    );
+    let outcome = run(&config(&server, breaker_policies()));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 3), (3, 2), (4, 1)])
+    );
+    assert_cooldowns(&server.requests(), &["p3a1→p3a2"]);
+    let src = outcome.source("alpha");
+    assert_eq!(n(src, "breaker_opens"), 1);
+    assert_eq!(n(src, "failed_pages"), 1);
+    assert_eq!(src["status"], "complete");
+    assert_eq!(outcome.exit_code(), 3);
+    assert_received(&outcome, &server, "alpha", [1, 3]);
+}
+
+/// A non-retryable answer to the probe proves the server is up: it closes
+/// the breaker (count back to 0), so the next page's single 503 is
+/// retried at once, without a cooldown.
+#[test]
+fn a_non_retryable_probe_answer_closes_the_breaker() {
+    let server = serve(
+        alpha(3)
+            .fault(2, 1, FaultKind::Status(503))
+            .fault(2, 2, FaultKind::Status(503))
+            .fault(2, 3, FaultKind::Status(503))
+            .fault(2, 4, FaultKind::Status(404))
+            .fault(3, 1, FaultKind::Status(503)),
+    );
+    let outcome = run(&config(&server, breaker_policies()));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 4), (3, 2), (4, 1)])
+    );
+    assert_cooldowns(&server.requests(), &["p2a3→p2a4"]);
+    let src = outcome.source("alpha");
+    assert_eq!(n(src, "breaker_opens"), 1);
+    assert_eq!(n(src, "failed_pages"), 1);
+    assert_eq!(src["status"], "complete");
+    assert_eq!(outcome.exit_code(), 3);
+}
+
+/// A cooldown that would end past the deadline is not waited out: the
+/// source stops at once, and says its breaker was open.
+#[test]
+fn the_deadline_during_a_cooldown_is_breaker_open() {
+    let server = serve(alpha(3).faults_for_every_attempt(2, FaultKind::Status(503)));
+    let outcome = run(&config(
+        &server,
+        json!({"breaker": {"failure_threshold": 1, "cooldown_ms": 5000}, "deadline_ms": 1000}),
+    ));
+    assert!(
+        outcome.elapsed < Duration::from_millis(1000),
+        "run took {:?}: it waited instead of stopping",
+        outcome.elapsed
+    );
+    assert_eq!(attempts(&server, "alpha"), per_page(&[(1, 1), (2, 1)]));
+    let src = outcome.source("alpha");
+    assert_eq!(src["status"], "breaker_open", "{src:#}");
+    assert_eq!(src["stopped_at_url"], json!(url_of(&server, "alpha", 2)));
+    assert_eq!(n(src, "breaker_opens"), 1);
+    assert_eq!(n(&src["waits_ms"], "breaker"), 0, "no cooldown was started");
+    assert_eq!(outcome.exit_code(), 3);
+    assert_received(&outcome, &server, "alpha", [1]);
+}
+
 // ---------------------------------------------------------------------------
 // Pacing.
 
 /// In any window of t seconds at most `burst + per_second × t` requests,
-/// checked on every window of the mock's log.
+/// retries included, checked on every window of the mock's log.
 #[test]
 fn requests_never_outpace_the_token_bucket() {
     const PER_SECOND: f64 = 50.0;
     const BURST: usize = 5;
-    let server = serve(MockSource::new("alpha", Style::Page, 40, 2));
+    let server = serve(
+        MockSource::new("alpha", Style::Page, 40, 2)
+            .fault(10, 1, FaultKind::Status(503))
+            .fault(20, 1, FaultKind::Status(503))
+            .fault(30, 1, FaultKind::Status(503)),
+    );
     let outcome = run(&config(
         &server,
         json!({"rate_limit": {"per_second": PER_SECOND, "burst": BURST}}),
     ));
     assert_eq!(outcome.source("alpha")["status"], "complete");
     let log = server.requests();
-    assert_eq!(log.len(), 41, "40 pages and the 204");
+    assert_eq!(log.len(), 44, "40 pages, 3 retries and the 204");
     // The log holds arrival times, not token times: a request that spent
     // longer in transit than a later one shrinks the window it starts. One
     // request of slack (20 ms at 50/s) covers that loopback jitter and the
@@ -794,7 +1018,11 @@ fn a_hanging_server_is_cut_at_the_deadline() {
         .with(MockSource::new("beta", Style::Offset, 3, IPP).shape(Shape::Flat))
         .with(MockSource::new("gamma", Style::Cursor, 3, IPP).shape(Shape::Flat));
     let server = MockServer::start(scenario).unwrap();
-    let outcome = run(&config(&server, json!({"deadline_ms": 3000})));
+    // read_ms beyond the deadline: only the deadline can cut the request.
+    let outcome = run(&config(
+        &server,
+        json!({"deadline_ms": 3000, "timeouts": {"read_ms": 10000}}),
+    ));
     assert!(
         outcome.elapsed < Duration::from_secs(4),
         "run took {:?} with a 3 s deadline",
@@ -807,8 +1035,17 @@ fn a_hanging_server_is_cut_at_the_deadline() {
     );
     assert_eq!(outcome.exit_code(), 3);
     assert_eq!(outcome.summary["status"], "partial");
-    let seen = attempts(&server, "alpha");
-    assert!(seen.contains_key(&2) && !seen.contains_key(&3), "{seen:?}");
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 1)]),
+        "one attempt at the hanging page, cut at the deadline"
+    );
+    let got = counters(outcome.source("alpha"));
+    assert_eq!(
+        got.get("errors.timeout"),
+        None,
+        "a cut is not a server timeout: {got:?}"
+    );
     assert_eq!(
         outcome.source("alpha")["stopped_at_url"],
         json!(url_of(&server, "alpha", 2))
@@ -955,4 +1192,40 @@ fn an_interrupt_stops_promptly_and_keeps_what_arrived() {
         attempts(&server, "alpha").len() < 200,
         "the slow source was stopped early"
     );
+}
+
+/// An interrupt also cuts a request in flight: a server that never answers
+/// cannot hold the run (read_ms is far beyond the test).
+#[test]
+fn an_interrupt_cuts_a_request_in_flight() {
+    let server = serve(alpha(3).faults_for_every_attempt(2, FaultKind::Hang));
+    let config = config(&server, json!({"timeouts": {"read_ms": 10000}}));
+    let interrupted_at = OnceLock::new();
+    let outcome = run_with(&config, |control| {
+        // Wait until the hanging request has reached the mock.
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !server.requests().iter().any(|r| r.page == 2) {
+            assert!(Instant::now() < give_up, "page 2 was never requested");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        interrupted_at.set(Instant::now()).unwrap();
+        control.interrupt();
+    });
+    let after = Instant::now() - *interrupted_at.get().unwrap();
+    assert!(
+        after < Duration::from_secs(1),
+        "ended {after:?} after the interrupt"
+    );
+    assert_eq!(outcome.exit_code(), 130);
+    let src = outcome.source("alpha");
+    assert_eq!(src["status"], "interrupted");
+    assert_eq!(attempts(&server, "alpha"), per_page(&[(1, 1), (2, 1)]));
+    assert_eq!(src["stopped_at_url"], json!(url_of(&server, "alpha", 2)));
+    let got = counters(src);
+    assert!(
+        !got.keys().any(|k| k.starts_with("errors.")),
+        "a cut is not the server's failure: {got:?}"
+    );
+    assert_received(&outcome, &server, "alpha", [1]);
 }
