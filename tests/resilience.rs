@@ -616,8 +616,12 @@ fn endless_page_numbers_stop_at_max_pages_with_the_next_url() {
 /// a loop, detected before the repeated page is requested.
 #[test]
 fn endless_pointers_are_a_pagination_loop() {
-    for style in [Style::Cursor, Style::NextUrl] {
-        let server = serve(MockSource::new("loop", style, 3, IPP).endless());
+    for style in [Style::Cursor, Style::NextUrl, Style::LinkHeader] {
+        let server = serve(
+            MockSource::new("loop", style, 3, IPP)
+                .shape(Shape::Flat)
+                .endless(),
+        );
         let outcome = run(&config(&server, json!({})));
         assert_eq!(
             attempts(&server, "loop"),
