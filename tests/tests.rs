@@ -17,5 +17,8 @@ mod normalize_fixtures;
 /// README.md: its config examples parse, its make targets exist.
 mod readme;
 
+/// SPEC §4 resilience: every fault kind, step-over, breaker, pacing,
+/// Retry-After, deadline, interrupt, and nothing lost in chaos.
+mod resilience;
 /// What a person sees: progress bars under a pty, JSON logs.
 mod ui;

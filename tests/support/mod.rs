@@ -115,12 +115,16 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report.summary_path).unwrap()).unwrap();
+    // Compared as text: serde_json's default float parsing is not exact
+    // (no `float_roundtrip`), so a parsed rate can differ by one ulp from
+    // the value that was written; the bytes cannot.
+    let summary_text = std::fs::read_to_string(&report.summary_path).unwrap();
+    let reported = serde_json::to_string_pretty(&report.summary).unwrap() + "\n";
     assert_eq!(
-        summary, report.summary,
+        summary_text, reported,
         "summary.json is what the run reported"
     );
+    let summary: Value = serde_json::from_str(&summary_text).unwrap();
     let outcome = Outcome {
         report,
         records,
