@@ -4,8 +4,9 @@ CARGO ?= cargo
 .PHONY: run test lint build bench coverage clean
 
 ## run: the built-in demo (mock APIs in-process) → out/records.jsonl, out/summary.json
+## (debug profile: the first build is shared with `make test`; the demo is I/O-bound)
 run:
-	$(CARGO) run --release --quiet -- run
+	$(CARGO) run --quiet -- run
 
 ## test: the whole test suite (what CI runs)
 test:

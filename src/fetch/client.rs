@@ -162,6 +162,10 @@ fn classify(e: ureq::Error) -> AttemptError {
         E::BodyExceedsLimit(n) => AttemptError::BodyTooLarge(n),
         E::TooManyRedirects => AttemptError::Redirect("too many redirects".into()),
         E::RedirectFailed => AttemptError::Redirect("redirect failed".into()),
+        // A 3xx that cannot be followed is a 3xx left after redirects.
+        E::Protocol(
+            e @ (ureq_proto::Error::NoLocationHeader | ureq_proto::Error::BadLocationHeader(_)),
+        ) => AttemptError::Redirect(e.to_string()),
         E::BadUri(detail) => AttemptError::BadUrl(detail),
         E::Http(detail) => AttemptError::BadUrl(detail.to_string()),
         E::StatusCode(code) => AttemptError::Status(code),
