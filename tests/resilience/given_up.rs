@@ -1,0 +1,146 @@
+//! Non-retryable faults: one attempt, the page is given up, pagination steps
+//! over it (page style), the run is partial.
+
+use super::*;
+
+/// Page 2 of a 3-page source fails with `kind` on every attempt; returns the
+/// run after checking what every non-retryable fault has in common.
+fn given_up_at_once(kind: FaultKind, overrides: Value) -> (MockServer, Outcome) {
+    let server = serve(alpha(3).faults_for_every_attempt(2, kind.clone()));
+    let outcome = run(&config(&server, overrides));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 1), (3, 1), (4, 1)]),
+        "{kind:?}: exactly one attempt at page 2, then on"
+    );
+    let src = outcome.source("alpha");
+    assert_eq!(src["status"], "complete", "{kind:?}: stepped over: {src:#}");
+    assert_eq!(outcome.exit_code(), 3, "{kind:?}: a page was given up");
+    assert_eq!(outcome.summary["status"], "partial");
+    assert_eq!(
+        strings(&src["failed_page_urls"]),
+        [url_of(&server, "alpha", 2)],
+        "{kind:?}"
+    );
+    assert!(src["stopped_at_url"].is_null());
+    assert_received(&outcome, &server, "alpha", [1, 3]);
+    (server, outcome)
+}
+
+#[test]
+fn malformed_json_is_given_up_at_once_and_stepped_over() {
+    let (_server, outcome) = given_up_at_once(FaultKind::MalformedJson, json!({}));
+    assert_eq!(
+        counters(outcome.source("alpha")),
+        want(&[
+            ("requests", 4),
+            ("pages", 3),
+            ("failed_pages", 1),
+            ("responses.200", 3),
+            ("responses.204", 1),
+            ("errors.malformed_json", 1),
+        ])
+    );
+}
+
+#[test]
+fn status_404_is_a_client_error_given_up_at_once() {
+    let (_server, outcome) = given_up_at_once(FaultKind::Status(404), json!({}));
+    assert_eq!(
+        counters(outcome.source("alpha")),
+        want(&[
+            ("requests", 4),
+            ("pages", 3),
+            ("failed_pages", 1),
+            ("responses.200", 2),
+            ("responses.204", 1),
+            ("responses.404", 1),
+            ("errors.client_error", 1),
+        ])
+    );
+}
+
+/// SPEC §4: "3xx left after redirects" is non-retryable. A 302 without a
+/// `Location` cannot be followed, so it is left: one attempt, counted as a
+/// `client_error`, never retried (nor counted toward the breaker).
+#[test]
+fn redirect_without_location_is_a_client_error_given_up_at_once() {
+    let (_server, outcome) = given_up_at_once(FaultKind::Status(302), json!({}));
+    let got = counters(outcome.source("alpha"));
+    assert_eq!(got.get("errors.client_error"), Some(&1), "{got:?}");
+    assert_eq!(got.get("failed_pages"), Some(&1), "{got:?}");
+    assert_eq!(got.get("retries"), None, "{got:?}");
+}
+
+#[test]
+fn body_over_max_body_bytes_is_given_up_at_once() {
+    // Normal pages of 3 flat items are a few hundred bytes.
+    let (_server, outcome) = given_up_at_once(
+        FaultKind::Oversized(16 * 1024),
+        json!({"max_body_bytes": 4096}),
+    );
+    assert_eq!(
+        counters(outcome.source("alpha")),
+        want(&[
+            ("requests", 4),
+            ("pages", 3),
+            ("failed_pages", 1),
+            ("responses.200", 3),
+            ("responses.204", 1),
+            ("errors.body_too_large", 1),
+        ])
+    );
+}
+
+#[test]
+fn body_without_an_item_array_is_given_up_at_once() {
+    let (_server, outcome) = given_up_at_once(FaultKind::NoItems, json!({}));
+    assert_eq!(
+        counters(outcome.source("alpha")),
+        want(&[
+            ("requests", 4),
+            ("pages", 3),
+            ("failed_pages", 1),
+            ("responses.200", 3),
+            ("responses.204", 1),
+            ("errors.no_items", 1),
+        ])
+    );
+}
+
+/// A retryable fault on every attempt: exactly `1 + max_retries` attempts,
+/// then the page is given up and pagination goes on. The breaker threshold
+/// is out of reach so only the retry budget is at work.
+#[test]
+fn retryable_fault_on_every_attempt_is_given_up_after_one_plus_max_retries() {
+    let server = serve(alpha(3).faults_for_every_attempt(2, FaultKind::Status(503)));
+    let outcome = run(&config(
+        &server,
+        json!({"retry": {"max_retries": 4}, "breaker": {"failure_threshold": 10}}),
+    ));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 5), (3, 1), (4, 1)])
+    );
+    let src = outcome.source("alpha");
+    assert_eq!(
+        counters(src),
+        want(&[
+            ("requests", 8),
+            ("pages", 3),
+            ("failed_pages", 1),
+            ("retries", 4),
+            ("responses.200", 2),
+            ("responses.204", 1),
+            ("responses.503", 5),
+            ("retries_by_cause.5xx", 4),
+        ])
+    );
+    assert_eq!(src["status"], "complete");
+    assert_eq!(outcome.exit_code(), 3);
+    assert_eq!(
+        strings(&src["failed_page_urls"]),
+        [url_of(&server, "alpha", 2)]
+    );
+    assert_received(&outcome, &server, "alpha", [1, 3]);
+}
