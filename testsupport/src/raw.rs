@@ -163,13 +163,7 @@ fn peek_head(stream: &TcpStream, shared: &Shared) -> Peeked {
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if is_transient(&e) => {}
             Err(_) => return Peeked::Gone,
         }
     }
@@ -295,13 +289,7 @@ fn read_fully(stream: &mut TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
         match stream.read(buf) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => buf = &mut buf[n..],
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) && Instant::now() < deadline => {}
+            Err(e) if is_transient(&e) && Instant::now() < deadline => {}
             Err(e) => return Err(e),
         }
     }
@@ -414,6 +402,15 @@ fn write_truncated(stream: &mut TcpStream, r: &Relayed) -> io::Result<()> {
     out.extend_from_slice(&body[..body.len() / 2]);
     stream.write_all(&out)?;
     stream.flush()
+}
+
+/// A read that found nothing yet (non-blocking, timed out, interrupted):
+/// worth trying again.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 #[cfg(test)]
