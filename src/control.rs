@@ -120,7 +120,15 @@ impl RunControl {
 
     /// [`wait_until`](Self::wait_until) `now + d`.
     pub fn wait(&self, d: Duration) -> Result<(), Stop> {
-        self.wait_until(Instant::now() + d)
+        self.wait_until(self.after(d))
+    }
+
+    /// `now + d`; a `d` too large for an `Instant` (a hostile
+    /// `Retry-After`) gives a moment past the deadline instead of a panic.
+    pub fn after(&self, d: Duration) -> Instant {
+        let now = Instant::now();
+        now.checked_add(d)
+            .unwrap_or_else(|| self.deadline.max(now) + Duration::from_nanos(1))
     }
 }
 
@@ -142,6 +150,13 @@ mod tests {
         assert_eq!(control.wait(Duration::from_secs(5)), Err(Stop::Deadline));
         assert!(t.elapsed() < Duration::from_millis(40));
         assert_eq!(control.wait(Duration::from_millis(1)), Ok(()));
+    }
+
+    #[test]
+    fn an_absurd_wait_is_past_the_deadline_not_a_panic() {
+        let control = RunControl::new(Instant::now() + Duration::from_secs(60));
+        assert!(control.after(Duration::MAX) > control.deadline());
+        assert_eq!(control.wait(Duration::MAX), Err(Stop::Deadline));
     }
 
     #[test]

@@ -193,82 +193,113 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     assert_eq!(stats.lock().unwrap().sources[0].status.as_str(), "complete");
 }
 
-/// A next link to another host gets no credentials: secret headers go only
-/// to the origin they were configured for.
-#[test]
-fn secret_headers_never_follow_a_next_link_to_another_origin() {
-    use std::sync::mpsc;
-    let other = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let other_url = format!(
-        "http://127.0.0.1:{}/more",
-        other.server_addr().to_ip().unwrap().port()
-    );
-    let home = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let home_url = format!(
-        "http://127.0.0.1:{}/first",
-        home.server_addr().to_ip().unwrap().port()
-    );
-    let (seen_tx, seen_rx) = mpsc::channel();
-    std::thread::scope(|s| {
-        for (server, body) in [
-            (
-                &home,
-                json!({"data": [{"id": 1, "price": 1}], "next": other_url}).to_string(),
-            ),
-            (
-                &other,
-                json!({"data": [{"id": 2, "price": 2}], "next": null}).to_string(),
-            ),
-        ] {
-            let seen_tx = seen_tx.clone();
-            s.spawn(move || {
-                let request = server
-                    .recv_timeout(Duration::from_secs(10))
-                    .unwrap()
-                    .unwrap();
-                let header = |name: &'static str| {
-                    request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.equiv(name))
-                        .map(|h| h.value.to_string())
-                };
-                seen_tx
-                    .send((
-                        request.url().to_string(),
-                        header("Authorization"),
-                        header("Accept"),
-                    ))
-                    .unwrap();
-                request
-                    .respond(tiny_http::Response::from_string(body))
-                    .unwrap();
-            });
+/// A tiny_http server answering `answers` in order (status, Location,
+/// body) and recording each request's path and headers.
+struct Scripted {
+    server: tiny_http::Server,
+}
+
+type Seen = Vec<(String, BTreeMap<String, String>)>;
+
+impl Scripted {
+    fn new() -> Self {
+        Self {
+            server: tiny_http::Server::http("127.0.0.1:0").unwrap(),
         }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}{path}",
+            self.server.server_addr().to_ip().unwrap().port()
+        )
+    }
+
+    fn serve(&self, answers: Vec<(u16, Option<String>, String)>) -> Seen {
+        let mut seen = Vec::new();
+        for (status, location, body) in answers {
+            let request = self
+                .server
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap()
+                .expect("a request");
+            let headers = request
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_ascii_lowercase(),
+                        h.value.to_string(),
+                    )
+                })
+                .collect();
+            seen.push((request.url().to_string(), headers));
+            let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+            if let Some(location) = location {
+                response.add_header(
+                    tiny_http::Header::from_bytes("Location", location.as_bytes()).unwrap(),
+                );
+            }
+            request.respond(response).unwrap();
+        }
+        seen
+    }
+}
+
+/// Secret headers go only to the origin they were configured for: not to
+/// another host a redirect or a next link points to. Relative next links
+/// resolve against the page that answered, after redirects.
+#[test]
+fn secrets_stay_with_their_origin_across_redirects_and_next_links() {
+    let (home, other) = (Scripted::new(), Scripted::new());
+    let page = |id: u32, next: serde_json::Value| {
+        json!({"data": [{"id": id, "price": 1}], "next": next}).to_string()
+    };
+    let (home_seen, other_seen) = std::thread::scope(|s| {
+        let home_answers = vec![(200, None, page(1, json!(other.url("/elsewhere"))))];
+        let other_answers = vec![
+            (302, Some(other.url("/landing")), String::new()),
+            (200, None, page(2, json!("second"))),
+            (200, None, page(3, json!(null))),
+        ];
+        let home_thread = s.spawn(|| home.serve(home_answers));
+        let other_thread = s.spawn(|| other.serve(other_answers));
         let config = ingest::config::Config::parse(
             "test",
-            &json!({ "sources": [{ "name": "s", "url": home_url,
+            &json!({ "sources": [{ "name": "s", "url": home.url("/first"),
                 "pagination": { "style": "next_url" },
-                "headers": { "Authorization": "Bearer s3cret", "Accept": "application/json" } }] })
+                "headers": { "Authorization": "Bearer s3cret", "X-Api-Key": "k3y", "Accept": "application/json" } }] })
             .to_string(),
         )
         .unwrap();
         let outcome = run(&config);
-        assert_eq!(outcome.records.len(), 2);
+        assert_eq!(outcome.records.len(), 3);
+        assert_eq!(outcome.source("s")["status"], "complete");
+        (home_thread.join().unwrap(), other_thread.join().unwrap())
     });
-    drop(seen_tx);
-    let seen: BTreeMap<String, (Option<String>, Option<String>)> = seen_rx
-        .iter()
-        .map(|(path, auth, accept)| (path, (auth, accept)))
-        .collect();
-    let json = Some("application/json".to_string());
+    let (path, headers) = &home_seen[0];
+    assert_eq!(path, "/first");
     assert_eq!(
-        seen["/first"],
-        (Some("Bearer s3cret".to_string()), json.clone())
+        headers.get("authorization").map(String::as_str),
+        Some("Bearer s3cret")
     );
+    assert_eq!(headers.get("x-api-key").map(String::as_str), Some("k3y"));
+    let paths: Vec<&str> = other_seen.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
-        seen["/more"],
-        (None, json),
-        "no credentials for another origin"
+        paths,
+        ["/elsewhere", "/landing", "/second"],
+        "relative link resolved after the redirect"
     );
+    for (path, headers) in &other_seen {
+        assert!(
+            !headers.contains_key("authorization"),
+            "{path}: {headers:?}"
+        );
+        assert!(!headers.contains_key("x-api-key"), "{path}: {headers:?}");
+        assert_eq!(
+            headers.get("accept").map(String::as_str),
+            Some("application/json"),
+            "{path}"
+        );
+    }
 }

@@ -188,7 +188,7 @@ fn integral_floats_are_integers_fractions_are_not() {
     assert_error(
         &with_top(json!({"batch_size": 5.5})),
         "batch_size",
-        "expected an integer >= 1, found 5.5",
+        "expected an integer from 1 to 100000, found 5.5",
     );
 }
 
@@ -386,6 +386,16 @@ fn values_out_of_range() {
     ] {
         assert_error(&with_top(json!({ key: 0 })), key, "expected an integer");
     }
+    assert_error(
+        &with_top(json!({"queue_capacity": 1_000_000_000_000u64})),
+        "queue_capacity",
+        "expected an integer from 1 to 1000000",
+    );
+    assert_error(
+        &with_top(json!({"batch_size": 1_000_000_000_000u64})),
+        "batch_size",
+        "expected an integer from 1 to 100000",
+    );
     assert_error(
         &with_top(json!({"rate_limit": {"burst": 0}})),
         "rate_limit.burst",

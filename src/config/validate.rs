@@ -17,6 +17,11 @@ use super::{
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
+/// Largest `queue_capacity` accepted (items buffered between threads).
+pub const MAX_QUEUE_CAPACITY: u64 = 1_000_000;
+/// Largest `batch_size` accepted (items normalized together).
+pub const MAX_BATCH_SIZE: u64 = 100_000;
+
 const TOP_KEYS: &[&str] = &[
     "sources",
     "rate_limit",
@@ -135,15 +140,16 @@ impl Walker<'_> {
             set(&mut config.timeouts.connect, self.ms(&o, "connect_ms")?);
             set(&mut config.timeouts.read, self.ms(&o, "read_ms")?);
         }
-        let usize_max = usize::MAX as u64;
+        // Both are allocated up front; past these bounds a typo would abort
+        // the process instead of buffering anything useful.
         set(
             &mut config.queue_capacity,
-            self.int(&top, "queue_capacity", 1, usize_max)?
+            self.int(&top, "queue_capacity", 1, MAX_QUEUE_CAPACITY)?
                 .map(|n| n as usize),
         );
         set(
             &mut config.batch_size,
-            self.int(&top, "batch_size", 1, usize_max)?
+            self.int(&top, "batch_size", 1, MAX_BATCH_SIZE)?
                 .map(|n| n as usize),
         );
         set(&mut config.deadline, self.ms(&top, "deadline_ms")?);

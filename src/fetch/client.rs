@@ -20,6 +20,13 @@ use crate::fetch::{page, url};
 /// Bytes read from an error answer so its connection can be reused.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
+/// Redirects followed within one attempt; a 3xx after that many is "left
+/// after redirects", a client error.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Statuses that redirect a GET when they carry a `Location`.
+const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+
 /// The agent every source's client clones.
 pub fn agent() -> Agent {
     Agent::config_builder()
@@ -34,12 +41,16 @@ pub fn agent() -> Agent {
 pub struct Exchange {
     /// The status, when an answer arrived.
     pub status: Option<u16>,
-    /// Send to end of body, when a whole answer arrived.
+    /// Send to end of body (or of the part read), when an answer arrived.
     pub latency: Option<Duration>,
     /// The answer's `Retry-After` value, if any.
     pub retry_after: Option<String>,
-    /// The answer's `Link` rel="next" target, if any (unresolved).
+    /// The answer's `Link` rel="next" target, if any, resolved against
+    /// `final_url`.
     pub link_next: Option<String>,
+    /// The URL that gave the answer, after redirects: relative next links
+    /// in the body resolve against it.
+    pub final_url: String,
     /// The parsed body (`None` for 204 No Content), or why there is none.
     pub body: Result<Option<Value>, AttemptError>,
 }
@@ -74,32 +85,81 @@ impl Client {
         }
     }
 
-    /// GETs `url`, spending at most `time_left`: connecting within
-    /// `connect_ms`, and the whole attempt within `connect_ms + read_ms`.
+    /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, spending
+    /// at most `time_left`: connecting within `connect_ms`, headers within
+    /// `read_ms` of sending, the body within `read_ms` of the headers, and
+    /// the whole attempt within `connect_ms + read_ms`.
     pub fn get(&self, url: &str, time_left: Duration) -> Exchange {
-        let budget = time_left.min(self.connect + self.read);
+        let sent = Instant::now();
+        let end = sent + time_left.min(self.connect + self.read);
+        let mut target = url.to_string();
+        for hop in 0..=MAX_REDIRECTS {
+            let budget = end.saturating_duration_since(Instant::now());
+            if budget.is_zero() {
+                return Exchange::failed(AttemptError::Timeout("budget"), target);
+            }
+            let mut response = match self.request(&target, budget).call() {
+                Ok(r) => r,
+                Err(e) => return Exchange::failed(classify(e), target),
+            };
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| REDIRECTS.contains(&status) && hop < MAX_REDIRECTS)
+                .map(|l| url::resolve(&target, l));
+            match location {
+                Some(next) => {
+                    // Drain a little so the connection can be reused.
+                    let _ = response
+                        .body_mut()
+                        .with_config()
+                        .limit(ERROR_BODY_LIMIT)
+                        .read_to_vec();
+                    target = next;
+                }
+                None => return self.receive(response, sent, target),
+            }
+        }
+        unreachable!("the last hop never follows a redirect")
+    }
+
+    /// One request of an attempt, with `budget` left for it. Redirects are
+    /// followed by [`get`](Self::get), not by ureq, so that secret headers
+    /// are filtered on every hop: credentials go only to the origin they
+    /// were configured for.
+    fn request(
+        &self,
+        target: &str,
+        budget: Duration,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
         let mut request = self
             .agent
-            .get(url)
+            .get(target)
             .config()
+            .max_redirects(0)
             .timeout_global(Some(budget))
             .timeout_connect(Some(self.connect.min(budget)))
             .timeout_recv_response(Some(self.read.min(budget)))
             .timeout_recv_body(Some(self.read.min(budget)))
             .build();
-        // A next link may point anywhere; credentials stay with the origin
-        // they were configured for.
-        let same_origin = url::origin(url) == self.origin;
+        let same_origin = url::origin(target) == self.origin;
         for (name, value, secret) in &self.headers {
             if same_origin || !secret {
                 request = request.header(name.as_str(), value.as_str());
             }
         }
-        let sent = Instant::now();
-        let mut response = match request.call() {
-            Ok(r) => r,
-            Err(e) => return Exchange::failed(classify(e)),
-        };
+        request
+    }
+
+    /// Reads and parses the final answer of an attempt.
+    fn receive(
+        &self,
+        mut response: ureq::http::Response<ureq::Body>,
+        sent: Instant,
+        target: String,
+    ) -> Exchange {
         let status = response.status().as_u16();
         let headers = response.headers();
         let retry_after = headers
@@ -111,7 +171,8 @@ impl Client {
                 .get_all("link")
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
-        );
+        )
+        .map(|link| url::resolve(&target, &link));
         let ok = (200..300).contains(&status);
         let limit = if ok {
             self.max_body_bytes
@@ -119,7 +180,7 @@ impl Client {
             ERROR_BODY_LIMIT
         };
         let bytes = response.body_mut().with_config().limit(limit).read_to_vec();
-        let latency = bytes.is_ok().then(|| sent.elapsed());
+        let latency = Some(sent.elapsed());
         let body = match bytes {
             _ if !ok => Err(AttemptError::Status(status)),
             Ok(_) if status == 204 => Ok(None),
@@ -133,18 +194,20 @@ impl Client {
             latency,
             retry_after,
             link_next,
+            final_url: target,
             body,
         }
     }
 }
 
 impl Exchange {
-    fn failed(error: AttemptError) -> Self {
+    fn failed(error: AttemptError, final_url: String) -> Self {
         Self {
             status: None,
             latency: None,
             retry_after: None,
             link_next: None,
+            final_url,
             body: Err(error),
         }
     }
@@ -160,12 +223,7 @@ fn classify(e: ureq::Error) -> AttemptError {
             _ => "read",
         }),
         E::BodyExceedsLimit(n) => AttemptError::BodyTooLarge(n),
-        E::TooManyRedirects => AttemptError::Redirect("too many redirects".into()),
-        E::RedirectFailed => AttemptError::Redirect("redirect failed".into()),
-        // A 3xx that cannot be followed is a 3xx left after redirects.
-        E::Protocol(
-            e @ (ureq_proto::Error::NoLocationHeader | ureq_proto::Error::BadLocationHeader(_)),
-        ) => AttemptError::Redirect(e.to_string()),
+        e @ (E::TooManyRedirects | E::RedirectFailed) => AttemptError::Redirect(e.to_string()),
         E::BadUri(detail) => AttemptError::BadUrl(detail),
         E::Http(detail) => AttemptError::BadUrl(detail.to_string()),
         E::StatusCode(code) => AttemptError::Status(code),

@@ -47,10 +47,12 @@ pub struct Item {
 
 /// How one page ended.
 enum PageOutcome {
-    /// A usable answer: its body (`None` for 204) and items.
+    /// A usable answer: its body (`None` for 204) and items, and the URL
+    /// that answered (after redirects).
     Received {
         body: Option<Value>,
         items: Vec<Value>,
+        page_url: String,
         link_next: Option<String>,
     },
     /// Given up after its last attempt, or at once when not retryable.
@@ -124,18 +126,16 @@ impl<'a> Fetcher<'a> {
             }
             requested += 1;
             let next = match self.fetch_page(&url, requested) {
-                PageOutcome::Received {
-                    body: None,
-                    items: _,
-                    link_next: _,
-                } => Next::End,
+                PageOutcome::Received { body: None, .. } => Next::End,
                 PageOutcome::Received {
                     body: Some(body),
                     items,
+                    page_url,
                     link_next,
                 } => {
                     failed_in_a_row = 0;
-                    let next = pager.after_page(&body, items.len(), link_next.as_deref());
+                    let next =
+                        pager.after_page(&body, items.len(), &page_url, link_next.as_deref());
                     drop(body);
                     if !self.send(&tx, items) {
                         break (SourceStatus::Error, Some(url));
@@ -176,6 +176,12 @@ impl<'a> Fetcher<'a> {
                 }
                 Next::Stuck => {
                     warn!("source={name} event=stop reason=cannot_step_over_failed_page");
+                    break (SourceStatus::Error, Some(url));
+                }
+                Next::BadPointer(what) => {
+                    warn!(
+                        "source={name} event=stop reason=unusable_next_pointer pointer=\"{what}\""
+                    );
                     break (SourceStatus::Error, Some(url));
                 }
             }
@@ -272,11 +278,14 @@ impl<'a> Fetcher<'a> {
                 }
             });
             let link_next = exchange.link_next;
+            let page_url = exchange.final_url;
             let error = match exchange.body {
-                Ok(None) => return self.received(None, Vec::new(), link_next),
+                Ok(None) => return self.received(None, Vec::new(), page_url, link_next),
                 Ok(Some(mut body)) => {
                     match page::take_items(&mut body, self.source.items_path.as_deref()) {
-                        Some(items) => return self.received(Some(body), items, link_next),
+                        Some(items) => {
+                            return self.received(Some(body), items, page_url, link_next)
+                        }
                         None => AttemptError::NoItems,
                     }
                 }
@@ -321,7 +330,7 @@ impl<'a> Fetcher<'a> {
                 wait.wait.as_millis(),
                 if wait.from_retry_after { "retry_after" } else { "backoff" },
             );
-            retry_wait = Some((Instant::now() + wait.wait, cause));
+            retry_wait = Some((self.control.after(wait.wait), cause));
             retry_cause = error.retry_cause();
         }
         unreachable!("the last attempt always returns")
@@ -331,6 +340,7 @@ impl<'a> Fetcher<'a> {
         &mut self,
         body: Option<Value>,
         items: Vec<Value>,
+        page_url: String,
         link_next: Option<String>,
     ) -> PageOutcome {
         if let Some(Transition::Closed) = self.breaker.on_success() {
@@ -340,6 +350,7 @@ impl<'a> Fetcher<'a> {
         PageOutcome::Received {
             body,
             items,
+            page_url,
             link_next,
         }
     }

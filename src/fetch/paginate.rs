@@ -26,6 +26,9 @@ pub enum Next {
     Loop(String),
     /// A page was given up and this style cannot step over it.
     Stuck,
+    /// The next pointer is there but unusable (an object, a boolean): the
+    /// source cannot go on, and the data may not be complete.
+    BadPointer(String),
 }
 
 /// One source's pagination state.
@@ -70,8 +73,16 @@ impl Paginator {
     }
 
     /// Moves on after a page whose body was `body`, holding `items` items,
-    /// answered with a `Link` rel="next" target `link_next`.
-    pub fn after_page(&mut self, body: &Value, items: usize, link_next: Option<&str>) -> Next {
+    /// answered from `page_url` (the URL after redirects, which relative
+    /// next URLs resolve against) with a `Link` rel="next" target
+    /// `link_next`.
+    pub fn after_page(
+        &mut self,
+        body: &Value,
+        items: usize,
+        page_url: &str,
+        link_next: Option<&str>,
+    ) -> Next {
         let items = items as u64;
         self.last_good_count = Some(items);
         match &self.style {
@@ -105,21 +116,25 @@ impl Paginator {
             }
             Pagination::Cursor { cursor_path, param } => {
                 let cursor = match lookup(body, cursor_path) {
-                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                    None | Some(Value::Null) => return Next::End,
+                    Some(Value::String(s)) if s.is_empty() => return Next::End,
+                    Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
-                    _ => return Next::End,
+                    Some(other) => return Next::BadPointer(format!("cursor {other}")),
                 };
                 let url = set_query_param(&self.base, param, &cursor);
                 self.follow(url)
             }
             Pagination::NextUrl { next_path } => match lookup(body, next_path) {
-                Some(Value::String(s)) if !s.trim().is_empty() => {
-                    let url = resolve(&self.current, s);
+                None | Some(Value::Null) => Next::End,
+                Some(Value::String(s)) if s.trim().is_empty() => Next::End,
+                Some(Value::String(s)) => {
+                    let url = resolve(page_url, s);
                     self.follow(url)
                 }
-                _ => Next::End,
+                Some(other) => Next::BadPointer(format!("next URL {other}")),
             },
-            Pagination::LinkHeader => self.follow_link(link_next),
+            Pagination::LinkHeader => self.follow_link(page_url, link_next),
             Pagination::None => Next::End,
         }
     }
@@ -142,15 +157,18 @@ impl Paginator {
                     _ => Next::Stuck,
                 }
             }
-            Pagination::LinkHeader if link_next.is_some() => self.follow_link(link_next),
+            Pagination::LinkHeader if link_next.is_some() => {
+                let current = self.current.clone();
+                self.follow_link(&current, link_next)
+            }
             _ => Next::Stuck,
         }
     }
 
-    fn follow_link(&mut self, link_next: Option<&str>) -> Next {
+    fn follow_link(&mut self, page_url: &str, link_next: Option<&str>) -> Next {
         match link_next {
             Some(target) if !target.trim().is_empty() => {
-                let url = resolve(&self.current, target);
+                let url = resolve(page_url, target);
                 self.follow(url)
             }
             _ => Next::End,
@@ -211,14 +229,17 @@ mod tests {
         assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
         let body = json!({"meta": {"pages": 3}});
         assert_eq!(
-            p.after_page(&body, 2, None),
+            p.after_page(&body, 2, &p.current().to_string(), None),
             fetch("http://h/p?page=2&x=1&limit=2")
         );
         assert_eq!(
             p.after_given_up(None),
             fetch("http://h/p?page=3&x=1&limit=2")
         );
-        assert_eq!(p.after_page(&body, 2, None), Next::End);
+        assert_eq!(
+            p.after_page(&body, 2, &p.current().to_string(), None),
+            Next::End
+        );
 
         let mut p = Paginator::new(
             "http://h/p",
@@ -230,10 +251,13 @@ mod tests {
             },
         );
         assert_eq!(
-            p.after_page(&json!({}), 1, None),
+            p.after_page(&json!({}), 1, &p.current().to_string(), None),
             fetch("http://h/p?page=1")
         );
-        assert_eq!(p.after_page(&json!({}), 0, None), Next::End);
+        assert_eq!(
+            p.after_page(&json!({}), 0, &p.current().to_string(), None),
+            Next::End
+        );
     }
 
     #[test]
@@ -248,14 +272,17 @@ mod tests {
         assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
         let body = json!({"total": 25});
         assert_eq!(
-            p.after_page(&body, 7, None),
+            p.after_page(&body, 7, &p.current().to_string(), None),
             fetch("http://h/i?offset=7&limit=10")
         );
         assert_eq!(
             p.after_given_up(None),
             fetch("http://h/i?offset=17&limit=10")
         );
-        assert_eq!(p.after_page(&body, 8, None), Next::End);
+        assert_eq!(
+            p.after_page(&body, 8, &p.current().to_string(), None),
+            Next::End
+        );
     }
 
     #[test]
@@ -269,7 +296,10 @@ mod tests {
         let mut p = Paginator::new("http://h/i", &style);
         assert_eq!(p.after_given_up(None), Next::Stuck);
         let mut p = Paginator::new("http://h/i", &style);
-        assert_eq!(p.after_page(&json!([]), 4, None), fetch("http://h/i?o=9"));
+        assert_eq!(
+            p.after_page(&json!([]), 4, &p.current().to_string(), None),
+            fetch("http://h/i?o=9")
+        );
         assert_eq!(p.after_given_up(None), fetch("http://h/i?o=13"));
     }
 
@@ -282,15 +312,30 @@ mod tests {
         let mut p = Paginator::new("http://h/r?cursor=old", &style);
         assert_eq!(p.current(), "http://h/r?cursor=old");
         assert_eq!(
-            p.after_page(&json!({"meta": {"next": "c2"}}), 0, None),
+            p.after_page(
+                &json!({"meta": {"next": "c2"}}),
+                0,
+                &p.current().to_string(),
+                None
+            ),
             fetch("http://h/r?cursor=c2")
         );
         assert_eq!(
-            p.after_page(&json!({"meta": {"next": 3}}), 1, None),
+            p.after_page(
+                &json!({"meta": {"next": 3}}),
+                1,
+                &p.current().to_string(),
+                None
+            ),
             fetch("http://h/r?cursor=3")
         );
         assert_eq!(
-            p.after_page(&json!({"meta": {"next": "c2"}}), 1, None),
+            p.after_page(
+                &json!({"meta": {"next": "c2"}}),
+                1,
+                &p.current().to_string(),
+                None
+            ),
             Next::Loop("http://h/r?cursor=c2".into())
         );
         for end in [
@@ -298,7 +343,10 @@ mod tests {
             json!({"meta": {}}),
             json!({"meta": {"next": ""}}),
         ] {
-            assert_eq!(p.after_page(&end, 1, None), Next::End);
+            assert_eq!(
+                p.after_page(&end, 1, &p.current().to_string(), None),
+                Next::End
+            );
         }
         assert_eq!(p.after_given_up(None), Next::Stuck);
     }
@@ -310,15 +358,30 @@ mod tests {
         };
         let mut p = Paginator::new("http://h/a/list", &style);
         assert_eq!(
-            p.after_page(&json!({"next": "list?page=2"}), 1, None),
+            p.after_page(
+                &json!({"next": "list?page=2"}),
+                1,
+                &p.current().to_string(),
+                None
+            ),
             fetch("http://h/a/list?page=2")
         );
         assert_eq!(
-            p.after_page(&json!({"next": "/b?page=3"}), 1, None),
+            p.after_page(
+                &json!({"next": "/b?page=3"}),
+                1,
+                &p.current().to_string(),
+                None
+            ),
             fetch("http://h/b?page=3")
         );
         assert_eq!(
-            p.after_page(&json!({"next": "http://h/a/list"}), 1, None),
+            p.after_page(
+                &json!({"next": "http://h/a/list"}),
+                1,
+                &p.current().to_string(),
+                None
+            ),
             Next::Loop("http://h/a/list".into())
         );
     }
@@ -327,18 +390,62 @@ mod tests {
     fn link_headers_step_over_a_failed_page_only_when_it_carried_one() {
         let mut p = Paginator::new("http://h/l", &Pagination::LinkHeader);
         assert_eq!(
-            p.after_page(&json!([]), 0, Some("/l?p=2")),
+            p.after_page(&json!([]), 0, &p.current().to_string(), Some("/l?p=2")),
             fetch("http://h/l?p=2")
         );
         assert_eq!(p.after_given_up(Some("?p=3")), fetch("http://h/l?p=3"));
         assert_eq!(p.after_given_up(None), Next::Stuck);
-        assert_eq!(p.after_page(&json!([]), 3, None), Next::End);
+        assert_eq!(
+            p.after_page(&json!([]), 3, &p.current().to_string(), None),
+            Next::End
+        );
+    }
+
+    #[test]
+    fn unusable_pointers_stop_instead_of_passing_for_an_end() {
+        let mut p = Paginator::new(
+            "http://h/r",
+            &Pagination::Cursor {
+                cursor_path: "next".into(),
+                param: "c".into(),
+            },
+        );
+        let got = p.after_page(&json!({"next": {"id": 2}}), 1, "http://h/r", None);
+        assert!(matches!(got, Next::BadPointer(_)), "{got:?}");
+        let mut p = Paginator::new(
+            "http://h/r",
+            &Pagination::NextUrl {
+                next_path: "next".into(),
+            },
+        );
+        let got = p.after_page(&json!({"next": true}), 1, "http://h/r", None);
+        assert!(matches!(got, Next::BadPointer(_)), "{got:?}");
+    }
+
+    #[test]
+    fn relative_next_urls_resolve_against_the_page_after_redirects() {
+        let mut p = Paginator::new(
+            "http://old/a/list",
+            &Pagination::NextUrl {
+                next_path: "next".into(),
+            },
+        );
+        let got = p.after_page(
+            &json!({"next": "list?page=2"}),
+            1,
+            "https://new/b/list",
+            None,
+        );
+        assert_eq!(got, fetch("https://new/b/list?page=2"));
     }
 
     #[test]
     fn none_is_one_request() {
         let mut p = Paginator::new("http://h/x", &Pagination::None);
-        assert_eq!(p.after_page(&json!([1]), 1, Some("/more")), Next::End);
+        assert_eq!(
+            p.after_page(&json!([1]), 1, &p.current().to_string(), Some("/more")),
+            Next::End
+        );
         assert_eq!(p.after_given_up(None), Next::Stuck);
     }
 }

@@ -3,8 +3,8 @@
 //! A thin layer over the `ratelimit` crate's lock-free bucket: it starts
 //! full (`burst` tokens), refills continuously at `per_second`, and every
 //! HTTP attempt — retries and probes too — takes one token. Fractional
-//! rates are expressed as thousandths of a token per millisecond-scaled
-//! period, so 0.5/s means one request every 2 s. Waiting for a token goes
+//! rates keep their precision: 0.5/s means one request every 2 s, 0.001/s
+//! one every 1000 s. Waiting for a token goes
 //! through [`RunControl`], so it respects the deadline and Ctrl-C.
 
 use std::time::{Duration, Instant};
@@ -34,9 +34,18 @@ impl TokenBucket<StdClock> {
 impl<C: Clock> TokenBucket<C> {
     /// A full bucket on `clock` (tests pass a fake one).
     pub fn with_clock(limit: RateLimit, clock: C) -> Self {
-        let rate = ((limit.per_second * RATE_SCALE as f64).round() as u64).max(1);
+        // `rate` tokens per `period`: thousandths of a token per 1000 s for
+        // rates from 1/s up, one token per 1/per_second seconds below that.
+        let (rate, period) = if limit.per_second >= 1.0 {
+            let rate = (limit.per_second * RATE_SCALE as f64).round() as u64;
+            (rate, Duration::from_secs(RATE_SCALE))
+        } else {
+            let period =
+                Duration::try_from_secs_f64(1.0 / limit.per_second).unwrap_or(Duration::MAX);
+            (1, period)
+        };
         let limiter = Builder::with_clock(rate, clock)
-            .period(Duration::from_secs(RATE_SCALE))
+            .period(period)
             .max_tokens(limit.burst)
             .initial_available(limit.burst)
             .build()
@@ -116,6 +125,16 @@ mod tests {
         clock.advance(Duration::from_millis(1990));
         assert!(b.try_take().is_err());
         clock.advance(Duration::from_millis(10));
+        assert_eq!(b.try_take(), Ok(()));
+    }
+
+    #[test]
+    fn very_slow_rates_are_not_rounded_up() {
+        let (b, clock) = bucket(0.0001, 1);
+        assert_eq!(b.try_take(), Ok(()));
+        clock.advance(Duration::from_secs(9_999));
+        assert!(b.try_take().is_err());
+        clock.advance(Duration::from_secs(1));
         assert_eq!(b.try_take(), Ok(()));
     }
 

@@ -52,7 +52,15 @@ fn a_hanging_server_is_cut_at_the_deadline() {
 /// source stops at once, long before the deadline itself.
 #[test]
 fn a_retry_after_past_the_deadline_is_not_waited() {
-    let server = serve(alpha(3).fault(2, 1, FaultKind::RetryAfter(429, "30".into())));
+    // 30 s, and a value too large for any clock: both are simply past the
+    // deadline.
+    for retry_after in ["30", "99999999999999999999"] {
+        retry_after_past_the_deadline(retry_after);
+    }
+}
+
+fn retry_after_past_the_deadline(retry_after: &str) {
+    let server = serve(alpha(3).fault(2, 1, FaultKind::RetryAfter(429, retry_after.into())));
     let outcome = run(&config(&server, json!({"deadline_ms": 1500})));
     assert!(
         outcome.elapsed < Duration::from_millis(1500),
