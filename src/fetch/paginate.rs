@@ -217,6 +217,12 @@ mod tests {
         Next::Fetch(url.to_string())
     }
 
+    /// `after_page` for a page that answered from its own URL.
+    fn after(p: &mut Paginator, body: &Value, items: usize, link_next: Option<&str>) -> Next {
+        let here = p.current().to_string();
+        p.after_page(body, items, &here, link_next)
+    }
+
     #[test]
     fn page_numbers_until_an_empty_page_or_the_total() {
         let style = Pagination::Page {
@@ -229,17 +235,14 @@ mod tests {
         assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
         let body = json!({"meta": {"pages": 3}});
         assert_eq!(
-            p.after_page(&body, 2, &p.current().to_string(), None),
+            after(&mut p, &body, 2, None),
             fetch("http://h/p?page=2&x=1&limit=2")
         );
         assert_eq!(
             p.after_given_up(None),
             fetch("http://h/p?page=3&x=1&limit=2")
         );
-        assert_eq!(
-            p.after_page(&body, 2, &p.current().to_string(), None),
-            Next::End
-        );
+        assert_eq!(after(&mut p, &body, 2, None), Next::End);
 
         let mut p = Paginator::new(
             "http://h/p",
@@ -251,13 +254,10 @@ mod tests {
             },
         );
         assert_eq!(
-            p.after_page(&json!({}), 1, &p.current().to_string(), None),
+            after(&mut p, &json!({}), 1, None),
             fetch("http://h/p?page=1")
         );
-        assert_eq!(
-            p.after_page(&json!({}), 0, &p.current().to_string(), None),
-            Next::End
-        );
+        assert_eq!(after(&mut p, &json!({}), 0, None), Next::End);
     }
 
     #[test]
@@ -272,17 +272,14 @@ mod tests {
         assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
         let body = json!({"total": 25});
         assert_eq!(
-            p.after_page(&body, 7, &p.current().to_string(), None),
+            after(&mut p, &body, 7, None),
             fetch("http://h/i?offset=7&limit=10")
         );
         assert_eq!(
             p.after_given_up(None),
             fetch("http://h/i?offset=17&limit=10")
         );
-        assert_eq!(
-            p.after_page(&body, 8, &p.current().to_string(), None),
-            Next::End
-        );
+        assert_eq!(after(&mut p, &body, 8, None), Next::End);
     }
 
     #[test]
@@ -296,10 +293,7 @@ mod tests {
         let mut p = Paginator::new("http://h/i", &style);
         assert_eq!(p.after_given_up(None), Next::Stuck);
         let mut p = Paginator::new("http://h/i", &style);
-        assert_eq!(
-            p.after_page(&json!([]), 4, &p.current().to_string(), None),
-            fetch("http://h/i?o=9")
-        );
+        assert_eq!(after(&mut p, &json!([]), 4, None), fetch("http://h/i?o=9"));
         assert_eq!(p.after_given_up(None), fetch("http://h/i?o=13"));
     }
 
@@ -312,30 +306,15 @@ mod tests {
         let mut p = Paginator::new("http://h/r?cursor=old", &style);
         assert_eq!(p.current(), "http://h/r?cursor=old");
         assert_eq!(
-            p.after_page(
-                &json!({"meta": {"next": "c2"}}),
-                0,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"meta": {"next": "c2"}}), 0, None),
             fetch("http://h/r?cursor=c2")
         );
         assert_eq!(
-            p.after_page(
-                &json!({"meta": {"next": 3}}),
-                1,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"meta": {"next": 3}}), 1, None),
             fetch("http://h/r?cursor=3")
         );
         assert_eq!(
-            p.after_page(
-                &json!({"meta": {"next": "c2"}}),
-                1,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"meta": {"next": "c2"}}), 1, None),
             Next::Loop("http://h/r?cursor=c2".into())
         );
         for end in [
@@ -343,10 +322,7 @@ mod tests {
             json!({"meta": {}}),
             json!({"meta": {"next": ""}}),
         ] {
-            assert_eq!(
-                p.after_page(&end, 1, &p.current().to_string(), None),
-                Next::End
-            );
+            assert_eq!(after(&mut p, &end, 1, None), Next::End);
         }
         assert_eq!(p.after_given_up(None), Next::Stuck);
     }
@@ -358,30 +334,15 @@ mod tests {
         };
         let mut p = Paginator::new("http://h/a/list", &style);
         assert_eq!(
-            p.after_page(
-                &json!({"next": "list?page=2"}),
-                1,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"next": "list?page=2"}), 1, None),
             fetch("http://h/a/list?page=2")
         );
         assert_eq!(
-            p.after_page(
-                &json!({"next": "/b?page=3"}),
-                1,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"next": "/b?page=3"}), 1, None),
             fetch("http://h/b?page=3")
         );
         assert_eq!(
-            p.after_page(
-                &json!({"next": "http://h/a/list"}),
-                1,
-                &p.current().to_string(),
-                None
-            ),
+            after(&mut p, &json!({"next": "http://h/a/list"}), 1, None),
             Next::Loop("http://h/a/list".into())
         );
     }
@@ -390,15 +351,12 @@ mod tests {
     fn link_headers_step_over_a_failed_page_only_when_it_carried_one() {
         let mut p = Paginator::new("http://h/l", &Pagination::LinkHeader);
         assert_eq!(
-            p.after_page(&json!([]), 0, &p.current().to_string(), Some("/l?p=2")),
+            after(&mut p, &json!([]), 0, Some("/l?p=2")),
             fetch("http://h/l?p=2")
         );
         assert_eq!(p.after_given_up(Some("?p=3")), fetch("http://h/l?p=3"));
         assert_eq!(p.after_given_up(None), Next::Stuck);
-        assert_eq!(
-            p.after_page(&json!([]), 3, &p.current().to_string(), None),
-            Next::End
-        );
+        assert_eq!(after(&mut p, &json!([]), 3, None), Next::End);
     }
 
     #[test]
@@ -442,10 +400,7 @@ mod tests {
     #[test]
     fn none_is_one_request() {
         let mut p = Paginator::new("http://h/x", &Pagination::None);
-        assert_eq!(
-            p.after_page(&json!([1]), 1, &p.current().to_string(), Some("/more")),
-            Next::End
-        );
+        assert_eq!(after(&mut p, &json!([1]), 1, Some("/more")), Next::End);
         assert_eq!(p.after_given_up(None), Next::Stuck);
     }
 }
