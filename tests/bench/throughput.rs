@@ -105,6 +105,8 @@ fn average_id_len(records: &Path) -> f64 {
 #[derive(Debug)]
 pub struct Baseline {
     pub walked: Walked,
+    /// Each source's walk time, by name: a slow mock route shows up here.
+    pub per_source_s: serde_json::Map<String, Value>,
     pub wall: Duration,
     pub cpu_s: f64,
     pub mock_cpu_s: f64,
@@ -116,23 +118,31 @@ pub fn baseline(mock: &MockProcess) -> Baseline {
     let cpu_before = proc_stat("self").map_or(f64::NAN, |(_, c)| c);
     let mock_before = mock.cpu_s();
     let start = Instant::now();
+    let mut per_source_s = serde_json::Map::new();
     let walked = std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .iter()
             .map(|source| {
                 let agent = agent.clone();
-                scope.spawn(move || walk::walk(&agent, source, drop))
+                scope.spawn(move || {
+                    let walked = walk::walk(&agent, source, drop);
+                    (walked, start.elapsed())
+                })
             })
             .collect();
         let mut total = Walked::default();
-        for h in handles {
-            total.add(h.join().expect("baseline thread"));
+        for (h, source) in handles.into_iter().zip(sources) {
+            let (walked, took) = h.join().expect("baseline thread");
+            total.add(walked);
+            let name = source["name"].as_str().unwrap_or("?").to_string();
+            per_source_s.insert(name, json!(round(took.as_secs_f64(), 2)));
         }
         total
     });
     let wall = start.elapsed();
     Baseline {
         walked,
+        per_source_s,
         wall,
         cpu_s: proc_stat("self").map_or(f64::NAN, |(_, c)| c) - cpu_before,
         mock_cpu_s: mock.cpu_s() - mock_before,
@@ -193,6 +203,10 @@ pub fn measure(bin: &Path, tmp: &Path, big_pages: usize) -> Results {
         "baseline_cpu_s": round(base.cpu_s, 2),
         "mock_cpu_s": round(big.mock_cpu_s, 2),
         "baseline_mock_cpu_s": round(base.mock_cpu_s, 2),
+        // Cores the mock kept busy: near 1 of 2, it is what limits both.
+        "mock_cores_busy": round(big.mock_cpu_s / wall, 2),
+        "baseline_mock_cores_busy": round(base.mock_cpu_s / base_wall, 2),
+        "baseline_source_wall_s": base.per_source_s,
         "requests": big.total("requests"),
         "items": big.total("items"),
         "records": big.total("records"),
