@@ -20,7 +20,7 @@ lint:
 ## prints a table and writes out/bench.json (about 2 minutes; not part of test)
 bench:
 	$(CARGO) build --release
-	INGEST_BIN="$${CARGO_TARGET_DIR:-target}/release/ingest" $(CARGO) bench --bench bench
+	INGEST_BIN="$${CARGO_TARGET_DIR:-target}/release/ingest" $(CARGO) bench --profile benchmark --bench bench
 
 ## build: release binary at target/release/ingest
 build:
