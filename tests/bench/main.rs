@@ -1,0 +1,319 @@
+//! `make bench`: measures ingest against the targets of issue 6 and writes
+//! `out/bench.json`.
+//!
+//! Not part of `make test` (a `harness = false` bench target, which `cargo
+//! test` does not build). It needs the release binary (`make bench` builds
+//! it first); its path comes from `INGEST_BIN`, else
+//! `${CARGO_TARGET_DIR:-target}/release/ingest`. The mock sources run in a
+//! separate `ingest serve-mock` process, so their CPU is not the
+//! pipeline's; every child is killed and reaped by a guard on every path,
+//! and everything listens on 127.0.0.1 at ephemeral ports.
+//!
+//! Measurements, each in its own module: pacing precision (`pacing`),
+//! throughput against a parse-only baseline and peak memory (`throughput`),
+//! the normalizer alone (`normalize`), binary size and time to the first
+//! request (`binary`). `BENCH_PAGES` (default 10000) sets the pages per
+//! source of the big run, for a quicker smoke run.
+
+mod binary;
+mod child;
+mod normalize;
+mod pacing;
+mod throughput;
+mod walk;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// Pages per source of the throughput / 3-million-item run.
+const BIG_PAGES: usize = 10_000;
+
+fn ingest_bin(root: &Path) -> PathBuf {
+    if let Some(bin) = std::env::var_os("INGEST_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    root.join(target).join("release").join("ingest")
+}
+
+fn machine() -> Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_string(), |(_, m)| m.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    json!({
+        "description": format!("{model}, {cores} cores, {mem_gib:.0} GiB RAM, Linux {kernel}"),
+        "cpu": model,
+        "cores": cores,
+        "mem_gib": pacing::round(mem_gib, 1),
+        "kernel": kernel,
+    })
+}
+
+/// CPU time stolen by the hypervisor so far, all CPUs, in seconds (from
+/// /proc/stat): a noisy neighbour shows up here, not in our numbers.
+fn steal_s() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?.to_string();
+            line.split_whitespace().nth(8)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |ticks| ticks / 100.0)
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One table line: metric, value as shown, target, and whether it is met.
+type Row = (String, String, String, Option<bool>);
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn rows(report: &Value) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut add = |metric: &str, value: String, target: &str, ok: Option<bool>| {
+        rows.push((metric.into(), value, target.into(), ok));
+    };
+    let p = &report["pacing"];
+    if !p.is_null() {
+        let ratio = f(&p["ratio"]);
+        add(
+            "pacing: measured / ideal (worst source)",
+            format!("{ratio:.4}"),
+            "<= 1.02",
+            Some(ratio <= 1.02),
+        );
+        let over = &p["window_overshoot"];
+        add(
+            "pacing: worst window overshoot",
+            over.to_string(),
+            "0",
+            Some(*over == 0),
+        );
+    }
+    let t = &report["throughput"];
+    if !t.is_null() {
+        let ratio = f(&t["ratio"]);
+        add(
+            "throughput: records/s",
+            format!("{:.0}", f(&t["records_per_s"])),
+            "",
+            None,
+        );
+        add(
+            "baseline (parse only): records/s",
+            format!("{:.0}", f(&t["baseline_records_per_s"])),
+            "",
+            None,
+        );
+        add(
+            "throughput: ratio to baseline",
+            format!("{ratio:.3}"),
+            ">= 0.9",
+            Some(ratio >= 0.9),
+        );
+        add(
+            "throughput: response MB/s",
+            format!("{:.2}", f(&t["mb_per_s"])),
+            "",
+            None,
+        );
+        add(
+            "CPU s per million records",
+            format!("{:.3}", f(&t["cpu_s_per_million"])),
+            "",
+            None,
+        );
+        add(
+            "baseline: CPU s per million records",
+            format!("{:.3}", f(&t["baseline_cpu_s_per_million"])),
+            "",
+            None,
+        );
+        add(
+            "mock CPU s (pipeline / baseline run)",
+            format!(
+                "{:.1} / {:.1}",
+                f(&t["mock_cpu_s"]),
+                f(&t["baseline_mock_cpu_s"])
+            ),
+            "",
+            None,
+        );
+    }
+    let m = &report["memory"];
+    if !m.is_null() {
+        let rss_30k = f(&m["rss_30k_mib"]);
+        add(
+            "peak RSS, 30k items (MiB)",
+            format!("{rss_30k:.2}"),
+            "<= 16",
+            Some(rss_30k <= 16.0),
+        );
+        add(
+            "peak RSS, 3M items (MiB)",
+            format!("{:.2}", f(&m["rss_3m_mib"])),
+            "",
+            None,
+        );
+        let (growth, target) = (
+            f(&m["growth_bytes_per_record"]),
+            f(&m["growth_target_bytes"]),
+        );
+        add(
+            "growth, bytes per distinct record",
+            format!("{growth:.1}"),
+            &format!("<= 24 + {:.2} (id) = {target:.1}", f(&m["avg_id_len"])),
+            Some(growth <= target),
+        );
+    }
+    let n = &report["normalize"];
+    if !n.is_null() {
+        add(
+            "normalize: items/s, one thread",
+            format!("{:.0}", f(&n["items_per_s_one_thread"])),
+            "",
+            None,
+        );
+        add(
+            &format!("normalize: items/s, {} threads", n["threads"]),
+            format!("{:.0}", f(&n["items_per_s_all_threads"])),
+            "",
+            None,
+        );
+    }
+    let b = &report["binary"];
+    if !b.is_null() {
+        add(
+            "binary: stripped size (bytes)",
+            b["size_bytes"].to_string(),
+            "",
+            None,
+        );
+        add(
+            "binary: start to first request (ms)",
+            format!("{:.2}", f(&b["first_request_ms"])),
+            "",
+            None,
+        );
+    }
+    rows
+}
+
+fn print_table(report: &Value) {
+    println!(
+        "\nmachine: {}\n",
+        report["machine"]["description"].as_str().unwrap_or("?")
+    );
+    println!(
+        "| {:<40} | {:>14} | {:<28} | {:<6} |",
+        "metric", "value", "target", ""
+    );
+    println!("|{:-<42}|{:-<16}|{:-<30}|{:-<8}|", "", "", "", "");
+    for (metric, value, target, ok) in rows(report) {
+        let verdict = match ok {
+            Some(true) => "ok",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!("| {metric:<40} | {value:>14} | {target:<28} | {verdict:<6} |");
+    }
+}
+
+fn main() {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = ingest_bin(&root);
+    assert!(
+        bin.is_file(),
+        "no ingest binary at {} (run `make bench`, which builds it, or set INGEST_BIN)",
+        bin.display()
+    );
+    let big_pages = std::env::var("BENCH_PAGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(BIG_PAGES);
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("ingest-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&scratch.0).expect("create scratch dir");
+    let tmp = scratch.0.as_path();
+    pacing::self_check();
+
+    // BENCH_ONLY=normalize,binary (etc.) runs a subset, for profiling;
+    // its results go to out/bench-partial.json, never to out/bench.json.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
+    eprintln!("bench: using {}", bin.display());
+    let steal_before = steal_s();
+    let mut report = json!({ "machine": machine() });
+    let mut notes = Vec::new();
+    if wanted("pacing") {
+        eprintln!("bench: pacing (3 sources x 100 pages at 20/s, burst 5) ...");
+        report["pacing"] = pacing::measure(&bin, tmp).to_json();
+    }
+    if wanted("normalize") {
+        eprintln!("bench: normalizer ...");
+        report["normalize"] = normalize::measure();
+    }
+    if wanted("binary") {
+        eprintln!("bench: binary ...");
+        report["binary"] = binary::measure(&bin, tmp);
+    }
+    if wanted("throughput") {
+        eprintln!(
+            "bench: throughput and memory (30k items, then {} items, then the baseline) ...",
+            3 * big_pages * throughput::ITEMS_PER_PAGE
+        );
+        let heavy = throughput::measure(&bin, tmp, big_pages);
+        report["throughput"] = heavy.throughput;
+        report["memory"] = heavy.memory;
+        notes = heavy.notes;
+    }
+    report["notes"] = json!(notes);
+    report["machine"]["cpu_steal_s"] = json!(pacing::round(steal_s() - steal_before, 2));
+    report["bench_wall_s"] = json!(pacing::round(started.elapsed().as_secs_f64(), 1));
+    report["binary_path"] = json!(bin.display().to_string());
+    print_table(&report);
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let name = if only.is_empty() {
+        "bench.json"
+    } else {
+        "bench-partial.json"
+    };
+    let out = root.join("out").join(name);
+    std::fs::create_dir_all(root.join("out")).expect("create out/");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&report).expect("json") + "\n",
+    )
+    .expect("write out/bench.json");
+    println!(
+        "\nwrote {} ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,88 @@
+//! Measurement 4: the normalizer alone, on the demo's three item shapes.
+//!
+//! Items come from an in-process `testsupport::MockServer` (the `clean`
+//! scenario, 3 × 100 pages × 100 items = 30 000 items, with the invalid
+//! items and duplicates it always carries), fetched once with the baseline
+//! walker. Each pass normalizes every item with `ingest::normalize::normalize`
+//! and its source's field config; passes repeat for at least `MIN_TIME`,
+//! in `ROUNDS` rounds, and the best round is reported.
+//! One thread is a plain loop; "all threads" is rayon's global pool (one
+//! thread per core), as the processor uses it.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ingest::config::Config;
+use ingest::normalize::normalize;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use testsupport::{MockServer, Scenario};
+
+use crate::pacing::round;
+use crate::walk;
+
+const MIN_TIME: Duration = Duration::from_secs(1);
+/// Rounds per mode; the best is reported (the least disturbed by the
+/// rest of the machine), all of them are kept in the JSON.
+const ROUNDS: usize = 3;
+
+fn items() -> (Config, Vec<(usize, Value)>) {
+    let server = MockServer::start(Scenario::clean(42, 100, 100)).expect("start mock");
+    let doc = server.config_json();
+    let config = Config::parse("bench config", &doc.to_string()).expect("mock config");
+    let agent = walk::agent();
+    let mut items = Vec::new();
+    for (i, source) in doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .enumerate()
+    {
+        walk::walk(&agent, source, |v| items.push((i, v)));
+    }
+    (config, items)
+}
+
+/// Runs `pass` until `MIN_TIME` has passed, `ROUNDS` times; returns the
+/// items per second of each round and the valid count of one pass.
+fn rate(n_items: usize, mut pass: impl FnMut() -> usize) -> (Vec<f64>, usize) {
+    let mut rates = Vec::new();
+    let mut valid = 0;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let mut passes = 0usize;
+        while passes == 0 || start.elapsed() < MIN_TIME {
+            valid = black_box(pass());
+            passes += 1;
+        }
+        rates.push((passes * n_items) as f64 / start.elapsed().as_secs_f64());
+    }
+    (rates, valid)
+}
+
+fn best(rates: &[f64]) -> f64 {
+    rates.iter().copied().fold(0.0, f64::max)
+}
+
+pub fn measure() -> Value {
+    let (config, items) = items();
+    let one = |&(source, ref value): &(usize, Value)| {
+        let s = &config.sources[source];
+        normalize(&s.name, black_box(value), &s.fields).is_ok()
+    };
+    let (mut single, valid) = rate(items.len(), || items.iter().filter(|i| one(i)).count());
+    let (all, valid_par) = rate(items.len(), || items.par_iter().filter(|i| one(i)).count());
+    // Once more after the parallel rounds: the first rounds of a process
+    // run slower (see the README), and order should not decide the result.
+    single.extend(rate(items.len(), || items.iter().filter(|i| one(i)).count()).0);
+    assert_eq!(valid, valid_par, "parallel and sequential disagree");
+    json!({
+        "items_per_s_one_thread": round(best(&single), 0),
+        "items_per_s_all_threads": round(best(&all), 0),
+        "rounds_one_thread": single.iter().map(|r| round(*r, 0)).collect::<Vec<_>>(),
+        "rounds_all_threads": all.iter().map(|r| round(*r, 0)).collect::<Vec<_>>(),
+        "threads": rayon::current_num_threads(),
+        "items": items.len(),
+        "valid_items": valid,
+    })
+}
