@@ -36,7 +36,3 @@ coverage:
 	@rustup component add llvm-tools-preview >/dev/null 2>&1 || true
 	$(CARGO) llvm-cov --workspace --summary-only \
 		--ignore-filename-regex '(testsupport/|tests/|src/main\.rs)' --fail-under-lines 90
-
-## bench: release-mode measurements → table on stdout, out/bench.json
-bench:
-	@echo "make bench: not built yet" && exit 1

@@ -248,11 +248,7 @@ fn best_in_level<'a>(
     let mut best: Option<(usize, &Value)> = None;
     for obj in level {
         let limit = best.map_or(candidates.len(), |(i, _)| i);
-        if let Some(hit) = candidates[..limit]
-            .iter()
-            .enumerate()
-            .find_map(|(i, c)| present(obj, c).map(|v| (i, v)))
-        {
+        if let Some(hit) = earliest_candidate(obj, &candidates[..limit]) {
             best = Some(hit);
             if hit.0 == 0 {
                 break;
@@ -261,6 +257,35 @@ fn best_in_level<'a>(
     }
     best.map(|(_, v)| v)
 }
+
+/// The earliest of `candidates` present (non-null) in `obj`, with its
+/// index. Items are small objects, so one pass comparing keys beats a
+/// hashed lookup per candidate; large objects use the lookups.
+fn earliest_candidate<'a>(
+    obj: &'a Map<String, Value>,
+    candidates: &[&str],
+) -> Option<(usize, &'a Value)> {
+    if obj.len() > SCAN_LIMIT {
+        return candidates
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| present(obj, c).map(|v| (i, v)));
+    }
+    let mut best: Option<(usize, &Value)> = None;
+    for (key, value) in obj {
+        if value.is_null() {
+            continue;
+        }
+        let limit = best.map_or(candidates.len(), |(i, _)| i);
+        if let Some(i) = candidates[..limit].iter().position(|c| *c == key) {
+            best = Some((i, value));
+        }
+    }
+    best
+}
+
+/// Objects up to this many keys are scanned rather than probed.
+const SCAN_LIMIT: usize = 16;
 
 /// `obj[key]`, with `null` counting as absent.
 fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {

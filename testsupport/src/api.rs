@@ -135,8 +135,13 @@ impl Mounted {
             }
             Style::Cursor => match query_param(query, "cursor") {
                 None => Ok(1),
-                Some(c) => (1..=src.pages)
-                    .find(|&p| self.cursor(src, p) == c)
+                // `c{page}x{tag}`: read the page, then check the tag, so a
+                // lookup costs the same on page 3 and page 30 000.
+                Some(c) => c
+                    .strip_prefix('c')
+                    .and_then(|rest| rest.split_once('x'))
+                    .and_then(|(page, _)| page.parse::<usize>().ok())
+                    .filter(|&p| (1..=src.pages).contains(&p) && self.cursor(src, p) == c)
                     .ok_or("unknown cursor"),
             },
             Style::None => Ok(1),
