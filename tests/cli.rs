@@ -6,25 +6,29 @@ use testsupport::{MockServer, MockSource, Scenario, Style};
 
 use crate::support::OutDir;
 
+/// The binary with `args`, logging warnings only.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    command.args(args).env("RUST_LOG", "warn");
+    command
+}
+
 fn ingest(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the ingest binary")
+    command(args).output().expect("run the ingest binary")
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Writes `config` into `dir` and runs `ingest run --config` on it.
-fn run_config(dir: &Path, config: &Value) -> Output {
+/// Writes `config` into `dir`: the `ingest run` command for it, with its
+/// outputs going to `dir/out`.
+fn run_command(dir: &Path, config: &Value) -> Command {
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join("ingest.json");
     std::fs::write(&file, config.to_string()).unwrap();
     let out = dir.join("out");
-    ingest(&[
+    command(&[
         "run",
         "--no-progress",
         "--config",
@@ -32,6 +36,13 @@ fn run_config(dir: &Path, config: &Value) -> Output {
         "--out",
         out.to_str().unwrap(),
     ])
+}
+
+/// Runs `ingest run --config` on `config` written into `dir`.
+fn run_config(dir: &Path, config: &Value) -> Output {
+    run_command(dir, config)
+        .output()
+        .expect("run the ingest binary")
 }
 
 /// Every config error: exit 2, one message naming the file, the key path
@@ -295,10 +306,8 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
 }
 
 /// Spawns `ingest` with piped output.
-fn spawn(args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(args)
-        .env("RUST_LOG", "warn")
+fn spawn(mut command: Command) -> std::process::Child {
+    command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -318,7 +327,7 @@ fn signal(child: &std::process::Child, sig: &str) {
 #[test]
 fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
-    let mut server = spawn(&[
+    let mut server = spawn(command(&[
         "serve-mock",
         "--addr",
         "127.0.0.1:0",
@@ -326,7 +335,7 @@ fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
         "clean",
         "--pages",
         "3",
-    ]);
+    ]));
     let mut stdout = BufReader::new(server.stdout.take().unwrap());
     let mut text = String::new();
     while !text.contains("Press Ctrl-C") {
@@ -363,21 +372,11 @@ fn ctrl_c_and_sigterm_stop_a_run_with_both_outputs_and_exit_130() {
     let server = MockServer::start(scenario).unwrap();
     for sig in ["-INT", "-TERM"] {
         let dir = OutDir::new();
-        std::fs::create_dir_all(&dir.0).unwrap();
         let mut config = server.config_json();
         config["rate_limit"] = json!({ "per_second": 20, "burst": 1 });
-        let file = dir.0.join("c.json");
-        std::fs::write(&file, config.to_string()).unwrap();
         let out = dir.0.join("out");
         let before = server.requests().len();
-        let mut child = spawn(&[
-            "run",
-            "--no-progress",
-            "--config",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let mut child = spawn(run_command(&dir.0, &config));
         let started = std::time::Instant::now();
         while server.requests().len() < before + 5 {
             assert!(
