@@ -2,9 +2,9 @@
 
 use super::*;
 
-const COOLDOWN_MS: u64 = 300;
+const COOLDOWN_MS: u64 = 500;
 
-/// Threshold 3, a 300 ms cooldown, near-zero backoff and enough retries
+/// Threshold 3, a 500 ms cooldown, near-zero backoff and enough retries
 /// that the page is never given up first: only the breaker can make gaps.
 fn breaker_policies() -> Value {
     json!({
