@@ -6,32 +6,79 @@
 //! order). Then each value is checked for its type: an id that is a float,
 //! a price that says `-5`. Invalid items are reported by reason, never
 //! dropped. This runs once per item, by the million, inside rayon, so the
-//! lookup walks the JSON in place: no paths, no per-item collections, and
-//! the only allocations are the record's own strings.
+//! lookup walks the JSON in place: no paths, no per-item collections. A
+//! [`Record`] borrows its strings from the item and the config, so the only
+//! allocation left is an integer id's text.
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::config::FieldPaths;
 use crate::price::{parse_price, Currency};
 
 /// One clean record, a line of `records.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Record {
-    /// `source:id`, the dedupe key.
-    pub key: String,
+///
+/// It borrows from the item (`id`, `name`, `category`) and the config
+/// (`source`); only an integer id is owned text. It serializes as
+/// `{"key", "source", "id", "name", "price", "currency", "category"}` in
+/// that order, `key` being `source:id` written without building it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<'a> {
     /// The source's name.
-    pub source: String,
-    /// The item's id, as a string.
-    pub id: String,
+    pub source: &'a str,
+    /// The item's id, as a string: the trimmed string id borrowed, or an
+    /// integer id written out.
+    pub id: Cow<'a, str>,
     /// Trimmed name, if any.
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// Finite, non-negative price.
     pub price: f64,
     /// Upper-case 3-letter currency code, if any.
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
     /// Trimmed category, if any.
-    pub category: Option<String>,
+    pub category: Option<&'a str>,
+}
+
+impl Record<'_> {
+    /// `source:id`, the dedupe key (allocates; serializing does not).
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.source, self.id)
+    }
+}
+
+/// `source:id` as a `Display`, so `key` is serialized through
+/// `collect_str` (escaped as it is written) rather than built first.
+struct Key<'r>(&'r str, &'r str);
+
+impl fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(":")?;
+        f.write_str(self.1)
+    }
+}
+
+impl Serialize for Key<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl Serialize for Record<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Record", 7)?;
+        s.serialize_field("key", &Key(self.source, &self.id))?;
+        s.serialize_field("source", self.source)?;
+        s.serialize_field("id", &*self.id)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("price", &self.price)?;
+        s.serialize_field("currency", &self.currency.as_ref().map(Currency::as_str))?;
+        s.serialize_field("category", &self.category)?;
+        s.end()
+    }
 }
 
 /// Why an item is not a record, in the order the checks run.
@@ -95,7 +142,11 @@ impl InvalidReason {
 ///
 /// The checks run in SPEC order: not an object, then the id, then the
 /// price's presence, then its value.
-pub fn normalize(source: &str, item: &Value, fields: &FieldPaths) -> Result<Record, InvalidReason> {
+pub fn normalize<'a>(
+    source: &'a str,
+    item: &'a Value,
+    fields: &FieldPaths,
+) -> Result<Record<'a>, InvalidReason> {
     let obj = item.as_object().ok_or(InvalidReason::NotAnObject)?;
     let id = find(item, obj, Field::Id, fields)
         .and_then(id_text)
@@ -112,18 +163,13 @@ pub fn normalize(source: &str, item: &Value, fields: &FieldPaths) -> Result<Reco
         v => text(v),
     });
 
-    let mut key = String::with_capacity(source.len() + 1 + id.len());
-    key.push_str(source);
-    key.push(':');
-    key.push_str(&id);
     Ok(Record {
-        key,
-        source: source.to_owned(),
+        source,
         id,
-        name: name.map(str::to_owned),
+        name,
         price: price.amount,
-        currency: currency.map(|c| c.as_str().to_owned()),
-        category: category.map(str::to_owned),
+        currency,
+        category,
     })
 }
 
@@ -297,11 +343,12 @@ fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a V
     keys.iter().find_map(|k| present(obj, k))
 }
 
-/// An id: a trimmed non-empty string, or an integer written as a string.
-fn id_text(v: &Value) -> Option<String> {
+/// An id: a trimmed non-empty string (borrowed), or an integer written as
+/// a string (owned).
+fn id_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Cow::Owned(n.to_string())),
         _ => None,
     }
 }
@@ -357,17 +404,21 @@ fn read_price(v: &Value) -> Result<Price, InvalidReason> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde::Serialize;
     use serde_json::json;
 
-    fn norm(item: Value) -> Result<Record, InvalidReason> {
-        normalize("s", &item, &FieldPaths::default())
+    /// A record borrows from its item, and these helpers take the item by
+    /// value so a test reads `let r = ok(json!(…))`: the item is leaked to
+    /// give it a `'static` life (a few bytes per test).
+    fn norm(item: Value) -> Result<Record<'static>, InvalidReason> {
+        normalize("s", Box::leak(Box::new(item)), &FieldPaths::default())
     }
 
-    fn norm_with(item: Value, fields: FieldPaths) -> Result<Record, InvalidReason> {
-        normalize("s", &item, &fields)
+    fn norm_with(item: Value, fields: FieldPaths) -> Result<Record<'static>, InvalidReason> {
+        normalize("s", Box::leak(Box::new(item)), &fields)
     }
 
-    fn ok(item: Value) -> Record {
+    fn ok(item: Value) -> Record<'static> {
         norm(item.clone()).unwrap_or_else(|e| panic!("{item} should be valid, got {e:?}"))
     }
 
@@ -395,9 +446,52 @@ mod tests {
     }
 
     #[test]
+    fn serializes_escaped_strings_exactly() {
+        let item = json!({"id": " a\"b\nc ", "name": "  Say \"hi\"\n\tnow\u{1} é ",
+                          "price": "12.50", "currency": "eur", "category": "tools/ \\ x"});
+        let r = normalize("q\"s", &item, &FieldPaths::default()).unwrap();
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"key":"q\"s:a\"b\nc","source":"q\"s","id":"a\"b\nc","name":"Say \"hi\"\n\tnow\u0001 é","price":12.5,"currency":"EUR","category":"tools/ \\ x"}"#
+        );
+        assert_eq!(line, serde_json::to_string(&Owned::from(&r)).unwrap());
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["key"], json!(r.key()));
+        assert_eq!(back["name"], json!("Say \"hi\"\n\tnow\u{1} é"));
+    }
+
+    /// The record as it was before it borrowed, with derived `Serialize`:
+    /// the hand-written one must write the same bytes.
+    #[derive(Serialize)]
+    struct Owned {
+        key: String,
+        source: String,
+        id: String,
+        name: Option<String>,
+        price: f64,
+        currency: Option<String>,
+        category: Option<String>,
+    }
+
+    impl From<&Record<'_>> for Owned {
+        fn from(r: &Record<'_>) -> Owned {
+            Owned {
+                key: r.key(),
+                source: r.source.to_owned(),
+                id: r.id.to_string(),
+                name: r.name.map(str::to_owned),
+                price: r.price,
+                currency: r.currency.map(|c| c.to_string()),
+                category: r.category.map(str::to_owned),
+            }
+        }
+    }
+
+    #[test]
     fn ids() {
         assert_eq!(ok(json!({"id": 17, "price": 1})).id, "17");
-        assert_eq!(ok(json!({"id": " 17 ", "price": 1})).key, "s:17");
+        assert_eq!(ok(json!({"id": " 17 ", "price": 1})).key(), "s:17");
         assert_eq!(ok(json!({"id": -3, "price": 1})).id, "-3");
         assert_eq!(
             ok(json!({"id": u64::MAX, "price": 1})).id,
@@ -433,18 +527,15 @@ mod tests {
     #[test]
     fn names_and_categories() {
         let r = ok(json!({"id": 1, "price": 1, "title": "  Lamp ", "category": " home "}));
-        assert_eq!(
-            (r.name.as_deref(), r.category.as_deref()),
-            (Some("Lamp"), Some("home"))
-        );
+        assert_eq!((r.name, r.category), (Some("Lamp"), Some("home")));
         let r = ok(json!({"id": 1, "price": 1, "name": "", "category": ""}));
         assert_eq!((r.name, r.category), (None, None));
         let r = ok(json!({"id": 1, "price": 1, "name": 5, "title": "T", "category": 3}));
         assert_eq!((r.name, r.category), (None, None));
         let r = ok(json!({"id": 1, "price": 1, "name": null, "product_name": "P"}));
-        assert_eq!(r.name.as_deref(), Some("P"));
+        assert_eq!(r.name, Some("P"));
         let r = ok(json!({"id": 1, "price": 1, "category": {"id": 5, "name": " tools "}}));
-        assert_eq!((r.name, r.category.as_deref()), (None, Some("tools")));
+        assert_eq!((r.name, r.category), (None, Some("tools")));
         let r = ok(json!({"id": 1, "price": 1, "category": {"title": "tools"}}));
         assert_eq!(r.category, None);
     }
@@ -467,7 +558,7 @@ mod tests {
         // A price found in a price object does not make its currency the
         // item's: the item's own field ranks first.
         let r = ok(json!({"id": 1, "currency": "GBP", "price": {"amount": 5, "currency": "EUR"}}));
-        assert_eq!(r.currency.as_deref(), Some("GBP"));
+        assert_eq!(r.currency, Some(Currency::GBP));
     }
 
     #[test]
@@ -495,7 +586,7 @@ mod tests {
         assert_eq!(r.id, "b");
         // Level 3 is the last one searched.
         let r = ok(json!({"x": {"y": {"id": 3, "price": "3"}}}));
-        assert_eq!((r.id.as_str(), r.price), ("3", 3.0));
+        assert_eq!((&*r.id, r.price), ("3", 3.0));
         assert_eq!(
             invalid(json!({"x": {"y": {"z": {"id": 4}}}, "price": 1})),
             InvalidReason::MissingId
@@ -531,7 +622,7 @@ mod tests {
 
     #[test]
     fn currencies() {
-        let cur = |item: Value| ok(item).currency;
+        let cur = |item: Value| ok(item).currency.map(|c| c.to_string());
         assert_eq!(cur(json!({"id": 1, "price": 1})), None);
         assert_eq!(
             cur(json!({"id": 1, "price": 1, "currency": "eur"})).as_deref(),
@@ -636,11 +727,11 @@ mod tests {
         let r = norm_with(item.clone(), fields).unwrap();
         assert_eq!(
             (
-                r.id.as_str(),
-                r.name.as_deref(),
+                &*r.id,
+                r.name,
                 r.price,
-                r.currency.as_deref(),
-                r.category.as_deref()
+                r.currency.as_ref().map(Currency::as_str),
+                r.category
             ),
             ("R-9", Some("L"), 4.0, Some("EUR"), Some("zero"))
         );
@@ -743,12 +834,17 @@ mod tests {
             prop_assert_eq!(&first, &normalize("src", &item, &fields), "not deterministic");
             if let Ok(r) = first {
                 prop_assert!(!r.id.is_empty() && r.id.trim() == r.id);
-                prop_assert_eq!(r.key, format!("src:{}", r.id));
+                prop_assert_eq!(r.key(), format!("src:{}", r.id));
+                prop_assert_eq!(
+                    serde_json::to_string(&r).unwrap(),
+                    serde_json::to_string(&Owned::from(&r)).unwrap()
+                );
                 prop_assert!(r.price.is_finite() && r.price >= 0.0);
-                if let Some(c) = &r.currency {
+                if let Some(c) = r.currency {
+                    let c = c.as_str();
                     prop_assert!(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
                 }
-                for s in [&r.name, &r.category].into_iter().flatten() {
+                for s in [r.name, r.category].into_iter().flatten() {
                     prop_assert!(!s.is_empty() && s.trim() == s);
                 }
             }

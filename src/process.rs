@@ -70,7 +70,13 @@ pub fn run(
     Ok(())
 }
 
-fn write_line(out: &mut impl Write, line: &mut Vec<u8>, record: &Record) -> std::io::Result<()> {
+/// Serializes `record` into the reused `line` buffer and writes it: no
+/// allocation per record once the buffer has grown.
+fn write_line(
+    out: &mut impl Write,
+    line: &mut Vec<u8>,
+    record: &Record<'_>,
+) -> std::io::Result<()> {
     line.clear();
     serde_json::to_writer(&mut *line, record)?;
     line.push(b'\n');
