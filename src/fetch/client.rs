@@ -8,12 +8,17 @@
 //! are sent only to the origin of the source's configured URL, never to
 //! another host a next link points to.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 use crate::config::{Config, SourceConfig};
+use crate::control::lock;
 use crate::error::AttemptError;
 use crate::fetch::{page, url};
 
@@ -29,11 +34,55 @@ const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// The agent every source's client clones.
 pub fn agent() -> Agent {
-    Agent::config_builder()
+    let config = Agent::config_builder()
         .http_status_as_error(false)
         .user_agent(concat!("ingest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build();
+    Agent::with_parts(
+        config,
+        DefaultConnector::default(),
+        CachingResolver::default(),
+    )
+}
+
+/// How long a host's resolved addresses are reused.
+const RESOLVE_TTL: Duration = Duration::from_secs(60);
+
+/// ureq's resolver, remembering each host's addresses for [`RESOLVE_TTL`].
+///
+/// ureq resolves the host of every request, even one sent on a pooled
+/// connection, and with a time budget set its default resolver runs each
+/// lookup on a new thread so it can give up in time: one thread spawned per
+/// request. Remembering the answer for a minute keeps the timeout for the
+/// lookups that happen and spares the thread for the rest.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: DefaultResolver,
+    /// `scheme://authority` → when resolved, and the addresses.
+    cache: Mutex<HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or_default(),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        if let Some((at, addrs)) = lock(&self.cache).get(&key) {
+            if at.elapsed() < RESOLVE_TTL {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        lock(&self.cache).insert(key, (Instant::now(), addrs.clone()));
+        Ok(addrs)
+    }
 }
 
 /// What one attempt produced.
