@@ -415,3 +415,34 @@ fn ctrl_c_and_sigterm_stop_a_run_with_both_outputs_and_exit_130() {
         );
     }
 }
+
+/// `--deadline` overrides `deadline_ms`: against a page that never
+/// answers, the run ends at the deadline with both outputs, exit 3, and
+/// the summary's config shows the effective deadline.
+#[test]
+fn the_deadline_flag_cuts_a_hanging_source_and_shows_in_the_summary() {
+    let source = MockSource::new("stuck", Style::Page, 3, 4)
+        .faults_for_every_attempt(2, testsupport::FaultKind::Hang);
+    let server = MockServer::start(Scenario::new(3).with(source)).unwrap();
+    let dir = OutDir::new();
+    let mut config = server.config_json();
+    config["deadline_ms"] = json!(60_000);
+    let started = std::time::Instant::now();
+    let o = run_command(&dir.0, &config)
+        .args(["--deadline", "1.5"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "ended at the deadline + 1 s: {took:?}"
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["config"]["deadline_ms"], 1500);
+    assert_eq!(summary["status"], "partial");
+    assert_eq!(summary["sources"]["stuck"]["status"], "deadline");
+    assert_eq!(summary["sources"]["stuck"]["records"], 4, "page 1 is kept");
+}
