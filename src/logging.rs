@@ -20,10 +20,7 @@ pub fn init(json: bool) {
         builder.format(|buf, record| {
             let msg = record.args().to_string();
             let mut obj = Map::new();
-            obj.insert(
-                "ts".into(),
-                Value::String(buf.timestamp_millis().to_string()),
-            );
+            obj.insert("ts".into(), Value::String(now()));
             obj.insert(
                 "level".into(),
                 Value::String(record.level().as_str().into()),
@@ -35,10 +32,26 @@ pub fn init(json: bool) {
             obj.insert("msg".into(), Value::String(msg));
             writeln!(buf, "{}", Value::Object(obj))
         });
+    } else {
+        builder.format(|buf, record| {
+            writeln!(
+                buf,
+                "[{} {:<5} {}] {}",
+                now(),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        });
     }
     // Through the progress display, so log lines land above the bars.
     let target = env_logger::Target::Pipe(Box::new(crate::progress::LogWriter));
     let _ = builder.target(target).try_init();
+}
+
+/// The current time as RFC 3339 UTC with milliseconds.
+fn now() -> String {
+    crate::output::rfc3339_millis(std::time::SystemTime::now())
 }
 
 /// The `key=value` pairs of a log message; values may be `"quoted"`.

@@ -197,7 +197,20 @@ fn source_summary(s: &SourceStats) -> Value {
 
 /// `2026-11-28T12:00:00Z` (UTC, whole seconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (date, secs, _) = civil(t);
+    format!("{date}T{}Z", clock(secs))
+}
+
+/// `2026-11-28T12:00:00.123Z` (UTC, milliseconds), for log lines.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let (date, secs, millis) = civil(t);
+    format!("{date}T{}.{millis:03}Z", clock(secs))
+}
+
+/// The UTC date of `t`, the seconds into its day, and the milliseconds.
+fn civil(t: SystemTime) -> (String, u64, u32) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (H. Hinnant's algorithm), valid for all dates after 1970.
     let z = days as i64 + 719_468;
@@ -209,11 +222,17 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    (date, rem, since.subsec_millis())
+}
+
+/// `hh:mm:ss` of seconds into a day.
+fn clock(secs: u64) -> String {
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
     )
 }
 
@@ -303,6 +322,8 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-28T12:00:00Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
         assert_eq!(rfc3339(leap), "2000-02-29T23:59:59Z");
+        let t = leap + Duration::from_millis(7);
+        assert_eq!(rfc3339_millis(t), "2000-03-01T00:00:00.007Z");
     }
 
     #[test]
