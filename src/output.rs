@@ -323,7 +323,11 @@ mod tests {
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
         assert_eq!(rfc3339(leap), "2000-02-29T23:59:59Z");
         let t = leap + Duration::from_millis(7);
-        assert_eq!(rfc3339_millis(t), "2000-03-01T00:00:00.007Z");
+        assert_eq!(rfc3339_millis(t), "2000-02-29T23:59:59.007Z");
+        assert_eq!(
+            rfc3339_millis(t + Duration::from_millis(993)),
+            "2000-03-01T00:00:00.000Z"
+        );
     }
 
     #[test]
