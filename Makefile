@@ -4,9 +4,10 @@ CARGO ?= cargo
 .PHONY: run test lint build bench coverage clean
 
 ## run: the built-in demo (mock APIs in-process) → out/records.jsonl, out/summary.json
-## (debug profile: the first build is shared with `make test`; the demo is I/O-bound)
+## (debug profile and no TLS: the demo is plain http on loopback and I/O-bound,
+## so a fresh machine gets to it fastest this way)
 run:
-	$(CARGO) run --quiet -- run
+	$(CARGO) run --quiet --no-default-features -- run
 
 ## test: the whole test suite (what CI runs)
 test:

@@ -242,6 +242,11 @@ impl Walker<'_> {
         let url_expected = "an http:// or https:// URL with a host and no whitespace";
         let (p, v) = self.required(&o, "url", url_expected)?;
         let url = match v.as_str() {
+            Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
+                let shown = Value::String(redact_url(s));
+                let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
+                return Err(self.mismatch(&p, expected, &shown));
+            }
             Some(s) if is_http_url(s) => s.to_string(),
             // The URL may carry a secret query parameter: show it redacted.
             Some(s) => {
