@@ -233,9 +233,7 @@ impl Client {
         let body = match bytes {
             _ if !ok => Err(AttemptError::Status(status)),
             Ok(_) if status == 204 => Ok(None),
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| AttemptError::MalformedJson(e.to_string())),
+            Ok(bytes) => parse_body(&bytes),
             Err(e) => Err(classify(e)),
         };
         Exchange {
@@ -262,6 +260,15 @@ impl Exchange {
     }
 }
 
+/// Parses a page body. A leading UTF-8 byte order mark is skipped, as
+/// RFC 8259 allows; anything else that is not JSON is `malformed_json`.
+fn parse_body(bytes: &[u8]) -> Result<Option<Value>, AttemptError> {
+    let json = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    serde_json::from_slice(json)
+        .map(Some)
+        .map_err(|e| AttemptError::MalformedJson(e.to_string()))
+}
+
 /// Maps ureq's errors onto the taxonomy.
 fn classify(e: ureq::Error) -> AttemptError {
     use ureq::Error as E;
@@ -277,5 +284,29 @@ fn classify(e: ureq::Error) -> AttemptError {
         E::Http(detail) => AttemptError::BadUrl(detail.to_string()),
         E::StatusCode(code) => AttemptError::Status(code),
         other => AttemptError::Transport(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_parse_with_or_without_a_byte_order_mark() {
+        let want = Ok(Some(serde_json::json!({"data": []})));
+        assert_eq!(parse_body(br#"{"data": []}"#), want);
+        assert_eq!(parse_body(b"\xEF\xBB\xBF{\"data\": []}"), want);
+        for bad in [
+            &b""[..],
+            b"\xEF\xBB\xBF",
+            b"{\"data\": [",
+            b"\xFF\xFE{}",
+            b"<html>",
+        ] {
+            assert!(
+                matches!(parse_body(bad), Err(AttemptError::MalformedJson(_))),
+                "{bad:?}"
+            );
+        }
     }
 }
