@@ -1,12 +1,13 @@
 //! The processor: items in, records out.
 //!
 //! It takes items off the channel in chunks of up to `batch_size` (a chunk
-//! is cut short when the channel runs dry, so records flow even when
-//! sources are slow), normalizes each chunk in parallel with rayon —
-//! order-preserving — and then, sequentially and in arrival order, dedupes
-//! and writes. Each source's items arrive in its page-then-item order
-//! (one thread per source, FIFO channel), so "first wins" is the same
-//! whatever the thread timing. Counters are added once per chunk.
+//! is whatever the channel holds, so records flow even when sources are
+//! slow) and normalizes each chunk in parallel with rayon — order-preserving
+//! — while taking the next chunk off the channel, so fetchers are not kept
+//! waiting for the work. Then, sequentially and in arrival order, it dedupes
+//! and writes. Each source's items arrive in its page-then-item order (one
+//! thread per source, FIFO channel), so "first wins" is the same whatever
+//! the thread timing. Counters are added once per chunk.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -30,44 +31,65 @@ pub fn run(
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
-    let mut chunk = Vec::with_capacity(config.batch_size);
     let mut line = Vec::with_capacity(256);
+    let mut chunk = Vec::with_capacity(config.batch_size);
+    let mut next = Vec::with_capacity(config.batch_size);
     while let Ok(first) = rx.recv() {
         chunk.push(first);
-        while chunk.len() < config.batch_size {
-            match rx.try_recv() {
-                Ok(item) => chunk.push(item),
-                Err(_) => break,
-            }
-        }
-        let results: Vec<_> = chunk
-            .par_iter()
-            .map(|item| {
-                let source = &config.sources[item.source];
-                normalize(&source.name, &item.value, &source.fields)
-            })
-            .collect();
-        let mut counts = vec![ItemCounts::default(); config.sources.len()];
-        let mut written: std::io::Result<()> = Ok(());
-        for (item, result) in chunk.iter().zip(results) {
-            let c = &mut counts[item.source];
-            c.items += 1;
-            match result {
-                Err(reason) => c.add_invalid(reason),
-                Ok(record) if !dedupe.insert(item.source, &record.id) => c.duplicates += 1,
-                Ok(record) => {
-                    if written.is_ok() {
-                        written = write_line(out, &mut line, &record);
+        take_ready(&rx, &mut chunk, config.batch_size);
+        loop {
+            // Normalize this chunk on the pool while this thread takes the
+            // next one off the channel, so fetchers are not kept waiting
+            // for the whole chunk's work.
+            let mut results = Vec::new();
+            rayon::in_place_scope(|s| {
+                s.spawn(|_| {
+                    results = chunk
+                        .par_iter()
+                        .map(|item| {
+                            let source = &config.sources[item.source];
+                            normalize(&source.name, &item.value, &source.fields)
+                        })
+                        .collect();
+                });
+                take_ready(&rx, &mut next, config.batch_size);
+            });
+            let mut counts = vec![ItemCounts::default(); config.sources.len()];
+            let mut written: std::io::Result<()> = Ok(());
+            for (item, result) in chunk.iter().zip(results) {
+                let c = &mut counts[item.source];
+                c.items += 1;
+                match result {
+                    Err(reason) => c.add_invalid(reason),
+                    Ok(record) if !dedupe.insert(item.source, &record.id) => c.duplicates += 1,
+                    Ok(record) => {
+                        if written.is_ok() {
+                            written = write_line(out, &mut line, &record);
+                        }
+                        c.records += 1;
                     }
-                    c.records += 1;
                 }
             }
+            lock(stats).add_items(&counts);
+            written?;
+            chunk.clear();
+            std::mem::swap(&mut chunk, &mut next);
+            if chunk.is_empty() {
+                break;
+            }
         }
-        lock(stats).add_items(&counts);
-        chunk.clear();
-        written?;
     }
     Ok(())
+}
+
+/// Moves what the channel holds right now into `chunk`, up to `limit`.
+fn take_ready(rx: &Receiver<Item>, chunk: &mut Vec<Item>, limit: usize) {
+    while chunk.len() < limit {
+        match rx.try_recv() {
+            Ok(item) => chunk.push(item),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Serializes `record` into the reused `line` buffer and writes it: no
