@@ -446,3 +446,30 @@ fn the_deadline_flag_cuts_a_hanging_source_and_shows_in_the_summary() {
     assert_eq!(summary["sources"]["stuck"]["status"], "deadline");
     assert_eq!(summary["sources"]["stuck"]["records"], 4, "page 1 is kept");
 }
+
+/// A failure after fetching began (here: records.jsonl cannot be put in
+/// place, because a directory holds its name) still writes the summary,
+/// with status `failed`, the error, and every count; the exit code is 1.
+#[test]
+fn an_internal_failure_still_writes_the_summary_and_exits_1() {
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(dir.0.join("out/records.jsonl/in-the-way")).unwrap();
+    let o = run_config(&dir.0, &server.config_json());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["status"], "failed");
+    assert!(
+        summary["error"].as_str().unwrap().contains("records.jsonl"),
+        "{}",
+        summary["error"]
+    );
+    let t = &summary["totals"];
+    assert_eq!(t["items"], 6, "everything fetched is still counted: {t}");
+    let n = |k: &str| t[k].as_u64().unwrap();
+    assert_eq!(n("items"), n("records") + n("invalid") + n("duplicates"));
+}
