@@ -174,8 +174,10 @@ impl Progress {
             .max()
             .unwrap_or(0);
         let t = stats.totals();
+        let finished = |phase: Phase| matches!(phase, Phase::Done | Phase::Failed);
+        let all_finished = stats.sources.iter().all(|s| finished(s.phase));
         for (i, b) in bars.iter_mut().enumerate() {
-            let (message, count) = match stats.sources.get(i) {
+            let (message, count, done) = match stats.sources.get(i) {
                 Some(s) => (
                     format!(
                         "{:<width$}  {:<12}  pages {:>5}  items {:>7}  ",
@@ -185,27 +187,25 @@ impl Progress {
                         s.counts.items
                     ),
                     s.counts.items,
+                    finished(s.phase),
                 ),
                 None => (
                     format!(
                         "{:<width$}  {:<12}  records {:>7}  invalid {:>5}  duplicates {:>5}  ",
                         "records",
-                        if stats
-                            .sources
-                            .iter()
-                            .all(|s| matches!(s.phase, Phase::Done | Phase::Failed))
-                        {
-                            "done"
-                        } else {
-                            "writing"
-                        },
+                        if all_finished { "done" } else { "writing" },
                         t.counts.records,
                         t.counts.invalid_total(),
                         t.counts.duplicates
                     ),
                     t.counts.records,
+                    all_finished,
                 ),
             };
+            // A finished bar keeps its counts but no longer spins or shows
+            // a rate that would only decay.
+            b.bar.show_speed = !done;
+            b.bar.show_tick = !done;
             b.bar.message(&message);
             b.bar.set(count);
             if let Some(line) = b.capture.take_line() {
