@@ -303,3 +303,38 @@ fn secrets_stay_with_their_origin_across_redirects_and_next_links() {
         );
     }
 }
+
+/// Every request takes a token, redirect hops included: three hops at
+/// 5 requests/s with a burst of 1 cannot take less than 0.6 s.
+#[test]
+fn redirect_hops_take_tokens_like_any_request() {
+    let server = Scripted::new();
+    let answers = vec![
+        (302, Some(server.url("/b")), String::new()),
+        (302, Some(server.url("/c")), String::new()),
+        (307, Some("/d".to_string()), String::new()),
+        (200, None, json!([{"id": 1, "price": 2}]).to_string()),
+    ];
+    let (outcome, seen) = std::thread::scope(|s| {
+        let serving = s.spawn(|| server.serve(answers));
+        let config = ingest::config::Config::parse(
+            "test",
+            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }],
+                     "rate_limit": { "per_second": 5, "burst": 1 } })
+            .to_string(),
+        )
+        .unwrap();
+        (run(&config), serving.join().unwrap())
+    });
+    let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/a", "/b", "/c", "/d"]);
+    let source = outcome.source("s");
+    assert_eq!(source["status"], "complete");
+    assert_eq!(n(source, "requests"), 1, "one attempt, however many hops");
+    assert_eq!(outcome.records.len(), 1);
+    assert!(
+        n(&source["waits_ms"], "rate_limit") >= 550,
+        "{}",
+        source["waits_ms"]
+    );
+}

@@ -137,12 +137,22 @@ impl Client {
     /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, spending
     /// at most `time_left`: connecting within `connect_ms`, headers within
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
-    /// the whole attempt within `connect_ms + read_ms`.
-    pub fn get(&self, url: &str, time_left: Duration) -> Exchange {
+    /// the whole attempt within `connect_ms + read_ms`. Each redirect hop is
+    /// a request too, so it first calls `next_hop`, which takes a token and
+    /// says whether the run may go on.
+    pub fn get(
+        &self,
+        url: &str,
+        time_left: Duration,
+        mut next_hop: impl FnMut() -> bool,
+    ) -> Exchange {
         let sent = Instant::now();
         let end = sent + time_left.min(self.connect + self.read);
         let mut target = url.to_string();
         for hop in 0..=MAX_REDIRECTS {
+            if hop > 0 && !next_hop() {
+                return Exchange::failed(AttemptError::Timeout("budget"), target);
+            }
             let budget = end.saturating_duration_since(Instant::now());
             if budget.is_zero() {
                 return Exchange::failed(AttemptError::Timeout("budget"), target);

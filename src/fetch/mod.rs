@@ -261,7 +261,9 @@ impl<'a> Fetcher<'a> {
                 }
             });
             trace!("source={name} page={page_no} attempt={attempt} event=request url={shown}");
-            let exchange = self.client.get(url, time_left);
+            let exchange = self
+                .client
+                .get(url, time_left, || self.take_token().is_ok());
             if let Err(stop) = self.control.check() {
                 // Cut by the deadline or an interrupt: not the server's fault.
                 if exchange.body.is_err() {
@@ -364,11 +366,15 @@ impl<'a> Fetcher<'a> {
         if let Some(until) = self.breaker.blocked_until() {
             self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
         }
-        let waited = self.bucket.take(self.control);
-        if let Ok(d) = waited {
-            self.update(|s| s.add_wait(WaitCause::RateLimit, d));
-        }
-        waited.map(|_| ())
+        self.take_token()
+    }
+
+    /// Takes a token (every request does, redirect hops included), counting
+    /// the wait.
+    fn take_token(&self) -> Result<(), Stop> {
+        let waited = self.bucket.take(self.control)?;
+        self.update(|s| s.add_wait(WaitCause::RateLimit, waited));
+        Ok(())
     }
 
     fn wait_until(&self, until: Instant, cause: WaitCause, phase: Phase) -> Result<(), Stop> {
