@@ -226,6 +226,10 @@ fn install_signal_handler(control: &Arc<RunControl>) {
 
 fn serve_mock(args: ServeMockArgs) -> u8 {
     crate::logging::init(false);
+    if args.items_per_page == 0 {
+        eprintln!("ingest: --items-per-page: expected an integer >= 1, found 0");
+        return 2;
+    }
     let Some(scenario) =
         Scenario::named(&args.scenario, args.seed, args.pages, args.items_per_page)
     else {

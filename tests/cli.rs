@@ -191,6 +191,8 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
     for bad in [
         &["run", "--bogus"][..],
         &["run", "--deadline", "soon"],
+        &["serve-mock", "--items-per-page", "0"],
+        &["serve-mock", "--scenario", "storm"],
         &["frobnicate"],
         &[],
     ] {
