@@ -17,7 +17,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{redact_url, Config, SourceConfig};
 use crate::control::lock;
 use crate::error::AttemptError;
 use crate::fetch::{page, url};
@@ -290,8 +290,9 @@ fn classify(e: ureq::Error) -> AttemptError {
         }),
         E::BodyExceedsLimit(n) => AttemptError::BodyTooLarge(n),
         e @ (E::TooManyRedirects | E::RedirectFailed) => AttemptError::Redirect(e.to_string()),
-        E::BadUri(detail) => AttemptError::BadUrl(detail),
-        E::Http(detail) => AttemptError::BadUrl(detail.to_string()),
+        // The detail may quote the URL: never let a secret through.
+        E::BadUri(detail) => AttemptError::BadUrl(redact_url(&detail)),
+        E::Http(detail) => AttemptError::BadUrl(redact_url(&detail.to_string())),
         E::StatusCode(code) => AttemptError::Status(code),
         other => AttemptError::Transport(other.to_string()),
     }
