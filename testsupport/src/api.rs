@@ -9,11 +9,12 @@
 //! (the front counts attempts, because it also sees the requests that
 //! never reach tiny_http).
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
@@ -172,12 +173,13 @@ impl Mounted {
         }
     }
 
-    fn items(&self, idx: usize, page: usize) -> Vec<Value> {
+    /// The item array of `page`, as JSON text.
+    fn items(&self, idx: usize, page: usize) -> Cow<'_, str> {
         let src = &self.scenario.sources[idx];
         match self.data[idx].pages.get(page - 1) {
-            Some(items) => items.clone(),
-            None if src.endless => data::filler_page(src, self.scenario.seed, page),
-            None => Vec::new(),
+            Some(items) => Cow::Borrowed(items),
+            None if src.endless => Cow::Owned(data::filler_page(src, self.scenario.seed, page)),
+            None => Cow::Borrowed("[]"),
         }
     }
 
@@ -249,10 +251,12 @@ impl Mounted {
         let src = &self.scenario.sources[idx];
         let beyond = page > src.pages && !src.endless;
         let items = if beyond {
-            Vec::new()
+            Cow::Borrowed("[]")
         } else {
             self.items(idx, page)
         };
+        // Envelopes are written around the pre-serialized item array, in
+        // the key order a `json!` of the same shape would have.
         let body = match src.style {
             Style::Page if beyond => {
                 return Answer {
@@ -261,34 +265,34 @@ impl Mounted {
                     body: Vec::new(),
                 }
             }
-            Style::Page => json!({"data": items, "page": page}),
+            Style::Page => format!(r#"{{"data":{items},"page":{page}}}"#),
             Style::Offset => {
                 let total = if src.endless {
                     ENDLESS_TOTAL
                 } else {
                     (src.pages * src.items_per_page) as u64
                 };
-                json!({"results": items, "total": total})
+                format!(r#"{{"results":{items},"total":{total}}}"#)
             }
             Style::NextUrl | Style::LinkHeader if beyond => {
                 return Answer::error(404, "no such page");
             }
             Style::Cursor => {
-                let next = Self::next_page(src, page).map(|p| self.cursor(src, p));
-                json!({"items": items, "meta": {"next_cursor": next}})
+                let next = json!(Self::next_page(src, page).map(|p| self.cursor(src, p)));
+                format!(r#"{{"items":{items},"meta":{{"next_cursor":{next}}}}}"#)
             }
             Style::NextUrl => {
                 // Root-relative, path-relative and absolute URLs in turn.
-                let next = Self::next_page(src, page).map(|p| match p % 3 {
+                let next = json!(Self::next_page(src, page).map(|p| match p % 3 {
                     0 => self.list_url(src, p, true),
                     1 => self.list_url(src, p, false),
                     _ => format!("{}?page={p}", src.style.resource()),
-                });
-                json!({"data": items, "next": next})
+                }));
+                format!(r#"{{"data":{items},"next":{next}}}"#)
             }
-            Style::LinkHeader | Style::None => Value::Array(items),
+            Style::LinkHeader | Style::None => items.into_owned(),
         };
-        Answer::json(200, body.to_string())
+        Answer::json(200, body)
     }
 }
 
@@ -340,6 +344,7 @@ pub(crate) fn serve(server: &tiny_http::Server, mounted: &Mounted, stop: &Atomic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn mounted(src: MockSource) -> Mounted {
         Mounted::new(Scenario::new(5).with(src), "http://mock:1".into())

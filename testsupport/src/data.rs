@@ -149,7 +149,10 @@ impl Truth {
 /// A source's generated pages: the JSON served and the truth about it.
 #[derive(Debug, Clone)]
 pub(crate) struct SourceData {
-    pub pages: Vec<Vec<Value>>,
+    /// Each page's item array, serialized once: a JSON text is a fraction
+    /// of the size of its `Value` tree, and serving it is a copy (a mock of
+    /// three million items fits in a few hundred MB and answers fast).
+    pub pages: Vec<Box<str>>,
     pub truth: SourceTruth,
 }
 
@@ -222,11 +225,11 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
             page.push(value);
             truth.push(item_truth);
         }
-        pages.push(page);
+        pages.push(Value::Array(page).to_string().into_boxed_str());
         truth_pages.push(truth);
     }
     // Zero items per page still means `pages` (empty) pages.
-    pages.resize(src.pages, Vec::new());
+    pages.resize(src.pages, "[]".into());
     truth_pages.resize(src.pages, Vec::new());
     SourceData {
         pages,
@@ -240,15 +243,17 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
     }
 }
 
-/// The filler items of page `page` (past the last) of an endless source.
-pub(crate) fn filler_page(src: &MockSource, seed: u64, page: usize) -> Vec<Value> {
+/// The filler items of page `page` (past the last) of an endless source,
+/// as a JSON array.
+pub(crate) fn filler_page(src: &MockSource, seed: u64, page: usize) -> String {
     let mut rng = Rng::with_seed(seed ^ fnv(&src.name) ^ (page as u64).wrapping_mul(0x9e37_79b9));
-    (0..src.items_per_page)
+    let items = (0..src.items_per_page)
         .map(|i| {
             let n = filler_id(src.shape, page, src.items_per_page, i).0;
             valid(src.shape, n, &mut rng, false).0
         })
-        .collect()
+        .collect();
+    Value::Array(items).to_string()
 }
 
 /// Numeric and normalized id of filler item `i` of `page`: a range of its
@@ -321,7 +326,8 @@ mod tests {
         assert_eq!(d.truth.page(3).len(), 3);
         let e = d.truth.expected([1, 2, 3, 4]);
         assert_eq!(e.items, 12);
-        assert_eq!(filler_page(&src, 1, 3).len(), 3);
-        assert_eq!(filler_page(&src, 1, 3)[0]["id"], 1_000_006);
+        let filler: Value = serde_json::from_str(&filler_page(&src, 1, 3)).unwrap();
+        assert_eq!(filler.as_array().map(Vec::len), Some(3));
+        assert_eq!(filler[0]["id"], 1_000_006);
     }
 }
