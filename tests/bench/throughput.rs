@@ -3,8 +3,8 @@
 //!
 //! The 3-million-item run *is* the throughput run (3 sources × 10 000
 //! pages × 100 items, rate limit effectively off, ~30 s here): one mock
-//! start (its data takes several seconds to generate) serves the pipeline run and
-//! then the baseline, which fetches exactly the same pages. The 30k run
+//! start (its data takes a few seconds to generate) serves the pipeline
+//! run and then the baseline, which fetches exactly the same pages. The 30k run
 //! uses its own small mock (3 × 100 pages × 100 items).
 //!
 //! Both sides are timed as wall clock: the pipeline from spawn to exit
