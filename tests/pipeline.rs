@@ -338,3 +338,49 @@ fn redirect_hops_take_tokens_like_any_request() {
         source["waits_ms"]
     );
 }
+
+/// Only http(s) URLs are ever requested: a redirect to `file:` is a page
+/// given up (not retried), and a next link to `javascript:` ends the source
+/// with `error`. Either way the run is partial and nothing else is lost.
+#[test]
+fn redirects_and_next_links_to_other_schemes_are_never_followed() {
+    let (redirecting, linking) = (Scripted::new(), Scripted::new());
+    let (outcome, seen) = std::thread::scope(|s| {
+        let redirects = s.spawn(|| {
+            redirecting.serve(vec![(
+                302,
+                Some("file:///etc/passwd".into()),
+                String::new(),
+            )])
+        });
+        let links = s.spawn(|| {
+            let page = json!({"data": [{"id": 1, "price": 2}], "next": "javascript:alert(1)"});
+            linking.serve(vec![(200, None, page.to_string())])
+        });
+        let config = ingest::config::Config::parse(
+            "test",
+            &json!({ "sources": [
+                { "name": "s", "url": redirecting.url("/p") },
+                { "name": "n", "url": linking.url("/n"), "pagination": { "style": "next_url" } }],
+                "retry": { "max_retries": 3, "base_delay_ms": 1, "max_delay_ms": 2 } })
+            .to_string(),
+        )
+        .unwrap();
+        let outcome = run(&config);
+        (outcome, [redirects.join().unwrap(), links.join().unwrap()])
+    });
+    assert_eq!(seen.map(|s| s.len()), [1, 1], "one request each");
+    assert_eq!(outcome.summary["status"], "partial");
+    let redirected = outcome.source("s");
+    assert_eq!(n(redirected, "failed_pages"), 1);
+    assert_eq!(n(&redirected["errors"], "client_error"), 1);
+    let linked = outcome.source("n");
+    assert_eq!(linked["status"], "error");
+    assert_eq!(
+        n(linked, "requests"),
+        1,
+        "the link itself is never requested"
+    );
+    assert_eq!(n(linked, "failed_pages"), 0);
+    assert_eq!(outcome.records.len(), 1);
+}

@@ -522,6 +522,9 @@ fn urls_must_be_http_with_a_host() {
         "http://x/ ",
         "HTTP://x/",
         "http://x:8o/",
+        "http://x:65536/",
+        "http://x:99999/",
+        "http://x:+80/",
         "http://[::1/",
         "",
         "http://x/\n",
@@ -545,6 +548,8 @@ fn urls_must_be_http_with_a_host() {
         "http://u:p@x/",
         "http://[::1]:9/",
         "http://127.0.0.1:9001/products",
+        "http://x:65535/",
+        "http://x:/",
     ] {
         let text = json!({"sources": [{"name": "a", "url": good}]}).to_string();
         assert_eq!(source(&text).url, good);

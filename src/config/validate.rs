@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::fetch::url::is_http_url;
+
 use super::{
     is_secret_name, redact_url, Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig,
 };
@@ -643,37 +645,4 @@ fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
-}
-
-/// `http://` or `https://` (lower case, as written by hand), then a
-/// non-empty host, an optional numeric port, and no whitespace or control
-/// characters anywhere.
-fn is_http_url(s: &str) -> bool {
-    let Some(rest) = s
-        .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"))
-    else {
-        return false;
-    };
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after))
-                if !addr.is_empty() && (after.is_empty() || after.starts_with(':')) =>
-            {
-                (addr, after.strip_prefix(':'))
-            }
-            _ => return false,
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    !host.is_empty() && port.is_none_or(|p| p.chars().all(|c| c.is_ascii_digit()))
 }

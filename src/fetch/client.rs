@@ -169,6 +169,10 @@ impl Client {
                 .filter(|_| REDIRECTS.contains(&status) && hop < MAX_REDIRECTS)
                 .map(|l| url::resolve(&target, l));
             match location {
+                Some(next) if !url::is_http_url(&next) => {
+                    let detail = format!("Location is not an http(s) URL: {}", redact_url(&next));
+                    return Exchange::failed(AttemptError::Redirect(detail), target);
+                }
                 Some(next) => {
                     // Drain a little so the connection can be reused.
                     let _ = response

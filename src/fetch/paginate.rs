@@ -11,9 +11,9 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::config::Pagination;
+use crate::config::{redact_url, Pagination};
 use crate::fetch::page::lookup;
-use crate::fetch::url::{resolve, set_query_param};
+use crate::fetch::url::{is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +176,9 @@ impl Paginator {
     }
 
     fn follow(&mut self, url: String) -> Next {
+        if !is_http_url(&url) {
+            return Next::BadPointer(format!("next URL {}", redact_url(&url)));
+        }
         if !self.followed.insert(url.clone()) {
             return Next::Loop(url);
         }
@@ -378,6 +381,16 @@ mod tests {
         );
         let got = p.after_page(&json!({"next": true}), 1, "http://h/r", None);
         assert!(matches!(got, Next::BadPointer(_)), "{got:?}");
+        // Only http(s) URLs are ever requested, whatever a server links to.
+        for target in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "ftp://h/r?page=2",
+            "http://h:99999/r",
+        ] {
+            let got = p.after_page(&json!({ "next": target }), 1, "http://h/r", None);
+            assert!(matches!(got, Next::BadPointer(_)), "{target}: {got:?}");
+        }
     }
 
     #[test]

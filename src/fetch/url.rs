@@ -1,5 +1,6 @@
 //! The little URL work pagination needs: resolving a relative next link
-//! (RFC 3986 §5.2) and setting one query parameter.
+//! (RFC 3986 §5.2), setting one query parameter, and checking that a URL
+//! is one ingest may request.
 //!
 //! Hand-written because it is small and central, and the `url` crate would
 //! bring IDNA tables into a binary meant for small machines. URLs are
@@ -209,6 +210,44 @@ pub fn set_query_param(url: &str, name: &str, value: &str) -> String {
         out.push_str(f);
     }
     out
+}
+
+/// `http://` or `https://` (lower case, as written by hand), then a
+/// non-empty host, an optional port that fits in 16 bits (an out-of-range
+/// port must not quietly become port 80), and no whitespace or control
+/// characters anywhere. Config URLs, next links and redirect targets all
+/// pass this before a request is made.
+pub fn is_http_url(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, after))
+                if !addr.is_empty() && (after.is_empty() || after.starts_with(':')) =>
+            {
+                (addr, after.strip_prefix(':'))
+            }
+            _ => return false,
+        }
+    } else {
+        match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    !host.is_empty()
+        && port.is_none_or(|p| {
+            p.is_empty() || (p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
+        })
 }
 
 #[cfg(test)]
