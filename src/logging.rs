@@ -5,8 +5,9 @@
 //! Levels: `error` an internal failure; `warn` a page given up, a breaker
 //! opened, a source stopped early; `info` a source's start and end, the
 //! run's end; `debug` each retry decision and its wait; `trace` each
-//! request. ureq's own debug chatter is capped at `info` unless `RUST_LOG`
-//! names it.
+//! request. ureq's own lines are capped at `info` whatever `RUST_LOG`
+//! says: its `debug` and `trace` lines show request URLs and header bytes,
+//! secrets included, in forms ingest cannot redact.
 
 use std::io::Write;
 
@@ -14,10 +15,18 @@ use serde_json::{Map, Value};
 
 /// Installs the global logger once; later calls do nothing.
 pub fn init(json: bool) {
-    let env = env_logger::Env::default().default_filter_or("info,ureq=info,ureq_proto=info");
+    let env = env_logger::Env::default().default_filter_or("info");
     let mut builder = env_logger::Builder::from_env(env);
+    // After `RUST_LOG`, so these win over a plain `trace`; `is_hidden`
+    // below catches a longer directive such as `ureq_proto::util=trace`.
+    for transport in TRANSPORT_TARGETS {
+        builder.filter_module(transport, log::LevelFilter::Info);
+    }
     if json {
         builder.format(|buf, record| {
+            if is_hidden(record) {
+                return Ok(());
+            }
             let msg = record.args().to_string();
             let mut obj = Map::new();
             obj.insert("ts".into(), Value::String(now()));
@@ -34,6 +43,9 @@ pub fn init(json: bool) {
         });
     } else {
         builder.format(|buf, record| {
+            if is_hidden(record) {
+                return Ok(());
+            }
             writeln!(
                 buf,
                 "[{} {:<5} {}] {}",
@@ -47,6 +59,21 @@ pub fn init(json: bool) {
     // Through the progress display, so log lines land above the bars.
     let target = env_logger::Target::Pipe(Box::new(crate::progress::LogWriter));
     let _ = builder.target(target).try_init();
+}
+
+/// Log targets of the HTTP stack, whose lines below `info` may carry
+/// secrets.
+const TRANSPORT_TARGETS: [&str; 2] = ["ureq", "ureq_proto"];
+
+/// Whether `record` is a transport line below `info`, never written.
+fn is_hidden(record: &log::Record<'_>) -> bool {
+    record.level() > log::Level::Info
+        && TRANSPORT_TARGETS.iter().any(|t| {
+            record
+                .target()
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 
 /// The current time as RFC 3339 UTC with milliseconds.
@@ -109,5 +136,25 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(key_values("no pairs here").is_empty());
+    }
+
+    #[test]
+    fn transport_lines_below_info_are_hidden() {
+        let hidden = |target: &str, level| {
+            is_hidden(
+                &log::Record::builder()
+                    .target(target)
+                    .level(level)
+                    .args(format_args!("x"))
+                    .build(),
+            )
+        };
+        assert!(hidden("ureq", log::Level::Debug));
+        assert!(hidden("ureq_proto::util", log::Level::Trace));
+        assert!(hidden("ureq::run", log::Level::Debug));
+        assert!(!hidden("ureq", log::Level::Info));
+        assert!(!hidden("ureq::pool", log::Level::Warn));
+        assert!(!hidden("ingest::fetch", log::Level::Trace));
+        assert!(!hidden("urequests", log::Level::Debug));
     }
 }

@@ -475,3 +475,38 @@ fn an_internal_failure_still_writes_the_summary_and_exits_1() {
     let n = |k: &str| t[k].as_u64().unwrap();
     assert_eq!(n("items"), n("records") + n("invalid") + n("duplicates"));
 }
+
+/// SPEC §3: secrets are never written anywhere, logs included, not even by
+/// the HTTP stack's own lines under `RUST_LOG=trace` (which show URLs and
+/// header bytes ingest cannot redact, so they are held back).
+#[test]
+fn secrets_stay_out_of_the_logs_even_at_trace_level() {
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
+    let mut source = server.config_json()["sources"][0].clone();
+    let url = format!("{}?api_key=QUERYSECRET", source["url"].as_str().unwrap());
+    source["url"] = json!(url);
+    source["headers"] =
+        json!({"Authorization": "env:INGEST_TEST_TOKEN", "X-Api-Key": "HEADERSECRET"});
+    let dir = OutDir::new();
+    for json_logs in [false, true] {
+        let mut command = run_command(&dir.0, &json!({ "sources": [source] }));
+        if json_logs {
+            command.arg("--log-json");
+        }
+        let o = command
+            .env("RUST_LOG", "trace")
+            .env("INGEST_TEST_TOKEN", "ENVSECRET")
+            .output()
+            .expect("run the ingest binary");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(err.contains("event=request"), "trace lines are on: {err}");
+        for secret in ["QUERYSECRET", "HEADERSECRET", "ENVSECRET"] {
+            assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+        }
+    }
+    let sent = server.requests();
+    assert!(sent.iter().any(|r| r.path.contains("api_key=QUERYSECRET")));
+}
