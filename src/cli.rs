@@ -87,10 +87,17 @@ pub struct ServeMockArgs {
     /// pages per source; default: 10
     #[argh(option, default = "10")]
     pub pages: usize,
-    /// items per page; default: 20
+    /// items per page, 1 to 10000; default: 20 (pages × items per page is
+    /// at most 2 million per source)
     #[argh(option, default = "20")]
     pub items_per_page: usize,
 }
+
+/// Largest `--items-per-page` of `serve-mock`.
+const MAX_MOCK_ITEMS_PER_PAGE: usize = 10_000;
+/// Largest number of items per mock source: the mock holds its pages in
+/// memory (about 160 bytes an item), so this keeps three sources near 1 GB.
+const MAX_MOCK_ITEMS_PER_SOURCE: usize = 2_000_000;
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
@@ -224,10 +231,34 @@ fn install_signal_handler(control: &Arc<RunControl>) {
     }
 }
 
+/// The usage error for a mock too small to make sense or too big to hold.
+fn check_mock_size(pages: usize, items_per_page: usize) -> Result<(), String> {
+    if !(1..=MAX_MOCK_ITEMS_PER_PAGE).contains(&items_per_page) {
+        return Err(format!(
+            "--items-per-page: expected an integer from 1 to {MAX_MOCK_ITEMS_PER_PAGE}, found {items_per_page}"
+        ));
+    }
+    match pages.checked_mul(items_per_page) {
+        Some(items) if items <= MAX_MOCK_ITEMS_PER_SOURCE => Ok(()),
+        _ => Err(format!(
+            "--pages: expected at most {} pages of {items_per_page} items \
+             ({MAX_MOCK_ITEMS_PER_SOURCE} items per source), found {pages}",
+            MAX_MOCK_ITEMS_PER_SOURCE / items_per_page
+        )),
+    }
+}
+
 fn serve_mock(args: ServeMockArgs) -> u8 {
     crate::logging::init(false);
-    if args.items_per_page == 0 {
-        eprintln!("ingest: --items-per-page: expected an integer >= 1, found 0");
+    if let Err(message) = check_mock_size(args.pages, args.items_per_page) {
+        eprintln!("ingest: {message}");
+        return 2;
+    }
+    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(args.addr.as_str()) {
+        eprintln!(
+            "ingest: --addr: expected HOST:PORT (e.g. 127.0.0.1:8080), found {:?}: {e}",
+            args.addr
+        );
         return 2;
     }
     let Some(scenario) =
