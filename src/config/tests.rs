@@ -434,7 +434,7 @@ fn values_out_of_range() {
     assert_error(
         &with_source(json!({"pagination": {"style": "page", "start": -1}})),
         "sources[0].pagination.start",
-        "expected an integer >= 0, found -1",
+        "expected an integer from 0 to 9007199254740991, found -1",
     );
     assert_error(
         &with_source(json!({"pagination": {"style": "page", "size_param": "n", "size": 0}})),
@@ -586,6 +586,33 @@ fn size_and_limit_go_with_their_params() {
         "sources[0].pagination.limit",
         "expected limit_param alongside limit",
     );
+    // One query parameter cannot carry both the position and the size.
+    assert_error(
+        &p(json!({"style": "page", "param": "p", "size_param": "p", "size": 5})),
+        "sources[0].pagination.size_param",
+        "expected a parameter name other than param's, found \"p\" for both",
+    );
+    assert_error(
+        &p(json!({"style": "offset", "limit_param": "offset", "limit": 5})),
+        "sources[0].pagination.limit_param",
+        "other than offset_param's",
+    );
+}
+
+#[test]
+fn starts_are_integers_json_keeps_exactly() {
+    let p = |v: Value| with_source(json!({ "pagination": v }));
+    for style in ["page", "offset"] {
+        assert_error(
+            &p(json!({"style": style, "start": 9_007_199_254_740_992_u64})),
+            "sources[0].pagination.start",
+            "9007199254740991",
+        );
+        assert!(parse(&p(
+            json!({"style": style, "start": 9_007_199_254_740_991_u64})
+        ))
+        .is_ok());
+    }
 }
 
 #[test]
@@ -666,6 +693,13 @@ fn headers_are_an_object_of_strings() {
         "sources[0].headers.accept",
         "duplicate header name (names are case-insensitive; also sources[0].headers.Accept)",
     );
+    for framing in ["Content-Length", "transfer-encoding"] {
+        assert_error(
+            &with_source(json!({ "headers": { framing: "5" } })),
+            &format!("sources[0].headers.{framing}"),
+            "expected a header ingest may send",
+        );
+    }
 }
 
 #[test]
@@ -712,6 +746,12 @@ fn missing_env_variable_is_named() {
         ),
         "sources[0].headers.Authorization",
         "environment variable INGEST_CFG_TEST_SURELY_UNSET_7F3A is not set",
+    );
+    std::env::set_var("INGEST_CFG_TEST_ENV_EMPTY", " ");
+    assert_error(
+        &with_source(json!({"headers": {"Authorization": "env:INGEST_CFG_TEST_ENV_EMPTY"}})),
+        "sources[0].headers.Authorization",
+        "environment variable INGEST_CFG_TEST_ENV_EMPTY is empty",
     );
     assert_error(
         &with_source(json!({"headers": {"X-A": "env:"}})),
@@ -883,7 +923,7 @@ proptest! {
         base in 1u64..1_000_000,
         extra in 0u64..1_000_000,
         threshold in 1u32..=u32::MAX,
-        start in 0u64..u64::MAX,
+        start in 0u64..=(1u64 << 53) - 1,
         size in proptest::option::of(1u64..u64::MAX),
         big in 1u64..u64::MAX,
     ) {

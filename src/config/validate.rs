@@ -13,6 +13,14 @@ use serde_json::{Map, Value};
 
 use crate::fetch::url::is_http_url;
 
+/// Headers that describe a request body: set on a GET, they make the
+/// server wait for bytes that never come.
+const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
+
+/// Largest pagination `start`: 2^53 − 1, the largest integer that every
+/// JSON implementation keeps exactly.
+const MAX_START: u64 = (1 << 53) - 1;
+
 use super::{
     is_secret_name, redact_url, Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig,
 };
@@ -360,19 +368,32 @@ impl Walker<'_> {
         let opt_path = |key: &str| -> Result<Option<String>> {
             o.get(key).map(|(p, v)| self.dot_path(&p, v)).transpose()
         };
+        // Starts stay within the integers every JSON tool keeps exactly,
+        // far from where counting pages on could overflow.
+        let start = |default| Ok(self.int(&o, "start", 0, MAX_START)?.unwrap_or(default));
         Ok(match *style {
-            "page" => Pagination::Page {
-                param: text("param", "page")?,
-                start: self.int(&o, "start", 0, u64::MAX)?.unwrap_or(1),
-                size: self.pair(&o, "size_param", "size")?,
-                total_pages_path: opt_path("total_pages_path")?,
-            },
-            "offset" => Pagination::Offset {
-                offset_param: text("offset_param", "offset")?,
-                start: self.int(&o, "start", 0, u64::MAX)?.unwrap_or(0),
-                limit: self.pair(&o, "limit_param", "limit")?,
-                total_path: opt_path("total_path")?,
-            },
+            "page" => {
+                let param = text("param", "page")?;
+                let size = self.pair(&o, "size_param", "size")?;
+                self.distinct_params(&o, ("param", &param), ("size_param", &size))?;
+                Pagination::Page {
+                    param,
+                    start: start(1)?,
+                    size,
+                    total_pages_path: opt_path("total_pages_path")?,
+                }
+            }
+            "offset" => {
+                let offset_param = text("offset_param", "offset")?;
+                let limit = self.pair(&o, "limit_param", "limit")?;
+                self.distinct_params(&o, ("offset_param", &offset_param), ("limit_param", &limit))?;
+                Pagination::Offset {
+                    offset_param,
+                    start: start(0)?,
+                    limit,
+                    total_path: opt_path("total_path")?,
+                }
+            }
             "cursor" => {
                 let (p, v) =
                     self.required(&o, "cursor_path", "a dot path (style cursor requires it)")?;
@@ -390,6 +411,25 @@ impl Walker<'_> {
             "link_header" => Pagination::LinkHeader,
             _ => Pagination::None,
         })
+    }
+
+    /// The position parameter and the size parameter must differ: one
+    /// query parameter cannot carry both (the page number would be lost).
+    fn distinct_params(
+        &self,
+        o: &Obj,
+        (position_key, position): (&str, &str),
+        (size_key, size): (&str, &Option<(String, u64)>),
+    ) -> Result<()> {
+        match size {
+            Some((name, _)) if name == position => Err(self.error(
+                &child(&o.path, size_key),
+                format_args!(
+                    "expected a parameter name other than {position_key}'s, found {name:?} for both"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// A parameter name and its value (`size_param` + `size`), which only
@@ -425,6 +465,16 @@ impl Walker<'_> {
                 return Err(self.error(
                     &p,
                     "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found this key",
+                ));
+            }
+            if FRAMING_HEADERS
+                .iter()
+                .any(|framing| framing.eq_ignore_ascii_case(name))
+            {
+                return Err(self.error(
+                    &p,
+                    "expected a header ingest may send (Content-Length and Transfer-Encoding \
+                     frame a request body, and a GET has none), found this key",
                 ));
             }
             if let Some(other) = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)) {
@@ -483,6 +533,11 @@ impl Walker<'_> {
             ));
         }
         match std::env::var(var) {
+            // Set but empty is as good as missing: an empty token is a
+            // mistake to report, not a header to send.
+            Ok(value) if value.trim().is_empty() => {
+                Err(self.error(path, format_args!("environment variable {var} is empty")))
+            }
             Ok(value) => Ok(value),
             Err(std::env::VarError::NotPresent) => {
                 Err(self.error(path, format_args!("environment variable {var} is not set")))

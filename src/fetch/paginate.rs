@@ -95,15 +95,15 @@ impl Paginator {
                     .as_deref()
                     .and_then(|p| lookup(body, p))
                     .and_then(Value::as_u64)
-                    .is_some_and(|total| self.position + 1 - start >= total);
+                    .is_some_and(|total| (self.position - start).saturating_add(1) >= total);
                 if items == 0 || last {
                     return Next::End;
                 }
-                self.position += 1;
+                self.position = self.position.saturating_add(1);
                 self.step_to_position()
             }
             Pagination::Offset { total_path, .. } => {
-                self.position += items;
+                self.position = self.position.saturating_add(items);
                 let past_total = total_path
                     .as_deref()
                     .and_then(|p| lookup(body, p))
@@ -144,14 +144,14 @@ impl Paginator {
     pub fn after_given_up(&mut self, link_next: Option<&str>) -> Next {
         match &self.style {
             Pagination::Page { .. } => {
-                self.position += 1;
+                self.position = self.position.saturating_add(1);
                 self.step_to_position()
             }
             Pagination::Offset { limit, .. } => {
                 let step = limit.as_ref().map(|(_, l)| *l).or(self.last_good_count);
                 match step {
                     Some(step) if step > 0 => {
-                        self.position += step;
+                        self.position = self.position.saturating_add(step);
                         self.step_to_position()
                     }
                     _ => Next::Stuck,
