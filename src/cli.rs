@@ -52,7 +52,7 @@ pub struct RunArgs {
     #[argh(option)]
     pub config: Option<PathBuf>,
     /// output directory; default: out
-    #[argh(option, default = "PathBuf::from(\"out\")")]
+    #[argh(option, default = "PathBuf::from(\"out\")", from_str_fn(parse_out_dir))]
     pub out: PathBuf,
     /// never draw progress bars (they are drawn only on a terminal anyway)
     #[argh(switch)]
@@ -99,12 +99,19 @@ const MAX_MOCK_ITEMS_PER_PAGE: usize = 10_000;
 /// memory (about 160 bytes an item), so this keeps three sources near 1 GB.
 const MAX_MOCK_ITEMS_PER_SOURCE: usize = 2_000_000;
 
+fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("expected a directory path, found an empty string".into());
+    }
+    Ok(PathBuf::from(s))
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-            Ok(Duration::from_secs_f64(secs))
-        }
-        _ => Err(format!("expected a number of seconds > 0, found {s:?}")),
+    let secs = s.trim().parse::<f64>().ok().filter(|&secs| secs > 0.0);
+    let duration = secs.and_then(|secs| Duration::try_from_secs_f64(secs).ok());
+    match duration.filter(|d| !d.is_zero()) {
+        Some(duration) => Ok(duration),
+        None => Err(format!("expected a number of seconds > 0, found {s:?}")),
     }
 }
 

@@ -36,8 +36,15 @@ impl AtomicFile {
             let path = path.to_path_buf();
             move |source| Error::Output { path, source }
         };
+        if dir.exists() && !dir.is_dir() {
+            return Err(err(dir)(std::io::ErrorKind::NotADirectory.into()));
+        }
         fs::create_dir_all(dir).map_err(err(dir))?;
         let path = dir.join(name);
+        if path.is_dir() {
+            // Found now, not after the whole run when the rename fails.
+            return Err(err(&path)(std::io::ErrorKind::IsADirectory.into()));
+        }
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(err(&tmp))?;
         Ok(Self {
@@ -53,21 +60,27 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames the file to its final name.
-    pub fn commit(self) -> Result<PathBuf, Error> {
-        let Self { tmp, path, writer } = self;
-        let finish = || -> std::io::Result<()> {
-            let file = writer.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            fs::rename(&tmp, &path)
+    pub fn commit(mut self) -> Result<PathBuf, Error> {
+        let mut finish = || -> std::io::Result<()> {
+            self.writer.flush()?;
+            self.writer.get_ref().sync_all()?;
+            fs::rename(&self.tmp, &self.path)
         };
-        finish().map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            Error::Output {
-                path: path.clone(),
+        match finish() {
+            Ok(()) => Ok(self.path.clone()),
+            Err(source) => Err(Error::Output {
+                path: self.path.clone(),
                 source,
-            }
-        })?;
-        Ok(path)
+            }),
+        }
+    }
+}
+
+/// A file never committed (a failed run, a failed write) leaves no
+/// temporary file behind; after a commit there is none left to remove.
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
     }
 }
 
@@ -344,6 +357,12 @@ mod tests {
             1,
             "no temporary file left"
         );
+        // Dropped without a commit: the old file stays, the new one vanishes.
+        let mut f = AtomicFile::create(&dir, "x.json").unwrap();
+        f.writer().write_all(b"half").unwrap();
+        drop(f);
+        assert_eq!(fs::read_to_string(dir.join("x.json")).unwrap(), "hello");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temporary removed");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

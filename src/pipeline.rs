@@ -143,7 +143,18 @@ pub fn run(
 
     let mut failures: Vec<String> = Vec::new();
     let records_file = thread::scope(|scope| {
+        // The processor first: without it, fetching would be for nothing.
+        let processor = {
+            let stats = Arc::clone(&stats);
+            thread::Builder::new()
+                .name("process".into())
+                .spawn_scoped(scope, move || {
+                    let written = process::run(config, rx, records.writer(), &stats);
+                    (records, written)
+                })
+        };
         let fetchers: Vec<_> = (0..config.sources.len())
+            .filter(|_| processor.is_ok())
             .map(|i| {
                 let fetcher = Fetcher::new(
                     i,
@@ -160,15 +171,11 @@ pub fn run(
             })
             .collect();
         drop(tx);
-        let processor = {
-            let stats = Arc::clone(&stats);
-            thread::Builder::new()
-                .name("process".into())
-                .spawn_scoped(scope, move || {
-                    let written = process::run(config, rx, records.writer(), &stats);
-                    (records, written)
-                })
-        };
+        if processor.is_err() {
+            for source in &mut lock(&stats).sources {
+                source.status = SourceStatus::Error;
+            }
+        }
         if let Ok(handle) = &processor {
             progress.draw_until(&stats, || handle.is_finished());
         }

@@ -1,5 +1,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use testsupport::{MockServer, MockSource, Scenario, Style};
@@ -191,6 +192,9 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
     for bad in [
         &["run", "--bogus"][..],
         &["run", "--deadline", "soon"],
+        &["run", "--deadline", "1e-12"],
+        &["run", "--deadline", "inf"],
+        &["run", "--out", ""],
         &["serve-mock", "--items-per-page", "0"],
         &["serve-mock", "--items-per-page", "10001"],
         &["serve-mock", "--pages", "18446744073709551615"],
@@ -455,16 +459,28 @@ fn the_deadline_flag_cuts_a_hanging_source_and_shows_in_the_summary() {
 }
 
 /// A failure after fetching began (here: records.jsonl cannot be put in
-/// place, because a directory holds its name) still writes the summary,
-/// with status `failed`, the error, and every count; the exit code is 1.
+/// place, because a directory took its name while page 2 was in flight)
+/// still writes the summary, with status `failed`, the error, and every
+/// count; the exit code is 1.
 #[test]
 fn an_internal_failure_still_writes_the_summary_and_exits_1() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let slow_page = testsupport::FaultKind::Delay(Duration::from_secs(3));
+    let server = MockServer::start(
+        Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3).fault(2, 1, slow_page)),
+    )
+    .unwrap();
     let dir = OutDir::new();
+    let child = spawn(run_command(&dir.0, &server.config_json()));
+    let asked = Instant::now();
+    while !server.requests().iter().any(|r| r.page == 2) {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "page 2 never requested"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::fs::create_dir_all(dir.0.join("out/records.jsonl/in-the-way")).unwrap();
-    let o = run_config(&dir.0, &server.config_json());
+    let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
