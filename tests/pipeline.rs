@@ -193,6 +193,52 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     assert_eq!(stats.lock().unwrap().sources[0].status.as_str(), "complete");
 }
 
+/// A fetcher blocked on a full channel still stops at the deadline or an
+/// interrupt (a huge page must not keep a run alive past either): its
+/// source ends `deadline` / `interrupted`, stopped at the page it could not
+/// hand over in full, with only what the channel took counted as sent.
+#[test]
+fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
+    const CAPACITY: usize = 5;
+    for interrupt in [false, true] {
+        let server =
+            MockServer::start(Scenario::new(5).with(MockSource::new("alpha", Style::Page, 2, 20)))
+                .unwrap();
+        let config = config_with(&server, json!({ "queue_capacity": CAPACITY }));
+        let soon = Instant::now() + Duration::from_millis(300);
+        let far = Instant::now() + Duration::from_secs(600);
+        let control = RunControl::new(if interrupt { far } else { soon });
+        let stats = Arc::new(Mutex::new(Stats::new(["alpha"])));
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+        std::thread::scope(|s| {
+            let fetcher =
+                Fetcher::new(0, &config, client::agent(), &control, Arc::clone(&stats), 1);
+            let running = s.spawn(move || fetcher.run(tx));
+            let waited = Instant::now();
+            while !rx.is_full() {
+                assert!(waited.elapsed() < Duration::from_secs(10), "never filled");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if interrupt {
+                control.interrupt();
+            }
+            while !running.is_finished() && waited.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let stopped = running.is_finished();
+            while rx.recv().is_ok() {} // unblocks a fetcher that did not stop
+            assert!(stopped, "the fetcher stayed blocked on the full channel");
+        });
+        let stats = stats.lock().unwrap();
+        let source = &stats.sources[0];
+        let want = if interrupt { "interrupted" } else { "deadline" };
+        assert_eq!(source.status.as_str(), want);
+        assert_eq!(source.pages, 1);
+        let stopped_at = source.stopped_at_url.as_deref().unwrap_or_default();
+        assert!(stopped_at.contains("page=1"), "{stopped_at}");
+    }
+}
+
 /// A tiny_http server answering `answers` in order (status, Location,
 /// body) and recording each request's path and headers.
 struct Scripted {
@@ -337,6 +383,35 @@ fn redirect_hops_take_tokens_like_any_request() {
         "{}",
         source["waits_ms"]
     );
+}
+
+/// The wait for a redirect hop's token is the rate limit's time, not the
+/// server's: at 2 requests/s a hop waits 0.5 s, longer than this attempt's
+/// whole `connect_ms + read_ms`, and the page still arrives.
+#[test]
+fn a_redirect_hop_waiting_for_its_token_is_not_a_timeout() {
+    let server = Scripted::new();
+    let answers = vec![
+        (301, Some(server.url("/final")), String::new()),
+        (200, None, json!([{"id": 1, "price": 2}]).to_string()),
+    ];
+    let (outcome, seen) = std::thread::scope(|s| {
+        let serving = s.spawn(|| server.serve(answers));
+        let config = ingest::config::Config::parse(
+            "test",
+            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }],
+                     "rate_limit": { "per_second": 2, "burst": 1 },
+                     "timeouts": { "connect_ms": 100, "read_ms": 200 } })
+            .to_string(),
+        )
+        .unwrap();
+        (run(&config), serving.join().unwrap())
+    });
+    let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/a", "/final"]);
+    let source = outcome.source("s");
+    assert_eq!(source["status"], "complete", "{source:#}");
+    assert_eq!(outcome.records.len(), 1);
 }
 
 /// Only http(s) URLs are ever requested: a redirect to `file:` is a page

@@ -139,7 +139,8 @@ impl Client {
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
     /// the whole attempt within `connect_ms + read_ms`. Each redirect hop is
     /// a request too, so it first calls `next_hop`, which takes a token and
-    /// says whether the run may go on.
+    /// says whether the run may go on; that wait is not the server's time
+    /// and extends the attempt's allowance (never past `time_left`).
     pub fn get(
         &self,
         url: &str,
@@ -147,11 +148,18 @@ impl Client {
         mut next_hop: impl FnMut() -> bool,
     ) -> Exchange {
         let sent = Instant::now();
-        let end = sent + time_left.min(self.connect + self.read);
+        let run_end = sent + time_left;
+        let mut end = run_end.min(sent + self.connect + self.read);
         let mut target = url.to_string();
         for hop in 0..=MAX_REDIRECTS {
-            if hop > 0 && !next_hop() {
-                return Exchange::failed(AttemptError::Timeout("budget"), target);
+            if hop > 0 {
+                let asked = Instant::now();
+                if !next_hop() {
+                    return Exchange::failed(AttemptError::Timeout("budget"), target);
+                }
+                // Time spent waiting for a token is the rate limit's, not
+                // the server's: it does not count against the attempt.
+                end = run_end.min(end + asked.elapsed());
             }
             let budget = end.saturating_duration_since(Instant::now());
             if budget.is_zero() {

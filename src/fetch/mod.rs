@@ -20,9 +20,9 @@ pub mod retry;
 pub mod url;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{SendTimeoutError, Sender};
 use log::{debug, info, trace, warn};
 use serde_json::Value;
 
@@ -43,6 +43,20 @@ pub struct Item {
     pub source: usize,
     /// The array element as received.
     pub value: Value,
+}
+
+/// How often a fetcher blocked on a full channel looks at the deadline
+/// and for an interrupt.
+const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How sending a page's items ended.
+enum Sent {
+    /// Every item is in the channel.
+    All,
+    /// The processor is gone (it failed); nothing more can be sent.
+    ProcessorGone,
+    /// The deadline passed or the run was interrupted part-way.
+    Stopped(Stop),
 }
 
 /// How one page ended.
@@ -72,6 +86,9 @@ pub struct Fetcher<'a> {
     breaker: Breaker,
     control: &'a RunControl,
     stats: Arc<Mutex<Stats>>,
+    /// Not before this instant: the `Retry-After` of a page given up,
+    /// which the server meant for the whole API, not for that page.
+    resume_at: Option<(Instant, WaitCause)>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -93,6 +110,7 @@ impl<'a> Fetcher<'a> {
             bucket: TokenBucket::new(config.rate_limit),
             backoff: Backoff::new(config.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(config.breaker),
+            resume_at: None,
             control,
             stats,
         }
@@ -137,10 +155,17 @@ impl<'a> Fetcher<'a> {
                     let next =
                         pager.after_page(&body, items.len(), &page_url, link_next.as_deref());
                     drop(body);
-                    if !self.send(&tx, items) {
-                        break (SourceStatus::Error, Some(url));
+                    match self.send(&tx, items) {
+                        Sent::All => next,
+                        Sent::ProcessorGone => break (SourceStatus::Error, Some(url)),
+                        Sent::Stopped(stop) => {
+                            warn!(
+                                "source={name} event=stop reason=page_cut_short url={}",
+                                redact_url(&url)
+                            );
+                            break (self.stop_status(stop), Some(url));
+                        }
                     }
-                    next
                 }
                 PageOutcome::GivenUp { link_next } => {
                     failed_in_a_row += 1;
@@ -206,22 +231,36 @@ impl<'a> Fetcher<'a> {
         );
     }
 
-    /// Sends a page's items in order; `false` if the processor is gone.
-    fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> bool {
+    /// Sends a page's items in order. A full channel blocks, but never past
+    /// the deadline or an interrupt: a huge page must not keep the run
+    /// alive after either (the page's URL is then where the source
+    /// stopped, so a later run can fetch it again).
+    fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> Sent {
         for value in items {
-            let item = Item {
+            let mut item = Item {
                 source: self.index,
                 value,
             };
-            if tx.send(item).is_err() {
-                warn!(
-                    "source={} event=stop reason=processor_gone",
-                    self.source.name
-                );
-                return false;
+            loop {
+                match tx.send_timeout(item, SEND_CHECK_INTERVAL) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Disconnected(_)) => {
+                        warn!(
+                            "source={} event=stop reason=processor_gone",
+                            self.source.name
+                        );
+                        return Sent::ProcessorGone;
+                    }
+                    Err(SendTimeoutError::Timeout(back)) => {
+                        if let Err(stop) = self.control.check() {
+                            return Sent::Stopped(stop);
+                        }
+                        item = back;
+                    }
+                }
             }
         }
-        true
+        Sent::All
     }
 
     fn stop_status(&self, stop: Stop) -> SourceStatus {
@@ -236,7 +275,9 @@ impl<'a> Fetcher<'a> {
     fn fetch_page(&mut self, url: &str, page_no: u64) -> PageOutcome {
         let name = self.source.name.clone();
         let shown = redact_url(url);
-        let mut retry_wait: Option<(Instant, WaitCause)> = None;
+        // A pause a server asked for on the page given up before holds for
+        // this one too.
+        let mut retry_wait = self.resume_at.take();
         let mut retry_cause = String::new();
         for attempt in 1..=self.config.retry.max_retries + 1 {
             if let Err(stop) = self.wait_for_turn(retry_wait) {
@@ -310,16 +351,19 @@ impl<'a> Fetcher<'a> {
                     self.config.breaker.cooldown.as_millis()
                 );
             }
-            if attempt > self.config.retry.max_retries {
-                warn!("source={name} page={page_no} event=give_up attempt={attempt} error=\"{error}\" url={shown}");
-                return PageOutcome::GivenUp { link_next };
-            }
-            let backoff = self.backoff.delay(attempt);
             let retry_after = exchange
                 .retry_after
                 .as_deref()
                 .filter(|_| error.honours_retry_after())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            if attempt > self.config.retry.max_retries {
+                if let Some(pause) = retry_after {
+                    self.resume_at = Some((self.control.after(pause), WaitCause::RetryAfter));
+                }
+                warn!("source={name} page={page_no} event=give_up attempt={attempt} error=\"{error}\" url={shown}");
+                return PageOutcome::GivenUp { link_next };
+            }
+            let backoff = self.backoff.delay(attempt);
             let wait = RetryWait::new(backoff, retry_after);
             let cause = if wait.from_retry_after {
                 WaitCause::RetryAfter

@@ -144,3 +144,37 @@ fn retryable_fault_on_every_attempt_is_given_up_after_one_plus_max_retries() {
     );
     assert_received(&outcome, &server, "alpha", [1, 3]);
 }
+
+/// A `Retry-After` is the server's word for the whole API, not for one
+/// page: when the page that carried it is given up, the next page still
+/// waits for it.
+#[test]
+fn retry_after_of_a_page_given_up_holds_for_the_next_page() {
+    let server =
+        serve(alpha(3).faults_for_every_attempt(2, FaultKind::RetryAfter(429, "1".into())));
+    let outcome = run(&config(&server, json!({"retry": {"max_retries": 1}})));
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 2), (3, 1), (4, 1)])
+    );
+    for (page, attempt) in [(2, 1), (2, 2)] {
+        let next = if attempt == 1 { (2, 2) } else { (3, 1) };
+        let gap = logged(&server, "alpha", next.0, next.1).at
+            - logged(&server, "alpha", page, attempt).at;
+        assert!(
+            gap >= Duration::from_millis(980),
+            "after page {page} attempt {attempt}: {gap:?}"
+        );
+    }
+    let src = outcome.source("alpha");
+    assert_eq!(
+        strings(&src["failed_page_urls"]),
+        [url_of(&server, "alpha", 2)]
+    );
+    assert!(
+        n(&src["waits_ms"], "retry_after") >= 1900,
+        "{}",
+        src["waits_ms"]
+    );
+    assert_eq!(outcome.exit_code(), 3);
+}
