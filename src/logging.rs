@@ -27,7 +27,7 @@ pub fn init(json: bool) {
             if is_hidden(record) {
                 return Ok(());
             }
-            let msg = record.args().to_string();
+            let msg = one_line(record.args().to_string());
             let mut obj = Map::new();
             obj.insert("ts".into(), Value::String(now()));
             obj.insert(
@@ -52,7 +52,7 @@ pub fn init(json: bool) {
                 now(),
                 record.level(),
                 record.target(),
-                record.args()
+                one_line(record.args().to_string())
             )
         });
     }
@@ -74,6 +74,24 @@ fn is_hidden(record: &log::Record<'_>) -> bool {
                 .strip_prefix(t)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
         })
+}
+
+/// `msg` with control characters written as escapes (`\n`, `\u{1b}`), so
+/// that text from a server (an error message, a URL) can neither start a
+/// forged log line nor move the cursor over the progress bars.
+fn one_line(msg: String) -> String {
+    if !msg.chars().any(char::is_control) {
+        return msg;
+    }
+    msg.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The current time as RFC 3339 UTC with milliseconds.
@@ -136,6 +154,15 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert!(key_values("no pairs here").is_empty());
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(one_line("plain".into()), "plain");
+        assert_eq!(
+            one_line("a\n[2026 INFO forged] b\r\x1b[2J".into()),
+            "a\\n[2026 INFO forged] b\\r\\u{1b}[2J"
+        );
     }
 
     #[test]

@@ -441,7 +441,31 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&pairs.join("&"));
     }
     out.push_str(fragment);
+    escape_for_display(&out)
+}
+
+/// `url` with whitespace, control characters and `"` percent-encoded: a URL
+/// a server made up is shown in logs and the summary as one inert token
+/// that cannot start a new log line or add a `key=value` field.
+fn escape_for_display(url: &str) -> String {
+    if !url.chars().any(needs_escape) {
+        return url.to_string();
+    }
+    let mut out = String::with_capacity(url.len() + 8);
+    for c in url.chars() {
+        if needs_escape(c) {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
     out
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '"'
 }
 
 /// `scheme://user:***@host…` for a URL (without query) that has a password.

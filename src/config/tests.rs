@@ -822,7 +822,13 @@ fn urls_are_redacted_byte_for_byte_elsewhere() {
         ("http://x/p?&&a=1&", "http://x/p?&&a=1&"),
         ("http://u:pw@x/p?q=1", "http://u:***@x/p?q=1"),
         ("http://u@x/p", "http://u@x/p"),
-        ("not a url?key=1", "not a url?key=***"),
+        ("not a url?key=1", "not%20a%20url?key=***"),
+        // Made-up URLs stay one inert token in logs and the summary.
+        (
+            "http://x/p?a=1 status=complete\n[INFO] \"q\"",
+            "http://x/p?a=1%20status=complete%0A[INFO]%20%22q%22",
+        ),
+        ("http://x/é", "http://x/é"),
     ];
     for (url, want) in cases {
         assert_eq!(redact_url(url), want, "redact_url({url:?})");
