@@ -459,3 +459,86 @@ fn redirects_and_next_links_to_other_schemes_are_never_followed() {
     assert_eq!(n(linked, "failed_pages"), 0);
     assert_eq!(outcome.records.len(), 1);
 }
+
+/// A one-connection-per-request HTTP server writing `answers` byte for
+/// byte (tiny_http headers are ASCII only); returns its base URL and the
+/// request lines it saw. It waits at most 10 s for each request.
+fn raw_server(answers: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for answer in answers {
+            let waiting = Instant::now();
+            let stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(_) if waiting.elapsed() < Duration::from_secs(10) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => return seen,
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            seen.push(line.trim_end().to_string());
+            while reader.read_line(&mut line).unwrap() > 0 && !line.ends_with("\r\n\r\n") {}
+            let mut stream = reader.into_inner();
+            stream.write_all(&answer).unwrap();
+        }
+        seen
+    });
+    (base, serving)
+}
+
+/// An HTTP answer with `extra` header lines (raw bytes) and a JSON body.
+fn raw_answer(extra: &[u8], body: &str) -> Vec<u8> {
+    let mut out =
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n".to_vec();
+    out.extend_from_slice(extra);
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    out
+}
+
+/// Link headers and next targets may carry UTF-8 (a `title`, an IRI): the
+/// link is still followed, non-ASCII percent-encoded, and nothing is lost.
+#[test]
+fn links_with_non_ascii_text_are_followed() {
+    let (base, serving) = raw_server(vec![
+        raw_answer(
+            "Link: </p2>; rel=\"next\"; title=\"Seite ü\"\r\n".as_bytes(),
+            r#"[{"id": 1, "price": 1}]"#,
+        ),
+        raw_answer(
+            "Link: </café>; rel=\"next\"\r\n".as_bytes(),
+            r#"[{"id": 2, "price": 1}]"#,
+        ),
+        raw_answer(b"", r#"[{"id": 3, "price": 1}]"#),
+    ]);
+    let config = ingest::config::Config::parse(
+        "test",
+        &json!({ "sources": [{ "name": "s", "url": format!("{base}/p1"),
+                 "pagination": { "style": "link_header" } }] })
+        .to_string(),
+    )
+    .unwrap();
+    let outcome = run(&config);
+    let seen = serving.join().unwrap();
+    assert_eq!(
+        seen,
+        [
+            "GET /p1 HTTP/1.1",
+            "GET /p2 HTTP/1.1",
+            "GET /caf%C3%A9 HTTP/1.1"
+        ]
+    );
+    assert_eq!(outcome.source("s")["status"], "complete");
+    assert_eq!(outcome.records.len(), 3);
+}

@@ -173,9 +173,9 @@ impl Client {
             let location = response
                 .headers()
                 .get("location")
-                .and_then(|v| v.to_str().ok())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .filter(|_| REDIRECTS.contains(&status) && hop < MAX_REDIRECTS)
-                .map(|l| url::resolve(&target, l));
+                .map(|l| url::encode_non_ascii(&url::resolve(&target, &l)));
             match location {
                 Some(next) if !url::is_http_url(&next) => {
                     let detail = format!("Location is not an http(s) URL: {}", redact_url(&next));
@@ -237,13 +237,16 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let link_next = page::next_link(
-            headers
-                .get_all("link")
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        )
-        .map(|link| url::resolve(&target, &link));
+        // Link values may carry UTF-8 (a `title`, an IRI target): read
+        // them as text rather than dropping the header, or the next page
+        // would be silently lost.
+        let links: Vec<String> = headers
+            .get_all("link")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let link_next = page::next_link(links.iter().map(String::as_str))
+            .map(|link| url::resolve(&target, &link));
         let ok = (200..300).contains(&status);
         let limit = if ok {
             self.max_body_bytes

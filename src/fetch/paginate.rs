@@ -8,12 +8,13 @@
 //! one of them stops the source instead of spinning.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
 use crate::config::{redact_url, Pagination};
 use crate::fetch::page::lookup;
-use crate::fetch::url::{is_http_url, resolve, set_query_param};
+use crate::fetch::url::{encode_non_ascii, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +44,11 @@ pub struct Paginator {
     position: u64,
     /// Items of the last page that was received (offset style step-over).
     last_good_count: Option<u64>,
-    /// Every URL requested so far (pointer-following styles).
-    followed: HashSet<String>,
+    /// Hashes of every URL requested so far (pointer-following styles):
+    /// 8 bytes a page however long the URLs, keyed per run (std's
+    /// `RandomState`) so that no server can craft a collision.
+    followed: HashSet<u64>,
+    keys: RandomState,
 }
 
 impl Paginator {
@@ -61,9 +65,10 @@ impl Paginator {
             position,
             last_good_count: None,
             followed: HashSet::new(),
+            keys: RandomState::new(),
         };
         p.current = p.positioned_url();
-        p.followed.insert(p.current.clone());
+        p.followed.insert(p.keys.hash_one(&p.current));
         p
     }
 
@@ -176,10 +181,11 @@ impl Paginator {
     }
 
     fn follow(&mut self, url: String) -> Next {
+        let url = encode_non_ascii(&url);
         if !is_http_url(&url) {
             return Next::BadPointer(format!("next URL {}", redact_url(&url)));
         }
-        if !self.followed.insert(url.clone()) {
+        if !self.followed.insert(self.keys.hash_one(&url)) {
             return Next::Loop(url);
         }
         self.current = url.clone();

@@ -212,6 +212,23 @@ pub fn set_query_param(url: &str, name: &str, value: &str) -> String {
     out
 }
 
+/// `url` with every non-ASCII character percent-encoded as UTF-8 (RFC
+/// 3987's mapping of an IRI to a URI): servers do link to `/café`, and an
+/// HTTP request line carries ASCII only.
+pub fn encode_non_ascii(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for c in url.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
 /// `http://` or `https://` (lower case, as written by hand), then a
 /// non-empty host, an optional port that fits in 16 bits (an out-of-range
 /// port must not quietly become port 80), and no whitespace or control
@@ -290,6 +307,15 @@ mod tests {
             "http://api.example.com:80"
         );
         assert_ne!(origin("https://a.example/x"), origin("https://b.example/x"));
+    }
+
+    #[test]
+    fn non_ascii_is_percent_encoded_as_utf8() {
+        assert_eq!(encode_non_ascii("http://h/a?b=c"), "http://h/a?b=c");
+        assert_eq!(
+            encode_non_ascii("http://h/café?q=ü"),
+            "http://h/caf%C3%A9?q=%C3%BC"
+        );
     }
 
     #[test]
