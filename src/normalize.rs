@@ -344,11 +344,23 @@ fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a V
 }
 
 /// An id: a trimmed non-empty string (borrowed), or an integer written as
-/// a string (owned).
+/// a string (owned). Numbers keep their JSON text (serde_json's
+/// `arbitrary_precision`), so an integer id of any size keeps every digit;
+/// `-0` is `0`, and a fraction or an exponent is not an integer.
 fn id_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
         Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Cow::Owned(n.to_string())),
+        Value::Number(n) => {
+            let text = n.to_string();
+            let digits = text.strip_prefix('-').unwrap_or(&text);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                None
+            } else if digits.bytes().all(|b| b == b'0') {
+                Some(Cow::Borrowed("0"))
+            } else {
+                Some(Cow::Owned(text))
+            }
+        }
         _ => None,
     }
 }
@@ -497,6 +509,12 @@ mod tests {
             ok(json!({"id": u64::MAX, "price": 1})).id,
             u64::MAX.to_string()
         );
+        // Integers beyond 64 bits keep every digit; -0 is 0.
+        let big: Value =
+            serde_json::from_str(r#"{"id": 1180591620717411303424, "price": 1}"#).unwrap();
+        assert_eq!(ok(big).id, "1180591620717411303424");
+        let zero: Value = serde_json::from_str(r#"{"id": -0, "price": 1}"#).unwrap();
+        assert_eq!(ok(zero).id, "0");
         assert_eq!(ok(json!({"sku": "A-1", "price": 1})).id, "A-1");
         assert_eq!(
             ok(json!({"uuid": "u", "product_id": "p", "price": 1})).id,
@@ -506,6 +524,7 @@ mod tests {
         for bad in [
             json!(1.5),
             json!(17.0),
+            serde_json::from_str("1e3").unwrap(),
             json!(true),
             json!(""),
             json!("  "),

@@ -542,3 +542,33 @@ fn links_with_non_ascii_text_are_followed() {
     assert_eq!(outcome.source("s")["status"], "complete");
     assert_eq!(outcome.records.len(), 3);
 }
+
+/// Numbers JSON allows but a 64-bit float or integer cannot hold do not
+/// lose the page: `1e400` is a `bad_price` for its item alone, and an id
+/// beyond 64 bits keeps every digit.
+#[test]
+fn out_of_range_numbers_cost_one_item_not_the_page() {
+    let server = Scripted::new();
+    let body = r#"[{"id": 1, "price": 1}, {"id": 2, "price": 1e400},
+                   {"id": 123456789012345678901234567890, "price": 2.5}]"#;
+    let (outcome, _) = std::thread::scope(|s| {
+        let serving = s.spawn(|| server.serve(vec![(200, None, body.to_string())]));
+        let config = ingest::config::Config::parse(
+            "test",
+            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }] }).to_string(),
+        )
+        .unwrap();
+        (run(&config), serving.join().unwrap())
+    });
+    let source = outcome.source("s");
+    assert_eq!(source["status"], "complete", "{source:#}");
+    assert_eq!(n(source, "failed_pages"), 0);
+    assert_eq!(n(source, "items"), 3);
+    assert_eq!(n(&source["invalid_reasons"], "bad_price"), 1);
+    let keys: Vec<&str> = outcome
+        .records
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["s:1", "s:123456789012345678901234567890"]);
+}
