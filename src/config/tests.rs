@@ -204,6 +204,33 @@ fn invalid_json_names_line_and_column() {
 }
 
 #[test]
+fn a_key_named_twice_is_an_error_wherever_it_is() {
+    for text in [
+        r#"{"batch_size": 5, "batch_size": 6, "sources": [{"name": "a", "url": "http://x/"}]}"#,
+        r#"{"sources": [{"name": "a", "url": "http://x/", "name": "b"}]}"#,
+        r#"{"sources": [{"name": "a", "url": "http://x/", "headers": {"X": "1", "X": "2"}}]}"#,
+    ] {
+        let message = parse(text).unwrap_err().0;
+        assert!(
+            message.starts_with("cfg.json: duplicate key ")
+                && message.contains("appear once")
+                && message.contains("line 1 column"),
+            "{message}"
+        );
+    }
+    // Numbers (parsed as their text) and nesting are not mistaken for keys.
+    let text = r#"{"sources": [{"name": "a", "url": "http://x/", "fields": {"id": "a.b"}}],
+        "retry": {"max_retries": 1, "base_delay_ms": 1e2, "max_delay_ms": 200}}"#;
+    assert!(parse(text).is_ok(), "{:?}", parse(text).err());
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_json() {
+    let text = "\u{feff}{\"sources\": [{\"name\": \"a\", \"url\": \"http://x/\"}]}";
+    assert_eq!(source(text).name, "a");
+}
+
+#[test]
 fn top_level_must_be_an_object() {
     assert_error(
         "[]",
