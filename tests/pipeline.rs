@@ -8,7 +8,7 @@ use ingest::fetch::{client, Fetcher};
 use serde_json::json;
 use testsupport::{MockServer, MockSource, Scenario, Style};
 
-use crate::support::{config_with, invalid_reasons, n, run};
+use crate::support::{config_with, invalid_reasons, n, run, Outcome};
 
 #[test]
 fn clean_run_writes_exactly_the_valid_keys_the_mock_served() {
@@ -248,6 +248,26 @@ struct Scripted {
 type Seen = Vec<(String, BTreeMap<String, String>)>;
 
 impl Scripted {
+    /// Runs one source `s` at `path` on this server, which gives
+    /// `answers`, with `policies` as the config's other top-level keys;
+    /// returns the run and what the server saw.
+    fn run_source(
+        &self,
+        path: &str,
+        answers: Vec<(u16, Option<String>, String)>,
+        policies: serde_json::Value,
+    ) -> (Outcome, Seen) {
+        let mut config = json!({ "sources": [{ "name": "s", "url": self.url(path) }] });
+        for (key, value) in policies.as_object().unwrap() {
+            config[key] = value.clone();
+        }
+        let config = ingest::config::Config::parse("test", &config.to_string()).unwrap();
+        std::thread::scope(|s| {
+            let serving = s.spawn(|| self.serve(answers));
+            (run(&config), serving.join().unwrap())
+        })
+    }
+
     fn new() -> Self {
         Self {
             server: tiny_http::Server::http("127.0.0.1:0").unwrap(),
@@ -361,17 +381,8 @@ fn redirect_hops_take_tokens_like_any_request() {
         (307, Some("/d".to_string()), String::new()),
         (200, None, json!([{"id": 1, "price": 2}]).to_string()),
     ];
-    let (outcome, seen) = std::thread::scope(|s| {
-        let serving = s.spawn(|| server.serve(answers));
-        let config = ingest::config::Config::parse(
-            "test",
-            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }],
-                     "rate_limit": { "per_second": 5, "burst": 1 } })
-            .to_string(),
-        )
-        .unwrap();
-        (run(&config), serving.join().unwrap())
-    });
+    let policies = json!({ "rate_limit": { "per_second": 5, "burst": 1 } });
+    let (outcome, seen) = server.run_source("/a", answers, policies);
     let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["/a", "/b", "/c", "/d"]);
     let source = outcome.source("s");
@@ -395,18 +406,9 @@ fn a_redirect_hop_waiting_for_its_token_is_not_a_timeout() {
         (301, Some(server.url("/final")), String::new()),
         (200, None, json!([{"id": 1, "price": 2}]).to_string()),
     ];
-    let (outcome, seen) = std::thread::scope(|s| {
-        let serving = s.spawn(|| server.serve(answers));
-        let config = ingest::config::Config::parse(
-            "test",
-            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }],
-                     "rate_limit": { "per_second": 2, "burst": 1 },
-                     "timeouts": { "connect_ms": 100, "read_ms": 200 } })
-            .to_string(),
-        )
-        .unwrap();
-        (run(&config), serving.join().unwrap())
-    });
+    let policies = json!({ "rate_limit": { "per_second": 2, "burst": 1 },
+                           "timeouts": { "connect_ms": 100, "read_ms": 200 } });
+    let (outcome, seen) = server.run_source("/a", answers, policies);
     let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(paths, ["/a", "/final"]);
     let source = outcome.source("s");
@@ -551,15 +553,7 @@ fn out_of_range_numbers_cost_one_item_not_the_page() {
     let server = Scripted::new();
     let body = r#"[{"id": 1, "price": 1}, {"id": 2, "price": 1e400},
                    {"id": 123456789012345678901234567890, "price": 2.5}]"#;
-    let (outcome, _) = std::thread::scope(|s| {
-        let serving = s.spawn(|| server.serve(vec![(200, None, body.to_string())]));
-        let config = ingest::config::Config::parse(
-            "test",
-            &json!({ "sources": [{ "name": "s", "url": server.url("/a") }] }).to_string(),
-        )
-        .unwrap();
-        (run(&config), serving.join().unwrap())
-    });
+    let (outcome, _) = server.run_source("/a", vec![(200, None, body.to_string())], json!({}));
     let source = outcome.source("s");
     assert_eq!(source["status"], "complete", "{source:#}");
     assert_eq!(n(source, "failed_pages"), 0);

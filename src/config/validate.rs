@@ -442,11 +442,16 @@ impl Walker<'_> {
         // Starts stay within the integers every JSON tool keeps exactly,
         // far from where counting pages on could overflow.
         let start = |default| Ok(self.int(&o, "start", 0, MAX_START)?.unwrap_or(default));
+        // The position parameter and its optional size parameter.
+        let positioned = |param_key: &str, default: &str, size_key: &str, value_key: &str| {
+            let param = text(param_key, default)?;
+            let size = self.pair(&o, size_key, value_key)?;
+            self.distinct_params(&o, (param_key, &param), (size_key, &size))?;
+            Ok::<_, ConfigError>((param, size))
+        };
         Ok(match *style {
             "page" => {
-                let param = text("param", "page")?;
-                let size = self.pair(&o, "size_param", "size")?;
-                self.distinct_params(&o, ("param", &param), ("size_param", &size))?;
+                let (param, size) = positioned("param", "page", "size_param", "size")?;
                 Pagination::Page {
                     param,
                     start: start(1)?,
@@ -455,9 +460,8 @@ impl Walker<'_> {
                 }
             }
             "offset" => {
-                let offset_param = text("offset_param", "offset")?;
-                let limit = self.pair(&o, "limit_param", "limit")?;
-                self.distinct_params(&o, ("offset_param", &offset_param), ("limit_param", &limit))?;
+                let (offset_param, limit) =
+                    positioned("offset_param", "offset", "limit_param", "limit")?;
                 Pagination::Offset {
                     offset_param,
                     start: start(0)?,
