@@ -189,7 +189,12 @@ fn run(args: RunArgs, started: Instant) -> u8 {
         Ok(report) => {
             print!(
                 "{}",
-                output::end_table(&report.stats, report.status.as_str(), &options.out_dir)
+                output::end_table(
+                    &report.stats,
+                    report.status.as_str(),
+                    report.records_path.as_deref(),
+                    &report.summary_path
+                )
             );
             report.status.exit_code()
         }

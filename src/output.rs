@@ -249,8 +249,9 @@ fn clock(secs: u64) -> String {
     )
 }
 
-/// The short human-readable table printed at the end of a run.
-pub fn end_table(stats: &Stats, status: &str, out_dir: &Path) -> String {
+/// The short human-readable table printed at the end of a run, then the
+/// paths of the outputs (`records` is `None` when this run wrote none).
+pub fn end_table(stats: &Stats, status: &str, records: Option<&Path>, summary: &Path) -> String {
     let mut s = String::new();
     let header = [
         "source", "status", "pages", "items", "records", "invalid", "dupes", "retries", "opens",
@@ -313,14 +314,11 @@ pub fn end_table(stats: &Stats, status: &str, out_dir: &Path) -> String {
             s.push('\n');
         }
     }
-    s.push_str(&format!(
-        "records: {}\n",
-        out_dir.join(RECORDS_FILE).display()
-    ));
-    s.push_str(&format!(
-        "summary: {}\n",
-        out_dir.join(SUMMARY_FILE).display()
-    ));
+    match records {
+        Some(path) => s.push_str(&format!("records: {}\n", path.display())),
+        None => s.push_str("records: not written (see the summary's error)\n"),
+    }
+    s.push_str(&format!("summary: {}\n", summary.display()));
     s
 }
 

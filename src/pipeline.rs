@@ -116,8 +116,9 @@ pub struct RunReport {
     pub stats: Stats,
     /// The summary as written.
     pub summary: serde_json::Value,
-    /// Path of `records.jsonl`.
-    pub records_path: PathBuf,
+    /// Path of `records.jsonl`; `None` when this run could not write it
+    /// (a file of that name from an earlier run is not this run's).
+    pub records_path: Option<PathBuf>,
     /// Path of `summary.json`.
     pub summary_path: PathBuf,
 }
@@ -197,12 +198,14 @@ pub fn run(
             }
         }
     });
-    let records_path = options.out_dir.join(RECORDS_FILE);
-    if let Some(file) = records_file {
-        if let Err(e) = file.commit() {
+    let records_path = match records_file.map(AtomicFile::commit) {
+        Some(Ok(path)) => Some(path),
+        Some(Err(e)) => {
             failures.push(e.to_string());
+            None
         }
-    }
+        None => None,
+    };
     let stats = lock(&stats).clone();
     progress.finish(&stats);
     let status = RunStatus::of(&stats, control.is_interrupted(), !failures.is_empty());
@@ -220,10 +223,12 @@ pub fn run(
         &stats,
     );
     let summary_path = output::write_json(&options.out_dir, SUMMARY_FILE, &summary)?;
+    let records_shown = records_path
+        .as_deref()
+        .map_or_else(|| "none".to_string(), |p| p.display().to_string());
     info!(
-        "event=end status={} records={}",
-        status.as_str(),
-        records_path.display()
+        "event=end status={} records={records_shown}",
+        status.as_str()
     );
     Ok(RunReport {
         status,

@@ -482,6 +482,8 @@ fn an_internal_failure_still_writes_the_summary_and_exits_1() {
     std::fs::create_dir_all(dir.0.join("out/records.jsonl/in-the-way")).unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("records: not written"), "{table}");
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
             .unwrap();

@@ -110,7 +110,8 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         pipeline::run(config, &options, &control).expect("run")
     });
     let elapsed = started.elapsed();
-    let text = std::fs::read_to_string(&report.records_path).expect("records.jsonl");
+    let records_path = report.records_path.as_ref().expect("records.jsonl written");
+    let text = std::fs::read_to_string(records_path).expect("records.jsonl");
     let records: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
