@@ -214,6 +214,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
         /// Same answers as a plain HashSet, whatever the ids.
         #[test]
         fn agrees_with_a_hash_set(ids in proptest::collection::vec("[a-c]{0,3}|.{0,40}", 0..300)) {

@@ -95,3 +95,19 @@ pub mod pipeline;
 pub mod price;
 pub mod process;
 pub mod progress;
+
+/// Shared settings of the unit tests.
+#[cfg(test)]
+mod testing {
+    use proptest::test_runner::{Config, RngSeed};
+
+    /// Property tests run the same cases every time (the suite is
+    /// deterministic) and write no regression files into the tree.
+    pub fn proptest_config() -> Config {
+        Config {
+            rng_seed: RngSeed::Fixed(0x1257_0042),
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+}

@@ -847,6 +847,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
         #[test]
         fn never_panics_and_records_hold_their_promises(item in any_json(), fields in any_fields()) {
             let first = normalize("src", &item, &fields);

@@ -441,6 +441,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
         #[test]
         fn never_panics_on_any_string(s in any::<String>()) {
             if let Some(p) = parse_price(&s) {

@@ -946,6 +946,8 @@ fn round_trip_of_every_style() {
 }
 
 proptest! {
+    #![proptest_config(crate::testing::proptest_config())]
+
     #[test]
     fn round_trip_of_any_numbers(
         // Decimal rates as people write them; serde_json (without
