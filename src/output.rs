@@ -36,15 +36,9 @@ impl AtomicFile {
             let path = path.to_path_buf();
             move |source| Error::Output { path, source }
         };
-        if dir.exists() && !dir.is_dir() {
-            return Err(err(dir)(std::io::ErrorKind::NotADirectory.into()));
-        }
+        check_target(dir, name)?;
         fs::create_dir_all(dir).map_err(err(dir))?;
         let path = dir.join(name);
-        if path.is_dir() {
-            // Found now, not after the whole run when the rename fails.
-            return Err(err(&path)(std::io::ErrorKind::IsADirectory.into()));
-        }
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(err(&tmp))?;
         Ok(Self {
@@ -81,6 +75,26 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// Fails if `dir/name` can plainly never be written: `dir` is a file, or
+/// `name` in it is a directory. Checked for both outputs before a run
+/// fetches anything, not found after the whole run when a rename fails.
+pub fn check_target(dir: &Path, name: &str) -> Result<(), Error> {
+    let problem = if dir.exists() && !dir.is_dir() {
+        Some((dir.to_path_buf(), std::io::ErrorKind::NotADirectory))
+    } else if dir.join(name).is_dir() {
+        Some((dir.join(name), std::io::ErrorKind::IsADirectory))
+    } else {
+        None
+    };
+    match problem {
+        Some((path, kind)) => Err(Error::Output {
+            path,
+            source: kind.into(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -273,6 +273,20 @@ fn an_unwritable_out_dir_exits_1_before_fetching() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("output"), "{}", stderr(&o));
+    // Either output's name taken by a directory is found before fetching.
+    for name in ["records.jsonl", "summary.json"] {
+        let out = dir.0.join(format!("taken-{name}"));
+        std::fs::create_dir_all(out.join(name).join("in-the-way")).unwrap();
+        let o = ingest(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    }
     assert!(server.requests().is_empty(), "nothing fetched");
 }
 

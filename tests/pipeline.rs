@@ -194,23 +194,29 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
 }
 
 /// A fetcher blocked on a full channel still stops at the deadline or an
-/// interrupt (a huge page must not keep a run alive past either): its
-/// source ends `deadline` / `interrupted`, stopped at the page it could not
-/// hand over in full, with only what the channel took counted as sent.
+/// interrupt (a huge page must not keep a run alive past either), also
+/// when the consumer is slow but steady: its source ends `deadline` /
+/// `interrupted`, stopped at the page it could not hand over in full.
 #[test]
 fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
     const CAPACITY: usize = 5;
-    for interrupt in [false, true] {
-        let server =
-            MockServer::start(Scenario::new(5).with(MockSource::new("alpha", Style::Page, 2, 20)))
-                .unwrap();
+    const ITEMS: usize = 400;
+    // (interrupt instead of deadline, consume one item every 10 ms)
+    for (interrupt, trickle) in [(false, false), (false, true), (true, false), (true, true)] {
+        let server = MockServer::start(Scenario::new(5).with(MockSource::new(
+            "alpha",
+            Style::Page,
+            2,
+            ITEMS,
+        )))
+        .unwrap();
         let config = config_with(&server, json!({ "queue_capacity": CAPACITY }));
-        let soon = Instant::now() + Duration::from_millis(300);
         let far = Instant::now() + Duration::from_secs(600);
+        let soon = Instant::now() + Duration::from_secs(2);
         let control = RunControl::new(if interrupt { far } else { soon });
         let stats = Arc::new(Mutex::new(Stats::new(["alpha"])));
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
-        std::thread::scope(|s| {
+        let consumed = std::thread::scope(|s| {
             let fetcher =
                 Fetcher::new(0, &config, client::agent(), &control, Arc::clone(&stats), 1);
             let running = s.spawn(move || fetcher.run(tx));
@@ -222,17 +228,28 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
             if interrupt {
                 control.interrupt();
             }
+            // The whole page would take 4 s to trickle through; the fetcher
+            // must be done long before, at the deadline or the interrupt.
+            let mut consumed = 0;
             while !running.is_finished() && waited.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(10));
+                if trickle && rx.try_recv().is_ok() {
+                    consumed += 1;
+                }
             }
             let stopped = running.is_finished();
             while rx.recv().is_ok() {} // unblocks a fetcher that did not stop
-            assert!(stopped, "the fetcher stayed blocked on the full channel");
+            assert!(stopped, "the fetcher kept going past the stop");
+            consumed
         });
+        assert!(
+            consumed + CAPACITY < ITEMS,
+            "cut short: {consumed} consumed"
+        );
         let stats = stats.lock().unwrap();
         let source = &stats.sources[0];
         let want = if interrupt { "interrupted" } else { "deadline" };
-        assert_eq!(source.status.as_str(), want);
+        assert_eq!(source.status.as_str(), want, "trickle {trickle}");
         assert_eq!(source.pages, 1);
         let stopped_at = source.stopped_at_url.as_deref().unwrap_or_default();
         assert!(stopped_at.contains("page=1"), "{stopped_at}");

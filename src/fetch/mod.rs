@@ -22,7 +22,7 @@ pub mod url;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{SendTimeoutError, Sender};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use log::{debug, info, trace, warn};
 use serde_json::Value;
 
@@ -55,8 +55,9 @@ enum Sent {
     All,
     /// The processor is gone (it failed); nothing more can be sent.
     ProcessorGone,
-    /// The deadline passed or the run was interrupted part-way.
-    Stopped(Stop),
+    /// The deadline passed or the run was interrupted part-way; `dropped`
+    /// items of the page were not handed over.
+    Stopped { stop: Stop, dropped: usize },
 }
 
 /// How one page ended.
@@ -158,9 +159,9 @@ impl<'a> Fetcher<'a> {
                     match self.send(&tx, items) {
                         Sent::All => next,
                         Sent::ProcessorGone => break (SourceStatus::Error, Some(url)),
-                        Sent::Stopped(stop) => {
+                        Sent::Stopped { stop, dropped } => {
                             warn!(
-                                "source={name} event=stop reason=page_cut_short url={}",
+                                "source={name} event=stop reason=page_cut_short dropped={dropped} url={}",
                                 redact_url(&url)
                             );
                             break (self.stop_status(stop), Some(url));
@@ -232,35 +233,45 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Sends a page's items in order. A full channel blocks, but never past
-    /// the deadline or an interrupt: a huge page must not keep the run
-    /// alive after either (the page's URL is then where the source
-    /// stopped, so a later run can fetch it again).
+    /// the deadline or an interrupt, which are looked at before every wait
+    /// for room (a slow but steady processor must not keep a huge page
+    /// going either). The page's URL is then where the source stopped, so
+    /// a later run can fetch it again.
     fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> Sent {
-        for value in items {
+        let total = items.len();
+        for (sent, value) in items.into_iter().enumerate() {
             let mut item = Item {
                 source: self.index,
                 value,
             };
             loop {
-                match tx.send_timeout(item, SEND_CHECK_INTERVAL) {
+                let full = match tx.try_send(item) {
                     Ok(()) => break,
-                    Err(SendTimeoutError::Disconnected(_)) => {
-                        warn!(
-                            "source={} event=stop reason=processor_gone",
-                            self.source.name
-                        );
-                        return Sent::ProcessorGone;
-                    }
-                    Err(SendTimeoutError::Timeout(back)) => {
-                        if let Err(stop) = self.control.check() {
-                            return Sent::Stopped(stop);
-                        }
-                        item = back;
-                    }
+                    Err(TrySendError::Full(back)) => back,
+                    Err(TrySendError::Disconnected(_)) => return self.processor_gone(),
+                };
+                if let Err(stop) = self.control.check() {
+                    return Sent::Stopped {
+                        stop,
+                        dropped: total - sent,
+                    };
                 }
+                item = match tx.send_timeout(full, SEND_CHECK_INTERVAL) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(back)) => back,
+                    Err(SendTimeoutError::Disconnected(_)) => return self.processor_gone(),
+                };
             }
         }
         Sent::All
+    }
+
+    fn processor_gone(&self) -> Sent {
+        warn!(
+            "source={} event=stop reason=processor_gone",
+            self.source.name
+        );
+        Sent::ProcessorGone
     }
 
     fn stop_status(&self, stop: Stop) -> SourceStatus {
