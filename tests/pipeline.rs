@@ -433,19 +433,34 @@ fn a_redirect_hop_waiting_for_its_token_is_not_a_timeout() {
     assert_eq!(outcome.records.len(), 1);
 }
 
-/// Only http(s) URLs are ever requested: a redirect to `file:` is a page
-/// given up (not retried), and a next link to `javascript:` ends the source
-/// with `error`. Either way the run is partial and nothing else is lost.
+/// Schemes are case-insensitive: a server's `HTTP://` Location is followed.
+#[test]
+fn an_upper_case_scheme_from_a_server_is_followed() {
+    let server = Scripted::new();
+    let upper = server.url("/final").replacen("http", "HTTP", 1);
+    let answers = vec![
+        (302, Some(upper), String::new()),
+        (200, None, json!([{"id": 1, "price": 2}]).to_string()),
+    ];
+    let (outcome, seen) = server.run_source("/a", answers, json!({}));
+    let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/a", "/final"]);
+    assert_eq!(outcome.source("s")["status"], "complete");
+    assert_eq!(outcome.records.len(), 1);
+}
+
+/// Only http(s) URLs with a valid port are ever requested: a redirect to
+/// port 99999 is a page given up (not retried), and a next link to
+/// `javascript:` ends the source with `error`. Either way the run is
+/// partial and nothing else is lost.
 #[test]
 fn redirects_and_next_links_to_other_schemes_are_never_followed() {
     let (redirecting, linking) = (Scripted::new(), Scripted::new());
     let (outcome, seen) = std::thread::scope(|s| {
         let redirects = s.spawn(|| {
-            redirecting.serve(vec![(
-                302,
-                Some("file:///etc/passwd".into()),
-                String::new(),
-            )])
+            // ureq itself would send this to port 80 and retry.
+            let location = "http://127.0.0.1:99999/x".to_string();
+            redirecting.serve(vec![(302, Some(location), String::new())])
         });
         let links = s.spawn(|| {
             let page = json!({"data": [{"id": 1, "price": 2}], "next": "javascript:alert(1)"});
@@ -467,6 +482,11 @@ fn redirects_and_next_links_to_other_schemes_are_never_followed() {
     assert_eq!(outcome.summary["status"], "partial");
     let redirected = outcome.source("s");
     assert_eq!(n(redirected, "failed_pages"), 1);
+    assert_eq!(
+        n(redirected, "requests"),
+        1,
+        "given up at once, not retried"
+    );
     assert_eq!(n(&redirected["errors"], "client_error"), 1);
     let linked = outcome.source("n");
     assert_eq!(linked["status"], "error");
@@ -526,8 +546,9 @@ fn raw_answer(extra: &[u8], body: &str) -> Vec<u8> {
     out
 }
 
-/// Link headers and next targets may carry UTF-8 (a `title`, an IRI): the
-/// link is still followed, non-ASCII percent-encoded, and nothing is lost.
+/// Link headers may carry non-ASCII bytes (a UTF-8 `title`, an IRI, even
+/// Latin-1): the link is still followed with those bytes percent-encoded,
+/// and nothing is lost.
 #[test]
 fn links_with_non_ascii_text_are_followed() {
     let (base, serving) = raw_server(vec![
@@ -539,7 +560,11 @@ fn links_with_non_ascii_text_are_followed() {
             "Link: </café>; rel=\"next\"\r\n".as_bytes(),
             r#"[{"id": 2, "price": 1}]"#,
         ),
-        raw_answer(b"", r#"[{"id": 3, "price": 1}]"#),
+        raw_answer(
+            b"Link: </caf\xE9>; rel=\"next\"\r\n",
+            r#"[{"id": 3, "price": 1}]"#,
+        ),
+        raw_answer(b"", r#"[{"id": 4, "price": 1}]"#),
     ]);
     let config = ingest::config::Config::parse(
         "test",
@@ -555,11 +580,12 @@ fn links_with_non_ascii_text_are_followed() {
         [
             "GET /p1 HTTP/1.1",
             "GET /p2 HTTP/1.1",
-            "GET /caf%C3%A9 HTTP/1.1"
+            "GET /caf%C3%A9 HTTP/1.1",
+            "GET /caf%E9 HTTP/1.1",
         ]
     );
     assert_eq!(outcome.source("s")["status"], "complete");
-    assert_eq!(outcome.records.len(), 3);
+    assert_eq!(outcome.records.len(), 4);
 }
 
 /// Numbers JSON allows but a 64-bit float or integer cannot hold do not

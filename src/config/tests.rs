@@ -581,6 +581,8 @@ fn urls_must_be_http_with_a_host() {
         let text = json!({"sources": [{"name": "a", "url": good}]}).to_string();
         assert_eq!(source(&text).url, good);
     }
+    let text = json!({"sources": [{"name": "a", "url": "http://x/café"}]}).to_string();
+    assert_eq!(source(&text).url, "http://x/caf%C3%A9", "sent as ASCII");
     // A rejected URL is shown redacted.
     let text = json!({"sources": [{"name": "a", "url": "ftp://x/?api_key=hunter2"}]}).to_string();
     let message = parse(&text).unwrap_err().0;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::fetch::url::is_http_url;
+use crate::fetch::url::{encode_non_ascii, is_http_url};
 
 /// Headers that describe a request body: set on a GET, they make the
 /// server wait for bytes that never come.
@@ -328,7 +328,8 @@ impl Walker<'_> {
                 let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
                 return Err(self.mismatch(&p, expected, &shown));
             }
-            Some(s) if is_http_url(s) => s.to_string(),
+            // Non-ASCII (`/café`) goes on the wire percent-encoded.
+            Some(s) if is_http_url(s) => encode_non_ascii(s.as_bytes()),
             // The URL may carry a secret query parameter: show it redacted.
             Some(s) => {
                 let shown = Value::String(redact_url(s));

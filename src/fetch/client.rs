@@ -173,9 +173,8 @@ impl Client {
             let location = response
                 .headers()
                 .get("location")
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .filter(|_| REDIRECTS.contains(&status) && hop < MAX_REDIRECTS)
-                .map(|l| url::encode_non_ascii(&url::resolve(&target, &l)));
+                .map(|v| url::resolve(&target, &url::from_server(v.as_bytes())));
             match location {
                 Some(next) if !url::is_http_url(&next) => {
                     let detail = format!("Location is not an http(s) URL: {}", redact_url(&next));
@@ -237,13 +236,13 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        // Link values may carry UTF-8 (a `title`, an IRI target): read
-        // them as text rather than dropping the header, or the next page
-        // would be silently lost.
+        // Link values may carry non-ASCII bytes (a `title`, an IRI target):
+        // percent-encode them rather than drop the header, or the next
+        // page would be silently lost.
         let links: Vec<String> = headers
             .get_all("link")
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| url::encode_non_ascii(v.as_bytes()))
             .collect();
         let link_next = page::next_link(links.iter().map(String::as_str))
             .map(|link| url::resolve(&target, &link));

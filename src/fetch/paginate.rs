@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::config::{redact_url, Pagination};
 use crate::fetch::page::lookup;
-use crate::fetch::url::{encode_non_ascii, is_http_url, resolve, set_query_param};
+use crate::fetch::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,7 @@ impl Paginator {
     }
 
     fn follow(&mut self, url: String) -> Next {
-        let url = encode_non_ascii(&url);
+        let url = url::from_server(url.as_bytes());
         if !is_http_url(&url) {
             return Next::BadPointer(format!("next URL {}", redact_url(&url)));
         }

@@ -212,21 +212,40 @@ pub fn set_query_param(url: &str, name: &str, value: &str) -> String {
     out
 }
 
-/// `url` with every non-ASCII character percent-encoded as UTF-8 (RFC
-/// 3987's mapping of an IRI to a URI): servers do link to `/café`, and an
-/// HTTP request line carries ASCII only.
-pub fn encode_non_ascii(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        if c.is_ascii() {
-            out.push(c);
+/// `raw` with every byte from 0x80 up percent-encoded: RFC 3987's mapping
+/// of an IRI to a URI for UTF-8 (servers do link to `/café`), and the only
+/// faithful rendering of bytes that are not UTF-8. An HTTP request line
+/// carries ASCII only.
+pub fn encode_non_ascii(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for &b in raw {
+        if b.is_ascii() {
+            out.push(char::from(b));
         } else {
-            for b in c.encode_utf8(&mut [0; 4]).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     out
+}
+
+/// `url` with its scheme in lower case: schemes are case-insensitive (RFC
+/// 3986 §3.1), so a server's `HTTP://host/` is an http URL like any other.
+pub fn lowercase_scheme(mut url: String) -> String {
+    if let Some(colon) = url.find(':') {
+        if url[..colon]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            url[..colon].make_ascii_lowercase();
+        }
+    }
+    url
+}
+
+/// A URL a server gave (a next link, a `Location`), as ingest requests
+/// it: non-ASCII bytes percent-encoded and the scheme in lower case.
+pub fn from_server(raw: &[u8]) -> String {
+    lowercase_scheme(encode_non_ascii(raw))
 }
 
 /// `http://` or `https://` (lower case, as written by hand), then a
@@ -311,11 +330,21 @@ mod tests {
 
     #[test]
     fn non_ascii_is_percent_encoded_as_utf8() {
-        assert_eq!(encode_non_ascii("http://h/a?b=c"), "http://h/a?b=c");
+        assert_eq!(encode_non_ascii(b"http://h/a?b=c"), "http://h/a?b=c");
         assert_eq!(
-            encode_non_ascii("http://h/café?q=ü"),
+            encode_non_ascii("http://h/café?q=ü".as_bytes()),
             "http://h/caf%C3%A9?q=%C3%BC"
         );
+        // Latin-1 bytes are not UTF-8: encoded as they are, not replaced.
+        assert_eq!(encode_non_ascii(b"/caf\xE9"), "/caf%E9");
+    }
+
+    #[test]
+    fn server_urls_get_a_lower_case_scheme() {
+        assert_eq!(from_server(b"HTTP://H/P?Q"), "http://H/P?Q");
+        assert_eq!(from_server(b"Https://h/"), "https://h/");
+        assert_eq!(from_server(b"/rel:ative"), "/rel:ative");
+        assert_eq!(from_server(b"page?x=HTTP:"), "page?x=HTTP:");
     }
 
     #[test]
