@@ -6,6 +6,7 @@
 //! the same mock APIs stand-alone. Usage and config errors exit 2; the
 //! exit code of a run comes from its [`RunStatus`].
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -119,6 +120,14 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 const DEMO_PAGES: usize = 10;
 const DEMO_ITEMS_PER_PAGE: usize = 20;
 
+/// Writes `text` to stdout. A closed or full stdout (`ingest run | true`)
+/// must neither panic nor change the exit code: the outputs are files,
+/// and what stdout shows is a courtesy.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// Parses the process's arguments, runs the command, returns the exit code.
 pub fn main(started: Instant) -> u8 {
     let args: Vec<String> = std::env::args().collect();
@@ -128,7 +137,7 @@ pub fn main(started: Instant) -> u8 {
         Err(exit) => {
             return match exit.status {
                 Ok(()) => {
-                    println!("{}", exit.output);
+                    say(&format!("{}\n", exit.output));
                     0
                 }
                 Err(()) => {
@@ -140,7 +149,7 @@ pub fn main(started: Instant) -> u8 {
         }
     };
     if cli.version {
-        println!("ingest {}", env!("CARGO_PKG_VERSION"));
+        say(&format!("ingest {}\n", env!("CARGO_PKG_VERSION")));
         return 0;
     }
     match cli.command {
@@ -187,15 +196,12 @@ fn run(args: RunArgs, started: Instant) -> u8 {
     };
     match pipeline::run(&config, &options, &control) {
         Ok(report) => {
-            print!(
-                "{}",
-                output::end_table(
-                    &report.stats,
-                    report.status.as_str(),
-                    report.records_path.as_deref(),
-                    &report.summary_path
-                )
-            );
+            say(&output::end_table(
+                &report.stats,
+                report.status.as_str(),
+                report.records_path.as_deref(),
+                &report.summary_path,
+            ));
             report.status.exit_code()
         }
         Err(e) => {
@@ -291,27 +297,23 @@ fn serve_mock(args: ServeMockArgs) -> u8 {
         }
     };
     let config = server.config_json();
-    println!(
-        "Serving scenario {:?} (seed {}) on {}",
+    let mut text = format!(
+        "Serving scenario {:?} (seed {}) on {}\n",
         args.scenario,
         args.seed,
         server.base_url()
     );
-    if let Some(sources) = config["sources"].as_array() {
-        for s in sources {
-            println!(
-                "  {:<8} {}",
-                s["name"].as_str().unwrap_or("?"),
-                s["url"].as_str().unwrap_or("?")
-            );
-        }
+    for s in config["sources"].as_array().into_iter().flatten() {
+        text += &format!(
+            "  {:<8} {}\n",
+            s["name"].as_str().unwrap_or("?"),
+            s["url"].as_str().unwrap_or("?")
+        );
     }
-    println!("Config for `ingest run --config FILE`:");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&config).unwrap_or_default()
-    );
-    println!("Press Ctrl-C to stop.");
+    text += "Config for `ingest run --config FILE`:\n";
+    text += &serde_json::to_string_pretty(&config).unwrap_or_default();
+    text += "\nPress Ctrl-C to stop.\n";
+    say(&text);
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = tx.try_send(());

@@ -547,3 +547,29 @@ fn secrets_stay_out_of_the_logs_even_at_trace_level() {
     let sent = server.requests();
     assert!(sent.iter().any(|r| r.path.contains("api_key=QUERYSECRET")));
 }
+
+/// A closed stdout (`ingest run | true`) neither panics nor changes the
+/// exit code: the outputs are files, the end table only a courtesy.
+#[test]
+fn a_closed_stdout_changes_nothing() {
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
+    let dir = OutDir::new();
+    for args in [None, Some("--help")] {
+        let mut command = match args {
+            None => run_command(&dir.0, &server.config_json()),
+            Some(flag) => command(&[flag]),
+        };
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    assert!(dir.0.join("out/summary.json").exists());
+}

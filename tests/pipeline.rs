@@ -57,7 +57,10 @@ fn clean_run_writes_exactly_the_valid_keys_the_mock_served() {
 fn same_seed_twice_gives_identical_counters_and_records() {
     let once = || {
         let server = MockServer::start(Scenario::demo(11, 4, 15)).unwrap();
-        let outcome = run(&config_with(&server, json!({})));
+        // The demo's slow page (1.5 s) must never meet read_ms, however
+        // loaded the machine: a timeout would add a request.
+        let patient = json!({"timeouts": {"connect_ms": 5000, "read_ms": 15000}});
+        let outcome = run(&config_with(&server, patient));
         let mut lines: Vec<String> = outcome.records.iter().map(|r| r.to_string()).collect();
         lines.sort();
         let mut summary = outcome.summary.clone();

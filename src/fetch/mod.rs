@@ -49,6 +49,10 @@ pub struct Item {
 /// and for an interrupt.
 const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
+/// A fetcher sending a page looks at the deadline and for an interrupt at
+/// least once every this many items (a few hundred nanoseconds of work).
+const SEND_CHECK_ITEMS: usize = 256;
+
 /// How sending a page's items ended.
 enum Sent {
     /// Every item is in the channel.
@@ -234,9 +238,10 @@ impl<'a> Fetcher<'a> {
 
     /// Sends a page's items in order. A full channel blocks, but never past
     /// the deadline or an interrupt, which are looked at before every wait
-    /// for room (a slow but steady processor must not keep a huge page
-    /// going either). The page's URL is then where the source stopped, so
-    /// a later run can fetch it again.
+    /// for room and every [`SEND_CHECK_ITEMS`] items (however fast the
+    /// processor drains, a huge page must not keep the run going). The
+    /// page's URL is then where the source stopped, so a later run can
+    /// fetch it again.
     fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> Sent {
         let total = items.len();
         for (sent, value) in items.into_iter().enumerate() {
@@ -244,6 +249,14 @@ impl<'a> Fetcher<'a> {
                 source: self.index,
                 value,
             };
+            if sent % SEND_CHECK_ITEMS == SEND_CHECK_ITEMS - 1 {
+                if let Err(stop) = self.control.check() {
+                    return Sent::Stopped {
+                        stop,
+                        dropped: total - sent,
+                    };
+                }
+            }
             loop {
                 let full = match tx.try_send(item) {
                     Ok(()) => break,

@@ -13,7 +13,10 @@ fn nothing_is_lost_in_chaos() {
         source.shape = Shape::Flat;
     }
     let server = MockServer::start(scenario).unwrap();
-    let outcome = run(&config(&server, json!({})));
+    // The slow page (1.5 s) must stay under read_ms however loaded the
+    // machine, or a page the mock served well would be cut by the client.
+    let patient = json!({"timeouts": {"connect_ms": 5000, "read_ms": 15000}});
+    let outcome = run(&config(&server, patient));
     assert_eq!(outcome.exit_code(), 3, "chaos loses pages");
     let log = server.requests();
     for source in &server.scenario().sources {
