@@ -133,6 +133,7 @@ pub fn run(
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
+    crate::config::register_secrets(config);
     output::check_target(&options.out_dir, SUMMARY_FILE)?;
     let mut records = AtomicFile::create(&options.out_dir, RECORDS_FILE)?;
     let stats = Arc::new(Mutex::new(Stats::new(

@@ -10,9 +10,12 @@
 //! their defaults, and the redacted view written to `summary.config`.
 
 use std::fmt;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+
+use crate::fetch::url::encode_component;
 
 mod validate;
 
@@ -409,12 +412,59 @@ pub fn is_secret_name(name: &str) -> bool {
         .any(|word| name.contains(word))
 }
 
+/// Secret values of the configs being run (see [`register_secrets`]).
+static SECRET_VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Shortest secret value looked for inside URLs: shorter ones would hide
+/// innocent text far more often than they would catch an echoed secret.
+const MIN_ECHOED_SECRET: usize = 6;
+
+/// Remembers `config`'s secret values (secret header values and the last
+/// word of one such as `Bearer abc…`, secret query values and passwords
+/// of the source URLs), so that [`redact_url`] hides them wherever they
+/// appear: a server may echo a token back inside a next link under a
+/// harmless name (`?sig=…`).
+pub fn register_secrets(config: &Config) {
+    let mut found: Vec<String> = Vec::new();
+    for source in &config.sources {
+        for header in source.headers.iter().filter(|h| h.secret) {
+            let value = header.value.trim();
+            found.push(value.to_string());
+            found.extend(value.rsplit(char::is_whitespace).next().map(str::to_string));
+        }
+        let before_fragment = source.url.split('#').next().unwrap_or_default();
+        if let Some((base, query)) = before_fragment.split_once('?') {
+            found.extend(query.split('&').filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                is_secret_name(&percent_decode(name)).then(|| percent_decode(value))
+            }));
+            found.extend(url_password(base));
+        } else {
+            found.extend(url_password(before_fragment));
+        }
+    }
+    let mut known = SECRET_VALUES.write().unwrap_or_else(|e| e.into_inner());
+    for secret in found {
+        if secret.len() >= MIN_ECHOED_SECRET && !known.contains(&secret) {
+            known.push(secret);
+        }
+    }
+}
+
+/// The password of `scheme://user:password@host…`, if any.
+fn url_password(base: &str) -> Option<String> {
+    let authority = base.split_once("://")?.1.split('/').next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    Some(percent_decode(userinfo.split_once(':')?.1))
+}
+
 /// `url` with the values of secret query parameters replaced by `***`.
 ///
 /// Names are compared after percent-decoding (`api%5Fkey` is `api_key`).
-/// Everything else is kept byte for byte, except a password in the URL's
-/// userinfo (`user:pw@host`), which is a secret too. Empty values stay
-/// empty; the fragment is left alone (it is never sent).
+/// A password in the URL's userinfo (`user:pw@host`) is a secret too, and
+/// so is any registered secret value found anywhere in the URL, as it is
+/// or percent-encoded. Everything else is kept byte for byte; empty values
+/// stay empty; the fragment is left alone (it is never sent).
 pub fn redact_url(url: &str) -> String {
     let (before_fragment, fragment) = match url.find('#') {
         Some(i) => url.split_at(i),
@@ -441,15 +491,28 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&pairs.join("&"));
     }
     out.push_str(fragment);
-    escape_for_display(&out)
+    for secret in SECRET_VALUES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        for form in [secret.clone(), encode_component(secret)] {
+            if out.contains(&form) {
+                out = out.replace(&form, "***");
+            }
+        }
+    }
+    out
 }
 
-/// `url` with whitespace, control characters and `"` percent-encoded: a URL
-/// a server made up is shown in logs and the summary as one inert token
-/// that cannot start a new log line or add a `key=value` field.
-fn escape_for_display(url: &str) -> String {
+/// [`redact_url`], then whitespace, control characters and `"`
+/// percent-encoded: how a URL is shown in logs and in the summary, as one
+/// inert token that cannot start a new log line or add a `key=value`
+/// field, whatever a server made up.
+pub fn shown_url(url: &str) -> String {
+    let url = redact_url(url);
     if !url.chars().any(needs_escape) {
-        return url.to_string();
+        return url;
     }
     let mut out = String::with_capacity(url.len() + 8);
     for c in url.chars() {

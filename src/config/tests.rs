@@ -851,17 +851,55 @@ fn urls_are_redacted_byte_for_byte_elsewhere() {
         ("http://x/p?&&a=1&", "http://x/p?&&a=1&"),
         ("http://u:pw@x/p?q=1", "http://u:***@x/p?q=1"),
         ("http://u@x/p", "http://u@x/p"),
-        ("not a url?key=1", "not%20a%20url?key=***"),
-        // Made-up URLs stay one inert token in logs and the summary.
-        (
-            "http://x/p?a=1 status=complete\n[INFO] \"q\"",
-            "http://x/p?a=1%20status=complete%0A[INFO]%20%22q%22",
-        ),
-        ("http://x/é", "http://x/é"),
+        ("not a url?key=1", "not a url?key=***"),
     ];
     for (url, want) in cases {
         assert_eq!(redact_url(url), want, "redact_url({url:?})");
     }
+}
+
+#[test]
+fn shown_urls_are_one_inert_token() {
+    // Made-up URLs cannot start a log line or add a field.
+    let cases = [
+        (
+            "http://x/p?a=1 status=complete\n[INFO] \"q\"&token=t",
+            "http://x/p?a=1%20status=complete%0A[INFO]%20%22q%22&token=***",
+        ),
+        ("http://x/é", "http://x/é"),
+        ("http://x/p?page=2", "http://x/p?page=2"),
+    ];
+    for (url, want) in cases {
+        assert_eq!(shown_url(url), want, "shown_url({url:?})");
+    }
+}
+
+#[test]
+fn registered_secret_values_are_hidden_wherever_a_server_echoes_them() {
+    std::env::set_var("INGEST_CFG_TEST_ECHOED", "Bearer echo-me-9f2");
+    let config = parse(&with_source(json!({"headers": {
+        "Authorization": "env:INGEST_CFG_TEST_ECHOED",
+    }})))
+    .unwrap();
+    register_secrets(&config);
+    assert_eq!(
+        redact_url("http://x/p2?sig=echo-me-9f2&page=2"),
+        "http://x/p2?sig=***&page=2"
+    );
+    assert_eq!(
+        redact_url("http://x/p2?auth=Bearer%20echo-me-9f2"),
+        "http://x/p2?auth=***"
+    );
+    let config = source_config("http://u:pass-w0rd-7@x/a?api_key=query-s3cret&page=1");
+    register_secrets(&config);
+    assert_eq!(
+        redact_url("http://x/b?next=query-s3cret&p=pass-w0rd-7&page=2"),
+        "http://x/b?next=***&p=***&page=2"
+    );
+}
+
+fn source_config(url: &str) -> Config {
+    parse(&json!({"sources": [{"name": "a", "url": url}]}).to_string()).unwrap()
 }
 
 #[test]

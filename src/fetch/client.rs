@@ -17,7 +17,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::config::{redact_url, Config, SourceConfig};
+use crate::config::{redact_url, shown_url, Config, SourceConfig};
 use crate::control::lock;
 use crate::error::AttemptError;
 use crate::fetch::{page, url};
@@ -177,7 +177,7 @@ impl Client {
                 .map(|v| url::resolve(&target, &url::from_server(v.as_bytes())));
             match location {
                 Some(next) if !url::is_http_url(&next) => {
-                    let detail = format!("Location is not an http(s) URL: {}", redact_url(&next));
+                    let detail = format!("Location is not an http(s) URL: {}", shown_url(&next));
                     return Exchange::failed(AttemptError::Redirect(detail), target);
                 }
                 Some(next) => {

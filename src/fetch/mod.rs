@@ -27,7 +27,7 @@ use log::{debug, info, trace, warn};
 use serde_json::Value;
 
 use crate::aggregate::{Phase, SourceStats, SourceStatus, Stats, WaitCause};
-use crate::config::{redact_url, Config, SourceConfig};
+use crate::config::{shown_url, Config, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::AttemptError;
 use breaker::{Breaker, Transition};
@@ -130,7 +130,7 @@ impl<'a> Fetcher<'a> {
         let name = &self.source.name;
         info!(
             "source={name} event=start url={}",
-            redact_url(&self.source.url)
+            shown_url(&self.source.url)
         );
         let mut pager = Paginator::new(&self.source.url, &self.source.pagination);
         let mut requested = 0u64;
@@ -143,7 +143,7 @@ impl<'a> Fetcher<'a> {
             if requested >= self.config.max_pages {
                 warn!(
                     "source={name} event=max_pages pages={requested} next={}",
-                    redact_url(&url)
+                    shown_url(&url)
                 );
                 break (SourceStatus::MaxPages, Some(url));
             }
@@ -166,7 +166,7 @@ impl<'a> Fetcher<'a> {
                         Sent::Stopped { stop, dropped } => {
                             warn!(
                                 "source={name} event=stop reason=page_cut_short dropped={dropped} url={}",
-                                redact_url(&url)
+                                shown_url(&url)
                             );
                             break (self.stop_status(stop), Some(url));
                         }
@@ -176,7 +176,7 @@ impl<'a> Fetcher<'a> {
                     failed_in_a_row += 1;
                     self.update(|s| {
                         s.failed_pages += 1;
-                        s.failed_page_urls.push(redact_url(&url));
+                        s.failed_page_urls.push(shown_url(&url));
                     });
                     let next = pager.after_given_up(link_next.as_deref());
                     if failed_in_a_row >= self.config.max_failed_pages_in_a_row {
@@ -199,7 +199,7 @@ impl<'a> Fetcher<'a> {
                 Next::Loop(target) => {
                     warn!(
                         "source={name} event=stop reason=pagination_loop url={}",
-                        redact_url(&target)
+                        shown_url(&target)
                     );
                     self.update(|s| *s.errors.entry("pagination_loop").or_default() += 1);
                     break (SourceStatus::Error, Some(target));
@@ -224,7 +224,7 @@ impl<'a> Fetcher<'a> {
         let summary = self.update(|s| {
             s.status = status;
             s.phase = phase;
-            s.stopped_at_url = stopped_at.as_deref().map(redact_url);
+            s.stopped_at_url = stopped_at.as_deref().map(shown_url);
             format!(
                 "requests={} pages={} failed_pages={} retries={}",
                 s.requests, s.pages, s.failed_pages, s.retries
@@ -298,7 +298,7 @@ impl<'a> Fetcher<'a> {
     /// Makes up to `1 + max_retries` attempts at `url` (page `page_no`).
     fn fetch_page(&mut self, url: &str, page_no: u64) -> PageOutcome {
         let name = self.source.name.clone();
-        let shown = redact_url(url);
+        let shown = shown_url(url);
         // A pause a server asked for on the page given up before holds for
         // this one too.
         let mut retry_wait = self.resume_at.take();

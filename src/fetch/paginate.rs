@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
-use crate::config::{redact_url, Pagination};
+use crate::config::{shown_url, Pagination};
 use crate::fetch::page::lookup;
 use crate::fetch::url::{self, is_http_url, resolve, set_query_param};
 
@@ -183,7 +183,7 @@ impl Paginator {
     fn follow(&mut self, url: String) -> Next {
         let url = url::from_server(url.as_bytes());
         if !is_http_url(&url) {
-            return Next::BadPointer(format!("next URL {}", redact_url(&url)));
+            return Next::BadPointer(format!("next URL {}", shown_url(&url)));
         }
         if !self.followed.insert(self.keys.hash_one(&url)) {
             return Next::Loop(url);
