@@ -110,9 +110,12 @@ fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs = s.trim().parse::<f64>().ok().filter(|&secs| secs > 0.0);
     let duration = secs.and_then(|secs| Duration::try_from_secs_f64(secs).ok());
-    match duration.filter(|d| !d.is_zero()) {
+    // At least a millisecond: the summary states the deadline in ms.
+    match duration.filter(|d| *d >= Duration::from_millis(1)) {
         Some(duration) => Ok(duration),
-        None => Err(format!("expected a number of seconds > 0, found {s:?}")),
+        None => Err(format!(
+            "expected a number of seconds >= 0.001, found {s:?}"
+        )),
     }
 }
 

@@ -17,11 +17,9 @@ use serde_json::{Map, Value};
 pub fn init(json: bool) {
     let env = env_logger::Env::default().default_filter_or("info");
     let mut builder = env_logger::Builder::from_env(env);
-    // After `RUST_LOG`, so these win over a plain `trace`; `is_hidden`
-    // below catches a longer directive such as `ureq_proto::util=trace`.
-    for transport in TRANSPORT_TARGETS {
-        builder.filter_module(transport, log::LevelFilter::Info);
-    }
+    // `is_hidden` drops ureq's lines below `info` in the formatters below,
+    // whatever directive let them through (a filter here could only set
+    // ureq's level, and would raise it under `RUST_LOG=off`).
     if json {
         builder.format(|buf, record| {
             if is_hidden(record) {

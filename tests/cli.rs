@@ -165,6 +165,15 @@ fn each_config_error_names_file_key_and_expectation_and_fetches_nothing() {
     );
 }
 
+/// A config file is read only up to 16 MiB: `/dev/zero` is an error, not
+/// a full memory.
+#[test]
+fn an_endless_config_file_is_refused() {
+    let o = ingest(&["run", "--config", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("at most 16 MiB"), "{}", stderr(&o));
+}
+
 #[test]
 fn invalid_json_and_missing_file_exit_2() {
     let dir = OutDir::new();
@@ -193,6 +202,7 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
         &["run", "--bogus"][..],
         &["run", "--deadline", "soon"],
         &["run", "--deadline", "1e-12"],
+        &["run", "--deadline", "0.0001"],
         &["run", "--deadline", "inf"],
         &["run", "--out", ""],
         &["serve-mock", "--items-per-page", "0"],

@@ -259,9 +259,23 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
-        Self::parse(&path.display().to_string(), &text)
+        use std::io::Read;
+        let shown = path.display();
+        let cannot = |e: std::io::Error| ConfigError(format!("{shown}: cannot read: {e}"));
+        // Bounded: `--config /dev/zero` must fail, not fill memory.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError(format!(
+                "{shown}: expected a config file of at most {} MiB",
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ConfigError(format!("{shown}: expected UTF-8 text, found other bytes")))?;
+        Self::parse(&shown.to_string(), &text)
     }
 
     /// Parses and validates config text; `origin` names the file in errors.
@@ -411,6 +425,9 @@ pub fn is_secret_name(name: &str) -> bool {
         .iter()
         .any(|word| name.contains(word))
 }
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// Secret values of the configs being run (see [`register_secrets`]).
 static SECRET_VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());

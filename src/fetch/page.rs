@@ -119,6 +119,12 @@ pub fn next_link<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String
 /// Splits a header value at the commas between links (not those inside
 /// `<…>` or quotes).
 fn split_links(value: &str) -> Vec<&str> {
+    split_outside(value, ',')
+}
+
+/// `value` split at each `sep` that is neither inside `<…>` nor inside a
+/// quoted string (`title="a, b; c"` is one parameter of one link).
+fn split_outside(value: &str, sep: char) -> Vec<&str> {
     let (mut parts, mut start) = (Vec::new(), 0);
     let (mut in_uri, mut in_quote) = (false, false);
     for (i, c) in value.char_indices() {
@@ -126,9 +132,9 @@ fn split_links(value: &str) -> Vec<&str> {
             '<' if !in_quote => in_uri = true,
             '>' if !in_quote => in_uri = false,
             '"' if !in_uri => in_quote = !in_quote,
-            ',' if !in_uri && !in_quote => {
+            c if c == sep && !in_uri && !in_quote => {
                 parts.push(&value[start..i]);
-                start = i + 1;
+                start = i + c.len_utf8();
             }
             _ => {}
         }
@@ -141,8 +147,8 @@ fn split_links(value: &str) -> Vec<&str> {
 fn parse_link(link: &str) -> Option<(&str, Vec<(&str, &str)>)> {
     let link = link.trim().strip_prefix('<')?;
     let (target, rest) = link.split_once('>')?;
-    let params = rest
-        .split(';')
+    let params = split_outside(rest, ';')
+        .into_iter()
         .filter_map(|p| {
             let (name, value) = p.split_once('=')?;
             Some((name.trim(), value.trim().trim_matches('"')))
@@ -230,5 +236,8 @@ mod tests {
         );
         assert_eq!(next_link(["<x>; rel=\"nextish\""]), None);
         assert_eq!(next_link(["garbage"]), None);
+        // Separators inside a quoted value are text, not structure.
+        let tricky = r#"</p0>; title="a; rel=next"; rel="prev", </p2>; title="x, y"; rel="next""#;
+        assert_eq!(next_link([tricky]), Some("/p2".into()));
     }
 }
