@@ -205,14 +205,23 @@ fn invalid_json_names_line_and_column() {
 
 #[test]
 fn a_key_named_twice_is_an_error_wherever_it_is() {
-    for text in [
-        r#"{"batch_size": 5, "batch_size": 6, "sources": [{"name": "a", "url": "http://x/"}]}"#,
-        r#"{"sources": [{"name": "a", "url": "http://x/", "name": "b"}]}"#,
-        r#"{"sources": [{"name": "a", "url": "http://x/", "headers": {"X": "1", "X": "2"}}]}"#,
+    for (text, path) in [
+        (
+            r#"{"batch_size": 5, "batch_size": 6, "sources": [{"name": "a", "url": "http://x/"}]}"#,
+            "batch_size",
+        ),
+        (
+            r#"{"sources": [{"name": "a", "url": "http://x/"}, {"name": "a", "url": "http://x/", "name": "b"}]}"#,
+            "sources[1].name",
+        ),
+        (
+            r#"{"sources": [{"name": "a", "url": "http://x/", "headers": {"X A": "1", "X A": "2"}}]}"#,
+            r#"sources[0].headers["X A"]"#,
+        ),
     ] {
         let message = parse(text).unwrap_err().0;
         assert!(
-            message.starts_with("cfg.json: duplicate key ")
+            message.starts_with(&format!("cfg.json: {path}: duplicate key"))
                 && message.contains("appear once")
                 && message.contains("line 1 column"),
             "{message}"

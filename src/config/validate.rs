@@ -85,75 +85,86 @@ pub(super) fn parse(origin: &str, text: &str) -> Result<Config> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root: Value = serde_json::from_str(text)
         .map_err(|e| ConfigError(format!("{origin}: not valid JSON: {e}")))?;
-    serde_json::from_str::<NoDuplicateKeys>(text)
+    let mut reader = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(NoDuplicateKeys(String::new()), &mut reader)
         .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
     Walker { origin }.config(&root)
 }
 
 /// Reads any JSON only to refuse an object that names a key twice: a
 /// `Value` silently keeps the last one, and whoever wrote the config by
-/// hand should hear that one of their two settings is not used.
-struct NoDuplicateKeys;
+/// hand should hear that one of their two settings is not used. Carries
+/// the path of the value being read, for the error.
+struct NoDuplicateKeys(String);
 
-impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(NoDuplicateKeys)
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
-    type Value = NoDuplicateKeys;
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+        Ok(())
     }
 
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+        Ok(())
     }
 
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+        Ok(())
     }
 
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+        Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+        Ok(())
     }
 
-    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
-        Ok(self)
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        Ok(())
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(
         self,
         mut seq: A,
-    ) -> std::result::Result<Self, A::Error> {
-        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
-        Ok(self)
+    ) -> std::result::Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(NoDuplicateKeys(format!("{}[{i}]", self.0)))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<Self, A::Error> {
+    ) -> std::result::Result<(), A::Error> {
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            let path = child(&self.0, &key);
+            if !seen.insert(key) {
                 return Err(serde::de::Error::custom(format_args!(
-                    "duplicate key {key:?} (each key may appear once in an object)"
+                    "{path}: duplicate key (each key may appear once in an object)"
                 )));
             }
-            map.next_value::<NoDuplicateKeys>()?;
+            map.next_value_seed(NoDuplicateKeys(path))?;
         }
-        Ok(self)
+        Ok(())
     }
 }
 
