@@ -38,6 +38,14 @@
 //! [`normalize::InvalidReason`]. Worker threads never panic on input. The
 //! exit code is decided once, by [`pipeline::RunStatus`].
 //!
+//! Servers are not trusted: only http(s) URLs with a valid port are ever
+//! requested (next links and redirect targets included, non-ASCII bytes
+//! percent-encoded), numbers keep their JSON text so that no valid number
+//! loses a page, every URL shown in a log or the summary goes through
+//! [`config::shown_url`] (secrets hidden, even echoed ones; no line breaks
+//! or quotes), and a fetcher handing over a huge page still stops at the
+//! deadline or an interrupt.
+//!
 //! # Outputs
 //!
 //! `records.jsonl` (one [`normalize::Record`] per line) and `summary.json`
