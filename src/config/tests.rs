@@ -559,6 +559,7 @@ fn urls_must_be_http_with_a_host() {
         "HTTP://x/",
         "http://x:8o/",
         "http://x:65536/",
+        "http://x:0/",
         "http://x:99999/",
         "http://x:+80/",
         "http://[::1/",

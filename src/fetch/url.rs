@@ -249,7 +249,7 @@ pub fn from_server(raw: &[u8]) -> String {
 }
 
 /// `http://` or `https://` (lower case, as written by hand), then a
-/// non-empty host, an optional port that fits in 16 bits (an out-of-range
+/// non-empty host, an optional port from 1 to 65535 (an out-of-range
 /// port must not quietly become port 80), and no whitespace or control
 /// characters anywhere. Config URLs, next links and redirect targets all
 /// pass this before a request is made.
@@ -282,7 +282,9 @@ pub fn is_http_url(s: &str) -> bool {
     };
     !host.is_empty()
         && port.is_none_or(|p| {
-            p.is_empty() || (p.chars().all(|c| c.is_ascii_digit()) && p.parse::<u16>().is_ok())
+            p.is_empty()
+                || (p.chars().all(|c| c.is_ascii_digit())
+                    && p.parse::<u16>().is_ok_and(|port| port != 0))
         })
 }
 
