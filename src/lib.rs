@@ -11,7 +11,7 @@
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
 //!   │     paginates, parses JSON, sends items one by one ─┐
 //!   ├─ crossbeam bounded(queue_capacity) channel of items ┘  (send blocks when full)
-//!   ├─ processor thread ── chunks of ≤ batch_size · rayon normalize · dedupe · records.jsonl
+//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parallel normalize · dedupe · records.jsonl
 //!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
 //! ```
 //!
@@ -22,8 +22,9 @@
 //! drops its own sender (so the channel disconnects when the last fetcher
 //! ends: that is "end of input", no sentinel), draws progress while it
 //! waits, and joins every thread, turning a panic into a `failed` run
-//! rather than a crash. Rayon is used only inside the processor, for the
-//! CPU-bound normalization. Shared state is small and named: the
+//! rather than a crash. Rayon is used only by the processor, for the
+//! CPU-bound normalization, in a pool of its own that the processor loop
+//! runs in (so it helps with its chunk rather than sleeping on it). Shared state is small and named: the
 //! [`control::RunControl`] (deadline, interrupt flag, the agent to shut
 //! down) and the `Stats` mutex (fetchers write request-side counters, the
 //! processor item-side ones; no one holds it across I/O).
