@@ -244,6 +244,7 @@ fn install_signal_handler(control: &Arc<RunControl>) {
             log::warn!("event=interrupt note=\"stopping; press Ctrl-C again to exit at once\"");
             control.interrupt();
         } else {
+            crate::output::remove_temp_files();
             std::process::exit(130);
         }
     });

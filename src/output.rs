@@ -8,11 +8,13 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use crate::aggregate::{rate, ItemCounts, SourceStats, Stats, WaitCause, ERROR_KINDS};
+use crate::control::lock;
 use crate::error::Error;
 use crate::normalize::InvalidReason;
 
@@ -20,6 +22,18 @@ use crate::normalize::InvalidReason;
 pub const RECORDS_FILE: &str = "records.jsonl";
 /// Name of the summary file in the output directory.
 pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Temporary files being written, so that a forced exit (a second Ctrl-C)
+/// can remove them: nothing else would ever clean them up.
+static OPEN_TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every temporary output file still being written. For the forced
+/// exit only: the files' owners are about to vanish with the process.
+pub fn remove_temp_files() {
+    for tmp in lock(&OPEN_TEMPS).drain(..) {
+        let _ = fs::remove_file(tmp);
+    }
+}
 
 /// A file that appears under its final name only when complete.
 #[derive(Debug)]
@@ -41,6 +55,7 @@ impl AtomicFile {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp).map_err(err(&tmp))?;
+        lock(&OPEN_TEMPS).push(tmp.clone());
         Ok(Self {
             tmp,
             path,
@@ -75,6 +90,7 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.tmp);
+        lock(&OPEN_TEMPS).retain(|t| *t != self.tmp);
     }
 }
 

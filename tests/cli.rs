@@ -583,3 +583,32 @@ fn a_closed_stdout_changes_nothing() {
     }
     assert!(dir.0.join("out/summary.json").exists());
 }
+
+/// A second Ctrl-C exits at once, with 130, and leaves no temporary file
+/// behind (a previous run's outputs, if any, stay as they were).
+#[test]
+fn a_second_ctrl_c_exits_at_once_without_leaving_temp_files() {
+    let scenario = Scenario::new(9).with(MockSource::new("slow", Style::Page, 500, 10));
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    let mut config = server.config_json();
+    config["rate_limit"] = json!({ "per_second": 20, "burst": 1 });
+    let mut child = spawn(run_command(&dir.0, &config));
+    let started = Instant::now();
+    while server.requests().len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {0}; kill -INT {0}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let left: Vec<String> = std::fs::read_dir(dir.0.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
