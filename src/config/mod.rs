@@ -466,6 +466,9 @@ pub fn register_secrets(config: &Config) {
             known.push(secret);
         }
     }
+    // Longest first: a secret inside a longer one must not leave the
+    // longer one's rest showing.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
 }
 
 /// The password of `scheme://user:password@host…`, if any.

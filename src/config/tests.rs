@@ -227,6 +227,11 @@ fn a_key_named_twice_is_an_error_wherever_it_is() {
             "{message}"
         );
     }
+    // A long key is shown cut, so a hostile file cannot make paths huge.
+    let long = "k".repeat(10_000);
+    let text = format!(r#"{{"{long}": {{"{long}": 1, "{long}": 2}}}}"#);
+    let message = parse(&text).unwrap_err().0;
+    assert!(message.len() < 300 && message.contains("…"), "{message}");
     // Numbers (parsed as their text) and nesting are not mistaken for keys.
     let text = r#"{"sources": [{"name": "a", "url": "http://x/", "fields": {"id": "a.b"}}],
         "retry": {"max_retries": 1, "base_delay_ms": 1e2, "max_delay_ms": 200}}"#;
@@ -905,6 +910,14 @@ fn registered_secret_values_are_hidden_wherever_a_server_echoes_them() {
     assert_eq!(
         redact_url("http://x/b?next=query-s3cret&p=pass-w0rd-7&page=2"),
         "http://x/b?next=***&p=***&page=2"
+    );
+    // A secret inside a longer one, registered first, hides the whole
+    // longer one.
+    register_secrets(&source_config("http://x/a?token=inner-9a8b"));
+    register_secrets(&source_config("http://x/a?token=inner-9a8b-and-more"));
+    assert_eq!(
+        redact_url("http://x/b?n=inner-9a8b-and-more"),
+        "http://x/b?n=***"
     );
 }
 

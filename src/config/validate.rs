@@ -732,7 +732,10 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 /// The path of `key` inside `parent`: `a.b` for plain keys, `a["x y"]`
 /// for keys a dot path could not show.
 fn child(parent: &str, key: &str) -> String {
+    // Long keys are shown cut (by `quoted`), so paths stay short however
+    // deep or long the keys of a hostile file.
     let plain = !key.is_empty()
+        && key.len() <= SHOWN_CHARS
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
