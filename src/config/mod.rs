@@ -511,18 +511,33 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(&pairs.join("&"));
     }
     out.push_str(fragment);
-    for secret in SECRET_VALUES
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-    {
+    let secrets = SECRET_VALUES.read().unwrap_or_else(|e| e.into_inner());
+    for secret in secrets.iter() {
         for form in [secret.clone(), encode_component(secret)] {
             if out.contains(&form) {
                 out = out.replace(&form, "***");
             }
         }
     }
+    // Encoded some other way (`%2f`, `+`): hide everything after the host.
+    let decoded = percent_decode(&out);
+    if secrets
+        .iter()
+        .any(|secret| decoded.contains(secret.as_str()))
+    {
+        out = hide_after_authority(&out);
+    }
     out
+}
+
+/// `scheme://authority/***`: what is left to show of a URL that carries a
+/// secret in a form that cannot be cut out precisely.
+fn hide_after_authority(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    format!("{}/***", redact_userinfo(&url[..end]))
 }
 
 /// [`redact_url`], then whitespace, control characters and `"`

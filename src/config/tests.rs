@@ -911,6 +911,12 @@ fn registered_secret_values_are_hidden_wherever_a_server_echoes_them() {
         redact_url("http://x/b?next=query-s3cret&p=pass-w0rd-7&page=2"),
         "http://x/b?next=***&p=***&page=2"
     );
+    // Encoded another way (lower-case hex, `+` for a space): the rest of
+    // the URL after the host is hidden.
+    assert_eq!(
+        redact_url("http://h:1/p?auth=Bearer+echo%2dme%2d9f2&page=2"),
+        "http://h:1/***"
+    );
     // A secret inside a longer one, registered first, hides the whole
     // longer one.
     register_secrets(&source_config("http://x/a?token=inner-9a8b"));
