@@ -612,3 +612,23 @@ fn a_second_ctrl_c_exits_at_once_without_leaving_temp_files() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// A proxy from the environment is never used for loopback URLs (it could
+/// only reach its own loopback): with `HTTP_PROXY` pointing nowhere, a run
+/// against the local mock still completes.
+#[test]
+fn an_environment_proxy_is_bypassed_for_loopback() {
+    let server =
+        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
+            .unwrap();
+    let dir = OutDir::new();
+    let o = run_command(&dir.0, &server.config_json())
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .env("ALL_PROXY", "http://127.0.0.1:1")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.requests().len(), 3, "pages 1, 2 and the end");
+}

@@ -204,7 +204,7 @@ impl Client {
         target: &str,
         budget: Duration,
     ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let mut request = self
+        let mut config = self
             .agent
             .get(target)
             .config()
@@ -212,8 +212,13 @@ impl Client {
             .timeout_global(Some(budget))
             .timeout_connect(Some(self.connect.min(budget)))
             .timeout_recv_response(Some(self.read.min(budget)))
-            .timeout_recv_body(Some(self.read.min(budget)))
-            .build();
+            .timeout_recv_body(Some(self.read.min(budget)));
+        // A proxy from the environment (`HTTP_PROXY`, minus `NO_PROXY`) is
+        // used, except for loopback: a proxy can only reach its own.
+        if self.agent.config().proxy().is_some() && url::is_loopback(target) {
+            config = config.proxy(None);
+        }
+        let mut request = config.build();
         let same_origin = url::origin(target) == self.origin;
         for (name, value, secret) in &self.headers {
             if same_origin || !secret {

@@ -248,6 +248,24 @@ pub fn from_server(raw: &[u8]) -> String {
     lowercase_scheme(encode_non_ascii(raw))
 }
 
+/// Whether `url`'s host is this machine's loopback (`localhost`,
+/// `127.0.0.0/8`, `[::1]`).
+pub fn is_loopback(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `http://` or `https://` (lower case, as written by hand), then a
 /// non-empty host, an optional port from 1 to 65535 (an out-of-range
 /// port must not quietly become port 80), and no whitespace or control
@@ -339,6 +357,26 @@ mod tests {
         );
         // Latin-1 bytes are not UTF-8: encoded as they are, not replaced.
         assert_eq!(encode_non_ascii(b"/caf\xE9"), "/caf%E9");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for url in [
+            "http://localhost:8080/a",
+            "http://127.0.0.1/",
+            "http://127.9.9.9:1",
+            "http://u:p@[::1]:9/x",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "http://example.com/",
+            "http://10.0.0.1/",
+            "http://[::2]/",
+            "x",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
     }
 
     #[test]
