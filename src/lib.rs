@@ -23,11 +23,12 @@
 //! ends: that is "end of input", no sentinel), draws progress while it
 //! waits, and joins every thread, turning a panic into a `failed` run
 //! rather than a crash. Rayon is used only by the processor, for the
-//! CPU-bound normalization, in a pool of its own that the processor loop
-//! runs in (so it helps with its chunk rather than sleeping on it). Shared state is small and named: the
-//! [`control::RunControl`] (deadline, interrupt flag, the agent to shut
-//! down) and the `Stats` mutex (fetchers write request-side counters, the
-//! processor item-side ones; no one holds it across I/O).
+//! CPU-bound normalization, in a pool of its own that the processor loop runs
+//! in (so it helps with its chunk rather than sleeping on it). Shared state
+//! is small and named: the [`control::RunControl`] (deadline, interrupt
+//! flag, the agent to shut down) and the `Stats` mutex (fetchers write
+//! request-side counters, the processor item-side ones; no one holds it
+//! across I/O).
 //!
 //! # Error policy
 //!

@@ -39,6 +39,26 @@ fn run_command(dir: &Path, config: &Value) -> Command {
     ])
 }
 
+/// A mock with one `page` source of 2 pages of 3 items.
+fn two_page_mock() -> MockServer {
+    MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3))).unwrap()
+}
+
+/// `summary.json` in `out`, after checking the accounting identity (per
+/// source and in totals) and, where this run wrote `records.jsonl`, that
+/// it holds one line per record.
+fn summary_in(out: &Path) -> Value {
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    crate::support::assert_identity(&summary);
+    let records = out.join("records.jsonl");
+    if records.is_file() {
+        let lines = std::fs::read_to_string(records).unwrap().lines().count();
+        assert_eq!(Some(lines as u64), summary["totals"]["records"].as_u64());
+    }
+    summary
+}
+
 /// Runs `ingest run --config` on `config` written into `dir`.
 fn run_config(dir: &Path, config: &Value) -> Output {
     run_command(dir, config)
@@ -50,9 +70,7 @@ fn run_config(dir: &Path, config: &Value) -> Output {
 /// and what was expected, and not a single request sent.
 #[test]
 fn each_config_error_names_file_key_and_expectation_and_fetches_nothing() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let server = two_page_mock();
     let good = server.config_json()["sources"][0].clone();
     let with_source = |patch: Value| {
         let mut s = good.clone();
@@ -265,9 +283,7 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
 
 #[test]
 fn an_unwritable_out_dir_exits_1_before_fetching() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let server = two_page_mock();
     let dir = OutDir::new();
     std::fs::create_dir_all(&dir.0).unwrap();
     let blocker = dir.0.join("file");
@@ -308,8 +324,7 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
     let out = dir.0.join("out");
     let o = ingest(&["run", "--no-progress", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_in(&out);
     assert_eq!(summary["status"], "complete");
     let t = &summary["totals"];
     assert!(
@@ -317,11 +332,6 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
         "the demo exercises retries"
     );
     assert!(t["invalid"].as_u64().unwrap() > 0 && t["duplicates"].as_u64().unwrap() > 0);
-    let lines = std::fs::read_to_string(out.join("records.jsonl"))
-        .unwrap()
-        .lines()
-        .count() as u64;
-    assert_eq!(lines, t["records"].as_u64().unwrap());
     let table = String::from_utf8_lossy(&o.stdout);
     for word in [
         "alpha",
@@ -387,9 +397,7 @@ fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
     let dir = OutDir::new();
     let o = run_config(&dir.0, &config);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
-            .unwrap();
+    let summary = summary_in(&dir.0.join("out"));
     assert_eq!(
         summary["totals"]["pages"],
         3 * 3 + 1,
@@ -428,26 +436,10 @@ fn ctrl_c_and_sigterm_stop_a_run_with_both_outputs_and_exit_130() {
             "{sig}: stopped promptly"
         );
         assert_eq!(status.code(), Some(130), "{sig}");
-        let summary: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let summary = summary_in(&out);
         assert_eq!(summary["status"], "interrupted", "{sig}");
         assert_eq!(summary["sources"]["slow"]["status"], "interrupted", "{sig}");
-        let t = &summary["totals"];
-        let lines = std::fs::read_to_string(out.join("records.jsonl"))
-            .unwrap()
-            .lines()
-            .count() as u64;
-        assert!(
-            lines > 0 && lines == t["records"].as_u64().unwrap(),
-            "{sig}: {t}"
-        );
-        let n = |k: &str| t[k].as_u64().unwrap();
-        assert_eq!(
-            n("items"),
-            n("records") + n("invalid") + n("duplicates"),
-            "{sig}"
-        );
+        assert!(summary["totals"]["records"].as_u64() > Some(0), "{sig}");
     }
 }
 
@@ -473,9 +465,7 @@ fn the_deadline_flag_cuts_a_hanging_source_and_shows_in_the_summary() {
         took < std::time::Duration::from_millis(2500),
         "ended at the deadline + 1 s: {took:?}"
     );
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
-            .unwrap();
+    let summary = summary_in(&dir.0.join("out"));
     assert_eq!(summary["config"]["deadline_ms"], 1500);
     assert_eq!(summary["status"], "partial");
     assert_eq!(summary["sources"]["stuck"]["status"], "deadline");
@@ -508,9 +498,7 @@ fn an_internal_failure_still_writes_the_summary_and_exits_1() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("records: not written"), "{table}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("out/summary.json")).unwrap())
-            .unwrap();
+    let summary = summary_in(&dir.0.join("out"));
     assert_eq!(summary["status"], "failed");
     assert!(
         summary["error"].as_str().unwrap().contains("records.jsonl"),
@@ -519,8 +507,6 @@ fn an_internal_failure_still_writes_the_summary_and_exits_1() {
     );
     let t = &summary["totals"];
     assert_eq!(t["items"], 6, "everything fetched is still counted: {t}");
-    let n = |k: &str| t[k].as_u64().unwrap();
-    assert_eq!(n("items"), n("records") + n("invalid") + n("duplicates"));
 }
 
 /// SPEC §3: secrets are never written anywhere, logs included, not even by
@@ -528,9 +514,7 @@ fn an_internal_failure_still_writes_the_summary_and_exits_1() {
 /// header bytes ingest cannot redact, so they are held back).
 #[test]
 fn secrets_stay_out_of_the_logs_even_at_trace_level() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let server = two_page_mock();
     let mut source = server.config_json()["sources"][0].clone();
     let url = format!("{}?api_key=QUERYSECRET", source["url"].as_str().unwrap());
     source["url"] = json!(url);
@@ -550,8 +534,10 @@ fn secrets_stay_out_of_the_logs_even_at_trace_level() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(0), "{err}");
         assert!(err.contains("event=request"), "trace lines are on: {err}");
+        let summary = summary_in(&dir.0.join("out")).to_string();
         for secret in ["QUERYSECRET", "HEADERSECRET", "ENVSECRET"] {
             assert!(!err.contains(secret), "{secret} in the log:\n{err}");
+            assert!(!summary.contains(secret), "{secret} in the summary");
         }
     }
     let sent = server.requests();
@@ -562,9 +548,7 @@ fn secrets_stay_out_of_the_logs_even_at_trace_level() {
 /// exit code: the outputs are files, the end table only a courtesy.
 #[test]
 fn a_closed_stdout_changes_nothing() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let server = two_page_mock();
     let dir = OutDir::new();
     for args in [None, Some("--help")] {
         let mut command = match args {
@@ -581,7 +565,7 @@ fn a_closed_stdout_changes_nothing() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
-    assert!(dir.0.join("out/summary.json").exists());
+    assert_eq!(summary_in(&dir.0.join("out"))["status"], "complete");
 }
 
 /// A second Ctrl-C exits at once, with 130, and leaves no temporary file
@@ -618,9 +602,7 @@ fn a_second_ctrl_c_exits_at_once_without_leaving_temp_files() {
 /// against the local mock still completes.
 #[test]
 fn an_environment_proxy_is_bypassed_for_loopback() {
-    let server =
-        MockServer::start(Scenario::new(1).with(MockSource::new("alpha", Style::Page, 2, 3)))
-            .unwrap();
+    let server = two_page_mock();
     let dir = OutDir::new();
     let o = run_command(&dir.0, &server.config_json())
         .env("HTTP_PROXY", "http://127.0.0.1:1")
@@ -631,4 +613,5 @@ fn an_environment_proxy_is_bypassed_for_loopback() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(server.requests().len(), 3, "pages 1, 2 and the end");
+    assert_eq!(summary_in(&dir.0.join("out"))["totals"]["items"], 6);
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::fetch::url::encode_component;
+use crate::fetch::url::{encode_component, percent_encode};
 
 mod validate;
 
@@ -449,16 +449,14 @@ pub fn register_secrets(config: &Config) {
             found.push(value.to_string());
             found.extend(value.rsplit(char::is_whitespace).next().map(str::to_string));
         }
-        let before_fragment = source.url.split('#').next().unwrap_or_default();
-        if let Some((base, query)) = before_fragment.split_once('?') {
-            found.extend(query.split('&').filter_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                is_secret_name(&percent_decode(name)).then(|| percent_decode(value))
-            }));
-            found.extend(url_password(base));
-        } else {
-            found.extend(url_password(before_fragment));
-        }
+        let (base, query, _) = url_pieces(&source.url);
+        let pairs = query.into_iter().flat_map(|q| q.split('&'));
+        found.extend(
+            pairs
+                .filter_map(secret_pair)
+                .map(|(_, v)| percent_decode(v)),
+        );
+        found.extend(url_password(base));
     }
     let mut known = SECRET_VALUES.write().unwrap_or_else(|e| e.into_inner());
     for secret in found {
@@ -472,10 +470,35 @@ pub fn register_secrets(config: &Config) {
 }
 
 /// The password of `scheme://user:password@host…`, if any.
-fn url_password(base: &str) -> Option<String> {
-    let authority = base.split_once("://")?.1.split('/').next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
+fn url_password(url: &str) -> Option<String> {
+    let userinfo = url[authority_span(url)?].rsplit_once('@')?.0;
     Some(percent_decode(userinfo.split_once(':')?.1))
+}
+
+/// Where the authority of `scheme://authority/…` is in `url`.
+fn authority_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    Some(start..end)
+}
+
+/// `url` cut into what precedes the query, the query (without `?`) and
+/// the fragment (with its `#`).
+fn url_pieces(url: &str) -> (&str, Option<&str>, &str) {
+    let (before_fragment, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
+    match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query), fragment),
+        None => (before_fragment, None, fragment),
+    }
+}
+
+/// A query `name=value` pair whose name says it is a secret, with a value
+/// to hide.
+fn secret_pair(pair: &str) -> Option<(&str, &str)> {
+    pair.split_once('=')
+        .filter(|(name, value)| !value.is_empty() && is_secret_name(&percent_decode(name)))
 }
 
 /// `url` with the values of secret query parameters replaced by `***`.
@@ -486,26 +509,15 @@ fn url_password(base: &str) -> Option<String> {
 /// or percent-encoded. Everything else is kept byte for byte; empty values
 /// stay empty; the fragment is left alone (it is never sent).
 pub fn redact_url(url: &str) -> String {
-    let (before_fragment, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let (base, query) = match before_fragment.find('?') {
-        Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
-        None => (before_fragment, None),
-    };
+    let (base, query, fragment) = url_pieces(url);
     let mut out = redact_userinfo(base);
     if let Some(query) = query {
         out.push('?');
         let pairs: Vec<String> = query
             .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, value))
-                    if !value.is_empty() && is_secret_name(&percent_decode(name)) =>
-                {
-                    format!("{name}=***")
-                }
-                _ => pair.to_string(),
+            .map(|pair| match secret_pair(pair) {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_string(),
             })
             .collect();
         out.push_str(&pairs.join("&"));
@@ -533,10 +545,7 @@ pub fn redact_url(url: &str) -> String {
 /// `scheme://authority/***`: what is left to show of a URL that carries a
 /// secret in a form that cannot be cut out precisely.
 fn hide_after_authority(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
+    let end = authority_span(url).map_or(0, |span| span.end);
     format!("{}/***", redact_userinfo(&url[..end]))
 }
 
@@ -545,42 +554,22 @@ fn hide_after_authority(url: &str) -> String {
 /// inert token that cannot start a new log line or add a `key=value`
 /// field, whatever a server made up.
 pub fn shown_url(url: &str) -> String {
-    let url = redact_url(url);
-    if !url.chars().any(needs_escape) {
-        return url;
-    }
-    let mut out = String::with_capacity(url.len() + 8);
-    for c in url.chars() {
-        if needs_escape(c) {
-            for b in c.encode_utf8(&mut [0; 4]).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || c == '"'
+    percent_encode(&redact_url(url), |c| {
+        c.is_whitespace() || c.is_control() || c == '"'
+    })
 }
 
 /// `scheme://user:***@host…` for a URL (without query) that has a password.
 fn redact_userinfo(base: &str) -> String {
-    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
+    let Some(span) = authority_span(base) else {
         return base.to_string();
     };
-    let authority_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let authority = &base[scheme_end..authority_end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].split_once(':') {
+    match base[span.clone()].rfind('@') {
+        Some(at) => match base[span.start..span.start + at].split_once(':') {
             Some((user, _password)) => format!(
                 "{}{user}:***{}",
-                &base[..scheme_end],
-                &base[scheme_end + at..]
+                &base[..span.start],
+                &base[span.start + at..]
             ),
             None => base.to_string(),
         },

@@ -13,14 +13,6 @@ use serde_json::{Map, Value};
 
 use crate::fetch::url::{encode_non_ascii, is_http_url};
 
-/// Headers that describe a request body: set on a GET, they make the
-/// server wait for bytes that never come.
-const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
-
-/// Largest pagination `start`: 2^53 − 1, the largest integer that every
-/// JSON implementation keeps exactly.
-const MAX_START: u64 = (1 << 53) - 1;
-
 use super::{
     is_secret_name, redact_url, Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig,
 };
@@ -78,6 +70,14 @@ const STYLES: &[(&str, &[&str])] = &[
 const U32_MAX: u64 = u32::MAX as u64;
 /// Longest string shown in an error before it is cut.
 const SHOWN_CHARS: usize = 40;
+
+/// Headers that describe a request body: set on a GET, they make the
+/// server wait for bytes that never come.
+const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
+
+/// Largest pagination `start`: 2^53 − 1, the largest integer that every
+/// JSON implementation keeps exactly.
+const MAX_START: u64 = (1 << 53) - 1;
 
 /// Parses `text` (the contents of `origin`) into a validated [`Config`].
 pub(super) fn parse(origin: &str, text: &str) -> Result<Config> {

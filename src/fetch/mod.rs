@@ -249,12 +249,14 @@ impl<'a> Fetcher<'a> {
                 source: self.index,
                 value,
             };
+            let cut_short = || {
+                let stop = self.control.check().err()?;
+                let dropped = total - sent;
+                Some(Sent::Stopped { stop, dropped })
+            };
             if sent % SEND_CHECK_ITEMS == SEND_CHECK_ITEMS - 1 {
-                if let Err(stop) = self.control.check() {
-                    return Sent::Stopped {
-                        stop,
-                        dropped: total - sent,
-                    };
+                if let Some(cut) = cut_short() {
+                    return cut;
                 }
             }
             loop {
@@ -263,11 +265,8 @@ impl<'a> Fetcher<'a> {
                     Err(TrySendError::Full(back)) => back,
                     Err(TrySendError::Disconnected(_)) => return self.processor_gone(),
                 };
-                if let Err(stop) = self.control.check() {
-                    return Sent::Stopped {
-                        stop,
-                        dropped: total - sent,
-                    };
+                if let Some(cut) = cut_short() {
+                    return cut;
                 }
                 item = match tx.send_timeout(full, SEND_CHECK_INTERVAL) {
                     Ok(()) => break,

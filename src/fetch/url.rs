@@ -165,12 +165,20 @@ pub fn origin(url: &str) -> String {
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
 pub fn encode_component(s: &str) -> String {
+    percent_encode(s, |c| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
+}
+
+/// `s` with the UTF-8 bytes of every character `encode` picks written as
+/// `%XX`.
+pub fn percent_encode(s: &str, encode: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
+    for c in s.chars() {
+        if encode(c) {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push(c);
         }
     }
     out
@@ -230,7 +238,7 @@ pub fn encode_non_ascii(raw: &[u8]) -> String {
 
 /// `url` with its scheme in lower case: schemes are case-insensitive (RFC
 /// 3986 §3.1), so a server's `HTTP://host/` is an http URL like any other.
-pub fn lowercase_scheme(mut url: String) -> String {
+fn lowercase_scheme(mut url: String) -> String {
     if let Some(colon) = url.find(':') {
         if url[..colon]
             .bytes()
@@ -251,19 +259,33 @@ pub fn from_server(raw: &[u8]) -> String {
 /// Whether `url`'s host is this machine's loopback (`localhost`,
 /// `127.0.0.0/8`, `[::1]`).
 pub fn is_loopback(url: &str) -> bool {
-    let Some(rest) = url.split_once("://").map(|(_, rest)| rest) else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    split(url)
+        .authority
+        .and_then(host_and_port)
+        .is_some_and(|(host, _)| {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+}
+
+/// The host (without brackets) and the port text of an authority
+/// (`user@host:port`, `[::1]:port`); `None` for a malformed IPv6 host.
+fn host_and_port(authority: &str) -> Option<(&str, Option<&str>)> {
     let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.split(':').next().unwrap_or(""),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, after)) if after.is_empty() || after.starts_with(':') => {
+                Some((addr, after.strip_prefix(':')))
+            }
+            _ => None,
+        },
+        None => Some(match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }),
+    }
 }
 
 /// `http://` or `https://` (lower case, as written by hand), then a
@@ -282,21 +304,8 @@ pub fn is_http_url(s: &str) -> bool {
         return false;
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after))
-                if !addr.is_empty() && (after.is_empty() || after.starts_with(':')) =>
-            {
-                (addr, after.strip_prefix(':'))
-            }
-            _ => return false,
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
+    let Some((host, port)) = host_and_port(authority) else {
+        return false;
     };
     !host.is_empty()
         && port.is_none_or(|p| {
