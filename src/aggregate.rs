@@ -1,17 +1,20 @@
 //! Counters of a run, per source and in total (SPEC §6).
 //!
-//! One [`Stats`] lives behind an `Arc<Mutex<…>>` for the whole run. Fetcher
-//! threads write their own source's request-side counters (requests,
-//! responses, errors, waits, latency, status); the processor writes the
-//! item-side ones (items, records, invalid, duplicates) once per chunk; the
-//! progress display reads. Nobody holds the lock across I/O or a wait.
-//! Because the processor alone counts an item as it classifies it, the
-//! accounting identity `items == records + invalid + duplicates` holds by
-//! construction at every moment, not only at the end.
+//! One [`Stats`] lives behind an `Arc<Mutex<…>>` for the whole run. A
+//! fetcher keeps its request-side counters ([`FetchCounts`]) to itself and
+//! only posts a [`Live`] view (what it is doing, pages, requests) for the
+//! progress display; its counters and how it ended come back to the
+//! pipeline through its join handle as a `SourceOutcome`, and
+//! [`SourceStats::finish`] files them. The processor writes the item-side
+//! counters ([`ItemCounts`]) once per chunk. Nobody holds the lock across
+//! I/O or a wait. Because the processor alone counts an item as it
+//! classifies it, the accounting identity `items == records + invalid +
+//! duplicates` holds by construction at every moment, not only at the end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::error::{ErrorKind, RetryCause};
 use crate::normalize::InvalidReason;
 
 /// How a source's pagination ended (or that it has not yet).
@@ -35,6 +38,15 @@ pub enum SourceStatus {
 }
 
 impl SourceStatus {
+    /// The progress phase a finished source shows.
+    pub fn final_phase(self) -> Phase {
+        if self == SourceStatus::Complete {
+            Phase::Done
+        } else {
+            Phase::Failed
+        }
+    }
+
     /// The name used in the summary.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,20 +102,6 @@ pub enum WaitCause {
     Breaker,
 }
 
-/// `errors` keys, in summary order.
-pub const ERROR_KINDS: [&str; 7] = [
-    "timeout",
-    "transport",
-    "malformed_json",
-    "client_error",
-    "body_too_large",
-    "no_items",
-    "pagination_loop",
-];
-
-/// `retries_by_cause` keys always present.
-pub const RETRY_CAUSES: [&str; 4] = ["429", "5xx", "timeout", "transport"];
-
 /// The item-side counters, which the processor adds up per chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ItemCounts {
@@ -138,15 +136,9 @@ impl ItemCounts {
     }
 }
 
-/// Everything counted about one source.
-#[derive(Debug, Clone)]
-pub struct SourceStats {
-    /// The source's name.
-    pub name: String,
-    /// How its pagination ended.
-    pub status: SourceStatus,
-    /// What it is doing now.
-    pub phase: Phase,
+/// The request-side counters of one source, kept by its fetcher.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchCounts {
     /// HTTP attempts sent.
     pub requests: u64,
     /// Successful responses, the one that ends the data included.
@@ -155,46 +147,41 @@ pub struct SourceStats {
     pub failed_pages: u64,
     /// Attempts after a page's first.
     pub retries: u64,
-    /// Item-side counters.
-    pub counts: ItemCounts,
     /// Answers by HTTP status.
     pub responses: BTreeMap<u16, u64>,
-    /// Failed attempts by kind ([`ERROR_KINDS`]).
-    pub errors: BTreeMap<&'static str, u64>,
-    /// Retries by the failure that caused them.
-    pub retries_by_cause: BTreeMap<String, u64>,
-    /// Time spent waiting, by cause.
+    /// Failed attempts by kind, in [`ErrorKind::ALL`] order.
+    pub errors: [u64; ErrorKind::ALL.len()],
+    /// Retries by the failure that caused them, in [`RetryCause::ALL`]
+    /// order.
+    pub retries_by_cause: [u64; RetryCause::ALL.len()],
+    /// Time spent waiting, by [`WaitCause`].
     pub waits: [Duration; 4],
     /// Times the breaker opened.
     pub breaker_opens: u64,
     /// Latency of each attempt that got a whole answer, in ms.
     pub latencies_ms: Vec<u32>,
-    /// Pages given up, redacted.
-    pub failed_page_urls: Vec<String>,
-    /// Where the source would have gone on, when it stopped early; redacted.
-    pub stopped_at_url: Option<String>,
 }
 
-impl SourceStats {
-    fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            status: SourceStatus::Running,
-            phase: Phase::Fetching,
-            requests: 0,
-            pages: 0,
-            failed_pages: 0,
-            retries: 0,
-            counts: ItemCounts::default(),
-            responses: BTreeMap::new(),
-            errors: ERROR_KINDS.iter().map(|k| (*k, 0)).collect(),
-            retries_by_cause: RETRY_CAUSES.iter().map(|k| (k.to_string(), 0)).collect(),
-            waits: [Duration::ZERO; 4],
-            breaker_opens: 0,
-            latencies_ms: Vec::new(),
-            failed_page_urls: Vec::new(),
-            stopped_at_url: None,
-        }
+impl FetchCounts {
+    /// Counts one failed attempt of `kind`.
+    pub fn add_error(&mut self, kind: ErrorKind) {
+        self.errors[kind as usize] += 1;
+    }
+
+    /// Failed attempts of `kind`.
+    pub fn error(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize]
+    }
+
+    /// Counts one retry caused by `cause`.
+    pub fn add_retry(&mut self, cause: RetryCause) {
+        self.retries += 1;
+        self.retries_by_cause[cause as usize] += 1;
+    }
+
+    /// Retries caused by `cause`.
+    pub fn retries_for(&self, cause: RetryCause) -> u64 {
+        self.retries_by_cause[cause as usize]
     }
 
     /// Adds time waited for `cause`.
@@ -212,6 +199,86 @@ impl SourceStats {
         let mut sorted = self.latencies_ms.clone();
         sorted.sort_unstable();
         percentile(&sorted, p)
+    }
+}
+
+/// What a running fetcher shows the progress display: posted by the
+/// fetcher when it changes, read by the display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    /// What the source is doing now.
+    pub phase: Phase,
+    /// Successful responses so far.
+    pub pages: u64,
+    /// Attempts sent so far.
+    pub requests: u64,
+}
+
+/// How a source's fetcher ended, as the pipeline files it: its status,
+/// where it stopped and which pages it gave up (shown URLs, redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    /// How its pagination ended.
+    pub status: SourceStatus,
+    /// Where it would have gone on, when it stopped early.
+    pub stopped_at_url: Option<String>,
+    /// Pages given up, in order.
+    pub failed_page_urls: Vec<String>,
+}
+
+/// Everything counted about one source.
+#[derive(Debug, Clone)]
+pub struct SourceStats {
+    /// The source's name.
+    pub name: String,
+    /// How its pagination ended ([`SourceStatus::Running`] until filed).
+    pub status: SourceStatus,
+    /// What the fetcher last posted.
+    pub live: Live,
+    /// Request-side counters, filed when the fetcher ends.
+    pub fetch: FetchCounts,
+    /// Item-side counters.
+    pub counts: ItemCounts,
+    /// Pages given up, redacted.
+    pub failed_page_urls: Vec<String>,
+    /// Where the source would have gone on, when it stopped early; redacted.
+    pub stopped_at_url: Option<String>,
+}
+
+impl SourceStats {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            status: SourceStatus::Running,
+            live: Live {
+                phase: Phase::Fetching,
+                pages: 0,
+                requests: 0,
+            },
+            fetch: FetchCounts::default(),
+            counts: ItemCounts::default(),
+            failed_page_urls: Vec::new(),
+            stopped_at_url: None,
+        }
+    }
+
+    /// Files a finished fetcher's counters and ending.
+    pub fn finish(&mut self, counts: FetchCounts, ending: Ending) {
+        self.live = Live {
+            phase: ending.status.final_phase(),
+            pages: counts.pages,
+            requests: counts.requests,
+        };
+        self.fetch = counts;
+        self.status = ending.status;
+        self.stopped_at_url = ending.stopped_at_url;
+        self.failed_page_urls = ending.failed_page_urls;
+    }
+
+    /// Marks a source whose fetcher never ran or failed: status `error`.
+    pub fn fail(&mut self) {
+        self.status = SourceStatus::Error;
+        self.live.phase = Phase::Failed;
     }
 }
 
@@ -250,10 +317,10 @@ impl Stats {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for s in &self.sources {
-            t.requests += s.requests;
-            t.pages += s.pages;
-            t.failed_pages += s.failed_pages;
-            t.retries += s.retries;
+            t.requests += s.fetch.requests;
+            t.pages += s.fetch.pages;
+            t.failed_pages += s.fetch.failed_pages;
+            t.retries += s.fetch.retries;
             t.counts.add(&s.counts);
         }
         t

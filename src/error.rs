@@ -17,8 +17,8 @@ pub enum AttemptError {
     /// The server answered with a status that is not a page: 3xx left
     /// after redirects, 4xx or 5xx.
     Status(u16),
-    /// A time budget ran out; the payload names the phase.
-    Timeout(&'static str),
+    /// A time budget ran out, in this phase.
+    Timeout(TimeoutPhase),
     /// The connection was refused, reset or closed early, or the body was
     /// cut short.
     Transport(String),
@@ -52,34 +52,151 @@ impl AttemptError {
 
     /// The `errors` counter this failure is counted under, if any. Retryable
     /// statuses are already visible in `responses`, so they have none.
-    pub fn error_kind(&self) -> Option<&'static str> {
+    pub fn error_kind(&self) -> Option<ErrorKind> {
         match self {
             AttemptError::Status(code) if is_retryable_status(*code) => None,
             AttemptError::Status(_) | AttemptError::Redirect(_) | AttemptError::BadUrl(_) => {
-                Some("client_error")
+                Some(ErrorKind::ClientError)
             }
-            AttemptError::Timeout(_) => Some("timeout"),
-            AttemptError::Transport(_) => Some("transport"),
-            AttemptError::MalformedJson(_) => Some("malformed_json"),
-            AttemptError::BodyTooLarge(_) => Some("body_too_large"),
-            AttemptError::NoItems => Some("no_items"),
+            AttemptError::Timeout(_) => Some(ErrorKind::Timeout),
+            AttemptError::Transport(_) => Some(ErrorKind::Transport),
+            AttemptError::MalformedJson(_) => Some(ErrorKind::MalformedJson),
+            AttemptError::BodyTooLarge(_) => Some(ErrorKind::BodyTooLarge),
+            AttemptError::NoItems => Some(ErrorKind::NoItems),
         }
     }
 
-    /// The `retries_by_cause` key of a retry this failure caused: `429`,
-    /// `5xx`, `timeout`, `transport`, or the status code for 408 and 425.
-    pub fn retry_cause(&self) -> String {
+    /// The `retries_by_cause` counter of a retry this failure caused.
+    pub fn retry_cause(&self) -> RetryCause {
         match self {
-            AttemptError::Status(code) if (500..600).contains(code) => "5xx".to_string(),
-            AttemptError::Status(code) => code.to_string(),
-            AttemptError::Timeout(_) => "timeout".to_string(),
-            _ => "transport".to_string(),
+            AttemptError::Status(408) => RetryCause::Status408,
+            AttemptError::Status(425) => RetryCause::Status425,
+            AttemptError::Status(429) => RetryCause::Status429,
+            AttemptError::Status(_) => RetryCause::Status5xx,
+            AttemptError::Timeout(_) => RetryCause::Timeout,
+            _ => RetryCause::Transport,
         }
     }
 
     /// Whether a `Retry-After` header on this answer is honoured (429, 503).
     pub fn honours_retry_after(&self) -> bool {
         matches!(self, AttemptError::Status(429 | 503))
+    }
+}
+
+/// Which time budget of an attempt ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Resolving the host or connecting (`connect_ms`).
+    Connect,
+    /// Receiving the headers or the body (`read_ms`).
+    Read,
+    /// The attempt's whole allowance (`connect_ms + read_ms`, or the time
+    /// left before the deadline).
+    Budget,
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::Connect => "connect",
+            TimeoutPhase::Read => "read",
+            TimeoutPhase::Budget => "budget",
+        })
+    }
+}
+
+/// The `errors` counters of the summary: failed attempts by kind, and
+/// pagination loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A time budget ran out.
+    Timeout,
+    /// Refused, reset, closed early, truncated.
+    Transport,
+    /// The body is not valid UTF-8 JSON.
+    MalformedJson,
+    /// A 4xx other than 408/425/429, a 3xx left after redirects, a URL
+    /// that cannot be requested.
+    ClientError,
+    /// The body is over `max_body_bytes`.
+    BodyTooLarge,
+    /// The body holds no item array.
+    NoItems,
+    /// The next pointer led back to a page already fetched.
+    PaginationLoop,
+}
+
+impl ErrorKind {
+    /// Every kind, in summary order.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Timeout,
+        ErrorKind::Transport,
+        ErrorKind::MalformedJson,
+        ErrorKind::ClientError,
+        ErrorKind::BodyTooLarge,
+        ErrorKind::NoItems,
+        ErrorKind::PaginationLoop,
+    ];
+
+    /// The key in the summary's `errors`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Transport => "transport",
+            ErrorKind::MalformedJson => "malformed_json",
+            ErrorKind::ClientError => "client_error",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::NoItems => "no_items",
+            ErrorKind::PaginationLoop => "pagination_loop",
+        }
+    }
+}
+
+/// The `retries_by_cause` counters: what made a page be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryCause {
+    /// 408 Request Timeout.
+    Status408,
+    /// 425 Too Early.
+    Status425,
+    /// 429 Too Many Requests.
+    Status429,
+    /// Any 5xx.
+    Status5xx,
+    /// A time budget ran out.
+    Timeout,
+    /// Refused, reset, closed early, truncated.
+    Transport,
+}
+
+impl RetryCause {
+    /// Every cause, in summary order (the keys' text order).
+    pub const ALL: [RetryCause; 6] = [
+        RetryCause::Status408,
+        RetryCause::Status425,
+        RetryCause::Status429,
+        RetryCause::Status5xx,
+        RetryCause::Timeout,
+        RetryCause::Transport,
+    ];
+
+    /// The key in the summary's `retries_by_cause`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryCause::Status408 => "408",
+            RetryCause::Status425 => "425",
+            RetryCause::Status429 => "429",
+            RetryCause::Status5xx => "5xx",
+            RetryCause::Timeout => "timeout",
+            RetryCause::Transport => "transport",
+        }
+    }
+
+    /// Whether the summary shows this key even when it is 0 (SPEC §6's
+    /// four); 408 and 425 appear once they happened.
+    pub fn always_shown(self) -> bool {
+        !matches!(self, RetryCause::Status408 | RetryCause::Status425)
     }
 }
 
@@ -117,8 +234,6 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// Something else inside `ingest` failed (exit 1).
-    Internal(String),
 }
 
 impl fmt::Display for Error {
@@ -126,7 +241,6 @@ impl fmt::Display for Error {
         match self {
             Error::Config(e) => write!(f, "config: {e}"),
             Error::Output { path, source } => write!(f, "output: {}: {source}", path.display()),
-            Error::Internal(msg) => write!(f, "internal: {msg}"),
         }
     }
 }
@@ -151,9 +265,9 @@ mod tests {
         for code in [300, 304, 400, 401, 403, 404, 410, 422] {
             let e = AttemptError::Status(code);
             assert!(!e.is_retryable(), "{code}");
-            assert_eq!(e.error_kind(), Some("client_error"), "{code}");
+            assert_eq!(e.error_kind(), Some(ErrorKind::ClientError), "{code}");
         }
-        assert!(AttemptError::Timeout("connect").is_retryable());
+        assert!(AttemptError::Timeout(TimeoutPhase::Connect).is_retryable());
         assert!(AttemptError::Transport("reset".into()).is_retryable());
         assert!(!AttemptError::MalformedJson("x".into()).is_retryable());
         assert!(!AttemptError::BodyTooLarge(10).is_retryable());
@@ -162,14 +276,16 @@ mod tests {
 
     #[test]
     fn retry_causes_name_the_summary_keys() {
-        assert_eq!(AttemptError::Status(429).retry_cause(), "429");
-        assert_eq!(AttemptError::Status(503).retry_cause(), "5xx");
-        assert_eq!(AttemptError::Status(408).retry_cause(), "408");
-        assert_eq!(AttemptError::Timeout("read").retry_cause(), "timeout");
-        assert_eq!(
-            AttemptError::Transport("eof".into()).retry_cause(),
-            "transport"
-        );
+        let cause = |e: AttemptError| e.retry_cause().as_str();
+        assert_eq!(cause(AttemptError::Status(429)), "429");
+        assert_eq!(cause(AttemptError::Status(503)), "5xx");
+        assert_eq!(cause(AttemptError::Status(408)), "408");
+        assert_eq!(cause(AttemptError::Timeout(TimeoutPhase::Read)), "timeout");
+        assert_eq!(cause(AttemptError::Transport("eof".into())), "transport");
+        let keys: Vec<&str> = RetryCause::ALL.iter().map(|c| c.as_str()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted, "summary order is the keys' text order");
         assert_eq!(AttemptError::Status(503).error_kind(), None);
         assert!(AttemptError::Status(503).honours_retry_after());
         assert!(!AttemptError::Status(500).honours_retry_after());

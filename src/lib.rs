@@ -91,20 +91,38 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod aggregate;
-pub mod cli;
-pub mod config;
-pub mod control;
-pub mod dedupe;
-pub mod error;
-pub mod fetch;
-pub mod logging;
-pub mod normalize;
-pub mod output;
-pub mod pipeline;
-pub mod price;
-pub mod process;
-pub mod progress;
+mod aggregate;
+mod atomic;
+mod config;
+mod control;
+mod dedupe;
+mod error;
+mod exit_code;
+mod fetch;
+mod logging;
+mod normalize;
+mod pipeline;
+mod price;
+mod process;
+mod progress;
+mod redact;
+mod summary;
+mod time;
+mod url;
+
+pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
+pub use atomic::remove_temp_files;
+pub use config::{Config, ConfigError, FieldPaths};
+pub use control::RunControl;
+pub use error::Error;
+pub use exit_code::ExitCode;
+pub use fetch::client::agent;
+pub use fetch::{Fetcher, Item, Shared, SourceOutcome};
+pub use logging::init as init_logging;
+pub use normalize::{normalize, InvalidReason, Record};
+pub use pipeline::{run, RunOptions, RunReport, RunStatus};
+pub use redact::Redactor;
+pub use summary::end_table;
 
 /// Shared settings of the unit tests.
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! Log setup: `env_logger` on stderr, level from `RUST_LOG` (default
 //! `info`), plain `key=value` lines or, with `--log-json`, one JSON object
-//! per line whose `key=value` pairs are also lifted into fields.
+//! per line.
+//!
+//! Log calls carry their facts as structured fields (`log`'s key-values:
+//! `info!(source = name, event = "start", url = shown; "")`), so each
+//! formatter writes them as they are: the text form as `key=value` pairs
+//! (a value with spaces or quotes is quoted), the JSON form as fields,
+//! numbers as JSON numbers. Nothing is parsed back out of formatted text.
 //!
 //! Levels: `error` an internal failure; `warn` a page given up, a breaker
 //! opened, a source stopped early; `info` a source's start and end, the
@@ -11,6 +17,7 @@
 
 use std::io::Write;
 
+use log::kv::{self, VisitSource};
 use serde_json::{Map, Value};
 
 /// Installs the global logger once; later calls do nothing.
@@ -25,19 +32,7 @@ pub fn init(json: bool) {
             if is_hidden(record) {
                 return Ok(());
             }
-            let msg = one_line(record.args().to_string());
-            let mut obj = Map::new();
-            obj.insert("ts".into(), Value::String(now()));
-            obj.insert(
-                "level".into(),
-                Value::String(record.level().as_str().into()),
-            );
-            obj.insert("target".into(), Value::String(record.target().into()));
-            for (key, value) in key_values(&msg) {
-                obj.entry(key).or_insert(Value::String(value));
-            }
-            obj.insert("msg".into(), Value::String(msg));
-            writeln!(buf, "{}", Value::Object(obj))
+            writeln!(buf, "{}", json_line(record, &now()))
         });
     } else {
         builder.format(|buf, record| {
@@ -50,13 +45,136 @@ pub fn init(json: bool) {
                 now(),
                 record.level(),
                 record.target(),
-                one_line(record.args().to_string())
+                text(record)
             )
         });
     }
     // Through the progress display, so log lines land above the bars.
     let target = env_logger::Target::Pipe(Box::new(crate::progress::LogWriter));
     let _ = builder.target(target).try_init();
+}
+
+/// One structured field's value, as its formatter writes it.
+#[derive(Debug, Clone, PartialEq)]
+enum Field {
+    /// Any integer or float: a JSON number.
+    Number(Value),
+    /// `true` / `false`.
+    Bool(bool),
+    /// No value (`None`): `-` in text, `null` in JSON.
+    Null,
+    /// Everything else, as its `Display` text.
+    Text(String),
+}
+
+impl Field {
+    fn of(value: &kv::Value<'_>) -> Self {
+        struct Typed(Option<Field>);
+        impl<'v> kv::VisitValue<'v> for Typed {
+            fn visit_any(&mut self, value: kv::Value<'_>) -> Result<(), kv::Error> {
+                self.0 = Some(Field::Text(value.to_string()));
+                Ok(())
+            }
+            fn visit_null(&mut self) -> Result<(), kv::Error> {
+                self.0 = Some(Field::Null);
+                Ok(())
+            }
+            fn visit_u64(&mut self, n: u64) -> Result<(), kv::Error> {
+                self.0 = Some(Field::Number(n.into()));
+                Ok(())
+            }
+            fn visit_i64(&mut self, n: i64) -> Result<(), kv::Error> {
+                self.0 = Some(Field::Number(n.into()));
+                Ok(())
+            }
+            fn visit_f64(&mut self, n: f64) -> Result<(), kv::Error> {
+                self.0 = Some(
+                    serde_json::Number::from_f64(n)
+                        .map_or(Field::Null, |n| Field::Number(n.into())),
+                );
+                Ok(())
+            }
+            fn visit_bool(&mut self, b: bool) -> Result<(), kv::Error> {
+                self.0 = Some(Field::Bool(b));
+                Ok(())
+            }
+        }
+        let mut typed = Typed(None);
+        let _ = value.visit(&mut typed);
+        typed.0.unwrap_or_else(|| Field::Text(value.to_string()))
+    }
+
+    /// `value` of `key=value`: quoted when it is empty or holds spaces,
+    /// `"` or `=`, so the pair stays one token.
+    fn as_text(&self) -> String {
+        match self {
+            Field::Number(n) => n.to_string(),
+            Field::Bool(b) => b.to_string(),
+            Field::Null => "-".to_string(),
+            Field::Text(t) if t.is_empty() || t.contains([' ', '"', '=']) => {
+                format!("\"{}\"", t.replace('"', "\\\""))
+            }
+            Field::Text(t) => t.clone(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Field::Number(n) => n.clone(),
+            Field::Bool(b) => Value::Bool(*b),
+            Field::Null => Value::Null,
+            Field::Text(t) => Value::String(t.clone()),
+        }
+    }
+}
+
+/// The structured fields of a record, in the order written.
+fn fields(record: &log::Record<'_>) -> Vec<(String, Field)> {
+    struct Collect(Vec<(String, Field)>);
+    impl<'kvs> VisitSource<'kvs> for Collect {
+        fn visit_pair(
+            &mut self,
+            key: kv::Key<'kvs>,
+            value: kv::Value<'kvs>,
+        ) -> Result<(), kv::Error> {
+            self.0.push((key.as_str().to_string(), Field::of(&value)));
+            Ok(())
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    let _ = record.key_values().visit(&mut collect);
+    collect.0
+}
+
+/// The message, then `key=value` for each field, on one line.
+fn text(record: &log::Record<'_>) -> String {
+    let mut line = record.args().to_string();
+    for (key, value) in fields(record) {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&key);
+        line.push('=');
+        line.push_str(&value.as_text());
+    }
+    one_line(line)
+}
+
+/// `{"ts", "level", "target", fields…, "msg"}`: `msg` is the text form,
+/// for people reading the JSON; the fields are for programs.
+fn json_line(record: &log::Record<'_>, ts: &str) -> Value {
+    let mut obj = Map::new();
+    obj.insert("ts".into(), Value::String(ts.to_string()));
+    obj.insert(
+        "level".into(),
+        Value::String(record.level().as_str().into()),
+    );
+    obj.insert("target".into(), Value::String(record.target().into()));
+    for (key, value) in fields(record) {
+        obj.entry(key).or_insert_with(|| value.to_json());
+    }
+    obj.insert("msg".into(), Value::String(text(record)));
+    Value::Object(obj)
 }
 
 /// Log targets of the HTTP stack, whose lines below `info` may carry
@@ -94,41 +212,7 @@ fn one_line(msg: String) -> String {
 
 /// The current time as RFC 3339 UTC with milliseconds.
 fn now() -> String {
-    crate::output::rfc3339_millis(std::time::SystemTime::now())
-}
-
-/// The `key=value` pairs of a log message; values may be `"quoted"`.
-pub fn key_values(msg: &str) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    let mut rest = msg.trim_start();
-    while !rest.is_empty() {
-        let token_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let Some(eq) = rest[..token_end].find('=') else {
-            rest = rest[token_end..].trim_start();
-            continue;
-        };
-        let key = &rest[..eq];
-        let after = &rest[eq + 1..];
-        let (value, remaining) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.find('"') {
-                Some(end) => (&quoted[..end], &quoted[end + 1..]),
-                None => (quoted, ""),
-            },
-            None => {
-                let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                (&after[..end], &after[end..])
-            }
-        };
-        let valid_key = !key.is_empty()
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-        if valid_key {
-            pairs.push((key.to_string(), value.to_string()));
-        }
-        rest = remaining.trim_start();
-    }
-    pairs
+    crate::time::rfc3339_millis(std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -136,22 +220,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pairs_are_lifted_from_messages() {
-        let pairs =
-            key_values(r#"source=alpha page=3 status=429 error="status: 429" wait_ms=812 note"#);
-        let want = [
-            ("source", "alpha"),
-            ("page", "3"),
-            ("status", "429"),
-            ("error", "status: 429"),
-            ("wait_ms", "812"),
+    fn fields_are_written_typed() {
+        let error = "status: 429";
+        let check = |record: &log::Record<'_>| {
+            assert_eq!(
+                text(record),
+                r#"source=alpha page=3 error="status: 429" quote="a \"b\"" ok=true"#
+            );
+            let line = json_line(record, "t");
+            assert_eq!(line["page"], 3);
+            assert_eq!(line["ok"], true);
+            assert_eq!(line["error"], "status: 429");
+            assert_eq!(line["quote"], "a \"b\"");
+            assert_eq!(line["msg"], text(record));
+        };
+        let kvs: [(&str, kv::Value<'_>); 5] = [
+            ("source", kv::Value::from("alpha")),
+            ("page", kv::Value::from(3u64)),
+            ("error", kv::Value::from_display(&error)),
+            ("quote", kv::Value::from("a \"b\"")),
+            ("ok", kv::Value::from(true)),
         ];
-        let got: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(got, want);
-        assert!(key_values("no pairs here").is_empty());
+        check(
+            &log::Record::builder()
+                .args(format_args!(""))
+                .key_values(&kvs)
+                .build(),
+        );
     }
 
     #[test]

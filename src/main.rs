@@ -1,10 +1,94 @@
-//! The `ingest` binary: parse the command line, hand over to the library,
-//! exit with the code it decides.
+//! The `ingest` binary: parse the command line, load the config, run the
+//! pipeline, and exit with the code the run decides. Reading this file and
+//! then `pipeline.rs` shows the whole program.
 
-use std::process::ExitCode;
-use std::time::Instant;
+mod cli;
+mod demo;
 
-fn main() -> ExitCode {
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingest::{Config, ExitCode, RunControl, RunOptions};
+
+use cli::{Command, RunArgs};
+
+fn main() -> std::process::ExitCode {
     let started = Instant::now();
-    ExitCode::from(ingest::cli::main(started))
+    let code = match cli::parse() {
+        Ok(Command::Run(args)) => run(args, started),
+        Ok(Command::ServeMock(args)) => demo::serve_mock(args),
+        Err(code) => code,
+    };
+    code.into()
+}
+
+/// `ingest run`: load the config (or start the demo), run, report.
+fn run(args: RunArgs, started: Instant) -> ExitCode {
+    ingest::init_logging(args.log_json);
+    // The demo's servers must outlive the run.
+    let (mut config, _demo) = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => (config, None),
+            Err(e) => {
+                eprintln!("ingest: config error: {e}");
+                return ExitCode::Usage;
+            }
+        },
+        None => match demo::demo(args.seed) {
+            Ok((config, server)) => (config, Some(server)),
+            Err(e) => {
+                log::error!(event = "demo_failed", error:% = e; "");
+                return ExitCode::Internal;
+            }
+        },
+    };
+    if let Some(deadline) = args.deadline {
+        config.deadline = deadline;
+    }
+    let deadline = started
+        .checked_add(config.deadline)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
+    let control = Arc::new(RunControl::new(deadline));
+    install_signal_handler(&control);
+    let options = RunOptions {
+        out_dir: args.out,
+        seed: args.seed,
+        progress: !args.no_progress,
+        started,
+    };
+    match ingest::run(&config, &options, &control) {
+        Ok(report) => {
+            cli::say(&ingest::end_table(
+                &report.stats,
+                report.status.as_str(),
+                report.records_path.as_deref(),
+                &report.summary_path,
+            ));
+            report.status.into()
+        }
+        Err(e) => {
+            log::error!(event = "abort", error:% = e; "");
+            eprintln!("ingest: {e}");
+            ExitCode::from(&e)
+        }
+    }
+}
+
+/// First Ctrl-C/SIGTERM: stop gracefully. Second: exit at once.
+fn install_signal_handler(control: &Arc<RunControl>) {
+    let control = Arc::clone(control);
+    let count = AtomicU32::new(0);
+    let installed = ctrlc::set_handler(move || {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            log::warn!(event = "interrupt", note = "stopping; press Ctrl-C again to exit at once"; "");
+            control.interrupt();
+        } else {
+            ingest::remove_temp_files();
+            std::process::exit(ExitCode::Interrupted.code().into());
+        }
+    });
+    if let Err(e) = installed {
+        log::warn!(event = "no_signal_handler", error:% = e; "");
+    }
 }

@@ -20,16 +20,19 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Instant, SystemTime};
 
+use crossbeam_channel::{Receiver, Sender};
 use log::{error, info};
 
-use crate::aggregate::{SourceStatus, Stats};
+use crate::aggregate::{Ending, SourceStatus, Stats};
+use crate::atomic::{self, AtomicFile, RECORDS_FILE, SUMMARY_FILE};
 use crate::config::Config;
 use crate::control::{lock, RunControl};
 use crate::error::Error;
-use crate::fetch::{client, Fetcher};
-use crate::output::{self, AtomicFile, RunFacts, RECORDS_FILE, SUMMARY_FILE};
+use crate::fetch::{client, Fetcher, Item, Shared, SourceOutcome};
 use crate::process;
 use crate::progress::Progress;
+use crate::redact::Redactor;
+use crate::summary::{self, RunFacts};
 
 /// How a run ended, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,22 +58,12 @@ impl RunStatus {
         }
     }
 
-    /// The process exit code of SPEC §2.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            RunStatus::Complete => 0,
-            RunStatus::Partial => 3,
-            RunStatus::Interrupted => 130,
-            RunStatus::Failed => 1,
-        }
-    }
-
     /// The run status the sources' outcomes add up to.
     pub fn of(stats: &Stats, interrupted: bool, failed: bool) -> Self {
         let all_complete = stats
             .sources
             .iter()
-            .all(|s| s.status == SourceStatus::Complete && s.failed_pages == 0);
+            .all(|s| s.status == SourceStatus::Complete && s.fetch.failed_pages == 0);
         if failed {
             RunStatus::Failed
         } else if interrupted {
@@ -133,9 +126,9 @@ pub fn run(
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
-    crate::config::register_secrets(config);
-    output::check_target(&options.out_dir, SUMMARY_FILE)?;
-    let mut records = AtomicFile::create(&options.out_dir, RECORDS_FILE)?;
+    atomic::check_target(&options.out_dir, SUMMARY_FILE)?;
+    let records = AtomicFile::create(&options.out_dir, RECORDS_FILE)?;
+    let redactor = Arc::new(config.redactor());
     let stats = Arc::new(Mutex::new(Stats::new(
         config.sources.iter().map(|s| s.name.as_str()),
     )));
@@ -145,69 +138,16 @@ pub fn run(
     let progress = Progress::new(options.progress, &lock(&stats));
 
     let mut failures: Vec<String> = Vec::new();
-    let records_file = thread::scope(|scope| {
-        // The processor first: without it, fetching would be for nothing.
-        let processor = {
-            let stats = Arc::clone(&stats);
-            thread::Builder::new()
-                .name("process".into())
-                .spawn_scoped(scope, move || {
-                    let work = || process::run(config, rx, records.writer(), &stats);
-                    let written = match processor_pool() {
-                        Ok(pool) => pool.install(work),
-                        // Rayon's global pool then, or a caught panic.
-                        Err(_) => work(),
-                    };
-                    (records, written)
-                })
-        };
-        let spawned = if processor.is_ok() {
-            0..config.sources.len()
-        } else {
-            // Nothing will be fetched: no source can say it completed.
-            for source in &mut lock(&stats).sources {
-                source.status = SourceStatus::Error;
-            }
-            0..0
-        };
-        let fetchers: Vec<_> = spawned
-            .map(|i| {
-                let fetcher = Fetcher::new(
-                    i,
-                    config,
-                    agent.clone(),
-                    control,
-                    Arc::clone(&stats),
-                    options.seed,
-                );
-                let tx = tx.clone();
-                thread::Builder::new()
-                    .name(format!("fetch-{}", config.sources[i].name))
-                    .spawn_scoped(scope, move || fetcher.run(tx))
-            })
-            .collect();
-        drop(tx);
-        if let Ok(handle) = &processor {
-            progress.draw_until(&stats, || handle.is_finished());
-        }
-        for (i, handle) in fetchers.into_iter().enumerate() {
-            if let Err(e) = join(handle) {
-                lock(&stats).sources[i].status = SourceStatus::Error;
-                failures.push(format!("fetcher {} failed: {e}", config.sources[i].name));
-            }
-        }
-        match join(processor) {
-            Ok((file, Ok(()))) => Some(file),
-            Ok((_, Err(e))) => {
-                failures.push(format!("writing records failed: {e}"));
-                None
-            }
-            Err(e) => {
-                failures.push(format!("processor failed: {e}"));
-                None
-            }
-        }
-    });
+    let threads = Threads {
+        config,
+        options,
+        control,
+        agent: &agent,
+        redactor: &redactor,
+        stats: &stats,
+        progress: &progress,
+    };
+    let records_file = threads.run(records, rx, tx, &mut failures);
     let records_path = match records_file.map(AtomicFile::commit) {
         Some(Ok(path)) => Some(path),
         Some(Err(e)) => {
@@ -220,9 +160,9 @@ pub fn run(
     progress.finish(&stats);
     let status = RunStatus::of(&stats, control.is_interrupted(), !failures.is_empty());
     for e in &failures {
-        error!("event=internal_failure error=\"{e}\"");
+        error!(event = "internal_failure", error = e.as_str(); "");
     }
-    let summary = output::summary(
+    let summary = summary::summary(
         RunFacts {
             status: status.as_str(),
             started_at: SystemTime::now() - options.started.elapsed(),
@@ -232,14 +172,11 @@ pub fn run(
         },
         &stats,
     );
-    let summary_path = output::write_json(&options.out_dir, SUMMARY_FILE, &summary)?;
+    let summary_path = atomic::write_json(&options.out_dir, SUMMARY_FILE, &summary)?;
     let records_shown = records_path
         .as_deref()
         .map_or_else(|| "none".to_string(), |p| p.display().to_string());
-    info!(
-        "event=end status={} records={records_shown}",
-        status.as_str()
-    );
+    info!(event = "end", status = status.as_str(), records = records_shown; "");
     Ok(RunReport {
         status,
         stats,
@@ -247,6 +184,126 @@ pub fn run(
         records_path,
         summary_path,
     })
+}
+
+/// What the threads of a run are started with.
+struct Threads<'r> {
+    config: &'r Config,
+    options: &'r RunOptions,
+    control: &'r RunControl,
+    agent: &'r ureq::Agent,
+    redactor: &'r Arc<Redactor>,
+    stats: &'r Arc<Mutex<Stats>>,
+    progress: &'r Progress,
+}
+
+impl Threads<'_> {
+    /// Spawns the processor and one fetcher per source in one scope, draws
+    /// progress while they run, joins them all and files the fetchers'
+    /// outcomes. Returns the records file when the processor wrote it
+    /// whole; every thread that failed adds to `failures`.
+    fn run(
+        &self,
+        mut records: AtomicFile,
+        rx: Receiver<Item>,
+        tx: Sender<Item>,
+        failures: &mut Vec<String>,
+    ) -> Option<AtomicFile> {
+        let Threads {
+            config,
+            options,
+            control,
+            agent,
+            redactor,
+            stats,
+            progress,
+        } = *self;
+        thread::scope(|scope| {
+            // The processor first: without it, fetching would be for nothing.
+            let processor = {
+                let stats = Arc::clone(stats);
+                thread::Builder::new()
+                    .name("process".into())
+                    .spawn_scoped(scope, move || {
+                        let work = || process::run(config, rx, records.writer(), &stats);
+                        let written = match processor_pool() {
+                            Ok(pool) => pool.install(work),
+                            // Rayon's global pool then, or a caught panic.
+                            Err(_) => work(),
+                        };
+                        (records, written)
+                    })
+            };
+            // Nothing is fetched without a processor.
+            let spawned = if processor.is_ok() {
+                0..config.sources.len()
+            } else {
+                0..0
+            };
+            let fetchers: Vec<_> = spawned
+                .map(|i| {
+                    let shared = Shared {
+                        agent: agent.clone(),
+                        control,
+                        redactor: Arc::clone(redactor),
+                        board: Arc::clone(stats),
+                    };
+                    let fetcher = Fetcher::new(i, config, shared, options.seed);
+                    let tx = tx.clone();
+                    thread::Builder::new()
+                        .name(format!("fetch-{}", config.sources[i].name))
+                        .spawn_scoped(scope, move || fetcher.run(tx))
+                })
+                .collect();
+            drop(tx);
+            if let Ok(handle) = &processor {
+                progress.draw_until(stats, || handle.is_finished());
+            }
+            let mut outcomes: Vec<Option<SourceOutcome>> = vec![None; config.sources.len()];
+            for (i, handle) in fetchers.into_iter().enumerate() {
+                match join(handle) {
+                    Ok(outcome) => outcomes[i] = Some(outcome),
+                    Err(e) => {
+                        failures.push(format!("fetcher {} failed: {e}", config.sources[i].name))
+                    }
+                }
+            }
+            file_outcomes(&mut lock(stats), outcomes, redactor);
+            match join(processor) {
+                Ok((file, Ok(()))) => Some(file),
+                Ok((_, Err(e))) => {
+                    failures.push(format!("writing records failed: {e}"));
+                    None
+                }
+                Err(e) => {
+                    failures.push(format!("processor failed: {e}"));
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// Files each fetcher's outcome under its source, URLs shown redacted; a
+/// source whose fetcher never ran or failed ends `error`.
+fn file_outcomes(stats: &mut Stats, outcomes: Vec<Option<SourceOutcome>>, redactor: &Redactor) {
+    for (source, outcome) in stats.sources.iter_mut().zip(outcomes) {
+        match outcome {
+            Some(o) => source.finish(
+                o.counts,
+                Ending {
+                    status: o.status,
+                    stopped_at_url: o.stopped_at.as_deref().map(|u| redactor.shown_url(u)),
+                    failed_page_urls: o
+                        .failed_pages
+                        .iter()
+                        .map(|u| redactor.shown_url(u))
+                        .collect(),
+                },
+            ),
+            None => source.fail(),
+        }
+    }
 }
 
 /// The rayon pool the processor runs in, one thread per core unless

@@ -175,19 +175,19 @@ impl Progress {
             .unwrap_or(0);
         let t = stats.totals();
         let finished = |phase: Phase| matches!(phase, Phase::Done | Phase::Failed);
-        let all_finished = stats.sources.iter().all(|s| finished(s.phase));
+        let all_finished = stats.sources.iter().all(|s| finished(s.live.phase));
         for (i, b) in bars.iter_mut().enumerate() {
             let (message, count, done) = match stats.sources.get(i) {
                 Some(s) => (
                     format!(
                         "{:<width$}  {:<12}  pages {:>5}  items {:>7}  ",
                         s.name,
-                        s.phase.as_str(),
-                        s.pages,
+                        s.live.phase.as_str(),
+                        s.live.pages,
                         s.counts.items
                     ),
                     s.counts.items,
-                    finished(s.phase),
+                    finished(s.live.phase),
                 ),
                 None => (
                     format!(

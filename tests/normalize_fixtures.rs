@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ingest::config::FieldPaths;
-use ingest::normalize::{normalize, InvalidReason};
+use ingest::FieldPaths;
+use ingest::{normalize, InvalidReason};
 use serde_json::Value;
 
 /// One sample page and how to read it.

@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ingest::aggregate::Stats;
-use ingest::control::RunControl;
-use ingest::fetch::{client, Fetcher};
+use ingest::RunControl;
+use ingest::Stats;
+use ingest::{Fetcher, Shared, SourceOutcome};
 use serde_json::json;
 use testsupport::{MockServer, MockSource, Scenario, Style};
 
@@ -164,11 +164,10 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     .unwrap();
     let config = config_with(&server, json!({ "queue_capacity": CAPACITY }));
     let control = RunControl::new(Instant::now() + Duration::from_secs(30));
-    let stats = Arc::new(Mutex::new(Stats::new(["alpha"])));
     let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
-    std::thread::scope(|s| {
-        let fetcher = Fetcher::new(0, &config, client::agent(), &control, Arc::clone(&stats), 1);
-        s.spawn(move || fetcher.run(tx));
+    let outcome = std::thread::scope(|s| {
+        let fetcher = Fetcher::new(0, &config, shared(&control), 1);
+        let running = s.spawn(move || fetcher.run(tx));
         let deadline = Instant::now() + Duration::from_secs(10);
         while !rx.is_full() {
             assert!(
@@ -192,8 +191,19 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
             }
         }
         assert_eq!(consumed, 12 * PER_PAGE);
+        running.join().unwrap()
     });
-    assert_eq!(stats.lock().unwrap().sources[0].status.as_str(), "complete");
+    assert_eq!(outcome.status.as_str(), "complete");
+}
+
+/// What a fetcher under test shares: its own agent and progress board.
+fn shared(control: &RunControl) -> Shared<'_> {
+    Shared {
+        agent: ingest::agent(),
+        control,
+        redactor: Default::default(),
+        board: Arc::new(Mutex::new(Stats::new(["alpha"]))),
+    }
 }
 
 /// A fetcher blocked on a full channel still stops at the deadline or an
@@ -217,11 +227,9 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
         let far = Instant::now() + Duration::from_secs(600);
         let soon = Instant::now() + Duration::from_secs(2);
         let control = RunControl::new(if interrupt { far } else { soon });
-        let stats = Arc::new(Mutex::new(Stats::new(["alpha"])));
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
-        let consumed = std::thread::scope(|s| {
-            let fetcher =
-                Fetcher::new(0, &config, client::agent(), &control, Arc::clone(&stats), 1);
+        let (consumed, source): (usize, SourceOutcome) = std::thread::scope(|s| {
+            let fetcher = Fetcher::new(0, &config, shared(&control), 1);
             let running = s.spawn(move || fetcher.run(tx));
             let waited = Instant::now();
             while !rx.is_full() {
@@ -243,18 +251,16 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
             let stopped = running.is_finished();
             while rx.recv().is_ok() {} // unblocks a fetcher that did not stop
             assert!(stopped, "the fetcher kept going past the stop");
-            consumed
+            (consumed, running.join().unwrap())
         });
         assert!(
             consumed + CAPACITY < ITEMS,
             "cut short: {consumed} consumed"
         );
-        let stats = stats.lock().unwrap();
-        let source = &stats.sources[0];
         let want = if interrupt { "interrupted" } else { "deadline" };
         assert_eq!(source.status.as_str(), want, "trickle {trickle}");
-        assert_eq!(source.pages, 1);
-        let stopped_at = source.stopped_at_url.as_deref().unwrap_or_default();
+        assert_eq!(source.counts.pages, 1);
+        let stopped_at = source.stopped_at.as_deref().unwrap_or_default();
         assert!(stopped_at.contains("page=1"), "{stopped_at}");
     }
 }
@@ -281,7 +287,7 @@ impl Scripted {
         for (key, value) in policies.as_object().unwrap() {
             config[key] = value.clone();
         }
-        let config = ingest::config::Config::parse("test", &config.to_string()).unwrap();
+        let config = ingest::Config::parse("test", &config.to_string()).unwrap();
         std::thread::scope(|s| {
             let serving = s.spawn(|| self.serve(answers));
             (run(&config), serving.join().unwrap())
@@ -350,7 +356,7 @@ fn secrets_stay_with_their_origin_across_redirects_and_next_links() {
         ];
         let home_thread = s.spawn(|| home.serve(home_answers));
         let other_thread = s.spawn(|| other.serve(other_answers));
-        let config = ingest::config::Config::parse(
+        let config = ingest::Config::parse(
             "test",
             &json!({ "sources": [{ "name": "s", "url": home.url("/first"),
                 "pagination": { "style": "next_url" },
@@ -469,7 +475,7 @@ fn redirects_and_next_links_to_other_schemes_are_never_followed() {
             let page = json!({"data": [{"id": 1, "price": 2}], "next": "javascript:alert(1)"});
             linking.serve(vec![(200, None, page.to_string())])
         });
-        let config = ingest::config::Config::parse(
+        let config = ingest::Config::parse(
             "test",
             &json!({ "sources": [
                 { "name": "s", "url": redirecting.url("/p") },
@@ -569,7 +575,7 @@ fn links_with_non_ascii_text_are_followed() {
         ),
         raw_answer(b"", r#"[{"id": 4, "price": 1}]"#),
     ]);
-    let config = ingest::config::Config::parse(
+    let config = ingest::Config::parse(
         "test",
         &json!({ "sources": [{ "name": "s", "url": format!("{base}/p1"),
                  "pagination": { "style": "link_header" } }] })

@@ -1,7 +1,7 @@
 //! README.md stays true: its config examples parse, and the make targets
 //! and flags it names exist.
 
-use ingest::config::Config;
+use ingest::Config;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()

@@ -10,12 +10,11 @@
 //! their defaults, and the redacted view written to `summary.config`.
 
 use std::fmt;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::fetch::url::{encode_component, percent_encode};
+use crate::redact::Redactor;
 
 mod validate;
 
@@ -30,7 +29,7 @@ pub struct Config {
     /// Per-source token bucket. Defaults to 5 requests/s, burst 5.
     pub rate_limit: RateLimit,
     /// How often and how patiently a page is retried.
-    pub retry: RetryPolicy,
+    pub retry: RetrySettings,
     /// When a source's circuit breaker opens and for how long.
     pub breaker: BreakerPolicy,
     /// Per-request connect and read budgets.
@@ -160,7 +159,7 @@ pub struct RateLimit {
 
 /// Retry and backoff settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct RetrySettings {
     /// Attempts after a page's first. Defaults to 3.
     pub max_retries: u32,
     /// Backoff before the first retry (upper bound). Defaults to 500 ms.
@@ -196,7 +195,7 @@ impl Default for RateLimit {
     }
 }
 
-impl Default for RetryPolicy {
+impl Default for RetrySettings {
     fn default() -> Self {
         Self {
             max_retries: 3,
@@ -230,7 +229,7 @@ impl Default for Config {
         Self {
             sources: Vec::new(),
             rate_limit: RateLimit::default(),
-            retry: RetryPolicy::default(),
+            retry: RetrySettings::default(),
             breaker: BreakerPolicy::default(),
             timeouts: Timeouts::default(),
             queue_capacity: 100,
@@ -287,14 +286,26 @@ impl Config {
         validate::parse(origin, text)
     }
 
+    /// The redactor for this config's secrets: its secret header values
+    /// and the secret query values and passwords of its source URLs.
+    pub fn redactor(&self) -> Redactor {
+        let secret_headers = self
+            .sources
+            .iter()
+            .flat_map(|s| s.headers.iter().filter(|h| h.secret))
+            .map(|h| h.value.as_str());
+        Redactor::new(secret_headers, self.sources.iter().map(|s| s.url.as_str()))
+    }
+
     /// The effective config as JSON in the file's own key names, with every
     /// secret shown as `***` (for `summary.config`).
     ///
     /// Every default is written out, so the summary says exactly what ran;
     /// for a config without secrets, parsing this JSON gives back `self`.
     pub fn to_redacted_json(&self) -> Value {
+        let redactor = self.redactor();
         json!({
-            "sources": self.sources.iter().map(SourceConfig::to_redacted_json).collect::<Vec<_>>(),
+            "sources": self.sources.iter().map(|s| s.to_redacted_json(&redactor)).collect::<Vec<_>>(),
             "rate_limit": { "per_second": self.rate_limit.per_second, "burst": self.rate_limit.burst },
             "retry": {
                 "max_retries": self.retry.max_retries,
@@ -317,10 +328,10 @@ impl Config {
 }
 
 impl SourceConfig {
-    fn to_redacted_json(&self) -> Value {
+    fn to_redacted_json(&self, redactor: &Redactor) -> Value {
         let mut out = Map::new();
         out.insert("name".into(), json!(self.name));
-        out.insert("url".into(), json!(redact_url(&self.url)));
+        out.insert("url".into(), json!(redactor.redact_url(&self.url)));
         if let Some(items_path) = &self.items_path {
             out.insert("items_path".into(), json!(items_path));
         }
@@ -413,195 +424,5 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Whether a header or query-parameter name marks its value as a secret:
-/// `Authorization`, `Proxy-Authorization`, `Cookie`, or any name containing
-/// `token`, `key`, `secret` or `password`, in any case.
-pub fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie"
-    ) || ["token", "key", "secret", "password"]
-        .iter()
-        .any(|word| name.contains(word))
-}
-
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
-
-/// Secret values of the configs being run (see [`register_secrets`]).
-static SECRET_VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Shortest secret value looked for inside URLs: shorter ones would hide
-/// innocent text far more often than they would catch an echoed secret.
-const MIN_ECHOED_SECRET: usize = 6;
-
-/// Remembers `config`'s secret values (secret header values and the last
-/// word of one such as `Bearer abc…`, secret query values and passwords
-/// of the source URLs), so that [`redact_url`] hides them wherever they
-/// appear: a server may echo a token back inside a next link under a
-/// harmless name (`?sig=…`).
-pub fn register_secrets(config: &Config) {
-    let mut found: Vec<String> = Vec::new();
-    for source in &config.sources {
-        for header in source.headers.iter().filter(|h| h.secret) {
-            let value = header.value.trim();
-            found.push(value.to_string());
-            found.extend(value.rsplit(char::is_whitespace).next().map(str::to_string));
-        }
-        let (base, query, _) = url_pieces(&source.url);
-        let pairs = query.into_iter().flat_map(|q| q.split('&'));
-        found.extend(
-            pairs
-                .filter_map(secret_pair)
-                .map(|(_, v)| percent_decode(v)),
-        );
-        found.extend(url_password(base));
-    }
-    let mut known = SECRET_VALUES.write().unwrap_or_else(|e| e.into_inner());
-    for secret in found {
-        if secret.len() >= MIN_ECHOED_SECRET && !known.contains(&secret) {
-            known.push(secret);
-        }
-    }
-    // Longest first: a secret inside a longer one must not leave the
-    // longer one's rest showing.
-    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
-}
-
-/// The password of `scheme://user:password@host…`, if any.
-fn url_password(url: &str) -> Option<String> {
-    let userinfo = url[authority_span(url)?].rsplit_once('@')?.0;
-    Some(percent_decode(userinfo.split_once(':')?.1))
-}
-
-/// Where the authority of `scheme://authority/…` is in `url`.
-fn authority_span(url: &str) -> Option<std::ops::Range<usize>> {
-    let start = url.find("://")? + 3;
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    Some(start..end)
-}
-
-/// `url` cut into what precedes the query, the query (without `?`) and
-/// the fragment (with its `#`).
-fn url_pieces(url: &str) -> (&str, Option<&str>, &str) {
-    let (before_fragment, fragment) = url.split_at(url.find('#').unwrap_or(url.len()));
-    match before_fragment.split_once('?') {
-        Some((base, query)) => (base, Some(query), fragment),
-        None => (before_fragment, None, fragment),
-    }
-}
-
-/// A query `name=value` pair whose name says it is a secret, with a value
-/// to hide.
-fn secret_pair(pair: &str) -> Option<(&str, &str)> {
-    pair.split_once('=')
-        .filter(|(name, value)| !value.is_empty() && is_secret_name(&percent_decode(name)))
-}
-
-/// `url` with the values of secret query parameters replaced by `***`.
-///
-/// Names are compared after percent-decoding (`api%5Fkey` is `api_key`).
-/// A password in the URL's userinfo (`user:pw@host`) is a secret too, and
-/// so is any registered secret value found anywhere in the URL, as it is
-/// or percent-encoded. Everything else is kept byte for byte; empty values
-/// stay empty; the fragment is left alone (it is never sent).
-pub fn redact_url(url: &str) -> String {
-    let (base, query, fragment) = url_pieces(url);
-    let mut out = redact_userinfo(base);
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match secret_pair(pair) {
-                Some((name, _)) => format!("{name}=***"),
-                None => pair.to_string(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out.push_str(fragment);
-    let secrets = SECRET_VALUES.read().unwrap_or_else(|e| e.into_inner());
-    for secret in secrets.iter() {
-        for form in [secret.clone(), encode_component(secret)] {
-            if out.contains(&form) {
-                out = out.replace(&form, "***");
-            }
-        }
-    }
-    // Encoded some other way (`%2f`, `+`): hide everything after the host.
-    let decoded = percent_decode(&out);
-    if secrets
-        .iter()
-        .any(|secret| decoded.contains(secret.as_str()))
-    {
-        out = hide_after_authority(&out);
-    }
-    out
-}
-
-/// `scheme://authority/***`: what is left to show of a URL that carries a
-/// secret in a form that cannot be cut out precisely.
-fn hide_after_authority(url: &str) -> String {
-    let end = authority_span(url).map_or(0, |span| span.end);
-    format!("{}/***", redact_userinfo(&url[..end]))
-}
-
-/// [`redact_url`], then whitespace, control characters and `"`
-/// percent-encoded: how a URL is shown in logs and in the summary, as one
-/// inert token that cannot start a new log line or add a `key=value`
-/// field, whatever a server made up.
-pub fn shown_url(url: &str) -> String {
-    percent_encode(&redact_url(url), |c| {
-        c.is_whitespace() || c.is_control() || c == '"'
-    })
-}
-
-/// `scheme://user:***@host…` for a URL (without query) that has a password.
-fn redact_userinfo(base: &str) -> String {
-    let Some(span) = authority_span(base) else {
-        return base.to_string();
-    };
-    match base[span.clone()].rfind('@') {
-        Some(at) => match base[span.start..span.start + at].split_once(':') {
-            Some((user, _password)) => format!(
-                "{}{user}:***{}",
-                &base[..span.start],
-                &base[span.start + at..]
-            ),
-            None => base.to_string(),
-        },
-        None => base.to_string(),
-    }
-}
-
-/// Query-name decoding: `%XX` escapes and `+` as space; a broken escape
-/// stays as written.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let hex = |i: usize| {
-        let digit = |b: &u8| (*b as char).to_digit(16);
-        Some(digit(bytes.get(i)?)? * 16 + digit(bytes.get(i + 1)?)?)
-    };
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], hex(i + 1)) {
-            (b'%', Some(byte)) => {
-                out.push(byte as u8);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::fetch::url::{encode_non_ascii, is_http_url};
+use crate::redact::{is_secret_name, Redactor};
+use crate::url::{encode_non_ascii, is_http_url};
 
-use super::{
-    is_secret_name, redact_url, Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig,
-};
+use super::{Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -335,7 +334,7 @@ impl Walker<'_> {
         let (p, v) = self.required(&o, "url", url_expected)?;
         let url = match v.as_str() {
             Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
-                let shown = Value::String(redact_url(s));
+                let shown = Value::String(Redactor::default().redact_url(s));
                 let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
                 return Err(self.mismatch(&p, expected, &shown));
             }
@@ -343,7 +342,7 @@ impl Walker<'_> {
             Some(s) if is_http_url(s) => encode_non_ascii(s.as_bytes()),
             // The URL may carry a secret query parameter: show it redacted.
             Some(s) => {
-                let shown = Value::String(redact_url(s));
+                let shown = Value::String(Redactor::default().redact_url(s));
                 return Err(self.mismatch(&p, url_expected, &shown));
             }
             None => return Err(self.mismatch(&p, url_expected, v)),

@@ -9,7 +9,7 @@
 //! another host a next link points to.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,10 +17,12 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::config::{redact_url, shown_url, Config, SourceConfig};
+use crate::config::{Config, SourceConfig};
 use crate::control::lock;
-use crate::error::AttemptError;
-use crate::fetch::{page, url};
+use crate::error::{AttemptError, TimeoutPhase};
+use crate::fetch::page;
+use crate::redact::Redactor;
+use crate::url;
 
 /// Bytes read from an error answer so its connection can be reused.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
@@ -115,11 +117,18 @@ pub struct Client {
     connect: Duration,
     read: Duration,
     max_body_bytes: u64,
+    /// Hides secrets in the URLs that error details quote.
+    redactor: Arc<Redactor>,
 }
 
 impl Client {
     /// A client for `source` under `config`'s timeouts and limits.
-    pub fn new(agent: Agent, config: &Config, source: &SourceConfig) -> Self {
+    pub fn new(
+        agent: Agent,
+        config: &Config,
+        source: &SourceConfig,
+        redactor: Arc<Redactor>,
+    ) -> Self {
         Self {
             agent,
             headers: source
@@ -131,6 +140,7 @@ impl Client {
             connect: config.timeouts.connect,
             read: config.timeouts.read,
             max_body_bytes: config.max_body_bytes,
+            redactor,
         }
     }
 
@@ -155,7 +165,7 @@ impl Client {
             if hop > 0 {
                 let asked = Instant::now();
                 if !next_hop() {
-                    return Exchange::failed(AttemptError::Timeout("budget"), target);
+                    return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
                 }
                 // Time spent waiting for a token is the rate limit's, not
                 // the server's: it does not count against the attempt.
@@ -163,11 +173,11 @@ impl Client {
             }
             let budget = end.saturating_duration_since(Instant::now());
             if budget.is_zero() {
-                return Exchange::failed(AttemptError::Timeout("budget"), target);
+                return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
             }
             let mut response = match self.request(&target, budget).call() {
                 Ok(r) => r,
-                Err(e) => return Exchange::failed(classify(e), target),
+                Err(e) => return Exchange::failed(self.classify(e), target),
             };
             let status = response.status().as_u16();
             let location = response
@@ -177,7 +187,8 @@ impl Client {
                 .map(|v| url::resolve(&target, &url::from_server(v.as_bytes())));
             match location {
                 Some(next) if !url::is_http_url(&next) => {
-                    let detail = format!("Location is not an http(s) URL: {}", shown_url(&next));
+                    let shown = self.redactor.shown_url(&next);
+                    let detail = format!("Location is not an http(s) URL: {shown}");
                     return Exchange::failed(AttemptError::Redirect(detail), target);
                 }
                 Some(next) => {
@@ -263,7 +274,7 @@ impl Client {
             _ if !ok => Err(AttemptError::Status(status)),
             Ok(_) if status == 204 => Ok(None),
             Ok(bytes) => parse_body(&bytes),
-            Err(e) => Err(classify(e)),
+            Err(e) => Err(self.classify(e)),
         };
         Exchange {
             status: Some(status),
@@ -298,22 +309,24 @@ fn parse_body(bytes: &[u8]) -> Result<Option<Value>, AttemptError> {
         .map_err(|e| AttemptError::MalformedJson(e.to_string()))
 }
 
-/// Maps ureq's errors onto the taxonomy.
-fn classify(e: ureq::Error) -> AttemptError {
-    use ureq::Error as E;
-    match e {
-        E::Timeout(t) => AttemptError::Timeout(match t {
-            ureq::Timeout::Connect | ureq::Timeout::Resolve => "connect",
-            ureq::Timeout::Global => "budget",
-            _ => "read",
-        }),
-        E::BodyExceedsLimit(n) => AttemptError::BodyTooLarge(n),
-        e @ (E::TooManyRedirects | E::RedirectFailed) => AttemptError::Redirect(e.to_string()),
-        // The detail may quote the URL: never let a secret through.
-        E::BadUri(detail) => AttemptError::BadUrl(redact_url(&detail)),
-        E::Http(detail) => AttemptError::BadUrl(redact_url(&detail.to_string())),
-        E::StatusCode(code) => AttemptError::Status(code),
-        other => AttemptError::Transport(other.to_string()),
+impl Client {
+    /// Maps ureq's errors onto the taxonomy.
+    fn classify(&self, e: ureq::Error) -> AttemptError {
+        use ureq::Error as E;
+        match e {
+            E::Timeout(t) => AttemptError::Timeout(match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => TimeoutPhase::Connect,
+                ureq::Timeout::Global => TimeoutPhase::Budget,
+                _ => TimeoutPhase::Read,
+            }),
+            E::BodyExceedsLimit(n) => AttemptError::BodyTooLarge(n),
+            e @ (E::TooManyRedirects | E::RedirectFailed) => AttemptError::Redirect(e.to_string()),
+            // The detail may quote the URL: never let a secret through.
+            E::BadUri(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail)),
+            E::Http(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail.to_string())),
+            E::StatusCode(code) => AttemptError::Status(code),
+            other => AttemptError::Transport(other.to_string()),
+        }
     }
 }
 

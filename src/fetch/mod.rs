@@ -1,15 +1,21 @@
 //! One source's fetcher: the page loop and the attempt loop (SPEC §4).
 //!
 //! [`Fetcher::run`] walks the source's pages with its [`Paginator`] and
-//! sends every item into the channel. `Fetcher::fetch_page` makes up to
-//! `1 + max_retries` attempts at one page; each attempt starts at the latest
-//! of its backoff (or Retry-After), the breaker's cooldown and a free token,
-//! and every one of those waits goes through [`RunControl`], which refuses
-//! a wait that would cross the deadline and wakes on Ctrl-C.
+//! hands every item to the channel. Each page gets up to `1 + max_retries`
+//! attempts, and each attempt goes through named phases: wait for its turn
+//! (backoff or Retry-After, the breaker's cooldown, a token), send,
+//! classify the answer, and — when it failed — let the [`RetryPolicy`] and
+//! the [`Breaker`] decide. Every wait goes through [`RunControl`], which
+//! refuses a wait that would cross the deadline and wakes on Ctrl-C.
 //!
-//! Log levels: `info` for start and end, `warn` for a page given up or the
-//! breaker opening, `debug` for each retry decision, `trace` for each
-//! request. URLs in logs are redacted.
+//! The fetcher keeps its counters to itself ([`FetchCounts`]), posts only
+//! a small [`Live`] view for the progress display, and returns how it
+//! ended as a [`SourceOutcome`] through its thread's join handle: the
+//! pipeline files it.
+//!
+//! Log levels: `info` for start and end, `warn` for a page given up, the
+//! breaker opening or a source stopping early, `debug` for each retry
+//! decision, `trace` for each request. URLs in logs are redacted.
 
 pub mod breaker;
 pub mod client;
@@ -17,7 +23,6 @@ pub mod page;
 pub mod paginate;
 pub mod rate_limit;
 pub mod retry;
-pub mod url;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,15 +31,16 @@ use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use log::{debug, info, trace, warn};
 use serde_json::Value;
 
-use crate::aggregate::{Phase, SourceStats, SourceStatus, Stats, WaitCause};
-use crate::config::{shown_url, Config, SourceConfig};
+use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
+use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
-use crate::error::AttemptError;
+use crate::error::{AttemptError, ErrorKind, RetryCause};
+use crate::redact::Redactor;
 use breaker::{Breaker, Transition};
-use client::Client;
+use client::{Client, Exchange};
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
-use retry::{parse_retry_after, Backoff, RetryWait};
+use retry::{parse_retry_after, Decision, RetryPolicy};
 
 /// One raw item on its way to the processor.
 #[derive(Debug)]
@@ -45,6 +51,33 @@ pub struct Item {
     pub value: Value,
 }
 
+/// How a fetcher ended, handed back through its join handle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceOutcome {
+    /// How its pagination ended.
+    pub status: SourceStatus,
+    /// The URL it would have fetched next, when it stopped early (as
+    /// requested, not redacted: the pipeline shows it).
+    pub stopped_at: Option<String>,
+    /// Every page given up, in order (as requested, not redacted).
+    pub failed_pages: Vec<String>,
+    /// Its request-side counters.
+    pub counts: FetchCounts,
+}
+
+/// What every fetcher of a run shares.
+#[derive(Debug, Clone)]
+pub struct Shared<'a> {
+    /// Clones share one pool; the run's control can shut it down.
+    pub agent: ureq::Agent,
+    /// The deadline and the interrupt.
+    pub control: &'a RunControl,
+    /// Hides the config's secrets in every URL shown.
+    pub redactor: Arc<Redactor>,
+    /// Where fetchers post their [`Live`] view for the progress display.
+    pub board: Arc<Mutex<Stats>>,
+}
+
 /// How often a fetcher blocked on a full channel looks at the deadline
 /// and for an interrupt.
 const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -52,6 +85,9 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// A fetcher sending a page looks at the deadline and for an interrupt at
 /// least once every this many items (a few hundred nanoseconds of work).
 const SEND_CHECK_ITEMS: usize = 256;
+
+/// How a source's page loop ended: its status and where it stopped.
+type Ending = (SourceStatus, Option<String>);
 
 /// How sending a page's items ended.
 enum Sent {
@@ -64,16 +100,22 @@ enum Sent {
     Stopped { stop: Stop, dropped: usize },
 }
 
+/// A usable answer to a page request.
+struct Page {
+    /// The body (`None` for 204).
+    body: Option<Value>,
+    /// The item array, taken out of the body.
+    items: Vec<Value>,
+    /// The URL that answered (after redirects).
+    page_url: String,
+    /// The answer's `Link` rel="next" target.
+    link_next: Option<String>,
+}
+
 /// How one page ended.
 enum PageOutcome {
-    /// A usable answer: its body (`None` for 204) and items, and the URL
-    /// that answered (after redirects).
-    Received {
-        body: Option<Value>,
-        items: Vec<Value>,
-        page_url: String,
-        link_next: Option<String>,
-    },
+    /// A usable answer.
+    Received(Page),
     /// Given up after its last attempt, or at once when not retryable.
     GivenUp { link_next: Option<String> },
     /// The run is stopping.
@@ -87,10 +129,11 @@ pub struct Fetcher<'a> {
     config: &'a Config,
     client: Client,
     bucket: TokenBucket,
-    backoff: Backoff,
+    retry: RetryPolicy,
     breaker: Breaker,
-    control: &'a RunControl,
-    stats: Arc<Mutex<Stats>>,
+    shared: Shared<'a>,
+    counts: FetchCounts,
+    failed_pages: Vec<String>,
     /// Not before this instant: the `Retry-After` of a page given up,
     /// which the server meant for the whole API, not for that page.
     resume_at: Option<(Instant, WaitCause)>,
@@ -98,159 +141,188 @@ pub struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     /// Builds source `index`'s fetcher; `seed` makes its jitter repeatable.
-    pub fn new(
-        index: usize,
-        config: &'a Config,
-        agent: ureq::Agent,
-        control: &'a RunControl,
-        stats: Arc<Mutex<Stats>>,
-        seed: u64,
-    ) -> Self {
+    pub fn new(index: usize, config: &'a Config, shared: Shared<'a>, seed: u64) -> Self {
         let source = &config.sources[index];
         Self {
             index,
             source,
             config,
-            client: Client::new(agent, config, source),
+            client: Client::new(
+                shared.agent.clone(),
+                config,
+                source,
+                Arc::clone(&shared.redactor),
+            ),
             bucket: TokenBucket::new(config.rate_limit),
-            backoff: Backoff::new(config.retry, seed.wrapping_add(index as u64)),
+            retry: RetryPolicy::new(config.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(config.breaker),
+            shared,
+            counts: FetchCounts::default(),
+            failed_pages: Vec::new(),
             resume_at: None,
-            control,
-            stats,
         }
     }
 
-    fn update<R>(&self, f: impl FnOnce(&mut SourceStats) -> R) -> R {
-        f(&mut lock(&self.stats).sources[self.index])
+    fn name(&self) -> &str {
+        &self.source.name
     }
 
-    /// Fetches every page and sends every item; records how it ended.
-    pub fn run(mut self, tx: Sender<Item>) {
-        let name = &self.source.name;
-        info!(
-            "source={name} event=start url={}",
-            shown_url(&self.source.url)
-        );
+    fn shown(&self, url: &str) -> String {
+        self.shared.redactor.shown_url(url)
+    }
+
+    /// Posts what the source is doing for the progress display.
+    fn post(&self, phase: Phase) {
+        lock(&self.shared.board).sources[self.index].live = Live {
+            phase,
+            pages: self.counts.pages,
+            requests: self.counts.requests,
+        };
+    }
+
+    /// Fetches every page and sends every item; says how it ended.
+    pub fn run(mut self, tx: Sender<Item>) -> SourceOutcome {
+        let shown = self.shown(&self.source.url);
+        info!(source = self.name(), event = "start", url = shown; "");
         let mut pager = Paginator::new(&self.source.url, &self.source.pagination);
+        let (status, stopped_at) = self.walk(&mut pager, &tx);
+        self.post(status.final_phase());
+        let c = &self.counts;
+        info!(
+            source = self.name(), event = "end", status = status.as_str(),
+            requests = c.requests, pages = c.pages, failed_pages = c.failed_pages,
+            retries = c.retries; ""
+        );
+        SourceOutcome {
+            status,
+            stopped_at,
+            failed_pages: self.failed_pages,
+            counts: self.counts,
+        }
+    }
+
+    /// The page loop: fetch, hand over, step, until the source ends.
+    fn walk(&mut self, pager: &mut Paginator, tx: &Sender<Item>) -> Ending {
         let mut requested = 0u64;
         let mut failed_in_a_row = 0u32;
-        let (status, stopped_at) = loop {
+        loop {
             let url = pager.current().to_string();
-            if let Err(stop) = self.control.check() {
-                break (self.stop_status(stop), Some(url));
+            if let Err(stop) = self.shared.control.check() {
+                return (self.stop_status(stop), Some(url));
             }
             if requested >= self.config.max_pages {
-                warn!(
-                    "source={name} event=max_pages pages={requested} next={}",
-                    shown_url(&url)
-                );
-                break (SourceStatus::MaxPages, Some(url));
+                let next = self.shown(&url);
+                warn!(source = self.name(), event = "max_pages", pages = requested, next = next; "");
+                return (SourceStatus::MaxPages, Some(url));
             }
             requested += 1;
             let next = match self.fetch_page(&url, requested) {
-                PageOutcome::Received { body: None, .. } => Next::End,
-                PageOutcome::Received {
+                PageOutcome::Received(Page { body: None, .. }) => Next::End,
+                PageOutcome::Received(Page {
                     body: Some(body),
                     items,
                     page_url,
                     link_next,
-                } => {
+                }) => {
                     failed_in_a_row = 0;
                     let next =
                         pager.after_page(&body, items.len(), &page_url, link_next.as_deref());
                     drop(body);
-                    match self.send(&tx, items) {
-                        Sent::All => next,
-                        Sent::ProcessorGone => break (SourceStatus::Error, Some(url)),
-                        Sent::Stopped { stop, dropped } => {
-                            warn!(
-                                "source={name} event=stop reason=page_cut_short dropped={dropped} url={}",
-                                shown_url(&url)
-                            );
-                            break (self.stop_status(stop), Some(url));
-                        }
+                    if let Some(ending) = self.hand_over(tx, items, &url) {
+                        return ending;
                     }
+                    next
                 }
                 PageOutcome::GivenUp { link_next } => {
                     failed_in_a_row += 1;
-                    self.update(|s| {
-                        s.failed_pages += 1;
-                        s.failed_page_urls.push(shown_url(&url));
-                    });
+                    self.counts.failed_pages += 1;
+                    self.failed_pages.push(url.clone());
                     let next = pager.after_given_up(link_next.as_deref());
                     if failed_in_a_row >= self.config.max_failed_pages_in_a_row {
                         warn!(
-                            "source={name} event=stop reason=failed_pages_in_a_row count={failed_in_a_row}"
+                            source = self.name(), event = "stop",
+                            reason = "failed_pages_in_a_row", count = failed_in_a_row; ""
                         );
                         let resume = match next {
                             Next::Fetch(u) => u,
                             _ => url,
                         };
-                        break (SourceStatus::Error, Some(resume));
+                        return (SourceStatus::Error, Some(resume));
                     }
                     next
                 }
-                PageOutcome::Stopped(stop) => break (self.stop_status(stop), Some(url)),
+                PageOutcome::Stopped(stop) => return (self.stop_status(stop), Some(url)),
             };
-            match next {
-                Next::Fetch(_) => {}
-                Next::End => break (SourceStatus::Complete, None),
-                Next::Loop(target) => {
-                    warn!(
-                        "source={name} event=stop reason=pagination_loop url={}",
-                        shown_url(&target)
-                    );
-                    self.update(|s| *s.errors.entry("pagination_loop").or_default() += 1);
-                    break (SourceStatus::Error, Some(target));
-                }
-                Next::Stuck => {
-                    warn!("source={name} event=stop reason=cannot_step_over_failed_page");
-                    break (SourceStatus::Error, Some(url));
-                }
-                Next::BadPointer(what) => {
-                    warn!(
-                        "source={name} event=stop reason=unusable_next_pointer pointer=\"{what}\""
-                    );
-                    break (SourceStatus::Error, Some(url));
-                }
+            if let Some(ending) = self.step(next, &url) {
+                return ending;
             }
-        };
-        let phase = if status == SourceStatus::Complete {
-            Phase::Done
-        } else {
-            Phase::Failed
-        };
-        let summary = self.update(|s| {
-            s.status = status;
-            s.phase = phase;
-            s.stopped_at_url = stopped_at.as_deref().map(shown_url);
-            format!(
-                "requests={} pages={} failed_pages={} retries={}",
-                s.requests, s.pages, s.failed_pages, s.retries
-            )
-        });
-        info!(
-            "source={name} event=end status={} {summary}",
-            status.as_str()
-        );
+        }
+    }
+
+    /// Where the paginator said to go: on (`None`), or how the source ends.
+    fn step(&mut self, next: Next, url: &str) -> Option<Ending> {
+        let name = self.source.name.as_str();
+        let stop = |reason: &str| warn!(source = name, event = "stop", reason = reason; "");
+        match next {
+            Next::Fetch(_) => None,
+            Next::End => Some((SourceStatus::Complete, None)),
+            Next::Loop(target) => {
+                let shown = self.shown(&target);
+                warn!(source = name, event = "stop", reason = "pagination_loop", url = shown; "");
+                self.counts.add_error(ErrorKind::PaginationLoop);
+                Some((SourceStatus::Error, Some(target)))
+            }
+            Next::Stuck => {
+                stop("cannot_step_over_failed_page");
+                Some((SourceStatus::Error, Some(url.to_string())))
+            }
+            Next::BadUrl(target) => {
+                let pointer = format!("next URL {}", self.shown(&target));
+                warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = pointer; "");
+                Some((SourceStatus::Error, Some(url.to_string())))
+            }
+            Next::BadPointer(what) => {
+                warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = what; "");
+                Some((SourceStatus::Error, Some(url.to_string())))
+            }
+        }
+    }
+
+    /// Hands a page's items over; `Some` when the source must stop there
+    /// (the page's URL is then where it stopped, so a later run can fetch
+    /// it again).
+    fn hand_over(&self, tx: &Sender<Item>, items: Vec<Value>, url: &str) -> Option<Ending> {
+        match self.send(tx, items) {
+            Sent::All => None,
+            Sent::ProcessorGone => {
+                warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
+                Some((SourceStatus::Error, Some(url.to_string())))
+            }
+            Sent::Stopped { stop, dropped } => {
+                let shown = self.shown(url);
+                warn!(
+                    source = self.name(), event = "stop", reason = "page_cut_short",
+                    dropped = dropped, url = shown; ""
+                );
+                Some((self.stop_status(stop), Some(url.to_string())))
+            }
+        }
     }
 
     /// Sends a page's items in order. A full channel blocks, but never past
     /// the deadline or an interrupt, which are looked at before every wait
     /// for room and every [`SEND_CHECK_ITEMS`] items (however fast the
-    /// processor drains, a huge page must not keep the run going). The
-    /// page's URL is then where the source stopped, so a later run can
-    /// fetch it again.
+    /// processor drains, a huge page must not keep the run going).
     fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> Sent {
         let total = items.len();
+        let control = self.shared.control;
         for (sent, value) in items.into_iter().enumerate() {
             let mut item = Item {
                 source: self.index,
                 value,
             };
             let cut_short = || {
-                let stop = self.control.check().err()?;
+                let stop = control.check().err()?;
                 let dropped = total - sent;
                 Some(Sent::Stopped { stop, dropped })
             };
@@ -263,7 +335,7 @@ impl<'a> Fetcher<'a> {
                 let full = match tx.try_send(item) {
                     Ok(()) => break,
                     Err(TrySendError::Full(back)) => back,
-                    Err(TrySendError::Disconnected(_)) => return self.processor_gone(),
+                    Err(TrySendError::Disconnected(_)) => return Sent::ProcessorGone,
                 };
                 if let Some(cut) = cut_short() {
                     return cut;
@@ -271,19 +343,11 @@ impl<'a> Fetcher<'a> {
                 item = match tx.send_timeout(full, SEND_CHECK_INTERVAL) {
                     Ok(()) => break,
                     Err(SendTimeoutError::Timeout(back)) => back,
-                    Err(SendTimeoutError::Disconnected(_)) => return self.processor_gone(),
+                    Err(SendTimeoutError::Disconnected(_)) => return Sent::ProcessorGone,
                 };
             }
         }
         Sent::All
-    }
-
-    fn processor_gone(&self) -> Sent {
-        warn!(
-            "source={} event=stop reason=processor_gone",
-            self.source.name
-        );
-        Sent::ProcessorGone
     }
 
     fn stop_status(&self, stop: Stop) -> SourceStatus {
@@ -294,164 +358,217 @@ impl<'a> Fetcher<'a> {
         }
     }
 
-    /// Makes up to `1 + max_retries` attempts at `url` (page `page_no`).
+    /// The attempt loop of page `page_no` at `url`: wait for a turn, send,
+    /// classify, decide — until a usable answer, a page given up, or a stop.
     fn fetch_page(&mut self, url: &str, page_no: u64) -> PageOutcome {
-        let name = self.source.name.clone();
-        let shown = shown_url(url);
         // A pause a server asked for on the page given up before holds for
         // this one too.
-        let mut retry_wait = self.resume_at.take();
-        let mut retry_cause = String::new();
-        for attempt in 1..=self.config.retry.max_retries + 1 {
-            if let Err(stop) = self.wait_for_turn(retry_wait) {
-                if stop == Stop::Deadline {
-                    warn!("source={name} page={page_no} event=stop reason=deadline_before_attempt attempt={attempt}");
-                }
+        let mut turn = self.resume_at.take();
+        let mut retrying: Option<RetryCause> = None;
+        let mut attempt = 0u32;
+        loop {
+            attempt = attempt.saturating_add(1);
+            if let Err(stop) = self.wait_for_turn(turn, page_no, attempt) {
                 return PageOutcome::Stopped(stop);
             }
-            if let Some(Transition::Probing) = self.breaker.before_attempt(Instant::now()) {
-                info!("source={name} page={page_no} event=breaker_half_open attempt={attempt}");
-            }
-            let time_left = match self.control.time_left() {
-                Ok(t) => t,
+            let exchange = match self.send_attempt(url, page_no, attempt, retrying) {
+                Ok(exchange) => exchange,
                 Err(stop) => return PageOutcome::Stopped(stop),
             };
-            self.update(|s| {
-                s.requests += 1;
-                s.phase = Phase::Fetching;
-                if attempt > 1 {
-                    s.retries += 1;
-                    *s.retries_by_cause.entry(retry_cause.clone()).or_default() += 1;
-                }
-            });
-            trace!("source={name} page={page_no} attempt={attempt} event=request url={shown}");
-            let exchange = self
-                .client
-                .get(url, time_left, || self.take_token().is_ok());
-            if let Err(stop) = self.control.check() {
-                // Cut by the deadline or an interrupt: not the server's fault.
-                if exchange.body.is_err() {
-                    return PageOutcome::Stopped(stop);
-                }
-            }
-            self.update(|s| {
-                if let Some(status) = exchange.status {
-                    *s.responses.entry(status).or_default() += 1;
-                }
-                if let Some(latency) = exchange.latency {
-                    s.latencies_ms
-                        .push(latency.as_millis().min(u32::MAX as u128) as u32);
-                }
-            });
-            let link_next = exchange.link_next;
-            let page_url = exchange.final_url;
-            let error = match exchange.body {
-                Ok(None) => return self.received(None, Vec::new(), page_url, link_next),
-                Ok(Some(mut body)) => {
-                    match page::take_items(&mut body, self.source.items_path.as_deref()) {
-                        Some(items) => {
-                            return self.received(Some(body), items, page_url, link_next)
-                        }
-                        None => AttemptError::NoItems,
-                    }
-                }
-                Err(e) => e,
+            let link_next = exchange.link_next.clone();
+            let retry_after = exchange.retry_after.clone();
+            let status = exchange.status;
+            let error = match self.classify(exchange) {
+                Ok(page) => return PageOutcome::Received(page),
+                Err(error) => error,
             };
-            if let Some(kind) = error.error_kind() {
-                self.update(|s| *s.errors.entry(kind).or_default() += 1);
-            }
-            if !error.is_retryable() {
-                if let Some(Transition::Closed) = self.breaker.on_non_retryable() {
-                    info!("source={name} event=breaker_closed");
-                }
-                warn!("source={name} page={page_no} event=give_up attempt={attempt} error=\"{error}\" url={shown}");
-                return PageOutcome::GivenUp { link_next };
-            }
-            if let Some(Transition::Opened) = self.breaker.on_retryable(Instant::now()) {
-                self.update(|s| s.breaker_opens += 1);
-                warn!(
-                    "source={name} page={page_no} event=breaker_open cooldown_ms={}",
-                    self.config.breaker.cooldown.as_millis()
-                );
-            }
-            let retry_after = exchange
-                .retry_after
+            let retry_after = retry_after
                 .as_deref()
                 .filter(|_| error.honours_retry_after())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            if attempt > self.config.retry.max_retries {
-                if let Some(pause) = retry_after {
-                    self.resume_at = Some((self.control.after(pause), WaitCause::RetryAfter));
+            match self.decide(&error, page_no, attempt, retry_after) {
+                Decision::Retry { wait, cause } => {
+                    debug!(
+                        source = self.name(), page = page_no, event = "retry",
+                        status = status,
+                        attempt = attempt, error:% = error, wait_ms = wait.as_millis() as u64,
+                        cause = if cause == WaitCause::RetryAfter { "retry_after" } else { "backoff" }; ""
+                    );
+                    turn = Some((self.shared.control.after(wait), cause));
+                    retrying = Some(error.retry_cause());
                 }
-                warn!("source={name} page={page_no} event=give_up attempt={attempt} error=\"{error}\" url={shown}");
-                return PageOutcome::GivenUp { link_next };
+                Decision::GiveUp => {
+                    if let Some(pause) = retry_after {
+                        let until = self.shared.control.after(pause);
+                        self.resume_at = Some((until, WaitCause::RetryAfter));
+                    }
+                    let shown = self.shown(url);
+                    warn!(
+                        source = self.name(), page = page_no, event = "give_up",
+                        attempt = attempt, error:% = error, url = shown; ""
+                    );
+                    return PageOutcome::GivenUp { link_next };
+                }
             }
-            let backoff = self.backoff.delay(attempt);
-            let wait = RetryWait::new(backoff, retry_after);
-            let cause = if wait.from_retry_after {
-                WaitCause::RetryAfter
-            } else {
-                WaitCause::Backoff
-            };
-            debug!(
-                "source={name} page={page_no} event=retry status={} attempt={attempt} error=\"{error}\" wait_ms={} cause={}",
-                exchange.status.map_or("-".to_string(), |s| s.to_string()),
-                wait.wait.as_millis(),
-                if wait.from_retry_after { "retry_after" } else { "backoff" },
-            );
-            retry_wait = Some((self.control.after(wait.wait), cause));
-            retry_cause = error.retry_cause();
         }
-        unreachable!("the last attempt always returns")
     }
 
-    fn received(
+    /// Phase 1: waits out the backoff (or Retry-After), then the breaker's
+    /// cooldown, then takes a token; each wait is counted under its cause.
+    fn wait_for_turn(
         &mut self,
-        body: Option<Value>,
-        items: Vec<Value>,
-        page_url: String,
-        link_next: Option<String>,
-    ) -> PageOutcome {
-        if let Some(Transition::Closed) = self.breaker.on_success() {
-            info!("source={} event=breaker_closed", self.source.name);
+        turn: Option<(Instant, WaitCause)>,
+        page_no: u64,
+        attempt: u32,
+    ) -> Result<(), Stop> {
+        let waited = (|| {
+            if let Some((until, cause)) = turn {
+                self.wait_until(until, cause, Phase::BackingOff)?;
+            }
+            if let Some(until) = self.breaker.blocked_until() {
+                self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
+            }
+            self.take_token()
+        })();
+        if waited == Err(Stop::Deadline) {
+            warn!(
+                source = self.name(), page = page_no, event = "stop",
+                reason = "deadline_before_attempt", attempt = attempt; ""
+            );
         }
-        self.update(|s| s.pages += 1);
-        PageOutcome::Received {
-            body,
-            items,
-            page_url,
-            link_next,
-        }
+        waited
     }
 
-    /// Waits out the backoff (or Retry-After), then the breaker's cooldown,
-    /// then takes a token; each wait is counted under its cause.
-    fn wait_for_turn(&mut self, retry_wait: Option<(Instant, WaitCause)>) -> Result<(), Stop> {
-        if let Some((until, cause)) = retry_wait {
-            self.wait_until(until, cause, Phase::BackingOff)?;
+    /// Phase 2: sends one attempt within the time left and counts it.
+    /// `retrying` is what caused this attempt, when it is a retry.
+    fn send_attempt(
+        &mut self,
+        url: &str,
+        page_no: u64,
+        attempt: u32,
+        retrying: Option<RetryCause>,
+    ) -> Result<Exchange, Stop> {
+        if let Some(Transition::Probing) = self.breaker.before_attempt(Instant::now()) {
+            info!(source = self.name(), page = page_no, event = "breaker_half_open", attempt = attempt; "");
         }
-        if let Some(until) = self.breaker.blocked_until() {
-            self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
+        let time_left = self.shared.control.time_left()?;
+        self.counts.requests += 1;
+        if let Some(cause) = retrying {
+            self.counts.add_retry(cause);
         }
-        self.take_token()
+        self.post(Phase::Fetching);
+        if log::log_enabled!(log::Level::Trace) {
+            let shown = self.shown(url);
+            trace!(source = self.name(), page = page_no, attempt = attempt, event = "request", url = shown; "");
+        }
+        let (client, bucket, control) = (&self.client, &self.bucket, self.shared.control);
+        let mut token_waits = Duration::ZERO;
+        let exchange = client.get(url, time_left, || match bucket.take(control) {
+            Ok(waited) => {
+                token_waits += waited;
+                true
+            }
+            Err(_) => false,
+        });
+        self.counts.add_wait(WaitCause::RateLimit, token_waits);
+        if let Err(stop) = control.check() {
+            // Cut by the deadline or an interrupt: not the server's fault.
+            if exchange.body.is_err() {
+                return Err(stop);
+            }
+        }
+        if let Some(status) = exchange.status {
+            *self.counts.responses.entry(status).or_default() += 1;
+        }
+        if let Some(latency) = exchange.latency {
+            let ms = latency.as_millis().min(u32::MAX as u128) as u32;
+            self.counts.latencies_ms.push(ms);
+        }
+        Ok(exchange)
+    }
+
+    /// Phase 3: the items of a usable answer, or why there are none.
+    fn classify(&mut self, exchange: Exchange) -> Result<Page, AttemptError> {
+        let Exchange {
+            body,
+            final_url: page_url,
+            link_next,
+            ..
+        } = exchange;
+        let page = match body {
+            Ok(None) => Page {
+                body: None,
+                items: Vec::new(),
+                page_url,
+                link_next,
+            },
+            Ok(Some(mut body)) => {
+                match page::take_items(&mut body, self.source.items_path.as_deref()) {
+                    Some(items) => Page {
+                        body: Some(body),
+                        items,
+                        page_url,
+                        link_next,
+                    },
+                    None => return Err(self.failed(AttemptError::NoItems)),
+                }
+            }
+            Err(e) => return Err(self.failed(e)),
+        };
+        if let Some(Transition::Closed) = self.breaker.on_success() {
+            info!(source = self.name(), event = "breaker_closed"; "");
+        }
+        self.counts.pages += 1;
+        Ok(page)
+    }
+
+    /// Counts a failed attempt under its error kind.
+    fn failed(&mut self, error: AttemptError) -> AttemptError {
+        if let Some(kind) = error.error_kind() {
+            self.counts.add_error(kind);
+        }
+        error
+    }
+
+    /// Phase 4: tells the breaker, then asks the retry policy.
+    fn decide(
+        &mut self,
+        error: &AttemptError,
+        page_no: u64,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Decision {
+        if !error.is_retryable() {
+            if let Some(Transition::Closed) = self.breaker.on_non_retryable() {
+                info!(source = self.name(), event = "breaker_closed"; "");
+            }
+        } else if let Some(Transition::Opened) = self.breaker.on_retryable(Instant::now()) {
+            self.counts.breaker_opens += 1;
+            let cooldown_ms = self.config.breaker.cooldown.as_millis() as u64;
+            warn!(
+                source = self.name(), page = page_no, event = "breaker_open",
+                cooldown_ms = cooldown_ms, error:% = error; ""
+            );
+        }
+        self.retry.decide(error, attempt, retry_after)
     }
 
     /// Takes a token (every request does, redirect hops included), counting
     /// the wait.
-    fn take_token(&self) -> Result<(), Stop> {
-        let waited = self.bucket.take(self.control)?;
-        self.update(|s| s.add_wait(WaitCause::RateLimit, waited));
+    fn take_token(&mut self) -> Result<(), Stop> {
+        let waited = self.bucket.take(self.shared.control)?;
+        self.counts.add_wait(WaitCause::RateLimit, waited);
         Ok(())
     }
 
-    fn wait_until(&self, until: Instant, cause: WaitCause, phase: Phase) -> Result<(), Stop> {
+    fn wait_until(&mut self, until: Instant, cause: WaitCause, phase: Phase) -> Result<(), Stop> {
         let start = Instant::now();
         if until <= start {
             return Ok(());
         }
-        self.update(|s| s.phase = phase);
-        let result = self.control.wait_until(until);
-        self.update(|s| s.add_wait(cause, start.elapsed()));
+        self.post(phase);
+        let result = self.shared.control.wait_until(until);
+        self.counts.add_wait(cause, start.elapsed());
         result
     }
 }

@@ -12,9 +12,9 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
-use crate::config::{shown_url, Pagination};
+use crate::config::Pagination;
 use crate::fetch::page::lookup;
-use crate::fetch::url::{self, is_http_url, resolve, set_query_param};
+use crate::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub enum Next {
     /// The next pointer is there but unusable (an object, a boolean): the
     /// source cannot go on, and the data may not be complete.
     BadPointer(String),
+    /// The next pointer is a URL ingest may not request (not http(s), a
+    /// bad port); the URL as the server gave it, for the fetcher to show
+    /// redacted.
+    BadUrl(String),
 }
 
 /// One source's pagination state.
@@ -183,7 +187,7 @@ impl Paginator {
     fn follow(&mut self, url: String) -> Next {
         let url = url::from_server(url.as_bytes());
         if !is_http_url(&url) {
-            return Next::BadPointer(format!("next URL {}", shown_url(&url)));
+            return Next::BadUrl(url);
         }
         if !self.followed.insert(self.keys.hash_one(&url)) {
             return Next::Loop(url);
@@ -395,7 +399,7 @@ mod tests {
             "http://h:99999/r",
         ] {
             let got = p.after_page(&json!({ "next": target }), 1, "http://h/r", None);
-            assert!(matches!(got, Next::BadPointer(_)), "{target}: {got:?}");
+            assert!(matches!(got, Next::BadUrl(_)), "{target}: {got:?}");
         }
     }
 

@@ -1,4 +1,9 @@
-//! Backoff between attempts, and `Retry-After`.
+//! Whether and when a failed attempt is tried again: the [`RetryPolicy`],
+//! its backoff, and `Retry-After`.
+//!
+//! The policy owns `max_retries` and the backoff schedule and answers, for
+//! a failed attempt, [`Decision::Retry`] with the wait or
+//! [`Decision::GiveUp`]: the fetcher asks, it does not work it out.
 //!
 //! Before retry n (1-based) the wait is uniform in [d/2, d] with
 //! d = min(max_delay, base_delay × 2^(n−1)): "equal jitter", so retries of
@@ -8,18 +13,77 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::RetryPolicy;
+use crate::aggregate::WaitCause;
+use crate::config::RetrySettings;
+use crate::error::AttemptError;
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Try again after `wait`, counted under `cause`.
+    Retry {
+        /// How long to wait first.
+        wait: Duration,
+        /// Whether our backoff or the server's Retry-After set the wait.
+        cause: WaitCause,
+    },
+    /// Give the page up.
+    GiveUp,
+}
+
+/// Decides retries for one source.
+#[derive(Debug)]
+pub struct RetryPolicy {
+    max_retries: u32,
+    backoff: Backoff,
+}
+
+impl RetryPolicy {
+    /// The policy of `settings`, its jitter reproducible from `seed`.
+    pub fn new(settings: RetrySettings, seed: u64) -> Self {
+        Self {
+            max_retries: settings.max_retries,
+            backoff: Backoff::new(settings, seed),
+        }
+    }
+
+    /// After attempt `attempt` (1-based) failed with `error`, whose answer
+    /// carried `retry_after` (already parsed): retry when the error is
+    /// retryable and attempts are left, waiting max(backoff, Retry-After)
+    /// where the status honours Retry-After (429, 503).
+    pub fn decide(
+        &mut self,
+        error: &AttemptError,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Decision {
+        if !error.is_retryable() || attempt > self.max_retries {
+            return Decision::GiveUp;
+        }
+        let backoff = self.backoff.delay(attempt);
+        let wait = RetryWait::new(backoff, retry_after.filter(|_| error.honours_retry_after()));
+        let cause = if wait.from_retry_after {
+            WaitCause::RetryAfter
+        } else {
+            WaitCause::Backoff
+        };
+        Decision::Retry {
+            wait: wait.wait,
+            cause,
+        }
+    }
+}
 
 /// The backoff schedule of one source, with its own seeded jitter.
 #[derive(Debug)]
 pub struct Backoff {
-    policy: RetryPolicy,
+    policy: RetrySettings,
     rng: fastrand::Rng,
 }
 
 impl Backoff {
     /// A schedule whose jitter is reproducible from `seed`.
-    pub fn new(policy: RetryPolicy, seed: u64) -> Self {
+    pub fn new(policy: RetrySettings, seed: u64) -> Self {
         Self {
             policy,
             rng: fastrand::Rng::with_seed(seed),
@@ -88,8 +152,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    fn policy(base: u64, max: u64) -> RetryPolicy {
-        RetryPolicy {
+    fn policy(base: u64, max: u64) -> RetrySettings {
+        RetrySettings {
             max_retries: 10,
             base_delay: Duration::from_millis(base),
             max_delay: Duration::from_millis(max),
@@ -139,6 +203,62 @@ mod tests {
         assert_eq!((w.wait, w.from_retry_after), (ms(3000), false));
         let w = RetryWait::new(ms(300), None);
         assert_eq!((w.wait, w.from_retry_after), (ms(300), false));
+    }
+
+    #[test]
+    fn the_policy_retries_what_may_succeed_while_attempts_are_left() {
+        let mut p = RetryPolicy::new(
+            RetrySettings {
+                max_retries: 2,
+                ..policy(100, 100)
+            },
+            1,
+        );
+        let s503 = AttemptError::Status(503);
+        let ra = Some(Duration::from_secs(3));
+        assert_eq!(
+            p.decide(&s503, 1, ra),
+            Decision::Retry {
+                wait: Duration::from_secs(3),
+                cause: WaitCause::RetryAfter
+            }
+        );
+        // A 500's Retry-After is not honoured: backoff alone.
+        let Decision::Retry { wait, cause } = p.decide(&AttemptError::Status(500), 2, ra) else {
+            panic!("attempt 2 of 3 is retried");
+        };
+        assert_eq!(cause, WaitCause::Backoff);
+        assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        assert_eq!(
+            p.decide(&s503, 3, None),
+            Decision::GiveUp,
+            "no attempts left"
+        );
+        assert_eq!(
+            p.decide(&AttemptError::Status(404), 1, None),
+            Decision::GiveUp
+        );
+        assert_eq!(p.decide(&AttemptError::NoItems, 1, None), Decision::GiveUp);
+    }
+
+    #[test]
+    fn the_largest_max_retries_never_overflows() {
+        let mut p = RetryPolicy::new(
+            RetrySettings {
+                max_retries: u32::MAX,
+                ..policy(1, 1)
+            },
+            1,
+        );
+        let e = AttemptError::Transport("reset".into());
+        assert!(matches!(
+            p.decide(&e, u32::MAX - 1, None),
+            Decision::Retry { .. }
+        ));
+        assert!(matches!(
+            p.decide(&e, u32::MAX, None),
+            Decision::Retry { .. }
+        ));
     }
 
     #[test]

@@ -12,8 +12,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ingest::config::Config;
-use ingest::normalize::normalize;
+use ingest::normalize;
+use ingest::Config;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use testsupport::{MockServer, Scenario};

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ingest::config::Config;
+use ingest::Config;
 use serde_json::{json, Value};
 use testsupport::{
     FaultKind, LoggedRequest, MockServer, MockSource, Outcome as Served, Scenario, Shape, Style,

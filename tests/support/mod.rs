@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ingest::config::Config;
-use ingest::control::RunControl;
-use ingest::pipeline::{self, RunOptions, RunReport};
+use ingest::Config;
+use ingest::RunControl;
+use ingest::{RunOptions, RunReport};
 use serde_json::{json, Value};
 use testsupport::MockServer;
 
@@ -85,7 +85,7 @@ impl Outcome {
 
     /// The summary's exit code.
     pub fn exit_code(&self) -> u8 {
-        self.report.status.exit_code()
+        ingest::ExitCode::from(self.report.status).code()
     }
 }
 
@@ -107,7 +107,7 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| during(&control));
-        pipeline::run(config, &options, &control).expect("run")
+        ingest::run(config, &options, &control).expect("run")
     });
     let elapsed = started.elapsed();
     let records_path = report.records_path.as_ref().expect("records.jsonl written");

@@ -1,6 +1,8 @@
-//! The little URL work pagination needs: resolving a relative next link
-//! (RFC 3986 §5.2), setting one query parameter, and checking that a URL
-//! is one ingest may request.
+//! The little URL work ingest needs, in one leaf module: splitting a URL
+//! into its RFC 3986 parts (one splitter serves everything below),
+//! resolving a relative next link (§5.2), setting one query parameter,
+//! percent-encoding and -decoding, and checking that a URL is one ingest
+//! may request.
 //!
 //! Hand-written because it is small and central, and the `url` crate would
 //! bring IDNA tables into a binary meant for small machines. URLs are
@@ -70,6 +72,61 @@ fn join(p: &Parts<'_>, path: &str) -> String {
         out.push_str(q);
     }
     out
+}
+
+/// Where `inner`, a slice of `outer`, starts in it.
+fn offset_in(outer: &str, inner: &str) -> usize {
+    inner.as_ptr() as usize - outer.as_ptr() as usize
+}
+
+/// Where the authority of `scheme://authority/…` is in `url`, if it has
+/// one.
+pub fn authority_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let authority = split(url).authority?;
+    let start = offset_in(url, authority);
+    Some(start..start + authority.len())
+}
+
+/// `url` cut into what precedes the query, the query (without `?`) and
+/// the fragment (with its `#`, or empty).
+pub fn pieces(url: &str) -> (&str, Option<&str>, &str) {
+    let p = split(url);
+    let fragment = p.fragment.map_or("", |f| &url[offset_in(url, f) - 1..]);
+    let base_end = match (p.query, p.fragment) {
+        (Some(q), _) => offset_in(url, q) - 1,
+        (None, Some(f)) => offset_in(url, f) - 1,
+        (None, None) => url.len(),
+    };
+    (&url[..base_end], p.query, fragment)
+}
+
+/// Query-component decoding: `%XX` escapes and `+` as space; a broken
+/// escape stays as written; bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |i: usize| {
+        let digit = |b: &u8| (*b as char).to_digit(16);
+        Some(digit(bytes.get(i)?)? * 16 + digit(bytes.get(i + 1)?)?)
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1)) {
+            (b'%', Some(byte)) => {
+                out.push(byte as u8);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// RFC 3986 §5.2.4: removes `.` and `..` segments.
@@ -300,10 +357,10 @@ pub fn is_http_url(s: &str) -> bool {
     else {
         return false;
     };
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = split(s).authority.unwrap_or_default();
     let Some((host, port)) = host_and_port(authority) else {
         return false;
     };
@@ -346,6 +403,20 @@ mod tests {
             assert_eq!(resolve(base, reference), want, "reference {reference:?}");
         }
         assert_eq!(resolve("http://h:1", "p?page=2"), "http://h:1/p?page=2");
+    }
+
+    #[test]
+    fn pieces_and_authority_come_from_the_one_splitter() {
+        assert_eq!(
+            pieces("http://x/p?a=1#f"),
+            ("http://x/p", Some("a=1"), "#f")
+        );
+        assert_eq!(pieces("http://x/p#?t=a"), ("http://x/p", None, "#?t=a"));
+        assert_eq!(pieces("not a url?key=1"), ("not a url", Some("key=1"), ""));
+        let url = "http://u:pw@h:1/p?q";
+        assert_eq!(authority_span(url).map(|r| &url[r]), Some("u:pw@h:1"));
+        assert_eq!(authority_span("/relative"), None);
+        assert_eq!(percent_decode("a%5Fb+c%zz"), "a_b c%zz");
     }
 
     #[test]

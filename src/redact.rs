@@ -1,0 +1,289 @@
+//! Keeping secrets out of everything ingest shows: logs, the summary,
+//! error messages.
+//!
+//! A [`Redactor`] is a value built once from the validated config
+//! ([`crate::config::Config::redactor`]) and handed to whoever shows a URL:
+//! the fetchers, their HTTP client, the summary. It hides what SPEC §3 calls
+//! secrets — values of query parameters with a secret name, URL passwords —
+//! and also the config's secret values wherever they turn up, because a
+//! server may echo a token back inside a next link under a harmless name
+//! (`?sig=…`). There is no global registry: what a redactor hides depends
+//! only on the config it was built from.
+
+use crate::url::{authority_span, encode_component, percent_decode, percent_encode, pieces};
+
+/// Shortest secret value looked for inside URLs: shorter ones would hide
+/// innocent text far more often than they would catch an echoed secret.
+const MIN_ECHOED_SECRET: usize = 6;
+
+/// Hides secrets in URLs; see the module docs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redactor {
+    /// Secret values to hide wherever they appear, longest first (a
+    /// secret inside a longer one must not leave the longer one's rest
+    /// showing), each at least [`MIN_ECHOED_SECRET`] bytes.
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor for these secret header values and source URLs: it
+    /// hides each header value and its last word (the token of `Bearer
+    /// abc…`), and the secret query values and passwords of the URLs.
+    pub fn new<'a>(
+        secret_headers: impl IntoIterator<Item = &'a str>,
+        urls: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut found: Vec<String> = Vec::new();
+        for value in secret_headers {
+            let value = value.trim();
+            found.push(value.to_string());
+            found.extend(value.rsplit(char::is_whitespace).next().map(str::to_string));
+        }
+        for url in urls {
+            let (base, query, _) = pieces(url);
+            let pairs = query.into_iter().flat_map(|q| q.split('&'));
+            found.extend(
+                pairs
+                    .filter_map(secret_pair)
+                    .map(|(_, v)| percent_decode(v)),
+            );
+            found.extend(url_password(base));
+        }
+        let mut secrets: Vec<String> = Vec::new();
+        for secret in found {
+            if secret.len() >= MIN_ECHOED_SECRET && !secrets.contains(&secret) {
+                secrets.push(secret);
+            }
+        }
+        secrets.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        Self { secrets }
+    }
+
+    /// `url` with the values of secret query parameters replaced by `***`.
+    ///
+    /// Names are compared after percent-decoding (`api%5Fkey` is
+    /// `api_key`). A password in the URL's userinfo (`user:pw@host`) is a
+    /// secret too, and so is any of this redactor's secret values found
+    /// anywhere in the URL, as it is or percent-encoded; encoded some other
+    /// way, everything after the host is hidden. Everything else is kept
+    /// byte for byte; empty values stay empty; the fragment is left alone
+    /// (it is never sent).
+    pub fn redact_url(&self, url: &str) -> String {
+        let (base, query, fragment) = pieces(url);
+        let mut out = redact_userinfo(base);
+        if let Some(query) = query {
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match secret_pair(pair) {
+                    Some((name, _)) => format!("{name}=***"),
+                    None => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
+        }
+        out.push_str(fragment);
+        for secret in &self.secrets {
+            for form in [secret.clone(), encode_component(secret)] {
+                if out.contains(&form) {
+                    out = out.replace(&form, "***");
+                }
+            }
+        }
+        let decoded = percent_decode(&out);
+        if self.secrets.iter().any(|s| decoded.contains(s.as_str())) {
+            out = hide_after_authority(&out);
+        }
+        out
+    }
+
+    /// [`redact_url`](Self::redact_url), then whitespace, control
+    /// characters and `"` percent-encoded: how a URL is shown in logs and
+    /// in the summary, as one inert token that cannot start a new log line
+    /// or add a `key=value` field, whatever a server made up.
+    pub fn shown_url(&self, url: &str) -> String {
+        percent_encode(&self.redact_url(url), |c| {
+            c.is_whitespace() || c.is_control() || c == '"'
+        })
+    }
+}
+
+/// Whether a header or query-parameter name marks its value as a secret:
+/// `Authorization`, `Proxy-Authorization`, `Cookie`, or any name containing
+/// `token`, `key`, `secret` or `password`, in any case.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || ["token", "key", "secret", "password"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// The password of `scheme://user:password@host…`, if any.
+fn url_password(url: &str) -> Option<String> {
+    let userinfo = url[authority_span(url)?].rsplit_once('@')?.0;
+    Some(percent_decode(userinfo.split_once(':')?.1))
+}
+
+/// A query `name=value` pair whose name says it is a secret, with a value
+/// to hide.
+fn secret_pair(pair: &str) -> Option<(&str, &str)> {
+    pair.split_once('=')
+        .filter(|(name, value)| !value.is_empty() && is_secret_name(&percent_decode(name)))
+}
+
+/// `scheme://authority/***`: what is left to show of a URL that carries a
+/// secret in a form that cannot be cut out precisely.
+fn hide_after_authority(url: &str) -> String {
+    let end = authority_span(url).map_or(0, |span| span.end);
+    format!("{}/***", redact_userinfo(&url[..end]))
+}
+
+/// `scheme://user:***@host…` for a URL (without query) that has a password.
+fn redact_userinfo(base: &str) -> String {
+    let Some(span) = authority_span(base) else {
+        return base.to_string();
+    };
+    let authority = &base[span.clone()];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _password)) => format!(
+                "{}{user}:***{}",
+                &base[..span.start],
+                &base[span.start + at..]
+            ),
+            None => base.to_string(),
+        },
+        None => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "Authorization",
+            "PROXY-AUTHORIZATION",
+            "cookie",
+            "X-Api-Key",
+            "access_token",
+            "Client-Secret",
+            "db_PASSWORD",
+            "apikey",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "Accept",
+            "User-Agent",
+            "page",
+            "cursor",
+            "Set-Cookie2x",
+            "auth",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted_byte_for_byte_elsewhere() {
+        let cases = [
+            ("http://x/p", "http://x/p"),
+            ("http://x/p?page=2", "http://x/p?page=2"),
+            (
+                "http://x/p?api_key=abc&page=2",
+                "http://x/p?api_key=***&page=2",
+            ),
+            ("http://x/p?page=2&Token=abc", "http://x/p?page=2&Token=***"),
+            ("http://x/p?api%5Fkey=abc", "http://x/p?api%5Fkey=***"),
+            ("http://x/p?token=&a=1", "http://x/p?token=&a=1"),
+            ("http://x/p?token", "http://x/p?token"),
+            ("http://x/p?secret=a=b#frag", "http://x/p?secret=***#frag"),
+            ("http://x/p#?token=a", "http://x/p#?token=a"),
+            ("http://x/p?&&a=1&", "http://x/p?&&a=1&"),
+            ("http://u:pw@x/p?q=1", "http://u:***@x/p?q=1"),
+            ("http://u@x/p", "http://u@x/p"),
+            ("not a url?key=1", "not a url?key=***"),
+        ];
+        let redactor = Redactor::default();
+        for (url, want) in cases {
+            assert_eq!(redactor.redact_url(url), want, "redact_url({url:?})");
+        }
+    }
+
+    #[test]
+    fn shown_urls_are_one_inert_token() {
+        // Made-up URLs cannot start a log line or add a field.
+        let cases = [
+            (
+                "http://x/p?a=1 status=complete\n[INFO] \"q\"&token=t",
+                "http://x/p?a=1%20status=complete%0A[INFO]%20%22q%22&token=***",
+            ),
+            ("http://x/é", "http://x/é"),
+            ("http://x/p?page=2", "http://x/p?page=2"),
+        ];
+        let redactor = Redactor::default();
+        for (url, want) in cases {
+            assert_eq!(redactor.shown_url(url), want, "shown_url({url:?})");
+        }
+    }
+
+    #[test]
+    fn secret_values_are_hidden_wherever_a_server_echoes_them() {
+        let redactor = Redactor::new(["Bearer echo-me-9f2"], []);
+        assert_eq!(
+            redactor.redact_url("http://x/p2?sig=echo-me-9f2&page=2"),
+            "http://x/p2?sig=***&page=2"
+        );
+        assert_eq!(
+            redactor.redact_url("http://x/p2?auth=Bearer%20echo-me-9f2"),
+            "http://x/p2?auth=***"
+        );
+        // Encoded another way (lower-case hex, `+` for a space): the rest
+        // of the URL after the host is hidden.
+        assert_eq!(
+            redactor.redact_url("http://h:1/p?auth=Bearer+echo%2dme%2d9f2&page=2"),
+            "http://h:1/***"
+        );
+        let redactor = Redactor::new([], ["http://u:pass-w0rd-7@x/a?api_key=query-s3cret&page=1"]);
+        assert_eq!(
+            redactor.redact_url("http://x/b?next=query-s3cret&p=pass-w0rd-7&page=2"),
+            "http://x/b?next=***&p=***&page=2"
+        );
+        // A secret inside a longer one hides the whole longer one.
+        let redactor = Redactor::new(
+            [],
+            [
+                "http://x/a?token=inner-9a8b",
+                "http://x/a?token=inner-9a8b-and-more",
+            ],
+        );
+        assert_eq!(
+            redactor.redact_url("http://x/b?n=inner-9a8b-and-more"),
+            "http://x/b?n=***"
+        );
+    }
+
+    #[test]
+    fn redactors_share_no_state() {
+        let first = Redactor::new(["token-one-123"], []);
+        let second = Redactor::new(["token-two-456"], []);
+        assert_eq!(
+            first.redact_url("http://x/?a=token-two-456"),
+            "http://x/?a=token-two-456"
+        );
+        assert_eq!(
+            second.redact_url("http://x/?a=token-two-456"),
+            "http://x/?a=***"
+        );
+        assert_eq!(
+            Redactor::default().redact_url("http://x/?a=token-one-123"),
+            "http://x/?a=token-one-123"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! What a run reports: the `summary.json` document (SPEC §6) and the
+//! table printed at the end.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use crate::aggregate::{percentile, rate, ItemCounts, SourceStats, Stats, WaitCause};
+use crate::error::{ErrorKind, RetryCause};
+use crate::normalize::InvalidReason;
+use crate::time::rfc3339;
+
+/// The run-level facts the summary needs besides the counters.
+#[derive(Debug)]
+pub struct RunFacts<'a> {
+    /// `complete`, `partial`, `interrupted` or `failed`.
+    pub status: &'a str,
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// Time from process start to the summary.
+    pub duration: Duration,
+    /// The effective config, redacted.
+    pub config: Value,
+    /// The internal failure, when `status` is `failed`.
+    pub error: Option<String>,
+}
+
+/// The whole `summary.json` document (SPEC §6).
+pub fn summary(facts: RunFacts<'_>, stats: &Stats) -> Value {
+    let t = stats.totals();
+    let mut doc = Map::new();
+    doc.insert("status".into(), json!(facts.status));
+    if let Some(error) = facts.error {
+        doc.insert("error".into(), json!(error));
+    }
+    doc.insert("started_at".into(), json!(rfc3339(facts.started_at)));
+    doc.insert(
+        "duration_ms".into(),
+        json!(facts.duration.as_millis() as u64),
+    );
+    doc.insert("config".into(), facts.config);
+    let mut totals = Map::new();
+    totals.insert("requests".into(), json!(t.requests));
+    totals.insert("pages".into(), json!(t.pages));
+    totals.insert("failed_pages".into(), json!(t.failed_pages));
+    totals.insert("retries".into(), json!(t.retries));
+    add_counts(&mut totals, &t.counts, t.pages, t.requests);
+    doc.insert("totals".into(), Value::Object(totals));
+    let sources: Map<String, Value> = stats
+        .sources
+        .iter()
+        .map(|s| (s.name.clone(), source_summary(s)))
+        .collect();
+    doc.insert("sources".into(), Value::Object(sources));
+    Value::Object(doc)
+}
+
+fn add_counts(map: &mut Map<String, Value>, c: &ItemCounts, pages: u64, requests: u64) {
+    map.insert("items".into(), json!(c.items));
+    map.insert("records".into(), json!(c.records));
+    map.insert("invalid".into(), json!(c.invalid_total()));
+    map.insert("duplicates".into(), json!(c.duplicates));
+    map.insert("request_success_rate".into(), json!(rate(pages, requests)));
+    map.insert(
+        "record_success_rate".into(),
+        json!(rate(c.records, c.items)),
+    );
+}
+
+fn source_summary(s: &SourceStats) -> Value {
+    let f = &s.fetch;
+    let mut m = Map::new();
+    m.insert("status".into(), json!(s.status.as_str()));
+    m.insert("requests".into(), json!(f.requests));
+    m.insert("pages".into(), json!(f.pages));
+    m.insert("failed_pages".into(), json!(f.failed_pages));
+    m.insert("retries".into(), json!(f.retries));
+    add_counts(&mut m, &s.counts, f.pages, f.requests);
+    let responses: Map<String, Value> = f
+        .responses
+        .iter()
+        .map(|(code, n)| (code.to_string(), json!(n)))
+        .collect();
+    m.insert("responses".into(), Value::Object(responses));
+    let errors: Map<String, Value> = ErrorKind::ALL
+        .iter()
+        .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
+        .collect();
+    m.insert("errors".into(), Value::Object(errors));
+    let invalid: Map<String, Value> = InvalidReason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), json!(s.counts.invalid[*r as usize])))
+        .collect();
+    m.insert("invalid_reasons".into(), Value::Object(invalid));
+    let retries: Map<String, Value> = RetryCause::ALL
+        .iter()
+        .filter(|&&c| c.always_shown() || f.retries_for(c) > 0)
+        .map(|&c| (c.as_str().to_string(), json!(f.retries_for(c))))
+        .collect();
+    m.insert("retries_by_cause".into(), Value::Object(retries));
+    let ms = |c| json!(f.wait(c).as_millis() as u64);
+    m.insert(
+        "waits_ms".into(),
+        json!({
+            "rate_limit": ms(WaitCause::RateLimit),
+            "backoff": ms(WaitCause::Backoff),
+            "retry_after": ms(WaitCause::RetryAfter),
+            "breaker": ms(WaitCause::Breaker),
+        }),
+    );
+    m.insert("breaker_opens".into(), json!(f.breaker_opens));
+    let mut sorted = f.latencies_ms.clone();
+    sorted.sort_unstable();
+    m.insert(
+        "latency_ms".into(),
+        json!({
+            "p50": percentile(&sorted, 50.0),
+            "p95": percentile(&sorted, 95.0),
+            "max": sorted.last().copied().unwrap_or(0),
+        }),
+    );
+    m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
+    m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
+    Value::Object(m)
+}
+
+/// The short human-readable table printed at the end of a run, then the
+/// paths of the outputs (`records` is `None` when this run wrote none).
+pub fn end_table(stats: &Stats, status: &str, records: Option<&Path>, summary: &Path) -> String {
+    let mut s = String::new();
+    let header = [
+        "source", "status", "pages", "items", "records", "invalid", "dupes", "retries", "opens",
+        "p95 ms",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for src in &stats.sources {
+        let c = &src.counts;
+        rows.push(vec![
+            src.name.clone(),
+            src.status.as_str().to_string(),
+            src.fetch.pages.to_string(),
+            c.items.to_string(),
+            c.records.to_string(),
+            c.invalid_total().to_string(),
+            c.duplicates.to_string(),
+            src.fetch.retries.to_string(),
+            src.fetch.breaker_opens.to_string(),
+            src.fetch.latency_percentile(95.0).to_string(),
+        ]);
+    }
+    let t = stats.totals();
+    rows.push(vec![
+        "total".into(),
+        status.to_string(),
+        t.pages.to_string(),
+        t.counts.items.to_string(),
+        t.counts.records.to_string(),
+        t.counts.invalid_total().to_string(),
+        t.counts.duplicates.to_string(),
+        t.retries.to_string(),
+        stats
+            .sources
+            .iter()
+            .map(|s| s.fetch.breaker_opens)
+            .sum::<u64>()
+            .to_string(),
+        String::new(),
+    ]);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i < 2 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+        if n == 0 || n == rows.len() - 2 {
+            s.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            s.push('\n');
+        }
+    }
+    match records {
+        Some(path) => s.push_str(&format!("records: {}\n", path.display())),
+        None => s.push_str("records: not written (see the summary's error)\n"),
+    }
+    s.push_str(&format!("summary: {}\n", summary.display()));
+    s
+}
