@@ -149,12 +149,12 @@ pub struct FetchCounts {
     pub retries: u64,
     /// Answers by HTTP status.
     pub responses: BTreeMap<u16, u64>,
-    /// Failed attempts by kind, in [`ErrorKind::ALL`] order.
+    /// Failed attempts by kind, in `ErrorKind::ALL` order.
     pub errors: [u64; ErrorKind::ALL.len()],
-    /// Retries by the failure that caused them, in [`RetryCause::ALL`]
+    /// Retries by the failure that caused them, in `RetryCause::ALL`
     /// order.
     pub retries_by_cause: [u64; RetryCause::ALL.len()],
-    /// Time spent waiting, by [`WaitCause`].
+    /// Time spent waiting, by `WaitCause`.
     pub waits: [Duration; 4],
     /// Times the breaker opened.
     pub breaker_opens: u64,

@@ -1,8 +1,8 @@
 //! `ingest` pulls paginated JSON from several HTTP APIs at once, politely
-//! and resiliently, normalizes it into one record shape, removes
-//! duplicates, and writes the records plus a summary that accounts for
-//! every item it saw. It is synchronous and multi-threaded: no async
-//! runtime, so it builds and runs on small machines.
+//! and resiliently, turns items into clean records, removes duplicates,
+//! and writes the records plus a summary that accounts for every item it
+//! saw. It is synchronous and multi-threaded: no async runtime, so it
+//! builds and runs on small machines.
 //!
 //! # The picture
 //!
@@ -17,43 +17,50 @@
 //!
 //! # Thread model
 //!
-//! [`pipeline::run`] is the only function that starts threads. It creates
-//! the channel, spawns one scoped fetcher per source and the processor,
-//! drops its own sender (so the channel disconnects when the last fetcher
-//! ends: that is "end of input", no sentinel), draws progress while it
-//! waits, and joins every thread, turning a panic into a `failed` run
-//! rather than a crash. Rayon is used only by the processor, for the
-//! CPU-bound normalization, in a pool of its own that the processor loop runs
-//! in (so it helps with its chunk rather than sleeping on it). Shared state
-//! is small and named: the [`control::RunControl`] (deadline, interrupt
-//! flag, the agent to shut down) and the `Stats` mutex (fetchers write
-//! request-side counters, the processor item-side ones; no one holds it
-//! across I/O).
+//! `src/main.rs` reads as parse → load config → [`run`] → exit code, and
+//! [`run`] (in `pipeline.rs`) is the only function that starts threads: it
+//! creates the channel, spawns the processor and one scoped [`Fetcher`]
+//! per source, drops its own sender (so the channel disconnects when the
+//! last fetcher ends: that is "end of input", no sentinel), draws progress
+//! while it waits, and joins every thread, turning a panic into a `failed`
+//! run rather than a crash. Each fetcher returns a [`SourceOutcome`]
+//! (status, where it stopped, its own counters) through its join handle,
+//! and the pipeline files it: fetchers report, they do not write their
+//! ending into shared state. Rayon is used only by the processor, for the
+//! CPU-bound normalization, in a pool of its own that the processor loop
+//! runs in (so it helps with its chunk rather than sleeping on it).
+//!
+//! Shared state is small and named: the [`RunControl`] (deadline,
+//! interrupt flag, the agent to shut down), the [`Redactor`] (an
+//! `Arc`, immutable, built from the config: there is no global registry
+//! of secrets), and the `Stats` mutex (fetchers post a small live view for
+//! the progress display, the processor adds item-side counters once per
+//! chunk; no one holds it across I/O).
 //!
 //! # Error policy
 //!
 //! Only a bad config or command line (exit 2) and an unwritable output
 //! directory (exit 1) stop a run before it starts. Everything a server
-//! does is data: each failed attempt is one [`error::AttemptError`], whose
-//! methods say whether it is retried and where it is counted; pages given
-//! up are listed; items that are not records are counted by
-//! [`normalize::InvalidReason`]. Worker threads never panic on input. The
-//! exit code is decided once, by [`pipeline::RunStatus`].
+//! does is data: each failed attempt is one `AttemptError`, whose methods
+//! say whether it is retried and which typed counter (`ErrorKind`,
+//! `RetryCause`) it lands in; the fetcher's `RetryPolicy` decides retry or
+//! give up; pages given up are listed; items that are not records are
+//! counted by [`InvalidReason`]. Worker threads never panic on input. The
+//! exit code is decided once, by [`ExitCode`] (`From<RunStatus>`).
 //!
 //! Servers are not trusted: only http(s) URLs with a valid port are ever
 //! requested (next links and redirect targets included, non-ASCII bytes
 //! percent-encoded), numbers keep their JSON text so that no valid number
 //! loses a page, every URL shown in a log or the summary goes through
-//! [`config::shown_url`] (secrets hidden, even echoed ones; no line breaks
-//! or quotes), and a fetcher handing over a huge page still stops at the
-//! deadline or an interrupt.
+//! [`Redactor::shown_url`] (secrets hidden, even echoed ones; no line
+//! breaks or quotes), and a fetcher handing over a huge page still stops
+//! at the deadline or an interrupt.
 //!
 //! # Outputs
 //!
-//! `records.jsonl` (one [`normalize::Record`] per line) and `summary.json`
-//! ([`output::summary`]), both written atomically by [`output::AtomicFile`].
-//! In every run, per source and in total, `items == records + invalid +
-//! duplicates`.
+//! `records.jsonl` (one [`Record`] per line) and `summary.json`, both
+//! written atomically (temporary file, flushed, renamed). In every run,
+//! per source and in total, `items == records + invalid + duplicates`.
 //!
 //! # Defaults
 //!
@@ -68,25 +75,53 @@
 //! | `max_pages` / `max_failed_pages_in_a_row` | 10 000 / 3 | per source |
 //! | `max_body_bytes` | 10 MiB | |
 //!
-//! All of them live in one place: `impl Default for` [`config::Config`].
+//! All of them live in one place: `impl Default for` [`Config`].
 //!
 //! # Log levels
 //!
 //! `error`: an internal failure. `warn`: a page given up, a breaker
 //! opened, a source stopped early. `info`: a source's start and end, the
 //! run's end. `debug`: each retry decision with its wait. `trace`: each
-//! request. Messages are `key=value`; URLs are redacted ([`logging`]).
+//! request. Log calls carry structured fields (`log`'s key-values), written
+//! as `key=value` text or, with `--log-json`, as JSON fields with numbers
+//! as numbers; URLs are redacted.
 //!
 //! # Modules
 //!
-//! - [`cli`] → [`config`] → [`pipeline`]: the command line, the validated
-//!   config, the orchestration.
-//! - [`fetch`]: one source's page and attempt loops, with [`fetch::client`],
-//!   [`fetch::paginate`], [`fetch::page`], [`fetch::rate_limit`],
-//!   [`fetch::retry`], [`fetch::breaker`], [`fetch::url`].
-//! - [`process`], [`normalize`], [`price`], [`dedupe`]: items into records.
-//! - [`aggregate`], [`output`], [`progress`], [`logging`]: what the user sees.
-//! - [`control`]: the deadline and the interrupt; [`error`]: the taxonomy.
+//! One concept per file; a lower module never imports a higher one.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `main.rs` | the binary: parse → load config → run → exit code; the signal handler |
+//! | `cli.rs` | argh's definitions of the commands and flags (binary only) |
+//! | `demo.rs` | the built-in demo and `serve-mock` (binary only; uses `testsupport`) |
+//! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
+//! | `config/mod.rs` | the validated [`Config`], its defaults, its redacted JSON |
+//! | `config/validate.rs` | ingest's config schema: the walk from JSON to [`Config`] |
+//! | `config/json.rs` | reading JSON values with key-path errors (a generic toolkit) |
+//! | `dot_path.rs` | `DotPath`: one parsed dot path, used for every path |
+//! | `fetch/mod.rs` | one source's [`Fetcher`]: page loop and attempt phases |
+//! | `fetch/client.rs` | one HTTP attempt: send, receive within budget, classify |
+//! | `fetch/page.rs` | a page body: the item array and `Link` headers |
+//! | `fetch/paginate.rs` | the pagination styles as a state machine without I/O |
+//! | `fetch/retry.rs` | `RetryPolicy`: retry or give up, backoff, `Retry-After` |
+//! | `fetch/breaker.rs` | the circuit breaker, time passed in |
+//! | `fetch/rate_limit.rs` | the token bucket (`ratelimit`), deadline-aware |
+//! | `process.rs` | the processor: chunks, parallel normalize, dedupe, write |
+//! | `normalize.rs` | one item into a [`Record`], or an [`InvalidReason`] |
+//! | `price.rs` | price strings: symbols, codes, separators |
+//! | `dedupe.rs` | the first-wins index of `source:id` keys |
+//! | `aggregate.rs` | the counters of a run, per source and in total |
+//! | `summary.rs` | `summary.json` and the end table |
+//! | `atomic.rs` | files that appear under their final name only when whole |
+//! | `time.rs` | RFC 3339 timestamps in UTC |
+//! | `progress.rs` | the progress display on a terminal |
+//! | `logging.rs` | the logger: structured fields as text or JSON |
+//! | `control.rs` | [`RunControl`]: the deadline and the interrupt |
+//! | `redact.rs` | [`Redactor`]: secrets out of every URL shown |
+//! | `url.rs` | URL splitting, resolving, encoding, checks (a leaf) |
+//! | `error.rs` | the error taxonomy and its typed counters |
+//! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

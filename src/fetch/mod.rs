@@ -74,7 +74,7 @@ pub struct Shared<'a> {
     pub control: &'a RunControl,
     /// Hides the config's secrets in every URL shown.
     pub redactor: Arc<Redactor>,
-    /// Where fetchers post their [`Live`] view for the progress display.
+    /// Where fetchers post their `Live` view for the progress display.
     pub board: Arc<Mutex<Stats>>,
 }
 
