@@ -214,16 +214,18 @@ pub struct Live {
     pub requests: u64,
 }
 
-/// How a source's fetcher ended, as the pipeline files it: its status,
-/// where it stopped and which pages it gave up (shown URLs, redacted).
+/// How a fetcher ended, handed back through its join handle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ending {
+pub struct SourceOutcome {
     /// How its pagination ended.
     pub status: SourceStatus,
-    /// Where it would have gone on, when it stopped early.
-    pub stopped_at_url: Option<String>,
-    /// Pages given up, in order.
-    pub failed_page_urls: Vec<String>,
+    /// The URL it would have fetched next, when it stopped early (as
+    /// requested, not redacted: whoever shows it redacts it).
+    pub stopped_at: Option<String>,
+    /// Every page given up, in order (as requested, not redacted).
+    pub failed_pages: Vec<String>,
+    /// Its request-side counters.
+    pub counts: FetchCounts,
 }
 
 /// Everything counted about one source.
@@ -262,17 +264,18 @@ impl SourceStats {
         }
     }
 
-    /// Files a finished fetcher's counters and ending.
-    pub fn finish(&mut self, counts: FetchCounts, ending: Ending) {
+    /// Files a finished fetcher's outcome, its URLs as `show` shows them
+    /// (redacted).
+    pub fn finish(&mut self, outcome: SourceOutcome, show: impl Fn(&str) -> String) {
         self.live = Live {
-            phase: ending.status.final_phase(),
-            pages: counts.pages,
-            requests: counts.requests,
+            phase: outcome.status.final_phase(),
+            pages: outcome.counts.pages,
+            requests: outcome.counts.requests,
         };
-        self.fetch = counts;
-        self.status = ending.status;
-        self.stopped_at_url = ending.stopped_at_url;
-        self.failed_page_urls = ending.failed_page_urls;
+        self.status = outcome.status;
+        self.stopped_at_url = outcome.stopped_at.as_deref().map(&show);
+        self.failed_page_urls = outcome.failed_pages.iter().map(|u| show(u)).collect();
+        self.fetch = outcome.counts;
     }
 
     /// Marks a source whose fetcher never ran or failed: status `error`.

@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 use log::{error, info};
 
-use crate::aggregate::{Ending, SourceStatus, Stats};
+use crate::aggregate::{SourceStatus, Stats};
 use crate::atomic::{self, AtomicFile, RECORDS_FILE, SUMMARY_FILE};
 use crate::config::Config;
 use crate::control::{lock, RunControl};
@@ -289,18 +289,7 @@ impl Threads<'_> {
 fn file_outcomes(stats: &mut Stats, outcomes: Vec<Option<SourceOutcome>>, redactor: &Redactor) {
     for (source, outcome) in stats.sources.iter_mut().zip(outcomes) {
         match outcome {
-            Some(o) => source.finish(
-                o.counts,
-                Ending {
-                    status: o.status,
-                    stopped_at_url: o.stopped_at.as_deref().map(|u| redactor.shown_url(u)),
-                    failed_page_urls: o
-                        .failed_pages
-                        .iter()
-                        .map(|u| redactor.shown_url(u))
-                        .collect(),
-                },
-            ),
+            Some(outcome) => source.finish(outcome, |url| redactor.shown_url(url)),
             None => source.fail(),
         }
     }

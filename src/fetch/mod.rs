@@ -31,6 +31,7 @@ use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use log::{debug, info, trace, warn};
 use serde_json::Value;
 
+pub use crate::aggregate::SourceOutcome;
 use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
 use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
@@ -49,20 +50,6 @@ pub struct Item {
     pub source: usize,
     /// The array element as received.
     pub value: Value,
-}
-
-/// How a fetcher ended, handed back through its join handle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceOutcome {
-    /// How its pagination ended.
-    pub status: SourceStatus,
-    /// The URL it would have fetched next, when it stopped early (as
-    /// requested, not redacted: the pipeline shows it).
-    pub stopped_at: Option<String>,
-    /// Every page given up, in order (as requested, not redacted).
-    pub failed_pages: Vec<String>,
-    /// Its request-side counters.
-    pub counts: FetchCounts,
 }
 
 /// What every fetcher of a run shares.
