@@ -96,6 +96,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dedupe;
+pub mod dot_path;
 pub mod error;
 pub mod fetch;
 pub mod logging;

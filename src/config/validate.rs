@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::dot_path::DotPath;
 use crate::fetch::url::{encode_non_ascii, is_http_url};
 
 use super::{
@@ -448,7 +449,7 @@ impl Walker<'_> {
                 None => Ok(default.to_string()),
             }
         };
-        let opt_path = |key: &str| -> Result<Option<String>> {
+        let opt_path = |key: &str| -> Result<Option<DotPath>> {
             o.get(key).map(|(p, v)| self.dot_path(&p, v)).transpose()
         };
         // Starts stay within the integers every JSON tool keeps exactly,
@@ -492,7 +493,7 @@ impl Walker<'_> {
             "next_url" => Pagination::NextUrl {
                 next_path: match o.get("next_path") {
                     Some((p, v)) => self.dot_path(&p, v)?,
-                    None => "next".to_string(),
+                    None => DotPath::root().child("next"),
                 },
             },
             "link_header" => Pagination::LinkHeader,
@@ -698,14 +699,11 @@ impl Walker<'_> {
         }
     }
 
-    /// A dot path into a body: non-empty segments joined by `.`.
-    fn dot_path(&self, path: &str, v: &Value) -> Result<String> {
-        match v.as_str() {
-            Some(s) if !s.is_empty() && s.split('.').all(|seg| !seg.is_empty()) => {
-                Ok(s.to_string())
-            }
-            _ => Err(self.mismatch(path, "a dot path like \"pricing.amount\"", v)),
-        }
+    /// A dot path into a body, parsed: non-empty segments joined by `.`.
+    fn dot_path(&self, path: &str, v: &Value) -> Result<DotPath> {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.mismatch(path, "a dot path like \"pricing.amount\"", v))
     }
 
     // ---- messages ----------------------------------------------------

@@ -348,7 +348,7 @@ impl<'a> Fetcher<'a> {
             let error = match exchange.body {
                 Ok(None) => return self.received(None, Vec::new(), page_url, link_next),
                 Ok(Some(mut body)) => {
-                    match page::take_items(&mut body, self.source.items_path.as_deref()) {
+                    match page::take_items(&mut body, self.source.items_path.as_ref()) {
                         Some(items) => {
                             return self.received(Some(body), items, page_url, link_next)
                         }
