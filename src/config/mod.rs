@@ -6,8 +6,9 @@
 //! what was expected and what was found — and because `pagination` keys
 //! depend on the style. The result is a [`Config`] whose values are already
 //! in their runtime types (durations, enums); worker threads never see raw
-//! JSON config. The walk lives in `validate.rs`; this file holds the types,
-//! their defaults, and the redacted view written to `summary.config`.
+//! JSON config. The walk lives in `validate.rs`, on the generic JSON-reading
+//! toolkit of `json.rs`; this file holds the types, their defaults, and the
+//! redacted view written to `summary.config`.
 
 use std::fmt;
 use std::sync::RwLock;
@@ -18,6 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::dot_path::DotPath;
 use crate::fetch::url::{encode_component, percent_encode};
 
+mod json;
 mod validate;
 
 #[cfg(test)]
