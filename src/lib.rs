@@ -131,6 +131,7 @@ mod atomic;
 mod config;
 mod control;
 mod dedupe;
+mod dot_path;
 mod error;
 mod exit_code;
 mod fetch;

@@ -17,6 +17,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::config::FieldPaths;
+use crate::dot_path::DotPath;
 use crate::price::{parse_price, Currency};
 
 /// One clean record, a line of `records.jsonl`.
@@ -137,8 +138,8 @@ impl InvalidReason {
 ///   "EUR"}` object is not searched for an id or for the item's currency
 ///   (its currency is read as the price object's, the next in line).
 ///
-/// A path is dot-separated keys; on an array, an all-digit segment is an
-/// index (`variants.0.price`).
+/// A path is a [`DotPath`], parsed when the config was read: on an array,
+/// an all-digit segment is an index (`variants.0.price`).
 ///
 /// The checks run in SPEC order: not an object, then the id, then the
 /// price's presence, then its value.
@@ -204,13 +205,13 @@ impl Field {
         }
     }
 
-    fn path(self, fields: &FieldPaths) -> Option<&str> {
+    fn path(self, fields: &FieldPaths) -> Option<&DotPath> {
         match self {
-            Field::Id => fields.id.as_deref(),
-            Field::Name => fields.name.as_deref(),
-            Field::Price => fields.price.as_deref(),
-            Field::Currency => fields.currency.as_deref(),
-            Field::Category => fields.category.as_deref(),
+            Field::Id => fields.id.as_ref(),
+            Field::Name => fields.name.as_ref(),
+            Field::Price => fields.price.as_ref(),
+            Field::Currency => fields.currency.as_ref(),
+            Field::Category => fields.category.as_ref(),
         }
     }
 
@@ -247,20 +248,9 @@ fn find<'a>(
     fields: &FieldPaths,
 ) -> Option<&'a Value> {
     match field.path(fields) {
-        Some(path) => at_path(item, path).filter(|v| !v.is_null()),
+        Some(path) => path.get(item).filter(|v| !v.is_null()),
         None => search(obj, field),
     }
-}
-
-/// Follows a dot path; all-digit segments index arrays.
-fn at_path<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(item, |v, segment| match v {
-        Value::Object(m) => m.get(segment),
-        Value::Array(a) if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) => {
-            a.get(segment.parse::<usize>().ok()?)
-        }
-        _ => None,
-    })
 }
 
 /// The breadth-first search described on [`normalize`].
@@ -428,6 +418,10 @@ mod tests {
 
     fn norm_with(item: Value, fields: FieldPaths) -> Result<Record<'static>, InvalidReason> {
         normalize("s", Box::leak(Box::new(item)), &fields)
+    }
+
+    fn dot(text: &str) -> DotPath {
+        text.parse().unwrap()
     }
 
     fn ok(item: Value) -> Record<'static> {
@@ -737,11 +731,11 @@ mod tests {
             "tags": {"0": "zero"}, "kind": "tools", "label": "L"
         });
         let fields = FieldPaths {
-            id: Some("ref.code".into()),
-            name: Some("label".into()),
-            price: Some("variants.1.price".into()),
-            currency: Some("pricing.currency".into()),
-            category: Some("tags.0".into()),
+            id: Some(dot("ref.code")),
+            name: Some(dot("label")),
+            price: Some(dot("variants.1.price")),
+            currency: Some(dot("pricing.currency")),
+            category: Some(dot("tags.0")),
         };
         let r = norm_with(item.clone(), fields).unwrap();
         assert_eq!(
@@ -756,7 +750,7 @@ mod tests {
         );
         // An override that finds nothing does not fall back to the search.
         let fields = FieldPaths {
-            price: Some("pricing.cost".into()),
+            price: Some(dot("pricing.cost")),
             ..Default::default()
         };
         assert_eq!(
@@ -764,7 +758,7 @@ mod tests {
             Err(InvalidReason::MissingPrice)
         );
         let fields = FieldPaths {
-            id: Some("variants.7.id".into()),
+            id: Some(dot("variants.7.id")),
             ..Default::default()
         };
         assert_eq!(
@@ -772,12 +766,12 @@ mod tests {
             Err(InvalidReason::MissingId)
         );
         let fields = FieldPaths {
-            price: Some("pricing".into()),
+            price: Some(dot("pricing")),
             ..Default::default()
         };
         assert_eq!(norm_with(item.clone(), fields).unwrap().price, 12.5);
         let fields = FieldPaths {
-            price: Some("id.x".into()),
+            price: Some(dot("id.x")),
             ..Default::default()
         };
         assert_eq!(norm_with(item, fields), Err(InvalidReason::MissingPrice));
@@ -829,11 +823,11 @@ mod tests {
                 "x.price",
                 "data.0",
                 "x.x.amount",
-                "",
-                "a..b",
+                "data.00",
+                "data.+0",
                 "9",
             ])
-            .prop_map(str::to_owned),
+            .prop_map(dot),
         );
         (path.clone(), path.clone(), path.clone(), path.clone(), path).prop_map(
             |(id, name, price, currency, category)| FieldPaths {

@@ -38,8 +38,8 @@ fn fixtures() -> Vec<Fixture> {
             source: "shopify",
             items: "/products",
             fields: FieldPaths {
-                price: Some("variants.0.price".into()),
-                category: Some("product_type".into()),
+                price: Some("variants.0.price".parse().unwrap()),
+                category: Some("product_type".parse().unwrap()),
                 ..FieldPaths::default()
             },
         },

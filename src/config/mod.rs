@@ -6,16 +6,19 @@
 //! what was expected and what was found — and because `pagination` keys
 //! depend on the style. The result is a [`Config`] whose values are already
 //! in their runtime types (durations, enums); worker threads never see raw
-//! JSON config. The walk lives in `validate.rs`; this file holds the types,
-//! their defaults, and the redacted view written to `summary.config`.
+//! JSON config. The walk lives in `validate.rs`, on the generic JSON-reading
+//! toolkit of `json.rs`; this file holds the types, their defaults, and the
+//! redacted view written to `summary.config`.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use crate::dot_path::DotPath;
 use crate::redact::Redactor;
 
+mod json;
 mod validate;
 
 #[cfg(test)]
@@ -60,7 +63,7 @@ pub struct SourceConfig {
     /// The first page's URL (http or https).
     pub url: String,
     /// Dot path to the item array in a page body; `None` auto-detects.
-    pub items_path: Option<String>,
+    pub items_path: Option<DotPath>,
     /// How to find the next page. Defaults to [`Pagination::None`].
     pub pagination: Pagination,
     /// Per-field dot-path overrides for the normalizer.
@@ -100,7 +103,7 @@ pub enum Pagination {
         /// Page-size parameter and value, sent together when configured.
         size: Option<(String, u64)>,
         /// Dot path to the total page count in a body.
-        total_pages_path: Option<String>,
+        total_pages_path: Option<DotPath>,
     },
     /// Offsets: `offset_param` = `start`, then + items received.
     Offset {
@@ -111,19 +114,19 @@ pub enum Pagination {
         /// Limit parameter and value, sent together when configured.
         limit: Option<(String, u64)>,
         /// Dot path to the total item count in a body.
-        total_path: Option<String>,
+        total_path: Option<DotPath>,
     },
     /// Opaque cursor taken from each body.
     Cursor {
         /// Dot path to the next cursor in a body. Required.
-        cursor_path: String,
+        cursor_path: DotPath,
         /// Query parameter carrying the cursor. Defaults to `cursor`.
         param: String,
     },
     /// A next-page URL taken from each body.
     NextUrl {
         /// Dot path to the next URL in a body. Defaults to `next`.
-        next_path: String,
+        next_path: DotPath,
     },
     /// RFC 8288 `Link: <…>; rel="next"` response headers.
     LinkHeader,
@@ -136,15 +139,15 @@ pub enum Pagination {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldPaths {
     /// Path to the id.
-    pub id: Option<String>,
+    pub id: Option<DotPath>,
     /// Path to the name.
-    pub name: Option<String>,
+    pub name: Option<DotPath>,
     /// Path to the price.
-    pub price: Option<String>,
+    pub price: Option<DotPath>,
     /// Path to the currency.
-    pub currency: Option<String>,
+    pub currency: Option<DotPath>,
     /// Path to the category.
-    pub category: Option<String>,
+    pub category: Option<DotPath>,
 }
 
 /// Token bucket settings, per source.

@@ -1,4 +1,5 @@
-//! Walking a parsed config file into a [`Config`], by hand.
+//! Walking a parsed config file into a [`Config`], by hand: ingest's
+//! schema (SPEC §3), on the JSON-reading toolkit of `json.rs`.
 //!
 //! Every check reports one line, `<file>: <key path>: <problem>`, where the
 //! problem reads `expected <what>, found <what>` whenever a value is wrong.
@@ -6,14 +7,13 @@
 //! reported as a typo rather than as a missing key. Defaults come from the
 //! types' `impl Default`; this file only overrides what the file sets.
 
-use std::fmt;
-use std::time::Duration;
-
 use serde_json::{Map, Value};
 
+use crate::dot_path::DotPath;
 use crate::redact::{is_secret_name, Redactor};
 use crate::url::{encode_non_ascii, is_http_url};
 
+use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::{Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig};
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -66,10 +66,6 @@ const STYLES: &[(&str, &[&str])] = &[
     ("link_header", &[]),
     ("none", &[]),
 ];
-const U32_MAX: u64 = u32::MAX as u64;
-/// Longest string shown in an error before it is cut.
-const SHOWN_CHARS: usize = 40;
-
 /// Headers that describe a request body: set on a GET, they make the
 /// server wait for bytes that never come.
 const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
@@ -80,108 +76,8 @@ const MAX_START: u64 = (1 << 53) - 1;
 
 /// Parses `text` (the contents of `origin`) into a validated [`Config`].
 pub(super) fn parse(origin: &str, text: &str) -> Result<Config> {
-    // A UTF-8 BOM (some Windows editors write one) is not part of the JSON.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root: Value = serde_json::from_str(text)
-        .map_err(|e| ConfigError(format!("{origin}: not valid JSON: {e}")))?;
-    let mut reader = serde_json::Deserializer::from_str(text);
-    serde::de::DeserializeSeed::deserialize(NoDuplicateKeys(String::new()), &mut reader)
-        .map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+    let root = read(origin, text)?;
     Walker { origin }.config(&root)
-}
-
-/// Reads any JSON only to refuse an object that names a key twice: a
-/// `Value` silently keeps the last one, and whoever wrote the config by
-/// hand should hear that one of their two settings is not used. Carries
-/// the path of the value being read, for the error.
-struct NoDuplicateKeys(String);
-
-impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> std::result::Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> std::result::Result<(), A::Error> {
-        let mut i = 0;
-        while seq
-            .next_element_seed(NoDuplicateKeys(format!("{}[{i}]", self.0)))?
-            .is_some()
-        {
-            i += 1;
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let path = child(&self.0, &key);
-            if !seen.insert(key) {
-                return Err(serde::de::Error::custom(format_args!(
-                    "{path}: duplicate key (each key may appear once in an object)"
-                )));
-            }
-            map.next_value_seed(NoDuplicateKeys(path))?;
-        }
-        Ok(())
-    }
-}
-
-/// Carries the file name into every error.
-struct Walker<'a> {
-    origin: &'a str,
-}
-
-/// An object whose keys have been checked; hands out children with paths.
-struct Obj<'v> {
-    path: String,
-    map: &'v Map<String, Value>,
-}
-
-impl<'v> Obj<'v> {
-    fn get(&self, key: &str) -> Option<(String, &'v Value)> {
-        self.map.get(key).map(|v| (child(&self.path, key), v))
-    }
 }
 
 impl Walker<'_> {
@@ -413,41 +309,14 @@ impl Walker<'_> {
                 ),
             ));
         };
-        if let Some(key) = map
-            .keys()
-            .find(|k| *k != "style" && !keys.contains(&k.as_str()))
-        {
-            let owners: Vec<&str> = STYLES
-                .iter()
-                .filter(|(_, ks)| ks.contains(&key.as_str()))
-                .map(|(s, _)| *s)
-                .collect();
-            let belongs = if owners.is_empty() {
-                String::new()
-            } else {
-                format!("; it belongs to style {}", owners.join(", "))
-            };
-            let allowed = if keys.is_empty() {
-                "no other keys".to_string()
-            } else {
-                format!("one of style, {}", keys.join(", "))
-            };
-            return Err(self.error(
-                &child(path, key),
-                format_args!("unknown key for style {style} (expected {allowed}{belongs})"),
-            ));
-        }
-        let o = Obj {
-            path: path.to_string(),
-            map,
-        };
+        let o = self.style_object(path, map, style, keys)?;
         let text = |key: &str, default: &str| -> Result<String> {
             match o.get(key) {
                 Some((p, v)) => Ok(self.non_empty(&p, v)?.to_string()),
                 None => Ok(default.to_string()),
             }
         };
-        let opt_path = |key: &str| -> Result<Option<String>> {
+        let opt_path = |key: &str| -> Result<Option<DotPath>> {
             o.get(key).map(|(p, v)| self.dot_path(&p, v)).transpose()
         };
         // Starts stay within the integers every JSON tool keeps exactly,
@@ -491,11 +360,50 @@ impl Walker<'_> {
             "next_url" => Pagination::NextUrl {
                 next_path: match o.get("next_path") {
                     Some((p, v)) => self.dot_path(&p, v)?,
-                    None => "next".to_string(),
+                    None => DotPath::root().child("next"),
                 },
             },
             "link_header" => Pagination::LinkHeader,
             _ => Pagination::None,
+        })
+    }
+
+    /// `map` as the object of pagination style `style`, which takes `keys`
+    /// besides `style`: a key of another style says which one it belongs to.
+    fn style_object<'v>(
+        &self,
+        path: &str,
+        map: &'v Map<String, Value>,
+        style: &str,
+        keys: &[&str],
+    ) -> Result<Obj<'v>> {
+        if let Some(key) = map
+            .keys()
+            .find(|k| *k != "style" && !keys.contains(&k.as_str()))
+        {
+            let owners: Vec<&str> = STYLES
+                .iter()
+                .filter(|(_, ks)| ks.contains(&key.as_str()))
+                .map(|(s, _)| *s)
+                .collect();
+            let belongs = if owners.is_empty() {
+                String::new()
+            } else {
+                format!("; it belongs to style {}", owners.join(", "))
+            };
+            let allowed = if keys.is_empty() {
+                "no other keys".to_string()
+            } else {
+                format!("one of style, {}", keys.join(", "))
+            };
+            return Err(self.error(
+                &child(path, key),
+                format_args!("unknown key for style {style} (expected {allowed}{belongs})"),
+            ));
+        }
+        Ok(Obj {
+            path: path.to_string(),
+            map,
         })
     }
 
@@ -635,89 +543,11 @@ impl Walker<'_> {
         }
     }
 
-    // ---- leaf values -------------------------------------------------
-
-    /// `v` as an object, with every key in `keys`.
-    fn object<'v>(&self, path: &str, v: &'v Value, keys: &[&str]) -> Result<Obj<'v>> {
-        let map = v
-            .as_object()
-            .ok_or_else(|| self.mismatch(path, "an object", v))?;
-        if let Some(key) = map.keys().find(|k| !keys.contains(&k.as_str())) {
-            return Err(self.error(
-                &child(path, key),
-                format_args!("unknown key (expected one of {})", keys.join(", ")),
-            ));
-        }
-        Ok(Obj {
-            path: path.to_string(),
-            map,
-        })
-    }
-
-    fn required<'v>(&self, o: &Obj<'v>, key: &str, what: &str) -> Result<(String, &'v Value)> {
-        o.get(key).ok_or_else(|| {
-            self.error(
-                &child(&o.path, key),
-                format_args!("expected {what}, found nothing (the key is required)"),
-            )
-        })
-    }
-
-    /// Optional integer `key` in `min..=max`. An integral float (`5.0`) is
-    /// accepted, since JSON has one number type; `5.5` is not.
-    fn int(&self, o: &Obj, key: &str, min: u64, max: u64) -> Result<Option<u64>> {
-        let Some((p, v)) = o.get(key) else {
-            return Ok(None);
-        };
-        let n = v.as_u64().or_else(|| {
-            let f = v.as_f64()?;
-            // Below 2^53 every integral f64 is exact.
-            (f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f)).then_some(f as u64)
-        });
-        match n {
-            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ if max == u64::MAX => Err(self.mismatch(&p, &format!("an integer >= {min}"), v)),
-            _ => Err(self.mismatch(&p, &format!("an integer from {min} to {max}"), v)),
-        }
-    }
-
-    fn u32(&self, o: &Obj, key: &str, min: u64) -> Result<Option<u32>> {
-        Ok(self.int(o, key, min, U32_MAX)?.map(|n| n as u32))
-    }
-
-    /// Optional `_ms` key: an integer >= 1, as a duration.
-    fn ms(&self, o: &Obj, key: &str) -> Result<Option<Duration>> {
-        Ok(self.int(o, key, 1, u64::MAX)?.map(Duration::from_millis))
-    }
-
-    fn non_empty<'v>(&self, path: &str, v: &'v Value) -> Result<&'v str> {
-        match v.as_str() {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(self.mismatch(path, "a non-empty string", v)),
-        }
-    }
-
-    /// A dot path into a body: non-empty segments joined by `.`.
-    fn dot_path(&self, path: &str, v: &Value) -> Result<String> {
-        match v.as_str() {
-            Some(s) if !s.is_empty() && s.split('.').all(|seg| !seg.is_empty()) => {
-                Ok(s.to_string())
-            }
-            _ => Err(self.mismatch(path, "a dot path like \"pricing.amount\"", v)),
-        }
-    }
-
-    // ---- messages ----------------------------------------------------
-
-    fn error(&self, path: &str, problem: impl fmt::Display) -> ConfigError {
-        ConfigError(format!("{}: {path}: {problem}", self.origin))
-    }
-
-    fn mismatch(&self, path: &str, expected: &str, found: &Value) -> ConfigError {
-        self.error(
-            path,
-            format_args!("expected {expected}, found {}", describe(found)),
-        )
+    /// A dot path into a body, parsed: non-empty segments joined by `.`.
+    fn dot_path(&self, path: &str, v: &Value) -> Result<DotPath> {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.mismatch(path, "a dot path like \"pricing.amount\"", v))
     }
 }
 
@@ -726,56 +556,6 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
     }
-}
-
-/// The path of `key` inside `parent`: `a.b` for plain keys, `a["x y"]`
-/// for keys a dot path could not show.
-fn child(parent: &str, key: &str) -> String {
-    // Long keys are shown cut (by `quoted`), so paths stay short however
-    // deep or long the keys of a hostile file.
-    let plain = !key.is_empty()
-        && key.len() <= SHOWN_CHARS
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    match (parent.is_empty(), plain) {
-        (true, true) => key.to_string(),
-        (false, true) => format!("{parent}.{key}"),
-        (_, false) => format!("{parent}[{}]", quoted(key)),
-    }
-}
-
-/// A value as an error shows it: scalars as JSON, long strings cut.
-fn describe(v: &Value) -> String {
-    match v {
-        Value::String(s) => quoted(s),
-        Value::Array(a) if a.is_empty() => "an empty array".to_string(),
-        Value::Object(o) if o.is_empty() => "an empty object".to_string(),
-        Value::Array(_) | Value::Object(_) => kind(v).to_string(),
-        _ => v.to_string(),
-    }
-}
-
-/// Only the type of a value, for values that may be secret.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// `s` as a JSON string, cut to [`SHOWN_CHARS`] characters.
-fn quoted(s: &str) -> String {
-    if s.chars().count() <= SHOWN_CHARS {
-        return Value::from(s).to_string();
-    }
-    let cut: String = s.chars().take(SHOWN_CHARS - 1).collect();
-    let json = Value::from(cut).to_string();
-    format!("{}…\"", &json[..json.len() - 1])
 }
 
 fn is_source_name(s: &str) -> bool {

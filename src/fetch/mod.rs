@@ -490,7 +490,7 @@ impl<'a> Fetcher<'a> {
                 link_next,
             },
             Ok(Some(mut body)) => {
-                match page::take_items(&mut body, self.source.items_path.as_deref()) {
+                match page::take_items(&mut body, self.source.items_path.as_ref()) {
                     Some(items) => Page {
                         body: Some(body),
                         items,

@@ -1,4 +1,4 @@
-//! Reading a page body: the item array, dot paths, and `Link` headers.
+//! Reading a page body: the item array and `Link` headers.
 //!
 //! The item array is found by `items_path` or, when that is omitted, by the
 //! auto-detection of SPEC §3: the body itself if it is an array; else a
@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+use crate::dot_path::DotPath;
+
 /// Usual names of the item array, in order of preference.
 const USUAL_KEYS: [&str; 7] = [
     "data", "items", "results", "products", "records", "entries", "rows",
@@ -17,30 +19,18 @@ const USUAL_KEYS: [&str; 7] = [
 /// Levels searched by auto-detection (the body is level 1).
 const MAX_DEPTH: usize = 3;
 
-/// The value at a dot path (`meta.next_cursor`, `variants.0.price`).
-pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(value, |v, segment| match v {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
-        _ => None,
-    })
-}
-
 /// Removes the item array from `body` and returns it, or `None` when the
 /// body has no item array (a `no_items` failure).
-pub fn take_items(body: &mut Value, items_path: Option<&str>) -> Option<Vec<Value>> {
+pub fn take_items(body: &mut Value, items_path: Option<&DotPath>) -> Option<Vec<Value>> {
+    let detected;
     let path = match items_path {
-        Some(p) => p.split('.').map(str::to_string).collect(),
-        None => detect(body)?,
+        Some(path) => path,
+        None => {
+            detected = detect(body)?;
+            &detected
+        }
     };
-    let mut at = body;
-    for segment in &path {
-        at = match at {
-            Value::Object(map) => map.get_mut(segment.as_str())?,
-            Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
+    let at = path.get_mut(body)?;
     match at.take() {
         Value::Array(items) => Some(items),
         other => {
@@ -50,25 +40,21 @@ pub fn take_items(body: &mut Value, items_path: Option<&str>) -> Option<Vec<Valu
     }
 }
 
-/// The key path of the auto-detected item array (empty = the body).
-fn detect(body: &Value) -> Option<Vec<String>> {
+/// The path of the auto-detected item array ([`DotPath::root`] = the body).
+fn detect(body: &Value) -> Option<DotPath> {
     let root = match body {
-        Value::Array(_) => return Some(Vec::new()),
+        Value::Array(_) => return Some(DotPath::root()),
         Value::Object(map) => map,
         _ => return None,
     };
-    let mut level = vec![(Vec::<String>::new(), root)];
+    let mut level = vec![(DotPath::root(), root)];
     let mut usual_key_seen = false;
     for _ in 0..MAX_DEPTH {
         // The key order decides first, then the objects' order in the level.
         for key in USUAL_KEYS {
             for (path, map) in &level {
                 match map.get(key) {
-                    Some(Value::Array(_)) => {
-                        let mut found = path.clone();
-                        found.push(key.to_string());
-                        return Some(found);
-                    }
+                    Some(Value::Array(_)) => return Some(path.child(key)),
                     Some(_) => usual_key_seen = true,
                     None => {}
                 }
@@ -78,9 +64,7 @@ fn detect(body: &Value) -> Option<Vec<String>> {
         for (path, map) in &level {
             for (key, value) in map.iter() {
                 if let Value::Object(child) = value {
-                    let mut child_path = path.clone();
-                    child_path.push(key.clone());
-                    next.push((child_path, child));
+                    next.push((path.child(key), child));
                 }
             }
         }
@@ -93,7 +77,7 @@ fn detect(body: &Value) -> Option<Vec<String>> {
         .iter()
         .filter(|(k, v)| v.is_array() && k.as_str() != "errors");
     match (arrays.next(), arrays.next()) {
-        (Some((key, _)), None) => Some(vec![key.clone()]),
+        (Some((key, _)), None) => Some(DotPath::root().child(key)),
         _ => None,
     }
 }
@@ -163,7 +147,8 @@ mod tests {
     use serde_json::json;
 
     fn items(mut body: Value, path: Option<&str>) -> Option<Vec<Value>> {
-        take_items(&mut body, path)
+        let path: Option<DotPath> = path.map(|p| p.parse().unwrap());
+        take_items(&mut body, path.as_ref())
     }
 
     #[test]
@@ -211,14 +196,6 @@ mod tests {
         assert_eq!(items(json!({"a": [1], "b": [2]}), None), None);
         assert_eq!(items(json!({"message": "ok"}), None), None);
         assert_eq!(items(json!("text"), None), None);
-    }
-
-    #[test]
-    fn lookup_follows_dots_and_indexes() {
-        let v = json!({"meta": {"next": "c2"}, "list": [{"x": 1}]});
-        assert_eq!(lookup(&v, "meta.next"), Some(&json!("c2")));
-        assert_eq!(lookup(&v, "list.0.x"), Some(&json!(1)));
-        assert_eq!(lookup(&v, "meta.missing"), None);
     }
 
     #[test]

@@ -13,7 +13,6 @@ use std::hash::{BuildHasher, RandomState};
 use serde_json::Value;
 
 use crate::config::Pagination;
-use crate::fetch::page::lookup;
 use crate::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
@@ -101,8 +100,8 @@ impl Paginator {
                 ..
             } => {
                 let last = total_pages_path
-                    .as_deref()
-                    .and_then(|p| lookup(body, p))
+                    .as_ref()
+                    .and_then(|p| p.get(body))
                     .and_then(Value::as_u64)
                     .is_some_and(|total| (self.position - start).saturating_add(1) >= total);
                 if items == 0 || last {
@@ -114,8 +113,8 @@ impl Paginator {
             Pagination::Offset { total_path, .. } => {
                 self.position = self.position.saturating_add(items);
                 let past_total = total_path
-                    .as_deref()
-                    .and_then(|p| lookup(body, p))
+                    .as_ref()
+                    .and_then(|p| p.get(body))
                     .and_then(Value::as_u64)
                     .is_some_and(|total| self.position >= total);
                 if items == 0 || past_total {
@@ -124,7 +123,7 @@ impl Paginator {
                 self.step_to_position()
             }
             Pagination::Cursor { cursor_path, param } => {
-                let cursor = match lookup(body, cursor_path) {
+                let cursor = match cursor_path.get(body) {
                     None | Some(Value::Null) => return Next::End,
                     Some(Value::String(s)) if s.is_empty() => return Next::End,
                     Some(Value::String(s)) => s.clone(),
@@ -134,7 +133,7 @@ impl Paginator {
                 let url = set_query_param(&self.base, param, &cursor);
                 self.follow(url)
             }
-            Pagination::NextUrl { next_path } => match lookup(body, next_path) {
+            Pagination::NextUrl { next_path } => match next_path.get(body) {
                 None | Some(Value::Null) => Next::End,
                 Some(Value::String(s)) if s.trim().is_empty() => Next::End,
                 Some(Value::String(s)) => {
@@ -230,6 +229,10 @@ mod tests {
         Next::Fetch(url.to_string())
     }
 
+    fn dot(text: &str) -> crate::dot_path::DotPath {
+        text.parse().unwrap()
+    }
+
     /// `after_page` for a page that answered from its own URL.
     fn after(p: &mut Paginator, body: &Value, items: usize, link_next: Option<&str>) -> Next {
         let here = p.current().to_string();
@@ -242,7 +245,7 @@ mod tests {
             param: "page".into(),
             start: 1,
             size: Some(("limit".into(), 2)),
-            total_pages_path: Some("meta.pages".into()),
+            total_pages_path: Some(dot("meta.pages")),
         };
         let mut p = Paginator::new("http://h/p?page=7&x=1", &style);
         assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
@@ -279,7 +282,7 @@ mod tests {
             offset_param: "offset".into(),
             start: 0,
             limit: Some(("limit".into(), 10)),
-            total_path: Some("total".into()),
+            total_path: Some(dot("total")),
         };
         let mut p = Paginator::new("http://h/i", &style);
         assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
@@ -313,7 +316,7 @@ mod tests {
     #[test]
     fn cursors_end_on_null_missing_or_empty_and_detect_loops() {
         let style = Pagination::Cursor {
-            cursor_path: "meta.next".into(),
+            cursor_path: dot("meta.next"),
             param: "cursor".into(),
         };
         let mut p = Paginator::new("http://h/r?cursor=old", &style);
@@ -343,7 +346,7 @@ mod tests {
     #[test]
     fn next_urls_resolve_relative_to_the_current_page_and_the_start_counts_as_followed() {
         let style = Pagination::NextUrl {
-            next_path: "next".into(),
+            next_path: dot("next"),
         };
         let mut p = Paginator::new("http://h/a/list", &style);
         assert_eq!(
@@ -377,7 +380,7 @@ mod tests {
         let mut p = Paginator::new(
             "http://h/r",
             &Pagination::Cursor {
-                cursor_path: "next".into(),
+                cursor_path: dot("next"),
                 param: "c".into(),
             },
         );
@@ -386,7 +389,7 @@ mod tests {
         let mut p = Paginator::new(
             "http://h/r",
             &Pagination::NextUrl {
-                next_path: "next".into(),
+                next_path: dot("next"),
             },
         );
         let got = p.after_page(&json!({"next": true}), 1, "http://h/r", None);
@@ -408,7 +411,7 @@ mod tests {
         let mut p = Paginator::new(
             "http://old/a/list",
             &Pagination::NextUrl {
-                next_path: "next".into(),
+                next_path: dot("next"),
             },
         );
         let got = p.after_page(
