@@ -128,6 +128,7 @@
 
 mod aggregate;
 mod atomic;
+mod coerce;
 mod config;
 mod control;
 mod dedupe;
@@ -142,6 +143,7 @@ mod price;
 mod process;
 mod progress;
 mod redact;
+mod schema;
 mod summary;
 mod time;
 mod url;

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use crate::dot_path::DotPath;
 use crate::redact::Redactor;
+use crate::schema::RecordSchema;
 
 mod json;
 mod validate;
@@ -66,8 +67,15 @@ pub struct SourceConfig {
     pub items_path: Option<DotPath>,
     /// How to find the next page. Defaults to [`Pagination::None`].
     pub pagination: Pagination,
-    /// Per-field dot-path overrides for the normalizer.
+    /// Per-field dot-path overrides of the product schema (the `fields`
+    /// shorthand); empty for a declared schema.
     pub fields: FieldPaths,
+    /// How items become records: the source's own `record`, else the
+    /// top-level one, else the product schema (with `fields`).
+    pub record: RecordSchema,
+    /// Whether invalid items are written to `rejected.jsonl`. Defaults to
+    /// the top-level `keep_rejected`, which defaults to false.
+    pub keep_rejected: bool,
     /// Extra request headers, in file order, `env:` values already read.
     pub headers: Vec<Header>,
 }

@@ -89,6 +89,12 @@ fn spec_example_parses_to_its_values() {
                 price: Some(dot("pricing.amount")),
                 ..FieldPaths::default()
             },
+            record: crate::schema::RecordSchema::product(&FieldPaths {
+                id: Some(dot("sku")),
+                price: Some(dot("pricing.amount")),
+                ..FieldPaths::default()
+            }),
+            keep_rejected: false,
             headers: vec![Header {
                 name: "Accept".into(),
                 value: "application/json".into(),
@@ -110,6 +116,8 @@ fn minimal_config_gets_every_default() {
             items_path: None,
             pagination: Pagination::None,
             fields: FieldPaths::default(),
+            record: crate::schema::RecordSchema::product(&FieldPaths::default()),
+            keep_rejected: false,
             headers: vec![],
         }],
         ..Config::default()

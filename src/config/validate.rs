@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::dot_path::DotPath;
 use crate::redact::{is_secret_name, Redactor};
+use crate::schema::RecordSchema;
 use crate::url::{encode_non_ascii, is_http_url};
 
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
@@ -277,7 +278,9 @@ impl Walker<'_> {
             url,
             items_path,
             pagination,
+            record: RecordSchema::product(&fields),
             fields,
+            keep_rejected: false,
             headers,
         })
     }
