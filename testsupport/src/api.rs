@@ -220,8 +220,10 @@ impl Mounted {
         };
         let src = &self.scenario.sources[idx];
         let page = routed.page;
-        let links = if src.style == Style::LinkHeader && page <= src.pages {
-            self.link_headers(src, page)
+        // Faults go by the page asked for, the body by the page served.
+        let served = if src.ignores_position { 1 } else { page };
+        let links = if src.style == Style::LinkHeader && served <= src.pages {
+            self.link_headers(src, served)
         } else {
             Vec::new()
         };
@@ -235,13 +237,13 @@ impl Mounted {
             Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
             Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
             Some(FaultKind::Oversized(n)) => {
-                let mut a = self.normal(idx, page);
+                let mut a = self.normal(idx, served);
                 if a.body.len() < *n {
                     a.body.resize(*n, b' ');
                 }
                 a
             }
-            _ => self.normal(idx, page),
+            _ => self.normal(idx, served),
         };
         answer.headers.extend(links);
         answer
@@ -414,6 +416,55 @@ mod tests {
         assert!(link2.contains("rel=\"prev\", <http://mock:1/l/list?page=3>; rel=\"next\""));
         let a3 = l.respond("/l/list?page=3", 1);
         assert!(a3.headers.iter().all(|(_, v)| !v.contains("next")));
+    }
+
+    #[test]
+    fn ignoring_position_answers_page_one_everywhere() {
+        for style in [
+            Style::Page,
+            Style::Offset,
+            Style::Cursor,
+            Style::NextUrl,
+            Style::LinkHeader,
+        ] {
+            let src = MockSource::new("s", style, 3, 2).ignoring_position();
+            let m = mounted(src.clone());
+            let plain = mounted(MockSource::new("s", style, 3, 2));
+            let first = plain.respond(&src.path(), 1);
+            let later = match style {
+                Style::Offset => "/s/items?offset=4".to_string(),
+                Style::Cursor => format!("/s/records?cursor={}", m.cursor(&src, 3)),
+                _ => format!("{}?page=7", src.path()),
+            };
+            let beyond = (style != Style::Cursor).then(|| match style {
+                Style::Offset => "/s/items?offset=40".to_string(),
+                _ => format!("{}?page=40", src.path()),
+            });
+            for target in [Some(later), beyond].into_iter().flatten() {
+                let a = m.respond(&target, 1);
+                assert_eq!(a, first, "{style:?} {target}");
+                assert!(m.route(&target).page > 1, "{style:?}: logged as asked");
+            }
+        }
+    }
+
+    #[test]
+    fn ignoring_position_keeps_faults_on_the_page_asked_for() {
+        let m = mounted(
+            MockSource::new("a", Style::Page, 2, 2)
+                .ignoring_position()
+                .fault(2, 1, FaultKind::Status(500)),
+        );
+        assert_eq!(m.respond("/a/products?page=2", 1).status, 500);
+        let again = m.respond("/a/products?page=2", 2);
+        assert_eq!(again, m.respond("/a/products?page=1", 1));
+        assert_eq!(body(&again)["page"], 1);
+        let t = m.truth();
+        let t = t.source("a").unwrap();
+        assert_eq!(t.page(5), t.page(1));
+        assert_eq!(t.items(5), t.items(1));
+        let e = t.expected(1..=4);
+        assert_eq!((e.items, e.records(), e.duplicates), (8, 2, 6));
     }
 
     #[test]

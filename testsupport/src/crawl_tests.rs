@@ -290,6 +290,22 @@ fn every_style_paginates_to_its_end_and_matches_truth() {
 }
 
 #[test]
+fn api_shapes_paginate_to_their_end_and_match_truth() {
+    let server = MockServer::start(Scenario::apis(5, 4, 7)).unwrap();
+    let truth = server.truth();
+    for cfg in server.config_json()["sources"].as_array().unwrap() {
+        let st = truth.source(cfg["name"].as_str().unwrap()).unwrap();
+        let pages = crawl(&server, cfg);
+        assert_eq!(pages.len(), 4);
+        for (i, served) in pages.iter().enumerate() {
+            assert_eq!(served, &st.items(i + 1), "{} page {}", st.name, i + 1);
+            let got: Vec<ItemTruth> = served.iter().map(classify).collect();
+            assert_eq!(got, st.page(i + 1), "{} page {}", st.name, i + 1);
+        }
+    }
+}
+
+#[test]
 fn demo_data_matches_truth_at_default_size() {
     let server = MockServer::start(Scenario::clean(42, 10, 20)).unwrap();
     let truth = server.truth();

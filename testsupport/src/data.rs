@@ -7,13 +7,17 @@
 //! random. Every item's fate under SPEC §5 is recorded in [`Truth`], and
 //! [`SourceTruth::expected`] replays SPEC's first-wins dedupe over any page
 //! order, so tests compare the pipeline's counts with what was served.
+//! The API shapes (`shapes.rs`) get no invalid items and no duplicates,
+//! and [`SourceTruth::items`] gives back every served item as a `Value`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
 
 use fastrand::Rng;
 use serde_json::Value;
 
-use crate::items::{id_string, invalid, valid};
+use crate::items::{id_string, invalid, valid, valid_truth};
 use crate::scenario::{MockSource, Shape};
 
 /// What a correct SPEC §5 normalizer makes of one served item.
@@ -42,6 +46,25 @@ pub struct SourceTruth {
     pub items_per_page: usize,
     /// Item shape (decides how filler ids look).
     pub shape: Shape,
+    /// Whether every page request is answered with page 1 (see
+    /// `MockSource::ignores_position`): then page `n` holds page 1's items.
+    pub ignores_position: bool,
+    /// The JSON served, for [`SourceTruth::items`].
+    served: Served,
+}
+
+/// The item arrays a source serves, shared with the server (not copied),
+/// and the seed its filler pages come from.
+#[derive(Clone, PartialEq)]
+struct Served {
+    pages: Arc<[Box<str>]>,
+    seed: u64,
+}
+
+impl fmt::Debug for Served {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Served({} pages)", self.pages.len())
+    }
 }
 
 /// What the server serves, for every source of the scenario.
@@ -88,18 +111,53 @@ impl Expected {
 }
 
 impl SourceTruth {
+    /// The page served when 1-based `page` is asked for.
+    fn served_page(&self, page: usize) -> usize {
+        if self.ignores_position && page > 0 {
+            1
+        } else {
+            page
+        }
+    }
+
     /// Items of 1-based page `page`: filler past the last page of an
-    /// endless source, nothing past the last page otherwise.
+    /// endless source, nothing past the last page otherwise; page 1's for
+    /// any page of a source that ignores the position.
     pub fn page(&self, page: usize) -> Vec<ItemTruth> {
+        let page = self.served_page(page);
         match self.pages.get(page.wrapping_sub(1)) {
             Some(items) => items.clone(),
             None if self.endless && page > 0 => (0..self.items_per_page)
-                .map(|i| ItemTruth::Valid {
-                    id: filler_id(self.shape, page, self.items_per_page, i).1,
+                .map(|i| {
+                    let n = filler_id(self.shape, page, self.items_per_page, i).0;
+                    valid_truth(self.shape, n)
                 })
                 .collect(),
             None => Vec::new(),
         }
+    }
+
+    /// The items served on 1-based `page`, as the mock wrote them (parsed
+    /// back, numbers with their exact text): for comparing each field a
+    /// record declares with the mock's own value. The same pages as
+    /// [`SourceTruth::page`], item for item.
+    pub fn items(&self, page: usize) -> Vec<Value> {
+        let page = self.served_page(page);
+        let text = match self.served.pages.get(page.wrapping_sub(1)) {
+            Some(text) => text,
+            None if self.endless && page > 0 => {
+                return filler_items(
+                    &self.name,
+                    self.shape,
+                    self.items_per_page,
+                    self.served.seed,
+                    page,
+                )
+            }
+            None => return Vec::new(),
+        };
+        // The mock wrote this text from `Value`s: it parses.
+        serde_json::from_str(text).unwrap_or_default()
     }
 
     /// Replays SPEC §5 over the given 1-based pages in the given order
@@ -152,7 +210,8 @@ pub(crate) struct SourceData {
     /// Each page's item array, serialized once: a JSON text is a fraction
     /// of the size of its `Value` tree, and serving it is a copy (a mock of
     /// three million items fits in a few hundred MB and answers fast).
-    pub pages: Vec<Box<str>>,
+    /// Shared with the truth, for [`SourceTruth::items`].
+    pub pages: Arc<[Box<str>]>,
     pub truth: SourceTruth,
 }
 
@@ -177,7 +236,7 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
     let mut rng = Rng::with_seed(seed ^ fnv(&src.name));
     let total = src.pages * src.items_per_page;
     let share = |per_mille: usize| {
-        if total >= 30 {
+        if total >= 30 && src.shape.is_product() {
             (total * per_mille / 1000).max(1)
         } else {
             0
@@ -231,14 +290,17 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
     // Zero items per page still means `pages` (empty) pages.
     pages.resize(src.pages, "[]".into());
     truth_pages.resize(src.pages, Vec::new());
+    let pages: Arc<[Box<str>]> = pages.into();
     SourceData {
-        pages,
+        pages: Arc::clone(&pages),
         truth: SourceTruth {
             name: src.name.clone(),
             pages: truth_pages,
             endless: src.endless,
             items_per_page: src.items_per_page,
             shape: src.shape,
+            ignores_position: src.ignores_position,
+            served: Served { pages, seed },
         },
     }
 }
@@ -246,14 +308,16 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
 /// The filler items of page `page` (past the last) of an endless source,
 /// as a JSON array.
 pub(crate) fn filler_page(src: &MockSource, seed: u64, page: usize) -> String {
-    let mut rng = Rng::with_seed(seed ^ fnv(&src.name) ^ (page as u64).wrapping_mul(0x9e37_79b9));
-    let items = (0..src.items_per_page)
-        .map(|i| {
-            let n = filler_id(src.shape, page, src.items_per_page, i).0;
-            valid(src.shape, n, &mut rng, false).0
-        })
-        .collect();
+    let items = filler_items(&src.name, src.shape, src.items_per_page, seed, page);
     Value::Array(items).to_string()
+}
+
+/// The filler items of page `page` of the endless source `name`.
+fn filler_items(name: &str, shape: Shape, ipp: usize, seed: u64, page: usize) -> Vec<Value> {
+    let mut rng = Rng::with_seed(seed ^ fnv(name) ^ (page as u64).wrapping_mul(0x9e37_79b9));
+    (0..ipp)
+        .map(|i| valid(shape, filler_id(shape, page, ipp, i).0, &mut rng, false).0)
+        .collect()
 }
 
 /// Numeric and normalized id of filler item `i` of `page`: a range of its
@@ -307,6 +371,11 @@ mod tests {
             endless: false,
             items_per_page: 2,
             shape: Shape::Flat,
+            ignores_position: false,
+            served: Served {
+                pages: Arc::new([]),
+                seed: 0,
+            },
         };
         let e = t.expected([2, 1, 2]);
         assert_eq!(e.items, 6);
@@ -317,6 +386,56 @@ mod tests {
         assert_eq!(e.duplicates, 3);
         assert_eq!(e.invalid, BTreeMap::from([("missing_id", 1)]));
         assert_eq!(t.expected([3]).items, 0);
+    }
+
+    #[test]
+    fn items_are_what_is_served_page_for_page() {
+        for shape in [
+            Shape::Flat,
+            Shape::Sku,
+            Shape::Nested,
+            Shape::GithubIssues,
+            Shape::DrfOrders,
+            Shape::StripeList,
+        ] {
+            let src = MockSource::new("s", Style::Page, 3, 4)
+                .shape(shape)
+                .endless();
+            let d = generate(9, &src);
+            for page in 0..=5 {
+                let items = d.truth.items(page);
+                assert_eq!(items.len(), d.truth.page(page).len(), "{shape:?} {page}");
+                let served = match d.pages.get(page.wrapping_sub(1)) {
+                    Some(text) => text.to_string(),
+                    None if page > 0 => filler_page(&src, 9, page),
+                    None => "[]".to_string(),
+                };
+                assert_eq!(Value::Array(items).to_string(), served, "{shape:?} {page}");
+            }
+        }
+    }
+
+    #[test]
+    fn api_shapes_have_no_invalid_items_or_duplicates() {
+        for (shape, reason) in [
+            (Shape::GithubIssues, Some("missing_price")),
+            (Shape::DrfOrders, Some("missing_price")),
+            (Shape::StripeList, None),
+        ] {
+            let d = generate(42, &MockSource::new("s", Style::Page, 10, 20).shape(shape));
+            let e = d.truth.expected_all();
+            assert_eq!(e.items, 200);
+            assert_eq!(e.duplicates, 0);
+            match reason {
+                Some(r) => assert_eq!(e.invalid, BTreeMap::from([(r, 200)])),
+                None => assert_eq!((e.records(), e.invalid_total()), (200, 0)),
+            }
+            let ids: BTreeSet<String> = (1..=10)
+                .flat_map(|p| d.truth.items(p))
+                .map(|i| i["id"].to_string())
+                .collect();
+            assert_eq!(ids.len(), 200, "{shape:?}: every id its own");
+        }
     }
 
     #[test]

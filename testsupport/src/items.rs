@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::data::ItemTruth;
 use crate::scenario::Shape;
+use crate::shapes;
 
 const NOUNS: [&str; 8] = [
     "Desk lamp",
@@ -30,6 +31,18 @@ pub(crate) fn id_string(shape: Shape, n: u64) -> String {
         Shape::Flat => n.to_string(),
         Shape::Sku => format!("B-{n:05}"),
         Shape::Nested => format!("g-{n}"),
+        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList => shapes::id_string(shape, n),
+    }
+}
+
+/// What the product schema makes of the valid item with id `n`.
+pub(crate) fn valid_truth(shape: Shape, n: u64) -> ItemTruth {
+    if shape.is_product() {
+        ItemTruth::Valid {
+            id: id_string(shape, n),
+        }
+    } else {
+        shapes::product_truth(shape, n)
     }
 }
 
@@ -42,12 +55,11 @@ fn category(rng: &mut Rng) -> &'static str {
 }
 
 /// A valid item with id `n`; `dup` spells the id differently where SPEC
-/// says it is the same id (`"17"` for `17`, surrounding spaces).
+/// says it is the same id (`"17"` for `17`, surrounding spaces). The API
+/// shapes are `shapes.rs`'s.
 pub(crate) fn valid(shape: Shape, n: u64, rng: &mut Rng, dup: bool) -> (Value, ItemTruth) {
     let cents = rng.u64(0..200_000);
-    let truth = ItemTruth::Valid {
-        id: id_string(shape, n),
-    };
+    let truth = valid_truth(shape, n);
     let value = match shape {
         Shape::Flat => {
             let id = if dup && rng.bool() {
@@ -78,6 +90,9 @@ pub(crate) fn valid(shape: Shape, n: u64, rng: &mut Rng, dup: bool) -> (Value, I
                    "price": {"amount": amount, "currency": "EUR"},
                    "category": {"id": rng.u32(1..9), "name": category(rng)}})
         }
+        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList => {
+            return shapes::valid(shape, n, rng)
+        }
     };
     (value, truth)
 }
@@ -103,7 +118,8 @@ fn price_string(cents: u64, rng: &mut Rng) -> String {
     }
 }
 
-/// An item invalid for exactly `reason` (and for no earlier reason).
+/// An item invalid for exactly `reason` (and for no earlier reason); only
+/// product shapes have invalid items.
 pub(crate) fn invalid(shape: Shape, reason: &'static str, n: u64, rng: &mut Rng) -> Value {
     let pick = |rng: &mut Rng, options: Vec<Value>| options[rng.usize(..options.len())].clone();
     let bad_prices = || {
@@ -168,7 +184,7 @@ pub(crate) fn invalid(shape: Shape, reason: &'static str, n: u64, rng: &mut Rng)
         ("bad_price", Shape::Nested) => json!({
             "product": {"id": id_string(shape, n), "title": name(n, rng)},
             "price": {"amount": pick(rng, bad_prices()), "currency": "EUR"}}),
-        _ => unreachable!("unknown invalid reason {reason}"),
+        _ => unreachable!("no {reason} item of shape {shape:?}"),
     }
 }
 

@@ -39,6 +39,27 @@
 //! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
 //! paginates it to its end.
 //!
+//! # Item shapes
+//!
+//! | shape | an item | under the product schema |
+//! |---|---|---|
+//! | [`Shape::Flat`] | `{"id":17,"name":"Desk lamp 17","price":12.99,"currency":"USD","category":"home"}` | products; once a source has 30 items, about 2% invalid per reason and 4% duplicates |
+//! | [`Shape::Sku`] | `{"sku":"B-00017","title":"..","price":"$1,299.00","category":".."}` | the same |
+//! | [`Shape::Nested`] | `{"product":{"id":"g-17","title":".."},"price":{"amount":"12.50","currency":"EUR"},"category":{"name":".."}}` | the same |
+//! | [`Shape::GithubIssues`] | `{"id":5000017221,"number":17,"title":"..","state":"open","user":{"login":"..","id":..},"labels":[{"id":..,"name":"bug"}],"comments":3,"created_at":"2026-..Z","updated_at":"..Z","closed_at":null,..}`, `pull_request` on some | every item `missing_price` |
+//! | [`Shape::DrfOrders`] | `{"id":17,"reference":"ORD-000017","total":"12.50","currency":"eur","paid":"true","created":1767287045,"customer":{"email":".."}}` | every item `missing_price` |
+//! | [`Shape::StripeList`] | `{"id":"ch_3P..","object":"charge","amount":1250,"currency":"usd","created":1767287045,"metadata":{..},..}` | every item a product |
+//!
+//! The last three are for declared record schemas: every item is well
+//! formed and has an id of its own, and [`SourceTruth::items`] gives back
+//! each page's items exactly as served, so a test can compare each declared
+//! field with the mock's value. [`Scenario::apis`] serves one of each in
+//! its API's own pagination style.
+//!
+//! A source built with [`MockSource::ignoring_position`] answers every page
+//! request with its first page (a server that ignores `page`, `offset` or
+//! `cursor`): only the client's own limits end such a crawl.
+//!
 //! # Faults and scenarios
 //!
 //! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (with or
@@ -73,6 +94,7 @@ mod items;
 mod raw;
 mod scenario;
 mod server;
+mod shapes;
 #[cfg(test)]
 mod wire_tests;
 

@@ -72,7 +72,9 @@ impl Style {
     }
 }
 
-/// How a source's items look (SPEC §8's three demo shapes).
+/// How a source's items look: SPEC §8's three demo shapes (products),
+/// and three APIs that are not product catalogues, for declared record
+/// schemas (see `shapes.rs`; they have no invalid items and no duplicates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shape {
     /// `{"id":17,"name":"Desk lamp 17","price":12.99,"currency":"USD","category":"home"}`.
@@ -81,6 +83,33 @@ pub enum Shape {
     Sku,
     /// `{"product":{"id":"g-17","title":".."},"price":{"amount":"12.50","currency":"EUR"},"category":{"name":".."}}`.
     Nested,
+    /// GitHub's issues API: `{"id":5000017221,"node_id":"..","number":17,
+    /// "title":"..","user":{"login":"..","id":..},"labels":[{"id":..,"name":".."}],
+    /// "state":"open"|"closed","locked":false,"comments":3,
+    /// "created_at":"2026-..Z","updated_at":"..Z","closed_at":null|"..Z",
+    /// "body":null|"..", "pull_request":{"url":"..","merged_at":..}}` (the
+    /// last on about a quarter). No price: every item is `missing_price`
+    /// under the product schema.
+    GithubIssues,
+    /// A Django REST Framework order: `{"id":17,"reference":"ORD-000017",
+    /// "total":"12.50","currency":"eur","paid":"true"|"false",
+    /// "created":1767287045,"customer":{"email":".."}|null}`. No price
+    /// under the product schema's names: every item is `missing_price`.
+    DrfOrders,
+    /// A Stripe charge: `{"id":"ch_3P..","object":"charge","amount":1250,
+    /// "currency":"usd","created":1767287045,"paid":true,"status":"succeeded",
+    /// "description":null|"..","metadata":{}|{"order_id":"..","channel":"web"}}`.
+    /// A valid product (id, `amount` in cents, currency) under the product
+    /// schema.
+    StripeList,
+}
+
+impl Shape {
+    /// Whether items follow the product schema's names (the three demo
+    /// shapes, with their share of invalid items and duplicates).
+    pub fn is_product(self) -> bool {
+        matches!(self, Shape::Flat | Shape::Sku | Shape::Nested)
+    }
 }
 
 /// One mock API under `/NAME/RESOURCE` of the server.
@@ -102,6 +131,14 @@ pub struct MockSource {
     /// last one forever; pointer styles point from the last page back to
     /// page 2 (page 1 when there is only one), a loop. Defaults to false.
     pub endless: bool,
+    /// The server ignores the position in the request (`page`, `offset`,
+    /// `cursor`): every page request gets page 1's answer, its `next`
+    /// link, cursor or `Link` header included, so a client sees the same
+    /// items again and again until its own limits (`max_pages`, a total, a
+    /// repeated cursor) stop it; the mock itself only ever answers. Faults
+    /// and the request log still go by the page requested. Wins over
+    /// `endless`. Defaults to false.
+    pub ignores_position: bool,
 }
 
 impl MockSource {
@@ -115,6 +152,7 @@ impl MockSource {
             faults: Vec::new(),
             shape: style.default_shape(),
             endless: false,
+            ignores_position: false,
         }
     }
 
@@ -141,6 +179,13 @@ impl MockSource {
     /// Makes pagination never end (see [`MockSource::endless`] field).
     pub fn endless(mut self) -> MockSource {
         self.endless = true;
+        self
+    }
+
+    /// Makes the server ignore the position parameter (see
+    /// [`MockSource::ignores_position`]).
+    pub fn ignoring_position(mut self) -> MockSource {
+        self.ignores_position = true;
         self
     }
 
@@ -341,6 +386,26 @@ impl Scenario {
             .faults
             .push(fault(at(p, 3, 10), 1, FaultKind::Truncate));
         s
+    }
+
+    /// The three API shapes without faults, each in its API's own
+    /// pagination style: `gh` (GitHub issues, `Link` headers), `drf` (DRF
+    /// orders, offset) and `stripe` (Stripe charges, cursor). Not one of
+    /// [`Scenario::NAMES`]: it is for declared record schemas.
+    pub fn apis(seed: u64, pages: usize, items_per_page: usize) -> Scenario {
+        Scenario::new(seed)
+            .with(
+                MockSource::new("gh", Style::LinkHeader, pages, items_per_page)
+                    .shape(Shape::GithubIssues),
+            )
+            .with(
+                MockSource::new("drf", Style::Offset, pages, items_per_page)
+                    .shape(Shape::DrfOrders),
+            )
+            .with(
+                MockSource::new("stripe", Style::Cursor, pages, items_per_page)
+                    .shape(Shape::StripeList),
+            )
     }
 
     /// The source called `name`.

@@ -293,3 +293,18 @@ fn config_json_is_a_pretty_printable_config_with_sources_only() {
     );
     assert_eq!(back["sources"][2]["pagination"]["style"], "cursor");
 }
+
+#[test]
+fn a_source_ignoring_the_position_repeats_page_one_only_when_asked() {
+    let server = one(MockSource::new("a", Style::Page, 2, 3).ignoring_position());
+    let first = get(&server, "/a/products?page=1");
+    for page in 2..=6 {
+        let r = get(&server, &format!("/a/products?page={page}&limit=3"));
+        assert_eq!((r.status, &r.body), (200, &first.body), "page {page}");
+    }
+    // One answer per request: nothing is sent unasked.
+    let log = server.requests();
+    let pages: Vec<(usize, u32)> = log.iter().map(|r| (r.page, r.attempt)).collect();
+    assert_eq!(pages, [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
+    assert!(log.iter().all(|r| r.outcome == Outcome::Status(200)));
+}
