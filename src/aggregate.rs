@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::{ErrorKind, RetryCause};
-use crate::normalize::InvalidReason;
+use crate::config::Config;
+use crate::normalize::Record;
+use crate::schema::RecordSchema;
 
 /// How a source's pagination ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +105,10 @@ pub enum WaitCause {
 }
 
 /// The item-side counters, which the processor adds up per chunk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// The per-reason and per-field counters are indexed by the source's
+/// schema (its `reason_names` and its fields), and grow as counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ItemCounts {
     /// Items handed to the processor.
     pub items: u64,
@@ -111,8 +116,21 @@ pub struct ItemCounts {
     pub records: u64,
     /// Duplicates dropped.
     pub duplicates: u64,
-    /// Invalid items, by [`InvalidReason`] in `InvalidReason::ALL` order.
-    pub invalid: [u64; 4],
+    /// Invalid items, by the schema's reason index.
+    pub invalid: Vec<u64>,
+    /// Per field: values its type could not take, nulled in a written
+    /// record.
+    pub bad_values: Vec<u64>,
+    /// Per field: written records in which it has a value.
+    pub filled: Vec<u64>,
+}
+
+/// `counts[i] += n`, growing `counts` as needed.
+fn bump(counts: &mut Vec<u64>, i: usize, n: u64) {
+    if counts.len() <= i {
+        counts.resize(i + 1, 0);
+    }
+    counts[i] += n;
 }
 
 impl ItemCounts {
@@ -121,17 +139,36 @@ impl ItemCounts {
         self.invalid.iter().sum()
     }
 
-    /// Counts one invalid item.
-    pub fn add_invalid(&mut self, reason: InvalidReason) {
-        self.invalid[reason as usize] += 1;
+    /// Counts one invalid item under reason `index`.
+    pub fn add_invalid(&mut self, index: usize) {
+        bump(&mut self.invalid, index, 1);
+    }
+
+    /// Counts one record written: which fields it filled, which it nulled.
+    pub fn add_record(&mut self, record: &Record<'_>) {
+        self.records += 1;
+        for (i, value) in record.values.iter().enumerate() {
+            if value.is_some() {
+                bump(&mut self.filled, i, 1);
+            }
+        }
+        for &i in &record.bad {
+            bump(&mut self.bad_values, usize::from(i), 1);
+        }
     }
 
     fn add(&mut self, other: &ItemCounts) {
         self.items += other.items;
         self.records += other.records;
         self.duplicates += other.duplicates;
-        for (a, b) in self.invalid.iter_mut().zip(other.invalid) {
-            *a += b;
+        for (mine, theirs) in [
+            (&mut self.invalid, &other.invalid),
+            (&mut self.bad_values, &other.bad_values),
+            (&mut self.filled, &other.filled),
+        ] {
+            for (i, &n) in theirs.iter().enumerate() {
+                bump(mine, i, n);
+            }
         }
     }
 }
@@ -241,6 +278,13 @@ pub struct SourceStats {
     pub fetch: FetchCounts,
     /// Item-side counters.
     pub counts: ItemCounts,
+    /// The schema's invalid reasons, in summary order.
+    pub reasons: Vec<String>,
+    /// The schema's field names, in record order.
+    pub fields: Vec<String>,
+    /// Whether the fields were declared by the user (not the product
+    /// schema's).
+    pub declared: bool,
     /// Pages given up, redacted.
     pub failed_page_urls: Vec<String>,
     /// Where the source would have gone on, when it stopped early; redacted.
@@ -248,9 +292,12 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, schema: &RecordSchema) -> Self {
         Self {
             name: name.to_string(),
+            reasons: schema.reason_names(),
+            fields: schema.fields.iter().map(|f| f.name.clone()).collect(),
+            declared: !schema.product,
             status: SourceStatus::Running,
             live: Live {
                 phase: Phase::Fetching,
@@ -302,10 +349,25 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Zeroed counters for the named sources.
+    /// Zeroed counters for the named sources, all of the product schema.
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let product = RecordSchema::product(&Default::default());
         Self {
-            sources: names.into_iter().map(SourceStats::new).collect(),
+            sources: names
+                .into_iter()
+                .map(|name| SourceStats::new(name, &product))
+                .collect(),
+        }
+    }
+
+    /// Zeroed counters for the sources of `config`, each by its schema.
+    pub fn for_config(config: &Config) -> Self {
+        Self {
+            sources: config
+                .sources
+                .iter()
+                .map(|s| SourceStats::new(&s.name, &s.record))
+                .collect(),
         }
     }
 
@@ -331,7 +393,7 @@ impl Stats {
 }
 
 /// Run-wide sums.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Totals {
     /// HTTP attempts sent.
     pub requests: u64,
@@ -373,14 +435,15 @@ mod tests {
             duplicates: 1,
             ..Default::default()
         };
-        a.add_invalid(InvalidReason::BadPrice);
+        a.add_invalid(3);
         let b = ItemCounts {
             items: 2,
             records: 2,
             ..Default::default()
         };
-        stats.add_items(&[a, b]);
+        stats.add_items(&[a.clone(), b]);
         stats.add_items(&[a, ItemCounts::default()]);
+        assert_eq!(stats.sources[0].counts.invalid, [0, 0, 0, 2]);
         let t = stats.totals().counts;
         assert_eq!(
             (t.items, t.records, t.duplicates, t.invalid_total()),

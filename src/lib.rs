@@ -160,6 +160,7 @@ pub use logging::init as init_logging;
 pub use normalize::{normalize, InvalidReason, Record};
 pub use pipeline::{run, RunOptions, RunReport, RunStatus};
 pub use redact::Redactor;
+pub use schema::RecordSchema;
 pub use summary::end_table;
 
 /// Shared settings of the unit tests.

@@ -1,31 +1,33 @@
 //! Turning one raw item into a [`Record`], or saying why it is invalid.
 //!
-//! SPEC §5 is the contract. Each field is either read at the source's
-//! `fields` dot path or searched for under its usual names, breadth-first
-//! over nested objects up to 3 levels (see [`normalize`] for the exact
-//! order). Then each value is checked for its type: an id that is a float,
-//! a price that says `-5`. Invalid items are reported by reason, never
-//! dropped. This runs once per item, by the million, inside rayon, so the
-//! lookup walks the JSON in place: no paths, no per-item collections. A
-//! [`Record`] borrows its strings from the item and the config, so the only
-//! allocation left is an integer id's text.
+//! SPEC §5 is the contract, and the source's [`RecordSchema`] says what to
+//! do: where the id and each field are (dot paths, or the product schema's
+//! search under usual names, breadth-first over nested objects up to 3
+//! levels — see [`normalize`] for the exact order) and which type reads
+//! each value ([`crate::coerce`]). The product schema is one schema among
+//! others: there is one code path. Invalid items are reported by reason,
+//! never dropped; a value an optional field's type cannot take becomes
+//! null and is reported as a bad value. This runs once per item, by the
+//! million, inside rayon, so the lookup walks the JSON in place and a
+//! [`Record`] borrows its strings from the item and the config.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::config::FieldPaths;
-use crate::dot_path::DotPath;
+use crate::coerce::{self, Bad, Coerced, Coercion, FieldType};
 use crate::price::{parse_price, Currency};
+pub use crate::schema::InvalidReason;
+use crate::schema::{Lookup, ProductField, RecordSchema, Rest, ValueType};
 
-/// One clean record, a line of `records.jsonl`.
+/// One clean record, a line of `records.jsonl`: `key`, `source`, `id`,
+/// then the schema's fields in order (null when they have no value), then
+/// with `rest: "keep"` the item's other top-level fields.
 ///
-/// It borrows from the item (`id`, `name`, `category`) and the config
-/// (`source`); only an integer id is owned text. It serializes as
-/// `{"key", "source", "id", "name", "price", "currency", "category"}` in
-/// that order, `key` being `source:id` written without building it.
+/// It borrows from the item, the config and the schema; `key` is written
+/// as `source:id` without being built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<'a> {
     /// The source's name.
@@ -33,14 +35,14 @@ pub struct Record<'a> {
     /// The item's id, as a string: the trimmed string id borrowed, or an
     /// integer id written out.
     pub id: Cow<'a, str>,
-    /// Trimmed name, if any.
-    pub name: Option<&'a str>,
-    /// Finite, non-negative price.
-    pub price: f64,
-    /// Upper-case 3-letter currency code, if any.
-    pub currency: Option<Currency>,
-    /// Trimmed category, if any.
-    pub category: Option<&'a str>,
+    /// One value per schema field, in schema order.
+    pub values: Vec<Option<Coerced<'a>>>,
+    /// The schema fields (by index) whose value was one their type cannot
+    /// take, nulled: the source's `bad_values`.
+    pub bad: Vec<u16>,
+    schema: &'a RecordSchema,
+    /// The item itself, when the schema keeps the rest of its fields.
+    rest: Option<&'a Map<String, Value>>,
 }
 
 impl Record<'_> {
@@ -70,165 +72,160 @@ impl Serialize for Key<'_> {
 
 impl Serialize for Record<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Record", 7)?;
-        s.serialize_field("key", &Key(self.source, &self.id))?;
-        s.serialize_field("source", self.source)?;
-        s.serialize_field("id", &*self.id)?;
-        s.serialize_field("name", &self.name)?;
-        s.serialize_field("price", &self.price)?;
-        s.serialize_field("currency", &self.currency.as_ref().map(Currency::as_str))?;
-        s.serialize_field("category", &self.category)?;
-        s.end()
-    }
-}
-
-/// Why an item is not a record, in the order the checks run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum InvalidReason {
-    /// The item is not a JSON object.
-    NotAnObject,
-    /// No usable id.
-    MissingId,
-    /// No price, or a price object without an amount.
-    MissingPrice,
-    /// A price that is not a finite, non-negative number.
-    BadPrice,
-}
-
-impl InvalidReason {
-    /// Every reason, in check order.
-    pub const ALL: [InvalidReason; 4] = [
-        InvalidReason::NotAnObject,
-        InvalidReason::MissingId,
-        InvalidReason::MissingPrice,
-        InvalidReason::BadPrice,
-    ];
-
-    /// The reason's name in the summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvalidReason::NotAnObject => "not_an_object",
-            InvalidReason::MissingId => "missing_id",
-            InvalidReason::MissingPrice => "missing_price",
-            InvalidReason::BadPrice => "bad_price",
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("key", &Key(self.source, &self.id))?;
+        m.serialize_entry("source", self.source)?;
+        m.serialize_entry("id", &*self.id)?;
+        for (spec, value) in self.schema.fields.iter().zip(&self.values) {
+            m.serialize_entry(spec.name.as_str(), value)?;
         }
+        for (name, value) in self.rest.into_iter().flatten() {
+            if !self.schema.is_own_field(name) {
+                m.serialize_entry(name.as_str(), value)?;
+            }
+        }
+        m.end()
     }
 }
 
-/// Normalizes one item of `source`.
+/// Normalizes one item of `source` by `schema`.
 ///
-/// Each field comes from its `fields` path when one is set, else from a
-/// search; either way a `null` counts as absent. The search, for a field
-/// with candidate names `c0, c1, …`:
+/// Each value comes from its lookup: the first of its dot paths present
+/// and not null, or the product schema's search, where a `null` counts as
+/// absent too. The search, for a field with candidate names `c0, c1, …`:
 ///
 /// - Level 1 is the item, level 2 the objects directly inside it (not
 ///   inside arrays), level 3 the objects directly inside those.
 /// - The first level holding any candidate wins. Within a level the
 ///   candidate order decides first, then the objects' document order:
-///   `c0` in any object of the level beats `c1` in an earlier one. (This is
-///   SPEC's "at each level the candidate names in order, then the nested
-///   objects in document order", read the same way as its `items_path`
-///   rule "at each level the first of the usual keys in this order".)
+///   `c0` in any object of the level beats `c1` in an earlier one.
 /// - The first present, non-null value is the field's value, and only then
 ///   is its type checked: `{"id": 1.5, "sku": "A"}` has no valid id, not
-///   the id `"A"`. Only `null` is skipped.
+///   the id `"A"`.
 /// - When searching field F, an object held under a candidate name of any
-///   other field is not entered: `category: {"id": 5, "name": "tools"}`
-///   gives neither an id nor a name, and a `price: {"amount": 5, "currency":
-///   "EUR"}` object is not searched for an id or for the item's currency
-///   (its currency is read as the price object's, the next in line).
+///   other product field is not entered: `category: {"id": 5, "name":
+///   "tools"}` gives neither an id nor a name.
 ///
-/// A path is a [`DotPath`], parsed when the config was read: on an array,
-/// an all-digit segment is an index (`variants.0.price`).
-///
-/// The checks run in SPEC order: not an object, then the id, then the
-/// price's presence, then its value.
+/// The checks run in SPEC order: not an object, the id (missing, then of
+/// the wrong kind), then each required field in order (missing, then
+/// bad). A `currency` field without a usable code takes the currency of
+/// the first `price` field that has one.
 pub fn normalize<'a>(
     source: &'a str,
     item: &'a Value,
-    fields: &FieldPaths,
+    schema: &'a RecordSchema,
 ) -> Result<Record<'a>, InvalidReason> {
     let obj = item.as_object().ok_or(InvalidReason::NotAnObject)?;
-    let id = find(item, obj, Field::Id, fields)
-        .and_then(id_text)
+    let id = find(item, obj, &schema.id).ok_or(InvalidReason::MissingId)?;
+    let id = id_text(id)
+        .map_err(|()| InvalidReason::BadId)?
         .ok_or(InvalidReason::MissingId)?;
-    let price = find(item, obj, Field::Price, fields).ok_or(InvalidReason::MissingPrice)?;
-    let price = read_price(price)?;
-    let currency = find(item, obj, Field::Currency, fields)
-        .and_then(code)
-        .or(price.object_currency)
-        .or(price.text_currency);
-    let name = find(item, obj, Field::Name, fields).and_then(text);
-    let category = find(item, obj, Field::Category, fields).and_then(|v| match v {
-        Value::Object(m) => m.get("name").and_then(text),
-        v => text(v),
-    });
-
+    let mut values = Vec::with_capacity(schema.fields.len());
+    let mut bad = Vec::new();
+    let mut price_currency = None;
+    for (i, spec) in schema.fields.iter().enumerate() {
+        let i = i as u16;
+        let read = match find(item, obj, &spec.lookup) {
+            None => Ok(None),
+            Some(v) => read(spec.ty, v, &mut price_currency),
+        };
+        match read {
+            Ok(Some(value)) => values.push(Some(value)),
+            Ok(None) if spec.required => return Err(InvalidReason::Missing(i)),
+            Err(_) if spec.required => return Err(InvalidReason::Bad(i)),
+            Ok(None) => values.push(None),
+            Err(_) => {
+                bad.push(i);
+                values.push(None);
+            }
+        }
+    }
+    if let Some(currency) = price_currency {
+        let currencies = schema.fields.iter().zip(values.iter_mut());
+        for (_, value) in currencies.filter(|(f, v)| is_currency(f.ty) && v.is_none()) {
+            *value = Some(Coerced::Currency(currency));
+        }
+    }
     Ok(Record {
         source,
         id,
-        name,
-        price: price.amount,
-        currency,
-        category,
+        values,
+        bad,
+        schema,
+        rest: (schema.rest == Rest::Keep).then_some(obj),
     })
 }
 
-/// The fields the normalizer looks up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Id,
-    Name,
-    Price,
-    Currency,
-    Category,
+fn is_currency(ty: ValueType) -> bool {
+    ty == ValueType::Declared(FieldType::Currency)
 }
 
-impl Field {
+/// Reads one present value as `ty`; a price also offers its currency to
+/// `price_currency` when none was found yet.
+fn read<'a>(
+    ty: ValueType,
+    v: &'a Value,
+    price_currency: &mut Option<Currency>,
+) -> Coercion<'a> {
+    match ty {
+        ValueType::Text => match v {
+            Value::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
+            _ => Err(Bad::WrongKind),
+        },
+        ValueType::Category => match v {
+            Value::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
+            Value::Object(m) => Ok(m
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(text)
+                .map(|t| Coerced::Str(Cow::Borrowed(t)))),
+            _ => Err(Bad::WrongKind),
+        },
+        ValueType::Declared(ty) => coerce::coerce(ty, v, |v| {
+            let price = read_price(v)?;
+            if let Some(p) = &price {
+                *price_currency = price_currency.or(p.object_currency).or(p.text_currency);
+            }
+            Ok(price.map(|p| Coerced::Amount(p.amount)))
+        }),
+    }
+}
+
+impl ProductField {
     #[cfg(test)]
-    const ALL: [Field; 5] = [
-        Field::Id,
-        Field::Name,
-        Field::Price,
-        Field::Currency,
-        Field::Category,
+    const ALL: [ProductField; 5] = [
+        ProductField::Id,
+        ProductField::Name,
+        ProductField::Price,
+        ProductField::Currency,
+        ProductField::Category,
     ];
 
     /// The usual names, in SPEC §5 order.
     fn candidates(self) -> &'static [&'static str] {
         match self {
-            Field::Id => &["id", "sku", "product_id", "uuid"],
-            Field::Name => &["name", "title", "product_name"],
-            Field::Price => &["price", "amount", "cost"],
-            Field::Currency => CURRENCY_KEYS,
-            Field::Category => &["category"],
-        }
-    }
-
-    fn path(self, fields: &FieldPaths) -> Option<&DotPath> {
-        match self {
-            Field::Id => fields.id.as_ref(),
-            Field::Name => fields.name.as_ref(),
-            Field::Price => fields.price.as_ref(),
-            Field::Currency => fields.currency.as_ref(),
-            Field::Category => fields.category.as_ref(),
+            ProductField::Id => &["id", "sku", "product_id", "uuid"],
+            ProductField::Name => &["name", "title", "product_name"],
+            ProductField::Price => &["price", "amount", "cost"],
+            ProductField::Currency => CURRENCY_KEYS,
+            ProductField::Category => &["category"],
         }
     }
 
     /// Whether an object under `key` is closed to this field's search.
     fn skips(self, key: &str) -> bool {
-        Field::of_candidate(key).is_some_and(|owner| owner != self)
+        ProductField::of_candidate(key).is_some_and(|owner| owner != self)
     }
 
     /// The field whose candidate `key` is. A `match` rather than a scan of
-    /// [`Field::candidates`]: it runs for every nested object of every item.
-    fn of_candidate(key: &str) -> Option<Field> {
+    /// [`ProductField::candidates`]: it runs for every nested object of every item.
+    fn of_candidate(key: &str) -> Option<ProductField> {
         match key {
-            "id" | "sku" | "product_id" | "uuid" => Some(Field::Id),
-            "name" | "title" | "product_name" => Some(Field::Name),
-            "price" | "amount" | "cost" => Some(Field::Price),
-            "currency" | "currency_code" => Some(Field::Currency),
-            "category" => Some(Field::Category),
+            "id" | "sku" | "product_id" | "uuid" => Some(ProductField::Id),
+            "name" | "title" | "product_name" => Some(ProductField::Name),
+            "price" | "amount" | "cost" => Some(ProductField::Price),
+            "currency" | "currency_code" => Some(ProductField::Currency),
+            "category" => Some(ProductField::Category),
             _ => None,
         }
     }
@@ -240,21 +237,19 @@ const CURRENCY_KEYS: &[&str] = &["currency", "currency_code"];
 /// Where a price object keeps its amount, in SPEC order.
 const AMOUNT_KEYS: &[&str] = &["amount", "value", "price"];
 
-/// The field's value: at its path if one is set, else searched. Never null.
-fn find<'a>(
-    item: &'a Value,
-    obj: &'a Map<String, Value>,
-    field: Field,
-    fields: &FieldPaths,
-) -> Option<&'a Value> {
-    match field.path(fields) {
-        Some(path) => path.get(item).filter(|v| !v.is_null()),
-        None => search(obj, field),
+/// A value by its lookup: the first of its paths present and not null, or
+/// the search. Never null.
+fn find<'a>(item: &'a Value, obj: &'a Map<String, Value>, lookup: &Lookup) -> Option<&'a Value> {
+    match lookup {
+        Lookup::Paths(paths) => paths
+            .iter()
+            .find_map(|p| p.get(item).filter(|v| !v.is_null())),
+        Lookup::Search(field) => search(obj, *field),
     }
 }
 
 /// The breadth-first search described on [`normalize`].
-fn search(item: &Map<String, Value>, field: Field) -> Option<&Value> {
+fn search(item: &Map<String, Value>, field: ProductField) -> Option<&Value> {
     let candidates = field.candidates();
     best_in_level(std::iter::once(item), candidates)
         .or_else(|| best_in_level(inner_objects(item, field), candidates))
@@ -267,7 +262,7 @@ fn search(item: &Map<String, Value>, field: Field) -> Option<&Value> {
 /// The objects directly inside `obj` that `field`'s search may enter.
 fn inner_objects(
     obj: &Map<String, Value>,
-    field: Field,
+    field: ProductField,
 ) -> impl Iterator<Item = &Map<String, Value>> {
     obj.iter().filter_map(move |(k, v)| match v {
         Value::Object(m) if !field.skips(k) => Some(m),
@@ -334,35 +329,31 @@ fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a V
 }
 
 /// An id: a trimmed non-empty string (borrowed), or an integer written as
-/// a string (owned). Numbers keep their JSON text (serde_json's
+/// a string (owned); `Ok(None)` for a blank string, `Err` for a value of
+/// another kind. Numbers keep their JSON text (serde_json's
 /// `arbitrary_precision`), so an integer id of any size keeps every digit;
 /// `-0` is `0`, and a fraction or an exponent is not an integer.
-fn id_text(v: &Value) -> Option<Cow<'_, str>> {
+fn id_text(v: &Value) -> Result<Option<Cow<'_, str>>, ()> {
     match v {
-        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
+        Value::String(s) => Ok(text(s).map(Cow::Borrowed)),
         Value::Number(n) => {
-            let text = n.to_string();
-            let digits = text.strip_prefix('-').unwrap_or(&text);
+            let text = n.as_str();
+            let digits = text.strip_prefix('-').unwrap_or(text);
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                None
+                Err(())
             } else if digits.bytes().all(|b| b == b'0') {
-                Some(Cow::Borrowed("0"))
+                Ok(Some(Cow::Borrowed("0")))
             } else {
-                Some(Cow::Owned(text))
+                Ok(Some(Cow::Borrowed(text)))
             }
         }
-        _ => None,
+        _ => Err(()),
     }
 }
 
-/// A trimmed, non-empty string.
-fn text(v: &Value) -> Option<&str> {
-    v.as_str().map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// A currency field: a 3-letter code, else ignored.
-fn code(v: &Value) -> Option<Currency> {
-    v.as_str().and_then(Currency::from_code)
+/// A string's text, trimmed; `None` when blank.
+fn text(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|t| !t.is_empty())
 }
 
 /// A price and the currencies it carries, each in its own slot because the
@@ -374,57 +365,133 @@ struct Price {
 }
 
 /// Reads a price value (never null): a number, a string, or an object with
-/// an amount.
-fn read_price(v: &Value) -> Result<Price, InvalidReason> {
+/// an amount. A price object without an amount is no price (`Ok(None)`).
+fn read_price(v: &Value) -> Result<Option<Price>, Bad> {
     let (amount, object_currency) = match v {
-        Value::Object(m) => {
-            let amount = first_present(m, AMOUNT_KEYS).ok_or(InvalidReason::MissingPrice)?;
-            (amount, first_present(m, CURRENCY_KEYS).and_then(code))
-        }
+        Value::Object(m) => match first_present(m, AMOUNT_KEYS) {
+            Some(amount) => (amount, first_present(m, CURRENCY_KEYS).and_then(code)),
+            None => return Ok(None),
+        },
         v => (v, None),
     };
     let (amount, text_currency) = match amount {
-        Value::Number(n) => (n.as_f64().ok_or(InvalidReason::BadPrice)?, None),
+        Value::Number(n) => (n.as_f64().ok_or(Bad::OutOfRange)?, None),
         Value::String(s) => {
-            let p = parse_price(s).ok_or(InvalidReason::BadPrice)?;
+            let p = parse_price(s).ok_or(Bad::Unreadable)?;
             (p.amount, p.currency)
         }
-        _ => return Err(InvalidReason::BadPrice),
+        _ => return Err(Bad::WrongKind),
     };
     if !(amount.is_finite() && amount >= 0.0) {
-        return Err(InvalidReason::BadPrice);
+        return Err(Bad::OutOfRange);
     }
-    Ok(Price {
+    Ok(Some(Price {
         // `+ 0.0` turns a JSON `-0.0` into 0.0, so no record says "-0.0".
         amount: amount + 0.0,
         object_currency,
         text_currency,
-    })
+    }))
+}
+
+/// A price object's currency field: a 3-letter code, else ignored.
+fn code(v: &Value) -> Option<Currency> {
+    v.as_str().and_then(Currency::from_code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FieldPaths;
+    use crate::dot_path::DotPath;
     use proptest::prelude::*;
     use serde::Serialize;
     use serde_json::json;
 
-    /// A record borrows from its item, and these helpers take the item by
-    /// value so a test reads `let r = ok(json!(…))`: the item is leaked to
-    /// give it a `'static` life (a few bytes per test).
-    fn norm(item: Value) -> Result<Record<'static>, InvalidReason> {
-        normalize("s", Box::leak(Box::new(item)), &FieldPaths::default())
+    /// The product schema's reasons as its summary names them (an id of
+    /// the wrong kind is `missing_id` there): these tests speak of them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum InvalidReason {
+        NotAnObject,
+        MissingId,
+        MissingPrice,
+        BadPrice,
     }
 
-    fn norm_with(item: Value, fields: FieldPaths) -> Result<Record<'static>, InvalidReason> {
-        normalize("s", Box::leak(Box::new(item)), &fields)
+    /// A product record as the tests look at it: its fields by name.
+    #[derive(Debug, Clone, PartialEq)]
+    struct View {
+        record: Record<'static>,
+        id: Cow<'static, str>,
+        name: Option<&'static str>,
+        price: f64,
+        currency: Option<Currency>,
+        category: Option<&'static str>,
+    }
+
+    impl View {
+        fn key(&self) -> String {
+            self.record.key()
+        }
+    }
+
+    impl Serialize for View {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.record.serialize(serializer)
+        }
+    }
+
+    fn text_of(v: &Option<Coerced<'static>>) -> Option<&'static str> {
+        match v {
+            Some(Coerced::Str(Cow::Borrowed(s))) => Some(s),
+            None => None,
+            other => panic!("not borrowed text: {other:?}"),
+        }
+    }
+
+    /// A record borrows from its item and schema, and these helpers take
+    /// the item by value so a test reads `let r = ok(json!(…))`: both are
+    /// leaked to give them a `'static` life (a few bytes per test).
+    fn view(source: &'static str, item: Value, fields: FieldPaths) -> Result<View, InvalidReason> {
+        let schema: &'static RecordSchema = Box::leak(Box::new(RecordSchema::product(&fields)));
+        match normalize(source, Box::leak(Box::new(item)), schema) {
+            Ok(record) => Ok(View {
+                id: record.id.clone(),
+                name: text_of(&record.values[0]),
+                price: match record.values[1] {
+                    Some(Coerced::Amount(a)) => a,
+                    ref other => panic!("price {other:?}"),
+                },
+                currency: match record.values[2] {
+                    Some(Coerced::Currency(c)) => Some(c),
+                    None => None,
+                    ref other => panic!("currency {other:?}"),
+                },
+                category: text_of(&record.values[3]),
+                record,
+            }),
+            Err(e) => Err(match schema.reason_name(e).as_str() {
+                "not_an_object" => InvalidReason::NotAnObject,
+                "missing_id" => InvalidReason::MissingId,
+                "missing_price" => InvalidReason::MissingPrice,
+                "bad_price" => InvalidReason::BadPrice,
+                other => panic!("the product schema has no reason {other}"),
+            }),
+        }
+    }
+
+    fn norm(item: Value) -> Result<View, InvalidReason> {
+        view("s", item, FieldPaths::default())
+    }
+
+    fn norm_with(item: Value, fields: FieldPaths) -> Result<View, InvalidReason> {
+        view("s", item, fields)
     }
 
     fn dot(text: &str) -> DotPath {
         text.parse().unwrap()
     }
 
-    fn ok(item: Value) -> Record<'static> {
+    fn ok(item: Value) -> View {
         norm(item.clone()).unwrap_or_else(|e| panic!("{item} should be valid, got {e:?}"))
     }
 
@@ -439,7 +506,7 @@ mod tests {
     fn serializes_exactly_as_spec_shows() {
         let item = json!({"id": 17, "name": "Desk lamp", "price": 1299, "currency": "usd",
                           "category": "home"});
-        let r = normalize("alpha", &item, &FieldPaths::default()).unwrap();
+        let r = view("alpha", item, FieldPaths::default()).unwrap();
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
             r#"{"key":"alpha:17","source":"alpha","id":"17","name":"Desk lamp","price":1299.0,"currency":"USD","category":"home"}"#
@@ -455,7 +522,7 @@ mod tests {
     fn serializes_escaped_strings_exactly() {
         let item = json!({"id": " a\"b\nc ", "name": "  Say \"hi\"\n\tnow\u{1} é ",
                           "price": "12.50", "currency": "eur", "category": "tools/ \\ x"});
-        let r = normalize("q\"s", &item, &FieldPaths::default()).unwrap();
+        let r = view("q\"s", item, FieldPaths::default()).unwrap();
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
             line,
@@ -480,11 +547,11 @@ mod tests {
         category: Option<String>,
     }
 
-    impl From<&Record<'_>> for Owned {
-        fn from(r: &Record<'_>) -> Owned {
+    impl From<&View> for Owned {
+        fn from(r: &View) -> Owned {
             Owned {
                 key: r.key(),
-                source: r.source.to_owned(),
+                source: r.record.source.to_owned(),
                 id: r.id.to_string(),
                 name: r.name.map(str::to_owned),
                 price: r.price,
@@ -576,12 +643,12 @@ mod tests {
 
     #[test]
     fn candidate_match_agrees_with_lists() {
-        for f in Field::ALL {
+        for f in ProductField::ALL {
             for c in f.candidates() {
-                assert_eq!(Field::of_candidate(c), Some(f), "{c}");
+                assert_eq!(ProductField::of_candidate(c), Some(f), "{c}");
             }
         }
-        assert_eq!(Field::of_candidate("value"), None);
+        assert_eq!(ProductField::of_candidate("value"), None);
     }
 
     #[test]
@@ -845,8 +912,8 @@ mod tests {
 
         #[test]
         fn never_panics_and_records_hold_their_promises(item in any_json(), fields in any_fields()) {
-            let first = normalize("src", &item, &fields);
-            prop_assert_eq!(&first, &normalize("src", &item, &fields), "not deterministic");
+            let first = view("src", item.clone(), fields.clone());
+            prop_assert_eq!(&first, &view("src", item, fields), "not deterministic");
             if let Ok(r) = first {
                 prop_assert!(!r.id.is_empty() && r.id.trim() == r.id);
                 prop_assert_eq!(r.key(), format!("src:{}", r.id));

@@ -129,9 +129,7 @@ pub fn run(
     atomic::check_target(&options.out_dir, SUMMARY_FILE)?;
     let records = AtomicFile::create(&options.out_dir, RECORDS_FILE)?;
     let redactor = Arc::new(config.redactor());
-    let stats = Arc::new(Mutex::new(Stats::new(
-        config.sources.iter().map(|s| s.name.as_str()),
-    )));
+    let stats = Arc::new(Mutex::new(Stats::for_config(config)));
     let agent = client::agent();
     control.set_agent(agent.clone());
     let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);

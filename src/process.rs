@@ -48,7 +48,7 @@ pub fn run(
                         .par_iter()
                         .map(|item| {
                             let source = &config.sources[item.source];
-                            normalize(&source.name, &item.value, &source.fields)
+                            normalize(&source.name, &item.value, &source.record)
                         })
                         .collect();
                 });
@@ -60,13 +60,16 @@ pub fn run(
                 let c = &mut counts[item.source];
                 c.items += 1;
                 match result {
-                    Err(reason) => c.add_invalid(reason),
+                    Err(reason) => {
+                        let schema = &config.sources[item.source].record;
+                        c.add_invalid(schema.reason_index(reason));
+                    }
                     Ok(record) if !dedupe.insert(item.source, &record.id) => c.duplicates += 1,
                     Ok(record) => {
                         if written.is_ok() {
                             written = write_line(out, &mut line, &record);
                         }
-                        c.records += 1;
+                        c.add_record(&record);
                     }
                 }
             }

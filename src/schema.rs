@@ -10,14 +10,12 @@
 //! both. A schema also names its invalid reasons, in the order they are
 //! checked, so the counters are an array indexed by [`RecordSchema::reason_index`].
 
-// Wired into the normalizer by the next commit.
-#![allow(dead_code)]
-
 use crate::coerce::FieldType;
 use crate::config::FieldPaths;
 use crate::dot_path::DotPath;
 
 /// The largest number of fields a schema may declare.
+#[allow(dead_code)] // checked by the config walk
 pub const MAX_FIELDS: usize = 256;
 
 /// How a record is made from an item.

@@ -8,7 +8,6 @@ use serde_json::{json, Map, Value};
 
 use crate::aggregate::{percentile, rate, ItemCounts, SourceStats, Stats, WaitCause};
 use crate::error::{ErrorKind, RetryCause};
-use crate::normalize::InvalidReason;
 use crate::time::rfc3339;
 
 /// The run-level facts the summary needs besides the counters.
@@ -88,11 +87,17 @@ fn source_summary(s: &SourceStats) -> Value {
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));
-    let invalid: Map<String, Value> = InvalidReason::ALL
-        .iter()
-        .map(|r| (r.as_str().to_string(), json!(s.counts.invalid[*r as usize])))
+    let count = |counts: &[u64], i: usize| counts.get(i).copied().unwrap_or(0);
+    let invalid: Map<String, Value> = (s.reasons.iter().enumerate())
+        .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
         .collect();
     m.insert("invalid_reasons".into(), Value::Object(invalid));
+    let bad_values: Map<String, Value> = (s.fields.iter().enumerate())
+        .map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(f, n)| (f, json!(n)))
+        .collect();
+    m.insert("bad_values".into(), Value::Object(bad_values));
     let retries: Map<String, Value> = RetryCause::ALL
         .iter()
         .filter(|&&c| c.always_shown() || f.retries_for(c) > 0)

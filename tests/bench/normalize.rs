@@ -68,7 +68,7 @@ pub fn measure() -> Value {
     let (config, items) = items();
     let one = |&(source, ref value): &(usize, Value)| {
         let s = &config.sources[source];
-        normalize(&s.name, black_box(value), &s.fields).is_ok()
+        normalize(&s.name, black_box(value), &s.record).is_ok()
     };
     let (mut single, valid) = rate(items.len(), || items.iter().filter(|i| one(i)).count());
     let (all, valid_par) = rate(items.len(), || items.par_iter().filter(|i| one(i)).count());
