@@ -197,6 +197,15 @@ impl Walker<'_> {
         Ok(self.int(o, key, 1, u64::MAX)?.map(Duration::from_millis))
     }
 
+    /// Optional boolean `key`.
+    pub(super) fn bool(&self, o: &Obj, key: &str) -> Result<Option<bool>> {
+        match o.get(key) {
+            None => Ok(None),
+            Some((_, Value::Bool(b))) => Ok(Some(*b)),
+            Some((p, v)) => Err(self.mismatch(&p, "true or false", v)),
+        }
+    }
+
     /// `v` as a non-empty string.
     pub(super) fn non_empty<'v>(&self, path: &str, v: &'v Value) -> Result<&'v str> {
         match v.as_str() {

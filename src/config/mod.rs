@@ -6,9 +6,10 @@
 //! what was expected and what was found — and because `pagination` keys
 //! depend on the style. The result is a [`Config`] whose values are already
 //! in their runtime types (durations, enums); worker threads never see raw
-//! JSON config. The walk lives in `validate.rs`, on the generic JSON-reading
-//! toolkit of `json.rs`; this file holds the types, their defaults, and the
-//! redacted view written to `summary.config`.
+//! JSON config. The walk lives in `validate.rs` (and, for the `record`
+//! schemas, `record.rs`), on the generic JSON-reading toolkit of `json.rs`;
+//! this file holds the types, their defaults, and the redacted view written
+//! to `summary.config`.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::redact::Redactor;
 use crate::schema::RecordSchema;
 
 mod json;
+mod record;
 mod validate;
 
 #[cfg(test)]
@@ -347,6 +349,27 @@ impl SourceConfig {
             out.insert("items_path".into(), json!(items_path));
         }
         out.insert("pagination".into(), self.pagination.to_json());
+        // `fields` is the product schema's shorthand: beside a declared
+        // record it would be refused.
+        if self.record.product {
+            out.insert("fields".into(), self.fields_json());
+        }
+        out.insert("record".into(), record::record_json(&self.record));
+        out.insert("keep_rejected".into(), json!(self.keep_rejected));
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|h| {
+                let value = if h.secret { "***" } else { &h.value };
+                (h.name.clone(), json!(value))
+            })
+            .collect();
+        out.insert("headers".into(), Value::Object(headers));
+        Value::Object(out)
+    }
+
+    /// The `fields` shorthand: the product paths this source overrides.
+    fn fields_json(&self) -> Value {
         let fields = [
             ("id", &self.fields.id),
             ("name", &self.fields.name),
@@ -358,17 +381,7 @@ impl SourceConfig {
             .into_iter()
             .filter_map(|(key, path)| Some((key.to_string(), json!(path.as_ref()?))))
             .collect();
-        out.insert("fields".into(), Value::Object(fields));
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|h| {
-                let value = if h.secret { "***" } else { &h.value };
-                (h.name.clone(), json!(value))
-            })
-            .collect();
-        out.insert("headers".into(), Value::Object(headers));
-        Value::Object(out)
+        Value::Object(fields)
     }
 }
 

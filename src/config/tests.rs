@@ -10,6 +10,8 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::coerce::FieldType;
+use crate::schema::{FieldSpec, Lookup, ProductField, RecordSchema, Rest, ValueType, MAX_FIELDS};
 
 const SPEC_EXAMPLE: &str = r#"{
   "sources": [
@@ -89,7 +91,7 @@ fn spec_example_parses_to_its_values() {
                 price: Some(dot("pricing.amount")),
                 ..FieldPaths::default()
             },
-            record: crate::schema::RecordSchema::product(&FieldPaths {
+            record: RecordSchema::product(&FieldPaths {
                 id: Some(dot("sku")),
                 price: Some(dot("pricing.amount")),
                 ..FieldPaths::default()
@@ -116,7 +118,7 @@ fn minimal_config_gets_every_default() {
             items_path: None,
             pagination: Pagination::None,
             fields: FieldPaths::default(),
-            record: crate::schema::RecordSchema::product(&FieldPaths::default()),
+            record: RecordSchema::product(&FieldPaths::default()),
             keep_rejected: false,
             headers: vec![],
         }],
@@ -231,6 +233,11 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
         "rate_limit.per_stcond", "unknown key (expected one of per_second, burst)"),
     (Top, r#"{"sourcez": []}"#, "sourcez", "unknown key (expected one of sources,"),
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
+    (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
+        "unknown key (expected one of name, url, items_path, pagination, fields, record, \
+         keep_rejected, headers)"),
+    (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
+        "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
         "unknown key (expected one of id, name, price, currency, category)"),
     (Top, r#"{"retry": {"retries": 1}}"#, "retry.retries", "unknown key"),
@@ -361,6 +368,108 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"items_path": ""}"#,
         "sources[0].items_path", "expected a dot path like \"pricing.amount\", found \"\""),
     (Source, r#"{"items_path": 3}"#, "sources[0].items_path", "found 3"),
+    // `record` is "product" or a declared schema, at a source or the top.
+    (Source, r#"{"record": 5}"#, "sources[0].record",
+        "expected \"product\" or an object with id, fields and rest, found 5"),
+    (Source, r#"{"record": "products"}"#, "sources[0].record", "found \"products\""),
+    (Source, r#"{"record": "Product"}"#, "sources[0].record", "found \"Product\""),
+    (Source, r#"{"record": []}"#, "sources[0].record", "found an empty array"),
+    (Source, r#"{"record": null}"#, "sources[0].record", "found null"),
+    (Top, r#"{"record": true}"#, "record", "expected \"product\" or an object"),
+    (Top, r#"{"record": "none"}"#, "record", "found \"none\""),
+    (Source, r#"{"record": {"ids": "number"}}"#, "sources[0].record.ids",
+        "unknown key (expected one of id, fields, rest)"),
+    (Top, r#"{"record": {"id": "n", "schema": {}}}"#, "record.schema", "unknown key"),
+    // A record's id is a dot path or candidates.
+    (Source, r#"{"record": {"id": 5}}"#, "sources[0].record.id",
+        "expected a dot path like \"pricing.amount\" or a non-empty array of them"),
+    (Source, r#"{"record": {"id": []}}"#, "sources[0].record.id", "found an empty array"),
+    (Source, r#"{"record": {"id": {}}}"#, "sources[0].record.id", "found an empty object"),
+    (Source, r#"{"record": {"id": ""}}"#, "sources[0].record.id", "found \"\""),
+    (Source, r#"{"record": {"id": "a..b"}}"#, "sources[0].record.id", "found \"a..b\""),
+    (Source, r#"{"record": {"id": ["a", 5]}}"#, "sources[0].record.id[1]",
+        "expected a dot path like \"pricing.amount\", found 5"),
+    (Source, r#"{"record": {"id": ["a.", "b"]}}"#, "sources[0].record.id[0]", "found \"a.\""),
+    // Its fields: an object of names to paths or field objects.
+    (Source, r#"{"record": {"fields": []}}"#, "sources[0].record.fields",
+        "expected an object of field names to paths or field objects, found an empty array"),
+    (Source, r#"{"record": {"fields": "title"}}"#, "sources[0].record.fields", "found \"title\""),
+    (Source, r#"{"record": {"fields": {"t": 5}}}"#, "sources[0].record.fields.t",
+        "expected a dot path or an object with path, type and required, found 5"),
+    (Source, r#"{"record": {"fields": {"t": null}}}"#, "sources[0].record.fields.t", "found null"),
+    (Source, r#"{"record": {"fields": {"t": ["a"]}}}"#,
+        "sources[0].record.fields.t", "found an array"),
+    (Source, r#"{"record": {"fields": {"t": "a..b"}}}"#, "sources[0].record.fields.t",
+        "expected a dot path like \"pricing.amount\", found \"a..b\""),
+    (Source, r#"{"record": {"fields": {"t": ""}}}"#, "sources[0].record.fields.t", "found \"\""),
+    (Source, r#"{"record": {"fields": {"t": {"paht": "x"}}}}"#, "sources[0].record.fields.t.paht",
+        "unknown key (expected one of path, type, required)"),
+    (Source, r#"{"record": {"fields": {"t": {"path": 3}}}}"#, "sources[0].record.fields.t.path",
+        "expected a dot path like \"pricing.amount\" or a non-empty array of them"),
+    (Source, r#"{"record": {"fields": {"t": {"path": []}}}}"#, "sources[0].record.fields.t.path",
+        "found an empty array"),
+    (Source, r#"{"record": {"fields": {"t": {"path": ["a", ""]}}}}"#,
+        "sources[0].record.fields.t.path[1]", "found \"\""),
+    (Source, r#"{"record": {"fields": {"t": {"path": ".a"}}}}"#,
+        "sources[0].record.fields.t.path", "found \".a\""),
+    // A name that is not a dot path cannot be its own path.
+    (Source, r#"{"record": {"fields": {"a..b": {"type": "string"}}}}"#,
+        "sources[0].record.fields[\"a..b\"].path",
+        "found nothing (the key is required here: the field's name \"a..b\" is not a dot path"),
+    (Source, r#"{"record": {"fields": {"a.": {}}}}"#,
+        "sources[0].record.fields[\"a.\"].path", "is not a dot path"),
+    // Types are FieldType's names, exactly.
+    (Source, r#"{"record": {"fields": {"state": {"type": "str"}}}}"#,
+        "sources[0].record.fields.state.type",
+        "unknown type \"str\" (expected one of any, json, string, integer, number, boolean, \
+         timestamp, price, currency)"),
+    (Source, r#"{"record": {"fields": {"state": {"type": "String"}}}}"#,
+        "sources[0].record.fields.state.type", "unknown type \"String\""),
+    (Source, r#"{"record": {"fields": {"state": {"type": 5}}}}"#,
+        "sources[0].record.fields.state.type",
+        "expected a type, one of any, json, string, integer, number, boolean, timestamp, price, \
+         currency, found 5"),
+    (Top, r#"{"record": {"fields": {"n": {"type": "float"}}}}"#,
+        "record.fields.n.type", "unknown type \"float\""),
+    // Required is a boolean.
+    (Source, r#"{"record": {"fields": {"state": {"required": "yes"}}}}"#,
+        "sources[0].record.fields.state.required", "expected true or false, found \"yes\""),
+    (Source, r#"{"record": {"fields": {"state": {"required": 1}}}}"#,
+        "sources[0].record.fields.state.required", "expected true or false, found 1"),
+    // Field names: non-empty, and not the record's own.
+    (Source, r#"{"record": {"fields": {"": "x"}}}"#, "sources[0].record.fields[\"\"]",
+        "expected a non-empty field name, found \"\""),
+    (Source, r#"{"record": {"fields": {"id": "number"}}}"#, "sources[0].record.fields.id",
+        "expected a field name other than key, source and id (every record has those of its \
+         own: key and source come from ingest, id from record.id), found \"id\""),
+    (Source, r#"{"record": {"fields": {"key": {"path": "k"}}}}"#,
+        "sources[0].record.fields.key", "other than key, source and id"),
+    (Top, r#"{"record": {"fields": {"title": "t", "source": "s"}}}"#,
+        "record.fields.source", "other than key, source and id"),
+    // Rest is drop or keep.
+    (Source, r#"{"record": {"rest": "all"}}"#, "sources[0].record.rest",
+        "expected \"drop\" or \"keep\", found \"all\""),
+    (Source, r#"{"record": {"rest": "Keep"}}"#, "sources[0].record.rest", "found \"Keep\""),
+    (Top, r#"{"record": {"rest": true}}"#, "record.rest", "expected \"drop\" or \"keep\", found true"),
+    // `fields` is the product schema's shorthand, refused beside a declared record.
+    (Source, r#"{"record": {"id": "number"}, "fields": {"id": "sku"}}"#, "sources[0].fields",
+        "fields does not apply to a declared record (it is shorthand for the product schema's \
+         paths; give the paths in sources[0].record.fields)"),
+    (Source, r#"{"record": {}, "fields": {"title": "t"}}"#, "sources[0].fields",
+        "does not apply to a declared record"),
+    (File, r#"{"record": {"id": "number"},
+               "sources": [{"name": "a", "url": "http://x/"},
+                           {"name": "b", "url": "http://x/", "fields": {"id": "sku"}}]}"#,
+        "sources[1].fields",
+        "this source gets the top-level record, a declared one (fields is shorthand for the \
+         product schema; \"record\": \"product\" on the source selects that schema)"),
+    // keep_rejected is a boolean, at a source or the top.
+    (Source, r#"{"keep_rejected": "true"}"#, "sources[0].keep_rejected",
+        "expected true or false, found \"true\""),
+    (Source, r#"{"keep_rejected": 1}"#, "sources[0].keep_rejected", "found 1"),
+    (Source, r#"{"keep_rejected": null}"#, "sources[0].keep_rejected", "found null"),
+    (Top, r#"{"keep_rejected": "yes"}"#, "keep_rejected", "expected true or false, found \"yes\""),
+    (Top, r#"{"keep_rejected": []}"#, "keep_rejected", "found an empty array"),
     // Headers are an object of strings that ingest may send.
     (Source, r#"{"headers": ["Accept"]}"#, "sources[0].headers",
         "expected an object of header names to string values, found an array"),
@@ -583,6 +692,234 @@ fn fields_are_dot_paths() {
     assert_eq!(shown(&fields.name).as_deref(), Some("title"));
 }
 
+// ---- record schemas ----------------------------------------------------
+
+/// SPEC §5's example `record`, as written there.
+const SPEC_RECORD: &str = r#"{
+  "id": "number",
+  "fields": {
+    "title":      "title",
+    "state":      { "path": "state", "type": "string", "required": true },
+    "author":     { "path": "user.login" },
+    "labels":     { "path": "labels", "type": "json" },
+    "comments":   { "path": "comments", "type": "integer" },
+    "created_at": { "path": ["created_at", "createdAt"], "type": "timestamp" },
+    "total":      { "path": "amount", "type": "price" },
+    "currency":   { "path": "currency", "type": "currency" }
+  },
+  "rest": "drop"
+}"#;
+
+/// A declared field read at `paths`.
+fn field(name: &str, paths: &[&str], ty: FieldType, required: bool) -> FieldSpec {
+    FieldSpec {
+        name: name.into(),
+        lookup: Lookup::Paths(paths.iter().map(|p| dot(p)).collect()),
+        ty: ValueType::Declared(ty),
+        required,
+    }
+}
+
+fn record_of(record: Value) -> RecordSchema {
+    source(&with_source(json!({ "record": record }))).record
+}
+
+#[test]
+fn spec_record_example_parses_to_its_schema() {
+    let record: Value = serde_json::from_str(SPEC_RECORD).unwrap();
+    let s = source(&with_source(json!({ "record": record })));
+    let expected = RecordSchema {
+        id: Lookup::Paths(vec![dot("number")]),
+        fields: vec![
+            field("title", &["title"], FieldType::Any, false),
+            field("state", &["state"], FieldType::String, true),
+            field("author", &["user.login"], FieldType::Any, false),
+            field("labels", &["labels"], FieldType::Json, false),
+            field("comments", &["comments"], FieldType::Integer, false),
+            field(
+                "created_at",
+                &["created_at", "createdAt"],
+                FieldType::Timestamp,
+                false,
+            ),
+            field("total", &["amount"], FieldType::Price, false),
+            field("currency", &["currency"], FieldType::Currency, false),
+        ],
+        rest: Rest::Drop,
+        product: false,
+    };
+    assert_eq!(s.record, expected);
+    assert_eq!(s.fields, FieldPaths::default(), "no product shorthand");
+    assert!(!s.keep_rejected);
+}
+
+#[test]
+fn declared_defaults() {
+    let bare = RecordSchema {
+        id: Lookup::Search(ProductField::Id),
+        fields: vec![],
+        rest: Rest::Drop,
+        product: false,
+    };
+    assert_eq!(record_of(json!({})), bare, "the product id search");
+    assert_eq!(
+        record_of(json!({"fields": {}})),
+        bare,
+        "key, source, id only"
+    );
+    assert_eq!(
+        record_of(json!({"id": ["a", "b.0"], "rest": "keep"})),
+        RecordSchema {
+            id: Lookup::Paths(vec![dot("a"), dot("b.0")]),
+            rest: Rest::Keep,
+            ..bare.clone()
+        }
+    );
+    // A field object without a path is read at its own name, as a dot path.
+    assert_eq!(
+        record_of(json!({"fields": {"title": {"type": "string"}, "user.login": {}}})).fields,
+        [
+            field("title", &["title"], FieldType::String, false),
+            field("user.login", &["user.login"], FieldType::Any, false),
+        ]
+    );
+    // The file's order, not an alphabetical one.
+    let names: Vec<String> = record_of(json!({"fields": {"z": "z", "a": "a", "m": "m"}}))
+        .fields
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["z", "a", "m"]);
+}
+
+#[test]
+fn at_most_max_fields() {
+    let fields = |n: usize| -> Value {
+        (0..n)
+            .map(|i| (format!("f{i}"), json!(format!("p{i}"))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let most = record_of(json!({ "fields": fields(MAX_FIELDS) }));
+    assert_eq!(most.fields.len(), MAX_FIELDS);
+    assert_eq!(
+        most.fields[MAX_FIELDS - 1].name,
+        format!("f{}", MAX_FIELDS - 1)
+    );
+    let text = with_source(json!({"record": { "fields": fields(MAX_FIELDS + 1) }}));
+    let expected = format!(
+        "cfg.json: sources[0].record.fields: expected at most {MAX_FIELDS} fields, found {}",
+        MAX_FIELDS + 1
+    );
+    assert_eq!(parse(&text).unwrap_err().0, expected);
+}
+
+#[test]
+fn a_top_level_record_is_the_default_and_a_sources_own_wins_whole() {
+    let config = parse(
+        &json!({
+            "record": {"id": "number", "fields": {"title": "t"}, "rest": "keep"},
+            "keep_rejected": true,
+            "sources": [
+                {"name": "a", "url": "http://x/"},
+                {"name": "b", "url": "http://x/", "record": {"fields": {"x": "y"}},
+                 "keep_rejected": false},
+                {"name": "c", "url": "http://x/", "record": "product", "fields": {"id": "sku"}},
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let [a, b, c] = &config.sources[..] else {
+        panic!("three sources")
+    };
+    assert_eq!(
+        a.record,
+        RecordSchema {
+            id: Lookup::Paths(vec![dot("number")]),
+            fields: vec![field("title", &["t"], FieldType::Any, false)],
+            rest: Rest::Keep,
+            product: false,
+        }
+    );
+    assert!(a.keep_rejected, "the top level's");
+    // Nothing of the top level's record is merged in: not its id, not its rest.
+    assert_eq!(
+        b.record,
+        RecordSchema {
+            id: Lookup::Search(ProductField::Id),
+            fields: vec![field("x", &["y"], FieldType::Any, false)],
+            rest: Rest::Drop,
+            product: false,
+        }
+    );
+    assert!(!b.keep_rejected, "its own");
+    let sku = FieldPaths {
+        id: Some(dot("sku")),
+        ..FieldPaths::default()
+    };
+    assert_eq!(c.record, RecordSchema::product(&sku));
+    assert_eq!(c.fields, sku);
+    assert!(c.keep_rejected);
+}
+
+#[test]
+fn product_named_explicitly_is_the_product_schema() {
+    let omitted = parse(&with_source(json!({"fields": {"price": "p.amount"}}))).unwrap();
+    for explicit in [
+        with_source(json!({"record": "product", "fields": {"price": "p.amount"}})),
+        with_top(json!({"record": "product", "sources": [
+            {"name": "a", "url": "http://x/", "fields": {"price": "p.amount"}}
+        ]})),
+    ] {
+        assert_eq!(parse(&explicit).unwrap(), omitted, "{explicit}");
+    }
+    assert!(omitted.sources[0].record.product);
+}
+
+#[test]
+fn redacted_json_writes_a_declared_record_in_full() {
+    let config = parse(&json!({
+        "keep_rejected": true,
+        "sources": [{"name": "gh", "url": "http://x/",
+                     "record": {"id": ["number", "id"], "fields": {
+                         "title": "title",
+                         "at": {"path": ["created_at", "createdAt"], "type": "timestamp", "required": true}
+                     }}}]
+    }).to_string())
+    .unwrap();
+    let shown = &config.to_redacted_json()["sources"][0];
+    let expected = json!({
+        "name": "gh", "url": "http://x/", "pagination": {"style": "none"},
+        "record": {
+            "id": ["number", "id"],
+            "fields": {
+                "title": {"path": "title", "type": "any", "required": false},
+                "at": {"path": ["created_at", "createdAt"], "type": "timestamp", "required": true}
+            },
+            "rest": "drop"
+        },
+        "keep_rejected": true,
+        "headers": {}
+    });
+    assert_eq!(
+        shown, &expected,
+        "\nexpected: {expected:#}\n     got: {shown:#}"
+    );
+    let order: Vec<&String> = shown["record"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(order, ["title", "at"]);
+    // Without an id, the search: written by leaving `id` out.
+    let searched = parse(&with_source(json!({"record": {"rest": "keep"}}))).unwrap();
+    assert_eq!(
+        searched.to_redacted_json()["sources"][0]["record"],
+        json!({"fields": {}, "rest": "keep"})
+    );
+}
+
 #[test]
 fn items_path_is_a_non_empty_dot_path() {
     // The refused paths are rows of `ERRORS`.
@@ -658,7 +995,8 @@ fn redacted_json_of_defaults_is_complete() {
         .unwrap()
         .to_redacted_json();
     let expected = json!({
-        "sources": [{"name": "a", "url": "http://x/", "pagination": {"style": "none"}, "fields": {}, "headers": {}}],
+        "sources": [{"name": "a", "url": "http://x/", "pagination": {"style": "none"}, "fields": {},
+                     "record": "product", "keep_rejected": false, "headers": {}}],
         "rate_limit": {"per_second": 5.0, "burst": 5},
         "retry": {"max_retries": 3, "base_delay_ms": 500, "max_delay_ms": 4000},
         "breaker": {"failure_threshold": 3, "cooldown_ms": 15000},
@@ -696,13 +1034,34 @@ fn round_trip_of_every_style() {
             {"name": "c", "url": "https://x/", "pagination": {"style": "cursor", "cursor_path": "meta.next", "param": "after"}},
             {"name": "n", "url": "https://x/", "pagination": {"style": "next_url", "next_path": "links.next"}},
             {"name": "l", "url": "https://x/", "pagination": {"style": "link_header"}, "headers": {"Accept": "*/*", "X-B": ""}},
+            {"name": "spec", "url": "http://x/", "record": serde_json::from_str::<Value>(SPEC_RECORD).unwrap()},
+            {"name": "d", "url": "http://x/", "keep_rejected": true,
+             "record": {"id": ["number", "meta.id"], "rest": "keep", "fields": {
+                 "z": {"path": ["a.0", "b"], "type": "number", "required": true},
+                 "user.login": {},
+                 "n": {"type": "boolean"}}}},
+            {"name": "e", "url": "http://x/", "record": {}, "keep_rejected": false},
+            {"name": "f", "url": "http://x/", "record": "product", "fields": {"id": "sku"}},
         ],
+        "keep_rejected": true,
         "rate_limit": {"per_second": 0.25, "burst": 1},
         "retry": {"max_retries": 0, "base_delay_ms": 1, "max_delay_ms": 1},
         "breaker": {"failure_threshold": 1, "cooldown_ms": 1},
         "timeouts": {"connect_ms": 1, "read_ms": 2},
         "queue_capacity": 1, "batch_size": 1, "deadline_ms": 1,
         "max_pages": 1, "max_failed_pages_in_a_row": 1, "max_body_bytes": 1
+    });
+    assert_round_trip(&parse(&text.to_string()).unwrap());
+    // The top-level record and keep_rejected are not written: each
+    // source's own say what it got.
+    let text = json!({
+        "sources": [
+            {"name": "inherits", "url": "http://x/"},
+            {"name": "product", "url": "http://x/", "record": "product", "fields": {"id": "sku"}},
+            {"name": "own", "url": "http://x/", "record": {"id": "n"}, "keep_rejected": false},
+        ],
+        "record": {"id": "number", "fields": {"title": {"path": "t", "required": true}}},
+        "keep_rejected": true,
     });
     assert_round_trip(&parse(&text.to_string()).unwrap());
 }

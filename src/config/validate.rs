@@ -1,5 +1,6 @@
 //! Walking a parsed config file into a [`Config`], by hand: ingest's
-//! schema (SPEC §3), on the JSON-reading toolkit of `json.rs`.
+//! schema (SPEC §3), on the JSON-reading toolkit of `json.rs`; a source's
+//! `record` is walked by `record.rs`.
 //!
 //! Every check reports one line, `<file>: <key path>: <problem>`, where the
 //! problem reads `expected <what>, found <what>` whenever a value is wrong.
@@ -11,11 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::dot_path::DotPath;
 use crate::redact::{is_secret_name, Redactor};
-use crate::schema::RecordSchema;
 use crate::url::{encode_non_ascii, is_http_url};
 
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
-use super::{Config, ConfigError, FieldPaths, Header, Pagination, SourceConfig};
+use super::record::RecordForm;
+use super::{Config, ConfigError, Header, Pagination, SourceConfig};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -26,6 +27,8 @@ pub const MAX_BATCH_SIZE: u64 = 100_000;
 
 const TOP_KEYS: &[&str] = &[
     "sources",
+    "record",
+    "keep_rejected",
     "rate_limit",
     "retry",
     "breaker",
@@ -43,9 +46,10 @@ const SOURCE_KEYS: &[&str] = &[
     "items_path",
     "pagination",
     "fields",
+    "record",
+    "keep_rejected",
     "headers",
 ];
-const FIELD_KEYS: &[&str] = &["id", "name", "price", "currency", "category"];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
     (
@@ -87,8 +91,12 @@ impl Walker<'_> {
             return Err(self.mismatch("top level", "an object", root));
         }
         let top = self.object("", root, TOP_KEYS)?;
+        let defaults = SourceDefaults {
+            record: self.record_key(&top)?,
+            keep_rejected: self.bool(&top, "keep_rejected")?.unwrap_or(false),
+        };
         let mut config = Config {
-            sources: self.sources(&top)?,
+            sources: self.sources(&top, &defaults)?,
             ..Config::default()
         };
 
@@ -186,7 +194,7 @@ impl Walker<'_> {
         )
     }
 
-    fn sources(&self, top: &Obj) -> Result<Vec<SourceConfig>> {
+    fn sources(&self, top: &Obj, defaults: &SourceDefaults) -> Result<Vec<SourceConfig>> {
         let Some((path, v)) = top.get("sources") else {
             return Err(self.error(
                 "sources",
@@ -202,7 +210,7 @@ impl Walker<'_> {
         let mut sources: Vec<SourceConfig> = Vec::with_capacity(list.len());
         for (i, v) in list.iter().enumerate() {
             let path = format!("sources[{i}]");
-            let source = self.source(&path, v)?;
+            let source = self.source(&path, v, defaults)?;
             if let Some(first) = sources.iter().position(|s| s.name == source.name) {
                 return Err(self.error(
                     &child(&path, "name"),
@@ -217,7 +225,7 @@ impl Walker<'_> {
         Ok(sources)
     }
 
-    fn source(&self, path: &str, v: &Value) -> Result<SourceConfig> {
+    fn source(&self, path: &str, v: &Value, defaults: &SourceDefaults) -> Result<SourceConfig> {
         let o = self.object(path, v, SOURCE_KEYS)?;
 
         let name_expected = "a name made of A-Z a-z 0-9 _ . - (non-empty)";
@@ -253,22 +261,10 @@ impl Walker<'_> {
             Some((p, v)) => self.pagination(&p, v)?,
             None => Pagination::None,
         };
-        let mut fields = FieldPaths::default();
-        if let Some((p, v)) = o.get("fields") {
-            let f = self.object(&p, v, FIELD_KEYS)?;
-            let slots = [
-                ("id", &mut fields.id),
-                ("name", &mut fields.name),
-                ("price", &mut fields.price),
-                ("currency", &mut fields.currency),
-                ("category", &mut fields.category),
-            ];
-            for (key, slot) in slots {
-                if let Some((p, v)) = f.get(key) {
-                    *slot = Some(self.dot_path(&p, v)?);
-                }
-            }
-        }
+        let (fields, record) = self.source_record(&o, defaults.record.as_ref())?;
+        let keep_rejected = self
+            .bool(&o, "keep_rejected")?
+            .unwrap_or(defaults.keep_rejected);
         let headers = match o.get("headers") {
             Some((p, v)) => self.headers(&p, v)?,
             None => Vec::new(),
@@ -278,9 +274,9 @@ impl Walker<'_> {
             url,
             items_path,
             pagination,
-            record: RecordSchema::product(&fields),
             fields,
-            keep_rejected: false,
+            record,
+            keep_rejected,
             headers,
         })
     }
@@ -547,11 +543,19 @@ impl Walker<'_> {
     }
 
     /// A dot path into a body, parsed: non-empty segments joined by `.`.
-    fn dot_path(&self, path: &str, v: &Value) -> Result<DotPath> {
+    pub(super) fn dot_path(&self, path: &str, v: &Value) -> Result<DotPath> {
         v.as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| self.mismatch(path, "a dot path like \"pricing.amount\"", v))
     }
+}
+
+/// What the top level sets for every source that does not set its own.
+struct SourceDefaults {
+    /// The top-level `record`, if any; a source's own replaces it whole.
+    record: Option<RecordForm>,
+    /// The top-level `keep_rejected`, or false.
+    keep_rejected: bool,
 }
 
 /// Stores `value` when the file set it.
