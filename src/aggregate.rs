@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::error::{ErrorKind, RetryCause};
 use crate::config::Config;
+use crate::error::{ErrorKind, RetryCause};
 use crate::normalize::Record;
 use crate::schema::RecordSchema;
 
@@ -197,9 +197,19 @@ pub struct FetchCounts {
     pub breaker_opens: u64,
     /// Latency of each attempt that got a whole answer, in ms.
     pub latencies_ms: Vec<u32>,
+    /// The largest item total the server announced (`X-Total-Count`, the
+    /// value at `total_path`), if any.
+    pub announced: Option<u64>,
 }
 
 impl FetchCounts {
+    /// Notes an item total the server announced.
+    pub fn announce(&mut self, total: Option<u64>) {
+        if let Some(total) = total {
+            self.announced = Some(self.announced.map_or(total, |a| a.max(total)));
+        }
+    }
+
     /// Counts one failed attempt of `kind`.
     pub fn add_error(&mut self, kind: ErrorKind) {
         self.errors[kind as usize] += 1;
@@ -289,6 +299,8 @@ pub struct SourceStats {
     pub failed_page_urls: Vec<String>,
     /// Where the source would have gone on, when it stopped early; redacted.
     pub stopped_at_url: Option<String>,
+    /// What looks wrong about the source's results (filled at the end).
+    pub warnings: Vec<String>,
 }
 
 impl SourceStats {
@@ -308,6 +320,7 @@ impl SourceStats {
             counts: ItemCounts::default(),
             failed_page_urls: Vec::new(),
             stopped_at_url: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// deadline_ms; default: deadline_ms (60 s)
     #[argh(option, from_str_fn(parse_seconds))]
     pub deadline: Option<Duration>,
+    /// make any warning (no records kept, mostly invalid or duplicate
+    /// items, …) a partial run, exit 3: for cron and CI
+    #[argh(switch)]
+    pub strict: bool,
 }
 
 /// Serve the built-in mock APIs until Ctrl-C, and print their URLs and a

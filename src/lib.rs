@@ -121,6 +121,9 @@
 //! | `redact.rs` | [`Redactor`]: secrets out of every URL shown |
 //! | `url.rs` | URL splitting, resolving, encoding, checks (a leaf) |
 //! | `error.rs` | the error taxonomy and its typed counters |
+//! | `warnings.rs` | what looks wrong about a source's results, one line each |
+//! | `schema.rs` | record schemas: fields, lookups, types, invalid reasons |
+//! | `coerce.rs` | reading a value as a declared field type |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
 
 #![forbid(unsafe_code)]
@@ -147,6 +150,7 @@ mod schema;
 mod summary;
 mod time;
 mod url;
+mod warnings;
 
 pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
 pub use atomic::remove_temp_files;

@@ -55,6 +55,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         out_dir: args.out,
         seed: args.seed,
         progress: !args.no_progress,
+        strict: args.strict,
         started,
     };
     match ingest::run(&config, &options, &control) {

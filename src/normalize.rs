@@ -162,11 +162,7 @@ fn is_currency(ty: ValueType) -> bool {
 
 /// Reads one present value as `ty`; a price also offers its currency to
 /// `price_currency` when none was found yet.
-fn read<'a>(
-    ty: ValueType,
-    v: &'a Value,
-    price_currency: &mut Option<Currency>,
-) -> Coercion<'a> {
+fn read<'a>(ty: ValueType, v: &'a Value, price_currency: &mut Option<Currency>) -> Coercion<'a> {
     match ty {
         ValueType::Text => match v {
             Value::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),

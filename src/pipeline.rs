@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
-use log::{error, info};
+use log::{error, info, warn};
 
 use crate::aggregate::{SourceStatus, Stats};
 use crate::atomic::{self, AtomicFile, RECORDS_FILE, SUMMARY_FILE};
@@ -33,6 +33,7 @@ use crate::process;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::summary::{self, RunFacts};
+use crate::warnings;
 
 /// How a run ended, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +59,13 @@ impl RunStatus {
         }
     }
 
-    /// The run status the sources' outcomes add up to.
-    pub fn of(stats: &Stats, interrupted: bool, failed: bool) -> Self {
-        let all_complete = stats
-            .sources
-            .iter()
-            .all(|s| s.status == SourceStatus::Complete && s.fetch.failed_pages == 0);
+    /// The run status the sources' outcomes add up to; with `strict`, a
+    /// warning makes a run partial.
+    pub fn of(stats: &Stats, interrupted: bool, failed: bool, strict: bool) -> Self {
+        let all_complete = stats.sources.iter().all(|s| {
+            let warned = strict && !s.warnings.is_empty();
+            s.status == SourceStatus::Complete && s.fetch.failed_pages == 0 && !warned
+        });
         if failed {
             RunStatus::Failed
         } else if interrupted {
@@ -85,6 +87,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Draw progress bars (only honoured when stderr is a terminal).
     pub progress: bool,
+    /// Make any warning a `partial` run (`--strict`).
+    pub strict: bool,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
 }
@@ -95,6 +99,7 @@ impl Default for RunOptions {
             out_dir: PathBuf::from("out"),
             seed: 42,
             progress: false,
+            strict: false,
             started: Instant::now(),
         }
     }
@@ -154,9 +159,20 @@ pub fn run(
         }
         None => None,
     };
-    let stats = lock(&stats).clone();
+    let mut stats = lock(&stats).clone();
+    for source in &mut stats.sources {
+        source.warnings = warnings::of_source(source);
+        for warning in &source.warnings {
+            warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
+        }
+    }
     progress.finish(&stats);
-    let status = RunStatus::of(&stats, control.is_interrupted(), !failures.is_empty());
+    let status = RunStatus::of(
+        &stats,
+        control.is_interrupted(),
+        !failures.is_empty(),
+        options.strict,
+    );
     for e in &failures {
         error!(event = "internal_failure", error = e.as_str(); "");
     }

@@ -15,7 +15,6 @@ use crate::config::FieldPaths;
 use crate::dot_path::DotPath;
 
 /// The largest number of fields a schema may declare.
-#[allow(dead_code)] // checked by the config walk
 pub const MAX_FIELDS: usize = 256;
 
 /// How a record is made from an item.
@@ -133,7 +132,12 @@ const PRODUCT_FIELDS: [(&str, ProductField, ValueType, bool); 4] = [
         ValueType::Declared(FieldType::Currency),
         false,
     ),
-    ("category", ProductField::Category, ValueType::Category, false),
+    (
+        "category",
+        ProductField::Category,
+        ValueType::Category,
+        false,
+    ),
 ];
 
 /// The product schema's reasons, as the summary has always listed them.
@@ -218,8 +222,7 @@ impl RecordSchema {
 
     /// The name of `reason` in the summary.
     pub fn reason_name(&self, reason: InvalidReason) -> String {
-        self.reason_names()
-            .swap_remove(self.reason_index(reason))
+        self.reason_names().swap_remove(self.reason_index(reason))
     }
 
     /// Whether a record may hold a top-level field called `name` taken

@@ -45,6 +45,8 @@ pub fn summary(facts: RunFacts<'_>, stats: &Stats) -> Value {
     totals.insert("failed_pages".into(), json!(t.failed_pages));
     totals.insert("retries".into(), json!(t.retries));
     add_counts(&mut totals, &t.counts, t.pages, t.requests);
+    let warnings: usize = stats.sources.iter().map(|s| s.warnings.len()).sum();
+    totals.insert("warnings".into(), json!(warnings));
     doc.insert("totals".into(), Value::Object(totals));
     let sources: Map<String, Value> = stats
         .sources
@@ -127,6 +129,7 @@ fn source_summary(s: &SourceStats) -> Value {
     );
     m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
     m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
+    m.insert("warnings".into(), json!(s.warnings));
     Value::Object(m)
 }
 
@@ -193,6 +196,11 @@ pub fn end_table(stats: &Stats, status: &str, records: Option<&Path>, summary: &
         if n == 0 || n == rows.len() - 2 {
             s.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
             s.push('\n');
+        }
+    }
+    for src in &stats.sources {
+        for warning in &src.warnings {
+            s.push_str(&format!("warning: {}: {warning}\n", src.name));
         }
     }
     match records {

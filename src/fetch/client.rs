@@ -96,6 +96,8 @@ pub struct Exchange {
     pub latency: Option<Duration>,
     /// The answer's `Retry-After` value, if any.
     pub retry_after: Option<String>,
+    /// The item total of an `X-Total-Count` header, if any.
+    pub total_count: Option<u64>,
     /// The answer's `Link` rel="next" target, if any, resolved against
     /// `final_url`.
     pub link_next: Option<String>,
@@ -252,6 +254,10 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let total_count = headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         // Link values may carry non-ASCII bytes (a `title`, an IRI target):
         // percent-encode them rather than drop the header, or the next
         // page would be silently lost.
@@ -280,6 +286,7 @@ impl Client {
             status: Some(status),
             latency,
             retry_after,
+            total_count,
             link_next,
             final_url: target,
             body,
@@ -293,6 +300,7 @@ impl Exchange {
             status: None,
             latency: None,
             retry_after: None,
+            total_count: None,
             link_next: None,
             final_url,
             body: Err(error),

@@ -212,6 +212,7 @@ impl<'a> Fetcher<'a> {
                     link_next,
                 }) => {
                     failed_in_a_row = 0;
+                    self.counts.announce(pager.announced_total(&body));
                     let next =
                         pager.after_page(&body, items.len(), &page_url, link_next.as_deref());
                     drop(body);
@@ -467,6 +468,7 @@ impl<'a> Fetcher<'a> {
         if let Some(status) = exchange.status {
             *self.counts.responses.entry(status).or_default() += 1;
         }
+        self.counts.announce(exchange.total_count);
         if let Some(latency) = exchange.latency {
             let ms = latency.as_millis().min(u32::MAX as u128) as u32;
             self.counts.latencies_ms.push(ms);

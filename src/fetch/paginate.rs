@@ -147,6 +147,18 @@ impl Paginator {
         }
     }
 
+    /// The item total a page body announces, for styles that read one
+    /// (`offset`'s `total_path`).
+    pub fn announced_total(&self, body: &Value) -> Option<u64> {
+        match &self.style {
+            Pagination::Offset {
+                total_path: Some(path),
+                ..
+            } => path.get(body).and_then(Value::as_u64),
+            _ => None,
+        }
+    }
+
     /// Moves on after the current page was given up; `link_next` is the
     /// rel="next" target the failed answer still carried, if any.
     pub fn after_given_up(&mut self, link_next: Option<&str>) -> Next {

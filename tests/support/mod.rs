@@ -103,6 +103,7 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         out_dir: out.0.clone(),
         seed: 42,
         progress: false,
+        strict: false,
         started,
     };
     let report = std::thread::scope(|s| {
