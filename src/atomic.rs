@@ -18,6 +18,8 @@ use crate::error::Error;
 
 /// Name of the records file in the output directory.
 pub const RECORDS_FILE: &str = "records.jsonl";
+/// Name of the rejected-items file in the output directory.
+pub const REJECTED_FILE: &str = "rejected.jsonl";
 /// Name of the summary file in the output directory.
 pub const SUMMARY_FILE: &str = "summary.json";
 

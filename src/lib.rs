@@ -165,7 +165,7 @@ pub use normalize::{normalize, InvalidReason, Record};
 pub use pipeline::{run, RunOptions, RunReport, RunStatus};
 pub use redact::Redactor;
 pub use schema::RecordSchema;
-pub use summary::end_table;
+pub use summary::{end_table, OutputPaths};
 
 /// Shared settings of the unit tests.
 #[cfg(test)]

@@ -60,11 +60,15 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
     };
     match ingest::run(&config, &options, &control) {
         Ok(report) => {
+            let files = ingest::OutputPaths {
+                records: report.records_path.as_deref(),
+                rejected: report.rejected_path.as_deref(),
+                summary: &report.summary_path,
+            };
             cli::say(&ingest::end_table(
                 &report.stats,
                 report.status.as_str(),
-                report.records_path.as_deref(),
-                &report.summary_path,
+                &files,
             ));
             report.status.into()
         }

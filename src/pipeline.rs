@@ -24,12 +24,12 @@ use crossbeam_channel::{Receiver, Sender};
 use log::{error, info, warn};
 
 use crate::aggregate::{SourceStatus, Stats};
-use crate::atomic::{self, AtomicFile, RECORDS_FILE, SUMMARY_FILE};
+use crate::atomic::{self, AtomicFile, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE};
 use crate::config::Config;
 use crate::control::{lock, RunControl};
 use crate::error::Error;
 use crate::fetch::{client, Fetcher, Item, Shared, SourceOutcome};
-use crate::process;
+use crate::process::{self, Sinks};
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::summary::{self, RunFacts};
@@ -117,6 +117,9 @@ pub struct RunReport {
     /// Path of `records.jsonl`; `None` when this run could not write it
     /// (a file of that name from an earlier run is not this run's).
     pub records_path: Option<PathBuf>,
+    /// Path of `rejected.jsonl`, when a source keeps rejected items and
+    /// this run wrote it.
+    pub rejected_path: Option<PathBuf>,
     /// Path of `summary.json`.
     pub summary_path: PathBuf,
 }
@@ -132,7 +135,13 @@ pub fn run(
     control: &RunControl,
 ) -> Result<RunReport, Error> {
     atomic::check_target(&options.out_dir, SUMMARY_FILE)?;
-    let records = AtomicFile::create(&options.out_dir, RECORDS_FILE)?;
+    let files = Files {
+        records: AtomicFile::create(&options.out_dir, RECORDS_FILE)?,
+        rejected: match config.sources.iter().any(|s| s.keep_rejected) {
+            true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
+            false => None,
+        },
+    };
     let redactor = Arc::new(config.redactor());
     let stats = Arc::new(Mutex::new(Stats::for_config(config)));
     let agent = client::agent();
@@ -150,14 +159,20 @@ pub fn run(
         stats: &stats,
         progress: &progress,
     };
-    let records_file = threads.run(records, rx, tx, &mut failures);
-    let records_path = match records_file.map(AtomicFile::commit) {
-        Some(Ok(path)) => Some(path),
-        Some(Err(e)) => {
-            failures.push(e.to_string());
-            None
+    // Records first, then the rejected items: the summary comes last.
+    let (records_path, rejected_path) = match threads.run(files, rx, tx, &mut failures) {
+        Some(files) => {
+            let mut commit = |file: AtomicFile| match file.commit() {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    failures.push(e.to_string());
+                    None
+                }
+            };
+            let records = commit(files.records);
+            (records, files.rejected.and_then(&mut commit))
         }
-        None => None,
+        None => (None, None),
     };
     let mut stats = lock(&stats).clone();
     for source in &mut stats.sources {
@@ -196,8 +211,15 @@ pub fn run(
         stats,
         summary,
         records_path,
+        rejected_path,
         summary_path,
     })
+}
+
+/// The output files the processor writes while the run goes on.
+struct Files {
+    records: AtomicFile,
+    rejected: Option<AtomicFile>,
 }
 
 /// What the threads of a run are started with.
@@ -214,15 +236,15 @@ struct Threads<'r> {
 impl Threads<'_> {
     /// Spawns the processor and one fetcher per source in one scope, draws
     /// progress while they run, joins them all and files the fetchers'
-    /// outcomes. Returns the records file when the processor wrote it
+    /// outcomes. Returns the output files when the processor wrote them
     /// whole; every thread that failed adds to `failures`.
     fn run(
         &self,
-        mut records: AtomicFile,
+        mut files: Files,
         rx: Receiver<Item>,
         tx: Sender<Item>,
         failures: &mut Vec<String>,
-    ) -> Option<AtomicFile> {
+    ) -> Option<Files> {
         let Threads {
             config,
             options,
@@ -239,13 +261,17 @@ impl Threads<'_> {
                 thread::Builder::new()
                     .name("process".into())
                     .spawn_scoped(scope, move || {
-                        let work = || process::run(config, rx, records.writer(), &stats);
+                        let sinks = Sinks {
+                            records: files.records.writer(),
+                            rejected: files.rejected.as_mut().map(AtomicFile::writer),
+                        };
+                        let work = || process::run(config, rx, sinks, &stats);
                         let written = match processor_pool() {
                             Ok(pool) => pool.install(work),
                             // Rayon's global pool then, or a caught panic.
                             Err(_) => work(),
                         };
-                        (records, written)
+                        (files, written)
                     })
             };
             // Nothing is fetched without a processor.

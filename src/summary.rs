@@ -133,9 +133,20 @@ fn source_summary(s: &SourceStats) -> Value {
     Value::Object(m)
 }
 
+/// Where a run's outputs were written, for the end table.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputPaths<'a> {
+    /// `records.jsonl`; `None` when this run wrote none.
+    pub records: Option<&'a Path>,
+    /// `rejected.jsonl`, when written.
+    pub rejected: Option<&'a Path>,
+    /// `summary.json`.
+    pub summary: &'a Path,
+}
+
 /// The short human-readable table printed at the end of a run, then the
 /// paths of the outputs (`records` is `None` when this run wrote none).
-pub fn end_table(stats: &Stats, status: &str, records: Option<&Path>, summary: &Path) -> String {
+pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String {
     let mut s = String::new();
     let header = [
         "source", "status", "pages", "items", "records", "invalid", "dupes", "retries", "opens",
@@ -203,10 +214,13 @@ pub fn end_table(stats: &Stats, status: &str, records: Option<&Path>, summary: &
             s.push_str(&format!("warning: {}: {warning}\n", src.name));
         }
     }
-    match records {
+    match files.records {
         Some(path) => s.push_str(&format!("records: {}\n", path.display())),
         None => s.push_str("records: not written (see the summary's error)\n"),
     }
-    s.push_str(&format!("summary: {}\n", summary.display()));
+    if let Some(path) = files.rejected {
+        s.push_str(&format!("rejected: {}\n", path.display()));
+    }
+    s.push_str(&format!("summary: {}\n", files.summary.display()));
     s
 }

@@ -615,3 +615,45 @@ fn an_environment_proxy_is_bypassed_for_loopback() {
     assert_eq!(server.requests().len(), 3, "pages 1, 2 and the end");
     assert_eq!(summary_in(&dir.0.join("out"))["totals"]["items"], 6);
 }
+
+/// `keep_rejected` under SIGTERM: rejected.jsonl is committed whole like
+/// the records (every line JSON, one per invalid item counted), and no
+/// temporary file is left behind.
+#[test]
+fn rejected_items_are_whole_after_an_interrupt() {
+    let scenario = Scenario::new(9).with(MockSource::new("slow", Style::Page, 500, 10));
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    let mut config = server.config_json();
+    config["rate_limit"] = json!({ "per_second": 50, "burst": 1 });
+    config["keep_rejected"] = json!(true);
+    let out = dir.0.join("out");
+    let mut child = spawn(run_command(&dir.0, &config));
+    let started = std::time::Instant::now();
+    while server.requests().len() < 10 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let summary = summary_in(&out);
+    let text = std::fs::read_to_string(out.join("rejected.jsonl")).expect("rejected.jsonl");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(!lines.is_empty());
+    assert_eq!(
+        lines.len() as u64,
+        summary["sources"]["slow"]["invalid"].as_u64().unwrap()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

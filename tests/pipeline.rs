@@ -6,7 +6,7 @@ use ingest::RunControl;
 use ingest::Stats;
 use ingest::{Fetcher, Shared, SourceOutcome};
 use serde_json::json;
-use testsupport::{MockServer, MockSource, Scenario, Style};
+use testsupport::{ItemTruth, MockServer, MockSource, Scenario, Style};
 
 use crate::support::{config_with, invalid_reasons, n, run, Outcome};
 
@@ -617,4 +617,56 @@ fn out_of_range_numbers_cost_one_item_not_the_page() {
         .map(|r| r["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["s:1", "s:123456789012345678901234567890"]);
+}
+
+/// `keep_rejected`: every invalid item is written once to rejected.jsonl,
+/// as it came, with its source, its reason and the page it came from; a
+/// source without it writes none there.
+#[test]
+fn rejected_items_are_kept_once_each_with_their_reason_and_page() {
+    let server = MockServer::start(
+        Scenario::new(11)
+            .with(MockSource::new("alpha", Style::Page, 4, 10))
+            .with(MockSource::new("beta", Style::Offset, 3, 10)),
+    )
+    .unwrap();
+    let mut doc = server.config_json();
+    doc["keep_rejected"] = json!(true);
+    doc["sources"][1]["keep_rejected"] = json!(false);
+    let config = ingest::Config::parse("test", &doc.to_string()).unwrap();
+    let outcome = run(&config);
+    let truth = server.truth();
+    let alpha = truth.source("alpha").unwrap();
+    let mut want: Vec<(String, String)> = Vec::new();
+    for page in 1..=alpha.pages.len() {
+        for (item, fact) in alpha.items(page).into_iter().zip(alpha.page(page)) {
+            if let ItemTruth::Invalid(reason) = fact {
+                want.push((reason.to_string(), item.to_string()));
+            }
+        }
+    }
+    let rejected = outcome.rejected();
+    assert!(!want.is_empty(), "the mock serves invalid items");
+    for line in &rejected {
+        assert_eq!(line["source"], "alpha", "{line}");
+        let page = line["page_url"].as_str().unwrap();
+        assert!(page.contains("/alpha/") && page.contains("page="), "{line}");
+    }
+    let mut got: Vec<(String, String)> = rejected
+        .iter()
+        .map(|l| {
+            (
+                l["reason"].as_str().unwrap().to_string(),
+                l["item"].to_string(),
+            )
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "every invalid item of alpha, once");
+    assert_eq!(rejected.len() as u64, n(outcome.source("alpha"), "invalid"));
+    assert!(
+        n(outcome.source("beta"), "invalid") > 0,
+        "beta had some too"
+    );
 }

@@ -50,6 +50,9 @@ pub struct Item {
     pub source: usize,
     /// The array element as received.
     pub value: Value,
+    /// The page it came from (shown, redacted), when its source keeps
+    /// rejected items.
+    pub page: Option<Arc<str>>,
 }
 
 /// What every fetcher of a run shares.
@@ -280,7 +283,7 @@ impl<'a> Fetcher<'a> {
     /// (the page's URL is then where it stopped, so a later run can fetch
     /// it again).
     fn hand_over(&self, tx: &Sender<Item>, items: Vec<Value>, url: &str) -> Option<Ending> {
-        match self.send(tx, items) {
+        match self.send(tx, items, url) {
             Sent::All => None,
             Sent::ProcessorGone => {
                 warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
@@ -301,13 +304,15 @@ impl<'a> Fetcher<'a> {
     /// the deadline or an interrupt, which are looked at before every wait
     /// for room and every [`SEND_CHECK_ITEMS`] items (however fast the
     /// processor drains, a huge page must not keep the run going).
-    fn send(&self, tx: &Sender<Item>, items: Vec<Value>) -> Sent {
+    fn send(&self, tx: &Sender<Item>, items: Vec<Value>, url: &str) -> Sent {
         let total = items.len();
         let control = self.shared.control;
+        let page: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
         for (sent, value) in items.into_iter().enumerate() {
             let mut item = Item {
                 source: self.index,
                 value,
+                page: page.clone(),
             };
             let cut_short = || {
                 let stop = control.check().err()?;

@@ -70,6 +70,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The lines of `rejected.jsonl`, parsed (none when not written).
+    pub fn rejected(&self) -> Vec<Value> {
+        let Some(path) = &self.report.rejected_path else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(path)
+            .expect("rejected.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
     /// The set of record keys written.
     pub fn keys(&self) -> BTreeSet<String> {
         self.records
