@@ -14,6 +14,8 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::node::Node;
+
 /// A parsed dot path: keys joined by `.`, each one non-empty.
 ///
 /// On an object a segment is always a key (`tags.0` reads the key `"0"`).
@@ -94,14 +96,15 @@ impl DotPath {
     }
 
     /// The value at this path in `value`, if every segment finds one.
-    pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+    pub fn get<'v, T: Tree>(&self, value: &'v T) -> Option<&'v T> {
         self.segments
             .iter()
-            .try_fold(value, |at, segment| match at {
-                Value::Object(map) => map.get(segment.key.as_str()),
-                Value::Array(items) => items.get(segment.index?),
-                _ => None,
-            })
+            .try_fold(value, |at, segment| at.step(&segment.key, segment.index))
+    }
+
+    /// Each segment's key, and the array index it names if it names one.
+    pub fn segments(&self) -> impl Iterator<Item = (&str, Option<usize>)> {
+        self.segments.iter().map(|s| (s.key.as_str(), s.index))
     }
 
     /// [`DotPath::get`], mutably.
@@ -113,6 +116,33 @@ impl DotPath {
                 Value::Array(items) => items.get_mut(segment.index?),
                 _ => None,
             })
+    }
+}
+
+/// A JSON tree a path can walk: one step is a key of an object, or an
+/// index of an array.
+pub trait Tree {
+    /// The child under `key` of an object, or at `index` of an array.
+    fn step(&self, key: &str, index: Option<usize>) -> Option<&Self>;
+}
+
+impl Tree for Value {
+    fn step(&self, key: &str, index: Option<usize>) -> Option<&Value> {
+        match self {
+            Value::Object(map) => map.get(key),
+            Value::Array(items) => items.get(index?),
+            _ => None,
+        }
+    }
+}
+
+impl Tree for Node<'_> {
+    fn step(&self, key: &str, index: Option<usize>) -> Option<&Self> {
+        match self {
+            Node::Object(_) => self.get(key),
+            Node::Array(items) => items.get(index?),
+            _ => None,
+        }
     }
 }
 

@@ -12,12 +12,9 @@
 //! [`Record`] borrows its strings from the item and the config.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
 
 use crate::coerce::{self, Bad, Coerced, Coercion, FieldType};
+use crate::node::{write_escaped, write_str, Node};
 use crate::price::{parse_price, Currency};
 pub use crate::schema::InvalidReason;
 use crate::schema::{Lookup, ProductField, RecordSchema, Rest, ValueType};
@@ -42,7 +39,7 @@ pub struct Record<'a> {
     pub bad: Vec<u16>,
     schema: &'a RecordSchema,
     /// The item itself, when the schema keeps the rest of its fields.
-    rest: Option<&'a Map<String, Value>>,
+    rest: Option<&'a Members<'a>>,
 }
 
 impl Record<'_> {
@@ -52,41 +49,42 @@ impl Record<'_> {
     }
 }
 
-/// `source:id` as a `Display`, so `key` is serialized through
-/// `collect_str` (escaped as it is written) rather than built first.
-struct Key<'r>(&'r str, &'r str);
-
-impl fmt::Display for Key<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)?;
-        f.write_str(":")?;
-        f.write_str(self.1)
-    }
-}
-
-impl Serialize for Key<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl Serialize for Record<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut m = serializer.serialize_map(None)?;
-        m.serialize_entry("key", &Key(self.source, &self.id))?;
-        m.serialize_entry("source", self.source)?;
-        m.serialize_entry("id", &*self.id)?;
+impl Record<'_> {
+    /// Appends the record as one JSON object (no newline), written by hand
+    /// into a reused buffer: `key` is written as `source:id` without being
+    /// built, and nothing goes through Rust's formatting machinery.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"key\":\"");
+        write_escaped(out, self.source);
+        out.push(b':');
+        write_escaped(out, &self.id);
+        out.extend_from_slice(b"\",\"source\":");
+        write_str(out, self.source);
+        out.extend_from_slice(b",\"id\":");
+        write_str(out, &self.id);
         for (spec, value) in self.schema.fields.iter().zip(&self.values) {
-            m.serialize_entry(spec.name.as_str(), value)?;
+            out.push(b',');
+            write_str(out, &spec.name);
+            out.push(b':');
+            match value {
+                Some(v) => v.write_json(out),
+                None => out.extend_from_slice(b"null"),
+            }
         }
         for (name, value) in self.rest.into_iter().flatten() {
             if !self.schema.is_own_field(name) {
-                m.serialize_entry(name.as_str(), value)?;
+                out.push(b',');
+                write_str(out, name);
+                out.push(b':');
+                value.write_json(out);
             }
         }
-        m.end()
+        out.push(b'}');
     }
 }
+
+/// An object's members, in document order.
+type Members<'a> = [(Cow<'a, str>, Node<'a>)];
 
 /// Normalizes one item of `source` by `schema`.
 ///
@@ -112,10 +110,12 @@ impl Serialize for Record<'_> {
 /// the first `price` field that has one.
 pub fn normalize<'a>(
     source: &'a str,
-    item: &'a Value,
+    item: &'a Node<'a>,
     schema: &'a RecordSchema,
 ) -> Result<Record<'a>, InvalidReason> {
-    let obj = item.as_object().ok_or(InvalidReason::NotAnObject)?;
+    let Node::Object(obj) = item else {
+        return Err(InvalidReason::NotAnObject);
+    };
     let id = find(item, obj, &schema.id).ok_or(InvalidReason::MissingId)?;
     let id = id_text(id)
         .map_err(|()| InvalidReason::BadId)?
@@ -162,17 +162,17 @@ fn is_currency(ty: ValueType) -> bool {
 
 /// Reads one present value as `ty`; a price also offers its currency to
 /// `price_currency` when none was found yet.
-fn read<'a>(ty: ValueType, v: &'a Value, price_currency: &mut Option<Currency>) -> Coercion<'a> {
+fn read<'a>(ty: ValueType, v: &'a Node<'a>, price_currency: &mut Option<Currency>) -> Coercion<'a> {
     match ty {
         ValueType::Text => match v {
-            Value::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
+            Node::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
             _ => Err(Bad::WrongKind),
         },
         ValueType::Category => match v {
-            Value::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
-            Value::Object(m) => Ok(m
+            Node::String(s) => Ok(text(s).map(|t| Coerced::Str(Cow::Borrowed(t)))),
+            Node::Object(_) => Ok(v
                 .get("name")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .and_then(text)
                 .map(|t| Coerced::Str(Cow::Borrowed(t)))),
             _ => Err(Bad::WrongKind),
@@ -235,7 +235,7 @@ const AMOUNT_KEYS: &[&str] = &["amount", "value", "price"];
 
 /// A value by its lookup: the first of its paths present and not null, or
 /// the search. Never null.
-fn find<'a>(item: &'a Value, obj: &'a Map<String, Value>, lookup: &Lookup) -> Option<&'a Value> {
+fn find<'a>(item: &'a Node<'a>, obj: &'a Members<'a>, lookup: &Lookup) -> Option<&'a Node<'a>> {
     match lookup {
         Lookup::Paths(paths) => paths
             .iter()
@@ -245,7 +245,7 @@ fn find<'a>(item: &'a Value, obj: &'a Map<String, Value>, lookup: &Lookup) -> Op
 }
 
 /// The breadth-first search described on [`normalize`].
-fn search(item: &Map<String, Value>, field: ProductField) -> Option<&Value> {
+fn search<'a>(item: &'a Members<'a>, field: ProductField) -> Option<&'a Node<'a>> {
     let candidates = field.candidates();
     best_in_level(std::iter::once(item), candidates)
         .or_else(|| best_in_level(inner_objects(item, field), candidates))
@@ -256,12 +256,12 @@ fn search(item: &Map<String, Value>, field: ProductField) -> Option<&Value> {
 }
 
 /// The objects directly inside `obj` that `field`'s search may enter.
-fn inner_objects(
-    obj: &Map<String, Value>,
+fn inner_objects<'a>(
+    obj: &'a Members<'a>,
     field: ProductField,
-) -> impl Iterator<Item = &Map<String, Value>> {
+) -> impl Iterator<Item = &'a Members<'a>> {
     obj.iter().filter_map(move |(k, v)| match v {
-        Value::Object(m) if !field.skips(k) => Some(m),
+        Node::Object(m) if !field.skips(k) => Some(m.as_slice()),
         _ => None,
     })
 }
@@ -269,10 +269,10 @@ fn inner_objects(
 /// In one pass over a level: the non-null value of the earliest candidate,
 /// the first object in document order breaking ties.
 fn best_in_level<'a>(
-    level: impl Iterator<Item = &'a Map<String, Value>>,
+    level: impl Iterator<Item = &'a Members<'a>>,
     candidates: &[&str],
-) -> Option<&'a Value> {
-    let mut best: Option<(usize, &Value)> = None;
+) -> Option<&'a Node<'a>> {
+    let mut best: Option<(usize, &Node)> = None;
     for obj in level {
         let limit = best.map_or(candidates.len(), |(i, _)| i);
         if let Some(hit) = earliest_candidate(obj, &candidates[..limit]) {
@@ -289,16 +289,16 @@ fn best_in_level<'a>(
 /// index. Items are small objects, so one pass comparing keys beats a
 /// hashed lookup per candidate; large objects use the lookups.
 fn earliest_candidate<'a>(
-    obj: &'a Map<String, Value>,
+    obj: &'a Members<'a>,
     candidates: &[&str],
-) -> Option<(usize, &'a Value)> {
+) -> Option<(usize, &'a Node<'a>)> {
     if obj.len() > SCAN_LIMIT {
         return candidates
             .iter()
             .enumerate()
             .find_map(|(i, c)| present(obj, c).map(|v| (i, v)));
     }
-    let mut best: Option<(usize, &Value)> = None;
+    let mut best: Option<(usize, &Node)> = None;
     for (key, value) in obj {
         if value.is_null() {
             continue;
@@ -315,12 +315,13 @@ fn earliest_candidate<'a>(
 const SCAN_LIMIT: usize = 16;
 
 /// `obj[key]`, with `null` counting as absent.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
+fn present<'a>(obj: &'a Members<'a>, key: &str) -> Option<&'a Node<'a>> {
+    let (_, value) = obj.iter().rev().find(|(k, _)| k == key)?;
+    Some(value).filter(|v| !v.is_null())
 }
 
 /// The first present, non-null value among `keys`.
-fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+fn first_present<'a>(obj: &'a Members<'a>, keys: &[&str]) -> Option<&'a Node<'a>> {
     keys.iter().find_map(|k| present(obj, k))
 }
 
@@ -329,11 +330,11 @@ fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a V
 /// another kind. Numbers keep their JSON text (serde_json's
 /// `arbitrary_precision`), so an integer id of any size keeps every digit;
 /// `-0` is `0`, and a fraction or an exponent is not an integer.
-fn id_text(v: &Value) -> Result<Option<Cow<'_, str>>, ()> {
+fn id_text<'a>(v: &'a Node<'a>) -> Result<Option<Cow<'a, str>>, ()> {
     match v {
-        Value::String(s) => Ok(text(s).map(Cow::Borrowed)),
-        Value::Number(n) => {
-            let text = n.as_str();
+        Node::String(s) => Ok(text(s).map(Cow::Borrowed)),
+        Node::Number(n) => {
+            let text = *n;
             let digits = text.strip_prefix('-').unwrap_or(text);
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 Err(())
@@ -362,17 +363,17 @@ struct Price {
 
 /// Reads a price value (never null): a number, a string, or an object with
 /// an amount. A price object without an amount is no price (`Ok(None)`).
-fn read_price(v: &Value) -> Result<Option<Price>, Bad> {
+fn read_price(v: &Node<'_>) -> Result<Option<Price>, Bad> {
     let (amount, object_currency) = match v {
-        Value::Object(m) => match first_present(m, AMOUNT_KEYS) {
+        Node::Object(m) => match first_present(m, AMOUNT_KEYS) {
             Some(amount) => (amount, first_present(m, CURRENCY_KEYS).and_then(code)),
             None => return Ok(None),
         },
         v => (v, None),
     };
     let (amount, text_currency) = match amount {
-        Value::Number(n) => (n.as_f64().ok_or(Bad::OutOfRange)?, None),
-        Value::String(s) => {
+        Node::Number(n) => (n.parse::<f64>().map_err(|_| Bad::OutOfRange)?, None),
+        Node::String(s) => {
             let p = parse_price(s).ok_or(Bad::Unreadable)?;
             (p.amount, p.currency)
         }
@@ -390,7 +391,7 @@ fn read_price(v: &Value) -> Result<Option<Price>, Bad> {
 }
 
 /// A price object's currency field: a 3-letter code, else ignored.
-fn code(v: &Value) -> Option<Currency> {
+fn code(v: &Node<'_>) -> Option<Currency> {
     v.as_str().and_then(Currency::from_code)
 }
 
@@ -402,6 +403,7 @@ mod tests {
     use proptest::prelude::*;
     use serde::Serialize;
     use serde_json::json;
+    use serde_json::Value;
 
     /// The product schema's reasons as its summary names them (an id of
     /// the wrong kind is `missing_id` there): these tests speak of them.
@@ -430,9 +432,12 @@ mod tests {
         }
     }
 
-    impl Serialize for View {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            self.record.serialize(serializer)
+    impl View {
+        /// The record's line, as records.jsonl holds it.
+        fn line(&self) -> String {
+            let mut out = Vec::new();
+            self.record.write_json(&mut out);
+            String::from_utf8(out).unwrap()
         }
     }
 
@@ -449,7 +454,9 @@ mod tests {
     /// leaked to give them a `'static` life (a few bytes per test).
     fn view(source: &'static str, item: Value, fields: FieldPaths) -> Result<View, InvalidReason> {
         let schema: &'static RecordSchema = Box::leak(Box::new(RecordSchema::product(&fields)));
-        match normalize(source, Box::leak(Box::new(item)), schema) {
+        let text: &'static str = Box::leak(item.to_string().into_boxed_str());
+        let node: &'static Node<'static> = Box::leak(Box::new(Node::parse(text).unwrap()));
+        match normalize(source, node, schema) {
             Ok(record) => Ok(View {
                 id: record.id.clone(),
                 name: text_of(&record.values[0]),
@@ -504,12 +511,12 @@ mod tests {
                           "category": "home"});
         let r = view("alpha", item, FieldPaths::default()).unwrap();
         assert_eq!(
-            serde_json::to_string(&r).unwrap(),
+            r.line(),
             r#"{"key":"alpha:17","source":"alpha","id":"17","name":"Desk lamp","price":1299.0,"currency":"USD","category":"home"}"#
         );
         let bare = ok(json!({"id": "x", "price": 0}));
         assert_eq!(
-            serde_json::to_string(&bare).unwrap(),
+            bare.line(),
             r#"{"key":"s:x","source":"s","id":"x","name":null,"price":0.0,"currency":null,"category":null}"#
         );
     }
@@ -519,7 +526,7 @@ mod tests {
         let item = json!({"id": " a\"b\nc ", "name": "  Say \"hi\"\n\tnow\u{1} é ",
                           "price": "12.50", "currency": "eur", "category": "tools/ \\ x"});
         let r = view("q\"s", item, FieldPaths::default()).unwrap();
-        let line = serde_json::to_string(&r).unwrap();
+        let line = r.line();
         assert_eq!(
             line,
             r#"{"key":"q\"s:a\"b\nc","source":"q\"s","id":"a\"b\nc","name":"Say \"hi\"\n\tnow\u0001 é","price":12.5,"currency":"EUR","category":"tools/ \\ x"}"#
@@ -914,7 +921,7 @@ mod tests {
                 prop_assert!(!r.id.is_empty() && r.id.trim() == r.id);
                 prop_assert_eq!(r.key(), format!("src:{}", r.id));
                 prop_assert_eq!(
-                    serde_json::to_string(&r).unwrap(),
+                    r.line(),
                     serde_json::to_string(&Owned::from(&r)).unwrap()
                 );
                 prop_assert!(r.price.is_finite() && r.price >= 0.0);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  fetcher "alpha" ─┐                                        ┌─ records.jsonl (streamed)
-//!  fetcher "beta"  ─┼─ bounded(queue_capacity) of Item ─ processor ─┤
+//!  fetcher "beta"  ─┼─ queue of batches (≤ queue_capacity items) ─ processor ─┤
 //!  fetcher "gamma" ─┘   (send blocks when full)           (rayon)   └─ Stats ─ summary.json
 //!        │                                                   │
 //!        └──── Arc<Mutex<Stats>>: fetchers write request-side ┘ counters,
@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender};
 use log::{error, info, warn};
 
 use crate::aggregate::{SourceStatus, Stats};
@@ -28,9 +27,10 @@ use crate::atomic::{self, AtomicFile, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE}
 use crate::config::Config;
 use crate::control::{lock, RunControl};
 use crate::error::Error;
-use crate::fetch::{client, Fetcher, Item, Shared, SourceOutcome};
+use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::process::{self, Sinks};
 use crate::progress::Progress;
+use crate::queue::{self, QueueRx, QueueTx};
 use crate::redact::Redactor;
 use crate::summary::{self, RunFacts};
 use crate::warnings;
@@ -146,7 +146,7 @@ pub fn run(
     let stats = Arc::new(Mutex::new(Stats::for_config(config)));
     let agent = client::agent();
     control.set_agent(agent.clone());
-    let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+    let (tx, rx) = queue::bounded(config.queue_capacity);
     let progress = Progress::new(options.progress, &lock(&stats));
 
     let mut failures: Vec<String> = Vec::new();
@@ -241,8 +241,8 @@ impl Threads<'_> {
     fn run(
         &self,
         mut files: Files,
-        rx: Receiver<Item>,
-        tx: Sender<Item>,
+        rx: QueueRx,
+        tx: QueueTx,
         failures: &mut Vec<String>,
     ) -> Option<Files> {
         let Threads {

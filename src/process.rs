@@ -15,17 +15,15 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::Receiver;
 use rayon::prelude::*;
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::aggregate::{ItemCounts, Stats};
 use crate::config::Config;
 use crate::control::lock;
 use crate::dedupe::DedupeIndex;
-use crate::fetch::Item;
-use crate::normalize::normalize;
+use crate::node::{write_str, Malformed, Node};
+use crate::normalize::{normalize, InvalidReason, Record};
+use crate::queue::{Batch, QueueRx};
 
 /// Where the processor writes: records, and the rejected items when any
 /// source keeps them.
@@ -41,66 +39,29 @@ pub struct Sinks<'w, W: Write> {
 /// returned.
 pub fn run<W: Write>(
     config: &Config,
-    rx: Receiver<Item>,
+    rx: QueueRx,
     mut out: Sinks<'_, W>,
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
     let mut line = Vec::with_capacity(256);
-    let mut chunk = Vec::with_capacity(config.batch_size);
-    let mut next = Vec::with_capacity(config.batch_size);
-    while let Ok(first) = rx.recv() {
+    let mut chunk: Vec<Batch> = Vec::new();
+    let mut next: Vec<Batch> = Vec::new();
+    while let Some(first) = rx.recv() {
         chunk.push(first);
         take_ready(&rx, &mut chunk, config.batch_size);
         loop {
-            // Normalize this chunk on the pool while this thread takes the
-            // next one off the channel, so fetchers are not kept waiting
-            // for the whole chunk's work.
-            let mut results = Vec::new();
-            rayon::in_place_scope(|s| {
-                s.spawn(|_| {
-                    results = chunk
-                        .par_iter()
-                        .map(|item| {
-                            let source = &config.sources[item.source];
-                            normalize(&source.name, &item.value, &source.record)
-                        })
-                        .collect();
-                });
-                take_ready(&rx, &mut next, config.batch_size);
-            });
-            let mut counts = vec![ItemCounts::default(); config.sources.len()];
-            let mut written: std::io::Result<()> = Ok(());
-            for (item, result) in chunk.iter().zip(results) {
-                let c = &mut counts[item.source];
-                c.items += 1;
-                match result {
-                    Err(reason) => {
-                        let schema = &config.sources[item.source].record;
-                        c.add_invalid(schema.reason_index(reason));
-                        if let (Some(page), Some(rejected), true) =
-                            (&item.page, &mut out.rejected, written.is_ok())
-                        {
-                            let rejection = Rejected {
-                                source: &config.sources[item.source].name,
-                                reason: schema.reason_name(reason),
-                                page_url: page,
-                                item: &item.value,
-                            };
-                            written = write_line(*rejected, &mut line, &rejection);
-                        }
-                    }
-                    Ok(record) if !dedupe.insert(item.source, &record.id) => c.duplicates += 1,
-                    Ok(record) => {
-                        if written.is_ok() {
-                            written = write_line(out.records, &mut line, &record);
-                        }
-                        c.add_record(&record);
-                    }
-                }
-            }
-            lock(stats).add_items(&counts);
-            written?;
+            let counts = process_chunk(
+                config,
+                &rx,
+                &chunk,
+                &mut next,
+                &mut dedupe,
+                &mut out,
+                &mut line,
+            );
+            lock(stats).add_items(&counts?);
+            // The chunk's batches go, and with a page's last batch its body.
             chunk.clear();
             std::mem::swap(&mut chunk, &mut next);
             if chunk.is_empty() {
@@ -111,34 +72,126 @@ pub fn run<W: Write>(
     Ok(())
 }
 
-/// Moves what the channel holds right now into `chunk`, up to `limit`.
-fn take_ready(rx: &Receiver<Item>, chunk: &mut Vec<Item>, limit: usize) {
-    while chunk.len() < limit {
+/// Parses and normalizes one chunk's items in parallel — taking the next
+/// chunk off the queue meanwhile, so fetchers are not kept waiting for the
+/// work — then dedupes and writes them in arrival order. Returns the
+/// chunk's counts per source.
+fn process_chunk<W: Write>(
+    config: &Config,
+    rx: &QueueRx,
+    chunk: &[Batch],
+    next: &mut Vec<Batch>,
+    dedupe: &mut DedupeIndex,
+    out: &mut Sinks<'_, W>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Vec<ItemCounts>> {
+    let items: Vec<(&Batch, usize)> = chunk
+        .iter()
+        .flat_map(|b| (0..b.items.len()).map(move |i| (b, i)))
+        .collect();
+    let mut nodes = Vec::new();
+    rayon::in_place_scope(|s| {
+        s.spawn(|_| {
+            nodes = items
+                .par_iter()
+                .map(|&(batch, i)| Node::parse(batch.item(i)))
+                .collect();
+        });
+        take_ready(rx, next, config.batch_size);
+    });
+    let results: Vec<Result<Record<'_>, InvalidReason>> = items
+        .par_iter()
+        .zip(&nodes)
+        .map(|(&(batch, _), node)| {
+            let source = &config.sources[batch.source];
+            match node {
+                Ok(node) => normalize(&source.name, node, &source.record),
+                Err(Malformed) => Err(InvalidReason::MalformedItem),
+            }
+        })
+        .collect();
+    let mut counts = vec![ItemCounts::default(); config.sources.len()];
+    let mut written: std::io::Result<()> = Ok(());
+    for ((&(batch, i), result), node) in items.iter().zip(results).zip(&nodes) {
+        let c = &mut counts[batch.source];
+        c.items += 1;
+        match result {
+            Err(reason) => {
+                let schema = &config.sources[batch.source].record;
+                c.add_invalid(schema.reason_index(reason));
+                if let (Some(page), Some(rejected), true) =
+                    (&batch.page_url, &mut out.rejected, written.is_ok())
+                {
+                    line.clear();
+                    let source = &config.sources[batch.source].name;
+                    let reason = schema.reason_name(reason);
+                    write_rejected(
+                        line,
+                        source,
+                        &reason,
+                        page,
+                        batch.item(i),
+                        node.as_ref().ok(),
+                    );
+                    written = rejected.write_all(line);
+                }
+            }
+            Ok(record) if !dedupe.insert(batch.source, &record.id) => c.duplicates += 1,
+            Ok(record) => {
+                if written.is_ok() {
+                    line.clear();
+                    record.write_json(line);
+                    line.push(b'\n');
+                    written = out.records.write_all(line);
+                }
+                c.add_record(&record);
+            }
+        }
+    }
+    written.map(|()| counts)
+}
+
+/// Moves what the queue holds right now into `chunk`, until it has
+/// `limit` items.
+fn take_ready(rx: &QueueRx, chunk: &mut Vec<Batch>, limit: usize) {
+    let mut items: usize = chunk.iter().map(|b| b.items.len()).sum();
+    while items < limit {
         match rx.try_recv() {
-            Ok(item) => chunk.push(item),
-            Err(_) => break,
+            Some(batch) => {
+                items += batch.items.len();
+                chunk.push(batch);
+            }
+            None => break,
         }
     }
 }
 
-/// A line of `rejected.jsonl`: an invalid item as it came, and why.
-#[derive(Serialize)]
-struct Rejected<'a> {
-    source: &'a str,
-    reason: String,
-    page_url: &'a str,
-    item: &'a Value,
-}
-
-/// Serializes `line_of` into the reused `line` buffer and writes it: no
-/// allocation per line once the buffer has grown.
-fn write_line(
-    out: &mut impl Write,
+/// A line of `rejected.jsonl`: `{"source", "reason", "page_url", "item"}`,
+/// the item as it came (written compactly); an item that could not be
+/// parsed on its own is kept as its text, in `item_text`.
+fn write_rejected(
     line: &mut Vec<u8>,
-    line_of: &impl Serialize,
-) -> std::io::Result<()> {
-    line.clear();
-    serde_json::to_writer(&mut *line, line_of)?;
-    line.push(b'\n');
-    out.write_all(line)
+    source: &str,
+    reason: &str,
+    page_url: &str,
+    text: &str,
+    node: Option<&Node<'_>>,
+) {
+    line.extend_from_slice(b"{\"source\":");
+    write_str(line, source);
+    line.extend_from_slice(b",\"reason\":");
+    write_str(line, reason);
+    line.extend_from_slice(b",\"page_url\":");
+    write_str(line, page_url);
+    match node {
+        Some(node) => {
+            line.extend_from_slice(b",\"item\":");
+            node.write_json(line);
+        }
+        None => {
+            line.extend_from_slice(b",\"item_text\":");
+            write_str(line, text);
+        }
+    }
+    line.extend_from_slice(b"}\n");
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ingest::FieldPaths;
-use ingest::{normalize, RecordSchema};
+use ingest::{normalize, Node, RecordSchema};
 use serde_json::Value;
 
 /// One sample page and how to read it.
@@ -90,8 +90,14 @@ fn run(items: &[Value], source: &str, fields: &FieldPaths) -> (Vec<String>, BTre
     let mut invalid: BTreeMap<String, u64> = BTreeMap::new();
     let mut records = Vec::new();
     for item in items {
-        match normalize(source, item, &schema) {
-            Ok(r) => records.push(serde_json::to_string(&r).expect("record serializes")),
+        let text = item.to_string();
+        let node = Node::parse(&text).expect("a fixture item parses");
+        match normalize(source, &node, &schema) {
+            Ok(r) => {
+                let mut line = Vec::new();
+                r.write_json(&mut line);
+                records.push(String::from_utf8(line).expect("a record is UTF-8"));
+            }
             Err(reason) => *invalid.entry(schema.reason_name(reason)).or_default() += 1,
         }
     }

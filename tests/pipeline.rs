@@ -164,30 +164,31 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     .unwrap();
     let config = config_with(&server, json!({ "queue_capacity": CAPACITY }));
     let control = RunControl::new(Instant::now() + Duration::from_secs(30));
-    let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+    let (tx, rx) = ingest::queue(config.queue_capacity);
     let outcome = std::thread::scope(|s| {
         let fetcher = Fetcher::new(0, &config, shared(&control), 1);
         let running = s.spawn(move || fetcher.run(tx));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !rx.is_full() {
+        // A page's batch waits; the next page's does not fit beside it.
+        while rx.queued_items() < PER_PAGE {
             assert!(
                 Instant::now() < deadline,
-                "the fetcher never filled the channel"
+                "the fetcher never filled the queue"
             );
             std::thread::sleep(Duration::from_millis(5));
         }
         let mut consumed = 0;
         loop {
             std::thread::sleep(Duration::from_millis(2));
-            assert!(rx.len() <= CAPACITY);
+            assert!(rx.queued_items() <= CAPACITY);
             let requested = server.requests().len();
             assert!(
                 (requested - 1) * PER_PAGE <= consumed + CAPACITY,
                 "fetched {requested} pages with only {consumed} items consumed"
             );
             match rx.recv() {
-                Ok(_) => consumed += 1,
-                Err(_) => break,
+                Some(batch) => consumed += batch.items.len(),
+                None => break,
             }
         }
         assert_eq!(consumed, 12 * PER_PAGE);
@@ -227,12 +228,12 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
         let far = Instant::now() + Duration::from_secs(600);
         let soon = Instant::now() + Duration::from_secs(2);
         let control = RunControl::new(if interrupt { far } else { soon });
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+        let (tx, rx) = ingest::queue(config.queue_capacity);
         let (consumed, source): (usize, SourceOutcome) = std::thread::scope(|s| {
             let fetcher = Fetcher::new(0, &config, shared(&control), 1);
             let running = s.spawn(move || fetcher.run(tx));
             let waited = Instant::now();
-            while !rx.is_full() {
+            while rx.queued_items() < CAPACITY {
                 assert!(waited.elapsed() < Duration::from_secs(10), "never filled");
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -244,12 +245,15 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
             let mut consumed = 0;
             while !running.is_finished() && waited.elapsed() < Duration::from_secs(20) {
                 std::thread::sleep(Duration::from_millis(10));
-                if trickle && rx.try_recv().is_ok() {
-                    consumed += 1;
+                if let Some(batch) = trickle.then(|| rx.try_recv()).flatten() {
+                    // Still one item every 10 ms, whatever the batch size.
+                    let n = batch.items.len();
+                    consumed += n;
+                    std::thread::sleep(Duration::from_millis(10) * (n as u32 - 1));
                 }
             }
             let stopped = running.is_finished();
-            while rx.recv().is_ok() {} // unblocks a fetcher that did not stop
+            while rx.recv().is_some() {} // unblocks a fetcher that did not stop
             assert!(stopped, "the fetcher kept going past the stop");
             (consumed, running.join().unwrap())
         });

@@ -27,33 +27,21 @@ pub mod retry;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use log::{debug, info, trace, warn};
-use serde_json::Value;
 
 pub use crate::aggregate::SourceOutcome;
 use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
 use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
+use crate::queue::{Batch, QueueTx, SendError};
 use crate::redact::Redactor;
 use breaker::{Breaker, Transition};
 use client::{Client, Exchange};
+use page::{BodyError, Page};
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
 use retry::{parse_retry_after, Decision, RetryPolicy};
-
-/// One raw item on its way to the processor.
-#[derive(Debug)]
-pub struct Item {
-    /// Index of its source in the config.
-    pub source: usize,
-    /// The array element as received.
-    pub value: Value,
-    /// The page it came from (shown, redacted), when its source keeps
-    /// rejected items.
-    pub page: Option<Arc<str>>,
-}
 
 /// What every fetcher of a run shares.
 #[derive(Debug, Clone)]
@@ -72,9 +60,9 @@ pub struct Shared<'a> {
 /// and for an interrupt.
 const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
-/// A fetcher sending a page looks at the deadline and for an interrupt at
-/// least once every this many items (a few hundred nanoseconds of work).
-const SEND_CHECK_ITEMS: usize = 256;
+/// The most items in one batch: a fetcher looks at the deadline and for an
+/// interrupt before each batch it hands over, so at least this often.
+const MAX_BATCH_ITEMS: usize = 256;
 
 /// How a source's page loop ended: its status and where it stopped.
 type Ending = (SourceStatus, Option<String>);
@@ -91,11 +79,9 @@ enum Sent {
 }
 
 /// A usable answer to a page request.
-struct Page {
-    /// The body (`None` for 204).
-    body: Option<Value>,
-    /// The item array, taken out of the body.
-    items: Vec<Value>,
+struct Answer {
+    /// The body with its items found (`None` for 204).
+    page: Option<Page>,
     /// The URL that answered (after redirects).
     page_url: String,
     /// The answer's `Link` rel="next" target.
@@ -105,7 +91,7 @@ struct Page {
 /// How one page ended.
 enum PageOutcome {
     /// A usable answer.
-    Received(Page),
+    Received(Answer),
     /// Given up after its last attempt, or at once when not retryable.
     GivenUp { link_next: Option<String> },
     /// The run is stopping.
@@ -171,7 +157,7 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Fetches every page and sends every item; says how it ended.
-    pub fn run(mut self, tx: Sender<Item>) -> SourceOutcome {
+    pub fn run(mut self, tx: QueueTx) -> SourceOutcome {
         let shown = self.shown(&self.source.url);
         info!(source = self.name(), event = "start", url = shown; "");
         let mut pager = Paginator::new(&self.source.url, &self.source.pagination);
@@ -192,7 +178,7 @@ impl<'a> Fetcher<'a> {
     }
 
     /// The page loop: fetch, hand over, step, until the source ends.
-    fn walk(&mut self, pager: &mut Paginator, tx: &Sender<Item>) -> Ending {
+    fn walk(&mut self, pager: &mut Paginator, tx: &QueueTx) -> Ending {
         let mut requested = 0u64;
         let mut failed_in_a_row = 0u32;
         loop {
@@ -207,19 +193,17 @@ impl<'a> Fetcher<'a> {
             }
             requested += 1;
             let next = match self.fetch_page(&url, requested) {
-                PageOutcome::Received(Page { body: None, .. }) => Next::End,
-                PageOutcome::Received(Page {
-                    body: Some(body),
-                    items,
+                PageOutcome::Received(Answer { page: None, .. }) => Next::End,
+                PageOutcome::Received(Answer {
+                    page: Some(page),
                     page_url,
                     link_next,
                 }) => {
                     failed_in_a_row = 0;
-                    self.counts.announce(pager.announced_total(&body));
-                    let next =
-                        pager.after_page(&body, items.len(), &page_url, link_next.as_deref());
-                    drop(body);
-                    if let Some(ending) = self.hand_over(tx, items, &url) {
+                    self.counts.announce(pager.announced_total(&page));
+                    let n = page.items.len();
+                    let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
+                    if let Some(ending) = self.hand_over(tx, page, &url) {
                         return ending;
                     }
                     next
@@ -282,8 +266,8 @@ impl<'a> Fetcher<'a> {
     /// Hands a page's items over; `Some` when the source must stop there
     /// (the page's URL is then where it stopped, so a later run can fetch
     /// it again).
-    fn hand_over(&self, tx: &Sender<Item>, items: Vec<Value>, url: &str) -> Option<Ending> {
-        match self.send(tx, items, url) {
+    fn hand_over(&self, tx: &QueueTx, page: Page, url: &str) -> Option<Ending> {
+        match self.send(tx, page, url) {
             Sent::All => None,
             Sent::ProcessorGone => {
                 warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
@@ -300,44 +284,47 @@ impl<'a> Fetcher<'a> {
         }
     }
 
-    /// Sends a page's items in order. A full channel blocks, but never past
-    /// the deadline or an interrupt, which are looked at before every wait
-    /// for room and every [`SEND_CHECK_ITEMS`] items (however fast the
-    /// processor drains, a huge page must not keep the run going).
-    fn send(&self, tx: &Sender<Item>, items: Vec<Value>, url: &str) -> Sent {
-        let total = items.len();
+    /// Sends a page's items in order, in batches of spans of its body. A
+    /// full queue blocks, but never past the deadline or an interrupt,
+    /// which are looked at before every batch and every wait for room
+    /// (however fast the processor drains, a huge page must not keep the
+    /// run going).
+    fn send(&self, tx: &QueueTx, page: Page, url: &str) -> Sent {
         let control = self.shared.control;
-        let page: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
-        for (sent, value) in items.into_iter().enumerate() {
-            let mut item = Item {
-                source: self.index,
-                value,
-                page: page.clone(),
-            };
+        let page_url: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
+        let size = self
+            .config
+            .batch_size
+            .min(tx.capacity())
+            .clamp(1, MAX_BATCH_ITEMS);
+        let Page { text, items, .. } = page;
+        let total = items.len();
+        for (i, spans) in items.chunks(size).enumerate() {
             let cut_short = || {
                 let stop = control.check().err()?;
-                let dropped = total - sent;
-                Some(Sent::Stopped { stop, dropped })
+                Some(Sent::Stopped {
+                    stop,
+                    dropped: total - i * size,
+                })
             };
-            if sent % SEND_CHECK_ITEMS == SEND_CHECK_ITEMS - 1 {
-                if let Some(cut) = cut_short() {
-                    return cut;
-                }
+            if let Some(cut) = cut_short() {
+                return cut;
             }
+            let mut batch = Batch {
+                source: self.index,
+                body: Arc::clone(&text),
+                items: spans.to_vec(),
+                page_url: page_url.clone(),
+            };
             loop {
-                let full = match tx.try_send(item) {
+                batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {
                     Ok(()) => break,
-                    Err(TrySendError::Full(back)) => back,
-                    Err(TrySendError::Disconnected(_)) => return Sent::ProcessorGone,
+                    Err(SendError::Timeout(back)) => back,
+                    Err(SendError::Disconnected) => return Sent::ProcessorGone,
                 };
                 if let Some(cut) = cut_short() {
                     return cut;
                 }
-                item = match tx.send_timeout(full, SEND_CHECK_INTERVAL) {
-                    Ok(()) => break,
-                    Err(SendTimeoutError::Timeout(back)) => back,
-                    Err(SendTimeoutError::Disconnected(_)) => return Sent::ProcessorGone,
-                };
             }
         }
         Sent::All
@@ -482,7 +469,7 @@ impl<'a> Fetcher<'a> {
     }
 
     /// Phase 3: the items of a usable answer, or why there are none.
-    fn classify(&mut self, exchange: Exchange) -> Result<Page, AttemptError> {
+    fn classify(&mut self, exchange: Exchange) -> Result<Answer, AttemptError> {
         let Exchange {
             body,
             final_url: page_url,
@@ -490,24 +477,20 @@ impl<'a> Fetcher<'a> {
             ..
         } = exchange;
         let page = match body {
-            Ok(None) => Page {
-                body: None,
-                items: Vec::new(),
-                page_url,
-                link_next,
-            },
-            Ok(Some(mut body)) => {
-                match page::take_items(&mut body, self.source.items_path.as_ref()) {
-                    Some(items) => Page {
-                        body: Some(body),
-                        items,
-                        page_url,
-                        link_next,
-                    },
-                    None => return Err(self.failed(AttemptError::NoItems)),
+            Ok(None) => None,
+            Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
+                Ok(page) => Some(page),
+                Err(BodyError::NoItems) => return Err(self.failed(AttemptError::NoItems)),
+                Err(BodyError::Malformed(e)) => {
+                    return Err(self.failed(AttemptError::MalformedJson(e)))
                 }
-            }
+            },
             Err(e) => return Err(self.failed(e)),
+        };
+        let page = Answer {
+            page,
+            page_url,
+            link_next,
         };
         if let Some(Transition::Closed) = self.breaker.on_success() {
             info!(source = self.name(), event = "breaker_closed"; "");

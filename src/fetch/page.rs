@@ -1,12 +1,22 @@
-//! Reading a page body: the item array and `Link` headers.
+//! Reading a page body: where its items are, what its envelope says, and
+//! `Link` headers.
 //!
-//! The item array is found by `items_path` or, when that is omitted, by the
-//! auto-detection of SPEC §3: the body itself if it is an array; else a
-//! breadth-first search over nested objects (3 levels) for the first usual
-//! key (`data`, `items`, …) holding an array; else, only when no usual key
-//! appears anywhere, the single array-valued top-level field other than
-//! `errors`.
+//! A body is read once into one buffer and checked once as JSON; no tree
+//! is built for its items. [`Page::parse`] finds the item array — by
+//! `items_path` or, when that is omitted, by the auto-detection of SPEC §3:
+//! the body itself if it is an array; else a breadth-first search over
+//! nested objects (3 levels) for the first usual key (`data`, `items`, …)
+//! holding an array; else, only when no usual key appears anywhere, the
+//! single array-valued top-level field other than `errors` — and keeps
+//! each item as a byte span of the shared body, to be parsed where it is
+//! normalized. The envelope stays text too: [`Page::get`] parses only the
+//! path the paginator asks for (a cursor, a total).
 
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::dot_path::DotPath;
@@ -19,65 +29,228 @@ const USUAL_KEYS: [&str; 7] = [
 /// Levels searched by auto-detection (the body is level 1).
 const MAX_DEPTH: usize = 3;
 
-/// Removes the item array from `body` and returns it, or `None` when the
-/// body has no item array (a `no_items` failure).
-pub fn take_items(body: &mut Value, items_path: Option<&DotPath>) -> Option<Vec<Value>> {
-    let detected;
-    let path = match items_path {
-        Some(path) => path,
-        None => {
-            detected = detect(body)?;
-            &detected
+/// Why a body is not a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not valid UTF-8 JSON; serde_json's message.
+    Malformed(String),
+    /// JSON, but without an item array.
+    NoItems,
+}
+
+/// A page body that is JSON, with its items found.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The whole body; items are spans of it.
+    pub text: Arc<String>,
+    /// Each item's span in `text`, in order.
+    pub items: Vec<Range<usize>>,
+    /// The top-level members' spans, when the body is an object (what the
+    /// paginator's paths start from).
+    top: Vec<(String, Range<usize>)>,
+}
+
+impl Page {
+    /// Checks `text` as one JSON document and finds its item array. A
+    /// leading UTF-8 byte order mark is skipped, as RFC 8259 allows. The
+    /// body is read as a whole once (which checks all of it), then only
+    /// the item array and the objects the detection looks into.
+    pub fn parse(text: String, items_path: Option<&DotPath>) -> Result<Page, BodyError> {
+        let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        let json = &text[start..];
+        let malformed = |e: serde_json::Error| BodyError::Malformed(e.to_string());
+        let (array, top) = match json.trim_start().as_bytes().first() {
+            Some(b'{') => {
+                let top = serde_json::from_str::<Members<'_>>(json)
+                    .map_err(malformed)?
+                    .0;
+                let array = match items_path {
+                    Some(path) => at_path_in(&top, path),
+                    None => detect(&top),
+                };
+                let spans = top.iter().map(|(k, v)| (k.clone(), span(&text, v.get())));
+                (array.map(RawValue::get), spans.collect())
+            }
+            Some(b'[') => {
+                let root: &RawValue = serde_json::from_str(json).map_err(malformed)?;
+                let array = match items_path {
+                    Some(path) => at_path(root, path),
+                    None => Some(root),
+                };
+                (array.map(RawValue::get), Vec::new())
+            }
+            _ => {
+                serde_json::from_str::<Value>(json).map_err(malformed)?;
+                (None, Vec::new())
+            }
+        };
+        let array = array
+            .filter(|a| a.starts_with('['))
+            .ok_or(BodyError::NoItems)?;
+        let elements: Vec<&RawValue> = serde_json::from_str(array).map_err(malformed)?;
+        let items = elements
+            .iter()
+            .map(|item| span(&text, item.get()))
+            .collect();
+        drop(elements);
+        Ok(Page {
+            items,
+            top,
+            text: Arc::new(text),
+        })
+    }
+
+    /// The value at `path` in the body's envelope, parsed on its own.
+    pub fn get(&self, path: &DotPath) -> Option<Value> {
+        let raw = if self.top.is_empty() {
+            let json = self.text.trim_start_matches('\u{feff}');
+            at_path(serde_json::from_str(json).ok()?, path)?
+        } else {
+            let members: Vec<(String, &RawValue)> = self
+                .top
+                .iter()
+                .filter_map(|(k, r)| {
+                    Some((k.clone(), serde_json::from_str(&self.text[r.clone()]).ok()?))
+                })
+                .collect();
+            at_path_in(&members, path)?
+        };
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    /// A page of `text` read for its envelope only, items or not: what the
+    /// paginator's tests give it.
+    #[cfg(test)]
+    pub fn envelope(text: String) -> Page {
+        let top = serde_json::from_str::<Members<'_>>(&text)
+            .map(|m| {
+                m.0.iter()
+                    .map(|(k, v)| (k.clone(), span(&text, v.get())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Page {
+            text: Arc::new(text),
+            items: Vec::new(),
+            top,
         }
-    };
-    let at = path.get_mut(body)?;
-    match at.take() {
-        Value::Array(items) => Some(items),
-        other => {
-            *at = other;
-            None
-        }
+    }
+
+    /// Item `i`'s text.
+    #[cfg(test)]
+    pub fn item(&self, i: usize) -> &str {
+        &self.text[self.items[i].clone()]
     }
 }
 
-/// The path of the auto-detected item array ([`DotPath::root`] = the body).
-fn detect(body: &Value) -> Option<DotPath> {
-    let root = match body {
-        Value::Array(_) => return Some(DotPath::root()),
-        Value::Object(map) => map,
-        _ => return None,
-    };
-    let mut level = vec![(DotPath::root(), root)];
+/// Where `inner`, a slice of `outer`, is in it.
+fn span(outer: &str, inner: &str) -> Range<usize> {
+    let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
+    start..start + inner.len()
+}
+
+/// The first byte of a raw value: `{`, `[`, `"`, a digit, `t`, `f`, `n`.
+fn kind(raw: &RawValue) -> u8 {
+    raw.get().as_bytes().first().copied().unwrap_or(b' ')
+}
+
+/// An object's members as raw values, in document order; a key given
+/// twice keeps its first place and its last value, as serde_json's maps do.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members: Vec<(String, &'de RawValue)> = Vec::new();
+                let mut seen = std::collections::HashMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match seen.get(&key) {
+                        Some(&i) => members[i] = (key, value),
+                        None => {
+                            seen.insert(key.clone(), members.len());
+                            members.push((key, value));
+                        }
+                    }
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The members of a raw object; `None` for anything else.
+fn members(raw: &RawValue) -> Option<Vec<(String, &RawValue)>> {
+    if kind(raw) != b'{' {
+        return None;
+    }
+    serde_json::from_str::<Members<'_>>(raw.get())
+        .ok()
+        .map(|m| m.0)
+}
+
+/// The raw value at `path` under an object of these members.
+fn at_path_in<'a>(top: &[(String, &'a RawValue)], path: &DotPath) -> Option<&'a RawValue> {
+    let mut segments = path.segments();
+    let (first, _) = segments.next()?;
+    let start = top.iter().find_map(|(k, v)| (k == first).then_some(*v))?;
+    walk(start, segments)
+}
+
+/// The raw value at `path` under `root`.
+fn at_path<'a>(root: &'a RawValue, path: &DotPath) -> Option<&'a RawValue> {
+    walk(root, path.segments())
+}
+
+fn walk<'a, 'p>(
+    root: &'a RawValue,
+    mut segments: impl Iterator<Item = (&'p str, Option<usize>)>,
+) -> Option<&'a RawValue> {
+    segments.try_fold(root, |at, (key, index)| match kind(at) {
+        b'{' => members(at)?
+            .into_iter()
+            .find_map(|(k, v)| (k == key).then_some(v)),
+        b'[' => {
+            let elements: Vec<&RawValue> = serde_json::from_str(at.get()).ok()?;
+            elements.get(index?).copied()
+        }
+        _ => None,
+    })
+}
+
+/// The auto-detected item array of an object body, given its members.
+fn detect<'a>(top: &[(String, &'a RawValue)]) -> Option<&'a RawValue> {
+    let mut level: Vec<Vec<(String, &RawValue)>> = vec![top.to_vec()];
     let mut usual_key_seen = false;
     for _ in 0..MAX_DEPTH {
         // The key order decides first, then the objects' order in the level.
         for key in USUAL_KEYS {
-            for (path, map) in &level {
-                match map.get(key) {
-                    Some(Value::Array(_)) => return Some(path.child(key)),
+            for map in &level {
+                match map.iter().find(|(k, _)| k == key) {
+                    Some((_, v)) if kind(v) == b'[' => return Some(*v),
                     Some(_) => usual_key_seen = true,
                     None => {}
                 }
             }
         }
-        let mut next = Vec::new();
-        for (path, map) in &level {
-            for (key, value) in map.iter() {
-                if let Value::Object(child) = value {
-                    next.push((path.child(key), child));
-                }
-            }
-        }
-        level = next;
+        level = level
+            .iter()
+            .flat_map(|map| map.iter().filter_map(|(_, v)| members(v)))
+            .collect();
     }
     if usual_key_seen {
         return None;
     }
-    let mut arrays = root
-        .iter()
-        .filter(|(k, v)| v.is_array() && k.as_str() != "errors");
+    let mut arrays = top.iter().filter(|(k, v)| kind(v) == b'[' && k != "errors");
     match (arrays.next(), arrays.next()) {
-        (Some((key, _)), None) => Some(DotPath::root().child(key)),
+        (Some((_, v)), None) => Some(*v),
         _ => None,
     }
 }
@@ -146,9 +319,64 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn items(mut body: Value, path: Option<&str>) -> Option<Vec<Value>> {
+    fn items(body: Value, path: Option<&str>) -> Option<Vec<Value>> {
         let path: Option<DotPath> = path.map(|p| p.parse().unwrap());
-        take_items(&mut body, path.as_ref())
+        let page = match Page::parse(body.to_string(), path.as_ref()) {
+            Ok(page) => page,
+            Err(BodyError::NoItems) => return None,
+            Err(e) => panic!("{e:?}"),
+        };
+        let parsed = (0..page.items.len()).map(|i| serde_json::from_str(page.item(i)).unwrap());
+        Some(parsed.collect())
+    }
+
+    #[test]
+    fn bodies_parse_with_or_without_a_byte_order_mark_and_bad_ones_fail() {
+        for text in [
+            "{\"data\": [1]}",
+            "\u{feff}{\"data\": [1]}",
+            " [1] ",
+            "\u{feff}[1]",
+        ] {
+            let page = Page::parse(text.to_string(), None).unwrap();
+            assert_eq!(page.item(0), "1", "{text:?}");
+        }
+        for bad in [
+            "",
+            "\u{feff}",
+            "{\"data\": [",
+            "<html>",
+            "[1] x",
+            "{\"a\":1,}",
+        ] {
+            assert!(
+                matches!(
+                    Page::parse(bad.to_string(), None),
+                    Err(BodyError::Malformed(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Page::parse("5".into(), None).unwrap_err(),
+            BodyError::NoItems
+        );
+    }
+
+    #[test]
+    fn the_envelope_is_read_by_path_and_items_are_spans() {
+        let text =
+            r#"{"meta": {"next": "c2", "total": 7}, "data": [{"a": 1}, [2] ], "n": [3, {"x": 4}]}"#;
+        let page = Page::parse(text.to_string(), None).unwrap();
+        assert_eq!((page.item(0), page.item(1)), (r#"{"a": 1}"#, "[2]"));
+        let get = |p: &str| page.get(&p.parse().unwrap());
+        assert_eq!(get("meta.next"), Some(json!("c2")));
+        assert_eq!(get("meta.total"), Some(json!(7)));
+        assert_eq!(get("n.1.x"), Some(json!(4)));
+        assert_eq!(get("meta.none"), None);
+        // A key given twice: its last value, as serde_json reads it.
+        let page = Page::parse(r#"{"data": [1], "data": [2]}"#.into(), None).unwrap();
+        assert_eq!(page.item(0), "2");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::hash::{BuildHasher, RandomState};
 use serde_json::Value;
 
 use crate::config::Pagination;
+use crate::fetch::page::Page;
 use crate::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
@@ -86,7 +87,7 @@ impl Paginator {
     /// `link_next`.
     pub fn after_page(
         &mut self,
-        body: &Value,
+        body: &Page,
         items: usize,
         page_url: &str,
         link_next: Option<&str>,
@@ -101,7 +102,8 @@ impl Paginator {
             } => {
                 let last = total_pages_path
                     .as_ref()
-                    .and_then(|p| p.get(body))
+                    .and_then(|p| body.get(p))
+                    .as_ref()
                     .and_then(Value::as_u64)
                     .is_some_and(|total| (self.position - start).saturating_add(1) >= total);
                 if items == 0 || last {
@@ -114,7 +116,8 @@ impl Paginator {
                 self.position = self.position.saturating_add(items);
                 let past_total = total_path
                     .as_ref()
-                    .and_then(|p| p.get(body))
+                    .and_then(|p| body.get(p))
+                    .as_ref()
                     .and_then(Value::as_u64)
                     .is_some_and(|total| self.position >= total);
                 if items == 0 || past_total {
@@ -123,7 +126,7 @@ impl Paginator {
                 self.step_to_position()
             }
             Pagination::Cursor { cursor_path, param } => {
-                let cursor = match cursor_path.get(body) {
+                let cursor = match body.get(cursor_path).as_ref() {
                     None | Some(Value::Null) => return Next::End,
                     Some(Value::String(s)) if s.is_empty() => return Next::End,
                     Some(Value::String(s)) => s.clone(),
@@ -133,7 +136,7 @@ impl Paginator {
                 let url = set_query_param(&self.base, param, &cursor);
                 self.follow(url)
             }
-            Pagination::NextUrl { next_path } => match next_path.get(body) {
+            Pagination::NextUrl { next_path } => match body.get(next_path).as_ref() {
                 None | Some(Value::Null) => Next::End,
                 Some(Value::String(s)) if s.trim().is_empty() => Next::End,
                 Some(Value::String(s)) => {
@@ -149,12 +152,12 @@ impl Paginator {
 
     /// The item total a page body announces, for styles that read one
     /// (`offset`'s `total_path`).
-    pub fn announced_total(&self, body: &Value) -> Option<u64> {
+    pub fn announced_total(&self, body: &Page) -> Option<u64> {
         match &self.style {
             Pagination::Offset {
                 total_path: Some(path),
                 ..
-            } => path.get(body).and_then(Value::as_u64),
+            } => body.get(path).as_ref().and_then(Value::as_u64),
             _ => None,
         }
     }
@@ -248,7 +251,11 @@ mod tests {
     /// `after_page` for a page that answered from its own URL.
     fn after(p: &mut Paginator, body: &Value, items: usize, link_next: Option<&str>) -> Next {
         let here = p.current().to_string();
-        p.after_page(body, items, &here, link_next)
+        p.after_page(&page(body), items, &here, link_next)
+    }
+
+    fn page(body: &Value) -> Page {
+        Page::envelope(body.to_string())
     }
 
     #[test]
@@ -396,7 +403,7 @@ mod tests {
                 param: "c".into(),
             },
         );
-        let got = p.after_page(&json!({"next": {"id": 2}}), 1, "http://h/r", None);
+        let got = p.after_page(&page(&json!({"next": {"id": 2}})), 1, "http://h/r", None);
         assert!(matches!(got, Next::BadPointer(_)), "{got:?}");
         let mut p = Paginator::new(
             "http://h/r",
@@ -404,7 +411,7 @@ mod tests {
                 next_path: dot("next"),
             },
         );
-        let got = p.after_page(&json!({"next": true}), 1, "http://h/r", None);
+        let got = p.after_page(&page(&json!({"next": true})), 1, "http://h/r", None);
         assert!(matches!(got, Next::BadPointer(_)), "{got:?}");
         // Only http(s) URLs are ever requested, whatever a server links to.
         for target in [
@@ -413,7 +420,7 @@ mod tests {
             "ftp://h/r?page=2",
             "http://h:99999/r",
         ] {
-            let got = p.after_page(&json!({ "next": target }), 1, "http://h/r", None);
+            let got = p.after_page(&page(&json!({ "next": target })), 1, "http://h/r", None);
             assert!(matches!(got, Next::BadUrl(_)), "{target}: {got:?}");
         }
     }
@@ -427,7 +434,7 @@ mod tests {
             },
         );
         let got = p.after_page(
-            &json!({"next": "list?page=2"}),
+            &page(&json!({"next": "list?page=2"})),
             1,
             "https://new/b/list",
             None,

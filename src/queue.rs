@@ -1,0 +1,212 @@
+//! The queue between fetchers and processor: batches of items from one
+//! page, bounded by the number of items waiting (SPEC §1).
+//!
+//! A page's items travel as spans of its body in batches of up to
+//! `batch_size`, so the channel handoff is paid per batch, not per item.
+//! The bound still counts items: a fetcher takes room for a batch's items
+//! before sending it and blocks while there is none (backpressure), and
+//! the processor gives the room back as it takes batches off. The wait for
+//! room is bounded by a timeout so the fetcher can look at the deadline and
+//! the interrupt while it waits. The channel itself is crossbeam's;
+//! dropping every sender ends the processor's loop, as before.
+
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::control::lock;
+
+/// Items of one page on their way to the processor.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Index of their source in the config.
+    pub source: usize,
+    /// The page's whole body; freed when its last batch is done with.
+    pub body: Arc<String>,
+    /// Each item's span of `body`, in page order.
+    pub items: Vec<Range<usize>>,
+    /// The page's URL (shown, redacted), when its source keeps rejected
+    /// items.
+    pub page_url: Option<Arc<str>>,
+}
+
+impl Batch {
+    /// Item `i`'s text.
+    pub fn item(&self, i: usize) -> &str {
+        &self.body[self.items[i].clone()]
+    }
+}
+
+/// Room for items, shared by both ends.
+#[derive(Debug)]
+struct Gate {
+    /// Items sent and not yet taken off; `None` once the receiver is gone.
+    waiting: Mutex<Option<usize>>,
+    /// Notified when room is given back or the receiver goes.
+    room: Condvar,
+    capacity: usize,
+}
+
+/// Why a batch was not sent.
+#[derive(Debug)]
+pub enum SendError {
+    /// No room came within the timeout; the batch is handed back.
+    Timeout(Batch),
+    /// The processor is gone.
+    Disconnected,
+}
+
+/// The fetchers' end. Clones share the bound.
+#[derive(Debug, Clone)]
+pub struct QueueTx {
+    tx: Sender<Batch>,
+    gate: Arc<Gate>,
+}
+
+/// The processor's end.
+#[derive(Debug)]
+pub struct QueueRx {
+    rx: Receiver<Batch>,
+    gate: Arc<Gate>,
+}
+
+/// A queue holding at most `capacity` items (at least 1).
+pub fn bounded(capacity: usize) -> (QueueTx, QueueRx) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let gate = Arc::new(Gate {
+        waiting: Mutex::new(Some(0)),
+        room: Condvar::new(),
+        capacity: capacity.max(1),
+    });
+    let rx = QueueRx {
+        rx,
+        gate: Arc::clone(&gate),
+    };
+    (QueueTx { tx, gate }, rx)
+}
+
+impl QueueTx {
+    /// The most items one batch may hold, so that it always fits.
+    pub fn capacity(&self) -> usize {
+        self.gate.capacity
+    }
+
+    /// Sends `batch` once there is room for its items, waiting at most
+    /// `timeout` for it.
+    pub fn send_timeout(&self, batch: Batch, timeout: Duration) -> Result<(), SendError> {
+        let n = batch.items.len().min(self.gate.capacity);
+        let mut waiting = lock(&self.gate.waiting);
+        loop {
+            match *waiting {
+                None => return Err(SendError::Disconnected),
+                Some(w) if w + n <= self.gate.capacity => break,
+                Some(_) => {}
+            }
+            let (guard, wait) = self
+                .gate
+                .room
+                .wait_timeout(waiting, timeout)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            waiting = guard;
+            if wait.timed_out() && !matches!(*waiting, Some(w) if w + n <= self.gate.capacity) {
+                return match *waiting {
+                    None => Err(SendError::Disconnected),
+                    Some(_) => Err(SendError::Timeout(batch)),
+                };
+            }
+        }
+        *waiting = waiting.map(|w| w + n);
+        drop(waiting);
+        self.tx.send(batch).map_err(|_| SendError::Disconnected)
+    }
+}
+
+impl QueueRx {
+    /// The next batch, blocking; `None` once every sender is gone and the
+    /// queue is empty.
+    pub fn recv(&self) -> Option<Batch> {
+        let batch = self.rx.recv().ok()?;
+        self.release(&batch);
+        Some(batch)
+    }
+
+    /// The next batch if one is waiting.
+    pub fn try_recv(&self) -> Option<Batch> {
+        let batch = self.rx.try_recv().ok()?;
+        self.release(&batch);
+        Some(batch)
+    }
+
+    /// Items waiting now.
+    pub fn queued_items(&self) -> usize {
+        lock(&self.gate.waiting).unwrap_or(0)
+    }
+
+    fn release(&self, batch: &Batch) {
+        let n = batch.items.len().min(self.gate.capacity);
+        let mut waiting = lock(&self.gate.waiting);
+        *waiting = waiting.map(|w| w.saturating_sub(n));
+        self.gate.room.notify_all();
+    }
+}
+
+impl Drop for QueueRx {
+    /// Senders waiting for room learn at once that nobody will take it.
+    fn drop(&mut self) {
+        *lock(&self.gate.waiting) = None;
+        self.gate.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> Batch {
+        Batch {
+            source: 0,
+            body: Arc::new("[".to_string() + &"1,".repeat(n) + "1]"),
+            items: (0..n).map(|i| 1 + 2 * i..2 + 2 * i).collect(),
+            page_url: None,
+        }
+    }
+
+    #[test]
+    fn the_bound_counts_items_not_batches() {
+        let (tx, rx) = bounded(5);
+        tx.send_timeout(batch(3), Duration::from_millis(1)).unwrap();
+        tx.send_timeout(batch(2), Duration::from_millis(1)).unwrap();
+        assert_eq!(rx.queued_items(), 5);
+        let full = tx.send_timeout(batch(1), Duration::from_millis(20));
+        assert!(matches!(full, Err(SendError::Timeout(_))));
+        assert_eq!(rx.recv().unwrap().items.len(), 3);
+        assert_eq!(rx.queued_items(), 2);
+        tx.send_timeout(batch(3), Duration::from_millis(1)).unwrap();
+        assert_eq!(rx.try_recv().unwrap().item(1), "1");
+    }
+
+    #[test]
+    fn a_waiting_sender_hears_that_the_receiver_is_gone() {
+        let (tx, rx) = bounded(1);
+        tx.send_timeout(batch(1), Duration::from_millis(1)).unwrap();
+        let waiter = std::thread::spawn(move || tx.send_timeout(batch(1), Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        drop(rx);
+        assert!(matches!(
+            waiter.join().unwrap(),
+            Err(SendError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn the_end_of_input_is_every_sender_gone() {
+        let (tx, rx) = bounded(4);
+        let tx2 = tx.clone();
+        tx.send_timeout(batch(2), Duration::from_millis(1)).unwrap();
+        drop((tx, tx2));
+        assert!(rx.recv().is_some());
+        assert!(rx.recv().is_none());
+    }
+}
