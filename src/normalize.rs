@@ -935,4 +935,207 @@ mod tests {
             }
         }
     }
+
+    /// Field names for random declared schemas: some of them the product
+    /// schema's or the items' own keys, so `rest: "keep"` meets clashes.
+    const SCHEMA_NAMES: [&str; 10] = [
+        "title", "price", "currency", "name", "data", "x", "value", "amount", "state", "when",
+    ];
+
+    fn any_paths() -> impl Strategy<Value = Vec<DotPath>> {
+        let path = prop::sample::select(vec![
+            "id",
+            "sku",
+            "title",
+            "price",
+            "amount",
+            "currency",
+            "value",
+            "x",
+            "x.price",
+            "x.x.amount",
+            "x.0.id",
+            "data.0",
+            "data.00",
+            "data.1.value",
+            "9",
+            "no.such.path",
+        ])
+        .prop_map(dot);
+        prop::collection::vec(path, 1..3)
+    }
+
+    /// A declared schema: distinct field names in random order, each with
+    /// random paths, type and `required`; the id at random paths or by the
+    /// search; `rest` keep or drop.
+    fn any_schema() -> impl Strategy<Value = RecordSchema> {
+        let names =
+            prop::sample::subsequence(SCHEMA_NAMES.to_vec(), 0..=SCHEMA_NAMES.len()).prop_shuffle();
+        let spec = || {
+            (
+                any_paths(),
+                prop::sample::select(FieldType::ALL.to_vec()),
+                prop::bool::weighted(0.15),
+            )
+        };
+        let id = || {
+            prop_oneof![
+                3 => Just(Lookup::Paths(vec![dot("id")])),
+                1 => any_paths().prop_map(Lookup::Paths),
+                1 => Just(Lookup::Search(ProductField::Id)),
+            ]
+        };
+        names
+            .prop_flat_map(move |names| {
+                let specs = prop::collection::vec(spec(), names.len());
+                (Just(names), specs)
+            })
+            .prop_flat_map(move |(names, specs)| {
+                let fields: Vec<crate::schema::FieldSpec> = names
+                    .iter()
+                    .zip(specs)
+                    .map(|(name, (paths, ty, required))| crate::schema::FieldSpec {
+                        name: name.to_string(),
+                        lookup: Lookup::Paths(paths),
+                        ty: ValueType::Declared(ty),
+                        required,
+                    })
+                    .collect();
+                (id(), Just(fields), any::<bool>())
+            })
+            .prop_map(|(id, fields, keep)| RecordSchema {
+                id,
+                fields,
+                rest: if keep { Rest::Keep } else { Rest::Drop },
+                product: false,
+            })
+    }
+
+    /// Items for declared schemas: any JSON at all, or (mostly) an object
+    /// with an id and fields under the schemas' names, holding any JSON or
+    /// a value some type takes.
+    fn any_item() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(SCHEMA_NAMES.to_vec());
+        let plausible = prop::sample::select(vec![
+            json!("2026-11-01T09:00:00.5+01:00"),
+            json!("2026-11-01"),
+            json!("2026-11-01T09:00:00"),
+            json!(1_700_000_000),
+            json!(1_700_000_000_123_u64),
+            json!("12.50"),
+            json!("$1,299.00"),
+            json!({"amount": "3", "currency": "gbp"}),
+            json!(" true "),
+            json!("0012"),
+            json!(1),
+            json!(-0.0),
+            json!("eur"),
+            json!(" x "),
+            json!(""),
+            json!([1, {"a": null}]),
+            Value::Null,
+        ]);
+        let value = prop_oneof![any_json(), plausible];
+        let id = prop_oneof![
+            any::<u32>().prop_map(Value::from),
+            "[ a-z0-9-]{1,6}".prop_map(Value::from),
+        ];
+        prop_oneof![
+            1 => any_json(),
+            4 => (id, prop::collection::vec((key, value), 0..10)).prop_map(|(id, kv)| {
+                let mut m = serde_json::Map::new();
+                m.insert("id".to_string(), id);
+                for (k, v) in kv {
+                    m.insert(k.to_string(), v);
+                }
+                Value::Object(m)
+            }),
+        ]
+    }
+
+    /// What a value of `ty` may look like in a record (SPEC §5 "Types").
+    fn fits(ty: FieldType, v: &Value) -> bool {
+        let trimmed = |s: &str| !s.is_empty() && s.trim() == s;
+        match (ty, v) {
+            (FieldType::Any | FieldType::Json, v) => !v.is_null(),
+            (FieldType::String, Value::String(s)) => trimmed(s),
+            (FieldType::Integer, Value::Number(n)) => {
+                let t = n.as_str();
+                let digits = t.strip_prefix('-').unwrap_or(t);
+                !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && (digits == "0" || !digits.starts_with('0'))
+                    && t != "-0"
+            }
+            (FieldType::Number, Value::Number(n)) => n.as_f64().is_some_and(f64::is_finite),
+            (FieldType::Boolean, Value::Bool(_)) => true,
+            (FieldType::Timestamp, Value::String(s)) => {
+                s.len() >= 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T'
+            }
+            (FieldType::Price, Value::Number(n)) => n.as_f64().is_some_and(|a| a >= 0.0),
+            (FieldType::Currency, Value::String(s)) => {
+                s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
+            }
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
+        #[test]
+        fn declared_schemas_write_their_fields_in_order(
+            schema in any_schema(),
+            item in any_item(),
+        ) {
+            let text = item.to_string();
+            let node = Node::parse(&text).unwrap();
+            let result = normalize("src", &node, &schema);
+            let Ok(r) = result else { return Ok(()) };
+            prop_assert_eq!(r.values.len(), schema.fields.len());
+            let mut out = Vec::new();
+            r.write_json(&mut out);
+            let line = String::from_utf8(out).unwrap();
+            let back: Value = serde_json::from_str(&line).unwrap();
+            let obj = back.as_object().expect("a record is an object");
+            let mut want: Vec<&str> = vec!["key", "source", "id"];
+            want.extend(schema.fields.iter().map(|f| f.name.as_str()));
+            if schema.rest == Rest::Keep {
+                let item = item.as_object().unwrap();
+                want.extend(item.keys().map(String::as_str).filter(|k| !schema.is_own_field(k)));
+            }
+            let got: Vec<&str> = obj.keys().map(String::as_str).collect();
+            prop_assert_eq!(&got, &want, "{}", line);
+            prop_assert_eq!(&obj["key"], &json!(format!("src:{}", r.id)));
+            prop_assert_eq!(&obj["source"], &json!("src"));
+            prop_assert!(!r.id.is_empty() && r.id.trim() == r.id, "{}", line);
+            for (i, f) in schema.fields.iter().enumerate() {
+                let v = &obj[f.name.as_str()];
+                if f.required {
+                    prop_assert!(!v.is_null(), "required {} is null: {}", f.name, line);
+                }
+                let ValueType::Declared(ty) = f.ty else { unreachable!() };
+                prop_assert!(v.is_null() || fits(ty, v), "{} as {}: {}", f.name, ty, line);
+                if r.bad.contains(&(i as u16)) {
+                    prop_assert!(!f.required, "a bad required {} is a record: {}", f.name, line);
+                    // A currency field with a bad value takes the price's
+                    // currency when there is one (SPEC §5); any other bad
+                    // value is null.
+                    if ty != FieldType::Currency {
+                        prop_assert!(v.is_null(), "bad {} is not null: {}", f.name, line);
+                    }
+                }
+            }
+            let mut bad = r.bad.clone();
+            bad.dedup();
+            prop_assert_eq!(bad.len(), r.bad.len(), "a field is bad once");
+            if schema.rest == Rest::Keep {
+                for (k, v) in item.as_object().unwrap() {
+                    if !schema.is_own_field(k) {
+                        prop_assert_eq!(&obj[k.as_str()], v, "rest {} as it is", k);
+                    }
+                }
+            }
+        }
+    }
 }

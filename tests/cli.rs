@@ -24,7 +24,7 @@ fn stderr(o: &Output) -> String {
 
 /// Writes `config` into `dir`: the `ingest run` command for it, with its
 /// outputs going to `dir/out`.
-fn run_command(dir: &Path, config: &Value) -> Command {
+pub(crate) fn run_command(dir: &Path, config: &Value) -> Command {
     std::fs::create_dir_all(dir).unwrap();
     let file = dir.join("ingest.json");
     std::fs::write(&file, config.to_string()).unwrap();
@@ -47,7 +47,7 @@ fn two_page_mock() -> MockServer {
 /// `summary.json` in `out`, after checking the accounting identity (per
 /// source and in totals) and, where this run wrote `records.jsonl`, that
 /// it holds one line per record.
-fn summary_in(out: &Path) -> Value {
+pub(crate) fn summary_in(out: &Path) -> Value {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     crate::support::assert_identity(&summary);

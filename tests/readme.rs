@@ -1,7 +1,14 @@
-//! README.md stays true: its config examples parse, and the make targets
-//! and flags it names exist.
+//! README.md stays true: its config examples parse, its worked record
+//! examples write the records it shows, and the make targets and flags it
+//! names exist.
+
+use std::collections::BTreeMap;
 
 use ingest::Config;
+use serde_json::{json, Value};
+use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
+
+use crate::support::run;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -19,9 +26,7 @@ fn config_examples(text: &str) -> Vec<String> {
 
 #[test]
 fn every_config_example_in_the_readme_parses() {
-    // The examples read tokens from the environment, as a user's would.
-    std::env::set_var("SHOP_TOKEN", "s3cret");
-    std::env::set_var("GITHUB_TOKEN", "ghp_x");
+    tokens();
     let examples = config_examples(&readme());
     assert!(
         examples.len() >= 7,
@@ -52,5 +57,109 @@ fn the_make_targets_the_readme_names_exist() {
             makefile.contains(&format!("\n{target}:")),
             "Makefile has {target}"
         );
+    }
+}
+
+/// The examples read tokens from the environment, as a user's would; set
+/// once for every test here.
+fn tokens() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        std::env::set_var("SHOP_TOKEN", "s3cret");
+        std::env::set_var("GITHUB_TOKEN", "ghp_x");
+    });
+}
+
+/// The worked examples of "Records for your API": each ```json config
+/// with the ```jsonl records shown after it.
+fn worked_examples(text: &str) -> Vec<(String, Vec<String>)> {
+    let start = text
+        .find("\n## Records for your API\n")
+        .expect("README has the section Records for your API");
+    let section = &text[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut examples: Vec<(String, Vec<String>)> = Vec::new();
+    for block in section.split("```").skip(1).step_by(2) {
+        if let Some(config) = block.strip_prefix("json\n") {
+            if config.contains("\"sources\"") {
+                examples.push((config.to_string(), Vec::new()));
+            }
+        } else if let Some(lines) = block.strip_prefix("jsonl\n") {
+            let (_, records) = examples.last_mut().expect("records follow a config");
+            records.extend(lines.lines().map(str::to_string));
+        }
+    }
+    examples
+}
+
+/// The testsupport mock that stands in for the API of each worked
+/// example, by its source's name.
+fn mock_for(name: &str) -> MockSource {
+    match name {
+        "issues" => MockSource::new("gh", Style::LinkHeader, 3, 5).shape(Shape::GithubIssues),
+        "orders" => MockSource::new("drf", Style::NextUrl, 3, 5).shape(Shape::DrfOrders),
+        other => panic!("no mock for the README's source {other:?}"),
+    }
+}
+
+/// Each worked example runs for real against its mock (only its `url`
+/// rewritten to the mock's), ends complete without a warning, and writes
+/// exactly the records the README shows, key order included.
+#[test]
+fn the_worked_record_examples_write_the_records_the_readme_shows() {
+    tokens();
+    let examples = worked_examples(&readme());
+    let names: Vec<String> = examples
+        .iter()
+        .map(|(config, _)| {
+            let doc: Value = serde_json::from_str(config).unwrap();
+            doc["sources"][0]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["issues", "orders"], "the two worked examples");
+    for (config, shown) in &examples {
+        let mut doc: Value = serde_json::from_str(config).unwrap();
+        assert_eq!(doc["sources"].as_array().unwrap().len(), 1, "{config}");
+        let name = doc["sources"][0]["name"].as_str().unwrap().to_string();
+        let mock = mock_for(&name);
+        let mock_name = mock.name.clone();
+        let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+        doc["sources"][0]["url"] = json!(server.source_url(&mock_name));
+        let config = Config::parse(&format!("README example {name}"), &doc.to_string())
+            .unwrap_or_else(|e| panic!("{e}\n{doc:#}"));
+        let o = run(&config);
+        let summary = &o.summary["sources"][&name];
+        assert_eq!(o.exit_code(), 0, "{name}: {summary:#}");
+        assert_eq!(summary["warnings"], json!([]), "{name}");
+        assert_eq!(
+            summary["records"], summary["items"],
+            "{name}: every item a record"
+        );
+        let written: BTreeMap<&str, &Value> = o
+            .records
+            .iter()
+            .map(|r| (r["key"].as_str().unwrap(), r))
+            .collect();
+        assert!(!shown.is_empty(), "{name}: the README shows a record");
+        for line in shown {
+            let want: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{name}: README record is not JSON: {e}\n{line}"));
+            let key = want["key"].as_str().expect("a record has a key");
+            let got = written.get(key).unwrap_or_else(|| {
+                panic!(
+                    "{name}: the run wrote no record {key}; it wrote:\n{}",
+                    o.records
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            });
+            let order = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert!(
+                want == **got && order(&want) == order(got),
+                "{name}: record {key}\n  README:  {want}\n  written: {got}"
+            );
+        }
     }
 }

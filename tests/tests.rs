@@ -11,6 +11,10 @@ mod pipeline;
 /// The binary: config errors, usage, exit codes, the demo.
 mod cli;
 
+/// Declared record schemas on API-shaped mocks: every field of every
+/// record, the warnings of a plausible but wrong config.
+mod records;
+
 /// The normalizer on sample pages shaped like public product APIs.
 mod normalize_fixtures;
 

@@ -203,6 +203,19 @@ fn rows(report: &Value) -> Vec<Row> {
             "",
             None,
         );
+        let d = &n["declared"];
+        add(
+            "normalize 10 fields: items/s, one thread",
+            format!("{:.0}", f(&d["items_per_s_one_thread"])),
+            "",
+            None,
+        );
+        add(
+            &format!("normalize 10 fields: items/s, {} threads", d["threads"]),
+            format!("{:.0}", f(&d["items_per_s_all_threads"])),
+            "",
+            None,
+        );
     }
     let b = &report["binary"];
     if !b.is_null() {
