@@ -205,7 +205,10 @@ pub fn run(
     let records_shown = records_path
         .as_deref()
         .map_or_else(|| "none".to_string(), |p| p.display().to_string());
-    info!(event = "end", status = status.as_str(), records = records_shown; "");
+    info!(
+        event = "end", status = status.as_str(), records = records_shown,
+        peak_rss_kib = peak_rss_kib(); ""
+    );
     Ok(RunReport {
         status,
         stats,
@@ -333,6 +336,14 @@ fn file_outcomes(stats: &mut Stats, outcomes: Vec<Option<SourceOutcome>>, redact
             None => source.fail(),
         }
     }
+}
+
+/// The process's peak resident memory so far, in KiB (Linux's `VmHWM`),
+/// for the run's last log line: what a small machine must have.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The rayon pool the processor runs in, one thread per core unless
