@@ -9,9 +9,9 @@
 //! ```text
 //! main thread: parse CLI + config, start everything, draw progress, wait, write summary
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
-//!   │     paginates, parses JSON, sends items one by one ─┐
-//!   ├─ crossbeam bounded(queue_capacity) channel of items ┘  (send blocks when full)
-//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parallel normalize · dedupe · records.jsonl
+//!   │     paginates, reads each body into one buffer, finds its items as spans ─┐
+//!   ├─ queue of batches of spans, ≤ queue_capacity items ┘  (send blocks when full)
+//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parallel parse + normalize · dedupe · records.jsonl
 //!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
 //! ```
 //!
@@ -55,6 +55,18 @@
 //! [`Redactor::shown_url`] (secrets hidden, even echoed ones; no line
 //! breaks or quotes), and a fetcher handing over a huge page still stops
 //! at the deadline or an interrupt.
+//!
+//! # Data path
+//!
+//! A page costs its body, not a multiple of it: the fetcher reads the body
+//! into one buffer, checks it once as JSON and finds the item array without
+//! building a tree for the items (`fetch/page.rs`); the paginator parses
+//! only the envelope paths it reads. Items cross the queue as spans of the
+//! shared body, in batches of one page (`queue.rs`, bounded in items); the
+//! processor parses each span into a [`Node`] that borrows from the body
+//! and keeps document order (`node.rs`), normalizes it by the source's
+//! schema and writes the record by hand into a reused buffer. A page's
+//! body is freed when its last batch is done with.
 //!
 //! # Outputs
 //!
@@ -102,12 +114,14 @@
 //! | `dot_path.rs` | `DotPath`: one parsed dot path, used for every path |
 //! | `fetch/mod.rs` | one source's [`Fetcher`]: page loop and attempt phases |
 //! | `fetch/client.rs` | one HTTP attempt: send, receive within budget, classify |
-//! | `fetch/page.rs` | a page body: the item array and `Link` headers |
+//! | `fetch/page.rs` | a page body: its item spans, its envelope, `Link` headers |
 //! | `fetch/paginate.rs` | the pagination styles as a state machine without I/O |
 //! | `fetch/retry.rs` | `RetryPolicy`: retry or give up, backoff, `Retry-After` |
 //! | `fetch/breaker.rs` | the circuit breaker, time passed in |
 //! | `fetch/rate_limit.rs` | the token bucket (`ratelimit`), deadline-aware |
-//! | `process.rs` | the processor: chunks, parallel normalize, dedupe, write |
+//! | `queue.rs` | the queue of batches between fetchers and processor, bounded in items |
+//! | `node.rs` | one item parsed where it is normalized: a borrowed JSON tree, and its writer |
+//! | `process.rs` | the processor: chunks, parallel parse and normalize, dedupe, write |
 //! | `normalize.rs` | one item into a [`Record`], or an [`InvalidReason`] |
 //! | `price.rs` | price strings: symbols, codes, separators |
 //! | `dedupe.rs` | the first-wins index of `source:id` keys |

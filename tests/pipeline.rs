@@ -674,3 +674,22 @@ fn rejected_items_are_kept_once_each_with_their_reason_and_page() {
         "beta had some too"
     );
 }
+
+/// An item that cannot be parsed on its own although its page could (a
+/// lone UTF-16 surrogate escape) is `malformed_item`; the rest of its page
+/// is kept, and the page is not lost.
+#[test]
+fn one_unparsable_item_costs_that_item_only() {
+    let body = r#"{"data": [{"id": 1, "price": 1, "name": "\ud800"}, {"id": 2, "price": 2}, {"id": 3, "price": 3}]}"#;
+    let server = Scripted::new();
+    let (outcome, _) = server.run_source("/p", vec![(200, None, body.to_string())], json!({}));
+    let source = outcome.source("s");
+    assert_eq!(outcome.exit_code(), 0, "{source:#}");
+    assert_eq!(n(source, "items"), 3);
+    assert_eq!(n(source, "records"), 2);
+    assert_eq!(
+        invalid_reasons(source),
+        BTreeMap::from([("malformed_item".to_string(), 1)])
+    );
+    assert_eq!(n(source, "failed_pages"), 0);
+}

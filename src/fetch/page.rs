@@ -364,6 +364,17 @@ mod tests {
     }
 
     #[test]
+    fn a_page_with_one_unparsable_item_keeps_the_others() {
+        // A lone surrogate escape passes the page's check; the item's own
+        // parse refuses it (malformed_item), and its neighbours stand.
+        let text = r#"{"data": [{"id": 1, "name": "\ud800"}, {"id": 2}]}"#;
+        let page = Page::parse(text.to_string(), None).unwrap();
+        assert_eq!(page.items.len(), 2);
+        assert!(crate::node::Node::parse(page.item(0)).is_err());
+        assert!(crate::node::Node::parse(page.item(1)).is_ok());
+    }
+
+    #[test]
     fn the_envelope_is_read_by_path_and_items_are_spans() {
         let text =
             r#"{"meta": {"next": "c2", "total": 7}, "data": [{"a": 1}, [2] ], "n": [3, {"x": 4}]}"#;
