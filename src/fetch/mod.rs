@@ -201,7 +201,7 @@ impl<'a> Fetcher<'a> {
                 }) => {
                     failed_in_a_row = 0;
                     self.counts.announce(pager.announced_total(&page));
-                    let n = page.items.len();
+                    let n = page.len();
                     let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
                     if let Some(ending) = self.hand_over(tx, page, &url) {
                         return ending;
@@ -297,23 +297,29 @@ impl<'a> Fetcher<'a> {
             .batch_size
             .min(tx.capacity())
             .clamp(1, MAX_BATCH_ITEMS);
-        let Page { text, items, .. } = page;
-        let total = items.len();
-        for (i, spans) in items.chunks(size).enumerate() {
+        let total = page.len();
+        let mut spans = page.items();
+        let mut sent = 0;
+        while sent < total {
             let cut_short = || {
                 let stop = control.check().err()?;
                 Some(Sent::Stopped {
                     stop,
-                    dropped: total - i * size,
+                    dropped: total - sent,
                 })
             };
             if let Some(cut) = cut_short() {
                 return cut;
             }
+            let items: Vec<_> = spans.by_ref().take(size).collect();
+            let n = items.len();
+            if n == 0 {
+                break;
+            }
             let mut batch = Batch {
                 source: self.index,
-                body: Arc::clone(&text),
-                items: spans.to_vec(),
+                body: Arc::clone(&page.text),
+                items,
                 page_url: page_url.clone(),
             };
             loop {
@@ -326,6 +332,7 @@ impl<'a> Fetcher<'a> {
                     return cut;
                 }
             }
+            sent += n;
         }
         Sent::All
     }

@@ -43,8 +43,10 @@ pub enum BodyError {
 pub struct Page {
     /// The whole body; items are spans of it.
     pub text: Arc<String>,
-    /// Each item's span in `text`, in order.
-    pub items: Vec<Range<usize>>,
+    /// The item array's span in `text` (already checked as JSON).
+    array: Range<usize>,
+    /// How many items it holds.
+    len: usize,
     /// The top-level members' spans, when the body is an object (what the
     /// paginator's paths start from).
     top: Vec<(String, Range<usize>)>,
@@ -87,14 +89,11 @@ impl Page {
         let array = array
             .filter(|a| a.starts_with('['))
             .ok_or(BodyError::NoItems)?;
-        let elements: Vec<&RawValue> = serde_json::from_str(array).map_err(malformed)?;
-        let items = elements
-            .iter()
-            .map(|item| span(&text, item.get()))
-            .collect();
-        drop(elements);
+        let array = span(&text, array);
+        let len = Elements::new(&text, array.clone()).count();
         Ok(Page {
-            items,
+            array,
+            len,
             top,
             text: Arc::new(text),
         })
@@ -131,15 +130,27 @@ impl Page {
             .unwrap_or_default();
         Page {
             text: Arc::new(text),
-            items: Vec::new(),
+            array: 0..0,
+            len: 0,
             top,
         }
+    }
+
+    /// How many items the page holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Each item's span of [`text`](Self::text), in order, found as they
+    /// are asked for: a page holds no list of them.
+    pub fn items(&self) -> Elements<'_> {
+        Elements::new(&self.text, self.array.clone())
     }
 
     /// Item `i`'s text.
     #[cfg(test)]
     pub fn item(&self, i: usize) -> &str {
-        &self.text[self.items[i].clone()]
+        &self.text[self.items().nth(i).unwrap()]
     }
 }
 
@@ -183,6 +194,81 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// The elements of a JSON array already checked as JSON, as spans of
+/// its text: a scan that only tracks strings and nesting, so finding the
+/// next item costs a pass over its bytes and nothing else.
+#[derive(Debug, Clone)]
+pub struct Elements<'t> {
+    bytes: &'t [u8],
+    at: usize,
+    end: usize,
+}
+
+impl<'t> Elements<'t> {
+    fn new(text: &'t str, array: Range<usize>) -> Self {
+        // Past the opening `[`.
+        let at = (array.start + 1).min(array.end);
+        Self {
+            bytes: text.as_bytes(),
+            at,
+            end: array.end,
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while self.at < self.end && matches!(self.bytes[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
+        }
+    }
+
+    /// Past one value starting at `self.at`.
+    fn skip_value(&mut self) {
+        let mut depth = 0usize;
+        while self.at < self.end {
+            match self.bytes[self.at] {
+                b'"' => {
+                    self.at += 1;
+                    while self.at < self.end && self.bytes[self.at] != b'"' {
+                        self.at += if self.bytes[self.at] == b'\\' { 2 } else { 1 };
+                    }
+                    self.at += 1;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.at += 1;
+                }
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    self.at += 1;
+                }
+                b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return,
+                _ => self.at += 1,
+            }
+            if depth == 0 && matches!(self.bytes[self.at - 1], b'"' | b'}' | b']') {
+                return;
+            }
+        }
+    }
+}
+
+impl Iterator for Elements<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        self.skip_ws();
+        if self.at < self.end && self.bytes[self.at] == b',' {
+            self.at += 1;
+            self.skip_ws();
+        }
+        if self.at >= self.end || self.bytes[self.at] == b']' {
+            return None;
+        }
+        let start = self.at;
+        self.skip_value();
+        Some(start..self.at)
     }
 }
 
@@ -326,7 +412,9 @@ mod tests {
             Err(BodyError::NoItems) => return None,
             Err(e) => panic!("{e:?}"),
         };
-        let parsed = (0..page.items.len()).map(|i| serde_json::from_str(page.item(i)).unwrap());
+        let parsed = page
+            .items()
+            .map(|r| serde_json::from_str(&page.text[r]).unwrap());
         Some(parsed.collect())
     }
 
@@ -363,13 +451,52 @@ mod tests {
         );
     }
 
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[\"\\\\,\\[\\]{}: a-z\u{e9}]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec(("[\"\\\\,\\]a-z]{0,3}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::proptest_config())]
+
+        /// The element scan finds exactly the elements serde_json finds,
+        /// in compact and in pretty text.
+        #[test]
+        fn elements_are_serde_jsons_elements(items in proptest::collection::vec(any_json(), 0..8)) {
+            for text in [
+                serde_json::to_string(&items).unwrap(),
+                serde_json::to_string_pretty(&items).unwrap(),
+            ] {
+                let page = Page::parse(text.clone(), None).unwrap();
+                let ours: Vec<&str> = page.items().map(|r| &page.text[r]).collect();
+                let theirs: Vec<&RawValue> = serde_json::from_str(&text).unwrap();
+                let theirs: Vec<&str> = theirs.iter().map(|r| r.get()).collect();
+                proptest::prop_assert_eq!(ours, theirs);
+                proptest::prop_assert_eq!(page.len(), items.len());
+            }
+        }
+    }
+
     #[test]
     fn a_page_with_one_unparsable_item_keeps_the_others() {
         // A lone surrogate escape passes the page's check; the item's own
         // parse refuses it (malformed_item), and its neighbours stand.
         let text = r#"{"data": [{"id": 1, "name": "\ud800"}, {"id": 2}]}"#;
         let page = Page::parse(text.to_string(), None).unwrap();
-        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.len(), 2);
         assert!(crate::node::Node::parse(page.item(0)).is_err());
         assert!(crate::node::Node::parse(page.item(1)).is_ok());
     }
