@@ -17,7 +17,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::config::{Config, SourceConfig};
+use crate::config::SourceConfig;
 use crate::control::lock;
 use crate::error::{AttemptError, TimeoutPhase};
 use crate::fetch::page;
@@ -124,13 +124,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `source` under `config`'s timeouts and limits.
-    pub fn new(
-        agent: Agent,
-        config: &Config,
-        source: &SourceConfig,
-        redactor: Arc<Redactor>,
-    ) -> Self {
+    /// A client for `source` under its own timeouts and body limit.
+    pub fn new(agent: Agent, source: &SourceConfig, redactor: Arc<Redactor>) -> Self {
         Self {
             agent,
             headers: source
@@ -139,9 +134,9 @@ impl Client {
                 .map(|h| (h.name.clone(), h.value.clone(), h.secret))
                 .collect(),
             origin: url::origin(&source.url),
-            connect: config.timeouts.connect,
-            read: config.timeouts.read,
-            max_body_bytes: config.max_body_bytes,
+            connect: source.policies.timeouts.connect,
+            read: source.policies.timeouts.read,
+            max_body_bytes: source.policies.max_body_bytes,
             redactor,
         }
     }

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 pub use crate::aggregate::SourceOutcome;
 use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, Policies, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
 use crate::redact::Redactor;
@@ -116,7 +116,10 @@ enum PageOutcome {
 pub struct Fetcher<'a> {
     index: usize,
     source: &'a SourceConfig,
-    config: &'a Config,
+    /// The source's effective policies (its own keys over the top
+    /// level's): every limit the page and attempt loops obey comes from
+    /// here, never from the top level.
+    config: &'a Policies,
     client: Client,
     bucket: TokenBucket,
     retry: RetryPolicy,
@@ -133,19 +136,15 @@ impl<'a> Fetcher<'a> {
     /// Builds source `index`'s fetcher; `seed` makes its jitter repeatable.
     pub fn new(index: usize, config: &'a Config, shared: Shared<'a>, seed: u64) -> Self {
         let source = &config.sources[index];
+        let policies = &source.policies;
         Self {
             index,
             source,
-            config,
-            client: Client::new(
-                shared.agent.clone(),
-                config,
-                source,
-                Arc::clone(&shared.redactor),
-            ),
-            bucket: TokenBucket::new(config.rate_limit),
-            retry: RetryPolicy::new(config.retry, seed.wrapping_add(index as u64)),
-            breaker: Breaker::new(config.breaker),
+            config: policies,
+            client: Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor)),
+            bucket: TokenBucket::new(policies.rate_limit),
+            retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
+            breaker: Breaker::new(policies.breaker),
             shared,
             counts: FetchCounts::default(),
             failed_pages: Vec::new(),
