@@ -75,7 +75,9 @@ pub struct Policies {
 pub struct SourceConfig {
     /// Unique name, `[A-Za-z0-9_.-]+`; the prefix of every record key.
     pub name: String,
-    /// The first page's URL (http or https).
+    /// The first page's URL (http or https), with `query` applied: what
+    /// the source requests first, and what every pagination style that
+    /// derives its requests from it (`page`, `offset`, `cursor`) keeps.
     pub url: String,
     /// Dot path to the item array in a page body; `None` auto-detects.
     pub items_path: Option<DotPath>,
@@ -92,6 +94,9 @@ pub struct SourceConfig {
     pub keep_rejected: bool,
     /// Extra request headers, in file order, `env:` values already read.
     pub headers: Vec<Header>,
+    /// Extra query parameters, in file order, `env:` values already read;
+    /// already set in `url`, replacing parameters of the same name.
+    pub query: Vec<QueryParam>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -112,6 +117,25 @@ impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = if self.secret { "***" } else { &self.value };
         write!(f, "{}: {}", self.name, value)
+    }
+}
+
+/// An extra query parameter of a source's requests (`query`).
+#[derive(Clone, PartialEq)]
+pub struct QueryParam {
+    /// Parameter name as written in the config (sent percent-encoded).
+    pub name: String,
+    /// Parameter value, with an `env:NAME` reference already resolved.
+    pub value: String,
+    /// Whether the value must be shown as `***` (an `env:` value or a
+    /// sensitive parameter name).
+    pub secret: bool,
+}
+
+impl fmt::Debug for QueryParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = if self.secret { "***" } else { &self.value };
+        write!(f, "{}={}", self.name, value)
     }
 }
 
@@ -298,15 +322,25 @@ impl Config {
         validate::parse(origin, text)
     }
 
-    /// The redactor for this config's secrets: its secret header values
-    /// and the secret query values and passwords of its source URLs.
+    /// The redactor for this config's secrets: its secret header values,
+    /// its secret `query` parameters (hidden by name and by value), and
+    /// the secret query values and passwords of its source URLs.
     pub fn redactor(&self) -> Redactor {
         let secret_headers = self
             .sources
             .iter()
             .flat_map(|s| s.headers.iter().filter(|h| h.secret))
             .map(|h| h.value.as_str());
-        Redactor::new(secret_headers, self.sources.iter().map(|s| s.url.as_str()))
+        let secret_params = self
+            .sources
+            .iter()
+            .flat_map(|s| s.query.iter().filter(|q| q.secret))
+            .map(|q| (q.name.as_str(), q.value.as_str()));
+        Redactor::new(
+            secret_headers,
+            secret_params,
+            self.sources.iter().map(|s| s.url.as_str()),
+        )
     }
 
     /// The effective config as JSON in the file's own key names, with every
@@ -386,6 +420,15 @@ impl SourceConfig {
             })
             .collect();
         out.insert("headers".into(), Value::Object(headers));
+        let query: Map<String, Value> = self
+            .query
+            .iter()
+            .map(|q| {
+                let value = if q.secret { "***" } else { &q.value };
+                (q.name.clone(), json!(value))
+            })
+            .collect();
+        out.insert("query".into(), Value::Object(query));
         out.extend(self.policies.to_json());
         Value::Object(out)
     }

@@ -102,6 +102,7 @@ fn spec_example_parses_to_its_values() {
                 value: "application/json".into(),
                 secret: false,
             }],
+            query: vec![],
             policies: Policies::default(),
         }],
         ..Config::default()
@@ -122,6 +123,7 @@ fn minimal_config_gets_every_default() {
             record: RecordSchema::product(&FieldPaths::default()),
             keep_rejected: false,
             headers: vec![],
+            query: vec![],
             policies: Policies::default(),
         }],
         ..Config::default()
@@ -237,7 +239,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, rate_limit, retry, breaker, timeouts, max_pages, \
+         keep_rejected, headers, query, rate_limit, retry, breaker, timeouts, max_pages, \
          max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),
@@ -530,6 +532,22 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
                "sources": [{"name": "a", "url": "http://x/", "retry": {"base_delay_ms": 700}}]}"#,
         "sources[0].retry.base_delay_ms",
         "expected a value <= max_delay_ms (600, the top level's), found 700"),
+    // A query is an object of strings, literal or `env:`.
+    (Source, r#"{"query": ["a"]}"#, "sources[0].query",
+        "expected an object of parameter names to string values, found an array"),
+    (Source, r#"{"query": "a=1"}"#, "sources[0].query", "found \"a=1\""),
+    (Source, r#"{"query": {"n": 5}}"#, "sources[0].query.n", "expected a string, found 5"),
+    (Source, r#"{"query": {"n": null}}"#, "sources[0].query.n", "expected a string, found null"),
+    (Source, r#"{"query": {"": "x"}}"#, "sources[0].query[\"\"]",
+        "expected a non-empty parameter name, found \"\""),
+    (Source, r#"{"query": {"q": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A"}}"#, "sources[0].query.q",
+        "environment variable INGEST_CFG_TEST_SURELY_UNSET_7F3A is not set"),
+    (Source, r#"{"query": {"q": "env:INGEST_CFG_TEST_ENV_EMPTY"}}"#, "sources[0].query.q",
+        "environment variable INGEST_CFG_TEST_ENV_EMPTY is empty"),
+    (Source, r#"{"query": {"q": "env:A-B"}}"#, "sources[0].query.q", "expected env:NAME"),
+    // A secret parameter's value is never shown, only its type.
+    (Source, r#"{"query": {"api_key": 12345678}}"#,
+        "sources[0].query.api_key", "expected a string, found a number"),
     // A missing `env:` variable is named (the test sets the other two).
     (Source, r#"{"headers": {"Authorization": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A"}}"#,
         "sources[0].headers.Authorization",
@@ -1022,7 +1040,8 @@ fn redacted_json_writes_a_declared_record_in_full() {
             "rest": "drop"
         },
         "keep_rejected": true,
-        "headers": {}
+        "headers": {},
+        "query": {}
     });
     let mut expected = expected;
     merge(&mut expected, default_policies());
@@ -1083,6 +1102,78 @@ fn env_values_are_read_at_load_time() {
     assert_eq!(format!("{:?}", by_name("X-Api-Key")), "X-Api-Key: ***");
 }
 
+#[test]
+fn query_parameters_are_set_in_the_url_replacing_same_named_ones() {
+    std::env::set_var("INGEST_CFG_TEST_QUERY_KEY", "k-from-env-42");
+    std::env::set_var("INGEST_CFG_TEST_QUERY_SIG", "s1g");
+    let s = source(&with_source(json!({
+        "url": "http://x/items?lang=de&page=2#top",
+        "query": {
+            "lang": "en",
+            "api_key": "env:INGEST_CFG_TEST_QUERY_KEY",
+            "sig": "env:INGEST_CFG_TEST_QUERY_SIG",
+            "q": "a b&c",
+            "token": "literal-t0ken"
+        }
+    })));
+    assert_eq!(
+        s.url,
+        "http://x/items?lang=en&page=2&api_key=k-from-env-42&sig=s1g&q=a%20b%26c\
+         &token=literal-t0ken#top"
+    );
+    let secret: Vec<(&str, bool)> = s
+        .query
+        .iter()
+        .map(|q| (q.name.as_str(), q.secret))
+        .collect();
+    assert_eq!(
+        secret,
+        [
+            ("lang", false),
+            ("api_key", true),
+            ("sig", true),
+            ("q", false),
+            ("token", true)
+        ],
+        "env: values and secret names are secrets"
+    );
+    assert_eq!(format!("{:?}", s.query[2]), "sig=***");
+}
+
+#[test]
+fn query_secrets_are_hidden_in_the_summary_config() {
+    std::env::set_var("INGEST_CFG_TEST_QUERY_SHORT", "s1g");
+    std::env::set_var("INGEST_CFG_TEST_QUERY_LONG", "app-id-from-env-77");
+    let config = parse(&with_source(json!({
+        "url": "http://x/items",
+        "query": {
+            "sig": "env:INGEST_CFG_TEST_QUERY_SHORT",
+            "app": "env:INGEST_CFG_TEST_QUERY_LONG",
+            "lang": "en"
+        }
+    })))
+    .unwrap();
+    let shown = config.to_redacted_json();
+    let source = &shown["sources"][0];
+    assert_eq!(source["url"], "http://x/items?sig=***&app=***&lang=en");
+    assert_eq!(
+        source["query"],
+        json!({"sig": "***", "app": "***", "lang": "en"})
+    );
+    let text = shown.to_string();
+    for secret in ["s1g", "app-id-from-env-77"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    // Wherever a URL is shown: an echo of the long value, the short one
+    // under its own name.
+    assert_eq!(
+        config
+            .redactor()
+            .shown_url("http://x/items?page=2&sig=s1g&next=app-id-from-env-77"),
+        "http://x/items?page=2&sig=***&next=***"
+    );
+}
+
 // ---- redaction --------------------------------------------------------
 
 #[test]
@@ -1120,7 +1211,7 @@ fn redacted_json_of_defaults_is_complete() {
         .to_redacted_json();
     let mut source = json!({"name": "a", "url": "http://x/", "pagination": {"style": "none"},
                             "fields": {}, "record": "product", "keep_rejected": false,
-                            "headers": {}});
+                            "headers": {}, "query": {}});
     merge(&mut source, default_policies());
     let expected = json!({
         "sources": [source],
@@ -1192,6 +1283,7 @@ fn round_trip_of_every_style() {
                  "n": {"type": "boolean"}}}},
             {"name": "e", "url": "http://x/", "record": {}, "keep_rejected": false},
             {"name": "f", "url": "http://x/", "record": "product", "fields": {"id": "sku"}},
+            {"name": "q", "url": "http://x/?a=1&&b=2", "query": {"b": "3", "c d": "e&f"}},
         ],
         "keep_rejected": true,
         "rate_limit": {"per_second": 0.25, "burst": 1},

@@ -16,7 +16,9 @@ use crate::url::{encode_non_ascii, is_http_url};
 
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
-use super::{Config, ConfigError, Header, Pagination, Policies, RetrySettings, SourceConfig};
+use super::{
+    Config, ConfigError, Header, Pagination, Policies, QueryParam, RetrySettings, SourceConfig,
+};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -49,6 +51,7 @@ const SOURCE_KEYS: &[&str] = &[
     "record",
     "keep_rejected",
     "headers",
+    "query",
     // The policies a source may set for itself, over the top level's.
     "rate_limit",
     "retry",
@@ -293,6 +296,15 @@ impl Walker<'_> {
             Some((p, v)) => self.headers(&p, v)?,
             None => Vec::new(),
         };
+        let query = match o.get("query") {
+            Some((p, v)) => self.query(&p, v)?,
+            None => Vec::new(),
+        };
+        // Set in the start URL, which every request of `page`, `offset`
+        // and `cursor` is derived from.
+        let url = query.iter().fold(url, |url, q| {
+            crate::url::set_query_param(&url, &q.name, &q.value)
+        });
         let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
         Ok(SourceConfig {
             name,
@@ -303,6 +315,7 @@ impl Walker<'_> {
             record,
             keep_rejected,
             headers,
+            query,
             policies,
         })
     }
@@ -538,6 +551,40 @@ impl Walker<'_> {
             });
         }
         Ok(headers)
+    }
+
+    /// A source's `query`: parameter names to string values, each literal
+    /// or `env:NAME`.
+    fn query(&self, path: &str, v: &Value) -> Result<Vec<QueryParam>> {
+        let map = v.as_object().ok_or_else(|| {
+            self.mismatch(path, "an object of parameter names to string values", v)
+        })?;
+        let mut params = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            let p = child(path, name);
+            if name.is_empty() {
+                return Err(self.error(&p, "expected a non-empty parameter name, found \"\""));
+            }
+            let named_secret = is_secret_name(name);
+            let Some(raw) = v.as_str() else {
+                let found = if named_secret {
+                    kind(v).to_string()
+                } else {
+                    describe(v)
+                };
+                return Err(self.error(&p, format_args!("expected a string, found {found}")));
+            };
+            let (value, from_env) = match raw.strip_prefix("env:") {
+                Some(var) => (self.env(&p, var)?, true),
+                None => (raw.to_string(), false),
+            };
+            params.push(QueryParam {
+                name: name.clone(),
+                value,
+                secret: from_env || named_secret,
+            });
+        }
+        Ok(params)
     }
 
     /// The value of environment variable `var`, read now. Never echoed.
