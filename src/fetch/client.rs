@@ -328,6 +328,9 @@ impl Client {
             E::BadUri(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail)),
             E::Http(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail.to_string())),
             E::StatusCode(code) => AttemptError::Status(code),
+            // No such host: resolved to nothing, or the resolver says so.
+            E::HostNotFound => AttemptError::Dns("host not found".to_string()),
+            E::Io(e) if crate::error::is_no_such_host(&e) => AttemptError::Dns(e.to_string()),
             other => AttemptError::Transport(other.to_string()),
         }
     }
