@@ -156,7 +156,9 @@ impl Client {
     ) -> Exchange {
         let sent = Instant::now();
         let run_end = sent + time_left;
-        let mut end = run_end.min(sent + self.connect + self.read);
+        // `connect_ms` and `read_ms` may each be u64::MAX ms.
+        let allowance = sent.checked_add(self.connect.saturating_add(self.read));
+        let mut end = allowance.map_or(run_end, |end| end.min(run_end));
         let mut target = url.to_string();
         for hop in 0..=MAX_REDIRECTS {
             if hop > 0 {
