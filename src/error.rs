@@ -32,6 +32,9 @@ pub enum AttemptError {
     Redirect(String),
     /// The URL cannot be requested (a bad next link, say).
     BadUrl(String),
+    /// The host name does not exist: the resolver's permanent "no such
+    /// name" answer. Retrying cannot cure a mistyped host.
+    Dns(String),
 }
 
 impl AttemptError {
@@ -46,7 +49,8 @@ impl AttemptError {
             | AttemptError::BodyTooLarge(_)
             | AttemptError::NoItems
             | AttemptError::Redirect(_)
-            | AttemptError::BadUrl(_) => false,
+            | AttemptError::BadUrl(_)
+            | AttemptError::Dns(_) => false,
         }
     }
 
@@ -63,6 +67,7 @@ impl AttemptError {
             AttemptError::MalformedJson(_) => Some(ErrorKind::MalformedJson),
             AttemptError::BodyTooLarge(_) => Some(ErrorKind::BodyTooLarge),
             AttemptError::NoItems => Some(ErrorKind::NoItems),
+            AttemptError::Dns(_) => Some(ErrorKind::Dns),
         }
     }
 
@@ -125,11 +130,13 @@ pub enum ErrorKind {
     NoItems,
     /// The next pointer led back to a page already fetched.
     PaginationLoop,
+    /// The host name does not exist.
+    Dns,
 }
 
 impl ErrorKind {
     /// Every kind, in summary order.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Timeout,
         ErrorKind::Transport,
         ErrorKind::MalformedJson,
@@ -137,6 +144,7 @@ impl ErrorKind {
         ErrorKind::BodyTooLarge,
         ErrorKind::NoItems,
         ErrorKind::PaginationLoop,
+        ErrorKind::Dns,
     ];
 
     /// The key in the summary's `errors`.
@@ -149,6 +157,7 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::NoItems => "no_items",
             ErrorKind::PaginationLoop => "pagination_loop",
+            ErrorKind::Dns => "dns",
         }
     }
 }
@@ -200,6 +209,39 @@ impl RetryCause {
     }
 }
 
+/// What resolvers say when a name does not exist (`EAI_NONAME`) or has no
+/// address (`EAI_NODATA`): glibc, musl, then the BSDs and macOS. A
+/// temporary failure (`EAI_AGAIN`: "Temporary failure in name
+/// resolution", musl's "Try again") or a broken resolver (`EAI_FAIL`) is
+/// none of these: it may well succeed when asked again.
+const NO_SUCH_NAME: [&str; 5] = [
+    "name or service not known",
+    "no address associated with hostname",
+    "name does not resolve",
+    "nodename nor servname provided, or not known",
+    "no address associated with nodename",
+];
+
+/// Whether a failed lookup is the resolver's permanent answer that the
+/// host does not exist (`dns`), rather than a temporary failure
+/// (`transport`). The standard library reports a failed `getaddrinfo`
+/// as an I/O error of kind `Uncategorized` whose only detail is the
+/// resolver's own message (`failed to lookup address information: Name
+/// or service not known`), so the message is what tells them apart; on
+/// Windows, the WinSock codes do.
+pub fn is_no_such_host(e: &std::io::Error) -> bool {
+    #[cfg(windows)]
+    {
+        // WSAHOST_NOT_FOUND, WSANO_DATA.
+        if matches!(e.raw_os_error(), Some(11001 | 11004)) {
+            return true;
+        }
+    }
+    let message = e.to_string().to_ascii_lowercase();
+    message.contains("failed to lookup address information")
+        && NO_SUCH_NAME.iter().any(|answer| message.contains(answer))
+}
+
 /// 408, 425, 429 and every 5xx.
 pub fn is_retryable_status(code: u16) -> bool {
     matches!(code, 408 | 425 | 429 | 500..=599)
@@ -218,6 +260,7 @@ impl fmt::Display for AttemptError {
             AttemptError::NoItems => f.write_str("no_items: no item array in the body"),
             AttemptError::Redirect(detail) => write!(f, "redirect: {detail}"),
             AttemptError::BadUrl(detail) => write!(f, "bad url: {detail}"),
+            AttemptError::Dns(detail) => write!(f, "dns: {detail}"),
         }
     }
 }
@@ -272,6 +315,44 @@ mod tests {
         assert!(!AttemptError::MalformedJson("x".into()).is_retryable());
         assert!(!AttemptError::BodyTooLarge(10).is_retryable());
         assert!(!AttemptError::NoItems.is_retryable());
+    }
+
+    #[test]
+    fn a_host_that_does_not_exist_is_dns_a_temporary_failure_is_not() {
+        let lookup = |answer: &str| {
+            std::io::Error::other(format!("failed to lookup address information: {answer}"))
+        };
+        for answer in [
+            "Name or service not known",
+            "No address associated with hostname",
+            "Name does not resolve",
+            "nodename nor servname provided, or not known",
+        ] {
+            assert!(is_no_such_host(&lookup(answer)), "{answer}");
+        }
+        for answer in [
+            "Temporary failure in name resolution",
+            "Try again",
+            "Non-recoverable failure in name resolution",
+            "System error",
+        ] {
+            assert!(!is_no_such_host(&lookup(answer)), "{answer}");
+        }
+        // The resolver's words elsewhere are not a lookup's answer.
+        assert!(!is_no_such_host(&std::io::Error::other(
+            "Name or service not known"
+        )));
+        for kind in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            assert!(!is_no_such_host(&kind.into()), "{kind:?}");
+        }
+        let dns = AttemptError::Dns("no such host".into());
+        assert!(!dns.is_retryable(), "retrying cannot cure a mistyped host");
+        assert_eq!(dns.error_kind(), Some(ErrorKind::Dns));
+        assert_eq!(ErrorKind::Dns.as_str(), "dns");
+        assert!(AttemptError::Transport("try again".into()).is_retryable());
     }
 
     #[test]

@@ -87,7 +87,10 @@
 //! | `max_pages` / `max_failed_pages_in_a_row` | 10 000 / 3 | per source |
 //! | `max_body_bytes` | 10 MiB | |
 //!
-//! All of them live in one place: `impl Default for` [`Config`].
+//! The policies (every row but `queue_capacity`, `batch_size` and
+//! `deadline_ms`, which are run-wide) live in one `impl Default for`
+//! [`Policies`], the rest in `impl Default for` [`Config`]. A source may
+//! override any policy for itself, key by key.
 //!
 //! # Log levels
 //!
@@ -170,7 +173,7 @@ mod warnings;
 
 pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
 pub use atomic::remove_temp_files;
-pub use config::{Config, ConfigError, FieldPaths};
+pub use config::{Config, ConfigError, FieldPaths, Policies};
 pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;

@@ -23,14 +23,21 @@ pub struct Redactor {
     /// secret inside a longer one must not leave the longer one's rest
     /// showing), each at least [`MIN_ECHOED_SECRET`] bytes.
     secrets: Vec<String>,
+    /// Query parameters whose values are secret although their names do
+    /// not say so (a source's `query` with an `env:` value): their values
+    /// are hidden in every URL, however short.
+    secret_params: Vec<String>,
 }
 
 impl Redactor {
-    /// A redactor for these secret header values and source URLs: it
-    /// hides each header value and its last word (the token of `Bearer
-    /// abc…`), and the secret query values and passwords of the URLs.
+    /// A redactor for these secret header values, secret query
+    /// parameters (name, value) and source URLs: it hides each header
+    /// value and its last word (the token of `Bearer abc…`), the values of
+    /// the parameters by name and wherever else they appear, and the
+    /// secret query values and passwords of the URLs.
     pub fn new<'a>(
         secret_headers: impl IntoIterator<Item = &'a str>,
+        secret_params: impl IntoIterator<Item = (&'a str, &'a str)>,
         urls: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         let mut found: Vec<String> = Vec::new();
@@ -38,6 +45,13 @@ impl Redactor {
             let value = value.trim();
             found.push(value.to_string());
             found.extend(value.rsplit(char::is_whitespace).next().map(str::to_string));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (name, value) in secret_params {
+            found.push(value.to_string());
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
         }
         for url in urls {
             let (base, query, _) = pieces(url);
@@ -56,10 +70,14 @@ impl Redactor {
             }
         }
         secrets.sort_by_key(|k| std::cmp::Reverse(k.len()));
-        Self { secrets }
+        Self {
+            secrets,
+            secret_params: names,
+        }
     }
 
-    /// `url` with the values of secret query parameters replaced by `***`.
+    /// `url` with the values of secret query parameters replaced by `***`:
+    /// those with a secret name, and those this redactor was given.
     ///
     /// Names are compared after percent-decoding (`api%5Fkey` is
     /// `api_key`). A password in the URL's userinfo (`user:pw@host`) is a
@@ -75,7 +93,7 @@ impl Redactor {
             out.push('?');
             let pairs: Vec<String> = query
                 .split('&')
-                .map(|pair| match secret_pair(pair) {
+                .map(|pair| match self.secret_pair(pair) {
                     Some((name, _)) => format!("{name}=***"),
                     None => pair.to_string(),
                 })
@@ -95,6 +113,16 @@ impl Redactor {
             out = hide_after_authority(&out);
         }
         out
+    }
+
+    /// A query pair whose value is secret: by its name, or because it is
+    /// one of this redactor's secret parameters.
+    fn secret_pair<'p>(&self, pair: &'p str) -> Option<(&'p str, &'p str)> {
+        secret_pair(pair).or_else(|| {
+            pair.split_once('=').filter(|(name, value)| {
+                !value.is_empty() && self.secret_params.contains(&percent_decode(name))
+            })
+        })
     }
 
     /// [`redact_url`](Self::redact_url), then whitespace, control
@@ -235,7 +263,7 @@ mod tests {
 
     #[test]
     fn secret_values_are_hidden_wherever_a_server_echoes_them() {
-        let redactor = Redactor::new(["Bearer echo-me-9f2"], []);
+        let redactor = Redactor::new(["Bearer echo-me-9f2"], [], []);
         assert_eq!(
             redactor.redact_url("http://x/p2?sig=echo-me-9f2&page=2"),
             "http://x/p2?sig=***&page=2"
@@ -250,13 +278,18 @@ mod tests {
             redactor.redact_url("http://h:1/p?auth=Bearer+echo%2dme%2d9f2&page=2"),
             "http://h:1/***"
         );
-        let redactor = Redactor::new([], ["http://u:pass-w0rd-7@x/a?api_key=query-s3cret&page=1"]);
+        let redactor = Redactor::new(
+            [],
+            [],
+            ["http://u:pass-w0rd-7@x/a?api_key=query-s3cret&page=1"],
+        );
         assert_eq!(
             redactor.redact_url("http://x/b?next=query-s3cret&p=pass-w0rd-7&page=2"),
             "http://x/b?next=***&p=***&page=2"
         );
         // A secret inside a longer one hides the whole longer one.
         let redactor = Redactor::new(
+            [],
             [],
             [
                 "http://x/a?token=inner-9a8b",
@@ -270,9 +303,30 @@ mod tests {
     }
 
     #[test]
+    fn secret_query_parameters_are_hidden_by_name_and_by_value() {
+        // An `env:` query value under a harmless name, short or long.
+        let redactor = Redactor::new([], [("sig", "k3y"), ("app", "app-s3cret-77")], []);
+        let cases = [
+            ("http://x/p?sig=k3y&page=2", "http://x/p?sig=***&page=2"),
+            ("http://x/p?page=2&sig=other", "http://x/p?page=2&sig=***"),
+            ("http://x/p?s%69g=k3y", "http://x/p?s%69g=***"),
+            ("http://x/p?sig=", "http://x/p?sig="),
+            ("http://x/p?app=app-s3cret-77", "http://x/p?app=***"),
+            // An echo of the long one under another name; the short one is
+            // too short to look for outside its own parameter.
+            ("http://x/p?next=app-s3cret-77", "http://x/p?next=***"),
+            ("http://x/p?next=k3y", "http://x/p?next=k3y"),
+            ("http://x/k3y?q=1", "http://x/k3y?q=1"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redactor.redact_url(url), want, "redact_url({url:?})");
+        }
+    }
+
+    #[test]
     fn redactors_share_no_state() {
-        let first = Redactor::new(["token-one-123"], []);
-        let second = Redactor::new(["token-two-456"], []);
+        let first = Redactor::new(["token-one-123"], [], []);
+        let second = Redactor::new(["token-two-456"], [], []);
         assert_eq!(
             first.redact_url("http://x/?a=token-two-456"),
             "http://x/?a=token-two-456"

@@ -544,6 +544,65 @@ fn secrets_stay_out_of_the_logs_even_at_trace_level() {
     assert!(sent.iter().any(|r| r.path.contains("api_key=QUERYSECRET")));
 }
 
+/// SPEC §3 `query`: every request of every style that derives its pages
+/// from the start URL carries the parameters (an `env:` one included),
+/// and the `env:` value, a secret, is in no log line and nowhere in the
+/// summary, even at trace level.
+#[test]
+fn query_parameters_ride_on_every_request_and_env_values_stay_secret() {
+    const SECRET: &str = "Q5ecret-from-env";
+    let scenario = Scenario::new(3)
+        .with(MockSource::new("pages", Style::Page, 3, 2))
+        .with(MockSource::new("offsets", Style::Offset, 3, 2))
+        .with(MockSource::new("cursors", Style::Cursor, 3, 2));
+    let server = MockServer::start(scenario).unwrap();
+    let mut config = server.config_json();
+    for source in config["sources"].as_array_mut().unwrap() {
+        // `lang` replaces the one in the URL; `sig` is not a secret name.
+        let url = format!("{}?lang=de", source["url"].as_str().unwrap());
+        source["url"] = json!(url);
+        source["query"] = json!({"lang": "en", "sig": "env:INGEST_TEST_QUERY_SIG"});
+    }
+    let dir = OutDir::new();
+    let o = run_command(&dir.0, &config)
+        .env("RUST_LOG", "trace")
+        .env("INGEST_TEST_QUERY_SIG", SECRET)
+        .output()
+        .expect("run the ingest binary");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("event=request"), "trace lines are on: {err}");
+    assert!(
+        err.contains("sig=***"),
+        "request URLs are shown redacted: {err}"
+    );
+    let summary = summary_in(&dir.0.join("out"));
+    let text = summary.to_string();
+    assert!(!err.contains(SECRET), "the secret in the log:\n{err}");
+    assert!(!text.contains(SECRET), "the secret in the summary: {text}");
+    assert_eq!(
+        summary["config"]["sources"][0]["query"],
+        json!({"lang": "en", "sig": "***"})
+    );
+    let sent = server.requests();
+    for name in ["pages", "offsets", "cursors"] {
+        let paths: Vec<&str> = sent
+            .iter()
+            .filter(|r| r.source == name)
+            .map(|r| r.path.as_str())
+            .collect();
+        assert!(paths.len() >= 3, "{name}: {paths:?}");
+        for path in &paths {
+            assert!(
+                path.contains("lang=en") && !path.contains("lang=de"),
+                "{name}: {path}"
+            );
+            assert!(path.contains(&format!("sig={SECRET}")), "{name}: {path}");
+        }
+        assert_eq!(summary["sources"][name]["status"], "complete", "{name}");
+    }
+}
+
 /// A closed stdout (`ingest run | true`) neither panics nor changes the
 /// exit code: the outputs are files, the end table only a courtesy.
 #[test]

@@ -37,7 +37,9 @@ fn every_config_example_in_the_readme_parses() {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
         let redacted = config.to_redacted_json().to_string();
         assert!(
-            !redacted.contains("s3cret") && !redacted.contains("ghp_x"),
+            ["s3cret", "ghp_x", "w3ather"]
+                .iter()
+                .all(|secret| !redacted.contains(secret)),
             "{redacted}"
         );
     }
@@ -67,6 +69,7 @@ fn tokens() {
     SET.call_once(|| {
         std::env::set_var("SHOP_TOKEN", "s3cret");
         std::env::set_var("GITHUB_TOKEN", "ghp_x");
+        std::env::set_var("WEATHER_KEY", "w3ather");
     });
 }
 

@@ -32,14 +32,10 @@ mod tests;
 pub struct Config {
     /// The APIs to ingest from, in file order. At least one.
     pub sources: Vec<SourceConfig>,
-    /// Per-source token bucket. Defaults to 5 requests/s, burst 5.
-    pub rate_limit: RateLimit,
-    /// How often and how patiently a page is retried.
-    pub retry: RetrySettings,
-    /// When a source's circuit breaker opens and for how long.
-    pub breaker: BreakerPolicy,
-    /// Per-request connect and read budgets.
-    pub timeouts: Timeouts,
+    /// The top level's policies: the default of every source, key by key,
+    /// where the source sets none of its own (each source's effective
+    /// values are its [`SourceConfig::policies`]).
+    pub policies: Policies,
     /// Capacity, in items, of the channel between fetchers and processor.
     /// Defaults to 100.
     pub queue_capacity: usize,
@@ -48,10 +44,26 @@ pub struct Config {
     /// Wall-clock budget of the whole run, from process start.
     /// Defaults to 60 s.
     pub deadline: Duration,
-    /// Pages a source may request before it stops with `max_pages`.
+}
+
+/// How politely and how patiently one source is fetched (SPEC §3, §4):
+/// the keys a source may set for itself, each over the top level's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policies {
+    /// The source's token bucket. Defaults to 5 requests/s, burst 5.
+    pub rate_limit: RateLimit,
+    /// How often and how patiently a page is retried. Defaults to 3
+    /// retries, 500 ms base delay, 4 s cap.
+    pub retry: RetrySettings,
+    /// When the source's circuit breaker opens and for how long. Defaults
+    /// to 3 failures, 15 s cooldown.
+    pub breaker: BreakerPolicy,
+    /// Per-request connect and read budgets. Defaults to 3 s and 8 s.
+    pub timeouts: Timeouts,
+    /// Pages the source may request before it stops with `max_pages`.
     /// Defaults to 10 000.
     pub max_pages: u64,
-    /// Pages given up one after another before a source stops with
+    /// Pages given up one after another before the source stops with
     /// `error`. Defaults to 3.
     pub max_failed_pages_in_a_row: u32,
     /// Largest response body accepted, in bytes. Defaults to 10 MiB.
@@ -63,7 +75,9 @@ pub struct Config {
 pub struct SourceConfig {
     /// Unique name, `[A-Za-z0-9_.-]+`; the prefix of every record key.
     pub name: String,
-    /// The first page's URL (http or https).
+    /// The first page's URL (http or https), with `query` applied: what
+    /// the source requests first, and what every pagination style that
+    /// derives its requests from it (`page`, `offset`, `cursor`) keeps.
     pub url: String,
     /// Dot path to the item array in a page body; `None` auto-detects.
     pub items_path: Option<DotPath>,
@@ -80,6 +94,11 @@ pub struct SourceConfig {
     pub keep_rejected: bool,
     /// Extra request headers, in file order, `env:` values already read.
     pub headers: Vec<Header>,
+    /// Extra query parameters, in file order, `env:` values already read;
+    /// already set in `url`, replacing parameters of the same name.
+    pub query: Vec<QueryParam>,
+    /// The source's effective policies: its own keys over the top level's.
+    pub policies: Policies,
 }
 
 /// An extra request header.
@@ -98,6 +117,25 @@ impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = if self.secret { "***" } else { &self.value };
         write!(f, "{}: {}", self.name, value)
+    }
+}
+
+/// An extra query parameter of a source's requests (`query`).
+#[derive(Clone, PartialEq)]
+pub struct QueryParam {
+    /// Parameter name as written in the config (sent percent-encoded).
+    pub name: String,
+    /// Parameter value, with an `env:NAME` reference already resolved.
+    pub value: String,
+    /// Whether the value must be shown as `***` (an `env:` value or a
+    /// sensitive parameter name).
+    pub secret: bool,
+}
+
+impl fmt::Debug for QueryParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = if self.secret { "***" } else { &self.value };
+        write!(f, "{}={}", self.name, value)
     }
 }
 
@@ -199,39 +237,30 @@ pub struct Timeouts {
     pub read: Duration,
 }
 
-impl Default for RateLimit {
+impl Default for Policies {
+    /// Every policy default of SPEC §3, in one place.
     fn default() -> Self {
         Self {
-            per_second: 5.0,
-            burst: 5,
-        }
-    }
-}
-
-impl Default for RetrySettings {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_millis(4000),
-        }
-    }
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        Self {
-            failure_threshold: 3,
-            cooldown: Duration::from_millis(15_000),
-        }
-    }
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_millis(3000),
-            read: Duration::from_millis(8000),
+            rate_limit: RateLimit {
+                per_second: 5.0,
+                burst: 5,
+            },
+            retry: RetrySettings {
+                max_retries: 3,
+                base_delay: Duration::from_millis(500),
+                max_delay: Duration::from_millis(4000),
+            },
+            breaker: BreakerPolicy {
+                failure_threshold: 3,
+                cooldown: Duration::from_millis(15_000),
+            },
+            timeouts: Timeouts {
+                connect: Duration::from_millis(3000),
+                read: Duration::from_millis(8000),
+            },
+            max_pages: 10_000,
+            max_failed_pages_in_a_row: 3,
+            max_body_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -241,16 +270,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             sources: Vec::new(),
-            rate_limit: RateLimit::default(),
-            retry: RetrySettings::default(),
-            breaker: BreakerPolicy::default(),
-            timeouts: Timeouts::default(),
+            policies: Policies::default(),
             queue_capacity: 100,
             batch_size: 50,
             deadline: Duration::from_millis(60_000),
-            max_pages: 10_000,
-            max_failed_pages_in_a_row: 3,
-            max_body_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -299,15 +322,25 @@ impl Config {
         validate::parse(origin, text)
     }
 
-    /// The redactor for this config's secrets: its secret header values
-    /// and the secret query values and passwords of its source URLs.
+    /// The redactor for this config's secrets: its secret header values,
+    /// its secret `query` parameters (hidden by name and by value), and
+    /// the secret query values and passwords of its source URLs.
     pub fn redactor(&self) -> Redactor {
         let secret_headers = self
             .sources
             .iter()
             .flat_map(|s| s.headers.iter().filter(|h| h.secret))
             .map(|h| h.value.as_str());
-        Redactor::new(secret_headers, self.sources.iter().map(|s| s.url.as_str()))
+        let secret_params = self
+            .sources
+            .iter()
+            .flat_map(|s| s.query.iter().filter(|q| q.secret))
+            .map(|q| (q.name.as_str(), q.value.as_str()));
+        Redactor::new(
+            secret_headers,
+            secret_params,
+            self.sources.iter().map(|s| s.url.as_str()),
+        )
     }
 
     /// The effective config as JSON in the file's own key names, with every
@@ -317,8 +350,29 @@ impl Config {
     /// for a config without secrets, parsing this JSON gives back `self`.
     pub fn to_redacted_json(&self) -> Value {
         let redactor = self.redactor();
-        json!({
-            "sources": self.sources.iter().map(|s| s.to_redacted_json(&redactor)).collect::<Vec<_>>(),
+        let mut out = Map::new();
+        out.insert(
+            "sources".into(),
+            self.sources
+                .iter()
+                .map(|s| s.to_redacted_json(&redactor))
+                .collect(),
+        );
+        // SPEC §3's order: the run-wide keys among the policies.
+        let mut policies = self.policies.to_json().into_iter();
+        out.extend(policies.by_ref().take(4));
+        out.insert("queue_capacity".into(), json!(self.queue_capacity));
+        out.insert("batch_size".into(), json!(self.batch_size));
+        out.insert("deadline_ms".into(), json!(ms(self.deadline)));
+        out.extend(policies);
+        Value::Object(out)
+    }
+}
+
+impl Policies {
+    /// The policy keys as a config file writes them, every value given.
+    fn to_json(self) -> Map<String, Value> {
+        let json = json!({
             "rate_limit": { "per_second": self.rate_limit.per_second, "burst": self.rate_limit.burst },
             "retry": {
                 "max_retries": self.retry.max_retries,
@@ -330,13 +384,14 @@ impl Config {
                 "cooldown_ms": ms(self.breaker.cooldown),
             },
             "timeouts": { "connect_ms": ms(self.timeouts.connect), "read_ms": ms(self.timeouts.read) },
-            "queue_capacity": self.queue_capacity,
-            "batch_size": self.batch_size,
-            "deadline_ms": ms(self.deadline),
             "max_pages": self.max_pages,
             "max_failed_pages_in_a_row": self.max_failed_pages_in_a_row,
             "max_body_bytes": self.max_body_bytes,
-        })
+        });
+        match json {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
     }
 }
 
@@ -365,6 +420,16 @@ impl SourceConfig {
             })
             .collect();
         out.insert("headers".into(), Value::Object(headers));
+        let query: Map<String, Value> = self
+            .query
+            .iter()
+            .map(|q| {
+                let value = if q.secret { "***" } else { &q.value };
+                (q.name.clone(), json!(value))
+            })
+            .collect();
+        out.insert("query".into(), Value::Object(query));
+        out.extend(self.policies.to_json());
         Value::Object(out)
     }
 

@@ -102,6 +102,8 @@ fn spec_example_parses_to_its_values() {
                 value: "application/json".into(),
                 secret: false,
             }],
+            query: vec![],
+            policies: Policies::default(),
         }],
         ..Config::default()
     };
@@ -121,13 +123,15 @@ fn minimal_config_gets_every_default() {
             record: RecordSchema::product(&FieldPaths::default()),
             keep_rejected: false,
             headers: vec![],
+            query: vec![],
+            policies: Policies::default(),
         }],
         ..Config::default()
     };
     assert_eq!(config, expected);
-    assert_eq!(config.rate_limit.per_second, 5.0);
-    assert_eq!(config.retry.max_delay, Duration::from_millis(4000));
-    assert_eq!(config.max_body_bytes, 10_485_760);
+    assert_eq!(config.policies.rate_limit.per_second, 5.0);
+    assert_eq!(config.policies.retry.max_delay, Duration::from_millis(4000));
+    assert_eq!(config.policies.max_body_bytes, 10_485_760);
 }
 
 #[test]
@@ -189,7 +193,7 @@ fn integral_floats_are_integers_fractions_are_not() {
     ))
     .unwrap();
     assert_eq!(config.batch_size, 5);
-    assert_eq!(config.rate_limit.per_second, 0.5);
+    assert_eq!(config.policies.rate_limit.per_second, 0.5);
     // A fraction is refused: see `ERRORS`.
 }
 
@@ -235,7 +239,8 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers)"),
+         keep_rejected, headers, query, rate_limit, retry, breaker, timeouts, max_pages, \
+         max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
@@ -488,6 +493,61 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     // A secret header's value is never shown, only its type.
     (Source, r#"{"headers": {"X-Api-Key": 12345678}}"#,
         "sources[0].headers.X-Api-Key", "expected a string, found a number"),
+    // A source's own policies: each key checked at the source's key path.
+    (Source, r#"{"rate_limit": {"per_second": 0}}"#,
+        "sources[0].rate_limit.per_second", "expected a number > 0, found 0"),
+    (Source, r#"{"rate_limit": {"per_stcond": 5}}"#,
+        "sources[0].rate_limit.per_stcond", "unknown key (expected one of per_second, burst)"),
+    (Source, r#"{"rate_limit": {"burst": 0}}"#,
+        "sources[0].rate_limit.burst", "expected an integer >= 1, found 0"),
+    (Source, r#"{"retry": []}"#, "sources[0].retry", "expected an object, found an empty array"),
+    (Source, r#"{"retry": {"max_retries": -1}}"#,
+        "sources[0].retry.max_retries", "expected an integer from 0 to 4294967295, found -1"),
+    (Source, r#"{"breaker": {"failure_threshold": 0}}"#,
+        "sources[0].breaker.failure_threshold", "found 0"),
+    (Source, r#"{"breaker": {"cooldown_ms": 1.5}}"#, "sources[0].breaker.cooldown_ms", "found 1.5"),
+    (Source, r#"{"timeouts": {"connect_ms": 0}}"#, "sources[0].timeouts.connect_ms", "found 0"),
+    (Source, r#"{"timeouts": {"write_ms": 1}}"#, "sources[0].timeouts.write_ms", "unknown key"),
+    (Source, r#"{"max_pages": 0}"#, "sources[0].max_pages", "expected an integer >= 1, found 0"),
+    (Source, r#"{"max_failed_pages_in_a_row": 0}"#,
+        "sources[0].max_failed_pages_in_a_row", "expected an integer from 1 to 4294967295"),
+    (Source, r#"{"max_body_bytes": "1MB"}"#,
+        "sources[0].max_body_bytes", "expected an integer >= 1, found \"1MB\""),
+    // Run-wide keys are not a source's.
+    (Source, r#"{"deadline_ms": 5}"#, "sources[0].deadline_ms", "unknown key"),
+    (Source, r#"{"queue_capacity": 5}"#, "sources[0].queue_capacity", "unknown key"),
+    // max_delay_ms >= base_delay_ms holds for the merged values.
+    (Source, r#"{"retry": {"base_delay_ms": 100, "max_delay_ms": 50}}"#,
+        "sources[0].retry.max_delay_ms", "expected a value >= base_delay_ms (100), found 50"),
+    (Source, r#"{"retry": {"max_delay_ms": 100}}"#, "sources[0].retry.max_delay_ms",
+        "expected a value >= base_delay_ms (500, the default), found 100"),
+    (Source, r#"{"retry": {"base_delay_ms": 5000}}"#, "sources[0].retry.base_delay_ms",
+        "expected a value <= max_delay_ms (4000, the default), found 5000"),
+    (File, r#"{"retry": {"base_delay_ms": 1000, "max_delay_ms": 2000},
+               "sources": [{"name": "a", "url": "http://x/"},
+                           {"name": "b", "url": "http://x/", "retry": {"max_delay_ms": 500}}]}"#,
+        "sources[1].retry.max_delay_ms",
+        "expected a value >= base_delay_ms (1000, the top level's), found 500"),
+    (File, r#"{"retry": {"max_delay_ms": 600},
+               "sources": [{"name": "a", "url": "http://x/", "retry": {"base_delay_ms": 700}}]}"#,
+        "sources[0].retry.base_delay_ms",
+        "expected a value <= max_delay_ms (600, the top level's), found 700"),
+    // A query is an object of strings, literal or `env:`.
+    (Source, r#"{"query": ["a"]}"#, "sources[0].query",
+        "expected an object of parameter names to string values, found an array"),
+    (Source, r#"{"query": "a=1"}"#, "sources[0].query", "found \"a=1\""),
+    (Source, r#"{"query": {"n": 5}}"#, "sources[0].query.n", "expected a string, found 5"),
+    (Source, r#"{"query": {"n": null}}"#, "sources[0].query.n", "expected a string, found null"),
+    (Source, r#"{"query": {"": "x"}}"#, "sources[0].query[\"\"]",
+        "expected a non-empty parameter name, found \"\""),
+    (Source, r#"{"query": {"q": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A"}}"#, "sources[0].query.q",
+        "environment variable INGEST_CFG_TEST_SURELY_UNSET_7F3A is not set"),
+    (Source, r#"{"query": {"q": "env:INGEST_CFG_TEST_ENV_EMPTY"}}"#, "sources[0].query.q",
+        "environment variable INGEST_CFG_TEST_ENV_EMPTY is empty"),
+    (Source, r#"{"query": {"q": "env:A-B"}}"#, "sources[0].query.q", "expected env:NAME"),
+    // A secret parameter's value is never shown, only its type.
+    (Source, r#"{"query": {"api_key": 12345678}}"#,
+        "sources[0].query.api_key", "expected a string, found a number"),
     // A missing `env:` variable is named (the test sets the other two).
     (Source, r#"{"headers": {"Authorization": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A"}}"#,
         "sources[0].headers.Authorization",
@@ -617,6 +677,7 @@ fn values_out_of_range() {
     assert_eq!(
         parse(&with_top(json!({"retry": {"max_retries": 0}})))
             .unwrap()
+            .policies
             .retry
             .max_retries,
         0
@@ -630,7 +691,7 @@ fn max_delay_is_checked_against_effective_base_delay() {
         json!({"retry": {"base_delay_ms": 700, "max_delay_ms": 700}}),
     ))
     .unwrap();
-    assert_eq!(equal.retry.max_delay, Duration::from_millis(700));
+    assert_eq!(equal.policies.retry.max_delay, Duration::from_millis(700));
 }
 
 #[test]
@@ -690,6 +751,85 @@ fn fields_are_dot_paths() {
     assert_eq!(shown(&fields.currency).as_deref(), Some("p.cur"));
     assert_eq!(shown(&fields.category).as_deref(), Some("cat.name"));
     assert_eq!(shown(&fields.name).as_deref(), Some("title"));
+}
+
+// ---- per-source policies ----------------------------------------------
+
+#[test]
+fn a_sources_policies_merge_key_by_key_over_the_top_levels() {
+    let config = parse(
+        &json!({
+            "rate_limit": {"per_second": 10, "burst": 7},
+            "retry": {"max_retries": 5, "base_delay_ms": 100},
+            "timeouts": {"read_ms": 900},
+            "max_pages": 40,
+            "sources": [
+                {"name": "own", "url": "http://x/",
+                 "rate_limit": {"per_second": 1},
+                 "retry": {"max_delay_ms": 300},
+                 "breaker": {"cooldown_ms": 50},
+                 "timeouts": {"connect_ms": 20},
+                 "max_pages": 2, "max_failed_pages_in_a_row": 9, "max_body_bytes": 1000},
+                {"name": "inherits", "url": "http://x/"},
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ms = Duration::from_millis;
+    let top = Policies {
+        rate_limit: RateLimit {
+            per_second: 10.0,
+            burst: 7,
+        },
+        retry: RetrySettings {
+            max_retries: 5,
+            base_delay: ms(100),
+            max_delay: ms(4000),
+        },
+        timeouts: Timeouts {
+            connect: ms(3000),
+            read: ms(900),
+        },
+        max_pages: 40,
+        ..Policies::default()
+    };
+    assert_eq!(config.policies, top);
+    assert_eq!(config.sources[1].policies, top, "no keys of its own");
+    let own = Policies {
+        rate_limit: RateLimit {
+            per_second: 1.0,
+            burst: 7,
+        },
+        retry: RetrySettings {
+            max_delay: ms(300),
+            ..top.retry
+        },
+        breaker: BreakerPolicy {
+            failure_threshold: 3,
+            cooldown: ms(50),
+        },
+        timeouts: Timeouts {
+            connect: ms(20),
+            read: ms(900),
+        },
+        max_pages: 2,
+        max_failed_pages_in_a_row: 9,
+        max_body_bytes: 1000,
+    };
+    assert_eq!(config.sources[0].policies, own);
+    // summary.config shows each source's effective values.
+    let shown = config.to_redacted_json();
+    let source = &shown["sources"][0];
+    assert_eq!(source["rate_limit"], json!({"per_second": 1.0, "burst": 7}));
+    assert_eq!(
+        source["retry"],
+        json!({"max_retries": 5, "base_delay_ms": 100, "max_delay_ms": 300})
+    );
+    assert_eq!(source["max_body_bytes"], 1000);
+    assert_eq!(shown["sources"][1]["max_pages"], 40);
+    assert_eq!(shown["max_pages"], 40);
+    assert_round_trip(&config);
 }
 
 // ---- record schemas ----------------------------------------------------
@@ -900,8 +1040,11 @@ fn redacted_json_writes_a_declared_record_in_full() {
             "rest": "drop"
         },
         "keep_rejected": true,
-        "headers": {}
+        "headers": {},
+        "query": {}
     });
+    let mut expected = expected;
+    merge(&mut expected, default_policies());
     assert_eq!(
         shown, &expected,
         "\nexpected: {expected:#}\n     got: {shown:#}"
@@ -959,6 +1102,78 @@ fn env_values_are_read_at_load_time() {
     assert_eq!(format!("{:?}", by_name("X-Api-Key")), "X-Api-Key: ***");
 }
 
+#[test]
+fn query_parameters_are_set_in_the_url_replacing_same_named_ones() {
+    std::env::set_var("INGEST_CFG_TEST_QUERY_KEY", "k-from-env-42");
+    std::env::set_var("INGEST_CFG_TEST_QUERY_SIG", "s1g");
+    let s = source(&with_source(json!({
+        "url": "http://x/items?lang=de&page=2#top",
+        "query": {
+            "lang": "en",
+            "api_key": "env:INGEST_CFG_TEST_QUERY_KEY",
+            "sig": "env:INGEST_CFG_TEST_QUERY_SIG",
+            "q": "a b&c",
+            "token": "literal-t0ken"
+        }
+    })));
+    assert_eq!(
+        s.url,
+        "http://x/items?lang=en&page=2&api_key=k-from-env-42&sig=s1g&q=a%20b%26c\
+         &token=literal-t0ken#top"
+    );
+    let secret: Vec<(&str, bool)> = s
+        .query
+        .iter()
+        .map(|q| (q.name.as_str(), q.secret))
+        .collect();
+    assert_eq!(
+        secret,
+        [
+            ("lang", false),
+            ("api_key", true),
+            ("sig", true),
+            ("q", false),
+            ("token", true)
+        ],
+        "env: values and secret names are secrets"
+    );
+    assert_eq!(format!("{:?}", s.query[2]), "sig=***");
+}
+
+#[test]
+fn query_secrets_are_hidden_in_the_summary_config() {
+    std::env::set_var("INGEST_CFG_TEST_QUERY_SHORT", "s1g");
+    std::env::set_var("INGEST_CFG_TEST_QUERY_LONG", "app-id-from-env-77");
+    let config = parse(&with_source(json!({
+        "url": "http://x/items",
+        "query": {
+            "sig": "env:INGEST_CFG_TEST_QUERY_SHORT",
+            "app": "env:INGEST_CFG_TEST_QUERY_LONG",
+            "lang": "en"
+        }
+    })))
+    .unwrap();
+    let shown = config.to_redacted_json();
+    let source = &shown["sources"][0];
+    assert_eq!(source["url"], "http://x/items?sig=***&app=***&lang=en");
+    assert_eq!(
+        source["query"],
+        json!({"sig": "***", "app": "***", "lang": "en"})
+    );
+    let text = shown.to_string();
+    for secret in ["s1g", "app-id-from-env-77"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    // Wherever a URL is shown: an echo of the long value, the short one
+    // under its own name.
+    assert_eq!(
+        config
+            .redactor()
+            .shown_url("http://x/items?page=2&sig=s1g&next=app-id-from-env-77"),
+        "http://x/items?page=2&sig=***&next=***"
+    );
+}
+
 // ---- redaction --------------------------------------------------------
 
 #[test]
@@ -994,9 +1209,12 @@ fn redacted_json_of_defaults_is_complete() {
     let shown = parse(r#"{"sources":[{"name":"a","url":"http://x/"}]}"#)
         .unwrap()
         .to_redacted_json();
+    let mut source = json!({"name": "a", "url": "http://x/", "pagination": {"style": "none"},
+                            "fields": {}, "record": "product", "keep_rejected": false,
+                            "headers": {}, "query": {}});
+    merge(&mut source, default_policies());
     let expected = json!({
-        "sources": [{"name": "a", "url": "http://x/", "pagination": {"style": "none"}, "fields": {},
-                     "record": "product", "keep_rejected": false, "headers": {}}],
+        "sources": [source],
         "rate_limit": {"per_second": 5.0, "burst": 5},
         "retry": {"max_retries": 3, "base_delay_ms": 500, "max_delay_ms": 4000},
         "breaker": {"failure_threshold": 3, "cooldown_ms": 15000},
@@ -1014,6 +1232,27 @@ fn redacted_json_of_defaults_is_complete() {
     );
 }
 
+/// Every policy key with its default, as `summary.config` writes them.
+fn default_policies() -> Value {
+    json!({
+        "rate_limit": {"per_second": 5.0, "burst": 5},
+        "retry": {"max_retries": 3, "base_delay_ms": 500, "max_delay_ms": 4000},
+        "breaker": {"failure_threshold": 3, "cooldown_ms": 15000},
+        "timeouts": {"connect_ms": 3000, "read_ms": 8000},
+        "max_pages": 10000,
+        "max_failed_pages_in_a_row": 3,
+        "max_body_bytes": 10485760
+    })
+}
+
+/// `extra`'s keys set in `target`, both objects.
+fn merge(target: &mut Value, extra: Value) {
+    let Value::Object(extra) = extra else {
+        panic!("not an object: {extra}")
+    };
+    target.as_object_mut().unwrap().extend(extra);
+}
+
 #[track_caller]
 fn assert_round_trip(config: &Config) {
     let text = config.to_redacted_json().to_string();
@@ -1027,7 +1266,9 @@ fn round_trip_of_every_style() {
     let text = json!({
         "sources": [
             {"name": "p", "url": "http://x/", "items_path": "a.b",
-             "pagination": {"style": "page", "param": "pg", "start": 0, "total_pages_path": "meta.pages"}},
+             "pagination": {"style": "page", "param": "pg", "start": 0, "total_pages_path": "meta.pages"},
+             "rate_limit": {"per_second": 2.5}, "retry": {"max_retries": 7}, "max_pages": 3,
+             "timeouts": {"read_ms": 5}, "breaker": {"failure_threshold": 2}},
             {"name": "o", "url": "http://x/?q=1#f",
              "pagination": {"style": "offset", "offset_param": "skip", "start": 10, "limit_param": "take", "limit": 25, "total_path": "total"},
              "fields": {"id": "sku", "name": "title", "price": "p.amount", "currency": "p.cur", "category": "c.name"}},
@@ -1042,6 +1283,7 @@ fn round_trip_of_every_style() {
                  "n": {"type": "boolean"}}}},
             {"name": "e", "url": "http://x/", "record": {}, "keep_rejected": false},
             {"name": "f", "url": "http://x/", "record": "product", "fields": {"id": "sku"}},
+            {"name": "q", "url": "http://x/?a=1&&b=2", "query": {"b": "3", "c d": "e&f"}},
         ],
         "keep_rejected": true,
         "rate_limit": {"per_second": 0.25, "burst": 1},
@@ -1085,16 +1327,20 @@ proptest! {
     ) {
         let mut config = parse(r#"{"sources":[{"name":"a","url":"http://x/"}]}"#).unwrap();
         let per_second = per_second_milli as f64 / 1000.0;
-        config.rate_limit = RateLimit { per_second, burst };
-        config.retry = RetrySettings {
+        let policies = &mut config.sources[0].policies;
+        policies.rate_limit = RateLimit { per_second, burst };
+        policies.retry = RetrySettings {
             max_retries,
             base_delay: Duration::from_millis(base),
             max_delay: Duration::from_millis(base + extra),
         };
-        config.breaker.failure_threshold = threshold;
+        policies.breaker.failure_threshold = threshold;
+        policies.max_pages = big;
+        policies.max_body_bytes = big;
+        // The top level's differ: each is written, and read back, on its own.
+        config.policies.breaker.cooldown = Duration::from_millis(big);
+        config.policies.max_failed_pages_in_a_row = threshold;
         config.deadline = Duration::from_millis(big);
-        config.max_pages = big;
-        config.max_body_bytes = big;
         config.sources[0].pagination = Pagination::Page {
             param: "page".into(),
             start,

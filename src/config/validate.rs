@@ -16,7 +16,9 @@ use crate::url::{encode_non_ascii, is_http_url};
 
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
-use super::{Config, ConfigError, Header, Pagination, SourceConfig};
+use super::{
+    Config, ConfigError, Header, Pagination, Policies, QueryParam, RetrySettings, SourceConfig,
+};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -49,6 +51,15 @@ const SOURCE_KEYS: &[&str] = &[
     "record",
     "keep_rejected",
     "headers",
+    "query",
+    // The policies a source may set for itself, over the top level's.
+    "rate_limit",
+    "retry",
+    "breaker",
+    "timeouts",
+    "max_pages",
+    "max_failed_pages_in_a_row",
+    "max_body_bytes",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -91,51 +102,18 @@ impl Walker<'_> {
             return Err(self.mismatch("top level", "an object", root));
         }
         let top = self.object("", root, TOP_KEYS)?;
+        let policies = self.policies(&top, &Policies::default(), None)?;
         let defaults = SourceDefaults {
             record: self.record_key(&top)?,
             keep_rejected: self.bool(&top, "keep_rejected")?.unwrap_or(false),
+            policies,
+            top: &top,
         };
         let mut config = Config {
             sources: self.sources(&top, &defaults)?,
+            policies,
             ..Config::default()
         };
-
-        if let Some((path, v)) = top.get("rate_limit") {
-            let o = self.object(&path, v, &["per_second", "burst"])?;
-            if let Some((p, v)) = o.get("per_second") {
-                config.rate_limit.per_second = match v.as_f64() {
-                    Some(n) if n > 0.0 && n.is_finite() => n,
-                    _ => return Err(self.mismatch(&p, "a number > 0", v)),
-                };
-            }
-            set(
-                &mut config.rate_limit.burst,
-                self.int(&o, "burst", 1, u64::MAX)?,
-            );
-        }
-        if let Some((path, v)) = top.get("retry") {
-            let o = self.object(&path, v, &["max_retries", "base_delay_ms", "max_delay_ms"])?;
-            set(
-                &mut config.retry.max_retries,
-                self.u32(&o, "max_retries", 0)?,
-            );
-            set(&mut config.retry.base_delay, self.ms(&o, "base_delay_ms")?);
-            set(&mut config.retry.max_delay, self.ms(&o, "max_delay_ms")?);
-            self.delays(&o, &config)?;
-        }
-        if let Some((path, v)) = top.get("breaker") {
-            let o = self.object(&path, v, &["failure_threshold", "cooldown_ms"])?;
-            set(
-                &mut config.breaker.failure_threshold,
-                self.u32(&o, "failure_threshold", 1)?,
-            );
-            set(&mut config.breaker.cooldown, self.ms(&o, "cooldown_ms")?);
-        }
-        if let Some((path, v)) = top.get("timeouts") {
-            let o = self.object(&path, v, &["connect_ms", "read_ms"])?;
-            set(&mut config.timeouts.connect, self.ms(&o, "connect_ms")?);
-            set(&mut config.timeouts.read, self.ms(&o, "read_ms")?);
-        }
         // Both are allocated up front; past these bounds a typo would abort
         // the process instead of buffering anything useful.
         set(
@@ -149,25 +127,72 @@ impl Walker<'_> {
                 .map(|n| n as usize),
         );
         set(&mut config.deadline, self.ms(&top, "deadline_ms")?);
-        set(
-            &mut config.max_pages,
-            self.int(&top, "max_pages", 1, u64::MAX)?,
-        );
-        set(
-            &mut config.max_failed_pages_in_a_row,
-            self.u32(&top, "max_failed_pages_in_a_row", 1)?,
-        );
-        set(
-            &mut config.max_body_bytes,
-            self.int(&top, "max_body_bytes", 1, u64::MAX)?,
-        );
         Ok(config)
     }
 
+    /// The policy keys of `o` (the top level, or a source when `top` is
+    /// given) set over `base`, key by key: a source's `"rate_limit":
+    /// {"per_second": 1}` keeps the burst it inherits.
+    fn policies(&self, o: &Obj, base: &Policies, top: Option<&Obj>) -> Result<Policies> {
+        let mut p = *base;
+        if let Some((path, v)) = o.get("rate_limit") {
+            let r = self.object(&path, v, &["per_second", "burst"])?;
+            if let Some((k, v)) = r.get("per_second") {
+                p.rate_limit.per_second = match v.as_f64() {
+                    Some(n) if n > 0.0 && n.is_finite() => n,
+                    _ => return Err(self.mismatch(&k, "a number > 0", v)),
+                };
+            }
+            set(&mut p.rate_limit.burst, self.int(&r, "burst", 1, u64::MAX)?);
+        }
+        if let Some((path, v)) = o.get("retry") {
+            let r = self.object(&path, v, &["max_retries", "base_delay_ms", "max_delay_ms"])?;
+            set(&mut p.retry.max_retries, self.u32(&r, "max_retries", 0)?);
+            set(&mut p.retry.base_delay, self.ms(&r, "base_delay_ms")?);
+            set(&mut p.retry.max_delay, self.ms(&r, "max_delay_ms")?);
+            // Where a delay the object does not set comes from, for the
+            // message: the top level's retry, else the default.
+            let inherited = |key: &str| match top.and_then(|t| t.map.get("retry")?.get(key)) {
+                Some(_) => "the top level's",
+                None => "the default",
+            };
+            self.delays(&r, &p.retry, inherited)?;
+        }
+        if let Some((path, v)) = o.get("breaker") {
+            let b = self.object(&path, v, &["failure_threshold", "cooldown_ms"])?;
+            set(
+                &mut p.breaker.failure_threshold,
+                self.u32(&b, "failure_threshold", 1)?,
+            );
+            set(&mut p.breaker.cooldown, self.ms(&b, "cooldown_ms")?);
+        }
+        if let Some((path, v)) = o.get("timeouts") {
+            let t = self.object(&path, v, &["connect_ms", "read_ms"])?;
+            set(&mut p.timeouts.connect, self.ms(&t, "connect_ms")?);
+            set(&mut p.timeouts.read, self.ms(&t, "read_ms")?);
+        }
+        set(&mut p.max_pages, self.int(o, "max_pages", 1, u64::MAX)?);
+        set(
+            &mut p.max_failed_pages_in_a_row,
+            self.u32(o, "max_failed_pages_in_a_row", 1)?,
+        );
+        set(
+            &mut p.max_body_bytes,
+            self.int(o, "max_body_bytes", 1, u64::MAX)?,
+        );
+        Ok(p)
+    }
+
     /// `max_delay_ms >= base_delay_ms`, on the effective values: blame the
-    /// key the file set (max when both are set).
-    fn delays(&self, retry: &Obj, config: &Config) -> Result<()> {
-        let (base, max) = (config.retry.base_delay, config.retry.max_delay);
+    /// key `retry` set (max when both are set); `inherited` says where a
+    /// value it did not set came from.
+    fn delays(
+        &self,
+        retry: &Obj,
+        effective: &RetrySettings,
+        inherited: impl Fn(&str) -> &'static str,
+    ) -> Result<()> {
+        let (base, max) = (effective.base_delay, effective.max_delay);
         if max >= base {
             return Ok(());
         }
@@ -181,13 +206,15 @@ impl Walker<'_> {
                 (Some((p, _)), None) => self.error(
                     &p,
                     format_args!(
-                    "expected a value >= base_delay_ms ({base_ms}, the default), found {max_ms}"
-                ),
+                        "expected a value >= base_delay_ms ({base_ms}, {}), found {max_ms}",
+                        inherited("base_delay_ms")
+                    ),
                 ),
                 (None, _) => self.error(
                     &child(&retry.path, "base_delay_ms"),
                     format_args!(
-                        "expected a value <= max_delay_ms ({max_ms}, the default), found {base_ms}"
+                        "expected a value <= max_delay_ms ({max_ms}, {}), found {base_ms}",
+                        inherited("max_delay_ms")
                     ),
                 ),
             },
@@ -269,6 +296,16 @@ impl Walker<'_> {
             Some((p, v)) => self.headers(&p, v)?,
             None => Vec::new(),
         };
+        let query = match o.get("query") {
+            Some((p, v)) => self.query(&p, v)?,
+            None => Vec::new(),
+        };
+        // Set in the start URL, which every request of `page`, `offset`
+        // and `cursor` is derived from.
+        let url = query.iter().fold(url, |url, q| {
+            crate::url::set_query_param(&url, &q.name, &q.value)
+        });
+        let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
         Ok(SourceConfig {
             name,
             url,
@@ -278,6 +315,8 @@ impl Walker<'_> {
             record,
             keep_rejected,
             headers,
+            query,
+            policies,
         })
     }
 
@@ -514,6 +553,40 @@ impl Walker<'_> {
         Ok(headers)
     }
 
+    /// A source's `query`: parameter names to string values, each literal
+    /// or `env:NAME`.
+    fn query(&self, path: &str, v: &Value) -> Result<Vec<QueryParam>> {
+        let map = v.as_object().ok_or_else(|| {
+            self.mismatch(path, "an object of parameter names to string values", v)
+        })?;
+        let mut params = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            let p = child(path, name);
+            if name.is_empty() {
+                return Err(self.error(&p, "expected a non-empty parameter name, found \"\""));
+            }
+            let named_secret = is_secret_name(name);
+            let Some(raw) = v.as_str() else {
+                let found = if named_secret {
+                    kind(v).to_string()
+                } else {
+                    describe(v)
+                };
+                return Err(self.error(&p, format_args!("expected a string, found {found}")));
+            };
+            let (value, from_env) = match raw.strip_prefix("env:") {
+                Some(var) => (self.env(&p, var)?, true),
+                None => (raw.to_string(), false),
+            };
+            params.push(QueryParam {
+                name: name.clone(),
+                value,
+                secret: from_env || named_secret,
+            });
+        }
+        Ok(params)
+    }
+
     /// The value of environment variable `var`, read now. Never echoed.
     fn env(&self, path: &str, var: &str) -> Result<String> {
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -551,11 +624,16 @@ impl Walker<'_> {
 }
 
 /// What the top level sets for every source that does not set its own.
-struct SourceDefaults {
+struct SourceDefaults<'t, 'v> {
     /// The top-level `record`, if any; a source's own replaces it whole.
     record: Option<RecordForm>,
     /// The top-level `keep_rejected`, or false.
     keep_rejected: bool,
+    /// The top level's policies, which a source's own keys override one
+    /// by one.
+    policies: Policies,
+    /// The top level itself, to say where an inherited value came from.
+    top: &'t Obj<'v>,
 }
 
 /// Stores `value` when the file set it.

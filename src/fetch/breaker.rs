@@ -11,7 +11,7 @@
 //! Time is passed in, never read, so every transition is testable without
 //! sleeping.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::BreakerPolicy;
 
@@ -111,9 +111,12 @@ impl Breaker {
             State::Open { .. } => return None,
         };
         if failures >= self.policy.failure_threshold {
-            self.state = State::Open {
-                until: now + self.policy.cooldown,
-            };
+            // The longest cooldown (u64::MAX ms) may not fit an `Instant`
+            // on every platform; a century is as good as forever.
+            let until = now
+                .checked_add(self.policy.cooldown)
+                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+            self.state = State::Open { until };
             Some(Transition::Opened)
         } else {
             self.state = State::Closed { failures };
@@ -125,7 +128,6 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn breaker() -> Breaker {
         Breaker::new(BreakerPolicy {
@@ -200,5 +202,18 @@ mod tests {
         b.before_attempt(t0 + Duration::from_secs(10));
         assert_eq!(b.on_non_retryable(), Some(Transition::Closed));
         assert_eq!(b.state(), State::Closed { failures: 0 });
+    }
+
+    #[test]
+    fn the_longest_cooldown_opens_without_overflowing() {
+        let mut b = Breaker::new(BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::from_millis(u64::MAX),
+        });
+        let t0 = Instant::now();
+        assert_eq!(b.on_retryable(t0), Some(Transition::Opened));
+        let until = b.blocked_until().expect("open");
+        assert!(until > t0 + Duration::from_secs(365 * 86_400), "{until:?}");
+        assert_eq!(b.before_attempt(t0 + Duration::from_secs(3600)), None);
     }
 }

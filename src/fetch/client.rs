@@ -16,7 +16,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::config::{Config, SourceConfig};
+use crate::config::SourceConfig;
 use crate::control::lock;
 use crate::error::{AttemptError, TimeoutPhase};
 use crate::fetch::page;
@@ -123,13 +123,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `source` under `config`'s timeouts and limits.
-    pub fn new(
-        agent: Agent,
-        config: &Config,
-        source: &SourceConfig,
-        redactor: Arc<Redactor>,
-    ) -> Self {
+    /// A client for `source` under its own timeouts and body limit.
+    pub fn new(agent: Agent, source: &SourceConfig, redactor: Arc<Redactor>) -> Self {
         Self {
             agent,
             headers: source
@@ -138,9 +133,9 @@ impl Client {
                 .map(|h| (h.name.clone(), h.value.clone(), h.secret))
                 .collect(),
             origin: url::origin(&source.url),
-            connect: config.timeouts.connect,
-            read: config.timeouts.read,
-            max_body_bytes: config.max_body_bytes,
+            connect: source.policies.timeouts.connect,
+            read: source.policies.timeouts.read,
+            max_body_bytes: source.policies.max_body_bytes,
             redactor,
         }
     }
@@ -160,7 +155,9 @@ impl Client {
     ) -> Exchange {
         let sent = Instant::now();
         let run_end = sent + time_left;
-        let mut end = run_end.min(sent + self.connect + self.read);
+        // `connect_ms` and `read_ms` may each be u64::MAX ms.
+        let allowance = sent.checked_add(self.connect.saturating_add(self.read));
+        let mut end = allowance.map_or(run_end, |end| end.min(run_end));
         let mut target = url.to_string();
         for hop in 0..=MAX_REDIRECTS {
             if hop > 0 {
@@ -356,6 +353,9 @@ impl Client {
             E::BadUri(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail)),
             E::Http(detail) => AttemptError::BadUrl(self.redactor.redact_url(&detail.to_string())),
             E::StatusCode(code) => AttemptError::Status(code),
+            // No such host: resolved to nothing, or the resolver says so.
+            E::HostNotFound => AttemptError::Dns("host not found".to_string()),
+            E::Io(e) if crate::error::is_no_such_host(&e) => AttemptError::Dns(e.to_string()),
             other => AttemptError::Transport(other.to_string()),
         }
     }

@@ -31,7 +31,7 @@ use log::{debug, info, trace, warn};
 
 pub use crate::aggregate::SourceOutcome;
 use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, Policies, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
 use crate::queue::{Batch, QueueTx, SendError};
@@ -102,7 +102,12 @@ enum PageOutcome {
 pub struct Fetcher<'a> {
     index: usize,
     source: &'a SourceConfig,
-    config: &'a Config,
+    /// The source's effective policies (its own keys over the top
+    /// level's): every limit the page and attempt loops obey comes from
+    /// here, never from the top level.
+    config: &'a Policies,
+    /// The run's `batch_size`: the most items one batch of a page holds.
+    batch_size: usize,
     client: Client,
     bucket: TokenBucket,
     retry: RetryPolicy,
@@ -119,19 +124,16 @@ impl<'a> Fetcher<'a> {
     /// Builds source `index`'s fetcher; `seed` makes its jitter repeatable.
     pub fn new(index: usize, config: &'a Config, shared: Shared<'a>, seed: u64) -> Self {
         let source = &config.sources[index];
+        let policies = &source.policies;
         Self {
             index,
             source,
-            config,
-            client: Client::new(
-                shared.agent.clone(),
-                config,
-                source,
-                Arc::clone(&shared.redactor),
-            ),
-            bucket: TokenBucket::new(config.rate_limit),
-            retry: RetryPolicy::new(config.retry, seed.wrapping_add(index as u64)),
-            breaker: Breaker::new(config.breaker),
+            config: policies,
+            batch_size: config.batch_size,
+            client: Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor)),
+            bucket: TokenBucket::new(policies.rate_limit),
+            retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
+            breaker: Breaker::new(policies.breaker),
             shared,
             counts: FetchCounts::default(),
             failed_pages: Vec::new(),
@@ -292,11 +294,7 @@ impl<'a> Fetcher<'a> {
     fn send(&self, tx: &QueueTx, page: Page, url: &str) -> Sent {
         let control = self.shared.control;
         let page_url: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
-        let size = self
-            .config
-            .batch_size
-            .min(tx.capacity())
-            .clamp(1, MAX_BATCH_ITEMS);
+        let size = self.batch_size.min(tx.capacity()).clamp(1, MAX_BATCH_ITEMS);
         let total = page.len();
         let mut spans = page.items();
         let mut sent = 0;

@@ -70,3 +70,36 @@ fn endless_pointers_are_a_pagination_loop() {
         assert_eq!(n(src, "items"), expected.items, "{style:?}");
     }
 }
+
+/// A source's own `max_pages` and `retry` hold for it alone: the other
+/// source of the run keeps the top level's.
+#[test]
+fn a_sources_own_limits_hold_for_it_alone() {
+    let server = MockServer::start(
+        Scenario::new(SEED)
+            .with(alpha(4).fault(2, 1, FaultKind::Status(503)))
+            .with(MockSource::new("beta", Style::Page, 4, IPP).fault(2, 1, FaultKind::Status(503))),
+    )
+    .unwrap();
+    let mut doc = server.config_json();
+    for (k, v) in fast_policies().as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    doc["sources"][0]["max_pages"] = json!(3);
+    doc["sources"][0]["retry"] = json!({"max_retries": 0});
+    let outcome = run(&Config::parse("test config", &doc.to_string()).unwrap());
+    assert_eq!(
+        attempts(&server, "alpha"),
+        per_page(&[(1, 1), (2, 1), (3, 1)]),
+        "alpha: no retry, 3 pages"
+    );
+    assert_eq!(outcome.source("alpha")["status"], "max_pages");
+    assert_eq!(n(outcome.source("alpha"), "failed_pages"), 1);
+    assert_eq!(
+        attempts(&server, "beta"),
+        per_page(&[(1, 1), (2, 2), (3, 1), (4, 1), (5, 1)]),
+        "beta: the top level's retries, every page and the 204"
+    );
+    assert_eq!(outcome.source("beta")["status"], "complete");
+    assert_received(&outcome, &server, "beta", 1..=4);
+}

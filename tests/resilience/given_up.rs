@@ -178,3 +178,59 @@ fn retry_after_of_a_page_given_up_holds_for_the_next_page() {
     );
     assert_eq!(outcome.exit_code(), 3);
 }
+
+/// A host that does not exist (RFC 6761: `.invalid` never resolves, and a
+/// resolver answers it without asking anyone) is `dns`: each page is given
+/// up at its first attempt, nothing is retried, the breaker never opens,
+/// and the source ends at once, not after retries and cooldowns. Should
+/// this machine's resolver answer with a temporary failure instead (no
+/// resolver at all), that is `transport` by design, and only the part
+/// that holds either way is checked.
+#[test]
+fn a_host_that_does_not_exist_is_dns_and_never_retried() {
+    let doc = json!({
+        "sources": [{"name": "typo", "url": "http://no-such-host.invalid/items",
+                     "pagination": {"style": "page"}}],
+        // A retried failure would wait for the breaker's 30 s cooldown.
+        "breaker": {"failure_threshold": 1, "cooldown_ms": 30_000},
+        "retry": {"max_retries": 3, "base_delay_ms": 4, "max_delay_ms": 20},
+        "deadline_ms": 20_000
+    });
+    let config = Config::parse("test config", &doc.to_string()).unwrap();
+    let outcome = run(&config);
+    let src = outcome.source("typo");
+    let said = src["errors"].to_string();
+    if n(&src["errors"], "dns") == 0 {
+        use std::net::ToSocketAddrs;
+        let answer = match ("no-such-host.invalid", 80).to_socket_addrs() {
+            Ok(addrs) => format!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        let temporary = ["temporary", "try again"]
+            .iter()
+            .any(|word| answer.to_ascii_lowercase().contains(word));
+        assert!(
+            temporary,
+            "the resolver's answer is neither `no such name` nor temporary: {answer}; {said}"
+        );
+        println!("skipped: this resolver answered with a temporary failure: {answer}");
+        assert!(n(&src["errors"], "transport") >= 1, "{said}");
+        return;
+    }
+    assert_eq!(src["status"], "error", "{src:#}");
+    assert_eq!(
+        counters(src),
+        want(&[("requests", 3), ("failed_pages", 3), ("errors.dns", 3)]),
+        "three pages given up at once, then the source stops"
+    );
+    assert_eq!(n(src, "retries"), 0);
+    assert_eq!(n(src, "breaker_opens"), 0);
+    assert_eq!(n(&src["waits_ms"], "breaker"), 0);
+    assert_eq!(n(&src["waits_ms"], "backoff"), 0);
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "no retries, no cooldown: ended in {:?}",
+        outcome.elapsed
+    );
+    assert_eq!(outcome.exit_code(), 3);
+}

@@ -156,6 +156,7 @@ fn strings(v: &Value) -> Vec<String> {
 mod breaker;
 mod chaos;
 mod deadline;
+mod edges;
 mod ends;
 mod given_up;
 mod pacing;

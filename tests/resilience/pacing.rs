@@ -46,3 +46,87 @@ fn requests_never_outpace_the_token_bucket() {
     );
     assert!(n(&outcome.source("alpha")["waits_ms"], "rate_limit") > 0);
 }
+
+/// Every window of `source`'s requests in the mock's log holds at most
+/// `burst + per_second × t` requests, plus one of slack for loopback
+/// jitter and the bucket's timer granularity.
+fn assert_paced(server: &MockServer, source: &str, per_second: f64, burst: u64) {
+    let at: Vec<Instant> = server
+        .requests()
+        .iter()
+        .filter(|r| r.source == source)
+        .map(|r| r.at)
+        .collect();
+    const SLACK: f64 = 1.0;
+    for i in 0..at.len() {
+        for j in i + 1..at.len() {
+            let t = (at[j] - at[i]).as_secs_f64();
+            let sent = (j - i + 1) as f64;
+            let allowed = burst as f64 + per_second * t + SLACK;
+            assert!(
+                sent <= allowed,
+                "{source}: {sent} requests in {t:.3} s (requests {i}..={j}), allowed {allowed:.2}"
+            );
+        }
+    }
+}
+
+/// Two sources with their own `rate_limit`s: each holds its own bound in
+/// every window of the mock's log, and neither is held to the other's.
+#[test]
+fn each_source_keeps_its_own_rate_limit() {
+    const SLOW: (f64, u64) = (20.0, 1);
+    const FAST: (f64, u64) = (1000.0, 50);
+    let server = MockServer::start(
+        Scenario::new(SEED)
+            .with(MockSource::new("slow", Style::Page, 12, 2))
+            .with(MockSource::new("fast", Style::Page, 40, 2)),
+    )
+    .unwrap();
+    let mut doc = server.config_json();
+    for (k, v) in fast_policies().as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    // The top level's bucket is the fast source's; the slow one sets its own.
+    doc["rate_limit"] = json!({"per_second": FAST.0, "burst": FAST.1});
+    doc["sources"][0]["rate_limit"] = json!({"per_second": SLOW.0, "burst": SLOW.1});
+    let config = Config::parse("test config", &doc.to_string()).unwrap();
+    assert_eq!(config.sources[0].policies.rate_limit.per_second, SLOW.0);
+    assert_eq!(config.sources[1].policies.rate_limit.burst, FAST.1);
+    let outcome = run(&config);
+    for name in ["slow", "fast"] {
+        assert_eq!(outcome.source(name)["status"], "complete", "{name}");
+    }
+    assert_eq!(
+        outcome.summary["config"]["sources"][0]["rate_limit"],
+        json!({"per_second": SLOW.0, "burst": SLOW.1}),
+        "summary.config shows the source's own"
+    );
+    assert_paced(&server, "slow", SLOW.0, SLOW.1);
+    assert_paced(&server, "fast", FAST.0, FAST.1);
+    let span = |source: &str| {
+        let at: Vec<Instant> = server
+            .requests()
+            .iter()
+            .filter(|r| r.source == source)
+            .map(|r| r.at)
+            .collect();
+        (at.len(), *at.last().unwrap() - at[0])
+    };
+    // Lower bounds are never flaky: 13 requests at 20/s, burst 1.
+    let (sent, slow_span) = span("slow");
+    assert_eq!(sent, 13, "12 pages and the 204");
+    let floor = (sent as u64 - SLOW.1) as f64 / SLOW.0 * 0.9;
+    assert!(
+        slow_span.as_secs_f64() >= floor,
+        "slow: {sent} requests in {slow_span:?}, its bucket allows no less than {floor:.3} s"
+    );
+    // The fast one is not held to the slow one's rate: 41 requests at 20/s
+    // would take 2 s; at 1000/s on loopback they take milliseconds.
+    let (sent, fast_span) = span("fast");
+    let at_slow_rate = (sent as u64 - SLOW.1) as f64 / SLOW.0;
+    assert!(
+        fast_span.as_secs_f64() < at_slow_rate,
+        "fast: {sent} requests in {fast_span:?}, no faster than the slow source's rate allows"
+    );
+}

@@ -110,7 +110,11 @@ pub fn run(config: &Config) -> Outcome {
 pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Outcome {
     let out = OutDir::new();
     let started = Instant::now();
-    let control = RunControl::new(started + config.deadline);
+    // As the binary does: a deadline too far for an `Instant` is a century.
+    let deadline = started
+        .checked_add(config.deadline)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
+    let control = RunControl::new(deadline);
     let options = RunOptions {
         out_dir: out.0.clone(),
         seed: 42,
