@@ -130,7 +130,7 @@
 //! | `dedupe.rs` | the first-wins index of `source:id` keys |
 //! | `aggregate.rs` | the counters of a run, per source and in total |
 //! | `summary.rs` | `summary.json` and the end table |
-//! | `atomic.rs` | files that appear under their final name only when whole |
+//! | `atomic.rs` | files that appear under their final name only when whole; the set a forced exit leaves; stale temporary files |
 //! | `time.rs` | RFC 3339 timestamps in UTC |
 //! | `progress.rs` | the progress display on a terminal |
 //! | `logging.rs` | the logger: structured fields as text or JSON |
@@ -172,7 +172,7 @@ mod url;
 mod warnings;
 
 pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
-pub use atomic::remove_temp_files;
+pub use atomic::exit_now;
 pub use config::{Config, ConfigError, FieldPaths, Policies};
 pub use control::RunControl;
 pub use error::Error;

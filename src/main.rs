@@ -89,8 +89,10 @@ fn install_signal_handler(control: &Arc<RunControl>) {
             log::warn!(event = "interrupt", note = "stopping; press Ctrl-C again to exit at once"; "");
             control.interrupt();
         } else {
-            ingest::remove_temp_files();
-            std::process::exit(ExitCode::Interrupted.code().into());
+            // Removes the temporary files and exits; renames in progress
+            // finish first, so the outputs are the previous run's or
+            // this run's, whole.
+            ingest::exit_now(ExitCode::Interrupted.code().into());
         }
     });
     if let Err(e) = installed {

@@ -15,7 +15,7 @@
 //! one so that a panic in one of them becomes a `failed` run with an error
 //! in the summary instead of a crash that writes nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Instant, SystemTime};
@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 use log::{error, info, warn};
 
 use crate::aggregate::{SourceStatus, Stats};
-use crate::atomic::{self, AtomicFile, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE};
+use crate::atomic::{self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE};
 use crate::config::Config;
 use crate::control::{lock, RunControl};
 use crate::error::Error;
@@ -134,7 +134,7 @@ pub fn run(
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
-    atomic::check_target(&options.out_dir, SUMMARY_FILE)?;
+    prepare_out_dir(&options.out_dir)?;
     let files = Files {
         records: AtomicFile::create(&options.out_dir, RECORDS_FILE)?,
         rejected: match config.sources.iter().any(|s| s.keep_rejected) {
@@ -159,21 +159,7 @@ pub fn run(
         stats: &stats,
         progress: &progress,
     };
-    // Records first, then the rejected items: the summary comes last.
-    let (records_path, rejected_path) = match threads.run(files, rx, tx, &mut failures) {
-        Some(files) => {
-            let mut commit = |file: AtomicFile| match file.commit() {
-                Ok(path) => Some(path),
-                Err(e) => {
-                    failures.push(e.to_string());
-                    None
-                }
-            };
-            let records = commit(files.records);
-            (records, files.rejected.and_then(&mut commit))
-        }
-        None => (None, None),
-    };
+    let files = threads.run(files, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
     for source in &mut stats.sources {
         source.warnings = warnings::of_source(source);
@@ -182,41 +168,134 @@ pub fn run(
         }
     }
     progress.finish(&stats);
-    let status = RunStatus::of(
-        &stats,
-        control.is_interrupted(),
-        !failures.is_empty(),
-        options.strict,
-    );
-    for e in &failures {
-        error!(event = "internal_failure", error = e.as_str(); "");
-    }
-    let summary = summary::summary(
-        RunFacts {
-            status: status.as_str(),
-            started_at: SystemTime::now() - options.started.elapsed(),
-            duration: options.started.elapsed(),
-            config: config.to_redacted_json(),
-            error: (!failures.is_empty()).then(|| failures.join("; ")),
-        },
-        &stats,
-    );
-    let summary_path = atomic::write_json(&options.out_dir, SUMMARY_FILE, &summary)?;
-    let records_shown = records_path
-        .as_deref()
-        .map_or_else(|| "none".to_string(), |p| p.display().to_string());
-    info!(
-        event = "end", status = status.as_str(), records = records_shown,
-        peak_rss_kib = peak_rss_kib(); ""
-    );
-    Ok(RunReport {
-        status,
+    Finale {
+        config,
+        options,
+        interrupted: control.is_interrupted(),
         stats,
-        summary,
-        records_path,
-        rejected_path,
-        summary_path,
-    })
+        failures,
+    }
+    .write(files)
+}
+
+/// Checks that `out` can take the outputs, and removes the temporary
+/// files that killed runs left there.
+fn prepare_out_dir(out: &Path) -> Result<(), Error> {
+    atomic::check_target(out, SUMMARY_FILE)?;
+    for (path, pid) in atomic::remove_stale_temps(out) {
+        let file = path.display().to_string();
+        info!(
+            event = "stale_temp_removed", file = file, pid = pid,
+            note = "left by a run that no longer exists"; ""
+        );
+    }
+    Ok(())
+}
+
+/// What is left to do once every thread has ended: the summary, and
+/// committing the outputs together.
+struct Finale<'r> {
+    config: &'r Config,
+    options: &'r RunOptions,
+    interrupted: bool,
+    stats: Stats,
+    /// Internal failures so far; a failed write adds to them.
+    failures: Vec<String>,
+}
+
+impl Finale<'_> {
+    /// Finishes the data files (records, then rejected items), writes the
+    /// summary, and renames them all together, the summary last
+    /// (`atomic::commit_together`), so that a forced exit leaves the
+    /// previous run's outputs or this run's, never a mix. A data file
+    /// that cannot be finished or put in place is a failure the summary
+    /// reports (it is rewritten to say so); a summary that cannot be
+    /// written fails the run.
+    fn write(mut self, files: Option<Files>) -> Result<RunReport, Error> {
+        let mut pending: Vec<AtomicFile> = Vec::new();
+        for mut file in files
+            .into_iter()
+            .flat_map(|f| std::iter::once(f.records).chain(f.rejected))
+        {
+            match file.finish() {
+                Ok(()) => pending.push(file),
+                Err(e) => self.failures.push(e.to_string()),
+            }
+        }
+        let mut committed: Vec<PathBuf> = Vec::new();
+        loop {
+            let (status, summary) = self.summary();
+            let file = atomic::json_file(&self.options.out_dir, SUMMARY_FILE, &summary)?;
+            match atomic::commit_together(pending, file) {
+                Ok(paths) => {
+                    committed.extend(paths);
+                    return Ok(self.report(status, summary, committed));
+                }
+                Err(CommitError::Data {
+                    committed: some,
+                    error,
+                    rest,
+                }) => {
+                    committed.extend(some);
+                    self.failures.push(error.to_string());
+                    pending = rest;
+                }
+                Err(CommitError::Last(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// The run's status and its summary, as things stand.
+    fn summary(&self) -> (RunStatus, serde_json::Value) {
+        let status = RunStatus::of(
+            &self.stats,
+            self.interrupted,
+            !self.failures.is_empty(),
+            self.options.strict,
+        );
+        let summary = summary::summary(
+            RunFacts {
+                status: status.as_str(),
+                started_at: SystemTime::now() - self.options.started.elapsed(),
+                duration: self.options.started.elapsed(),
+                config: self.config.to_redacted_json(),
+                error: (!self.failures.is_empty()).then(|| self.failures.join("; ")),
+            },
+            &self.stats,
+        );
+        (status, summary)
+    }
+
+    /// The report of a run whose outputs are in place at `committed` (the
+    /// summary last).
+    fn report(
+        self,
+        status: RunStatus,
+        summary: serde_json::Value,
+        mut committed: Vec<PathBuf>,
+    ) -> RunReport {
+        for e in &self.failures {
+            error!(event = "internal_failure", error = e.as_str(); "");
+        }
+        let summary_path = committed.pop().expect("the summary is committed last");
+        let named = |name: &str| committed.iter().find(|p| p.ends_with(name)).cloned();
+        let (records_path, rejected_path) = (named(RECORDS_FILE), named(REJECTED_FILE));
+        let records_shown = records_path
+            .as_deref()
+            .map_or_else(|| "none".to_string(), |p| p.display().to_string());
+        info!(
+            event = "end", status = status.as_str(), records = records_shown,
+            peak_rss_kib = peak_rss_kib(); ""
+        );
+        RunReport {
+            status,
+            stats: self.stats,
+            summary,
+            records_path,
+            rejected_path,
+            summary_path,
+        }
+    }
 }
 
 /// The output files the processor writes while the run goes on.

@@ -656,6 +656,210 @@ fn a_second_ctrl_c_exits_at_once_without_leaving_temp_files() {
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
 
+/// Temporary output files that killed runs left in `--out` are removed at
+/// start, with a log line, once their process is gone; a live process's
+/// (here: the test's own) and every other name are kept.
+#[test]
+fn stale_temporary_files_of_dead_runs_are_removed_at_start() {
+    if !Path::new("/proc/self").exists() {
+        println!("skipped: no /proc to tell which processes are alive");
+        return;
+    }
+    let server = two_page_mock();
+    let dir = OutDir::new();
+    let out = dir.0.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let live = std::process::id();
+    let stale = [
+        format!(".records.jsonl.{dead}.tmp"),
+        format!(".summary.json.{dead}.tmp"),
+        format!(".rejected.jsonl.{dead}.tmp"),
+    ];
+    let kept = [
+        format!(".records.jsonl.{live}.tmp"),
+        format!(".summary.json.{live}.tmp"),
+        format!(".records.jsonl.{dead}.tmp.bak"),
+        format!(".state.json.{dead}.tmp"),
+        format!("records.jsonl.{dead}.tmp"),
+        "notes.txt".to_string(),
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(out.join(name), "left over").unwrap();
+    }
+    let o = run_command(&dir.0, &server.config_json())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for name in &stale {
+        assert!(!out.join(name).exists(), "{name} is stale and still there");
+        let said = err
+            .lines()
+            .any(|l| l.contains("event=stale_temp_removed") && l.contains(name.as_str()));
+        assert!(said, "no log line for {name}:\n{err}");
+    }
+    for name in &kept {
+        assert_eq!(
+            std::fs::read_to_string(out.join(name)).ok().as_deref(),
+            Some("left over"),
+            "{name} must be kept"
+        );
+    }
+    assert_eq!(summary_in(&out)["status"], "complete");
+}
+
+/// The previous run's outputs, as a second Ctrl-C may have to leave them.
+const PREVIOUS: [(&str, &str); 3] = [
+    ("records.jsonl", "{\"previous\": \"records\"}\n"),
+    ("rejected.jsonl", "{\"previous\": \"rejected\"}\n"),
+    ("summary.json", "{\"previous\": \"summary\"}\n"),
+];
+
+/// When a test sends the second Ctrl-C of a double Ctrl-C.
+#[derive(Debug, Clone, Copy)]
+enum Second {
+    /// This long after the first.
+    After(Duration),
+    /// As soon as a file of `out` changes: `records.jsonl` replaced, or a
+    /// summary's temporary file appearing — the moments between the
+    /// outputs' renames.
+    OnChange(&'static str),
+}
+
+/// What the output directory holds after a double Ctrl-C: unless both
+/// signals landed too late to matter, every final name holds the
+/// previous run's file, or every one holds this run's (records and
+/// rejected items that the summary accounts for); never a mix, and never
+/// a temporary file.
+fn check_pair(out: &Path) -> Result<&'static str, String> {
+    let names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    if let Some(tmp) = names.iter().find(|n| n.ends_with(".tmp")) {
+        return Err(format!("temporary file left: {tmp} (in {names:?})"));
+    }
+    let text = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    let old: Vec<bool> = PREVIOUS.iter().map(|(n, t)| text(n) == *t).collect();
+    if old.iter().all(|&o| o) {
+        return Ok("previous");
+    }
+    if old.iter().any(|&o| o) {
+        let which: Vec<&str> = PREVIOUS
+            .iter()
+            .zip(&old)
+            .map(|((n, _), o)| if *o { "previous" } else { n })
+            .collect();
+        return Err(format!(
+            "a mix of this run's and the previous run's outputs: {which:?}"
+        ));
+    }
+    let summary: Value =
+        serde_json::from_str(&text("summary.json")).map_err(|e| format!("summary.json: {e}"))?;
+    let lines = |name: &str| text(name).lines().count() as u64;
+    let totals = &summary["totals"];
+    if Some(lines("records.jsonl")) != totals["records"].as_u64()
+        || Some(lines("rejected.jsonl")) != totals["invalid"].as_u64()
+    {
+        return Err(format!(
+            "the files are not the ones the summary counts: {totals}"
+        ));
+    }
+    Ok("this run's")
+}
+
+/// Issue 13: a second Ctrl-C landing while the outputs are finalized can
+/// neither leave a temporary file behind nor put this run's records
+/// beside the previous run's summary. Repeated with the second signal at
+/// many moments, some aimed at the instants between the outputs' renames.
+#[test]
+fn a_second_ctrl_c_while_finalizing_leaves_one_whole_pair() {
+    use std::os::unix::fs::MetadataExt;
+    let scenario = Scenario::new(9).with(MockSource::new("many", Style::Page, 400, 50));
+    let server = MockServer::start(scenario).unwrap();
+    let mut config = server.config_json();
+    config["rate_limit"] = json!({ "per_second": 1000, "burst": 100 });
+    config["keep_rejected"] = json!(true);
+    config["queue_capacity"] = json!(10_000);
+    let mut seconds: Vec<Second> = (0..12)
+        .map(|i| Second::After(Duration::from_micros(500 * i)))
+        .collect();
+    for _ in 0..4 {
+        seconds.push(Second::OnChange("records.jsonl"));
+        seconds.push(Second::OnChange(".summary.json."));
+    }
+    let started = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    for (round, second) in seconds.into_iter().enumerate() {
+        let dir = OutDir::new();
+        let out = dir.0.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        for (name, text) in PREVIOUS {
+            std::fs::write(out.join(name), text).unwrap();
+        }
+        let records_ino = std::fs::metadata(out.join("records.jsonl")).unwrap().ino();
+        let before = server.requests().len();
+        let mut child = spawn(run_command(&dir.0, &config));
+        while server.requests().len() < before + 20 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "round {round}: never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        signal(&child, "-INT");
+        match second {
+            Second::After(d) => std::thread::sleep(d),
+            Second::OnChange(name) => {
+                let asked = Instant::now();
+                while asked.elapsed() < Duration::from_secs(5) {
+                    let changed = match name {
+                        "records.jsonl" => {
+                            std::fs::metadata(out.join(name)).is_ok_and(|m| m.ino() != records_ino)
+                        }
+                        prefix => std::fs::read_dir(&out)
+                            .unwrap()
+                            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(prefix)),
+                    };
+                    if changed || child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let waited = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if waited.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("round {round} ({second:?}): still running 10 s after a double Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "round {round} ({second:?}): {}",
+            stderr(&o)
+        );
+        match check_pair(&out) {
+            Ok(which) => seen.push(format!("{second:?}: {which}")),
+            Err(problem) => panic!("round {round} ({second:?}): {problem}\n{}", stderr(&o)),
+        }
+    }
+    println!("{seen:#?}");
+}
+
 /// A proxy from the environment is never used for loopback URLs (it could
 /// only reach its own loopback): with `HTTP_PROXY` pointing nowhere, a run
 /// against the local mock still completes.
