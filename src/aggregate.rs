@@ -14,9 +14,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::bookmark::Bookmark;
 use crate::config::Config;
 use crate::error::{ErrorKind, RetryCause};
 use crate::normalize::Record;
+use crate::position::Position;
 use crate::schema::RecordSchema;
 
 /// How a source's pagination ended (or that it has not yet).
@@ -123,6 +127,11 @@ pub struct ItemCounts {
     pub bad_values: Vec<u64>,
     /// Per field: written records in which it has a value.
     pub filled: Vec<u64>,
+    /// The greatest bookmark value among the valid items (records and
+    /// duplicates) of an incremental source.
+    pub bookmark: Option<Bookmark>,
+    /// Valid items whose bookmark field held a value of another kind.
+    pub bookmark_bad: u64,
 }
 
 /// `counts[i] += n`, growing `counts` as needed.
@@ -157,7 +166,17 @@ impl ItemCounts {
         }
     }
 
+    /// Counts a valid item's bookmark field: its value, or a bad one.
+    pub fn add_bookmark(&mut self, read: Result<Option<Bookmark>, ()>) {
+        match read {
+            Ok(value) => self.bookmark = Bookmark::max(self.bookmark, value),
+            Err(()) => self.bookmark_bad += 1,
+        }
+    }
+
     fn add(&mut self, other: &ItemCounts) {
+        self.bookmark = Bookmark::max(self.bookmark, other.bookmark);
+        self.bookmark_bad += other.bookmark_bad;
         self.items += other.items;
         self.records += other.records;
         self.duplicates += other.duplicates;
@@ -269,6 +288,9 @@ pub struct SourceOutcome {
     /// The URL it would have fetched next, when it stopped early (as
     /// requested, not redacted: whoever shows it redacts it).
     pub stopped_at: Option<String>,
+    /// The page a later run resumes at, when the source stopped early
+    /// somewhere it can go on from (SPEC §9).
+    pub resume: Option<Position>,
     /// Every page given up, in order (as requested, not redacted).
     pub failed_pages: Vec<String>,
     /// Its request-side counters.
@@ -301,6 +323,19 @@ pub struct SourceStats {
     pub stopped_at_url: Option<String>,
     /// What looks wrong about the source's results (filled at the end).
     pub warnings: Vec<String>,
+    /// The page a later run resumes at (from the fetcher's outcome).
+    pub resume: Option<Position>,
+    /// The saved position this run resumed from, as shown.
+    pub resumed_from: Option<Value>,
+    /// The bookmark this run sent, for an incremental source.
+    pub bookmark_sent: Option<Value>,
+    /// The bookmark the state holds after this run.
+    pub bookmark_saved: Option<Value>,
+    /// Whether the run kept state (`--state`): the summary then says
+    /// `resumed_from` and the bookmarks.
+    pub stateful: bool,
+    /// The incremental source's bookmark field (its `bad_values` key).
+    pub bookmark_field: Option<String>,
 }
 
 impl SourceStats {
@@ -321,6 +356,12 @@ impl SourceStats {
             failed_page_urls: Vec::new(),
             stopped_at_url: None,
             warnings: Vec::new(),
+            resume: None,
+            resumed_from: None,
+            bookmark_sent: None,
+            bookmark_saved: None,
+            stateful: false,
+            bookmark_field: None,
         }
     }
 
@@ -333,6 +374,7 @@ impl SourceStats {
             requests: outcome.counts.requests,
         };
         self.status = outcome.status;
+        self.resume = outcome.resume;
         self.stopped_at_url = outcome.stopped_at.as_deref().map(&show);
         self.failed_page_urls = outcome.failed_pages.iter().map(|u| show(u)).collect();
         self.fetch = outcome.counts;
@@ -379,7 +421,10 @@ impl Stats {
             sources: config
                 .sources
                 .iter()
-                .map(|s| SourceStats::new(&s.name, &s.record))
+                .map(|s| SourceStats {
+                    bookmark_field: s.incremental.as_ref().map(|i| i.field.to_string()),
+                    ..SourceStats::new(&s.name, &s.record)
+                })
                 .collect(),
         }
     }

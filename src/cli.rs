@@ -60,6 +60,15 @@ pub struct RunArgs {
     /// items, …) a partial run, exit 3: for cron and CI
     #[argh(switch)]
     pub strict: bool,
+    /// state file: resume where the last run stopped, and ask incremental
+    /// sources only for what changed; read at start (missing: a first
+    /// run), written at the end; default: none
+    #[argh(option)]
+    pub state: Option<PathBuf>,
+    /// run only this source of the config (repeatable); with --state, the
+    /// other sources' entries are kept as they are; default: every source
+    #[argh(option)]
+    pub source: Vec<String>,
 }
 
 /// Serve the built-in mock APIs until Ctrl-C, and print their URLs and a

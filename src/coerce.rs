@@ -388,7 +388,6 @@ pub fn timestamp<'a>(v: &'a Node<'a>) -> Coercion<'a> {
 /// The instant a `timestamp` value names, for comparisons; same rules and
 /// results as [`timestamp`]. Digits past the ninth of a fraction are
 /// dropped (the instant is in nanoseconds).
-#[allow(dead_code)] // for incremental bookmarks (SPEC §9), compared as instants
 pub fn timestamp_instant<'a>(v: &'a Node<'a>) -> Result<Option<UnixTime>, Bad> {
     Ok(read_timestamp(v)?.map(|s| match s {
         Stamp::Text(t) => UnixTime {
@@ -405,13 +404,11 @@ pub fn timestamp_instant<'a>(v: &'a Node<'a>) -> Result<Option<UnixTime>, Bad> {
 /// An instant: seconds since 1970-01-01T00:00:00Z and nanoseconds into
 /// that second. Ordered as time is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[allow(dead_code)] // for incremental bookmarks (SPEC §9)
 pub struct UnixTime {
     secs: i64,
     nanos: u32,
 }
 
-#[allow(dead_code)] // for incremental bookmarks (SPEC §9)
 impl UnixTime {
     /// The instant `secs` seconds plus `nanos` nanoseconds after the epoch;
     /// `None` when `nanos` is not below 10^9.
@@ -558,7 +555,6 @@ fn millis_digits(millis: u32) -> ([u8; 3], usize) {
 }
 
 /// The nanoseconds a fraction's digits say: the first nine, padded.
-#[allow(dead_code)] // for incremental bookmarks (SPEC §9)
 fn frac_nanos(frac: &str) -> u32 {
     let mut n = 0;
     for i in 0..9 {

@@ -148,6 +148,7 @@
 
 mod aggregate;
 mod atomic;
+mod bookmark;
 mod coerce;
 mod config;
 mod control;
@@ -160,12 +161,14 @@ mod logging;
 mod node;
 mod normalize;
 mod pipeline;
+mod position;
 mod price;
 mod process;
 mod progress;
 mod queue;
 mod redact;
 mod schema;
+mod state;
 mod summary;
 mod time;
 mod url;
@@ -186,6 +189,7 @@ pub use pipeline::{run, RunOptions, RunReport, RunStatus};
 pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
 pub use redact::Redactor;
 pub use schema::RecordSchema;
+pub use state::select_sources;
 pub use summary::{end_table, OutputPaths};
 
 /// Shared settings of the unit tests.

@@ -46,6 +46,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
     if let Some(deadline) = args.deadline {
         config.deadline = deadline;
     }
+    if let Err(e) = ingest::select_sources(&mut config.sources, &args.source) {
+        eprintln!("ingest: {e}");
+        return ExitCode::Usage;
+    }
     let deadline = started
         .checked_add(config.deadline)
         .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
@@ -56,6 +60,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         seed: args.seed,
         progress: !args.no_progress,
         strict: args.strict,
+        state: args.state,
         started,
     };
     match ingest::run(&config, &options, &control) {

@@ -22,9 +22,10 @@ use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
-use crate::aggregate::{SourceStatus, Stats};
+use crate::aggregate::{SourceStats, SourceStatus, Stats};
 use crate::atomic::{self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE};
-use crate::config::Config;
+use crate::bookmark::Bookmark;
+use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
@@ -32,6 +33,7 @@ use crate::process::{self, Sinks};
 use crate::progress::Progress;
 use crate::queue::{self, QueueRx, QueueTx};
 use crate::redact::Redactor;
+use crate::state::{Ended, Plan, State};
 use crate::summary::{self, RunFacts};
 use crate::warnings;
 
@@ -89,6 +91,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Make any warning a `partial` run (`--strict`).
     pub strict: bool,
+    /// The state file (`--state`): read at start, written at the end.
+    pub state: Option<PathBuf>,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
 }
@@ -100,6 +104,7 @@ impl Default for RunOptions {
             seed: 42,
             progress: false,
             strict: false,
+            state: None,
             started: Instant::now(),
         }
     }
@@ -134,6 +139,11 @@ pub fn run(
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
+    // A state file that cannot be used stops the run before anything.
+    let mut state = match &options.state {
+        Some(path) => State::load(path)?,
+        None => State::default(),
+    };
     prepare_out_dir(&options.out_dir)?;
     let files = Files {
         records: AtomicFile::create(&options.out_dir, RECORDS_FILE)?,
@@ -143,6 +153,11 @@ pub fn run(
         },
     };
     let redactor = Arc::new(config.redactor());
+    let plans: Vec<Plan> = config
+        .sources
+        .iter()
+        .map(|s| state.plan(s, &redactor))
+        .collect();
     let stats = Arc::new(Mutex::new(Stats::for_config(config)));
     let agent = client::agent();
     control.set_agent(agent.clone());
@@ -158,24 +173,60 @@ pub fn run(
         redactor: &redactor,
         stats: &stats,
         progress: &progress,
+        plans: &plans,
     };
     let files = threads.run(files, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
-    for source in &mut stats.sources {
+    let stateful = options.state.is_some();
+    for ((source, plan), config) in stats.sources.iter_mut().zip(&plans).zip(&config.sources) {
+        file_state(source, config, plan, stateful.then_some(&mut state));
         source.warnings = warnings::of_source(source);
+        source.warnings.extend(plan.warning.clone());
         for warning in &source.warnings {
             warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
         }
     }
     progress.finish(&stats);
-    Finale {
+    let report = Finale {
         config,
         options,
         interrupted: control.is_interrupted(),
         stats,
         failures,
     }
-    .write(files)
+    .write(files)?;
+    // The state comes last: after the summary that says what it holds.
+    if let Some(path) = &options.state {
+        let saved = state.save(path)?;
+        info!(event = "state_saved", path = saved.display().to_string(); "");
+    }
+    Ok(report)
+}
+
+/// What the state says of `source` and what it will hold after this run:
+/// the summary's `resumed_from`, `bookmark_sent` and `bookmark_saved`.
+/// With `state` (`--state`), the source's entry is updated too.
+fn file_state(
+    source: &mut SourceStats,
+    config: &SourceConfig,
+    plan: &Plan,
+    state: Option<&mut State>,
+) {
+    source.resumed_from = plan.resumed_from.clone();
+    source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
+    let clean = source.status == SourceStatus::Complete && source.fetch.failed_pages == 0;
+    let ended = Ended {
+        clean,
+        resume: source
+            .resume
+            .clone()
+            .filter(|_| source.status != SourceStatus::Complete),
+        greatest: source.counts.bookmark,
+    };
+    if let Some(state) = state {
+        source.stateful = true;
+        source.bookmark_saved = state.record(config, plan, &ended).map(Bookmark::to_json);
+    }
 }
 
 /// Checks that `out` can take the outputs, and removes the temporary
@@ -313,6 +364,8 @@ struct Threads<'r> {
     redactor: &'r Arc<Redactor>,
     stats: &'r Arc<Mutex<Stats>>,
     progress: &'r Progress,
+    /// Where each source starts, by the state.
+    plans: &'r [Plan],
 }
 
 impl Threads<'_> {
@@ -335,6 +388,7 @@ impl Threads<'_> {
             redactor,
             stats,
             progress,
+            plans,
         } = *self;
         thread::scope(|scope| {
             // The processor first: without it, fetching would be for nothing.
@@ -370,7 +424,8 @@ impl Threads<'_> {
                         redactor: Arc::clone(redactor),
                         board: Arc::clone(stats),
                     };
-                    let fetcher = Fetcher::new(i, config, shared, options.seed);
+                    let fetcher = Fetcher::new(i, config, shared, options.seed)
+                        .starting_at(plans[i].start.clone());
                     let tx = tx.clone();
                     thread::Builder::new()
                         .name(format!("fetch-{}", config.sources[i].name))

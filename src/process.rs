@@ -115,6 +115,11 @@ fn process_chunk<W: Write>(
     for ((&(batch, i), result), node) in items.iter().zip(results).zip(&nodes) {
         let c = &mut counts[batch.source];
         c.items += 1;
+        if let (Ok(_), Ok(node), Some(inc)) =
+            (&result, node, &config.sources[batch.source].incremental)
+        {
+            c.add_bookmark(inc.field.get(node).map_or(Ok(None), |v| inc.kind.read(v)));
+        }
         match result {
             Err(reason) => {
                 let schema = &config.sources[batch.source].record;

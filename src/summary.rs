@@ -94,8 +94,10 @@ fn source_summary(s: &SourceStats) -> Value {
         .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
         .collect();
     m.insert("invalid_reasons".into(), Value::Object(invalid));
+    let bookmark_field = s.bookmark_field.clone().unwrap_or_default();
     let bad_values: Map<String, Value> = (s.fields.iter().enumerate())
         .map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)))
+        .chain(std::iter::once((bookmark_field, s.counts.bookmark_bad)))
         .filter(|(_, n)| *n > 0)
         .map(|(f, n)| (f, json!(n)))
         .collect();
@@ -130,6 +132,11 @@ fn source_summary(s: &SourceStats) -> Value {
     m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
     m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
     m.insert("warnings".into(), json!(s.warnings));
+    if s.stateful || s.bookmark_sent.is_some() {
+        m.insert("resumed_from".into(), json!(s.resumed_from));
+        m.insert("bookmark_sent".into(), json!(s.bookmark_sent));
+        m.insert("bookmark_saved".into(), json!(s.bookmark_saved));
+    }
     Value::Object(m)
 }
 

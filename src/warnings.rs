@@ -54,7 +54,12 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
                 "ended complete with no items at all: check the url, items_path and query"
                     .to_string(),
             );
-        } else if let Some(announced) = s.fetch.announced.filter(|&n| n > items) {
+        } else if let Some(announced) = s
+            .fetch
+            .announced
+            // A resumed source receives only the rest, by design.
+            .filter(|&n| n > items && s.resumed_from.is_none())
+        {
             out.push(format!(
                 "received {items} of the {announced} items the server announced; \
                  the pagination may not be moving"

@@ -20,9 +20,12 @@ use crate::dot_path::DotPath;
 use crate::redact::Redactor;
 use crate::schema::RecordSchema;
 
+mod incremental;
 mod json;
 mod record;
 mod validate;
+
+pub use incremental::Incremental;
 
 #[cfg(test)]
 mod tests;
@@ -97,6 +100,8 @@ pub struct SourceConfig {
     /// Extra query parameters, in file order, `env:` values already read;
     /// already set in `url`, replacing parameters of the same name.
     pub query: Vec<QueryParam>,
+    /// What makes the source incremental (SPEC §9), if it is.
+    pub incremental: Option<Incremental>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -410,6 +415,9 @@ impl SourceConfig {
             out.insert("fields".into(), self.fields_json());
         }
         out.insert("record".into(), record::record_json(&self.record));
+        if let Some(incremental) = &self.incremental {
+            out.insert("incremental".into(), incremental.to_json());
+        }
         out.insert("keep_rejected".into(), json!(self.keep_rejected));
         let headers: Map<String, Value> = self
             .headers
@@ -452,7 +460,7 @@ impl SourceConfig {
 
 impl Pagination {
     /// The style and its effective keys, as a config file writes them.
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut out = Map::new();
         let mut put = |key: &str, value: Value| {
             out.insert(key.to_string(), value);

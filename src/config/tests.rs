@@ -104,6 +104,7 @@ fn spec_example_parses_to_its_values() {
             }],
             query: vec![],
             policies: Policies::default(),
+            incremental: None,
         }],
         ..Config::default()
     };
@@ -125,6 +126,7 @@ fn minimal_config_gets_every_default() {
             headers: vec![],
             query: vec![],
             policies: Policies::default(),
+            incremental: None,
         }],
         ..Config::default()
     };
@@ -239,7 +241,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, query, rate_limit, retry, breaker, timeouts, max_pages, \
+         keep_rejected, headers, query, incremental, rate_limit, retry, breaker, timeouts, max_pages, \
          max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),

@@ -52,6 +52,7 @@ const SOURCE_KEYS: &[&str] = &[
     "keep_rejected",
     "headers",
     "query",
+    "incremental",
     // The policies a source may set for itself, over the top level's.
     "rate_limit",
     "retry",
@@ -306,6 +307,10 @@ impl Walker<'_> {
             crate::url::set_query_param(&url, &q.name, &q.value)
         });
         let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
+        let incremental = match o.get("incremental") {
+            Some((p, v)) => Some(self.incremental(&p, v)?),
+            None => None,
+        };
         Ok(SourceConfig {
             name,
             url,
@@ -317,6 +322,7 @@ impl Walker<'_> {
             headers,
             query,
             policies,
+            incremental,
         })
     }
 

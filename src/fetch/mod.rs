@@ -39,6 +39,7 @@ use crate::redact::Redactor;
 use breaker::{Breaker, Transition};
 use client::{Client, Exchange};
 use page::{BodyError, Page};
+pub use paginate::Position;
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
 use retry::{parse_retry_after, Decision, RetryPolicy};
@@ -64,8 +65,19 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// interrupt before each batch it hands over, so at least this often.
 const MAX_BATCH_ITEMS: usize = 256;
 
-/// How a source's page loop ended: its status and where it stopped.
-type Ending = (SourceStatus, Option<String>);
+/// How a source's page loop ended: its status, the URL it would have
+/// fetched next, and the position a later run may resume from.
+type Ending = (SourceStatus, Option<String>, Option<Position>);
+
+/// Where a fetcher starts: the source's URL (with a bookmark parameter
+/// set, for an incremental source) and the position a state file saved.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The start URL, when it is not the source's own.
+    pub url: Option<String>,
+    /// The page to resume at, if any.
+    pub position: Option<Position>,
+}
 
 /// How sending a page's items ended.
 enum Sent {
@@ -118,6 +130,8 @@ pub struct Fetcher<'a> {
     /// Not before this instant: the `Retry-After` of a page given up,
     /// which the server meant for the whole API, not for that page.
     resume_at: Option<(Instant, WaitCause)>,
+    /// Where the page loop starts.
+    start: Start,
 }
 
 impl<'a> Fetcher<'a> {
@@ -138,7 +152,14 @@ impl<'a> Fetcher<'a> {
             counts: FetchCounts::default(),
             failed_pages: Vec::new(),
             resume_at: None,
+            start: Start::default(),
         }
+    }
+
+    /// Starts at `start` instead of the source's first page.
+    pub fn starting_at(mut self, start: Start) -> Self {
+        self.start = start;
+        self
     }
 
     fn name(&self) -> &str {
@@ -162,8 +183,19 @@ impl<'a> Fetcher<'a> {
     pub fn run(mut self, tx: QueueTx) -> SourceOutcome {
         let shown = self.shown(&self.source.url);
         info!(source = self.name(), event = "start", url = shown; "");
-        let mut pager = Paginator::new(&self.source.url, &self.source.pagination);
-        let (status, stopped_at) = self.walk(&mut pager, &tx);
+        let url = self
+            .start
+            .url
+            .clone()
+            .unwrap_or_else(|| self.source.url.clone());
+        let mut pager = Paginator::new(&url, &self.source.pagination);
+        if let Some(position) = self.start.position.take() {
+            if !pager.resume(&position) {
+                let saved = position.to_json().to_string();
+                warn!(source = self.name(), event = "resume_refused", position = saved; "");
+            }
+        }
+        let (status, stopped_at, resume) = self.walk(&mut pager, &tx);
         self.post(status.final_phase());
         let c = &self.counts;
         info!(
@@ -174,6 +206,7 @@ impl<'a> Fetcher<'a> {
         SourceOutcome {
             status,
             stopped_at,
+            resume,
             failed_pages: self.failed_pages,
             counts: self.counts,
         }
@@ -183,15 +216,18 @@ impl<'a> Fetcher<'a> {
     fn walk(&mut self, pager: &mut Paginator, tx: &QueueTx) -> Ending {
         let mut requested = 0u64;
         let mut failed_in_a_row = 0u32;
+        // Where the run of failed pages began: a later run resumes there.
+        let mut first_failed: Option<Position> = None;
         loop {
             let url = pager.current().to_string();
+            let here = pager.position();
             if let Err(stop) = self.shared.control.check() {
-                return (self.stop_status(stop), Some(url));
+                return (self.stop_status(stop), Some(url), here);
             }
             if requested >= self.config.max_pages {
                 let next = self.shown(&url);
                 warn!(source = self.name(), event = "max_pages", pages = requested, next = next; "");
-                return (SourceStatus::MaxPages, Some(url));
+                return (SourceStatus::MaxPages, Some(url), here);
             }
             requested += 1;
             let next = match self.fetch_page(&url, requested) {
@@ -205,12 +241,15 @@ impl<'a> Fetcher<'a> {
                     self.counts.announce(pager.announced_total(&page));
                     let n = page.len();
                     let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
-                    if let Some(ending) = self.hand_over(tx, page, &url) {
+                    if let Some(ending) = self.hand_over(tx, page, &url, here.clone()) {
                         return ending;
                     }
                     next
                 }
                 PageOutcome::GivenUp { link_next } => {
+                    if failed_in_a_row == 0 {
+                        first_failed = here.clone();
+                    }
                     failed_in_a_row += 1;
                     self.counts.failed_pages += 1;
                     self.failed_pages.push(url.clone());
@@ -224,43 +263,44 @@ impl<'a> Fetcher<'a> {
                             Next::Fetch(u) => u,
                             _ => url,
                         };
-                        return (SourceStatus::Error, Some(resume));
+                        return (SourceStatus::Error, Some(resume), first_failed);
                     }
                     next
                 }
-                PageOutcome::Stopped(stop) => return (self.stop_status(stop), Some(url)),
+                PageOutcome::Stopped(stop) => return (self.stop_status(stop), Some(url), here),
             };
-            if let Some(ending) = self.step(next, &url) {
+            if let Some(ending) = self.step(next, &url, here) {
                 return ending;
             }
         }
     }
 
     /// Where the paginator said to go: on (`None`), or how the source ends.
-    fn step(&mut self, next: Next, url: &str) -> Option<Ending> {
+    fn step(&mut self, next: Next, url: &str, here: Option<Position>) -> Option<Ending> {
         let name = self.source.name.as_str();
         let stop = |reason: &str| warn!(source = name, event = "stop", reason = reason; "");
         match next {
             Next::Fetch(_) => None,
-            Next::End => Some((SourceStatus::Complete, None)),
+            Next::End => Some((SourceStatus::Complete, None, None)),
             Next::Loop(target) => {
                 let shown = self.shown(&target);
                 warn!(source = name, event = "stop", reason = "pagination_loop", url = shown; "");
                 self.counts.add_error(ErrorKind::PaginationLoop);
-                Some((SourceStatus::Error, Some(target)))
+                // A loop has no position worth resuming at: start over.
+                Some((SourceStatus::Error, Some(target), None))
             }
             Next::Stuck => {
                 stop("cannot_step_over_failed_page");
-                Some((SourceStatus::Error, Some(url.to_string())))
+                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
             }
             Next::BadUrl(target) => {
                 let pointer = format!("next URL {}", self.shown(&target));
                 warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = pointer; "");
-                Some((SourceStatus::Error, Some(url.to_string())))
+                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
             }
             Next::BadPointer(what) => {
                 warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = what; "");
-                Some((SourceStatus::Error, Some(url.to_string())))
+                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
             }
         }
     }
@@ -268,12 +308,18 @@ impl<'a> Fetcher<'a> {
     /// Hands a page's items over; `Some` when the source must stop there
     /// (the page's URL is then where it stopped, so a later run can fetch
     /// it again).
-    fn hand_over(&self, tx: &QueueTx, page: Page, url: &str) -> Option<Ending> {
+    fn hand_over(
+        &self,
+        tx: &QueueTx,
+        page: Page,
+        url: &str,
+        here: Option<Position>,
+    ) -> Option<Ending> {
         match self.send(tx, page, url) {
             Sent::All => None,
             Sent::ProcessorGone => {
                 warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
-                Some((SourceStatus::Error, Some(url.to_string())))
+                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
             }
             Sent::Stopped { stop, dropped } => {
                 let shown = self.shown(url);
@@ -281,7 +327,7 @@ impl<'a> Fetcher<'a> {
                     source = self.name(), event = "stop", reason = "page_cut_short",
                     dropped = dropped, url = shown; ""
                 );
-                Some((self.stop_status(stop), Some(url.to_string())))
+                Some((self.stop_status(stop), Some(url.to_string()), here))
             }
         }
     }

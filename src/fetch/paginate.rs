@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::Pagination;
 use crate::fetch::page::Page;
+pub use crate::position::Position;
 use crate::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
@@ -48,6 +49,9 @@ pub struct Paginator {
     position: u64,
     /// Items of the last page that was received (offset style step-over).
     last_good_count: Option<u64>,
+    /// The cursor of the current page (`cursor` style; `None` on the
+    /// first page, which sends none).
+    cursor: Option<String>,
     /// Hashes of every URL requested so far (pointer-following styles):
     /// 8 bytes a page however long the URLs, keyed per run (std's
     /// `RandomState`) so that no server can craft a collision.
@@ -68,6 +72,7 @@ impl Paginator {
             current: String::new(),
             position,
             last_good_count: None,
+            cursor: None,
             followed: HashSet::new(),
             keys: RandomState::new(),
         };
@@ -79,6 +84,45 @@ impl Paginator {
     /// The URL to fetch now.
     pub fn current(&self) -> &str {
         &self.current
+    }
+
+    /// Where the current page is, in the style's terms; `None` for the
+    /// start of a style that has no number for it (`cursor`'s first page,
+    /// the start URL of `next_url` and `link_header`) and for `none`.
+    pub fn position(&self) -> Option<Position> {
+        match &self.style {
+            Pagination::Page { .. } => Some(Position::Page(self.position)),
+            Pagination::Offset { .. } => Some(Position::Offset(self.position)),
+            Pagination::Cursor { .. } => self.cursor.clone().map(Position::Cursor),
+            Pagination::NextUrl { .. } | Pagination::LinkHeader => {
+                (self.current != self.base).then(|| Position::Url(self.current.clone()))
+            }
+            Pagination::None => None,
+        }
+    }
+
+    /// Moves to `position` (a resumed run); `false`, and nothing moved,
+    /// when it is not a position of this style.
+    pub fn resume(&mut self, position: &Position) -> bool {
+        match (&self.style, position) {
+            (Pagination::Page { .. }, Position::Page(n))
+            | (Pagination::Offset { .. }, Position::Offset(n)) => {
+                self.position = *n;
+                self.current = self.positioned_url();
+            }
+            (Pagination::Cursor { param, .. }, Position::Cursor(c)) => {
+                self.current = set_query_param(&self.base, param, c);
+                self.cursor = Some(c.clone());
+            }
+            (Pagination::NextUrl { .. } | Pagination::LinkHeader, Position::Url(u))
+                if is_http_url(u) =>
+            {
+                self.current = u.clone();
+            }
+            _ => return false,
+        }
+        self.followed.insert(self.keys.hash_one(&self.current));
+        true
     }
 
     /// Moves on after a page whose body was `body`, holding `items` items,
@@ -134,7 +178,11 @@ impl Paginator {
                     Some(other) => return Next::BadPointer(format!("cursor {other}")),
                 };
                 let url = set_query_param(&self.base, param, &cursor);
-                self.follow(url)
+                let next = self.follow(url);
+                if matches!(next, Next::Fetch(_)) {
+                    self.cursor = Some(cursor);
+                }
+                next
             }
             Pagination::NextUrl { next_path } => match body.get(next_path).as_ref() {
                 None | Some(Value::Null) => Next::End,

@@ -120,6 +120,7 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         seed: 42,
         progress: false,
         strict: false,
+        state: None,
         started,
     };
     let report = std::thread::scope(|s| {

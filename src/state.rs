@@ -1,0 +1,462 @@
+//! The state file of `--state FILE` (SPEC §9): where each source stopped,
+//! so that a cut run continues at the page it did not finish, and each
+//! incremental source's bookmark, so that the next run asks only for what
+//! changed.
+//!
+//! ```json
+//! { "version": 1,
+//!   "sources": { "alpha": {
+//!       "fingerprint": "5f1c…",
+//!       "resume": {"page": 7},
+//!       "bookmark": "2026-11-01T08:00:00Z",
+//!       "pass": {"sent": "2026-10-31T08:00:00Z", "greatest": "2026-11-01T07:59:00Z"} } } }
+//! ```
+//!
+//! `resume` is the first page a stopped source did not finish, in its
+//! style's terms (`page`, `offset`, `cursor` or `url`); `pass` is the pass
+//! that position belongs to: the bookmark it sent (the resumed run sends it
+//! again, so the window does not move under it) and the greatest bookmark
+//! value it has seen so far. The bookmark itself only advances when a pass
+//! reaches the end with no page given up, so nothing is ever skipped. A
+//! fingerprint of the source's `url`, `pagination`, `query` and
+//! `incremental` guards each entry: a changed config drops it. Entries of
+//! sources this run does not run (`--source`) are kept as they are. The
+//! file is written atomically, after the summary; a saved URL never holds
+//! the values of secret query parameters (they are put back from the
+//! config when the run resumes).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::atomic::AtomicFile;
+use crate::bookmark::Bookmark;
+use crate::config::{ConfigError, SourceConfig};
+use crate::fetch::{Position, Start};
+use crate::redact::{is_secret_name, Redactor};
+use crate::url::{pieces, set_query_param};
+
+/// The state file format's version.
+const VERSION: u64 = 1;
+
+/// Largest state file read: a state is a few hundred bytes a source.
+const MAX_STATE_BYTES: u64 = 16 << 20;
+
+/// What a state file holds, for every source it names.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Each source's entry, as read (sources this run leaves alone are
+    /// written back unchanged).
+    sources: Map<String, Value>,
+}
+
+/// One source's saved state.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Entry {
+    fingerprint: String,
+    resume: Option<Position>,
+    bookmark: Option<Value>,
+    pass_sent: Option<Value>,
+    pass_greatest: Option<Value>,
+}
+
+/// How one source starts this run, by its saved state.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Where the fetcher starts.
+    pub start: Start,
+    /// The position resumed from, as the summary shows it.
+    pub resumed_from: Option<Value>,
+    /// The bookmark sent (after lookback), for an incremental source.
+    pub bookmark_sent: Option<Bookmark>,
+    /// The greatest bookmark value the resumed pass saw before this run.
+    prior_greatest: Option<Bookmark>,
+    /// The saved entry this plan came from (dropped if stale).
+    entry: Entry,
+    /// Why the saved state was not used, if it was not.
+    pub warning: Option<String>,
+}
+
+/// How a source ended, as the state needs it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// It reached its end with no page given up.
+    pub clean: bool,
+    /// Where a later run resumes, when it stopped early.
+    pub resume: Option<Position>,
+    /// The greatest bookmark value among the items it received.
+    pub greatest: Option<Bookmark>,
+}
+
+impl State {
+    /// Reads `path`: a missing file is an empty state (a first run);
+    /// anything that is not a state file of this version is an error that
+    /// says what is wrong.
+    pub fn load(path: &Path) -> Result<State, ConfigError> {
+        let shown = path.display();
+        let fail = |what: String| ConfigError(format!("{shown}: {what}"));
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(fail(format!("cannot read the state file: {e}"))),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_STATE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("cannot read the state file: {e}")))?;
+        if bytes.len() as u64 > MAX_STATE_BYTES {
+            return Err(fail(format!(
+                "expected a state file of at most {} MiB",
+                MAX_STATE_BYTES >> 20
+            )));
+        }
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| fail(format!("not a state file (not valid JSON: {e})")))?;
+        Self::from_json(&doc).map_err(|what| fail(format!("not a state file: {what}")))
+    }
+
+    fn from_json(doc: &Value) -> Result<State, String> {
+        let doc = doc.as_object().ok_or("expected a JSON object")?;
+        match doc.get("version").and_then(Value::as_u64) {
+            Some(VERSION) => {}
+            Some(v) => return Err(format!("version {v}; this ingest reads version {VERSION}")),
+            None => return Err("expected \"version\": 1".into()),
+        }
+        let sources = doc
+            .get("sources")
+            .and_then(Value::as_object)
+            .ok_or("expected \"sources\", an object of entries")?;
+        for (name, entry) in sources {
+            Entry::from_json(entry).map_err(|what| format!("sources.{name}: {what}"))?;
+        }
+        Ok(State {
+            sources: sources.clone(),
+        })
+    }
+
+    /// How `source` starts this run.
+    pub fn plan(&self, source: &SourceConfig, redactor: &Redactor) -> Plan {
+        let fingerprint = fingerprint(source, redactor);
+        let saved = self
+            .sources
+            .get(&source.name)
+            .and_then(|v| Entry::from_json(v).ok());
+        let mut warning = None;
+        let entry = match saved {
+            Some(e) if e.fingerprint == fingerprint => e,
+            Some(_) => {
+                warning = Some(
+                    "the saved position and bookmark were dropped: the source's url, \
+                     pagination, query or incremental changed since they were saved"
+                        .to_string(),
+                );
+                Entry::default()
+            }
+            None => Entry::default(),
+        };
+        let kind = source.incremental.as_ref().map(|i| i.kind);
+        let read = |v: &Option<Value>| kind?.read_json(v.as_ref()?);
+        let bookmark_sent = match (&source.incremental, &entry.resume) {
+            (None, _) => None,
+            (Some(_), Some(_)) => read(&entry.pass_sent),
+            (Some(inc), None) => read(&entry.bookmark)
+                .map(|b| b.minus(inc.lookback))
+                .or(inc.start),
+        };
+        let mut url = source.url.clone();
+        if let (Some(inc), Some(sent)) = (&source.incremental, bookmark_sent) {
+            url = set_query_param(&url, &inc.param, &sent.to_text());
+        }
+        let position = entry.resume.clone().map(|p| restore_secrets(p, &url));
+        Plan {
+            resumed_from: position.as_ref().map(|p| shown_position(p, redactor)),
+            start: Start {
+                url: Some(url),
+                position,
+            },
+            bookmark_sent,
+            prior_greatest: read(&entry.pass_greatest),
+            entry: Entry {
+                fingerprint,
+                ..entry
+            },
+            warning,
+        }
+    }
+
+    /// Records how `source` ended under `plan`; returns the bookmark the
+    /// state now holds for it.
+    pub fn record(
+        &mut self,
+        source: &SourceConfig,
+        plan: &Plan,
+        ended: &Ended,
+    ) -> Option<Bookmark> {
+        let kind = source.incremental.as_ref().map(|i| i.kind);
+        let old = kind.and_then(|k| k.read_json(plan.entry.bookmark.as_ref()?));
+        let greatest = Bookmark::max(plan.prior_greatest, ended.greatest);
+        let mut entry = Entry {
+            fingerprint: plan.entry.fingerprint.clone(),
+            bookmark: plan.entry.bookmark.clone(),
+            ..Entry::default()
+        };
+        let mut saved = old;
+        if ended.clean {
+            saved = Bookmark::max(old, greatest);
+            entry.bookmark = saved.map(Bookmark::to_json);
+        } else if let Some(position) = &ended.resume {
+            entry.resume = Some(strip_secrets(position.clone()));
+            entry.pass_sent = plan.bookmark_sent.map(Bookmark::to_json);
+            entry.pass_greatest = greatest.map(Bookmark::to_json);
+        }
+        self.sources.insert(source.name.clone(), entry.to_json());
+        saved
+    }
+
+    /// Writes the state to `path`, atomically (a killed run leaves the
+    /// previous file whole).
+    pub fn save(&self, path: &Path) -> Result<PathBuf, crate::error::Error> {
+        let doc = json!({ "version": VERSION, "sources": self.sources });
+        let (dir, name) = split_path(path);
+        let mut file = AtomicFile::create(&dir, &name)?;
+        let err = |source| crate::error::Error::Output {
+            path: path.to_path_buf(),
+            source,
+        };
+        serde_json::to_writer_pretty(file.writer(), &doc)
+            .map_err(std::io::Error::from)
+            .and_then(|()| file.writer().write_all(b"\n"))
+            .map_err(err)?;
+        file.finish()?;
+        let mut paths = crate::atomic::commit_together(Vec::new(), file).map_err(|e| match e {
+            crate::atomic::CommitError::Last(e) => e,
+            crate::atomic::CommitError::Data { error, .. } => error,
+        })?;
+        Ok(paths.pop().unwrap_or_else(|| path.to_path_buf()))
+    }
+}
+
+/// The directory and file name of `path` (the current directory when it
+/// has none).
+fn split_path(path: &Path) -> (PathBuf, String) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path.file_name().map_or_else(
+        || "state.json".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (dir, name)
+}
+
+impl Entry {
+    fn from_json(v: &Value) -> Result<Entry, String> {
+        let o = v.as_object().ok_or("expected an object")?;
+        for key in o.keys() {
+            if !["fingerprint", "resume", "bookmark", "pass"].contains(&key.as_str()) {
+                return Err(format!("unknown key {key:?}"));
+            }
+        }
+        let fingerprint = o
+            .get("fingerprint")
+            .and_then(Value::as_str)
+            .ok_or("expected a fingerprint string")?
+            .to_string();
+        let resume = match o.get("resume") {
+            None | Some(Value::Null) => None,
+            Some(p) => Some(Position::from_json(p).ok_or_else(|| {
+                format!("resume: expected {{\"page\"|\"offset\": n}}, {{\"cursor\": …}} or {{\"url\": …}}, found {p}")
+            })?),
+        };
+        let scalar = |v: Option<&Value>, what: &str| match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v.clone())),
+            Some(v) => Err(format!("{what}: expected a string or a number, found {v}")),
+        };
+        let bookmark = scalar(o.get("bookmark"), "bookmark")?;
+        let (pass_sent, pass_greatest) = match o.get("pass") {
+            None | Some(Value::Null) => (None, None),
+            Some(Value::Object(p)) => (
+                scalar(p.get("sent"), "pass.sent")?,
+                scalar(p.get("greatest"), "pass.greatest")?,
+            ),
+            Some(p) => return Err(format!("pass: expected an object, found {p}")),
+        };
+        Ok(Entry {
+            fingerprint,
+            resume,
+            bookmark,
+            pass_sent,
+            pass_greatest,
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let pass = (self.resume.is_some())
+            .then(|| json!({ "sent": self.pass_sent, "greatest": self.pass_greatest }));
+        json!({
+            "fingerprint": self.fingerprint,
+            "resume": self.resume.as_ref().map(Position::to_json),
+            "bookmark": self.bookmark,
+            "pass": pass,
+        })
+    }
+}
+
+/// A fingerprint of what decides which pages a source's positions name:
+/// its URL (secrets hidden, so a rotated token keeps the state), its
+/// pagination, query names and incremental settings. FNV-1a, so it is the
+/// same in every run and on every machine.
+fn fingerprint(source: &SourceConfig, redactor: &Redactor) -> String {
+    let query: Vec<&str> = source.query.iter().map(|q| q.name.as_str()).collect();
+    let what = json!({
+        "url": redactor.redact_url(&source.url),
+        "pagination": source.pagination.to_json(),
+        "query": query,
+        "incremental": source.incremental.as_ref().map(|i| i.to_json()),
+    });
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in what.to_string().bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// A position to save: a URL without the values of secret query
+/// parameters (they are the config's, put back on resume).
+fn strip_secrets(position: Position) -> Position {
+    match position {
+        Position::Url(url) => {
+            let (base, query, _) = pieces(&url);
+            let kept: Vec<&str> = query
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .filter(|pair| !pair.split('=').next().is_some_and(is_secret_name))
+                .collect();
+            let mut out = base.to_string();
+            if !kept.is_empty() {
+                out.push('?');
+                out.push_str(&kept.join("&"));
+            }
+            Position::Url(out)
+        }
+        other => other,
+    }
+}
+
+/// A saved position with the secret query parameters of `start` (the
+/// source's configured URL) put back.
+fn restore_secrets(position: Position, start: &str) -> Position {
+    match position {
+        Position::Url(mut url) => {
+            let (_, query, _) = pieces(start);
+            let pairs = query.into_iter().flat_map(|q| q.split('&'));
+            for (name, value) in pairs.filter_map(|p| p.split_once('=')) {
+                if is_secret_name(name) {
+                    url = set_query_param(&url, name, &crate::url::percent_decode(value));
+                }
+            }
+            Position::Url(url)
+        }
+        other => other,
+    }
+}
+
+/// A position as the summary shows it (URLs redacted).
+fn shown_position(position: &Position, redactor: &Redactor) -> Value {
+    match position {
+        Position::Url(u) => json!({ "url": redactor.shown_url(u) }),
+        other => other.to_json(),
+    }
+}
+
+/// What `--source` asked for, checked against the config: an unknown name
+/// is a usage error naming the known ones.
+pub fn select_sources(
+    sources: &mut Vec<SourceConfig>,
+    wanted: &[String],
+) -> Result<(), ConfigError> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let known: BTreeMap<&str, ()> = sources.iter().map(|s| (s.name.as_str(), ())).collect();
+    if let Some(unknown) = wanted.iter().find(|w| !known.contains_key(w.as_str())) {
+        let names: Vec<&str> = known.keys().copied().collect();
+        return Err(ConfigError(format!(
+            "--source: no source named {unknown:?} in the config (its sources: {})",
+            names.join(", ")
+        )));
+    }
+    sources.retain(|s| wanted.contains(&s.name));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_state_files_are_refused_with_a_reason() {
+        for (doc, gist) in [
+            (json!([]), "expected a JSON object"),
+            (json!({"version": 2, "sources": {}}), "version 2"),
+            (json!({"sources": {}}), "\"version\": 1"),
+            (json!({"version": 1}), "\"sources\""),
+            (
+                json!({"version": 1, "sources": {"a": 5}}),
+                "sources.a: expected an object",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"page": "x"}}}}),
+                "sources.a: resume",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"url": "file:///etc"}}}}),
+                "resume",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "bookmark": [1]}}}),
+                "bookmark",
+            ),
+            (json!({"version": 1, "sources": {"a": {}}}), "fingerprint"),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "extra": 1}}}),
+                "unknown key",
+            ),
+        ] {
+            let err = State::from_json(&doc).unwrap_err();
+            assert!(err.contains(gist), "{doc}: {err}");
+        }
+    }
+
+    #[test]
+    fn saved_urls_lose_their_secrets_and_get_them_back() {
+        let saved = strip_secrets(Position::Url("http://h/p?page=2&api_key=s3cret&x=1".into()));
+        assert_eq!(saved, Position::Url("http://h/p?page=2&x=1".into()));
+        let back = restore_secrets(saved, "http://h/start?api_key=s3cret");
+        assert_eq!(
+            back,
+            Position::Url("http://h/p?page=2&x=1&api_key=s3cret".into())
+        );
+        assert_eq!(strip_secrets(Position::Page(3)), Position::Page(3));
+    }
+
+    #[test]
+    fn unknown_sources_are_named_with_the_known_ones() {
+        let config = crate::config::Config::parse(
+            "t",
+            r#"{"sources": [{"name": "a", "url": "http://x/"}, {"name": "b", "url": "http://y/"}]}"#,
+        )
+        .unwrap();
+        let mut sources = config.sources.clone();
+        let err = select_sources(&mut sources, &["c".into()]).unwrap_err();
+        assert!(err.0.contains("\"c\"") && err.0.contains("a, b"), "{err}");
+        select_sources(&mut sources, &["b".into()]).unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].name, "b");
+    }
+}
