@@ -291,8 +291,11 @@ pub struct SourceOutcome {
     /// The page a later run resumes at, when the source stopped early
     /// somewhere it can go on from (SPEC §9).
     pub resume: Option<Position>,
-    /// Every page given up, in order (as requested, not redacted).
-    pub failed_pages: Vec<String>,
+    /// Why it did not end cleanly, in one line (`stop_reason`).
+    pub stop_reason: Option<String>,
+    /// Every page given up, in order (as requested, not redacted), with
+    /// what went wrong (`kind: detail`, secrets already hidden).
+    pub failed_pages: Vec<(String, String)>,
     /// Its request-side counters.
     pub counts: FetchCounts,
 }
@@ -319,6 +322,10 @@ pub struct SourceStats {
     pub declared: bool,
     /// Pages given up, redacted.
     pub failed_page_urls: Vec<String>,
+    /// What went wrong with each page given up.
+    pub failed_page_errors: Vec<String>,
+    /// Why the source did not end cleanly (null when it did).
+    pub stop_reason: Option<String>,
     /// Where the source would have gone on, when it stopped early; redacted.
     pub stopped_at_url: Option<String>,
     /// What looks wrong about the source's results (filled at the end).
@@ -354,6 +361,8 @@ impl SourceStats {
             fetch: FetchCounts::default(),
             counts: ItemCounts::default(),
             failed_page_urls: Vec::new(),
+            failed_page_errors: Vec::new(),
+            stop_reason: None,
             stopped_at_url: None,
             warnings: Vec::new(),
             resume: None,
@@ -376,7 +385,9 @@ impl SourceStats {
         self.status = outcome.status;
         self.resume = outcome.resume;
         self.stopped_at_url = outcome.stopped_at.as_deref().map(&show);
-        self.failed_page_urls = outcome.failed_pages.iter().map(|u| show(u)).collect();
+        self.failed_page_urls = outcome.failed_pages.iter().map(|(u, _)| show(u)).collect();
+        self.failed_page_errors = outcome.failed_pages.into_iter().map(|(_, e)| e).collect();
+        self.stop_reason = outcome.stop_reason;
         self.fetch = outcome.counts;
     }
 

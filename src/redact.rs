@@ -125,6 +125,24 @@ impl Redactor {
         })
     }
 
+    /// `text` (a server's error body, say) with this redactor's secret
+    /// values replaced by `***` wherever they appear, and control
+    /// characters escaped, so that it fits on one line.
+    pub fn redact_text(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out.chars()
+            .flat_map(|c| match c.is_control() {
+                true => c.escape_default().collect::<Vec<_>>(),
+                false => vec![c],
+            })
+            .collect()
+    }
+
     /// [`redact_url`](Self::redact_url), then whitespace, control
     /// characters and `"` percent-encoded: how a URL is shown in logs and
     /// in the summary, as one inert token that cannot start a new log line

@@ -157,6 +157,11 @@ pub enum Pagination {
         size: Option<(String, u64)>,
         /// Dot path to the total page count in a body.
         total_pages_path: Option<DotPath>,
+        /// Dot path to the total item count in a body: the last page is
+        /// ceil(total / page size).
+        total_items_path: Option<DotPath>,
+        /// Dot path to a boolean that is false on the last page.
+        has_more_path: Option<DotPath>,
     },
     /// Offsets: `offset_param` = `start`, then + items received.
     Offset {
@@ -168,13 +173,17 @@ pub enum Pagination {
         limit: Option<(String, u64)>,
         /// Dot path to the total item count in a body.
         total_path: Option<DotPath>,
+        /// Dot path to a boolean that is false on the last page.
+        has_more_path: Option<DotPath>,
     },
-    /// Opaque cursor taken from each body.
+    /// Opaque cursor taken from each body, or from its last item.
     Cursor {
-        /// Dot path to the next cursor in a body. Required.
-        cursor_path: DotPath,
+        /// Where the next cursor is. Required (one of the two keys).
+        from: CursorFrom,
         /// Query parameter carrying the cursor. Defaults to `cursor`.
         param: String,
+        /// Dot path to a boolean that is false on the last page.
+        has_more_path: Option<DotPath>,
     },
     /// A next-page URL taken from each body.
     NextUrl {
@@ -185,6 +194,16 @@ pub enum Pagination {
     LinkHeader,
     /// One request.
     None,
+}
+
+/// Where a `cursor` source finds its next cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CursorFrom {
+    /// `cursor_path`: a dot path in the body.
+    Body(DotPath),
+    /// `last_item_path`: a dot path in the page's last item (Stripe's
+    /// `starting_after=<last id>`).
+    LastItem(DotPath),
 }
 
 /// Dot-path overrides for the normalizer's field lookup; `None` means
@@ -471,6 +490,8 @@ impl Pagination {
                 start,
                 size,
                 total_pages_path,
+                total_items_path,
+                has_more_path,
             } => {
                 put("style", json!("page"));
                 put("param", json!(param));
@@ -482,12 +503,19 @@ impl Pagination {
                 if let Some(path) = total_pages_path {
                     put("total_pages_path", json!(path));
                 }
+                if let Some(path) = total_items_path {
+                    put("total_items_path", json!(path));
+                }
+                if let Some(path) = has_more_path {
+                    put("has_more_path", json!(path));
+                }
             }
             Pagination::Offset {
                 offset_param,
                 start,
                 limit,
                 total_path,
+                has_more_path,
             } => {
                 put("style", json!("offset"));
                 put("offset_param", json!(offset_param));
@@ -499,11 +527,24 @@ impl Pagination {
                 if let Some(path) = total_path {
                     put("total_path", json!(path));
                 }
+                if let Some(path) = has_more_path {
+                    put("has_more_path", json!(path));
+                }
             }
-            Pagination::Cursor { cursor_path, param } => {
+            Pagination::Cursor {
+                from,
+                param,
+                has_more_path,
+            } => {
                 put("style", json!("cursor"));
-                put("cursor_path", json!(cursor_path));
+                match from {
+                    CursorFrom::Body(path) => put("cursor_path", json!(path)),
+                    CursorFrom::LastItem(path) => put("last_item_path", json!(path)),
+                }
                 put("param", json!(param));
+                if let Some(path) = has_more_path {
+                    put("has_more_path", json!(path));
+                }
             }
             Pagination::NextUrl { next_path } => {
                 put("style", json!("next_url"));

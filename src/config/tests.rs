@@ -85,6 +85,8 @@ fn spec_example_parses_to_its_values() {
                 start: 1,
                 size: Some(("limit".into(), 50)),
                 total_pages_path: None,
+                total_items_path: None,
+                has_more_path: None,
             },
             fields: FieldPaths {
                 id: Some(dot("sku")),
@@ -145,7 +147,9 @@ fn pagination_defaults_per_style() {
             param: "page".into(),
             start: 1,
             size: None,
-            total_pages_path: None
+            total_pages_path: None,
+            total_items_path: None,
+            has_more_path: None
         }
     );
     assert_eq!(
@@ -156,14 +160,16 @@ fn pagination_defaults_per_style() {
             offset_param: "offset".into(),
             start: 0,
             limit: Some(("n".into(), 20)),
-            total_path: Some(dot("meta.total"))
+            total_path: Some(dot("meta.total")),
+            has_more_path: None
         }
     );
     assert_eq!(
         style(json!({"style": "cursor", "cursor_path": "meta.next"})),
         Pagination::Cursor {
-            cursor_path: dot("meta.next"),
-            param: "cursor".into()
+            from: crate::config::CursorFrom::Body(dot("meta.next")),
+            param: "cursor".into(),
+            has_more_path: None,
         }
     );
     assert_eq!(
@@ -183,7 +189,9 @@ fn pagination_defaults_per_style() {
             param: "page".into(),
             start: 0,
             size: None,
-            total_pages_path: None
+            total_pages_path: None,
+            total_items_path: None,
+            has_more_path: None
         }
     );
 }
@@ -256,7 +264,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Paging, r#"{"style": "page", "cursor_path": "next"}"#,
         "sources[0].pagination.cursor_path",
         "unknown key for style page (expected one of style, param, start, size_param, size, \
-         total_pages_path; it belongs to style cursor)"),
+         total_pages_path, total_items_path, has_more_path; it belongs to style cursor)"),
     (Paging, r#"{"style": "cursor", "cursor_path": "c", "start": 1}"#,
         "sources[0].pagination.start", "it belongs to style page, offset"),
     (Paging, r#"{"style": "link_header", "next_path": "n"}"#,
@@ -271,7 +279,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"pagination": "page"}"#,
         "sources[0].pagination", "expected an object, found \"page\""),
     (Paging, r#"{"style": "cursor"}"#,
-        "sources[0].pagination.cursor_path", "style cursor requires it), found nothing"),
+        "sources[0].pagination.cursor_path", "found nothing (style cursor requires cursor_path, or last_item_path"),
     // Wrong types show what was found.
     (Paging, r#"{"style": "cursor", "cursor_path": 5}"#, "sources[0].pagination.cursor_path",
         "expected a dot path like \"pricing.amount\", found 5"),
@@ -1348,6 +1356,8 @@ proptest! {
             start,
             size: size.map(|n| ("per_page".to_string(), n)),
             total_pages_path: None,
+            total_items_path: None,
+            has_more_path: None,
         };
         assert_round_trip(&config);
     }

@@ -17,7 +17,8 @@ use crate::url::{encode_non_ascii, is_http_url};
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
-    Config, ConfigError, Header, Pagination, Policies, QueryParam, RetrySettings, SourceConfig,
+    Config, ConfigError, CursorFrom, Header, Pagination, Policies, QueryParam, RetrySettings,
+    SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -66,7 +67,15 @@ const SOURCE_KEYS: &[&str] = &[
 const STYLES: &[(&str, &[&str])] = &[
     (
         "page",
-        &["param", "start", "size_param", "size", "total_pages_path"],
+        &[
+            "param",
+            "start",
+            "size_param",
+            "size",
+            "total_pages_path",
+            "total_items_path",
+            "has_more_path",
+        ],
     ),
     (
         "offset",
@@ -76,9 +85,13 @@ const STYLES: &[(&str, &[&str])] = &[
             "limit_param",
             "limit",
             "total_path",
+            "has_more_path",
         ],
     ),
-    ("cursor", &["cursor_path", "param"]),
+    (
+        "cursor",
+        &["cursor_path", "last_item_path", "param", "has_more_path"],
+    ),
     ("next_url", &["next_path"]),
     ("link_header", &[]),
     ("none", &[]),
@@ -381,6 +394,8 @@ impl Walker<'_> {
                     start: start(1)?,
                     size,
                     total_pages_path: opt_path("total_pages_path")?,
+                    total_items_path: opt_path("total_items_path")?,
+                    has_more_path: opt_path("has_more_path")?,
                 }
             }
             "offset" => {
@@ -391,16 +406,14 @@ impl Walker<'_> {
                     start: start(0)?,
                     limit,
                     total_path: opt_path("total_path")?,
+                    has_more_path: opt_path("has_more_path")?,
                 }
             }
-            "cursor" => {
-                let (p, v) =
-                    self.required(&o, "cursor_path", "a dot path (style cursor requires it)")?;
-                Pagination::Cursor {
-                    cursor_path: self.dot_path(&p, v)?,
-                    param: text("param", "cursor")?,
-                }
-            }
+            "cursor" => Pagination::Cursor {
+                from: self.cursor_from(&o, path)?,
+                param: text("param", "cursor")?,
+                has_more_path: opt_path("has_more_path")?,
+            },
             "next_url" => Pagination::NextUrl {
                 next_path: match o.get("next_path") {
                     Some((p, v)) => self.dot_path(&p, v)?,
@@ -410,6 +423,23 @@ impl Walker<'_> {
             "link_header" => Pagination::LinkHeader,
             _ => Pagination::None,
         })
+    }
+
+    /// A `cursor` style's `cursor_path` or `last_item_path`: one of them,
+    /// not both.
+    fn cursor_from(&self, o: &Obj<'_>, path: &str) -> Result<CursorFrom> {
+        match (o.get("cursor_path"), o.get("last_item_path")) {
+            (Some((p, v)), None) => Ok(CursorFrom::Body(self.dot_path(&p, v)?)),
+            (None, Some((p, v))) => Ok(CursorFrom::LastItem(self.dot_path(&p, v)?)),
+            (Some(_), Some(_)) => Err(self.error(
+                &child(path, "last_item_path"),
+                "expected cursor_path or last_item_path, not both (the cursor comes from the body or from its last item)",
+            )),
+            (None, None) => Err(self.error(
+                &child(path, "cursor_path"),
+                "expected a dot path, found nothing (style cursor requires cursor_path, or last_item_path for a cursor taken from the last item)",
+            )),
+        }
     }
 
     /// `map` as the object of pagination style `style`, which takes `keys`

@@ -23,6 +23,9 @@ use crate::fetch::page;
 use crate::redact::Redactor;
 use crate::url;
 
+/// Bytes of an error answer's body kept to show what the server said.
+const ERROR_BODY_SHOWN: usize = 200;
+
 /// Bytes read from an error answer so its connection can be reused.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -97,6 +100,8 @@ pub struct Exchange {
     pub retry_after: Option<String>,
     /// The item total of an `X-Total-Count` header, if any.
     pub total_count: Option<u64>,
+    /// The start of an error answer's body (what a 422 objected to).
+    pub error_body: Option<String>,
     /// The answer's `Link` rel="next" target, if any, resolved against
     /// `final_url`.
     pub link_next: Option<String>,
@@ -276,6 +281,12 @@ impl Client {
             false => response.body_mut().with_config().limit(limit).read_to_vec(),
         };
         let latency = Some(sent.elapsed());
+        let error_body = match (&body, ok) {
+            (Ok(bytes), false) => Some(
+                String::from_utf8_lossy(&bytes[..bytes.len().min(ERROR_BODY_SHOWN)]).into_owned(),
+            ),
+            _ => None,
+        };
         let body = match body {
             _ if !ok => Err(AttemptError::Status(status)),
             Ok(_) if status == 204 => Ok(None),
@@ -289,6 +300,7 @@ impl Client {
             latency,
             retry_after,
             total_count,
+            error_body,
             link_next,
             final_url: target,
             body,
@@ -303,6 +315,7 @@ impl Exchange {
             latency: None,
             retry_after: None,
             total_count: None,
+            error_body: None,
             link_next: None,
             final_url,
             body: Err(error),

@@ -57,6 +57,9 @@ pub struct Shared<'a> {
     pub board: Arc<Mutex<Stats>>,
 }
 
+/// The longest `failed_page_errors` entry, in characters.
+const ERROR_TEXT_CHARS: usize = 200;
+
 /// How often a fetcher blocked on a full channel looks at the deadline
 /// and for an interrupt.
 const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -65,9 +68,17 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// interrupt before each batch it hands over, so at least this often.
 const MAX_BATCH_ITEMS: usize = 256;
 
-/// How a source's page loop ended: its status, the URL it would have
-/// fetched next, and the position a later run may resume from.
-type Ending = (SourceStatus, Option<String>, Option<Position>);
+/// How a source's page loop ended.
+struct Ending {
+    status: SourceStatus,
+    /// The URL it would have fetched next.
+    stopped_at: Option<String>,
+    /// The position a later run may resume from.
+    resume: Option<Position>,
+    /// Why it did not end cleanly, in one line (the summary's
+    /// `stop_reason`).
+    reason: Option<String>,
+}
 
 /// Where a fetcher starts: the source's URL (with a bookmark parameter
 /// set, for an incremental source) and the position a state file saved.
@@ -105,7 +116,12 @@ enum PageOutcome {
     /// A usable answer.
     Received(Answer),
     /// Given up after its last attempt, or at once when not retryable.
-    GivenUp { link_next: Option<String> },
+    GivenUp {
+        /// The failed answer's `Link` rel="next" target, if any.
+        link_next: Option<String>,
+        /// What went wrong, for `failed_page_errors`.
+        error: String,
+    },
     /// The run is stopping.
     Stopped(Stop),
 }
@@ -126,7 +142,10 @@ pub struct Fetcher<'a> {
     breaker: Breaker,
     shared: Shared<'a>,
     counts: FetchCounts,
-    failed_pages: Vec<String>,
+    /// Every page given up, with what went wrong.
+    failed_pages: Vec<(String, String)>,
+    /// The last failed attempt's error, for the breaker's stop reason.
+    last_error: Option<String>,
     /// Not before this instant: the `Retry-After` of a page given up,
     /// which the server meant for the whole API, not for that page.
     resume_at: Option<(Instant, WaitCause)>,
@@ -151,6 +170,7 @@ impl<'a> Fetcher<'a> {
             shared,
             counts: FetchCounts::default(),
             failed_pages: Vec::new(),
+            last_error: None,
             resume_at: None,
             start: Start::default(),
         }
@@ -195,7 +215,15 @@ impl<'a> Fetcher<'a> {
                 warn!(source = self.name(), event = "resume_refused", position = saved; "");
             }
         }
-        let (status, stopped_at, resume) = self.walk(&mut pager, &tx);
+        let Ending {
+            status,
+            stopped_at,
+            resume,
+            reason,
+        } = self.walk(&mut pager, &tx);
+        if let Some(reason) = &reason {
+            info!(source = self.name(), event = "stop_reason", reason = reason.as_str(); "");
+        }
         self.post(status.final_phase());
         let c = &self.counts;
         info!(
@@ -207,6 +235,7 @@ impl<'a> Fetcher<'a> {
             status,
             stopped_at,
             resume,
+            stop_reason: reason,
             failed_pages: self.failed_pages,
             counts: self.counts,
         }
@@ -221,13 +250,23 @@ impl<'a> Fetcher<'a> {
         loop {
             let url = pager.current().to_string();
             let here = pager.position();
+            let stopped = |status, reason: String| Ending {
+                status,
+                stopped_at: Some(url.clone()),
+                resume: here.clone(),
+                reason: Some(reason),
+            };
             if let Err(stop) = self.shared.control.check() {
-                return (self.stop_status(stop), Some(url), here);
+                let (status, reason) = self.stop_words(stop, requested + 1);
+                return stopped(status, reason);
             }
             if requested >= self.config.max_pages {
                 let next = self.shown(&url);
                 warn!(source = self.name(), event = "max_pages", pages = requested, next = next; "");
-                return (SourceStatus::MaxPages, Some(url), here);
+                let reason = format!(
+                    "max_pages ({requested}) requested without reaching the end of the data"
+                );
+                return stopped(SourceStatus::MaxPages, reason);
             }
             requested += 1;
             let next = match self.fetch_page(&url, requested) {
@@ -241,95 +280,189 @@ impl<'a> Fetcher<'a> {
                     self.counts.announce(pager.announced_total(&page));
                     let n = page.len();
                     let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
-                    if let Some(ending) = self.hand_over(tx, page, &url, here.clone()) {
-                        return ending;
+                    match self.hand_over(tx, page, &url) {
+                        Sent::All => {}
+                        Sent::ProcessorGone => {
+                            let reason = "the processor failed (see the summary's error)";
+                            return stopped(SourceStatus::Error, reason.to_string());
+                        }
+                        Sent::Stopped { stop, dropped } => {
+                            let (status, words) = self.stop_words(stop, requested);
+                            let reason = format!(
+                                "{words} (page {requested} cut short: {dropped} of its items not handed over)"
+                            );
+                            return stopped(status, reason);
+                        }
                     }
                     next
                 }
-                PageOutcome::GivenUp { link_next } => {
+                PageOutcome::GivenUp { link_next, error } => {
                     if failed_in_a_row == 0 {
                         first_failed = here.clone();
                     }
                     failed_in_a_row += 1;
                     self.counts.failed_pages += 1;
-                    self.failed_pages.push(url.clone());
+                    self.failed_pages.push((url.clone(), error.clone()));
                     let next = pager.after_given_up(link_next.as_deref());
                     if failed_in_a_row >= self.config.max_failed_pages_in_a_row {
                         warn!(
                             source = self.name(), event = "stop",
                             reason = "failed_pages_in_a_row", count = failed_in_a_row; ""
                         );
-                        let resume = match next {
+                        let stopped_at = match next {
                             Next::Fetch(u) => u,
                             _ => url,
                         };
-                        return (SourceStatus::Error, Some(resume), first_failed);
+                        return Ending {
+                            status: SourceStatus::Error,
+                            stopped_at: Some(stopped_at),
+                            resume: first_failed,
+                            reason: Some(format!(
+                                "{failed_in_a_row} pages given up in a row (the last: {error})"
+                            )),
+                        };
                     }
                     next
                 }
-                PageOutcome::Stopped(stop) => return (self.stop_status(stop), Some(url), here),
+                PageOutcome::Stopped(stop) => {
+                    let (status, reason) = self.stop_words(stop, requested);
+                    return stopped(status, reason);
+                }
             };
-            if let Some(ending) = self.step(next, &url, here) {
+            if let Some(ending) = self.step(next, &url, here, requested) {
                 return ending;
             }
         }
     }
 
     /// Where the paginator said to go: on (`None`), or how the source ends.
-    fn step(&mut self, next: Next, url: &str, here: Option<Position>) -> Option<Ending> {
+    fn step(
+        &mut self,
+        next: Next,
+        url: &str,
+        here: Option<Position>,
+        page_no: u64,
+    ) -> Option<Ending> {
         let name = self.source.name.as_str();
-        let stop = |reason: &str| warn!(source = name, event = "stop", reason = reason; "");
+        let error = |reason: String, stopped_at: String, resume: Option<Position>| Ending {
+            status: SourceStatus::Error,
+            stopped_at: Some(stopped_at),
+            resume,
+            reason: Some(reason),
+        };
         match next {
             Next::Fetch(_) => None,
-            Next::End => Some((SourceStatus::Complete, None, None)),
+            Next::End => Some(Ending {
+                status: SourceStatus::Complete,
+                stopped_at: None,
+                resume: None,
+                reason: (self.counts.failed_pages > 0).then(|| {
+                    format!(
+                        "reached the end, but {} pages were given up (see failed_page_errors)",
+                        self.counts.failed_pages
+                    )
+                }),
+            }),
             Next::Loop(target) => {
                 let shown = self.shown(&target);
                 warn!(source = name, event = "stop", reason = "pagination_loop", url = shown; "");
                 self.counts.add_error(ErrorKind::PaginationLoop);
                 // A loop has no position worth resuming at: start over.
-                Some((SourceStatus::Error, Some(target), None))
+                let reason = format!(
+                    "pagination loop: page {page_no} points back to {shown}, already fetched"
+                );
+                Some(error(reason, target, None))
+            }
+            Next::Repeated { page, of } => {
+                self.counts.add_error(ErrorKind::PaginationLoop);
+                let unit = match self.source.pagination {
+                    crate::config::Pagination::Offset { .. } => "offset",
+                    _ => "page",
+                };
+                let reason = format!(
+                    "pagination loop: {unit} {page} repeats {unit} {of} byte for byte (the server may ignore the position parameter)"
+                );
+                warn!(source = name, event = "stop", reason = "pagination_loop", detail = reason.as_str(); "");
+                Some(error(reason, url.to_string(), None))
             }
             Next::Stuck => {
-                stop("cannot_step_over_failed_page");
-                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
+                warn!(source = name, event = "stop", reason = "cannot_step_over_failed_page"; "");
+                let reason =
+                    format!("page {page_no} was given up and this pagination cannot step over it");
+                Some(error(reason, url.to_string(), here))
             }
             Next::BadUrl(target) => {
                 let pointer = format!("next URL {}", self.shown(&target));
                 warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = pointer; "");
-                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
+                let reason = format!(
+                    "unusable next pointer: {pointer} is not an http(s) URL ingest may request"
+                );
+                Some(error(reason, url.to_string(), here))
             }
             Next::BadPointer(what) => {
                 warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = what; "");
-                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
+                let reason = format!("unusable next pointer at {what}, not a cursor or URL");
+                Some(error(reason, url.to_string(), here))
             }
         }
     }
 
-    /// Hands a page's items over; `Some` when the source must stop there
-    /// (the page's URL is then where it stopped, so a later run can fetch
-    /// it again).
-    fn hand_over(
-        &self,
-        tx: &QueueTx,
-        page: Page,
-        url: &str,
-        here: Option<Position>,
-    ) -> Option<Ending> {
-        match self.send(tx, page, url) {
-            Sent::All => None,
+    /// Hands a page's items over, saying in the log when it could not
+    /// (the page's URL is then where the source stopped, so a later run
+    /// can fetch it again).
+    fn hand_over(&self, tx: &QueueTx, page: Page, url: &str) -> Sent {
+        let sent = self.send(tx, page, url);
+        match &sent {
+            Sent::All => {}
             Sent::ProcessorGone => {
                 warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
-                Some((SourceStatus::Error, Some(url.to_string()), here.clone()))
             }
-            Sent::Stopped { stop, dropped } => {
+            Sent::Stopped { dropped, .. } => {
                 let shown = self.shown(url);
                 warn!(
                     source = self.name(), event = "stop", reason = "page_cut_short",
-                    dropped = dropped, url = shown; ""
+                    dropped = *dropped, url = shown; ""
                 );
-                Some((self.stop_status(stop), Some(url.to_string()), here))
             }
         }
+        sent
+    }
+
+    /// `kind: detail` of a page given up, with the status and the start of
+    /// the body the server answered with (a 422 says what it objected to),
+    /// secrets hidden, at most 200 characters.
+    fn described(&self, error: &AttemptError, body: Option<&str>) -> String {
+        let mut text = match error {
+            AttemptError::Status(code) => {
+                let kind = error.error_kind().map_or("server_error", ErrorKind::as_str);
+                format!("{kind}: status {code}")
+            }
+            other => other.to_string(),
+        };
+        if let Some(body) = body.map(str::trim).filter(|b| !b.is_empty()) {
+            text.push_str(": ");
+            text.push_str(&self.shared.redactor.redact_text(body));
+        }
+        if text.chars().count() > ERROR_TEXT_CHARS {
+            text = text.chars().take(ERROR_TEXT_CHARS - 1).collect();
+            text.push('…');
+        }
+        text
+    }
+
+    /// The status and the words of a source stopped by `stop` before page
+    /// `page_no` was done.
+    fn stop_words(&self, stop: Stop, page_no: u64) -> (SourceStatus, String) {
+        let status = self.stop_status(stop);
+        let words = match status {
+            SourceStatus::Interrupted => format!("interrupted (Ctrl-C or SIGTERM) before page {page_no} was done"),
+            SourceStatus::BreakerOpen => format!(
+                "deadline while the breaker was open, before page {page_no} (the server kept failing: {})",
+                self.last_error.as_deref().unwrap_or("retryable errors")
+            ),
+            _ => format!("deadline reached before page {page_no} was done"),
+        };
+        (status, words)
     }
 
     /// Sends a page's items in order, in batches of spans of its body. A
@@ -409,6 +542,7 @@ impl<'a> Fetcher<'a> {
             let link_next = exchange.link_next.clone();
             let retry_after = exchange.retry_after.clone();
             let status = exchange.status;
+            let error_body = exchange.error_body.clone();
             let error = match self.classify(exchange) {
                 Ok(page) => return PageOutcome::Received(page),
                 Err(error) => error,
@@ -434,11 +568,12 @@ impl<'a> Fetcher<'a> {
                         self.resume_at = Some((until, WaitCause::RetryAfter));
                     }
                     let shown = self.shown(url);
+                    let error = self.described(&error, error_body.as_deref());
                     warn!(
                         source = self.name(), page = page_no, event = "give_up",
-                        attempt = attempt, error:% = error, url = shown; ""
+                        attempt = attempt, error = error.as_str(), url = shown; ""
                     );
-                    return PageOutcome::GivenUp { link_next };
+                    return PageOutcome::GivenUp { link_next, error };
                 }
             }
         }
@@ -552,6 +687,7 @@ impl<'a> Fetcher<'a> {
 
     /// Counts a failed attempt under its error kind.
     fn failed(&mut self, error: AttemptError) -> AttemptError {
+        self.last_error = Some(error.to_string());
         if let Some(kind) = error.error_kind() {
             self.counts.add_error(kind);
         }

@@ -136,6 +136,12 @@ impl Page {
         }
     }
 
+    /// The page's last item, parsed on its own (`last_item_path`).
+    pub fn last_item(&self) -> Option<Value> {
+        let last = self.items().last()?;
+        serde_json::from_str(&self.text[last]).ok()
+    }
+
     /// How many items the page holds.
     pub fn len(&self) -> usize {
         self.len

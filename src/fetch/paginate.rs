@@ -12,7 +12,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
-use crate::config::Pagination;
+use crate::config::{CursorFrom, Pagination};
+use crate::dot_path::DotPath;
 use crate::fetch::page::Page;
 pub use crate::position::Position;
 use crate::url::{self, is_http_url, resolve, set_query_param};
@@ -26,6 +27,14 @@ pub enum Next {
     End,
     /// The next pointer leads to a URL already requested: a loop.
     Loop(String),
+    /// The page at `page` (a page number or offset) has the body of the
+    /// page at `of`: the server ignores the position; a loop too.
+    Repeated {
+        /// Where the repeat was fetched.
+        page: u64,
+        /// The position whose body it repeats.
+        of: u64,
+    },
     /// A page was given up and this style cannot step over it.
     Stuck,
     /// The next pointer is there but unusable (an object, a boolean): the
@@ -35,6 +44,28 @@ pub enum Next {
     /// bad port); the URL as the server gave it, for the fetcher to show
     /// redacted.
     BadUrl(String),
+}
+
+/// `next: a number (2), not a URL`-like words for an unusable pointer.
+fn pointer(path: &DotPath, found: &Value) -> String {
+    let kind = match found {
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        Value::Null => "null",
+    };
+    let mut text = found.to_string();
+    if text.len() > 40 {
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("{path}: {kind} ({text})")
 }
 
 /// One source's pagination state.
@@ -49,6 +80,12 @@ pub struct Paginator {
     position: u64,
     /// Items of the last page that was received (offset style step-over).
     last_good_count: Option<u64>,
+    /// Items of the first page received: the page size when none is
+    /// configured (`total_items_path`).
+    first_count: Option<u64>,
+    /// The hash of the last body received and its position (`page`,
+    /// `offset`), to see a page repeat the one before.
+    last_body: Option<(u64, u64)>,
     /// The cursor of the current page (`cursor` style; `None` on the
     /// first page, which sends none).
     cursor: Option<String>,
@@ -72,6 +109,8 @@ impl Paginator {
             current: String::new(),
             position,
             last_good_count: None,
+            first_count: None,
+            last_body: None,
             cursor: None,
             followed: HashSet::new(),
             keys: RandomState::new(),
@@ -137,47 +176,78 @@ impl Paginator {
         link_next: Option<&str>,
     ) -> Next {
         let items = items as u64;
+        let first_count = *self.first_count.get_or_insert(items);
         self.last_good_count = Some(items);
+        let number = |path: &Option<DotPath>| {
+            let value = body.get(path.as_ref()?)?;
+            value.as_u64()
+        };
+        let no_more = |path: &Option<DotPath>| {
+            path.as_ref()
+                .and_then(|p| body.get(p))
+                .is_some_and(|v| v == Value::Bool(false))
+        };
+        if let Some(repeat) = self.repeats(body, items) {
+            return repeat;
+        }
         match &self.style {
             Pagination::Page {
                 start,
+                size,
                 total_pages_path,
+                total_items_path,
+                has_more_path,
                 ..
             } => {
-                let last = total_pages_path
-                    .as_ref()
-                    .and_then(|p| body.get(p))
-                    .as_ref()
-                    .and_then(Value::as_u64)
-                    .is_some_and(|total| (self.position - start).saturating_add(1) >= total);
+                let page_no = (self.position - start).saturating_add(1);
+                let per_page = size.as_ref().map_or(first_count, |(_, n)| *n).max(1);
+                let last = number(total_pages_path).is_some_and(|total| page_no >= total)
+                    || number(total_items_path)
+                        .is_some_and(|total| page_no >= total.div_ceil(per_page))
+                    || no_more(has_more_path);
                 if items == 0 || last {
                     return Next::End;
                 }
                 self.position = self.position.saturating_add(1);
                 self.step_to_position()
             }
-            Pagination::Offset { total_path, .. } => {
+            Pagination::Offset {
+                total_path,
+                has_more_path,
+                ..
+            } => {
                 self.position = self.position.saturating_add(items);
-                let past_total = total_path
-                    .as_ref()
-                    .and_then(|p| body.get(p))
-                    .as_ref()
-                    .and_then(Value::as_u64)
-                    .is_some_and(|total| self.position >= total);
-                if items == 0 || past_total {
+                let past_total = number(total_path).is_some_and(|total| self.position >= total);
+                if items == 0 || past_total || no_more(has_more_path) {
                     return Next::End;
                 }
                 self.step_to_position()
             }
-            Pagination::Cursor { cursor_path, param } => {
-                let cursor = match body.get(cursor_path).as_ref() {
+            Pagination::Cursor {
+                from,
+                param,
+                has_more_path,
+            } => {
+                if no_more(has_more_path) {
+                    return Next::End;
+                }
+                let (found, what) = match from {
+                    CursorFrom::Body(path) => (body.get(path), path),
+                    CursorFrom::LastItem(_) if items == 0 => return Next::End,
+                    CursorFrom::LastItem(path) => (
+                        body.last_item().and_then(|item| path.get(&item).cloned()),
+                        path,
+                    ),
+                };
+                let cursor = match found.as_ref() {
                     None | Some(Value::Null) => return Next::End,
                     Some(Value::String(s)) if s.is_empty() => return Next::End,
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
-                    Some(other) => return Next::BadPointer(format!("cursor {other}")),
+                    Some(other) => return Next::BadPointer(pointer(what, other)),
                 };
-                let url = set_query_param(&self.base, param, &cursor);
+                let param = param.clone();
+                let url = set_query_param(&self.base, &param, &cursor);
                 let next = self.follow(url);
                 if matches!(next, Next::Fetch(_)) {
                     self.cursor = Some(cursor);
@@ -191,19 +261,40 @@ impl Paginator {
                     let url = resolve(page_url, s);
                     self.follow(url)
                 }
-                Some(other) => Next::BadPointer(format!("next URL {other}")),
+                Some(other) => Next::BadPointer(pointer(next_path, other)),
             },
             Pagination::LinkHeader => self.follow_link(page_url, link_next),
             Pagination::None => Next::End,
         }
     }
 
+    /// For `page` and `offset`: a page whose body is byte for byte the
+    /// previous page's is a server ignoring the position parameter (or
+    /// repeating its last page past the end) — a loop, not more data.
+    fn repeats(&mut self, body: &Page, items: u64) -> Option<Next> {
+        if !matches!(
+            self.style,
+            Pagination::Page { .. } | Pagination::Offset { .. }
+        ) {
+            return None;
+        }
+        let hash = self.keys.hash_one(body.text.as_bytes());
+        let previous = self.last_body.replace((hash, self.position));
+        match previous {
+            Some((h, at)) if h == hash && items > 0 => Some(Next::Repeated {
+                page: self.position,
+                of: at,
+            }),
+            _ => None,
+        }
+    }
     /// The item total a page body announces, for styles that read one
     /// (`offset`'s `total_path`).
     pub fn announced_total(&self, body: &Page) -> Option<u64> {
         match &self.style {
             Pagination::Offset {
                 total_path: Some(path),
+                has_more_path: None,
                 ..
             } => body.get(path).as_ref().and_then(Value::as_u64),
             _ => None,
@@ -213,6 +304,8 @@ impl Paginator {
     /// Moves on after the current page was given up; `link_next` is the
     /// rel="next" target the failed answer still carried, if any.
     pub fn after_given_up(&mut self, link_next: Option<&str>) -> Next {
+        // The page before the next one is not this one's body.
+        self.last_body = None;
         match &self.style {
             Pagination::Page { .. } => {
                 self.position = self.position.saturating_add(1);
@@ -313,6 +406,8 @@ mod tests {
             start: 1,
             size: Some(("limit".into(), 2)),
             total_pages_path: Some(dot("meta.pages")),
+            total_items_path: None,
+            has_more_path: None,
         };
         let mut p = Paginator::new("http://h/p?page=7&x=1", &style);
         assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
@@ -334,6 +429,8 @@ mod tests {
                 start: 0,
                 size: None,
                 total_pages_path: None,
+                total_items_path: None,
+                has_more_path: None,
             },
         );
         assert_eq!(
@@ -343,6 +440,110 @@ mod tests {
         assert_eq!(after(&mut p, &json!({}), 0, None), Next::End);
     }
 
+    fn page_style(size: Option<u64>, total_items: bool, has_more: bool) -> Pagination {
+        Pagination::Page {
+            param: "page".into(),
+            start: 1,
+            size: size.map(|n| ("per_page".to_string(), n)),
+            total_pages_path: None,
+            total_items_path: total_items.then(|| dot("count")),
+            has_more_path: has_more.then(|| dot("has_more")),
+        }
+    }
+
+    #[test]
+    fn pages_end_at_the_announced_item_total() {
+        // DRF's `count`: 45 items of 20 a page end after page 3, before
+        // the server's 404 past the end.
+        let mut p = Paginator::new("http://h/o", &page_style(None, true, false));
+        let body = json!({"count": 45});
+        assert!(matches!(after(&mut p, &body, 20, None), Next::Fetch(_)));
+        assert!(matches!(
+            after(&mut p, &json!({"count": 45, "x": 2}), 20, None),
+            Next::Fetch(_)
+        ));
+        assert_eq!(
+            after(&mut p, &json!({"count": 45, "x": 3}), 5, None),
+            Next::End
+        );
+        // With a configured size, that size counts.
+        let mut p = Paginator::new("http://h/o", &page_style(Some(50), true, false));
+        assert_eq!(after(&mut p, &json!({"count": 45}), 45, None), Next::End);
+    }
+
+    #[test]
+    fn has_more_false_ends_every_style_that_reads_it() {
+        let mut p = Paginator::new("http://h/o", &page_style(None, false, true));
+        assert!(matches!(
+            after(&mut p, &json!({"has_more": true}), 3, None),
+            Next::Fetch(_)
+        ));
+        assert_eq!(
+            after(&mut p, &json!({"has_more": false}), 3, None),
+            Next::End
+        );
+        let offset = Pagination::Offset {
+            offset_param: "offset".into(),
+            start: 0,
+            limit: None,
+            total_path: None,
+            has_more_path: Some(dot("more")),
+        };
+        let mut p = Paginator::new("http://h/o", &offset);
+        assert_eq!(after(&mut p, &json!({"more": false}), 3, None), Next::End);
+        let cursor = Pagination::Cursor {
+            from: CursorFrom::Body(dot("next")),
+            param: "c".into(),
+            has_more_path: Some(dot("has_more")),
+        };
+        let mut p = Paginator::new("http://h/o", &cursor);
+        assert_eq!(
+            after(&mut p, &json!({"next": "x", "has_more": false}), 3, None),
+            Next::End
+        );
+    }
+
+    #[test]
+    fn a_cursor_can_come_from_the_last_item() {
+        // Stripe: `starting_after=<id of the last item>`, `has_more`.
+        let cursor = Pagination::Cursor {
+            from: CursorFrom::LastItem(dot("id")),
+            param: "starting_after".into(),
+            has_more_path: Some(dot("has_more")),
+        };
+        let mut p = Paginator::new("http://h/v1/charges?limit=2", &cursor);
+        let page = Page::parse(
+            r#"{"data": [{"id": "ch_1"}, {"id": "ch_2"}], "has_more": true}"#.into(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.after_page(&page, 2, "http://h/v1/charges?limit=2", None),
+            fetch("http://h/v1/charges?limit=2&starting_after=ch_2")
+        );
+        assert_eq!(p.position(), Some(Position::Cursor("ch_2".into())));
+        let empty = Page::parse(r#"{"data": [], "has_more": true}"#.into(), None).unwrap();
+        assert_eq!(p.after_page(&empty, 0, "http://h/x", None), Next::End);
+    }
+
+    #[test]
+    fn a_page_that_repeats_the_one_before_is_a_loop() {
+        let mut p = Paginator::new("http://h/o", &page_style(None, false, false));
+        let body = json!({"data": [1, 2]});
+        assert!(matches!(after(&mut p, &body, 2, None), Next::Fetch(_)));
+        assert_eq!(
+            after(&mut p, &body, 2, None),
+            Next::Repeated { page: 2, of: 1 }
+        );
+        // Not for pointer styles: their next pointer decides.
+        let next = Pagination::NextUrl {
+            next_path: dot("next"),
+        };
+        let mut p = Paginator::new("http://h/o", &next);
+        let body = json!({"next": "/o?x=1"});
+        assert!(matches!(after(&mut p, &body, 2, None), Next::Fetch(_)));
+    }
+
     #[test]
     fn offsets_advance_by_items_and_step_over_by_limit() {
         let style = Pagination::Offset {
@@ -350,6 +551,7 @@ mod tests {
             start: 0,
             limit: Some(("limit".into(), 10)),
             total_path: Some(dot("total")),
+            has_more_path: None,
         };
         let mut p = Paginator::new("http://h/i", &style);
         assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
@@ -372,6 +574,7 @@ mod tests {
             start: 5,
             limit: None,
             total_path: None,
+            has_more_path: None,
         };
         let mut p = Paginator::new("http://h/i", &style);
         assert_eq!(p.after_given_up(None), Next::Stuck);
@@ -383,8 +586,9 @@ mod tests {
     #[test]
     fn cursors_end_on_null_missing_or_empty_and_detect_loops() {
         let style = Pagination::Cursor {
-            cursor_path: dot("meta.next"),
+            from: crate::config::CursorFrom::Body(dot("meta.next")),
             param: "cursor".into(),
+            has_more_path: None,
         };
         let mut p = Paginator::new("http://h/r?cursor=old", &style);
         assert_eq!(p.current(), "http://h/r?cursor=old");
@@ -447,8 +651,9 @@ mod tests {
         let mut p = Paginator::new(
             "http://h/r",
             &Pagination::Cursor {
-                cursor_path: dot("next"),
+                from: crate::config::CursorFrom::Body(dot("next")),
                 param: "c".into(),
+                has_more_path: None,
             },
         );
         let got = p.after_page(&page(&json!({"next": {"id": 2}})), 1, "http://h/r", None);
