@@ -38,7 +38,7 @@ use crate::queue::{Batch, QueueTx, SendError};
 use crate::redact::Redactor;
 use breaker::{Breaker, Transition};
 use client::{Client, Exchange};
-use page::{BodyError, Page};
+use page::{BodyError, Elements, Page};
 pub use paginate::Position;
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
@@ -92,8 +92,8 @@ pub struct Start {
 
 /// How sending a page's items ended.
 enum Sent {
-    /// Every item is in the channel.
-    All,
+    /// Every item is in the channel: this many.
+    All(usize),
     /// The processor is gone (it failed); nothing more can be sent.
     ProcessorGone,
     /// The deadline passed or the run was interrupted part-way; `dropped`
@@ -277,11 +277,8 @@ impl<'a> Fetcher<'a> {
                     link_next,
                 }) => {
                     failed_in_a_row = 0;
-                    self.counts.announce(pager.announced_total(&page));
-                    let n = page.len();
-                    let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
-                    match self.hand_over(tx, page, &url) {
-                        Sent::All => {}
+                    let n = match self.hand_over(tx, &page, &url) {
+                        Sent::All(n) => n,
                         Sent::ProcessorGone => {
                             let reason = "the processor failed (see the summary's error)";
                             return stopped(SourceStatus::Error, reason.to_string());
@@ -293,8 +290,9 @@ impl<'a> Fetcher<'a> {
                             );
                             return stopped(status, reason);
                         }
-                    }
-                    next
+                    };
+                    self.counts.announce(pager.announced_total(&page));
+                    pager.after_page(&page, n, &page_url, link_next.as_deref())
                 }
                 PageOutcome::GivenUp { link_next, error } => {
                     if failed_in_a_row == 0 {
@@ -410,10 +408,10 @@ impl<'a> Fetcher<'a> {
     /// Hands a page's items over, saying in the log when it could not
     /// (the page's URL is then where the source stopped, so a later run
     /// can fetch it again).
-    fn hand_over(&self, tx: &QueueTx, page: Page, url: &str) -> Sent {
+    fn hand_over(&self, tx: &QueueTx, page: &Page, url: &str) -> Sent {
         let sent = self.send(tx, page, url);
         match &sent {
-            Sent::All => {}
+            Sent::All(_) => {}
             Sent::ProcessorGone => {
                 warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
             }
@@ -470,28 +468,29 @@ impl<'a> Fetcher<'a> {
     /// which are looked at before every batch and every wait for room
     /// (however fast the processor drains, a huge page must not keep the
     /// run going).
-    fn send(&self, tx: &QueueTx, page: Page, url: &str) -> Sent {
+    fn send(&self, tx: &QueueTx, page: &Page, url: &str) -> Sent {
         let control = self.shared.control;
         let page_url: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
         let size = self.batch_size.min(tx.capacity()).clamp(1, MAX_BATCH_ITEMS);
-        let total = page.len();
+        // Items are found as they are handed over: one pass over the array.
         let mut spans = page.items();
         let mut sent = 0;
-        while sent < total {
-            let cut_short = || {
-                let stop = control.check().err()?;
-                Some(Sent::Stopped {
-                    stop,
-                    dropped: total - sent,
-                })
-            };
-            if let Some(cut) = cut_short() {
-                return cut;
-            }
+        loop {
             let items: Vec<_> = spans.by_ref().take(size).collect();
             let n = items.len();
             if n == 0 {
                 break;
+            }
+            // Counted only when cut: what this batch and the rest held.
+            let cut_short = |spans: &mut Elements<'_>| {
+                let stop = control.check().err()?;
+                Some(Sent::Stopped {
+                    stop,
+                    dropped: n + spans.clone().count(),
+                })
+            };
+            if let Some(cut) = cut_short(&mut spans) {
+                return cut;
             }
             let mut batch = Batch {
                 source: self.index,
@@ -505,13 +504,13 @@ impl<'a> Fetcher<'a> {
                     Err(SendError::Timeout(back)) => back,
                     Err(SendError::Disconnected) => return Sent::ProcessorGone,
                 };
-                if let Some(cut) = cut_short() {
+                if let Some(cut) = cut_short(&mut spans) {
                     return cut;
                 }
             }
             sent += n;
         }
-        Sent::All
+        Sent::All(sent)
     }
 
     fn stop_status(&self, stop: Stop) -> SourceStatus {

@@ -45,8 +45,6 @@ pub struct Page {
     pub text: Arc<String>,
     /// The item array's span in `text` (already checked as JSON).
     array: Range<usize>,
-    /// How many items it holds.
-    len: usize,
     /// The top-level members' spans, when the body is an object (what the
     /// paginator's paths start from).
     top: Vec<(String, Range<usize>)>,
@@ -90,29 +88,28 @@ impl Page {
             .filter(|a| a.starts_with('['))
             .ok_or(BodyError::NoItems)?;
         let array = span(&text, array);
-        let len = Elements::new(&text, array.clone()).count();
         Ok(Page {
             array,
-            len,
             top,
             text: Arc::new(text),
         })
     }
 
-    /// The value at `path` in the body's envelope, parsed on its own.
+    /// The value at `path` in the body's envelope, parsed on its own: only
+    /// the top-level member the path starts at is read again.
     pub fn get(&self, path: &DotPath) -> Option<Value> {
         let raw = if self.top.is_empty() {
             let json = self.text.trim_start_matches('\u{feff}');
             at_path(serde_json::from_str(json).ok()?, path)?
         } else {
-            let members: Vec<(String, &RawValue)> = self
-                .top
-                .iter()
-                .filter_map(|(k, r)| {
-                    Some((k.clone(), serde_json::from_str(&self.text[r.clone()]).ok()?))
-                })
-                .collect();
-            at_path_in(&members, path)?
+            let mut segments = path.segments();
+            let (first, _) = segments.next()?;
+            // The last member of that name, as serde_json's maps keep it.
+            let (_, span) = self.top.iter().rev().find(|(k, _)| k == first)?;
+            walk(
+                serde_json::from_str(&self.text[span.clone()]).ok()?,
+                segments,
+            )?
         };
         serde_json::from_str(raw.get()).ok()
     }
@@ -131,7 +128,6 @@ impl Page {
         Page {
             text: Arc::new(text),
             array: 0..0,
-            len: 0,
             top,
         }
     }
@@ -142,9 +138,10 @@ impl Page {
         serde_json::from_str(&self.text[last]).ok()
     }
 
-    /// How many items the page holds.
+    /// How many items the page holds (a pass over them).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.len
+        self.items().count()
     }
 
     /// Each item's span of [`text`](Self::text), in order, found as they
