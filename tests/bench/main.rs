@@ -13,12 +13,14 @@
 //! throughput and CPU against the parse-to-`Value` and fetch-only
 //! baselines (`throughput`, the baselines in `baseline`) and peak memory
 //! there, the normalizer alone (`normalize`), binary size and time to the
-//! first request (`binary`). `BENCH_PAGES` (default 10000) sets the pages
-//! per source of the big run, for a quicker smoke run. The baselines run
-//! as children of this same binary (`baseline::CHILD_ENV`), which `main`
-//! checks before anything else.
+//! first request (`binary`), one big page's memory (`big_page`).
+//! `BENCH_PAGES` (default 10000) sets the pages per source of the big run,
+//! for a quicker smoke run. The baselines run as children of this same
+//! binary (`baseline::CHILD_ENV`), which `main` checks before anything
+//! else.
 
 mod baseline;
+mod big_page;
 mod binary;
 mod child;
 mod normalize;
@@ -221,6 +223,23 @@ fn rows(report: &Value) -> Vec<Row> {
             Some(growth <= target),
         );
     }
+    let g = &report["big_page"];
+    if !g.is_null() {
+        let (peak, target) = (f(&g["peak_rss_mb"]), f(&g["target_mb"]));
+        add(
+            &format!("big page ({:.1} MB): peak RSS (MB)", f(&g["body_mb"])),
+            format!("{peak:.2}"),
+            &format!("<= 1.5 x body + 8 = {target:.1}"),
+            Some(peak <= target),
+        );
+        let lines = g["records_lines"].as_u64().unwrap_or(0);
+        add(
+            "big page: records written",
+            lines.to_string(),
+            &g["items"].to_string(),
+            Some(g["items"] == lines),
+        );
+    }
     let n = &report["normalize"];
     if !n.is_null() {
         add(
@@ -329,6 +348,10 @@ fn main() {
     if wanted("binary") {
         eprintln!("bench: binary ...");
         report["binary"] = binary::measure(&bin, tmp);
+    }
+    if wanted("bigpage") {
+        eprintln!("bench: one page of {} products ...", big_page::ITEMS);
+        report["big_page"] = big_page::measure(&bin, tmp);
     }
     if wanted("throughput") {
         eprintln!(
