@@ -21,6 +21,10 @@ mod normalize_fixtures;
 /// README.md: its config examples parse, its make targets exist.
 mod readme;
 
+/// Peak memory of one big page, from the run's own VmHWM: a page costs
+/// about its body, not a tree of it.
+mod memory;
+
 /// SPEC §4 resilience: every fault kind, step-over, breaker, pacing,
 /// Retry-After, deadline, interrupt, and nothing lost in chaos.
 mod resilience;

@@ -1,30 +1,32 @@
-//! Measurements 2 and 3: unthrottled throughput against the parse-only
-//! baseline, and peak memory at 30 thousand and 3 million items.
+//! Measurements 2 and 3: unthrottled throughput and CPU against two
+//! baselines, and peak memory at 30 thousand and 3 million items.
 //!
 //! The 3-million-item run *is* the throughput run (3 sources × 10 000
 //! pages × 100 items, rate limit effectively off, ~30 s here): one mock
 //! start (its data takes a few seconds to generate) serves the pipeline
-//! run and then the baseline, which fetches exactly the same pages. The 30k run
-//! uses its own small mock (3 × 100 pages × 100 items).
+//! run, then the *parse to `Value`* baseline, then the *fetch only* one
+//! (`baseline.rs`), all three fetching exactly the same pages. The 30k
+//! run uses its own small mock (3 × 100 pages × 100 items).
 //!
-//! Both sides are timed as wall clock: the pipeline from spawn to exit
-//! (startup and writing both outputs included), the baseline from its
-//! first request to its last thread joined. Since both fetch the same
-//! pages, "baseline records/s" is the pipeline's record count over the
-//! baseline's wall time (so the ratio is baseline wall / pipeline wall),
-//! and MB/s is the response body bytes (counted by the baseline) over the
-//! pipeline's wall time.
+//! All three are child processes timed the same way: wall clock from
+//! spawn to exit (the pipeline's startup and both outputs included), CPU
+//! as user + system time of all their threads. Since they fetch the same
+//! pages, a baseline's "records/s" and "CPU per record" use the
+//! pipeline's record count (so the throughput ratio is parse-to-`Value`
+//! wall / pipeline wall, and a CPU ratio is one CPU time over the other),
+//! and MB/s is the response body bytes (counted by the parse baseline)
+//! over the pipeline's wall time.
 
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::child::{proc_stat, run_watched, MockProcess, Usage};
+use crate::baseline::{self, Baseline, Kind};
+use crate::child::{run_watched, MockProcess, Usage};
 use crate::pacing::round;
-use crate::walk::{self, Walked};
 
 pub const ITEMS_PER_PAGE: usize = 100;
 const SMALL_PAGES: usize = 100;
@@ -101,54 +103,6 @@ fn average_id_len(records: &Path) -> f64 {
     bytes as f64 / n.max(1) as f64
 }
 
-/// The baseline over every source of `mock`, one thread per source.
-#[derive(Debug)]
-pub struct Baseline {
-    pub walked: Walked,
-    /// Each source's walk time, by name: a slow mock route shows up here.
-    pub per_source_s: serde_json::Map<String, Value>,
-    pub wall: Duration,
-    pub cpu_s: f64,
-    pub mock_cpu_s: f64,
-}
-
-pub fn baseline(mock: &MockProcess) -> Baseline {
-    let agent = walk::agent();
-    let sources = mock.config["sources"].as_array().expect("sources");
-    let cpu_before = proc_stat("self").map_or(f64::NAN, |(_, c)| c);
-    let mock_before = mock.cpu_s();
-    let start = Instant::now();
-    let mut per_source_s = serde_json::Map::new();
-    let walked = std::thread::scope(|scope| {
-        let handles: Vec<_> = sources
-            .iter()
-            .map(|source| {
-                let agent = agent.clone();
-                scope.spawn(move || {
-                    let walked = walk::walk(&agent, source, drop);
-                    (walked, start.elapsed())
-                })
-            })
-            .collect();
-        let mut total = Walked::default();
-        for (h, source) in handles.into_iter().zip(sources) {
-            let (walked, took) = h.join().expect("baseline thread");
-            total.add(walked);
-            let name = source["name"].as_str().unwrap_or("?").to_string();
-            per_source_s.insert(name, json!(round(took.as_secs_f64(), 2)));
-        }
-        total
-    });
-    let wall = start.elapsed();
-    Baseline {
-        walked,
-        per_source_s,
-        wall,
-        cpu_s: proc_stat("self").map_or(f64::NAN, |(_, c)| c) - cpu_before,
-        mock_cpu_s: mock.cpu_s() - mock_before,
-    }
-}
-
 pub struct Results {
     pub throughput: Value,
     pub memory: Value,
@@ -170,7 +124,10 @@ pub fn measure(bin: &Path, tmp: &Path, big_pages: usize) -> Results {
         mock.startup.as_secs_f64()
     );
     let big = run_pipeline(bin, &mock, tmp, "big");
-    let base = baseline(&mock);
+    eprintln!("bench: baseline: parse to Value ...");
+    let parse = baseline::run(Kind::ParseToValue, &mock, tmp);
+    eprintln!("bench: baseline: fetch only ...");
+    let fetch = baseline::run(Kind::FetchOnly, &mock, tmp);
     drop(mock);
     let avg_id_len = average_id_len(&tmp.join("big-out").join("records.jsonl"));
     let _ = std::fs::remove_dir_all(tmp.join("big-out"));
@@ -178,39 +135,60 @@ pub fn measure(bin: &Path, tmp: &Path, big_pages: usize) -> Results {
     let records = big.total("records") as f64;
     let items = big.total("items") as f64;
     let wall = big.usage.wall.as_secs_f64();
-    let base_wall = base.wall.as_secs_f64();
-    if base.walked.requests != big.total("requests") {
+    for (name, base) in [("parse to Value", &parse), ("fetch only", &fetch)] {
+        if base.walked.requests != big.total("requests") {
+            notes.push(format!(
+                "the {name} baseline sent {} requests, the pipeline {}: the comparison is off",
+                base.walked.requests,
+                big.total("requests")
+            ));
+        }
+    }
+    if fetch.walked.bytes != parse.walked.bytes {
         notes.push(format!(
-            "baseline sent {} requests, the pipeline {}: the comparison is off",
-            base.walked.requests,
-            big.total("requests")
+            "fetch only read {} bytes, parse to Value {}: not the same pages",
+            fetch.walked.bytes, parse.walked.bytes
         ));
     }
+    let cpu_per_million = |cpu_s: f64| round(cpu_s / records * 1e6, 3);
+    let side = |b: &Baseline| {
+        let wall = b.usage.wall.as_secs_f64();
+        json!({
+            "records_per_s": round(records / wall, 0),
+            "mb_per_s": round(b.walked.bytes as f64 / 1e6 / wall, 2),
+            "cpu_s_per_million": cpu_per_million(b.usage.cpu_s),
+            "wall_s": round(wall, 3),
+            "cpu_s": round(b.usage.cpu_s, 2),
+            "peak_rss_mib": round(b.usage.peak_rss_kib as f64 / 1024.0, 2),
+            "mock_cpu_s": round(b.mock_cpu_s, 2),
+            "mock_cores_busy": round(b.mock_cpu_s / wall, 2),
+            "requests": b.walked.requests,
+            "response_bytes": b.walked.bytes,
+            "source_wall_s": b.per_source_s,
+        })
+    };
+    let parse_wall = parse.usage.wall.as_secs_f64();
     let throughput = json!({
         "records_per_s": round(records / wall, 0),
-        "baseline_records_per_s": round(records / base_wall, 0),
-        "ratio": round(base_wall / wall, 3),
-        "mb_per_s": round(base.walked.bytes as f64 / 1e6 / wall, 2),
-        "cpu_s_per_million": round(big.usage.cpu_s / records * 1e6, 3),
-        "baseline_mb_per_s": round(base.walked.bytes as f64 / 1e6 / base_wall, 2),
-        "baseline_cpu_s_per_million": round(base.cpu_s / records * 1e6, 3),
+        // Pipeline records/s ÷ parse-to-Value records/s.
+        "ratio": round(parse_wall / wall, 3),
+        "mb_per_s": round(parse.walked.bytes as f64 / 1e6 / wall, 2),
+        "cpu_s_per_million": cpu_per_million(big.usage.cpu_s),
+        "cpu_ratio_to_parse": round(big.usage.cpu_s / parse.usage.cpu_s, 3),
+        "cpu_ratio_to_fetch": round(big.usage.cpu_s / fetch.usage.cpu_s, 3),
         "items_per_s": round(items / wall, 0),
-        "baseline_items_per_s": round(base.walked.items as f64 / base_wall, 0),
         "wall_s": round(wall, 3),
-        "baseline_wall_s": round(base_wall, 3),
         "summary_duration_ms": big.summary["duration_ms"],
         "cpu_s": round(big.usage.cpu_s, 2),
-        "baseline_cpu_s": round(base.cpu_s, 2),
         "mock_cpu_s": round(big.mock_cpu_s, 2),
-        "baseline_mock_cpu_s": round(base.mock_cpu_s, 2),
         // Cores the mock kept busy: near 1 of 2, it is what limits both.
         "mock_cores_busy": round(big.mock_cpu_s / wall, 2),
-        "baseline_mock_cores_busy": round(base.mock_cpu_s / base_wall, 2),
-        "baseline_source_wall_s": base.per_source_s,
+        "parse_to_value": side(&parse),
+        "fetch_only": side(&fetch),
         "requests": big.total("requests"),
         "items": big.total("items"),
         "records": big.total("records"),
-        "response_bytes": base.walked.bytes,
+        "response_bytes": parse.walked.bytes,
         "status": big.summary["status"],
         "source_status": big.summary["sources"].as_object().map(|m| m.iter()
             .map(|(k, v)| (k.clone(), v["status"].clone())).collect::<serde_json::Map<_, _>>()),

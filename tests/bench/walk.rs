@@ -1,7 +1,13 @@
-//! The parse-only baseline: walk one mock source's pages the way ingest
-//! does (same URLs, same end conditions, same body limit), with a plain
-//! ureq agent, and only parse each body with serde_json. No rate limit, no
-//! retries, no normalizing, no output.
+//! The two baselines' walkers. [`walk`] is *parse to `Value`*: walk one
+//! mock source's pages the way ingest does (same URLs, same end
+//! conditions, same body limit), with a plain ureq agent, and only parse
+//! each body with serde_json. No rate limit, no retries, no normalizing,
+//! no output. It returns the URLs it fetched, which [`fetch_only`] then
+//! requests again and only reads: the same pages, bodies read in full,
+//! nothing parsed (it cannot find a cursor or a total without parsing, so
+//! it replays a walk instead of paginating). Both read a body the way
+//! ingest does, into one buffer sized from `Content-Length`, so the only
+//! difference between them is the parse.
 //!
 //! Only the three styles the `clean` scenario serves are supported: `page`
 //! (ends on 204 or an empty array), `offset` (ends at `total` or an empty
@@ -56,26 +62,52 @@ fn with_query(url: &str, pairs: &[(&str, String)]) -> String {
     out
 }
 
-/// GETs `url`; `None` for a 204, else the parsed body and its length.
-fn get(agent: &ureq::Agent, url: &str) -> (Option<Value>, u64) {
+/// GETs `url` and reads its body whole; `None` for a 204.
+fn get_bytes(agent: &ureq::Agent, url: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
     let mut resp = agent
         .get(url)
         .call()
         .unwrap_or_else(|e| panic!("baseline GET {url}: {e}"));
     let status = resp.status().as_u16();
     if status == 204 {
-        return (None, 0);
+        return None;
     }
     assert_eq!(status, 200, "baseline GET {url}");
-    let bytes = resp
-        .body_mut()
+    let announced = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut bytes = Vec::with_capacity(announced.min(BODY_LIMIT) as usize);
+    resp.body_mut()
         .with_config()
         .limit(BODY_LIMIT)
-        .read_to_vec()
+        .reader()
+        .read_to_end(&mut bytes)
         .unwrap_or_else(|e| panic!("baseline GET {url}: {e}"));
+    Some(bytes)
+}
+
+/// GETs `url`; `None` for a 204, else the parsed body and its length.
+fn get(agent: &ureq::Agent, url: &str) -> (Option<Value>, u64) {
+    let Some(bytes) = get_bytes(agent, url) else {
+        return (None, 0);
+    };
     let body: Value =
         serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("baseline GET {url}: {e}"));
     (Some(body), bytes.len() as u64)
+}
+
+/// Requests each of `urls` and reads its body whole, parsing nothing.
+pub fn fetch_only(agent: &ureq::Agent, urls: &[String]) -> Walked {
+    let mut walked = Walked::default();
+    for url in urls {
+        let bytes = get_bytes(agent, url);
+        walked.requests += 1;
+        walked.bytes += bytes.map_or(0, |b| b.len() as u64);
+    }
+    walked
 }
 
 fn str_key<'a>(cfg: &'a Value, key: &str, default: &'a str) -> &'a str {
@@ -87,14 +119,20 @@ fn num_key(cfg: &Value, key: &str, default: u64) -> u64 {
 }
 
 /// Walks every page of `source` (an entry of the mock's config), handing
-/// each item to `sink`.
-pub fn walk(agent: &ureq::Agent, source: &Value, mut sink: impl FnMut(Value)) -> Walked {
+/// each item to `sink`; returns what it fetched and the URLs, in order.
+pub fn walk(
+    agent: &ureq::Agent,
+    source: &Value,
+    mut sink: impl FnMut(Value),
+) -> (Walked, Vec<String>) {
     let url = source["url"].as_str().expect("source url");
     let items_at = pointer(source["items_path"].as_str().expect("items_path"));
     let pg = &source["pagination"];
     let mut walked = Walked::default();
+    let mut urls = Vec::new();
     // Returns the page's item count, or None at a 204.
     let mut fetch = |url: &str, walked: &mut Walked| -> Option<(usize, Value)> {
+        urls.push(url.to_string());
         let (body, bytes) = get(agent, url);
         walked.requests += 1;
         walked.bytes += bytes;
@@ -155,5 +193,5 @@ pub fn walk(agent: &ureq::Agent, source: &Value, mut sink: impl FnMut(Value)) ->
         }
         other => panic!("baseline: pagination style {other:?} is not supported"),
     }
-    walked
+    (walked, urls)
 }

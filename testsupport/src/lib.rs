@@ -79,6 +79,9 @@
 //! delay), which tiny_http cannot; it forwards every other request to a
 //! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
 //!
+//! [`OneBody`] is apart from all this: a server of one fixed body (see
+//! [`products_body`]) for measuring a single huge page.
+//!
 //! Logging: `debug` for socket-level oddities, `warn` for a failing
 //! backend; nothing at `info`, so the demo's log stays ingest's own.
 
@@ -91,6 +94,7 @@ mod crawl_tests;
 mod data;
 mod fault;
 mod items;
+mod one_body;
 mod raw;
 mod scenario;
 mod server;
@@ -100,5 +104,6 @@ mod wire_tests;
 
 pub use data::{Expected, ItemTruth, SourceTruth, Truth};
 pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+pub use one_body::{products_body, OneBody};
 pub use scenario::{MockSource, Scenario, Shape, Style};
 pub use server::{LoggedRequest, MockServer, Outcome};
