@@ -76,6 +76,8 @@ pub enum Phase {
     BackingOff,
     /// Waiting out the breaker's cooldown.
     BreakerOpen,
+    /// Waiting for the server's quota to reset.
+    QuotaReset,
     /// Finished with end of data.
     Done,
     /// Finished any other way.
@@ -89,6 +91,7 @@ impl Phase {
             Phase::Fetching => "fetching",
             Phase::BackingOff => "backing off",
             Phase::BreakerOpen => "breaker open",
+            Phase::QuotaReset => "quota reset",
             Phase::Done => "done",
             Phase::Failed => "failed",
         }
@@ -106,6 +109,8 @@ pub enum WaitCause {
     RetryAfter,
     /// The breaker's cooldown.
     Breaker,
+    /// The server's announced quota, until its reset.
+    Quota,
 }
 
 /// The item-side counters, which the processor adds up per chunk.
@@ -211,7 +216,7 @@ pub struct FetchCounts {
     /// order.
     pub retries_by_cause: [u64; RetryCause::ALL.len()],
     /// Time spent waiting, by `WaitCause`.
-    pub waits: [Duration; 4],
+    pub waits: [Duration; 5],
     /// Times the breaker opened.
     pub breaker_opens: u64,
     /// Latency of each attempt that got a whole answer, in ms.

@@ -17,6 +17,9 @@ pub enum AttemptError {
     /// The server answered with a status that is not a page: 3xx left
     /// after redirects, 4xx or 5xx.
     Status(u16),
+    /// A 403 or 429 that says the quota is used up (remaining 0): wait
+    /// for the reset and try again; not the client's error.
+    QuotaExhausted(u16),
     /// A time budget ran out, in this phase.
     Timeout(TimeoutPhase),
     /// The connection was refused, reset or closed early, or the body was
@@ -44,6 +47,7 @@ impl AttemptError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AttemptError::Status(code) => is_retryable_status(*code),
+            AttemptError::QuotaExhausted(_) => true,
             AttemptError::Timeout(_) | AttemptError::Transport(_) => true,
             AttemptError::MalformedJson(_)
             | AttemptError::BodyTooLarge(_)
@@ -59,6 +63,8 @@ impl AttemptError {
     pub fn error_kind(&self) -> Option<ErrorKind> {
         match self {
             AttemptError::Status(code) if is_retryable_status(*code) => None,
+            // Visible in `responses` and in `waits_ms.quota`.
+            AttemptError::QuotaExhausted(_) => None,
             AttemptError::Status(_) | AttemptError::Redirect(_) | AttemptError::BadUrl(_) => {
                 Some(ErrorKind::ClientError)
             }
@@ -74,6 +80,7 @@ impl AttemptError {
     /// The `retries_by_cause` counter of a retry this failure caused.
     pub fn retry_cause(&self) -> RetryCause {
         match self {
+            AttemptError::QuotaExhausted(_) => RetryCause::Quota,
             AttemptError::Status(408) => RetryCause::Status408,
             AttemptError::Status(425) => RetryCause::Status425,
             AttemptError::Status(429) => RetryCause::Status429,
@@ -85,7 +92,10 @@ impl AttemptError {
 
     /// Whether a `Retry-After` header on this answer is honoured (429, 503).
     pub fn honours_retry_after(&self) -> bool {
-        matches!(self, AttemptError::Status(429 | 503))
+        matches!(
+            self,
+            AttemptError::Status(429 | 503) | AttemptError::QuotaExhausted(_)
+        )
     }
 }
 
@@ -177,15 +187,18 @@ pub enum RetryCause {
     Timeout,
     /// Refused, reset, closed early, truncated.
     Transport,
+    /// A 403 or 429 with the quota used up.
+    Quota,
 }
 
 impl RetryCause {
     /// Every cause, in summary order (the keys' text order).
-    pub const ALL: [RetryCause; 6] = [
+    pub const ALL: [RetryCause; 7] = [
         RetryCause::Status408,
         RetryCause::Status425,
         RetryCause::Status429,
         RetryCause::Status5xx,
+        RetryCause::Quota,
         RetryCause::Timeout,
         RetryCause::Transport,
     ];
@@ -199,13 +212,17 @@ impl RetryCause {
             RetryCause::Status5xx => "5xx",
             RetryCause::Timeout => "timeout",
             RetryCause::Transport => "transport",
+            RetryCause::Quota => "quota",
         }
     }
 
     /// Whether the summary shows this key even when it is 0 (SPEC §6's
     /// four); 408 and 425 appear once they happened.
     pub fn always_shown(self) -> bool {
-        !matches!(self, RetryCause::Status408 | RetryCause::Status425)
+        !matches!(
+            self,
+            RetryCause::Status408 | RetryCause::Status425 | RetryCause::Quota
+        )
     }
 }
 
@@ -251,6 +268,9 @@ impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AttemptError::Status(code) => write!(f, "status: {code}"),
+            AttemptError::QuotaExhausted(code) => {
+                write!(f, "quota: status {code} with no quota left")
+            }
             AttemptError::Timeout(phase) => write!(f, "timeout: {phase}"),
             AttemptError::Transport(detail) => write!(f, "transport: {detail}"),
             AttemptError::MalformedJson(detail) => write!(f, "malformed_json: {detail}"),

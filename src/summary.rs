@@ -116,6 +116,7 @@ fn source_summary(s: &SourceStats) -> Value {
             "backoff": ms(WaitCause::Backoff),
             "retry_after": ms(WaitCause::RetryAfter),
             "breaker": ms(WaitCause::Breaker),
+            "quota": ms(WaitCause::Quota),
         }),
     );
     m.insert("breaker_opens".into(), json!(f.breaker_opens));

@@ -20,6 +20,7 @@ use crate::config::SourceConfig;
 use crate::control::lock;
 use crate::error::{AttemptError, TimeoutPhase};
 use crate::fetch::page;
+use crate::fetch::quota::Quota;
 use crate::redact::Redactor;
 use crate::url;
 
@@ -102,6 +103,8 @@ pub struct Exchange {
     pub total_count: Option<u64>,
     /// The start of an error answer's body (what a 422 objected to).
     pub error_body: Option<String>,
+    /// The quota the answer announced, if any.
+    pub quota: Option<Quota>,
     /// The answer's `Link` rel="next" target, if any, resolved against
     /// `final_url`.
     pub link_next: Option<String>,
@@ -255,6 +258,10 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let quota = Quota::read(
+            |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            std::time::SystemTime::now(),
+        );
         let total_count = headers
             .get("x-total-count")
             .and_then(|v| v.to_str().ok())
@@ -301,6 +308,7 @@ impl Client {
             retry_after,
             total_count,
             error_body,
+            quota,
             link_next,
             final_url: target,
             body,
@@ -316,6 +324,7 @@ impl Exchange {
             retry_after: None,
             total_count: None,
             error_body: None,
+            quota: None,
             link_next: None,
             final_url,
             body: Err(error),

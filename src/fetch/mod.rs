@@ -21,6 +21,7 @@ pub mod breaker;
 pub mod client;
 pub mod page;
 pub mod paginate;
+pub mod quota;
 pub mod rate_limit;
 pub mod retry;
 
@@ -56,6 +57,10 @@ pub struct Shared<'a> {
     /// Where fetchers post their `Live` view for the progress display.
     pub board: Arc<Mutex<Stats>>,
 }
+
+/// The longest wait for a quota to reset; a later reset is capped (and
+/// logged).
+const MAX_QUOTA_WAIT: Duration = Duration::from_secs(3600);
 
 /// The longest `failed_page_errors` entry, in characters.
 const ERROR_TEXT_CHARS: usize = 200;
@@ -149,6 +154,12 @@ pub struct Fetcher<'a> {
     /// Not before this instant: the `Retry-After` of a page given up,
     /// which the server meant for the whole API, not for that page.
     resume_at: Option<(Instant, WaitCause)>,
+    /// Nothing is sent before this instant: the server said its quota is
+    /// used up until then.
+    quota_until: Option<Instant>,
+    /// The quota wait the deadline refused, in seconds (for the stop
+    /// reason).
+    quota_refused: Option<u64>,
     /// Where the page loop starts.
     start: Start,
 }
@@ -172,6 +183,8 @@ impl<'a> Fetcher<'a> {
             failed_pages: Vec::new(),
             last_error: None,
             resume_at: None,
+            quota_until: None,
+            quota_refused: None,
             start: Start::default(),
         }
     }
@@ -458,7 +471,12 @@ impl<'a> Fetcher<'a> {
                 "deadline while the breaker was open, before page {page_no} (the server kept failing: {})",
                 self.last_error.as_deref().unwrap_or("retryable errors")
             ),
-            _ => format!("deadline reached before page {page_no} was done"),
+            _ => match self.quota_refused {
+                Some(secs) => format!(
+                    "deadline while waiting {secs} s for the quota to reset, before page {page_no}"
+                ),
+                None => format!("deadline reached before page {page_no} was done"),
+            },
         };
         (status, words)
     }
@@ -542,8 +560,17 @@ impl<'a> Fetcher<'a> {
             let retry_after = exchange.retry_after.clone();
             let status = exchange.status;
             let error_body = exchange.error_body.clone();
+            let quota = exchange.quota;
+            self.note_quota(quota, page_no);
             let error = match self.classify(exchange) {
                 Ok(page) => return PageOutcome::Received(page),
+                // A refusal that says the quota is used up is a wait for
+                // the reset, not the client's error.
+                Err(AttemptError::Status(code @ (403 | 429)))
+                    if quota.is_some_and(|q| q.exhausted()) =>
+                {
+                    AttemptError::QuotaExhausted(code)
+                }
                 Err(error) => error,
             };
             let retry_after = retry_after
@@ -592,6 +619,15 @@ impl<'a> Fetcher<'a> {
             }
             if let Some(until) = self.breaker.blocked_until() {
                 self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
+            }
+            if let Some(until) = self.quota_until.take() {
+                let secs = until
+                    .saturating_duration_since(Instant::now())
+                    .as_secs_f64()
+                    .ceil();
+                self.quota_refused = Some(secs as u64);
+                self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
+                self.quota_refused = None;
             }
             self.take_token()
         })();
@@ -693,6 +729,26 @@ impl<'a> Fetcher<'a> {
         error
     }
 
+    /// After an answer: a quota announced as used up holds the source's
+    /// next request until the reset (at most an hour, said in the log).
+    fn note_quota(&mut self, quota: Option<quota::Quota>, page_no: u64) {
+        let Some(reset) = quota.filter(|q| q.exhausted()).and_then(|q| q.reset) else {
+            return;
+        };
+        let wait = if reset > MAX_QUOTA_WAIT {
+            let asked = reset.as_secs();
+            warn!(source = self.name(), page = page_no, event = "quota_reset_capped", reset_s = asked, capped_s = MAX_QUOTA_WAIT.as_secs(); "");
+            MAX_QUOTA_WAIT
+        } else {
+            reset
+        };
+        if !wait.is_zero() {
+            let wait_ms = wait.as_millis() as u64;
+            info!(source = self.name(), page = page_no, event = "quota_wait", wait_ms = wait_ms; "");
+            self.quota_until = Some(self.shared.control.after(wait));
+        }
+    }
+
     /// Phase 4: tells the breaker, then asks the retry policy.
     fn decide(
         &mut self,
@@ -701,7 +757,9 @@ impl<'a> Fetcher<'a> {
         attempt: u32,
         retry_after: Option<Duration>,
     ) -> Decision {
-        if !error.is_retryable() {
+        // A used-up quota is the server working as announced: no failure.
+        if matches!(error, AttemptError::QuotaExhausted(_)) {
+        } else if !error.is_retryable() {
             if let Some(Transition::Closed) = self.breaker.on_non_retryable() {
                 info!(source = self.name(), event = "breaker_closed"; "");
             }

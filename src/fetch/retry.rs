@@ -136,9 +136,21 @@ impl RetryWait {
 /// date not in the future, and anything unparsable give `None` (ignored).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurd values saturate instead of failing; the deadline bounds them.
-        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX / 2))
+    let decimal = !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && value.bytes().filter(|&b| b == b'.').count() <= 1
+        && !value.starts_with('.')
+        && !value.ends_with('.');
+    let wait = if decimal {
+        // A decimal (`2.5`) to the millisecond; absurd values saturate
+        // instead of failing, and the deadline bounds them.
+        value
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .map_or(Duration::from_secs(u64::MAX / 2), |d| {
+                Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
+            })
     } else {
         httpdate::parse_http_date(value)
             .ok()?
@@ -275,7 +287,25 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        for ignored in ["0", "", "-1", "1.5", "soon", earlier.as_str()] {
+        assert_eq!(
+            parse_retry_after("2.5", now),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            parse_retry_after("0.0015", now),
+            Some(Duration::from_millis(1))
+        );
+        for ignored in [
+            "0",
+            "0.0",
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1.2.3",
+            "soon",
+            earlier.as_str(),
+        ] {
             assert_eq!(parse_retry_after(ignored, now), None, "{ignored:?}");
         }
     }
