@@ -208,6 +208,9 @@ pub struct FetchCounts {
     pub failed_pages: u64,
     /// Attempts after a page's first.
     pub retries: u64,
+    /// Requests sent once more at once because a pooled connection was
+    /// stale (not attempts).
+    pub resends: u64,
     /// Answers by HTTP status.
     pub responses: BTreeMap<u16, u64>,
     /// Failed attempts by kind, in `ErrorKind::ALL` order.

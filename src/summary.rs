@@ -77,6 +77,7 @@ fn source_summary(s: &SourceStats) -> Value {
     m.insert("pages".into(), json!(f.pages));
     m.insert("failed_pages".into(), json!(f.failed_pages));
     m.insert("retries".into(), json!(f.retries));
+    m.insert("resends".into(), json!(f.resends));
     add_counts(&mut m, &s.counts, f.pages, f.requests);
     let responses: Map<String, Value> = f
         .responses

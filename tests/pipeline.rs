@@ -693,3 +693,91 @@ fn one_unparsable_item_costs_that_item_only() {
     );
     assert_eq!(n(source, "failed_pages"), 0);
 }
+
+/// A server that closes a keep-alive connection as the next request
+/// arrives on it (what an idle timeout does to a pooled connection): each
+/// such request is sent once more at once on a new connection — counted
+/// in `resends`, not as a retry or a failed attempt.
+#[test]
+fn stale_keep_alive_connections_cost_no_retries() {
+    use std::io::{BufRead, BufReader, Write};
+    const PAGES: usize = 4;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Bounded: the server stops accepting after 10 s whatever happens.
+    listener.set_nonblocking(true).unwrap();
+    let serving = std::thread::spawn(move || {
+        let mut answered = 0;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while answered < PAGES && Instant::now() < give_up {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            // The first request on a connection gets its answer; the next
+            // one finds the connection closed.
+            let mut path = String::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                if path.is_empty() {
+                    path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                }
+                line.clear();
+            }
+            let page: usize = path
+                .rsplit('=')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            let body = format!(r#"[{{"id": {page}, "price": 1}}]"#);
+            let link = if page < PAGES {
+                format!("Link: </p?page={}>; rel=\"next\"\r\n", page + 1)
+            } else {
+                String::new()
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: keep-alive\r\n{link}\r\n",
+                body.len()
+            );
+            let mut stream = stream;
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+            answered += 1;
+            // Wait for the next request on this connection, then close.
+            line.clear();
+            if answered < PAGES {
+                let _ = reader.read_line(&mut line);
+            }
+            drop(stream);
+        }
+    });
+    let config = json!({
+        "sources": [{"name": "s", "url": format!("http://127.0.0.1:{port}/p?page=1"),
+                     "pagination": {"style": "link_header"}}],
+        "rate_limit": {"per_second": 1000, "burst": 50},
+        "retry": {"max_retries": 0, "base_delay_ms": 1, "max_delay_ms": 1},
+        "timeouts": {"connect_ms": 1000, "read_ms": 2000},
+    });
+    let config = ingest::Config::parse("test", &config.to_string()).unwrap();
+    let outcome = run(&config);
+    serving.join().unwrap();
+    let source = outcome.source("s");
+    assert_eq!(outcome.exit_code(), 0, "{source:#}");
+    assert_eq!(n(source, "records"), PAGES as u64);
+    assert_eq!(n(source, "retries"), 0);
+    assert_eq!(n(&source["errors"], "transport"), 0, "{source:#}");
+    assert!(n(source, "resends") >= 1, "{source:#}");
+    assert_eq!(
+        n(source, "requests"),
+        PAGES as u64,
+        "resends are not attempts"
+    );
+}

@@ -8,12 +8,15 @@
 //! are sent only to the origin of the source's configured URL, never to
 //! another host a next link points to.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 use ureq::Agent;
 
 use crate::config::SourceConfig;
@@ -45,9 +48,53 @@ pub fn agent() -> Agent {
         .build();
     Agent::with_parts(
         config,
-        DefaultConnector::default(),
+        CountingConnector::default(),
         CachingResolver::default(),
     )
+}
+
+thread_local! {
+    /// Connections this thread opened (requests are sent on the caller's
+    /// thread, so each fetcher sees its own count).
+    static CONNECTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The connections opened by the current thread so far.
+fn connects() -> u64 {
+    CONNECTS.with(Cell::get)
+}
+
+/// ureq's connector, counting the connections it opens: a request that
+/// failed without one went out on a pooled connection.
+#[derive(Debug, Default)]
+struct CountingConnector {
+    inner: DefaultConnector,
+}
+
+impl Connector<()> for CountingConnector {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let out = self.inner.connect(details, chained)?;
+        if out.is_some() {
+            CONNECTS.with(|c| c.set(c.get() + 1));
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `e` is a pooled keep-alive connection the server had already
+/// closed: it failed before any byte of an answer arrived.
+fn is_stale(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+    ))
 }
 
 /// How long a host's resolved addresses are reused.
@@ -105,6 +152,8 @@ pub struct Exchange {
     pub error_body: Option<String>,
     /// The quota the answer announced, if any.
     pub quota: Option<Quota>,
+    /// Requests sent once more because a pooled connection was stale.
+    pub resends: u32,
     /// The answer's `Link` rel="next" target, if any, resolved against
     /// `final_url`.
     pub link_next: Option<String>,
@@ -167,6 +216,7 @@ impl Client {
         let allowance = sent.checked_add(self.connect.saturating_add(self.read));
         let mut end = allowance.map_or(run_end, |end| end.min(run_end));
         let mut target = url.to_string();
+        let mut resends = 0;
         for hop in 0..=MAX_REDIRECTS {
             if hop > 0 {
                 let asked = Instant::now();
@@ -181,9 +231,28 @@ impl Client {
             if budget.is_zero() {
                 return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
             }
+            let opened = connects();
             let mut response = match self.request(&target, budget).call() {
                 Ok(r) => r,
-                Err(e) => return Exchange::failed(self.classify(e), target),
+                // Sent on a pooled connection the server had closed: once
+                // more at once, on a new one — not an attempt, no token.
+                Err(e) if resends == 0 && connects() == opened && is_stale(&e) => {
+                    resends += 1;
+                    let budget = end.saturating_duration_since(Instant::now());
+                    match self.request(&target, budget).call() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let mut failed = Exchange::failed(self.classify(e), target);
+                            failed.resends = resends;
+                            return failed;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let mut failed = Exchange::failed(self.classify(e), target);
+                    failed.resends = resends;
+                    return failed;
+                }
             };
             let status = response.status().as_u16();
             let location = response
@@ -206,7 +275,11 @@ impl Client {
                         .read_to_vec();
                     target = next;
                 }
-                None => return self.receive(response, sent, target),
+                None => {
+                    let mut exchange = self.receive(response, sent, target);
+                    exchange.resends = resends;
+                    return exchange;
+                }
             }
         }
         unreachable!("the last hop never follows a redirect")
@@ -309,6 +382,7 @@ impl Client {
             total_count,
             error_body,
             quota,
+            resends: 0,
             link_next,
             final_url: target,
             body,
@@ -325,6 +399,7 @@ impl Exchange {
             total_count: None,
             error_body: None,
             quota: None,
+            resends: 0,
             link_next: None,
             final_url,
             body: Err(error),

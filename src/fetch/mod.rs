@@ -682,6 +682,7 @@ impl<'a> Fetcher<'a> {
             *self.counts.responses.entry(status).or_default() += 1;
         }
         self.counts.announce(exchange.total_count);
+        self.counts.resends += u64::from(exchange.resends);
         if let Some(latency) = exchange.latency {
             let ms = latency.as_millis().min(u32::MAX as u128) as u32;
             self.counts.latencies_ms.push(ms);
