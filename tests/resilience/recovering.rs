@@ -237,9 +237,55 @@ fn transport_fault_recovers(kind: FaultKind, served: Served) {
     );
 }
 
+/// A connection closed or reset before any answer, on the pooled
+/// keep-alive connection page 1 left: that is a stale connection (SPEC
+/// §4), so the request goes once more at once on a new one — no attempt,
+/// no retry, no error; page 2 arrives on the server's second request.
+fn stale_connection_is_resent(kind: FaultKind, served: Served) {
+    let (server, outcome) = recovers_after_one(kind.clone(), json!({}));
+    assert_eq!(logged(&server, "alpha", 2, 1).outcome, served, "{kind:?}");
+    let src = outcome.source("alpha");
+    assert_eq!(
+        counters(src),
+        want(&[
+            ("requests", 4),
+            ("pages", 4),
+            ("responses.200", 3),
+            ("responses.204", 1),
+        ]),
+        "{kind:?}"
+    );
+    assert_eq!(n(src, "resends"), 1, "{kind:?}");
+}
+
+/// The same fault twice (the request and its resend): the attempt fails
+/// as `transport` and is retried.
+fn transport_fault_after_a_resend_is_retried(kind: FaultKind) {
+    let server = serve(alpha(3).fault(2, 1, kind.clone()).fault(2, 2, kind.clone()));
+    let outcome = run(&config(&server, json!({})));
+    let src = outcome.source("alpha");
+    assert_eq!(src["status"], "complete", "{kind:?}: {src:#}");
+    assert_eq!(
+        counters(src),
+        want(&[
+            ("requests", 5),
+            ("pages", 4),
+            ("retries", 1),
+            ("responses.200", 3),
+            ("responses.204", 1),
+            ("errors.transport", 1),
+            ("retries_by_cause.transport", 1),
+        ]),
+        "{kind:?}"
+    );
+    assert_eq!(n(src, "resends"), 1, "{kind:?}");
+    assert_received(&outcome, &server, "alpha", 1..=3);
+}
+
 #[test]
-fn connection_closed_before_any_answer_is_a_transport_retry() {
-    transport_fault_recovers(FaultKind::Close, Served::Closed);
+fn connection_closed_before_any_answer_is_resent_then_retried() {
+    stale_connection_is_resent(FaultKind::Close, Served::Closed);
+    transport_fault_after_a_resend_is_retried(FaultKind::Close);
 }
 
 #[test]
@@ -248,8 +294,9 @@ fn truncated_body_is_a_transport_retry() {
 }
 
 #[test]
-fn connection_reset_is_a_transport_retry() {
-    transport_fault_recovers(FaultKind::Reset, Served::Reset);
+fn connection_reset_is_resent_then_retried() {
+    stale_connection_is_resent(FaultKind::Reset, Served::Reset);
+    transport_fault_after_a_resend_is_retried(FaultKind::Reset);
 }
 
 /// An answer slower than `read_ms` is cut at `read_ms` and retried.
