@@ -10,11 +10,12 @@
 //! never reach tiny_http).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
@@ -32,6 +33,10 @@ pub(crate) struct Mounted {
     pub scenario: Scenario,
     pub data: Vec<SourceData>,
     pub base_url: String,
+    /// Per source of [`Style::StartingAfter`], the page each page-ending
+    /// id ends (`starting_after=ID` asks for the page after it); empty
+    /// for every other style.
+    last_ids: Vec<HashMap<String, usize>>,
 }
 
 /// Where a request target leads.
@@ -70,6 +75,22 @@ impl Answer {
     }
 }
 
+/// The id of each page's last item (its text, a string id unquoted), and
+/// that page; the first page wins an id that ends two.
+fn last_ids(pages: &[Box<str>]) -> HashMap<String, usize> {
+    let mut ids = HashMap::new();
+    for (i, text) in pages.iter().enumerate() {
+        let items: Vec<Value> = serde_json::from_str(text).unwrap_or_default();
+        let id = match items.last().and_then(|item| item.get("id")) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        ids.entry(id).or_insert(i + 1);
+    }
+    ids
+}
+
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
@@ -81,15 +102,25 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 impl Mounted {
     /// Generates the scenario's data.
     pub fn new(scenario: Scenario, base_url: String) -> Mounted {
-        let data = scenario
+        let data: Vec<SourceData> = scenario
             .sources
             .iter()
             .map(|s| data::generate(scenario.seed, s))
+            .collect();
+        let last_ids = scenario
+            .sources
+            .iter()
+            .zip(&data)
+            .map(|(src, d)| match src.style {
+                Style::StartingAfter => last_ids(&d.pages),
+                _ => HashMap::new(),
+            })
             .collect();
         Mounted {
             scenario,
             data,
             base_url,
+            last_ids,
         }
     }
 
@@ -118,14 +149,16 @@ impl Mounted {
         };
         let src = &self.scenario.sources[idx];
         let page = match src.style {
-            Style::Page | Style::NextUrl | Style::LinkHeader => match query_param(query, "page") {
-                None => Ok(1),
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&p| p >= 1)
-                    .ok_or("bad page"),
-            },
+            Style::Page | Style::NextUrl | Style::LinkHeader | Style::PageCount => {
+                match query_param(query, "page") {
+                    None => Ok(1),
+                    Some(v) => v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&p| p >= 1)
+                        .ok_or("bad page"),
+                }
+            }
             Style::Offset => {
                 let ipp = src.items_per_page.max(1);
                 match query_param(query, "offset").map(str::parse::<usize>) {
@@ -144,6 +177,15 @@ impl Mounted {
                     .and_then(|(page, _)| page.parse::<usize>().ok())
                     .filter(|&p| (1..=src.pages).contains(&p) && self.cursor(src, p) == c)
                     .ok_or("unknown cursor"),
+            },
+            Style::StartingAfter => match query_param(query, "starting_after") {
+                None => Ok(1),
+                // The page after the one this id ends; past the last, an
+                // empty list (or, endless, back to page 2).
+                Some(id) => self.last_ids[idx]
+                    .get(id)
+                    .map(|&p| Self::next_page(src, p).unwrap_or(p + 1))
+                    .ok_or("no such object: starting_after"),
             },
             Style::None => Ok(1),
         };
@@ -173,6 +215,14 @@ impl Mounted {
         }
     }
 
+    /// The page a cursor on `page` points to: the next, or — for a
+    /// `has_more` source's last page — back where an endless source's
+    /// would, since only `has_more` tells the end.
+    fn pointed_page(src: &MockSource, page: usize) -> Option<usize> {
+        Self::next_page(src, page)
+            .or_else(|| src.has_more.then_some(if src.pages >= 2 { 2 } else { 1 }))
+    }
+
     /// The item array of `page`, as JSON text.
     fn items(&self, idx: usize, page: usize) -> Cow<'_, str> {
         let src = &self.scenario.sources[idx];
@@ -180,6 +230,16 @@ impl Mounted {
             Some(items) => Cow::Borrowed(items),
             None if src.endless => Cow::Owned(data::filler_page(src, self.scenario.seed, page)),
             None => Cow::Borrowed("[]"),
+        }
+    }
+
+    /// The `next` / `previous` links of a DRF page (absolute, as DRF
+    /// writes them; page 1's link has no `page` parameter).
+    fn drf_link(&self, src: &MockSource, page: Option<usize>) -> Value {
+        match page {
+            None => Value::Null,
+            Some(1) => json!(format!("{}{}", self.base_url, src.path())),
+            Some(p) => json!(self.list_url(src, p, true)),
         }
     }
 
@@ -257,6 +317,12 @@ impl Mounted {
         } else {
             self.items(idx, page)
         };
+        let total = if src.endless {
+            ENDLESS_TOTAL
+        } else {
+            (src.pages * src.items_per_page) as u64
+        };
+        let more = src.endless || page < src.pages;
         // Envelopes are written around the pre-serialized item array, in
         // the key order a `json!` of the same shape would have.
         let body = match src.style {
@@ -267,21 +333,41 @@ impl Mounted {
                     body: Vec::new(),
                 }
             }
-            Style::Page => format!(r#"{{"data":{items},"page":{page}}}"#),
-            Style::Offset => {
-                let total = if src.endless {
-                    ENDLESS_TOTAL
-                } else {
-                    (src.pages * src.items_per_page) as u64
-                };
-                format!(r#"{{"results":{items},"total":{total}}}"#)
+            Style::Page if src.has_more => {
+                format!(r#"{{"data":{items},"page":{page},"has_more":{more}}}"#)
             }
+            Style::Page => format!(r#"{{"data":{items},"page":{page}}}"#),
+            Style::Offset if src.has_more => {
+                format!(r#"{{"results":{items},"total":{total},"has_more":{more}}}"#)
+            }
+            Style::Offset => format!(r#"{{"results":{items},"total":{total}}}"#),
             Style::NextUrl | Style::LinkHeader if beyond => {
                 return Answer::error(404, "no such page");
+            }
+            Style::Cursor if src.has_more => {
+                let next = json!(Self::pointed_page(src, page).map(|p| self.cursor(src, p)));
+                format!(r#"{{"items":{items},"meta":{{"next_cursor":{next},"has_more":{more}}}}}"#)
             }
             Style::Cursor => {
                 let next = json!(Self::next_page(src, page).map(|p| self.cursor(src, p)));
                 format!(r#"{{"items":{items},"meta":{{"next_cursor":{next}}}}}"#)
+            }
+            Style::PageCount if beyond => {
+                return Answer::json(404, json!({"detail": "Invalid page."}).to_string());
+            }
+            Style::PageCount => {
+                let next = self.drf_link(src, Self::next_page(src, page));
+                let previous = self.drf_link(src, page.checked_sub(1).filter(|&p| p >= 1));
+                format!(
+                    r#"{{"count":{total},"next":{next},"previous":{previous},"results":{items}}}"#
+                )
+            }
+            Style::StartingAfter => {
+                let url = format!("/v1/{}", src.style.resource());
+                format!(
+                    r#"{{"object":"list","data":{items},"has_more":{more},"url":{}}}"#,
+                    json!(url)
+                )
             }
             Style::NextUrl => {
                 // Root-relative, path-relative and absolute URLs in turn.
@@ -465,6 +551,85 @@ mod tests {
         assert_eq!(t.items(5), t.items(1));
         let e = t.expected(1..=4);
         assert_eq!((e.items, e.records(), e.duplicates), (8, 2, 6));
+    }
+
+    #[test]
+    fn page_count_style_counts_links_and_404s_past_the_end() {
+        let m = mounted(MockSource::new("d", Style::PageCount, 3, 2));
+        let p1 = body(&m.respond("/d/orders", 1));
+        assert_eq!(
+            (p1["count"].clone(), p1["previous"].clone()),
+            (json!(6), Value::Null)
+        );
+        assert_eq!(p1["next"], "http://mock:1/d/orders?page=2");
+        assert_eq!(p1["results"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            p1["results"][0]["reference"].as_str().unwrap()[..4],
+            *"ORD-"
+        );
+        let p2 = body(&m.respond("/d/orders?page=2", 1));
+        assert_eq!(p2["previous"], "http://mock:1/d/orders");
+        let p3 = body(&m.respond("/d/orders?page=3", 1));
+        assert_eq!(p3["next"], Value::Null);
+        let past = m.respond("/d/orders?page=4", 1);
+        assert_eq!(
+            (past.status, body(&past)),
+            (404, json!({"detail": "Invalid page."}))
+        );
+    }
+
+    #[test]
+    fn starting_after_style_follows_the_last_id_to_an_empty_list() {
+        let m = mounted(MockSource::new("s", Style::StartingAfter, 3, 2));
+        let mut target = "/s/charges".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let b = body(&m.respond(&target, 1));
+            assert_eq!(b["object"], "list");
+            seen.push((m.route(&target).page, b["has_more"].clone()));
+            let last = b["data"].as_array().unwrap().last().cloned();
+            match last {
+                Some(item) => {
+                    let id = item["id"].as_str().unwrap();
+                    assert!(id.starts_with("ch_"));
+                    target = format!("/s/charges?starting_after={id}");
+                }
+                None => break,
+            }
+        }
+        let f = json!(false);
+        assert_eq!(
+            seen,
+            [(1, json!(true)), (2, json!(true)), (3, f.clone()), (4, f)]
+        );
+        assert_eq!(
+            m.respond("/s/charges?starting_after=ch_nope", 1).status,
+            400
+        );
+    }
+
+    #[test]
+    fn has_more_tells_the_end_and_the_last_cursor_points_on() {
+        let m = mounted(MockSource::new("a", Style::Page, 2, 1).has_more());
+        let more = |t: &str| body(&m.respond(t, 1))["has_more"].clone();
+        assert_eq!(more("/a/products?page=1"), json!(true));
+        assert_eq!(more("/a/products?page=2"), json!(false));
+        let o = mounted(MockSource::new("b", Style::Offset, 2, 1).has_more());
+        let last = body(&o.respond("/b/items?offset=1", 1));
+        assert_eq!(
+            (last["total"].clone(), last["has_more"].clone()),
+            (json!(2), json!(false))
+        );
+        let c = mounted(MockSource::new("g", Style::Cursor, 3, 1).has_more());
+        let src = &c.scenario.sources[0];
+        let last = body(&c.respond(&format!("/g/records?cursor={}", c.cursor(src, 3)), 1));
+        assert_eq!(last["meta"]["has_more"], json!(false));
+        assert_eq!(last["meta"]["next_cursor"], json!(c.cursor(src, 2)));
+        // Without the flag, bodies are as they always were.
+        let plain = mounted(MockSource::new("a", Style::Page, 2, 1));
+        assert!(body(&plain.respond("/a/products", 1))
+            .get("has_more")
+            .is_none());
     }
 
     #[test]

@@ -98,12 +98,19 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
     conn.0
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
+    let at = |body: &Value, key: &str| -> Option<Value> {
+        let path = p.get(key)?.as_str()?;
+        body.pointer(&format!("/{}", path.replace('.', "/")))
+            .cloned()
+    };
     let mut pages = Vec::new();
     let mut target = start.clone();
     let mut n = p["start"].as_u64().unwrap_or(0) as usize;
     for _ in 0..1000 {
         let style = p["style"].as_str().unwrap();
-        if style == "page" {
+        if style == "page" && p["size"].is_null() {
+            target = format!("{start}?page={n}");
+        } else if style == "page" {
             target = format!("{start}?page={n}&limit={}", p["size"]);
         } else if style == "offset" {
             target = format!("{start}?offset={n}&limit={}", p["limit"]);
@@ -116,13 +123,25 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
         let items = items_of(&body);
         let empty = items.is_empty();
         n += if style == "offset" { items.len() } else { 1 };
+        let last_id = items.last().map(|item| item["id"].clone());
         pages.push(items);
+        let no_more = at(&body, "has_more_path") == Some(Value::Bool(false));
+        let counted = at(&body, "total_items_path")
+            .and_then(|t| t.as_u64())
+            .is_some_and(|t| pages.len() as u64 >= t.div_ceil(pages[0].len() as u64));
+        let past_total = at(&body, "total_path")
+            .and_then(|t| t.as_u64())
+            .is_some_and(|t| n as u64 >= t);
         let next = match style {
             "page" if empty => return pages[..pages.len() - 1].to_vec(),
-            "offset" if empty || n as u64 >= body["total"].as_u64().unwrap() => {
+            "offset" if empty || past_total || no_more => {
                 return pages.into_iter().filter(|p| !p.is_empty()).collect()
             }
+            _ if no_more || counted => return pages,
             "page" | "offset" => continue,
+            "cursor" if p.get("last_item_path").is_some() => last_id
+                .and_then(|id| id.as_str().map(str::to_string))
+                .map(|id| format!("{start}?{}={id}", p["param"].as_str().unwrap())),
             "cursor" => body["meta"]["next_cursor"]
                 .as_str()
                 .map(|c| format!("{start}?cursor={c}")),
@@ -303,6 +322,37 @@ fn api_shapes_paginate_to_their_end_and_match_truth() {
             assert_eq!(got, st.page(i + 1), "{} page {}", st.name, i + 1);
         }
     }
+}
+
+/// The styles of real APIs (DRF's counted pages, Stripe's lists) and
+/// `has_more` on the three styles that read it: each reaches its end by
+/// the key its config names, never asking for a page past the last.
+#[test]
+fn counted_and_has_more_styles_end_by_their_keys() {
+    let mut scenario = Scenario::new(3);
+    for (name, style) in [
+        ("p", Style::Page),
+        ("o", Style::Offset),
+        ("c", Style::Cursor),
+    ] {
+        scenario = scenario.with(MockSource::new(name, style, 4, 5).has_more());
+    }
+    let scenario = scenario
+        .with(MockSource::new("drf", Style::PageCount, 4, 5))
+        .with(MockSource::new("stripe", Style::StartingAfter, 4, 5));
+    let server = MockServer::start(scenario).unwrap();
+    let truth = server.truth();
+    for cfg in server.config_json()["sources"].as_array().unwrap() {
+        let st = truth.source(cfg["name"].as_str().unwrap()).unwrap();
+        let pages = crawl(&server, cfg);
+        assert_eq!(pages.len(), 4, "{}", st.name);
+        for (i, served) in pages.iter().enumerate() {
+            assert_eq!(served, &st.items(i + 1), "{} page {}", st.name, i + 1);
+        }
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5 * 4, "{requests:#?}");
+    assert!(requests.iter().all(|r| (1..=4).contains(&r.page)));
 }
 
 #[test]

@@ -33,9 +33,14 @@
 //! | [`Style::NextUrl`] | `/NAME/pages?page=N` | `{"data":[..],"next":URL}` (relative or absolute) | `next: null` |
 //! | [`Style::LinkHeader`] | `/NAME/list?page=N` | bare array + `Link: <..>; rel="next"` | no `rel="next"` |
 //! | [`Style::None`] | `/NAME/all` | bare array | one request |
+//! | [`Style::PageCount`] (DRF) | `/NAME/orders?page=N` | `{"count":T,"next":URL,"previous":URL,"results":[..]}` | `404 {"detail":"Invalid page."}` past the last page |
+//! | [`Style::StartingAfter`] (Stripe) | `/NAME/charges[?starting_after=ID]` | `{"object":"list","data":[..],"has_more":B,"url":".."}` | `has_more: false`; after the last id an empty list |
 //!
 //! The page size is fixed by the scenario (`limit` is ignored; an offset
 //! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
+//! [`MockSource::has_more`] adds a `has_more` flag to the `page`, `offset`
+//! and `cursor` bodies and lets it alone tell the end (the last cursor
+//! still points on).
 //! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
 //! paginates it to its end.
 //!
@@ -59,6 +64,17 @@
 //! A source built with [`MockSource::ignoring_position`] answers every page
 //! request with its first page (a server that ignores `page`, `offset` or
 //! `cursor`): only the client's own limits end such a crawl.
+//!
+//! # Quotas
+//!
+//! [`MockSource::quota`] makes the server enforce a [`Quota`]: `limit`
+//! requests per window (milliseconds in tests), announced on every answer
+//! in one of three header families ([`QuotaFamily`]: the IETF draft's
+//! `RateLimit`, `RateLimit-Remaining`/`-Reset`, GitHub's
+//! `X-RateLimit-*` with an epoch reset); a request over it is refused with
+//! 429 (or 403) carrying remaining 0 and the reset, and counted
+//! ([`MockServer::quota_refusals`]). Quotas go by time, not by attempt:
+//! the one part of a mock whose answers depend on the client's timing.
 //!
 //! # Faults and scenarios
 //!
@@ -95,6 +111,7 @@ mod data;
 mod fault;
 mod items;
 mod one_body;
+mod quota;
 mod raw;
 mod scenario;
 mod server;
@@ -105,5 +122,6 @@ mod wire_tests;
 pub use data::{Expected, ItemTruth, SourceTruth, Truth};
 pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
 pub use one_body::{products_body, OneBody};
+pub use quota::{Quota, QuotaFamily};
 pub use scenario::{MockSource, Scenario, Shape, Style};
 pub use server::{LoggedRequest, MockServer, Outcome};

@@ -7,7 +7,8 @@
 //! that handles every request on it in turn (keep-alive works):
 //!
 //! 1. *peek* the request head (not consumed yet), route it, count the
-//!    attempt and log it;
+//!    attempt and log it; a request over its source's quota is refused
+//!    here (`quota.rs`), and every other answer gets the quota headers;
 //! 2. `Reset`: drop the socket with the request still unread, so the kernel
 //!    sends RST; `Close`: consume the request, then FIN without a byte;
 //!    `Hang`: wait for the server's stop, then close; `Delay`: wait, then
@@ -24,10 +25,11 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::ATTEMPT_HEADER;
 use crate::fault::{self, FaultKind};
+use crate::quota::{Admission, Quota};
 use crate::server::{Outcome, Shared};
 
 /// How often idle loops look at the stop flag.
@@ -192,6 +194,33 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
         };
         let routed = shared.mounted.route(&head.target);
         let (index, attempt) = shared.arrive(routed.source, routed.page, &head.target);
+        let admission = shared.admit(routed.source);
+        let quota = routed
+            .source
+            .and_then(|i| shared.mounted.scenario.sources[i].quota.as_ref());
+        if let (Some(q), Some(Admission::Refused { resets_at })) = (quota, admission) {
+            // Over the quota: refused at the gate, no fault applies.
+            if consume_request(&mut stream, &head).is_err() {
+                shared.finish(index, Outcome::Closed);
+                return;
+            }
+            let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+            headers.extend(announced(q, 0, resets_at));
+            shared.finish(index, Outcome::Status(q.refusal));
+            let body = q.refusal_body();
+            let written = write_answer(
+                &mut stream,
+                q.refusal,
+                &headers,
+                body.as_bytes(),
+                head.close,
+            );
+            if written.is_err() || head.close {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            continue;
+        }
         let fault = routed
             .source
             .and_then(|i| shared.mounted.scenario.sources[i].fault_for(routed.page, attempt))
@@ -228,7 +257,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
             }
             _ => {}
         }
-        let response = match forward(backend, &head, attempt, &body) {
+        let mut response = match forward(backend, &head, attempt, &body) {
             Ok(r) => r,
             Err(e) => {
                 if shared.stopping() {
@@ -242,6 +271,16 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
                 return;
             }
         };
+        if let (
+            Some(q),
+            Some(Admission::Allowed {
+                remaining,
+                resets_at,
+            }),
+        ) = (quota, admission)
+        {
+            response.headers.extend(announced(q, remaining, resets_at));
+        }
         let head_only = head.method.eq_ignore_ascii_case("HEAD");
         if fault == Some(FaultKind::Truncate) {
             shared.finish(index, Outcome::Truncated);
@@ -268,6 +307,12 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
             return;
         }
     }
+}
+
+/// The quota headers of an answer written now.
+fn announced(quota: &Quota, remaining: u32, resets_at: Instant) -> Vec<(String, String)> {
+    let reset = resets_at.saturating_duration_since(Instant::now());
+    quota.headers(remaining, reset, SystemTime::now())
 }
 
 /// Reads the peeked head and any body off the socket.

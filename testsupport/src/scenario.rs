@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+use crate::quota::Quota;
 
 /// Pagination style of a mock source, mirroring SPEC §3's `pagination.style`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +36,19 @@ pub enum Style {
     LinkHeader,
     /// `GET /NAME/all` → one bare JSON array; only page 1 exists.
     None,
+    /// Django REST Framework's `PageNumberPagination`: `GET
+    /// /NAME/orders?page=N` → `{"count":T,"next":URL,"previous":URL,
+    /// "results":[..]}` (absolute URLs, `null` at either end); a page past
+    /// the last answers `404 {"detail":"Invalid page."}`. A client that
+    /// reads `count` stops before it.
+    PageCount,
+    /// Stripe's lists: `GET /NAME/charges[?starting_after=ID]` →
+    /// `{"object":"list","data":[..],"has_more":B,"url":"/v1/charges"}`,
+    /// where `ID` is the id of the last item of the page before (an
+    /// unknown id gets a 400); `has_more` is false on the last page, and
+    /// the page after it is an empty list. Items need an `id` (the default
+    /// shape, [`Shape::StripeList`], has one).
+    StartingAfter,
 }
 
 impl Style {
@@ -47,6 +61,8 @@ impl Style {
             Style::NextUrl => "next_url",
             Style::LinkHeader => "link_header",
             Style::None => "none",
+            Style::PageCount => "page",
+            Style::StartingAfter => "cursor",
         }
     }
 
@@ -59,6 +75,8 @@ impl Style {
             Style::NextUrl => "pages",
             Style::LinkHeader => "list",
             Style::None => "all",
+            Style::PageCount => "orders",
+            Style::StartingAfter => "charges",
         }
     }
 
@@ -68,6 +86,8 @@ impl Style {
             Style::Page | Style::NextUrl => Shape::Flat,
             Style::Offset | Style::LinkHeader => Shape::Sku,
             Style::Cursor | Style::None => Shape::Nested,
+            Style::PageCount => Shape::DrfOrders,
+            Style::StartingAfter => Shape::StripeList,
         }
     }
 }
@@ -139,6 +159,17 @@ pub struct MockSource {
     /// and the request log still go by the page requested. Wins over
     /// `endless`. Defaults to false.
     pub ignores_position: bool,
+    /// The body says whether another page follows, and only it says so
+    /// truly (`page`, `offset`, `cursor`): `"has_more":B` beside `page`
+    /// or `total`, `meta.has_more` beside the cursor — and the last
+    /// page's cursor still points on (back to page 2, or 1, as an endless
+    /// source's does), so a client that ignores `has_more` loops. Other
+    /// styles ignore it. Defaults to false.
+    pub has_more: bool,
+    /// A quota the server enforces and announces (see [`Quota`]); `None`
+    /// for none. A refused request still counts as an attempt of its page.
+    /// Defaults to `None`.
+    pub quota: Option<Quota>,
 }
 
 impl MockSource {
@@ -153,6 +184,8 @@ impl MockSource {
             shape: style.default_shape(),
             endless: false,
             ignores_position: false,
+            has_more: false,
+            quota: None,
         }
     }
 
@@ -186,6 +219,19 @@ impl MockSource {
     /// [`MockSource::ignores_position`]).
     pub fn ignoring_position(mut self) -> MockSource {
         self.ignores_position = true;
+        self
+    }
+
+    /// Says in every body whether another page follows (see
+    /// [`MockSource::has_more`] field).
+    pub fn has_more(mut self) -> MockSource {
+        self.has_more = true;
+        self
+    }
+
+    /// Enforces and announces `quota` (see [`Quota`]).
+    pub fn quota(mut self, quota: Quota) -> MockSource {
+        self.quota = Some(quota);
         self
     }
 
@@ -232,7 +278,7 @@ impl MockSource {
     /// This source's entry of a SPEC §3 config, for a server at `base_url`.
     pub fn config_json(&self, base_url: &str) -> Value {
         let ipp = self.items_per_page;
-        let (items_path, pagination) = match self.style {
+        let (items_path, mut pagination) = match self.style {
             Style::Page => (
                 Some("data"),
                 json!({"style": "page", "param": "page", "start": 1,
@@ -253,7 +299,33 @@ impl MockSource {
             ),
             Style::LinkHeader => (None, json!({"style": "link_header"})),
             Style::None => (None, json!({"style": "none"})),
+            // DRF's page size is the server's: the first page tells it.
+            Style::PageCount => (
+                Some("results"),
+                json!({"style": "page", "param": "page", "start": 1,
+                       "total_items_path": "count"}),
+            ),
+            Style::StartingAfter => (
+                Some("data"),
+                json!({"style": "cursor", "last_item_path": "id", "param": "starting_after",
+                       "has_more_path": "has_more"}),
+            ),
         };
+        // Only `has_more` says where the data ends (the offset style's
+        // total would end it too, so it goes).
+        if self.has_more {
+            match self.style {
+                Style::Page => pagination["has_more_path"] = json!("has_more"),
+                Style::Offset => {
+                    if let Some(p) = pagination.as_object_mut() {
+                        p.remove("total_path");
+                    }
+                    pagination["has_more_path"] = json!("has_more");
+                }
+                Style::Cursor => pagination["has_more_path"] = json!("meta.has_more"),
+                _ => {}
+            }
+        }
         let mut source = json!({
             "name": self.name,
             "url": format!("{}{}", base_url, self.path()),

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{self, Mounted};
 use crate::data::Truth;
+use crate::quota::{Admission, Window};
 use crate::raw;
 use crate::scenario::Scenario;
 
@@ -77,6 +78,9 @@ pub(crate) struct Shared {
     stop_cv: Condvar,
     /// Written by connection threads, read by `MockServer::requests`.
     log: Mutex<Log>,
+    /// Each source's quota window (unused for a source without a quota);
+    /// written by connection threads, read by `MockServer::quota_refusals`.
+    windows: Mutex<Vec<Window>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,6 +146,13 @@ impl Shared {
         (log.entries.len() - 1, attempt)
     }
 
+    /// Counts a request of `source` against its quota, if it has one.
+    pub fn admit(&self, source: Option<usize>) -> Option<Admission> {
+        let i = source?;
+        let quota = self.mounted.scenario.sources[i].quota.as_ref()?;
+        Some(lock(&self.windows)[i].admit(quota, Instant::now()))
+    }
+
     /// Records what happened to logged request `index`.
     pub fn finish(&self, index: usize, outcome: Outcome) {
         if let Some(e) = lock(&self.log).entries.get_mut(index) {
@@ -192,12 +203,18 @@ impl MockServer {
             .to_ip()
             .ok_or_else(|| io::Error::other("tiny_http bound to a non-IP address"))?;
         let backend = Arc::new(backend);
+        let scenario_len = scenario.sources.len();
         let shared = Arc::new(Shared {
             mounted: Mounted::new(scenario, base_url),
             stop: AtomicBool::new(false),
             stop_lock: Mutex::new(false),
             stop_cv: Condvar::new(),
             log: Mutex::new(Log::default()),
+            windows: Mutex::new(
+                std::iter::repeat_with(Window::default)
+                    .take(scenario_len)
+                    .collect(),
+            ),
         });
         let mut server = MockServer {
             shared: Arc::clone(&shared),
@@ -265,6 +282,23 @@ impl MockServer {
     /// The request log, in arrival order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.shared.log).entries.clone()
+    }
+
+    /// Requests of `source` its quota refused so far (0 for a source
+    /// without a quota).
+    ///
+    /// # Panics
+    /// If the scenario has no source called `source`.
+    pub fn quota_refusals(&self, source: &str) -> u64 {
+        let i = self
+            .shared
+            .mounted
+            .scenario
+            .sources
+            .iter()
+            .position(|s| s.name == source)
+            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"));
+        lock(&self.shared.windows)[i].refused
     }
 
     /// What the server serves.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{FaultKind, MockServer, MockSource, Outcome, Scenario, Style};
+use crate::{FaultKind, MockServer, MockSource, Outcome, Quota, QuotaFamily, Scenario, Style};
 
 #[derive(Debug)]
 struct Resp {
@@ -307,4 +307,80 @@ fn a_source_ignoring_the_position_repeats_page_one_only_when_asked() {
     let pages: Vec<(usize, u32)> = log.iter().map(|r| (r.page, r.attempt)).collect();
     assert_eq!(pages, [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
     assert!(log.iter().all(|r| r.outcome == Outcome::Status(200)));
+}
+
+#[test]
+fn a_quota_is_announced_on_every_answer_and_refused_over_its_limit() {
+    let window = Duration::from_millis(300);
+    let quota = Quota::new(QuotaFamily::RateLimit, 2, window);
+    let server = one(MockSource::new("a", Style::Page, 5, 1).quota(quota));
+    let mut s = connect(&server);
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        send(&mut s, &format!("/a/products?page={page}"));
+        let r = read_resp(&mut s).unwrap();
+        let reset: f64 = r.header("RateLimit-Reset").unwrap().parse().unwrap();
+        assert!(reset > 0.0 && reset <= 0.3, "{reset}");
+        assert_eq!(r.header("RateLimit-Limit"), Some("2"));
+        seen.push((
+            r.status,
+            r.header("RateLimit-Remaining").unwrap().to_string(),
+        ));
+        if r.status == 429 {
+            assert_eq!(r.json()["status"], 429);
+        }
+    }
+    assert_eq!(
+        seen,
+        [(200, "1".into()), (200, "0".into()), (429, "0".into())]
+    );
+    assert_eq!(server.quota_refusals("a"), 1);
+    std::thread::sleep(window.saturating_sub(started.elapsed()) + Duration::from_millis(20));
+    send(&mut s, "/a/products?page=3");
+    let r = read_resp(&mut s).unwrap();
+    assert_eq!(
+        (r.status, r.header("RateLimit-Remaining")),
+        (200, Some("1"))
+    );
+    // The refused request was an attempt of its page, and is logged.
+    let log: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| (r.page, r.attempt, r.outcome.clone()))
+        .collect();
+    assert_eq!(log[2], (3, 1, Outcome::Status(429)));
+    assert_eq!(log[3], (3, 2, Outcome::Status(200)));
+}
+
+#[test]
+fn a_used_up_github_quota_refuses_with_403_and_an_epoch_reset() {
+    let quota = Quota::new(QuotaFamily::GitHub, 5, Duration::from_secs(60))
+        .refusing_with(403)
+        .used_up();
+    let server = one(MockSource::new("g", Style::LinkHeader, 2, 1).quota(quota));
+    let r = get(&server, "/g/list");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("X-RateLimit-Remaining"), Some("0"));
+    assert_eq!(r.json()["message"], "API rate limit exceeded");
+    let reset: u64 = r.header("X-RateLimit-Reset").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((now + 59..=now + 61).contains(&reset), "{reset} vs {now}");
+    let r = get(&server, "/g/list");
+    assert_eq!(r.status, 403);
+    assert_eq!(server.quota_refusals("g"), 2);
+}
+
+#[test]
+fn the_draft_header_counts_down() {
+    let quota = Quota::new(QuotaFamily::Draft, 3, Duration::from_secs(10));
+    let server = one(MockSource::new("d", Style::Cursor, 3, 1).quota(quota));
+    let r = get(&server, "/d/records");
+    assert_eq!(r.header("RateLimit-Policy"), Some("\"default\";q=3;w=10"));
+    let v = r.header("RateLimit").unwrap();
+    assert!(v.starts_with("\"default\";r=2;t="), "{v}");
+    assert!(r.json()["items"].is_array(), "the body is the API's");
 }
