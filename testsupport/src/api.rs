@@ -289,6 +289,7 @@ impl Mounted {
         };
         let mut answer = match src.fault_for(page, attempt) {
             Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
+            Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
             Some(FaultKind::RetryAfter(code, value)) => {
                 let mut a = Answer::json(*code, fault::error_body(*code));
                 a.headers.push(("Retry-After".into(), value.clone()));
@@ -638,8 +639,18 @@ mod tests {
             .fault(1, 1, FaultKind::RetryAfter(429, "1".into()))
             .fault(2, 0, FaultKind::MalformedJson)
             .fault(3, 1, FaultKind::Oversized(5000))
-            .fault(3, 2, FaultKind::NoItems);
+            .fault(3, 2, FaultKind::NoItems)
+            .fault(
+                3,
+                4,
+                FaultKind::StatusWithBody(422, r#"{"message":"no"}"#.into()),
+            );
         let m = mounted(src);
+        let refused = m.respond("/a/products?page=3", 4);
+        assert_eq!(
+            (refused.status, body(&refused)),
+            (422, json!({"message": "no"}))
+        );
         let a = m.respond("/a/products?page=1", 1);
         assert_eq!(a.status, 429);
         assert!(a.headers.contains(&("Retry-After".into(), "1".into())));

@@ -37,6 +37,9 @@ impl Fault {
 pub enum FaultKind {
     /// This status with a small JSON error body (`{"error":..,"status":..}`).
     Status(u16),
+    /// This status with this body (`Content-Type: application/json`), such
+    /// as a 422 that says what the server objected to.
+    StatusWithBody(u16, String),
     /// This status with a `Retry-After` header of the given value
     /// (delta-seconds such as `"1"`, or an HTTP-date).
     RetryAfter(u16, String),
@@ -88,7 +91,9 @@ impl FaultKind {
     pub fn failure(&self) -> Option<Failure> {
         match self {
             FaultKind::Delay(_) | FaultKind::Oversized(_) | FaultKind::Endless => None,
-            FaultKind::Status(code) | FaultKind::RetryAfter(code, _) => match code {
+            FaultKind::Status(code)
+            | FaultKind::StatusWithBody(code, _)
+            | FaultKind::RetryAfter(code, _) => match code {
                 200..=299 => None,
                 408 | 425 | 429 | 500..=599 => Some(Failure::Retryable),
                 _ => Some(Failure::GiveUp),
@@ -166,6 +171,10 @@ mod tests {
     fn classification_follows_spec_taxonomy() {
         assert_eq!(FaultKind::Status(503).failure(), Some(Failure::Retryable));
         assert_eq!(FaultKind::Status(404).failure(), Some(Failure::GiveUp));
+        assert_eq!(
+            FaultKind::StatusWithBody(422, "{}".into()).failure(),
+            Some(Failure::GiveUp)
+        );
         assert_eq!(
             FaultKind::RetryAfter(429, "1".into()).failure(),
             Some(Failure::Retryable)

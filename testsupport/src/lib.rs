@@ -78,9 +78,10 @@
 //!
 //! # Faults and scenarios
 //!
-//! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (with or
-//! without `Retry-After`), delay, hang, close, truncate, reset, malformed,
-//! oversized and itemless bodies, and endless pagination. The named
+//! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (plain, with
+//! `Retry-After`, or with a body of the test's own), delay, hang, close,
+//! truncate, reset, malformed, oversized and itemless bodies, and endless
+//! pagination. The named
 //! scenarios ([`Scenario::NAMES`]) all serve `alpha` (page), `beta`
 //! (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
 //! that recover on retry under the default policies; `chaos` adds pages
