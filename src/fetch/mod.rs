@@ -73,6 +73,17 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// interrupt before each batch it hands over, so at least this often.
 const MAX_BATCH_ITEMS: usize = 256;
 
+/// A 403 or 429 that says the quota is used up is a wait for the reset,
+/// not the client's error: reclassified before it is counted.
+fn quota_refusal(error: AttemptError, quota: Option<quota::Quota>) -> AttemptError {
+    match error {
+        AttemptError::Status(code @ (403 | 429)) if quota.is_some_and(|q| q.exhausted()) => {
+            AttemptError::QuotaExhausted(code)
+        }
+        other => other,
+    }
+}
+
 /// How a source's page loop ended.
 struct Ending {
     status: SourceStatus,
@@ -367,12 +378,16 @@ impl<'a> Fetcher<'a> {
                 status: SourceStatus::Complete,
                 stopped_at: None,
                 resume: None,
-                reason: (self.counts.failed_pages > 0).then(|| {
-                    format!(
-                        "reached the end, but {} pages were given up (see failed_page_errors)",
-                        self.counts.failed_pages
-                    )
-                }),
+                reason: match self.counts.failed_pages {
+                    0 => None,
+                    1 => Some(
+                        "reached the end, but 1 page was given up (see failed_page_errors)"
+                            .to_string(),
+                    ),
+                    n => Some(format!(
+                        "reached the end, but {n} pages were given up (see failed_page_errors)"
+                    )),
+                },
             }),
             Next::Loop(target) => {
                 let shown = self.shown(&target);
@@ -564,13 +579,6 @@ impl<'a> Fetcher<'a> {
             self.note_quota(quota, page_no);
             let error = match self.classify(exchange) {
                 Ok(page) => return PageOutcome::Received(page),
-                // A refusal that says the quota is used up is a wait for
-                // the reset, not the client's error.
-                Err(AttemptError::Status(code @ (403 | 429)))
-                    if quota.is_some_and(|q| q.exhausted()) =>
-                {
-                    AttemptError::QuotaExhausted(code)
-                }
                 Err(error) => error,
             };
             let retry_after = retry_after
@@ -696,6 +704,7 @@ impl<'a> Fetcher<'a> {
             body,
             final_url: page_url,
             link_next,
+            quota,
             ..
         } = exchange;
         let page = match body {
@@ -707,7 +716,7 @@ impl<'a> Fetcher<'a> {
                     return Err(self.failed(AttemptError::MalformedJson(e)))
                 }
             },
-            Err(e) => return Err(self.failed(e)),
+            Err(e) => return Err(self.failed(quota_refusal(e, quota))),
         };
         let page = Answer {
             page,
