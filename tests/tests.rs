@@ -28,5 +28,11 @@ mod memory;
 /// SPEC §4 resilience: every fault kind, step-over, breaker, pacing,
 /// Retry-After, deadline, interrupt, and nothing lost in chaos.
 mod resilience;
+
+/// Politeness and real APIs: quota headers of each family, decimal
+/// Retry-After, total_items_path / has_more_path / last_item_path, a
+/// server ignoring the position, stop_reason and failed_page_errors.
+mod politeness;
+
 /// What a person sees: progress bars under a pty, JSON logs.
 mod ui;

@@ -182,7 +182,9 @@ fn retry_after_of_a_page_given_up_holds_for_the_next_page() {
 /// A host that does not exist (RFC 6761: `.invalid` never resolves, and a
 /// resolver answers it without asking anyone) is `dns`: each page is given
 /// up at its first attempt, nothing is retried, the breaker never opens,
-/// and the source ends at once, not after retries and cooldowns. Should
+/// and the source ends at once (well under a second, not after retries
+/// and cooldowns), saying why in its `stop_reason` and in each page's
+/// `failed_page_errors` entry. Should
 /// this machine's resolver answer with a temporary failure instead (no
 /// resolver at all), that is `transport` by design, and only the part
 /// that holds either way is checked.
@@ -228,9 +230,17 @@ fn a_host_that_does_not_exist_is_dns_and_never_retried() {
     assert_eq!(n(&src["waits_ms"], "breaker"), 0);
     assert_eq!(n(&src["waits_ms"], "backoff"), 0);
     assert!(
-        outcome.elapsed < Duration::from_secs(5),
+        outcome.elapsed < Duration::from_secs(1),
         "no retries, no cooldown: ended in {:?}",
         outcome.elapsed
     );
+    let reason = src["stop_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("3 pages given up in a row (the last: dns: "),
+        "{reason:?}"
+    );
+    let errors = strings(&src["failed_page_errors"]);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.iter().all(|e| e.starts_with("dns: ")), "{errors:?}");
     assert_eq!(outcome.exit_code(), 3);
 }

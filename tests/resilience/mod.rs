@@ -19,24 +19,16 @@ use testsupport::{
     FaultKind, LoggedRequest, MockServer, MockSource, Outcome as Served, Scenario, Shape, Style,
 };
 
-use crate::support::{config_with, fast_policies, n, run, run_with, Outcome};
+use crate::support::{config_with, fast_policies, fast_policies_with, n, run, run_with, Outcome};
 
 const SEED: u64 = 4242;
 /// Items per page of the small sources.
 const IPP: usize = 3;
 
-/// `fast_policies()` with `overrides` merged one level deep, so a test
-/// names only the settings it is about (`{"retry": {"max_retries": 6}}`
-/// keeps the fast delays).
+/// The mock's config over `fast_policies()` with `overrides` merged one
+/// level deep (see [`fast_policies_with`]).
 fn config(server: &MockServer, overrides: Value) -> Config {
-    let mut policies = fast_policies();
-    for (key, value) in overrides.as_object().unwrap() {
-        match (policies.get_mut(key), value) {
-            (Some(Value::Object(base)), Value::Object(over)) => base.extend(over.clone()),
-            _ => policies[key] = value.clone(),
-        }
-    }
-    config_with(server, policies)
+    config_with(server, fast_policies_with(overrides))
 }
 
 fn serve(source: MockSource) -> MockServer {

@@ -23,6 +23,20 @@ pub fn fast_policies() -> Value {
     })
 }
 
+/// `fast_policies()` with `overrides` merged one level deep, so a test
+/// names only the settings it is about (`{"retry": {"max_retries": 6}}`
+/// keeps the fast delays).
+pub fn fast_policies_with(overrides: Value) -> Value {
+    let mut policies = fast_policies();
+    for (key, value) in overrides.as_object().unwrap() {
+        match (policies.get_mut(key), value) {
+            (Some(Value::Object(base)), Value::Object(over)) => base.extend(over.clone()),
+            _ => policies[key] = value.clone(),
+        }
+    }
+    policies
+}
+
 /// The mock's config with `policies` merged in (later keys win).
 pub fn config_with(server: &MockServer, policies: Value) -> Config {
     let mut doc = server.config_json();
