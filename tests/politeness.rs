@@ -236,6 +236,25 @@ fn total_items_path_ends_drf_pages_before_the_404() {
     assert_eq!(served.len(), 20);
     assert_eq!(o.keys(), served, "every order a record");
     assert_eq!(n(only(&o), "requests"), 4);
+    assert_eq!(only(&o)["warnings"], json!([]));
+
+    // A page lost on the way: stepped over, the end still found by the
+    // count, and the shortfall against it said.
+    let lossy = MockSource::new("drf", Style::PageCount, 4, 5)
+        .faults_for_every_attempt(2, FaultKind::Status(400));
+    let server = serve(lossy);
+    let o = run(&config(&server, json!({}), |s| {
+        s["record"] = json!({"id": "id"});
+    }));
+    let src = only(&o);
+    assert_eq!(src["status"], "complete", "{src:#}");
+    assert_eq!(pages_asked(&server), [1, 2, 3, 4]);
+    assert_eq!(
+        src["warnings"],
+        json!([
+            "received 15 of the 20 items the server announced; the pagination may not be moving"
+        ])
+    );
 }
 
 /// `has_more_path` alone ends `page`, `offset` and `cursor`: no request

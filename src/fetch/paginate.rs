@@ -289,12 +289,16 @@ impl Paginator {
         }
     }
     /// The item total a page body announces, for styles that read one
-    /// (`offset`'s `total_path`).
+    /// (`offset`'s `total_path`, `page`'s `total_items_path`).
     pub fn announced_total(&self, body: &Page) -> Option<u64> {
         match &self.style {
             Pagination::Offset {
                 total_path: Some(path),
                 has_more_path: None,
+                ..
+            }
+            | Pagination::Page {
+                total_items_path: Some(path),
                 ..
             } => body.get(path).as_ref().and_then(Value::as_u64),
             _ => None,
@@ -469,6 +473,10 @@ mod tests {
         // With a configured size, that size counts.
         let mut p = Paginator::new("http://h/o", &page_style(Some(50), true, false));
         assert_eq!(after(&mut p, &json!({"count": 45}), 45, None), Next::End);
+        // The total is the announced one, for the "received fewer" warning.
+        assert_eq!(p.announced_total(&page(&body)), Some(45));
+        let pages = Paginator::new("http://h/o", &page_style(None, false, true));
+        assert_eq!(pages.announced_total(&page(&body)), None);
     }
 
     #[test]
