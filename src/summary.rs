@@ -155,8 +155,9 @@ pub struct OutputPaths<'a> {
     pub summary: &'a Path,
 }
 
-/// The short human-readable table printed at the end of a run, then the
-/// paths of the outputs (`records` is `None` when this run wrote none).
+/// The short human-readable table printed at the end of a run, then each
+/// source's stop reason and warnings, one line each, then the paths of the
+/// outputs (`records` is `None` when this run wrote none).
 pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String {
     let mut s = String::new();
     let header = [
@@ -221,6 +222,9 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
         }
     }
     for src in &stats.sources {
+        if let Some(reason) = &src.stop_reason {
+            s.push_str(&format!("stop_reason: {}: {reason}\n", src.name));
+        }
         for warning in &src.warnings {
             s.push_str(&format!("warning: {}: {warning}\n", src.name));
         }

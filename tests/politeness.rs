@@ -381,7 +381,8 @@ fn a_422_given_up_says_what_the_server_objected_to() {
 
 /// `stop_reason` is null when a source ends clean and one line saying why
 /// whenever it did not: the deadline, `max_pages`, pages given up in a
-/// row, a next pointer it cannot use.
+/// row, a next pointer it cannot use — in the summary and under the end
+/// table.
 #[test]
 fn stop_reason_says_why_a_source_did_not_end_cleanly() {
     type Patch = fn(&mut Value);
@@ -436,12 +437,24 @@ fn stop_reason_says_why_a_source_did_not_end_cleanly() {
         let o = run(&config(&server, policies, patch));
         let src = only(&o);
         assert_eq!(src["status"], status, "{case}: {src:#}");
+        // Under the end table too, as SPEC §7 says.
+        let files = ingest::OutputPaths {
+            records: o.report.records_path.as_deref(),
+            rejected: None,
+            summary: &o.report.summary_path,
+        };
+        let table = ingest::end_table(&o.report.stats, o.report.status.as_str(), &files);
         if words.is_empty() {
             assert_eq!(src["stop_reason"], Value::Null, "{case}");
+            assert!(!table.contains("stop_reason"), "{case}: {table}");
             continue;
         }
         let reason = src["stop_reason"].as_str().unwrap_or_default();
         assert!(reason.contains(words), "{case}: {reason:?}");
         assert!(!reason.contains('\n'), "{case}: one line");
+        assert!(
+            table.contains(&format!("\nstop_reason: s: {reason}\n")),
+            "{case}: {table}"
+        );
     }
 }
