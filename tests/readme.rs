@@ -37,7 +37,7 @@ fn every_config_example_in_the_readme_parses() {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
         let redacted = config.to_redacted_json().to_string();
         assert!(
-            ["s3cret", "ghp_x", "w3ather"]
+            ["s3cret", "ghp_x", "w3ather", "sk_test_4eC39H"]
                 .iter()
                 .all(|secret| !redacted.contains(secret)),
             "{redacted}"
@@ -70,6 +70,7 @@ fn tokens() {
         std::env::set_var("SHOP_TOKEN", "s3cret");
         std::env::set_var("GITHUB_TOKEN", "ghp_x");
         std::env::set_var("WEATHER_KEY", "w3ather");
+        std::env::set_var("STRIPE_KEY", "Bearer sk_test_4eC39H");
     });
 }
 
@@ -101,6 +102,7 @@ fn mock_for(name: &str) -> MockSource {
     match name {
         "issues" => MockSource::new("gh", Style::LinkHeader, 3, 5).shape(Shape::GithubIssues),
         "orders" => MockSource::new("drf", Style::NextUrl, 3, 5).shape(Shape::DrfOrders),
+        "charges" => MockSource::new("stripe", Style::StartingAfter, 3, 5),
         other => panic!("no mock for the README's source {other:?}"),
     }
 }
@@ -119,7 +121,11 @@ fn the_worked_record_examples_write_the_records_the_readme_shows() {
             doc["sources"][0]["name"].as_str().unwrap().to_string()
         })
         .collect();
-    assert_eq!(names, ["issues", "orders"], "the two worked examples");
+    assert_eq!(
+        names,
+        ["issues", "orders", "charges"],
+        "the three worked examples"
+    );
     for (config, shown) in &examples {
         let mut doc: Value = serde_json::from_str(config).unwrap();
         assert_eq!(doc["sources"].as_array().unwrap().len(), 1, "{config}");
