@@ -159,8 +159,10 @@ pub struct OutputPaths<'a> {
 /// paths of the outputs (`records` is `None` when this run wrote none).
 pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String {
     let mut s = String::new();
+    // `lost`: pages given up. Breaker openings are in the summary and in
+    // the stop reason, so the table keeps to 80 columns.
     let header = [
-        "source", "status", "pages", "items", "records", "invalid", "dupes", "retries", "opens",
+        "source", "status", "pages", "lost", "items", "records", "invalid", "dupes", "retries",
         "p95 ms",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
@@ -170,12 +172,12 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
             src.name.clone(),
             src.status.as_str().to_string(),
             src.fetch.pages.to_string(),
+            src.fetch.failed_pages.to_string(),
             c.items.to_string(),
             c.records.to_string(),
             c.invalid_total().to_string(),
             c.duplicates.to_string(),
             src.fetch.retries.to_string(),
-            src.fetch.breaker_opens.to_string(),
             src.fetch.latency_percentile(95.0).to_string(),
         ]);
     }
@@ -184,17 +186,12 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
         "total".into(),
         status.to_string(),
         t.pages.to_string(),
+        t.failed_pages.to_string(),
         t.counts.items.to_string(),
         t.counts.records.to_string(),
         t.counts.invalid_total().to_string(),
         t.counts.duplicates.to_string(),
         t.retries.to_string(),
-        stats
-            .sources
-            .iter()
-            .map(|s| s.fetch.breaker_opens)
-            .sum::<u64>()
-            .to_string(),
         String::new(),
     ]);
     let widths: Vec<usize> = (0..header.len())
@@ -221,6 +218,9 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
         }
     }
     for src in &stats.sources {
+        if let Some(reason) = &src.stop_reason {
+            s.push_str(&format!("{}: {reason}\n", src.name));
+        }
         for warning in &src.warnings {
             s.push_str(&format!("warning: {}: {warning}\n", src.name));
         }

@@ -920,3 +920,48 @@ fn rejected_items_are_whole_after_an_interrupt() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The end table shows the pages given up (`lost`) and, under it, why a
+/// source did not end cleanly, one line each.
+#[test]
+fn the_end_table_shows_lost_pages_and_stop_reasons() {
+    let scenario = Scenario::new(4)
+        .with(
+            MockSource::new("pages", Style::Page, 3, 4)
+                .faults_for_every_attempt(2, testsupport::FaultKind::Status(500)),
+        )
+        .with(
+            MockSource::new("cursor", Style::Cursor, 3, 4)
+                .faults_for_every_attempt(2, testsupport::FaultKind::Status(500)),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    let mut config = server.config_json();
+    config["retry"] = json!({ "max_retries": 0, "base_delay_ms": 1, "max_delay_ms": 1 });
+    let o = run_command(&dir.0, &config).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.contains("lost"), "{table}");
+    let lost_column = header.split_whitespace().position(|h| h == "lost").unwrap();
+    for name in ["pages", "cursor"] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("a row for {name}: {table}"));
+        assert_eq!(row.split_whitespace().nth(lost_column), Some("1"), "{row}");
+    }
+    assert!(
+        table.contains("pages: reached the end, but 1 pages were given up"),
+        "{table}"
+    );
+    assert!(
+        table.contains("cursor: page 2 was given up and this pagination cannot step over it"),
+        "{table}"
+    );
+    let summary = summary_in(&dir.0.join("out"));
+    assert!(summary["sources"]["cursor"]["stop_reason"].is_string());
+    // The table itself keeps to 80 columns.
+    let rows = table.lines().take_while(|l| !l.contains(": "));
+    assert!(rows.into_iter().all(|l| l.chars().count() <= 80), "{table}");
+}
