@@ -92,6 +92,10 @@ pub struct ServeMockArgs {
     /// at most 2 million per source)
     #[argh(option, default = "20")]
     pub items_per_page: usize,
+    /// write the ready-to-use config to FILE (before the first request is
+    /// served) instead of stdout; default: stdout
+    #[argh(option)]
+    pub write_config: Option<PathBuf>,
 }
 
 fn parse_out_dir(s: &str) -> Result<PathBuf, String> {

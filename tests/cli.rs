@@ -381,16 +381,22 @@ fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
         "--pages",
         "3",
     ]));
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    // stderr says what is served and how to stop; stdout holds the
+    // config alone.
+    let mut stderr_lines = BufReader::new(server.stderr.take().unwrap());
     let mut text = String::new();
     while !text.contains("Press Ctrl-C") {
         assert!(
-            stdout.read_line(&mut text).unwrap() > 0,
+            stderr_lines.read_line(&mut text).unwrap() > 0,
             "serve-mock ended early: {text}"
         );
     }
-    let json = &text[text.find("\n{").unwrap() + 1..text.rfind("\n}").unwrap() + 2];
-    let config: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut json = String::new();
+    while !json.starts_with("{\n") || !json.ends_with("\n}\n") {
+        assert!(stdout.read_line(&mut json).unwrap() > 0, "config: {json}");
+    }
+    let config: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     for name in ["alpha", "beta", "gamma"] {
         assert!(text.contains(name), "lists {name}: {text}");
     }

@@ -166,3 +166,80 @@ fn the_worked_record_examples_write_the_records_the_readme_shows() {
         }
     }
 }
+
+/// The README's `serve-mock` walk-through, run as written: the commands of
+/// its ```sh block in order (the binary for `cargo run --release --`, a
+/// free port for 8080 and a temporary file for the config are the only
+/// changes), from an empty directory.
+#[test]
+fn the_serve_mock_walk_through_works_as_written() {
+    let text = readme();
+    let block = text
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("serve-mock"))
+        .expect("a serve-mock walk-through");
+    let dir = std::env::temp_dir().join(format!("ingest-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("mock.json");
+    let commands: Vec<Vec<String>> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let l = l
+                .replace("127.0.0.1:8080", "127.0.0.1:0")
+                .replace("/tmp/ingest-mock.json", config.to_str().unwrap());
+            let rest = l
+                .strip_prefix("cargo run --release -- ")
+                .expect("a cargo run line");
+            rest.split_whitespace().map(str::to_string).collect()
+        })
+        .collect();
+    assert_eq!(commands.len(), 2, "{block}");
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let mut server = std::process::Command::new(bin)
+        .args(&commands[0])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !config.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no config written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let run = std::process::Command::new(bin)
+        .args(&commands[1])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let stopped = server.wait().unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stopped.code(), Some(0), "serve-mock stops on Ctrl-C");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(
+        summary["totals"]["items"],
+        summary["totals"]["records"].as_u64().unwrap()
+            + summary["totals"]["invalid"].as_u64().unwrap()
+            + summary["totals"]["duplicates"].as_u64().unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
