@@ -139,8 +139,14 @@ pub fn parse() -> Result<Command, ExitCode> {
                     ExitCode::Complete
                 }
                 Err(()) => {
-                    eprintln!("{}", exit.output);
-                    eprintln!("Run ingest --help for usage.");
+                    // argh's words, said as ingest's, with the help that
+                    // fits the command the user was typing.
+                    let command = strs
+                        .get(1)
+                        .filter(|c| ["run", "check", "serve-mock"].contains(c))
+                        .map_or(String::new(), |c| format!(" {c}"));
+                    eprintln!("ingest: {}", exit.output.trim_end());
+                    eprintln!("Run ingest{command} --help for usage.");
                     ExitCode::Usage
                 }
             });

@@ -702,7 +702,9 @@ impl<'a> Fetcher<'a> {
             Ok(None) => None,
             Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
                 Ok(page) => Some(page),
-                Err(BodyError::NoItems) => return Err(self.failed(AttemptError::NoItems)),
+                Err(BodyError::NoItems(found)) => {
+                    return Err(self.failed(AttemptError::NoItems(found)))
+                }
                 Err(BodyError::Malformed(e)) => {
                     return Err(self.failed(AttemptError::MalformedJson(e)))
                 }

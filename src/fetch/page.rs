@@ -34,8 +34,9 @@ const MAX_DEPTH: usize = 3;
 pub enum BodyError {
     /// Not valid UTF-8 JSON; serde_json's message.
     Malformed(String),
-    /// JSON, but without an item array.
-    NoItems,
+    /// JSON, but without an item array: what the body holds instead (its
+    /// top-level keys), so that a wrong `items_path` can be put right.
+    NoItems(String),
 }
 
 /// A page body that is JSON, with its items found.
@@ -84,9 +85,18 @@ impl Page {
                 (None, Vec::new())
             }
         };
-        let array = array
-            .filter(|a| a.starts_with('['))
-            .ok_or(BodyError::NoItems)?;
+        let Some(array) = array.filter(|a| a.starts_with('[')) else {
+            let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).take(12).collect();
+            let what = match items_path {
+                Some(path) => format!("nothing at items_path {path}"),
+                None => "no usual key such as data, items or results".to_string(),
+            };
+            let found = match keys.is_empty() {
+                true => format!("{what}; the body is not an object"),
+                false => format!("{what}; its top-level keys: {}", keys.join(", ")),
+            };
+            return Err(BodyError::NoItems(found));
+        };
         let array = span(&text, array);
         Ok(Page {
             array,
@@ -412,7 +422,7 @@ mod tests {
         let path: Option<DotPath> = path.map(|p| p.parse().unwrap());
         let page = match Page::parse(body.to_string(), path.as_ref()) {
             Ok(page) => page,
-            Err(BodyError::NoItems) => return None,
+            Err(BodyError::NoItems(_)) => return None,
             Err(e) => panic!("{e:?}"),
         };
         let parsed = page
@@ -448,9 +458,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert!(matches!(
+            Page::parse("5".into(), None),
+            Err(BodyError::NoItems(_))
+        ));
+        // A wrong items_path names what the body holds instead.
+        let path: DotPath = "data.items".parse().unwrap();
+        let err = Page::parse(r#"{"results": [], "count": 0}"#.into(), Some(&path)).unwrap_err();
         assert_eq!(
-            Page::parse("5".into(), None).unwrap_err(),
-            BodyError::NoItems
+            err,
+            BodyError::NoItems(
+                "nothing at items_path data.items; its top-level keys: results, count".into()
+            )
         );
     }
 
