@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use log::info;
 use serde_json::{json, Map, Value};
 
 use crate::atomic::AtomicFile;
@@ -198,8 +199,16 @@ impl State {
             url = set_query_param(&url, &inc.param, &sent.to_text());
         }
         let position = entry.resume.clone().map(|p| restore_secrets(p, &url));
+        let resumed_from = position.as_ref().map(|p| shown_position(p, redactor));
+        let name = source.name.as_str();
+        if let Some(shown) = &resumed_from {
+            info!(source = name, event = "resume", position = shown.to_string(); "");
+        }
+        if let Some(sent) = bookmark_sent {
+            info!(source = name, event = "bookmark_sent", value = sent.to_text(); "");
+        }
         Plan {
-            resumed_from: position.as_ref().map(|p| shown_position(p, redactor)),
+            resumed_from,
             start: Start {
                 url: Some(url),
                 position,

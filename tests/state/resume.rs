@@ -105,9 +105,15 @@ fn a_sigterm_cut_run_resumes_each_style_where_it_stopped() {
     let fast = with_policies(server.config_json(), json!({}));
     let o = run_command(&two.0, &fast)
         .args(["--state", state_arg])
+        .env("RUST_LOG", "info")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for style in super::STYLES {
+        let said = format!("source={} event=resume position=", style.config_name());
+        assert!(err.contains(&said), "logged: {said}\n{err}");
+    }
     let log = server.requests()[before..].to_vec();
     let (first, second) = (Ran::read(&one.0.join("out")), Ran::read(&two.0.join("out")));
     assert_eq!(first.summary["status"], "interrupted");
