@@ -8,7 +8,7 @@ use testsupport::{MockServer, MockSource, Scenario, Style};
 use crate::support::OutDir;
 
 /// The binary with `args`, logging warnings only.
-fn command(args: &[&str]) -> Command {
+pub(crate) fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest"));
     command.args(args).env("RUST_LOG", "warn");
     command
@@ -18,7 +18,7 @@ fn ingest(args: &[&str]) -> Output {
     command(args).output().expect("run the ingest binary")
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -351,7 +351,7 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
 }
 
 /// Spawns `ingest` with piped output.
-fn spawn(mut command: Command) -> std::process::Child {
+pub(crate) fn spawn(mut command: Command) -> std::process::Child {
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -359,7 +359,8 @@ fn spawn(mut command: Command) -> std::process::Child {
         .unwrap()
 }
 
-fn signal(child: &std::process::Child, sig: &str) {
+/// Sends `sig` (`-TERM`, `-INT`) to `child`.
+pub(crate) fn signal(child: &std::process::Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()

@@ -243,3 +243,48 @@ fn the_serve_mock_walk_through_works_as_written() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The incremental example of "Resuming and incremental runs" runs for
+/// real against a mock that answers `since` (only its `url` rewritten):
+/// the first run sends its `start`, the next one its bookmark less the
+/// minute of `lookback_ms`.
+#[test]
+fn the_incremental_example_asks_from_start_then_from_its_bookmark() {
+    tokens();
+    let example = config_examples(&readme())
+        .into_iter()
+        .find(|c| c.contains("\"incremental\""))
+        .expect("README has an incremental example");
+    let mut doc: Value = serde_json::from_str(&example).unwrap();
+    let mock = MockSource::new("gh", Style::LinkHeader, 3, 5).honouring_since("since");
+    let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+    doc["sources"][0]["url"] = json!(server.source_url("gh"));
+    let config = Config::parse("README incremental example", &doc.to_string()).unwrap();
+    let dir = crate::support::OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let state = dir.0.join("state.json");
+    let first = crate::support::run_with_state(&config, &state, |_| {});
+    let issues = &first.summary["sources"]["issues"];
+    assert_eq!(first.exit_code(), 0, "{issues:#}");
+    assert_eq!(issues["warnings"], json!([]));
+    assert_eq!(issues["bookmark_sent"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        server.requests()[0].query("since").as_deref(),
+        Some("2026-01-01T00:00:00Z")
+    );
+    let bookmark = issues["bookmark_saved"].as_str().unwrap().to_string();
+    server.next_generation();
+    let before = server.requests().len();
+    let second = crate::support::run_with_state(&config, &state, |_| {});
+    let sent = second.summary["sources"]["issues"]["bookmark_sent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let minute = 60 * 1_000_000_000;
+    assert_eq!(
+        testsupport::parse_rfc3339(&sent),
+        testsupport::parse_rfc3339(&bookmark).map(|b| b - minute)
+    );
+    assert_eq!(server.requests()[before].query("since"), Some(sent));
+    assert_eq!(second.exit_code(), 0);
+}

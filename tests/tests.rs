@@ -30,3 +30,8 @@ mod memory;
 mod resilience;
 /// What a person sees: progress bars under a pty, JSON logs.
 mod ui;
+
+/// SPEC §9 `--state`: a cut run resumes where each source stopped, an
+/// incremental source asks only for what changed, and the state file is
+/// guarded (fingerprints, `--source`, atomic writes, hostile files).
+mod state;

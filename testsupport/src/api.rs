@@ -12,10 +12,12 @@
 use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::json;
 
+use crate::changes::{parse_rfc3339, percent_decode, Changes, Issues};
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
 use crate::scenario::{MockSource, Scenario, Style};
@@ -32,6 +34,34 @@ pub(crate) struct Mounted {
     pub scenario: Scenario,
     pub data: Vec<SourceData>,
     pub base_url: String,
+    /// The items of the sources that honour `since`, at their current
+    /// generation; written only by `next_generation`.
+    changing: RwLock<Changing>,
+}
+
+/// The current generation of the sources that honour `since`.
+#[derive(Debug)]
+struct Changing {
+    generation: u32,
+    /// Per source: its items, for a source that honours `since`.
+    issues: Vec<Option<Arc<Issues>>>,
+}
+
+/// What one request sees of a source's pages: the seeded ones, or — for
+/// a source that honours `since` — those of the items updated at or after
+/// the instant the request gave.
+#[derive(Debug)]
+struct View {
+    /// Pages with data.
+    pages: usize,
+    /// Items on all of them (`offset`'s `total`).
+    total: u64,
+    /// The item arrays of a source that honours `since`, as the request
+    /// filtered them; `None`: the seeded pages.
+    filtered: Option<Vec<String>>,
+    /// Appended to every URL an answer points onward to: the request's
+    /// `since` (GitHub's links keep the query).
+    carry: String,
 }
 
 /// Where a request target leads.
@@ -85,19 +115,99 @@ impl Mounted {
             .sources
             .iter()
             .map(|s| data::generate(scenario.seed, s))
+            .collect::<Vec<SourceData>>();
+        let issues = scenario
+            .sources
+            .iter()
+            .zip(&data)
+            .map(|(src, d)| {
+                src.since.as_ref()?;
+                assert_eq!(
+                    src.shape,
+                    crate::Shape::GithubIssues,
+                    "{}: a source that honours `since` serves GitHub issues",
+                    src.name
+                );
+                Some(Arc::new(Issues::from_pages(&d.pages)))
+            })
             .collect();
         Mounted {
             scenario,
             data,
             base_url,
+            changing: RwLock::new(Changing {
+                generation: 0,
+                issues,
+            }),
         }
     }
 
-    /// What the server serves.
+    /// What the server serves: for a source that honours `since`, every
+    /// item of its current generation (as a request without `since` gets
+    /// them).
     pub fn truth(&self) -> Truth {
-        Truth {
-            sources: self.data.iter().map(|d| d.truth.clone()).collect(),
+        let changing = self.changing.read().unwrap_or_else(|e| e.into_inner());
+        let sources = self
+            .data
+            .iter()
+            .zip(&changing.issues)
+            .zip(&self.scenario.sources)
+            .map(|((d, issues), src)| match issues {
+                None => d.truth.clone(),
+                Some(issues) => data::changing_truth(src, self.scenario.seed, issues.all()),
+            })
+            .collect();
+        Truth { sources }
+    }
+
+    /// Moves every source that honours `since` to its next generation
+    /// (see `changes.rs`); says what changed.
+    pub fn next_generation(&self) -> Vec<Changes> {
+        let mut changing = self.changing.write().unwrap_or_else(|e| e.into_inner());
+        changing.generation += 1;
+        let generation = changing.generation;
+        let mut said = Vec::new();
+        for (slot, src) in changing.issues.iter_mut().zip(&self.scenario.sources) {
+            if let Some(issues) = slot {
+                let (next, changes) = issues.next(self.scenario.seed, &src.name, generation);
+                *slot = Some(Arc::new(next));
+                said.push(changes);
+            }
         }
+        said
+    }
+
+    /// What a request with `query` sees of source `idx`, or why its
+    /// `since` is refused.
+    fn view(&self, idx: usize, query: &str) -> Result<View, String> {
+        let src = &self.scenario.sources[idx];
+        let Some(param) = &src.since else {
+            return Ok(View {
+                pages: src.pages,
+                total: (src.pages * src.items_per_page) as u64,
+                filtered: None,
+                carry: String::new(),
+            });
+        };
+        let raw = query_param(query, param);
+        let since = match raw {
+            None => None,
+            Some(v) => Some(
+                parse_rfc3339(&percent_decode(v))
+                    .ok_or_else(|| format!("{param}: not an ISO 8601 timestamp: {v}"))?,
+            ),
+        };
+        let issues = {
+            let changing = self.changing.read().unwrap_or_else(|e| e.into_inner());
+            changing.issues[idx].clone().unwrap_or_default()
+        };
+        let (pages, total) = issues.pages(since, src.items_per_page);
+        Ok(View {
+            pages: pages.len(),
+            total,
+            filtered: Some(pages),
+            carry: raw.map(|v| format!("&{param}={v}")).unwrap_or_default(),
+        })
     }
 
     /// The opaque cursor that leads to `page` of `src`.
@@ -117,6 +227,16 @@ impl Mounted {
             };
         };
         let src = &self.scenario.sources[idx];
+        let view = match self.view(idx, query) {
+            Ok(view) => view,
+            Err(msg) => {
+                return Routed {
+                    source: Some(idx),
+                    page: 0,
+                    problem: Some((422, msg)),
+                }
+            }
+        };
         let page = match src.style {
             Style::Page | Style::NextUrl | Style::LinkHeader => match query_param(query, "page") {
                 None => Ok(1),
@@ -142,7 +262,7 @@ impl Mounted {
                     .strip_prefix('c')
                     .and_then(|rest| rest.split_once('x'))
                     .and_then(|(page, _)| page.parse::<usize>().ok())
-                    .filter(|&p| (1..=src.pages).contains(&p) && self.cursor(src, p) == c)
+                    .filter(|&p| (1..=view.pages).contains(&p) && self.cursor(src, p) == c)
                     .ok_or("unknown cursor"),
             },
             Style::None => Ok(1),
@@ -161,21 +281,24 @@ impl Mounted {
         }
     }
 
-    /// The page that follows `page`, for pointer styles: an endless source
-    /// loops from its last page back to page 2 (or 1).
-    fn next_page(src: &MockSource, page: usize) -> Option<usize> {
-        if page < src.pages {
+    /// The page that follows `page` of `pages`, for pointer styles: an
+    /// endless source loops from its last page back to page 2 (or 1).
+    fn next_page(src: &MockSource, pages: usize, page: usize) -> Option<usize> {
+        if page < pages {
             Some(page + 1)
         } else if src.endless {
-            Some(if src.pages >= 2 { 2 } else { 1 })
+            Some(if pages >= 2 { 2 } else { 1 })
         } else {
             None
         }
     }
 
     /// The item array of `page`, as JSON text.
-    fn items(&self, idx: usize, page: usize) -> Cow<'_, str> {
+    fn items<'a>(&'a self, idx: usize, page: usize, view: &'a View) -> Cow<'a, str> {
         let src = &self.scenario.sources[idx];
+        if let Some(pages) = &view.filtered {
+            return Cow::Borrowed(pages.get(page - 1).map_or("[]", String::as_str));
+        }
         match self.data[idx].pages.get(page - 1) {
             Some(items) => Cow::Borrowed(items),
             None if src.endless => Cow::Owned(data::filler_page(src, self.scenario.seed, page)),
@@ -183,22 +306,23 @@ impl Mounted {
         }
     }
 
-    fn list_url(&self, src: &MockSource, page: usize, absolute: bool) -> String {
+    fn list_url(&self, src: &MockSource, page: usize, absolute: bool, carry: &str) -> String {
         let base = if absolute { self.base_url.as_str() } else { "" };
-        format!("{base}{}?page={page}", src.path())
+        format!("{base}{}?page={page}{carry}", src.path())
     }
 
-    fn link_headers(&self, src: &MockSource, page: usize) -> Vec<(String, String)> {
+    fn link_headers(&self, src: &MockSource, view: &View, page: usize) -> Vec<(String, String)> {
         let mut links = Vec::new();
-        if let Some(next) = Self::next_page(src, page) {
+        let carry = view.carry.as_str();
+        if let Some(next) = Self::next_page(src, view.pages, page) {
             let rel = if page % 4 == 3 { "Next" } else { "next" };
-            let url = self.list_url(src, next, next % 2 == 1);
+            let url = self.list_url(src, next, next % 2 == 1, carry);
             links.push(format!("<{url}>; rel=\"{rel}\""));
         }
         if page > 1 {
             links.push(format!(
                 "<{}>; rel=\"prev\"",
-                self.list_url(src, page - 1, true)
+                self.list_url(src, page - 1, true, carry)
             ));
         }
         if page % 2 == 0 {
@@ -220,10 +344,14 @@ impl Mounted {
         };
         let src = &self.scenario.sources[idx];
         let page = routed.page;
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let Ok(view) = self.view(idx, query) else {
+            return Answer::error(422, "Validation Failed");
+        };
         // Faults go by the page asked for, the body by the page served.
         let served = if src.ignores_position { 1 } else { page };
-        let links = if src.style == Style::LinkHeader && served <= src.pages {
-            self.link_headers(src, served)
+        let links = if src.style == Style::LinkHeader && served <= view.pages {
+            self.link_headers(src, &view, served)
         } else {
             Vec::new()
         };
@@ -237,25 +365,25 @@ impl Mounted {
             Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
             Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
             Some(FaultKind::Oversized(n)) => {
-                let mut a = self.normal(idx, served);
+                let mut a = self.normal(idx, served, &view);
                 if a.body.len() < *n {
                     a.body.resize(*n, b' ');
                 }
                 a
             }
-            _ => self.normal(idx, served),
+            _ => self.normal(idx, served, &view),
         };
         answer.headers.extend(links);
         answer
     }
 
-    fn normal(&self, idx: usize, page: usize) -> Answer {
+    fn normal(&self, idx: usize, page: usize, view: &View) -> Answer {
         let src = &self.scenario.sources[idx];
-        let beyond = page > src.pages && !src.endless;
+        let beyond = page > view.pages && !src.endless;
         let items = if beyond {
             Cow::Borrowed("[]")
         } else {
-            self.items(idx, page)
+            self.items(idx, page, view)
         };
         // Envelopes are written around the pre-serialized item array, in
         // the key order a `json!` of the same shape would have.
@@ -272,7 +400,7 @@ impl Mounted {
                 let total = if src.endless {
                     ENDLESS_TOTAL
                 } else {
-                    (src.pages * src.items_per_page) as u64
+                    view.total
                 };
                 format!(r#"{{"results":{items},"total":{total}}}"#)
             }
@@ -280,15 +408,17 @@ impl Mounted {
                 return Answer::error(404, "no such page");
             }
             Style::Cursor => {
-                let next = json!(Self::next_page(src, page).map(|p| self.cursor(src, p)));
+                let next =
+                    json!(Self::next_page(src, view.pages, page).map(|p| self.cursor(src, p)));
                 format!(r#"{{"items":{items},"meta":{{"next_cursor":{next}}}}}"#)
             }
             Style::NextUrl => {
                 // Root-relative, path-relative and absolute URLs in turn.
-                let next = json!(Self::next_page(src, page).map(|p| match p % 3 {
-                    0 => self.list_url(src, p, true),
-                    1 => self.list_url(src, p, false),
-                    _ => format!("{}?page={p}", src.style.resource()),
+                let carry = view.carry.as_str();
+                let next = json!(Self::next_page(src, view.pages, page).map(|p| match p % 3 {
+                    0 => self.list_url(src, p, true, carry),
+                    1 => self.list_url(src, p, false, carry),
+                    _ => format!("{}?page={p}{carry}", src.style.resource()),
                 }));
                 format!(r#"{{"data":{items},"next":{next}}}"#)
             }

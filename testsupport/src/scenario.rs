@@ -4,8 +4,9 @@
 //!
 //! A scenario is plain data; the server never changes it. Everything the
 //! server answers is a pure function of the scenario, the request and the
-//! attempt number of that `(source, page)`, which is what makes the mocks
-//! deterministic.
+//! attempt number of that `(source, page)` — and, for a source that
+//! honours `since`, of the generation a test moved it to — which is what
+//! makes the mocks deterministic.
 
 use std::time::Duration;
 
@@ -139,6 +140,12 @@ pub struct MockSource {
     /// and the request log still go by the page requested. Wins over
     /// `endless`. Defaults to false.
     pub ignores_position: bool,
+    /// The query parameter by which the source answers only the items
+    /// updated at or after an instant (GitHub's `since`, RFC 3339); such a
+    /// source serves [`Shape::GithubIssues`] and changes when a test calls
+    /// [`crate::MockServer::next_generation`] (see
+    /// [`MockSource::honouring_since`]). Defaults to `None`.
+    pub since: Option<String>,
 }
 
 impl MockSource {
@@ -153,6 +160,7 @@ impl MockSource {
             shape: style.default_shape(),
             endless: false,
             ignores_position: false,
+            since: None,
         }
     }
 
@@ -186,6 +194,19 @@ impl MockSource {
     /// [`MockSource::ignores_position`]).
     pub fn ignoring_position(mut self) -> MockSource {
         self.ignores_position = true;
+        self
+    }
+
+    /// Makes the source answer `param` as GitHub's issues API answers
+    /// `since`: only the items whose `updated_at` is at or after the given
+    /// RFC 3339 instant (anything else there: a 422), paginated over what
+    /// is left, with every next link keeping the parameter. It serves
+    /// GitHub issues ([`Shape::GithubIssues`]), two of them at the latest
+    /// `updated_at`, and its items change at each
+    /// [`crate::MockServer::next_generation`]: some edited, some added.
+    pub fn honouring_since(mut self, param: &str) -> MockSource {
+        self.since = Some(param.to_string());
+        self.shape = Shape::GithubIssues;
         self
     }
 
