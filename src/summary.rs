@@ -95,13 +95,16 @@ fn source_summary(s: &SourceStats) -> Value {
         .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
         .collect();
     m.insert("invalid_reasons".into(), Value::Object(invalid));
-    let bookmark_field = s.bookmark_field.clone().unwrap_or_default();
-    let bad_values: Map<String, Value> = (s.fields.iter().enumerate())
-        .map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)))
-        .chain(std::iter::once((bookmark_field, s.counts.bookmark_bad)))
-        .filter(|(_, n)| *n > 0)
-        .map(|(f, n)| (f, json!(n)))
-        .collect();
+    // Declared fields, then the bookmark field (one key when they are the
+    // same field: the counts add up).
+    let mut bad_values: Map<String, Value> = Map::new();
+    let bookmark = s.bookmark_field.clone().map(|f| (f, s.counts.bookmark_bad));
+    let fields = s.fields.iter().enumerate();
+    let counted = fields.map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)));
+    for (field, n) in counted.chain(bookmark).filter(|(_, n)| *n > 0) {
+        let sum = bad_values.get(&field).and_then(Value::as_u64).unwrap_or(0) + n;
+        bad_values.insert(field, json!(sum));
+    }
     m.insert("bad_values".into(), Value::Object(bad_values));
     let retries: Map<String, Value> = RetryCause::ALL
         .iter()
