@@ -227,6 +227,9 @@ pub struct FetchCounts {
     /// The largest item total the server announced (`X-Total-Count`, the
     /// value at `total_path`), if any.
     pub announced: Option<u64>,
+    /// Where the first page's item array was found (`items_path`, or what
+    /// the detection found; empty for a body that is the array).
+    pub items_at: Option<String>,
 }
 
 impl FetchCounts {

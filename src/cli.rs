@@ -27,8 +27,26 @@ pub struct Cli {
 pub enum Command {
     /// Run the pipeline.
     Run(RunArgs),
+    /// Try a config on the first page of each source.
+    Check(CheckArgs),
     /// Serve the mock APIs.
     ServeMock(ServeMockArgs),
+}
+
+/// Try a config without writing anything: fetch the first page of each
+/// source (with the normal policies) and show where the items are, the
+/// first records as run would write them, the invalid items by reason, the
+/// keys the items carry and the next page. Exit 0 when every source gave a
+/// valid record, 3 otherwise, 2 for a config error.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {
+    /// config file (JSON, see README); default: the built-in demo
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// check only this source (repeatable); default: every source
+    #[argh(option)]
+    pub source: Vec<String>,
 }
 
 /// Run the pipeline: ingest from the sources of --config, or, without it,
@@ -157,7 +175,9 @@ pub fn parse() -> Result<Command, ExitCode> {
         return Err(ExitCode::Complete);
     }
     cli.command.ok_or_else(|| {
-        eprintln!("ingest: a command is required (run, serve-mock). Run ingest --help for usage.");
+        eprintln!(
+            "ingest: a command is required (run, check, serve-mock). Run ingest --help for usage."
+        );
         ExitCode::Usage
     })
 }

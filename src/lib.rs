@@ -111,6 +111,7 @@
 //! | `cli.rs` | argh's definitions of the commands and flags (binary only) |
 //! | `demo.rs` | the built-in demo and `serve-mock` (binary only; uses `testsupport`) |
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
+//! | `check.rs` | `ingest check`: the first page of each source, reported |
 //! | `config/mod.rs` | the validated [`Config`], its defaults, its redacted JSON |
 //! | `config/validate.rs` | ingest's config schema: the walk from JSON to [`Config`] |
 //! | `config/record.rs` | the `record` key: declared schemas read and written back |
@@ -155,6 +156,7 @@
 mod aggregate;
 mod atomic;
 mod bookmark;
+mod check;
 mod coerce;
 mod config;
 mod control;
@@ -182,6 +184,7 @@ mod warnings;
 
 pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
 pub use atomic::exit_now;
+pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
 pub use config::{Config, ConfigError, FieldPaths, Policies};
 pub use control::RunControl;
 pub use error::Error;

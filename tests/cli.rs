@@ -972,3 +972,68 @@ fn the_end_table_shows_lost_pages_and_stop_reasons() {
     let rows = table.lines().take_while(|l| !l.contains(": "));
     assert!(rows.into_iter().all(|l| l.chars().count() <= 80), "{table}");
 }
+
+/// `ingest check`: the first page of each source, reported; exit 0 when
+/// every source gave a valid record, 3 otherwise (naming the reason and
+/// the keys the items carry, or the keys a wrong items_path missed), 2
+/// for a config error; nothing is written.
+#[test]
+fn check_reports_the_first_page_and_writes_nothing() {
+    let scenario = Scenario::new(6)
+        .with(MockSource::new("shop", Style::Page, 2, 5))
+        .with(
+            MockSource::new("gh", Style::LinkHeader, 2, 5).shape(testsupport::Shape::GithubIssues),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let check = |config: &Value| {
+        let path = dir.0.join("check.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let o = command(&["check", "--config"])
+            .arg(&path)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr(&o),
+        )
+    };
+    let config = server.config_json();
+    let mut shop_only = config.clone();
+    shop_only["sources"] = json!([config["sources"][0]]);
+    let (code, out, err) = check(&shop_only);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("records    ") && out.contains("{\"key\":\"shop:"),
+        "{out}"
+    );
+    assert!(out.contains("next page  http://"), "{out}");
+    // GitHub issues under the product schema: no record, the reason named
+    // and the keys listed, so the user sees what to declare.
+    let (code, out, _) = check(&config);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("missing_price"), "{out}");
+    for key in ["number", "title", "state", "user", "labels"] {
+        assert!(out.contains(key), "keys list {key}: {out}");
+    }
+    // A wrong items_path names the keys the body has.
+    let mut wrong = shop_only.clone();
+    wrong["sources"][0]["items_path"] = json!("items");
+    let (code, out, _) = check(&wrong);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("nothing at items_path items") && out.contains("data"),
+        "{out}"
+    );
+    // A config error.
+    let (code, _, err) = check(&json!({"sources": []}));
+    assert_eq!(code, Some(2), "{err}");
+    let written: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["check.json"], "check writes nothing");
+}

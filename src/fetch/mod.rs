@@ -290,6 +290,9 @@ impl<'a> Fetcher<'a> {
                     link_next,
                 }) => {
                     failed_in_a_row = 0;
+                    if self.counts.items_at.is_none() {
+                        self.counts.items_at = Some(page.found_at.to_string());
+                    }
                     let n = match self.hand_over(tx, &page, &url) {
                         Sent::All(n) => n,
                         Sent::ProcessorGone => {
