@@ -19,7 +19,6 @@ use serde_json::Value;
 use crate::bookmark::Bookmark;
 use crate::config::Config;
 use crate::error::{ErrorKind, RetryCause};
-use crate::normalize::Record;
 use crate::position::Position;
 use crate::schema::RecordSchema;
 
@@ -178,15 +177,14 @@ impl ItemCounts {
         bump(&mut self.invalid, index, 1);
     }
 
-    /// Counts one record written: which fields it filled, which it nulled.
-    pub fn add_record(&mut self, record: &Record<'_>) {
+    /// Counts one record written: the fields it filled and nulled (by
+    /// index).
+    pub fn add_record_fields(&mut self, filled: &[u16], bad: &[u16]) {
         self.records += 1;
-        for (i, value) in record.values.iter().enumerate() {
-            if value.is_some() {
-                bump(&mut self.filled, i, 1);
-            }
+        for &i in filled {
+            bump(&mut self.filled, usize::from(i), 1);
         }
-        for &i in &record.bad {
+        for &i in bad {
             bump(&mut self.bad_values, usize::from(i), 1);
         }
     }
