@@ -7,7 +7,8 @@ CARGO ?= cargo
 ## (debug profile and no TLS: the demo is plain http on loopback and I/O-bound,
 ## so a fresh machine gets to it fastest this way)
 run:
-	$(CARGO) run --quiet --no-default-features -- run
+	@echo "make run: building ingest (a first build takes about a minute), then the demo"
+	$(CARGO) run --no-default-features -- run
 
 ## test: the whole test suite (what CI runs)
 test:

@@ -19,7 +19,6 @@ use serde_json::Value;
 use crate::bookmark::Bookmark;
 use crate::config::Config;
 use crate::error::{ErrorKind, RetryCause};
-use crate::normalize::Record;
 use crate::position::Position;
 use crate::schema::RecordSchema;
 
@@ -46,11 +45,7 @@ pub enum SourceStatus {
 impl SourceStatus {
     /// The progress phase a finished source shows.
     pub fn final_phase(self) -> Phase {
-        if self == SourceStatus::Complete {
-            Phase::Done
-        } else {
-            Phase::Failed
-        }
+        Phase::Ended(self)
     }
 
     /// The name used in the summary.
@@ -70,30 +65,54 @@ impl SourceStatus {
 /// What a source is doing right now (for the progress display).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Sending or waiting for a token.
+    /// Sending a request, or reading its answer.
     Fetching,
-    /// Waiting out a backoff or a Retry-After.
-    BackingOff,
+    /// Waiting for a token of its rate limit.
+    RateLimit,
+    /// Waiting out its backoff before retry `retry` of `of`.
+    Backoff {
+        /// The retry waited for (1-based).
+        retry: u32,
+        /// Retries allowed.
+        of: u32,
+    },
+    /// Waiting out the server's Retry-After.
+    RetryAfter,
     /// Waiting out the breaker's cooldown.
     BreakerOpen,
     /// Waiting for the server's quota to reset.
     QuotaReset,
-    /// Finished with end of data.
-    Done,
-    /// Finished any other way.
-    Failed,
+    /// Finished, with this status.
+    Ended(SourceStatus),
 }
 
 impl Phase {
-    /// The word the progress bar shows.
-    pub fn as_str(self) -> &'static str {
+    /// Whether the source has finished.
+    pub fn is_ended(self) -> bool {
+        matches!(self, Phase::Ended(_))
+    }
+
+    /// The state words of SPEC §7, with the time left of a wait (`until`,
+    /// seen at `now`): `backoff (retry 2/3, 0.8 s)`, `breaker open 12 s`;
+    /// a finished source says its status as the summary does (`done` for
+    /// complete).
+    pub fn words(self, left: Option<Duration>) -> String {
+        let secs = |d: Duration| match d.as_secs_f64() {
+            s if s < 10.0 => format!("{s:.1} s"),
+            s => format!("{s:.0} s"),
+        };
+        let left = left.map_or_else(String::new, secs);
         match self {
-            Phase::Fetching => "fetching",
-            Phase::BackingOff => "backing off",
-            Phase::BreakerOpen => "breaker open",
-            Phase::QuotaReset => "quota reset",
-            Phase::Done => "done",
-            Phase::Failed => "failed",
+            Phase::Fetching => "fetching".into(),
+            Phase::RateLimit => "waiting: rate limit".into(),
+            Phase::Backoff { retry, of } => format!("backoff (retry {retry}/{of}, {left})"),
+            Phase::RetryAfter => format!("retry-after {left}"),
+            Phase::BreakerOpen => format!("breaker open {left}"),
+            Phase::QuotaReset => format!("quota reset {left}"),
+            Phase::Ended(SourceStatus::Complete) => "done".into(),
+            Phase::Ended(SourceStatus::MaxPages) => "max pages".into(),
+            Phase::Ended(SourceStatus::BreakerOpen) => "breaker open (deadline)".into(),
+            Phase::Ended(status) => status.as_str().into(),
         }
     }
 }
@@ -158,15 +177,14 @@ impl ItemCounts {
         bump(&mut self.invalid, index, 1);
     }
 
-    /// Counts one record written: which fields it filled, which it nulled.
-    pub fn add_record(&mut self, record: &Record<'_>) {
+    /// Counts one record written: the fields it filled and nulled (by
+    /// index).
+    pub fn add_record_fields(&mut self, filled: &[u16], bad: &[u16]) {
         self.records += 1;
-        for (i, value) in record.values.iter().enumerate() {
-            if value.is_some() {
-                bump(&mut self.filled, i, 1);
-            }
+        for &i in filled {
+            bump(&mut self.filled, usize::from(i), 1);
         }
-        for &i in &record.bad {
+        for &i in bad {
             bump(&mut self.bad_values, usize::from(i), 1);
         }
     }
@@ -227,6 +245,9 @@ pub struct FetchCounts {
     /// The largest item total the server announced (`X-Total-Count`, the
     /// value at `total_path`), if any.
     pub announced: Option<u64>,
+    /// Where the first page's item array was found (`items_path`, or what
+    /// the detection found; empty for a body that is the array).
+    pub items_at: Option<String>,
 }
 
 impl FetchCounts {
@@ -282,6 +303,8 @@ impl FetchCounts {
 pub struct Live {
     /// What the source is doing now.
     pub phase: Phase,
+    /// When the wait it is in ends, if it is waiting.
+    pub until: Option<std::time::Instant>,
     /// Successful responses so far.
     pub pages: u64,
     /// Attempts sent so far.
@@ -363,6 +386,7 @@ impl SourceStats {
             status: SourceStatus::Running,
             live: Live {
                 phase: Phase::Fetching,
+                until: None,
                 pages: 0,
                 requests: 0,
             },
@@ -387,6 +411,7 @@ impl SourceStats {
     pub fn finish(&mut self, outcome: SourceOutcome, show: impl Fn(&str) -> String) {
         self.live = Live {
             phase: outcome.status.final_phase(),
+            until: None,
             pages: outcome.counts.pages,
             requests: outcome.counts.requests,
         };
@@ -402,7 +427,7 @@ impl SourceStats {
     /// Marks a source whose fetcher never ran or failed: status `error`.
     pub fn fail(&mut self) {
         self.status = SourceStatus::Error;
-        self.live.phase = Phase::Failed;
+        self.live.phase = Phase::Ended(SourceStatus::Error);
     }
 }
 

@@ -27,8 +27,26 @@ pub struct Cli {
 pub enum Command {
     /// Run the pipeline.
     Run(RunArgs),
+    /// Try a config on the first page of each source.
+    Check(CheckArgs),
     /// Serve the mock APIs.
     ServeMock(ServeMockArgs),
+}
+
+/// Try a config without writing anything: fetch the first page of each
+/// source (with the normal policies) and show where the items are, the
+/// first records as run would write them, the invalid items by reason, the
+/// keys the items carry and the next page. Exit 0 when every source gave a
+/// valid record, 3 otherwise, 2 for a config error.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {
+    /// config file (JSON, see README); default: the built-in demo
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// check only this source (repeatable); default: every source
+    #[argh(option)]
+    pub source: Vec<String>,
 }
 
 /// Run the pipeline: ingest from the sources of --config, or, without it,
@@ -92,6 +110,10 @@ pub struct ServeMockArgs {
     /// at most 2 million per source)
     #[argh(option, default = "20")]
     pub items_per_page: usize,
+    /// write the ready-to-use config to FILE (before the first request is
+    /// served) instead of stdout; default: stdout
+    #[argh(option)]
+    pub write_config: Option<PathBuf>,
 }
 
 fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
@@ -135,8 +157,14 @@ pub fn parse() -> Result<Command, ExitCode> {
                     ExitCode::Complete
                 }
                 Err(()) => {
-                    eprintln!("{}", exit.output);
-                    eprintln!("Run ingest --help for usage.");
+                    // argh's words, said as ingest's, with the help that
+                    // fits the command the user was typing.
+                    let command = strs
+                        .get(1)
+                        .filter(|c| ["run", "check", "serve-mock"].contains(c))
+                        .map_or(String::new(), |c| format!(" {c}"));
+                    eprintln!("ingest: {}", exit.output.trim_end());
+                    eprintln!("Run ingest{command} --help for usage.");
                     ExitCode::Usage
                 }
             });
@@ -147,7 +175,9 @@ pub fn parse() -> Result<Command, ExitCode> {
         return Err(ExitCode::Complete);
     }
     cli.command.ok_or_else(|| {
-        eprintln!("ingest: a command is required (run, serve-mock). Run ingest --help for usage.");
+        eprintln!(
+            "ingest: a command is required (run, check, serve-mock). Run ingest --help for usage."
+        );
         ExitCode::Usage
     })
 }

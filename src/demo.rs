@@ -28,6 +28,14 @@ pub fn demo(seed: u64) -> Result<(Config, MockServer), Box<dyn std::error::Error
     Ok((config, server))
 }
 
+/// Writes the config whole under `path` (a temporary file renamed), so a
+/// command reading it never sees half of it.
+fn write_config(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// The usage error for a mock too small to make sense or too big to hold.
 fn check_mock_size(pages: usize, items_per_page: usize) -> Result<(), String> {
     if !(1..=MAX_MOCK_ITEMS_PER_PAGE).contains(&items_per_page) {
@@ -77,6 +85,17 @@ pub fn serve_mock(args: ServeMockArgs) -> ExitCode {
         }
     };
     let config = server.config_json();
+    let pretty = serde_json::to_string_pretty(&config).unwrap_or_default() + "\n";
+    // The config first, so that the next command can use it at once.
+    match &args.write_config {
+        Some(path) => {
+            if let Err(e) = write_config(path, &pretty) {
+                eprintln!("ingest: --write-config {}: {e}", path.display());
+                return ExitCode::Internal;
+            }
+        }
+        None => say(&pretty),
+    }
     let mut text = format!(
         "Serving scenario {:?} (seed {}) on {}\n",
         args.scenario,
@@ -90,10 +109,13 @@ pub fn serve_mock(args: ServeMockArgs) -> ExitCode {
             s["url"].as_str().unwrap_or("?")
         );
     }
-    text += "Config for `ingest run --config FILE`:\n";
-    text += &serde_json::to_string_pretty(&config).unwrap_or_default();
-    text += "\nPress Ctrl-C to stop.\n";
-    say(&text);
+    match &args.write_config {
+        Some(path) => text += &format!("Config for `ingest run --config`: {}\n", path.display()),
+        None => text += "Config for `ingest run --config FILE`: on stdout\n",
+    }
+    text += "Faults happen once per page and attempt: restart serve-mock to have them again.\n";
+    text += "Press Ctrl-C to stop.\n";
+    eprint!("{text}");
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = tx.try_send(());

@@ -29,8 +29,8 @@ pub enum AttemptError {
     MalformedJson(String),
     /// The body is larger than `max_body_bytes`.
     BodyTooLarge(u64),
-    /// The body is JSON but holds no item array.
-    NoItems,
+    /// The body is JSON but holds no item array; what it holds instead.
+    NoItems(String),
     /// Redirects did not end in an answer (too many, or a failed hop).
     Redirect(String),
     /// The URL cannot be requested (a bad next link, say).
@@ -51,7 +51,7 @@ impl AttemptError {
             AttemptError::Timeout(_) | AttemptError::Transport(_) => true,
             AttemptError::MalformedJson(_)
             | AttemptError::BodyTooLarge(_)
-            | AttemptError::NoItems
+            | AttemptError::NoItems(_)
             | AttemptError::Redirect(_)
             | AttemptError::BadUrl(_)
             | AttemptError::Dns(_) => false,
@@ -72,7 +72,7 @@ impl AttemptError {
             AttemptError::Transport(_) => Some(ErrorKind::Transport),
             AttemptError::MalformedJson(_) => Some(ErrorKind::MalformedJson),
             AttemptError::BodyTooLarge(_) => Some(ErrorKind::BodyTooLarge),
-            AttemptError::NoItems => Some(ErrorKind::NoItems),
+            AttemptError::NoItems(_) => Some(ErrorKind::NoItems),
             AttemptError::Dns(_) => Some(ErrorKind::Dns),
         }
     }
@@ -277,7 +277,9 @@ impl fmt::Display for AttemptError {
             AttemptError::BodyTooLarge(limit) => {
                 write!(f, "body_too_large: over {limit} bytes")
             }
-            AttemptError::NoItems => f.write_str("no_items: no item array in the body"),
+            AttemptError::NoItems(found) => {
+                write!(f, "no_items: no item array in the body ({found})")
+            }
             AttemptError::Redirect(detail) => write!(f, "redirect: {detail}"),
             AttemptError::BadUrl(detail) => write!(f, "bad url: {detail}"),
             AttemptError::Dns(detail) => write!(f, "dns: {detail}"),
@@ -334,7 +336,7 @@ mod tests {
         assert!(AttemptError::Transport("reset".into()).is_retryable());
         assert!(!AttemptError::MalformedJson("x".into()).is_retryable());
         assert!(!AttemptError::BodyTooLarge(10).is_retryable());
-        assert!(!AttemptError::NoItems.is_retryable());
+        assert!(!AttemptError::NoItems(String::new()).is_retryable());
     }
 
     #[test]

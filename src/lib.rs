@@ -111,8 +111,11 @@
 //! | `cli.rs` | argh's definitions of the commands and flags (binary only) |
 //! | `demo.rs` | the built-in demo and `serve-mock` (binary only; uses `testsupport`) |
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
+//! | `check.rs` | `ingest check`: the first page of each source, reported |
 //! | `config/mod.rs` | the validated [`Config`], its defaults, its redacted JSON |
 //! | `config/validate.rs` | ingest's config schema: the walk from JSON to [`Config`] |
+//! | `config/record.rs` | the `record` key: declared schemas read and written back |
+//! | `config/incremental.rs` | the `incremental` key of a source |
 //! | `config/json.rs` | reading JSON values with key-path errors (a generic toolkit) |
 //! | `dot_path.rs` | `DotPath`: one parsed dot path, used for every path |
 //! | `fetch/mod.rs` | one source's [`Fetcher`]: page loop and attempt phases |
@@ -120,6 +123,7 @@
 //! | `fetch/page.rs` | a page body: its item spans, its envelope, `Link` headers |
 //! | `fetch/paginate.rs` | the pagination styles as a state machine without I/O |
 //! | `fetch/retry.rs` | `RetryPolicy`: retry or give up, backoff, `Retry-After` |
+//! | `fetch/quota.rs` | the quota a server announces in its headers |
 //! | `fetch/breaker.rs` | the circuit breaker, time passed in |
 //! | `fetch/rate_limit.rs` | the token bucket (`ratelimit`), deadline-aware |
 //! | `queue.rs` | the queue of batches between fetchers and processor, bounded in items |
@@ -129,6 +133,9 @@
 //! | `price.rs` | price strings: symbols, codes, separators |
 //! | `dedupe.rs` | the first-wins index of `source:id` keys |
 //! | `aggregate.rs` | the counters of a run, per source and in total |
+//! | `state.rs` | the `--state` file: resume positions, bookmarks, fingerprints |
+//! | `position.rs` | where a source's pagination stands, in its style's terms |
+//! | `bookmark.rs` | incremental bookmarks, compared as instants or integers |
 //! | `summary.rs` | `summary.json` and the end table |
 //! | `atomic.rs` | files that appear under their final name only when whole; the set a forced exit leaves; stale temporary files |
 //! | `time.rs` | RFC 3339 timestamps in UTC |
@@ -149,6 +156,7 @@
 mod aggregate;
 mod atomic;
 mod bookmark;
+mod check;
 mod coerce;
 mod config;
 mod control;
@@ -176,6 +184,7 @@ mod warnings;
 
 pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
 pub use atomic::exit_now;
+pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
 pub use config::{Config, ConfigError, FieldPaths, Policies};
 pub use control::RunControl;
 pub use error::Error;

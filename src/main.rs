@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
     let started = Instant::now();
     let code = match cli::parse() {
         Ok(Command::Run(args)) => run(args, started),
+        Ok(Command::Check(args)) => check(args, started),
         Ok(Command::ServeMock(args)) => demo::serve_mock(args),
         Err(code) => code,
     };
@@ -83,6 +84,37 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
             ExitCode::from(&e)
         }
     }
+}
+
+/// `ingest check`: the first page of each source, reported; nothing is
+/// written.
+fn check(args: cli::CheckArgs, started: Instant) -> ExitCode {
+    ingest::init_logging(false);
+    let (mut config, _demo) = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => (config, None),
+            Err(e) => {
+                eprintln!("ingest: config error: {e}");
+                return ExitCode::Usage;
+            }
+        },
+        None => match demo::demo(42) {
+            Ok((config, server)) => (config, Some(server)),
+            Err(e) => {
+                log::error!(event = "demo_failed", error:% = e; "");
+                return ExitCode::Internal;
+            }
+        },
+    };
+    if let Err(e) = ingest::select_sources(&mut config.sources, &args.source) {
+        eprintln!("ingest: {e}");
+        return ExitCode::Usage;
+    }
+    let control = Arc::new(RunControl::new(started + config.deadline));
+    install_signal_handler(&control);
+    let reports = ingest::check(&config, &control);
+    cli::say(&ingest::render_check(&reports));
+    ingest::check_exit_code(&reports)
 }
 
 /// First Ctrl-C/SIGTERM: stop gracefully. Second: exit at once.

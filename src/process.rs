@@ -15,6 +15,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::aggregate::{ItemCounts, Stats};
@@ -44,22 +46,13 @@ pub fn run<W: Write>(
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
-    let mut line = Vec::with_capacity(256);
     let mut chunk: Vec<Batch> = Vec::new();
     let mut next: Vec<Batch> = Vec::new();
     while let Some(first) = rx.recv() {
         chunk.push(first);
         take_ready(&rx, &mut chunk, config.batch_size);
         loop {
-            let counts = process_chunk(
-                config,
-                &rx,
-                &chunk,
-                &mut next,
-                &mut dedupe,
-                &mut out,
-                &mut line,
-            );
+            let counts = process_chunk(config, &rx, &chunk, &mut next, &mut dedupe, &mut out);
             lock(stats).add_items(&counts?);
             // The chunk's batches go, and with a page's last batch its body.
             chunk.clear();
@@ -72,10 +65,15 @@ pub fn run<W: Write>(
     Ok(())
 }
 
-/// Parses and normalizes one chunk's items in parallel — taking the next
-/// chunk off the queue meanwhile, so fetchers are not kept waiting for the
-/// work — then dedupes and writes them in arrival order. Returns the
-/// chunk's counts per source.
+/// Parses, normalizes and writes one chunk's items in parallel — taking
+/// the next chunk off the queue meanwhile, so fetchers are not kept
+/// waiting for the work — then dedupes and writes them in arrival order.
+/// Returns the chunk's counts per source.
+///
+/// The parallel pass works on parts of a few items, each into one buffer
+/// of its own: the records' lines, their ids, the fields they filled. The
+/// sequential pass only looks ids up and copies lines, so one dispatch to
+/// the pool serves the whole chunk and nothing is allocated per item.
 fn process_chunk<W: Write>(
     config: &Config,
     rx: &QueueRx,
@@ -83,77 +81,177 @@ fn process_chunk<W: Write>(
     next: &mut Vec<Batch>,
     dedupe: &mut DedupeIndex,
     out: &mut Sinks<'_, W>,
-    line: &mut Vec<u8>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
         .iter()
         .flat_map(|b| (0..b.items.len()).map(move |i| (b, i)))
         .collect();
-    let mut nodes = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     rayon::in_place_scope(|s| {
         s.spawn(|_| {
-            nodes = items
-                .par_iter()
-                .map(|&(batch, i)| Node::parse(batch.item(i)))
+            parts = items
+                .par_chunks(PART_ITEMS)
+                .map(|part| Part::of(config, part))
                 .collect();
         });
         take_ready(rx, next, config.batch_size);
     });
-    let results: Vec<Result<Record<'_>, InvalidReason>> = items
-        .par_iter()
-        .zip(&nodes)
-        .map(|(&(batch, _), node)| {
-            let source = &config.sources[batch.source];
-            match node {
-                Ok(node) => normalize(&source.name, node, &source.record),
-                Err(Malformed) => Err(InvalidReason::MalformedItem),
-            }
-        })
-        .collect();
     let mut counts = vec![ItemCounts::default(); config.sources.len()];
     let mut written: std::io::Result<()> = Ok(());
-    for ((&(batch, i), result), node) in items.iter().zip(results).zip(&nodes) {
-        let c = &mut counts[batch.source];
-        c.items += 1;
-        if let (Ok(_), Ok(node), Some(inc)) =
-            (&result, node, &config.sources[batch.source].incremental)
-        {
-            c.add_bookmark(inc.field.get(node).map_or(Ok(None), |v| inc.kind.read(v)));
-        }
-        match result {
-            Err(reason) => {
-                let schema = &config.sources[batch.source].record;
-                c.add_invalid(schema.reason_index(reason));
-                if let (Some(page), Some(rejected), true) =
-                    (&batch.page_url, &mut out.rejected, written.is_ok())
-                {
-                    line.clear();
-                    let source = &config.sources[batch.source].name;
-                    let reason = schema.reason_name(reason);
-                    write_rejected(
-                        line,
-                        source,
-                        &reason,
-                        page,
-                        batch.item(i),
-                        node.as_ref().ok(),
-                    );
-                    written = rejected.write_all(line);
-                }
+    for part in &parts {
+        for done in &part.items {
+            let c = &mut counts[done.source];
+            c.items += 1;
+            if let Some(read) = done.bookmark {
+                c.add_bookmark(read);
             }
-            Ok(record) if !dedupe.insert(batch.source, &record.id) => c.duplicates += 1,
-            Ok(record) => {
-                if written.is_ok() {
-                    line.clear();
-                    record.write_json(line);
-                    line.push(b'\n');
-                    written = out.records.write_all(line);
+            match &done.outcome {
+                Outcome::Invalid { reason, rejected } => {
+                    c.add_invalid(*reason);
+                    if let (Some(line), Some(sink), true) =
+                        (rejected, &mut out.rejected, written.is_ok())
+                    {
+                        written = sink.write_all(&part.buf[line.clone()]);
+                    }
                 }
-                c.add_record(&record);
+                Outcome::Record { line, id, fields } => {
+                    let id = std::str::from_utf8(&part.buf[id.clone()]).unwrap_or_default();
+                    if !dedupe.insert(done.source, id) {
+                        c.duplicates += 1;
+                        continue;
+                    }
+                    if written.is_ok() {
+                        written = out.records.write_all(&part.buf[line.clone()]);
+                    }
+                    c.add_record_fields(
+                        &part.filled[fields.filled.clone()],
+                        &part.filled[fields.bad.clone()],
+                    );
+                }
             }
         }
     }
     written.map(|()| counts)
+}
+
+/// Items one task of the pool takes at a time.
+const PART_ITEMS: usize = 8;
+
+/// A few items, parsed, normalized and written by one task of the pool.
+#[derive(Default)]
+struct Part {
+    /// The lines and ids the items' outcomes point into.
+    buf: Vec<u8>,
+    /// The field indices records filled and nulled, ranges of it per item.
+    filled: Vec<u16>,
+    items: Vec<Done>,
+}
+
+/// One item's outcome in a [`Part`].
+struct Done {
+    source: usize,
+    outcome: Outcome,
+    /// An incremental source's bookmark field, read (valid items only).
+    bookmark: Option<Result<Option<crate::bookmark::Bookmark>, ()>>,
+}
+
+enum Outcome {
+    /// A record: its line (with the newline) and its id, in `buf`; the
+    /// fields it filled and nulled, in `filled`.
+    Record {
+        line: Range<usize>,
+        id: Range<usize>,
+        fields: Fields,
+    },
+    /// Not a record: why (the schema's reason index), and the
+    /// rejected.jsonl line when its source keeps rejected items.
+    Invalid {
+        reason: usize,
+        rejected: Option<Range<usize>>,
+    },
+}
+
+/// Where a record's filled and nulled field indices are in `filled`.
+struct Fields {
+    filled: Range<usize>,
+    bad: Range<usize>,
+}
+
+impl Part {
+    fn of(config: &Config, items: &[(&Batch, usize)]) -> Part {
+        let mut part = Part::default();
+        for &(batch, i) in items {
+            let source = &config.sources[batch.source];
+            let text = batch.item(i);
+            let node = Node::parse(text);
+            let result = match &node {
+                Ok(node) => normalize(&source.name, node, &source.record),
+                Err(Malformed) => Err(InvalidReason::MalformedItem),
+            };
+            let bookmark = match (&result, &node, &source.incremental) {
+                (Ok(_), Ok(node), Some(inc)) => {
+                    Some(inc.field.get(node).map_or(Ok(None), |v| inc.kind.read(v)))
+                }
+                _ => None,
+            };
+            let outcome = match result {
+                Ok(record) => part.record(&record),
+                Err(reason) => {
+                    let schema = &source.record;
+                    let rejected = batch.page_url.as_ref().map(|page| {
+                        let start = part.buf.len();
+                        let name = schema.reason_name(reason);
+                        write_rejected(
+                            &mut part.buf,
+                            &source.name,
+                            &name,
+                            page,
+                            text,
+                            node.as_ref().ok(),
+                        );
+                        start..part.buf.len()
+                    });
+                    Outcome::Invalid {
+                        reason: schema.reason_index(reason),
+                        rejected,
+                    }
+                }
+            };
+            part.items.push(Done {
+                source: batch.source,
+                outcome,
+                bookmark,
+            });
+        }
+        part
+    }
+
+    fn record(&mut self, record: &Record<'_>) -> Outcome {
+        let start = self.buf.len();
+        record.write_json(&mut self.buf);
+        self.buf.push(b'\n');
+        let line = start..self.buf.len();
+        let id_start = self.buf.len();
+        self.buf.extend_from_slice(record.id.as_bytes());
+        let id = id_start..self.buf.len();
+        let filled_start = self.filled.len();
+        let set = record
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_some());
+        self.filled.extend(set.map(|(i, _)| i as u16));
+        let bad_start = self.filled.len();
+        self.filled.extend_from_slice(&record.bad);
+        Outcome::Record {
+            line,
+            id,
+            fields: Fields {
+                filled: filled_start..bad_start,
+                bad: bad_start..self.filled.len(),
+            },
+        }
+    }
 }
 
 /// Moves what the queue holds right now into `chunk`, until it has

@@ -11,13 +11,14 @@
 //! [`LogWriter`], which erases the block, prints the line, and redraws the
 //! block under one lock, so the two never interleave.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pbr::ProgressBar;
 
-use crate::aggregate::{Phase, Stats};
+use crate::aggregate::Stats;
 use crate::control::lock;
 
 /// How often the block is redrawn.
@@ -98,19 +99,57 @@ struct Bar {
     bar: ProgressBar<Capture>,
     capture: Capture,
     line: String,
+    /// Recent (time, items) readings, for a rate of the last seconds
+    /// rather than the average since the start.
+    seen: VecDeque<(Instant, u64)>,
 }
+
+/// How far back the items/s rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
 
 /// The progress display of one run.
 pub struct Progress {
     bars: Option<Mutex<Vec<Bar>>>,
+    /// Columns of the terminal: no line is drawn wider.
+    width: usize,
 }
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress")
             .field("enabled", &self.bars.is_some())
+            .field("width", &self.width)
             .finish()
     }
+}
+
+/// The terminal's width: `COLUMNS` when set, else what `stty` says of the
+/// terminal, else 80. (Asking the terminal itself takes an `ioctl`, which
+/// this crate, free of `unsafe`, leaves to `stty`.)
+fn terminal_width() -> usize {
+    let from_env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    let from_stty = || {
+        let tty = std::fs::File::open("/dev/tty").ok()?;
+        let out = std::process::Command::new("stty")
+            .arg("size")
+            .stdin(tty)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        text.split_whitespace().nth(1)?.parse().ok()
+    };
+    from_env
+        .or_else(from_stty)
+        .filter(|&w: &usize| w >= 20)
+        .unwrap_or(80)
+}
+
+/// `text` cut to `max` characters.
+fn fit(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 impl Progress {
@@ -118,6 +157,7 @@ impl Progress {
     /// stderr is a terminal.
     pub fn new(wanted: bool, stats: &Stats) -> Self {
         let enabled = wanted && std::io::stderr().is_terminal();
+        let width = if enabled { terminal_width() } else { 80 };
         let bars = enabled.then(|| {
             let bars = (0..=stats.sources.len())
                 .map(|_| {
@@ -129,18 +169,19 @@ impl Progress {
                     bar.show_percent = false;
                     bar.show_counter = false;
                     bar.show_time_left = false;
-                    bar.show_speed = true;
-                    bar.set_width(Some(100));
+                    bar.show_speed = false;
+                    bar.set_width(Some(width));
                     Bar {
                         bar,
                         capture,
                         line: String::new(),
+                        seen: VecDeque::new(),
                     }
                 })
                 .collect();
             Mutex::new(bars)
         });
-        Self { bars }
+        Self { bars, width }
     }
 
     /// Redraws from `stats` every 100 ms until `done()` is true. Returns at
@@ -167,49 +208,64 @@ impl Progress {
     fn render(&self, stats: &Stats) {
         let Some(bars) = &self.bars else { return };
         let mut bars = lock(bars);
-        let width = stats
+        let now = Instant::now();
+        let name_width = stats
             .sources
             .iter()
             .map(|s| s.name.len())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(7);
         let t = stats.totals();
-        let finished = |phase: Phase| matches!(phase, Phase::Done | Phase::Failed);
-        let all_finished = stats.sources.iter().all(|s| finished(s.live.phase));
+        let all_finished = stats.sources.iter().all(|s| s.live.phase.is_ended());
+        // pbr adds its tick and two spaces to the message.
+        let room = self.width.saturating_sub(4);
         for (i, b) in bars.iter_mut().enumerate() {
-            let (message, count, done) = match stats.sources.get(i) {
-                Some(s) => (
-                    format!(
-                        "{:<width$}  {:<12}  pages {:>5}  items {:>7}  ",
-                        s.name,
-                        s.live.phase.as_str(),
-                        s.live.pages,
-                        s.counts.items
-                    ),
-                    s.counts.items,
-                    finished(s.live.phase),
-                ),
-                None => (
-                    format!(
-                        "{:<width$}  {:<12}  records {:>7}  invalid {:>5}  duplicates {:>5}  ",
+            let (message, done) = match stats.sources.get(i) {
+                Some(s) => {
+                    let items = s.counts.items;
+                    b.seen.push_back((now, items));
+                    while b
+                        .seen
+                        .front()
+                        .is_some_and(|(at, _)| now - *at > RATE_WINDOW)
+                    {
+                        b.seen.pop_front();
+                    }
+                    let done = s.live.phase.is_ended();
+                    let rate = match (b.seen.front(), done) {
+                        (Some(&(at, then)), false) if now > at => {
+                            let per_s = (items - then) as f64 / (now - at).as_secs_f64();
+                            format!("  {per_s:>7.0}/s")
+                        }
+                        _ => String::new(),
+                    };
+                    let left = s.live.until.map(|u| u.saturating_duration_since(now));
+                    let state = s.live.phase.words(left);
+                    let line = format!(
+                        "{:<name_width$}  {state:<26}  pages {:>5}  items {items:>7}{rate}",
+                        s.name, s.live.pages
+                    );
+                    (fit(&line, room), done)
+                }
+                None => {
+                    let state = if all_finished { "done" } else { "writing" };
+                    let line = format!(
+                        "{:<name_width$}  {state:<7}  records {:>7}  invalid {:>5}  dupes {:>5}",
                         "records",
-                        if all_finished { "done" } else { "writing" },
                         t.counts.records,
                         t.counts.invalid_total(),
                         t.counts.duplicates
-                    ),
-                    t.counts.records,
-                    all_finished,
-                ),
+                    );
+                    (fit(&line, room), all_finished)
+                }
             };
-            // A finished bar keeps its counts but no longer spins or shows
-            // a rate that would only decay.
-            b.bar.show_speed = !done;
+            // A finished bar keeps its counts but no longer spins.
             b.bar.show_tick = !done;
             b.bar.message(&message);
-            b.bar.set(count);
+            b.bar.tick();
             if let Some(line) = b.capture.take_line() {
-                b.line = line;
+                b.line = fit(&line, self.width.saturating_sub(1));
             }
         }
         let mut screen = lock(&SCREEN);

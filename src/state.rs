@@ -29,11 +29,12 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use log::info;
 use serde_json::{json, Map, Value};
 
 use crate::atomic::AtomicFile;
 use crate::bookmark::Bookmark;
-use crate::config::{ConfigError, SourceConfig};
+use crate::config::{ConfigError, Pagination, SourceConfig};
 use crate::fetch::{Position, Start};
 use crate::redact::{is_secret_name, Redactor};
 use crate::url::{pieces, set_query_param};
@@ -93,8 +94,18 @@ pub struct Ended {
 impl State {
     /// Reads `path`: a missing file is an empty state (a first run);
     /// anything that is not a state file of this version is an error that
-    /// says what is wrong.
-    pub fn load(path: &Path) -> Result<State, ConfigError> {
+    /// says what is wrong (exit 2). Then checks that the state can be
+    /// written there, as `--out` is checked: a place that cannot take it
+    /// fails now (exit 1), before anything is fetched, not after the
+    /// whole run.
+    pub fn load(path: &Path) -> Result<State, crate::error::Error> {
+        let state = Self::read(path)?;
+        let (dir, name) = split_path(path);
+        drop(AtomicFile::create(&dir, &name)?);
+        Ok(state)
+    }
+
+    fn read(path: &Path) -> Result<State, ConfigError> {
         let shown = path.display();
         let fail = |what: String| ConfigError(format!("{shown}: {what}"));
         let file = match std::fs::File::open(path) {
@@ -129,7 +140,7 @@ impl State {
             .and_then(Value::as_object)
             .ok_or("expected \"sources\", an object of entries")?;
         for (name, entry) in sources {
-            Entry::from_json(entry).map_err(|what| format!("sources.{name}: {what}"))?;
+            Entry::from_json(entry).map_err(|what| format!("sources.{}: {what}", clipped(name)))?;
         }
         Ok(State {
             sources: sources.clone(),
@@ -156,6 +167,24 @@ impl State {
             }
             None => Entry::default(),
         };
+        // Only a hand-edited file holds another style's position: said,
+        // and not shown as where the source resumed.
+        let mut entry = entry;
+        if let Some(position) = entry
+            .resume
+            .as_ref()
+            .filter(|p| !fits(p, &source.pagination))
+        {
+            warning = Some(format!(
+                "the saved position {} was dropped: it is not a position of pagination \
+                 style {}; the source starts from the beginning",
+                clipped(&position.to_json().to_string()),
+                source.pagination.to_json()["style"]
+            ));
+            entry.resume = None;
+            entry.pass_sent = None;
+            entry.pass_greatest = None;
+        }
         let kind = source.incremental.as_ref().map(|i| i.kind);
         let read = |v: &Option<Value>| kind?.read_json(v.as_ref()?);
         let bookmark_sent = match (&source.incremental, &entry.resume) {
@@ -170,8 +199,16 @@ impl State {
             url = set_query_param(&url, &inc.param, &sent.to_text());
         }
         let position = entry.resume.clone().map(|p| restore_secrets(p, &url));
+        let resumed_from = position.as_ref().map(|p| shown_position(p, redactor));
+        let name = source.name.as_str();
+        if let Some(shown) = &resumed_from {
+            info!(source = name, event = "resume", position = shown.to_string(); "");
+        }
+        if let Some(sent) = bookmark_sent {
+            info!(source = name, event = "bookmark_sent", value = sent.to_text(); "");
+        }
         Plan {
-            resumed_from: position.as_ref().map(|p| shown_position(p, redactor)),
+            resumed_from,
             start: Start {
                 url: Some(url),
                 position,
@@ -257,7 +294,7 @@ impl Entry {
         let o = v.as_object().ok_or("expected an object")?;
         for key in o.keys() {
             if !["fingerprint", "resume", "bookmark", "pass"].contains(&key.as_str()) {
-                return Err(format!("unknown key {key:?}"));
+                return Err(format!("unknown key {}", clipped(&format!("{key:?}"))));
             }
         }
         let fingerprint = o
@@ -268,13 +305,25 @@ impl Entry {
         let resume = match o.get("resume") {
             None | Some(Value::Null) => None,
             Some(p) => Some(Position::from_json(p).ok_or_else(|| {
-                format!("resume: expected {{\"page\"|\"offset\": n}}, {{\"cursor\": …}} or {{\"url\": …}}, found {p}")
+                match p.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("url")) {
+                    Some(Value::String(u)) => format!(
+                        "resume.url: expected an http(s) URL, found {}",
+                        clipped(&format!("{u:?}"))
+                    ),
+                    _ => format!(
+                        "resume: expected {{\"page\"|\"offset\": n}}, {{\"cursor\": …}} or {{\"url\": …}}, found {}",
+                        clipped(&p.to_string())
+                    ),
+                }
             })?),
         };
         let scalar = |v: Option<&Value>, what: &str| match v {
             None | Some(Value::Null) => Ok(None),
             Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v.clone())),
-            Some(v) => Err(format!("{what}: expected a string or a number, found {v}")),
+            Some(v) => Err(format!(
+                "{what}: expected a string or a number, found {}",
+                clipped(&v.to_string())
+            )),
         };
         let bookmark = scalar(o.get("bookmark"), "bookmark")?;
         let (pass_sent, pass_greatest) = match o.get("pass") {
@@ -283,7 +332,12 @@ impl Entry {
                 scalar(p.get("sent"), "pass.sent")?,
                 scalar(p.get("greatest"), "pass.greatest")?,
             ),
-            Some(p) => return Err(format!("pass: expected an object, found {p}")),
+            Some(p) => {
+                return Err(format!(
+                    "pass: expected an object, found {}",
+                    clipped(&p.to_string())
+                ))
+            }
         };
         Ok(Entry {
             fingerprint,
@@ -306,6 +360,16 @@ impl Entry {
     }
 }
 
+/// `text` cut to its first 60 characters: what a hostile state file holds
+/// is quoted in an error message, and must not make it megabytes long.
+fn clipped(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_string(),
+    }
+}
+
 /// A fingerprint of what decides which pages a source's positions name:
 /// its URL (secrets hidden, so a rotated token keeps the state), its
 /// pagination, query names and incremental settings. FNV-1a, so it is the
@@ -324,6 +388,20 @@ fn fingerprint(source: &SourceConfig, redactor: &Redactor) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+/// Whether `style` can resume at `position`.
+fn fits(position: &Position, style: &Pagination) -> bool {
+    matches!(
+        (style, position),
+        (Pagination::Page { .. }, Position::Page(_))
+            | (Pagination::Offset { .. }, Position::Offset(_))
+            | (Pagination::Cursor { .. }, Position::Cursor(_))
+            | (
+                Pagination::NextUrl { .. } | Pagination::LinkHeader,
+                Position::Url(_)
+            )
+    )
 }
 
 /// A position to save: a URL without the values of secret query
@@ -401,6 +479,41 @@ mod tests {
 
     #[test]
     fn hostile_state_files_are_refused_with_a_reason() {
+        let long = "x".repeat(1 << 20);
+        for (doc, what) in [
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"page": long}}}}),
+                "resume",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"url": long}}}}),
+                "resume.url",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "bookmark": [long]}}}),
+                "bookmark",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", "pass": [long]}}}),
+                "pass",
+            ),
+            (
+                json!({"version": 1, "sources": {"a": {"fingerprint": "f", long.as_str(): 1}}}),
+                "unknown key",
+            ),
+            (
+                json!({"version": 1, "sources": {long.as_str(): 5}}),
+                "expected an object",
+            ),
+        ] {
+            let err = State::from_json(&doc).unwrap_err();
+            assert!(
+                err.contains(what) && err.len() < 300,
+                "{what}: {} bytes",
+                err.len()
+            );
+            assert!(err.contains("… (10485"), "{err}");
+        }
         for (doc, gist) in [
             (json!([]), "expected a JSON object"),
             (json!({"version": 2, "sources": {}}), "version 2"),
@@ -416,7 +529,7 @@ mod tests {
             ),
             (
                 json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"url": "file:///etc"}}}}),
-                "resume",
+                "resume.url: expected an http(s) URL, found \"file:///etc\"",
             ),
             (
                 json!({"version": 1, "sources": {"a": {"fingerprint": "f", "bookmark": [1]}}}),

@@ -95,13 +95,16 @@ fn source_summary(s: &SourceStats) -> Value {
         .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
         .collect();
     m.insert("invalid_reasons".into(), Value::Object(invalid));
-    let bookmark_field = s.bookmark_field.clone().unwrap_or_default();
-    let bad_values: Map<String, Value> = (s.fields.iter().enumerate())
-        .map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)))
-        .chain(std::iter::once((bookmark_field, s.counts.bookmark_bad)))
-        .filter(|(_, n)| *n > 0)
-        .map(|(f, n)| (f, json!(n)))
-        .collect();
+    // Declared fields, then the bookmark field (one key when they are the
+    // same field: the counts add up).
+    let mut bad_values: Map<String, Value> = Map::new();
+    let bookmark = s.bookmark_field.clone().map(|f| (f, s.counts.bookmark_bad));
+    let fields = s.fields.iter().enumerate();
+    let counted = fields.map(|(i, f)| (f.clone(), count(&s.counts.bad_values, i)));
+    for (field, n) in counted.chain(bookmark).filter(|(_, n)| *n > 0) {
+        let sum = bad_values.get(&field).and_then(Value::as_u64).unwrap_or(0) + n;
+        bad_values.insert(field, json!(sum));
+    }
     m.insert("bad_values".into(), Value::Object(bad_values));
     let retries: Map<String, Value> = RetryCause::ALL
         .iter()
@@ -160,8 +163,10 @@ pub struct OutputPaths<'a> {
 /// outputs (`records` is `None` when this run wrote none).
 pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String {
     let mut s = String::new();
+    // `lost`: pages given up. Breaker openings are in the summary and in
+    // the stop reason, so the table keeps to 80 columns.
     let header = [
-        "source", "status", "pages", "items", "records", "invalid", "dupes", "retries", "opens",
+        "source", "status", "pages", "lost", "items", "records", "invalid", "dupes", "retries",
         "p95 ms",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
@@ -171,12 +176,12 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
             src.name.clone(),
             src.status.as_str().to_string(),
             src.fetch.pages.to_string(),
+            src.fetch.failed_pages.to_string(),
             c.items.to_string(),
             c.records.to_string(),
             c.invalid_total().to_string(),
             c.duplicates.to_string(),
             src.fetch.retries.to_string(),
-            src.fetch.breaker_opens.to_string(),
             src.fetch.latency_percentile(95.0).to_string(),
         ]);
     }
@@ -185,17 +190,12 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
         "total".into(),
         status.to_string(),
         t.pages.to_string(),
+        t.failed_pages.to_string(),
         t.counts.items.to_string(),
         t.counts.records.to_string(),
         t.counts.invalid_total().to_string(),
         t.counts.duplicates.to_string(),
         t.retries.to_string(),
-        stats
-            .sources
-            .iter()
-            .map(|s| s.fetch.breaker_opens)
-            .sum::<u64>()
-            .to_string(),
         String::new(),
     ]);
     let widths: Vec<usize> = (0..header.len())

@@ -8,7 +8,7 @@ use testsupport::{MockServer, MockSource, Scenario, Style};
 use crate::support::OutDir;
 
 /// The binary with `args`, logging warnings only.
-fn command(args: &[&str]) -> Command {
+pub(crate) fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ingest"));
     command.args(args).env("RUST_LOG", "warn");
     command
@@ -18,7 +18,7 @@ fn ingest(args: &[&str]) -> Output {
     command(args).output().expect("run the ingest binary")
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -351,7 +351,7 @@ fn the_demo_completes_with_both_outputs_and_the_end_table() {
 }
 
 /// Spawns `ingest` with piped output.
-fn spawn(mut command: Command) -> std::process::Child {
+pub(crate) fn spawn(mut command: Command) -> std::process::Child {
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -359,7 +359,8 @@ fn spawn(mut command: Command) -> std::process::Child {
         .unwrap()
 }
 
-fn signal(child: &std::process::Child, sig: &str) {
+/// Sends `sig` (`-TERM`, `-INT`) to `child`.
+pub(crate) fn signal(child: &std::process::Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()
@@ -381,16 +382,22 @@ fn serve_mock_prints_a_config_that_run_ingests_and_stops_on_ctrl_c() {
         "--pages",
         "3",
     ]));
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    // stderr says what is served and how to stop; stdout holds the
+    // config alone.
+    let mut stderr_lines = BufReader::new(server.stderr.take().unwrap());
     let mut text = String::new();
     while !text.contains("Press Ctrl-C") {
         assert!(
-            stdout.read_line(&mut text).unwrap() > 0,
+            stderr_lines.read_line(&mut text).unwrap() > 0,
             "serve-mock ended early: {text}"
         );
     }
-    let json = &text[text.find("\n{").unwrap() + 1..text.rfind("\n}").unwrap() + 2];
-    let config: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut json = String::new();
+    while !json.starts_with("{\n") || !json.ends_with("\n}\n") {
+        assert!(stdout.read_line(&mut json).unwrap() > 0, "config: {json}");
+    }
+    let config: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     for name in ["alpha", "beta", "gamma"] {
         assert!(text.contains(name), "lists {name}: {text}");
     }
@@ -919,4 +926,116 @@ fn rejected_items_are_whole_after_an_interrupt() {
         .filter(|name| name.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The end table shows the pages given up (`lost`) and, under it, why a
+/// source did not end cleanly, one line each.
+#[test]
+fn the_end_table_shows_lost_pages_and_stop_reasons() {
+    let scenario = Scenario::new(4)
+        .with(
+            MockSource::new("pages", Style::Page, 3, 4)
+                .faults_for_every_attempt(2, testsupport::FaultKind::Status(500)),
+        )
+        .with(
+            MockSource::new("cursor", Style::Cursor, 3, 4)
+                .faults_for_every_attempt(2, testsupport::FaultKind::Status(500)),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    let mut config = server.config_json();
+    config["retry"] = json!({ "max_retries": 0, "base_delay_ms": 1, "max_delay_ms": 1 });
+    let o = run_command(&dir.0, &config).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.contains("lost"), "{table}");
+    let lost_column = header.split_whitespace().position(|h| h == "lost").unwrap();
+    for name in ["pages", "cursor"] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("a row for {name}: {table}"));
+        assert_eq!(row.split_whitespace().nth(lost_column), Some("1"), "{row}");
+    }
+    assert!(
+        table.contains("stop_reason: pages: reached the end, but 1 page was given up"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "stop_reason: cursor: page 2 was given up and this pagination cannot step over it"
+        ),
+        "{table}"
+    );
+    let summary = summary_in(&dir.0.join("out"));
+    assert!(summary["sources"]["cursor"]["stop_reason"].is_string());
+    // The table itself keeps to 80 columns.
+    let rows = table.lines().take_while(|l| !l.contains(": "));
+    assert!(rows.into_iter().all(|l| l.chars().count() <= 80), "{table}");
+}
+
+/// `ingest check`: the first page of each source, reported; exit 0 when
+/// every source gave a valid record, 3 otherwise (naming the reason and
+/// the keys the items carry, or the keys a wrong items_path missed), 2
+/// for a config error; nothing is written.
+#[test]
+fn check_reports_the_first_page_and_writes_nothing() {
+    let scenario = Scenario::new(6)
+        .with(MockSource::new("shop", Style::Page, 2, 5))
+        .with(
+            MockSource::new("gh", Style::LinkHeader, 2, 5).shape(testsupport::Shape::GithubIssues),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let check = |config: &Value| {
+        let path = dir.0.join("check.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let o = command(&["check", "--config"])
+            .arg(&path)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr(&o),
+        )
+    };
+    let config = server.config_json();
+    let mut shop_only = config.clone();
+    shop_only["sources"] = json!([config["sources"][0]]);
+    let (code, out, err) = check(&shop_only);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("records    ") && out.contains("{\"key\":\"shop:"),
+        "{out}"
+    );
+    assert!(out.contains("next page  http://"), "{out}");
+    // GitHub issues under the product schema: no record, the reason named
+    // and the keys listed, so the user sees what to declare.
+    let (code, out, _) = check(&config);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("missing_price"), "{out}");
+    for key in ["number", "title", "state", "user", "labels"] {
+        assert!(out.contains(key), "keys list {key}: {out}");
+    }
+    // A wrong items_path names the keys the body has.
+    let mut wrong = shop_only.clone();
+    wrong["sources"][0]["items_path"] = json!("items");
+    let (code, out, _) = check(&wrong);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("nothing at items_path items") && out.contains("data"),
+        "{out}"
+    );
+    // A config error.
+    let (code, _, err) = check(&json!({"sources": []}));
+    assert_eq!(code, Some(2), "{err}");
+    let written: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, ["check.json"], "check writes nothing");
 }

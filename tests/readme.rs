@@ -172,3 +172,125 @@ fn the_worked_record_examples_write_the_records_the_readme_shows() {
         }
     }
 }
+
+/// The README's `serve-mock` walk-through, run as written: the commands of
+/// its ```sh block in order (the binary for `cargo run --release --`, a
+/// free port for 8080 and a temporary file for the config are the only
+/// changes), from an empty directory.
+#[test]
+fn the_serve_mock_walk_through_works_as_written() {
+    let text = readme();
+    let block = text
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("serve-mock"))
+        .expect("a serve-mock walk-through");
+    let dir = std::env::temp_dir().join(format!("ingest-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("mock.json");
+    let commands: Vec<Vec<String>> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let l = l
+                .replace("127.0.0.1:8080", "127.0.0.1:0")
+                .replace("/tmp/ingest-mock.json", config.to_str().unwrap());
+            let rest = l
+                .strip_prefix("cargo run --release -- ")
+                .expect("a cargo run line");
+            rest.split_whitespace().map(str::to_string).collect()
+        })
+        .collect();
+    assert_eq!(commands.len(), 2, "{block}");
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let mut server = std::process::Command::new(bin)
+        .args(&commands[0])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !config.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no config written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let run = std::process::Command::new(bin)
+        .args(&commands[1])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let stopped = server.wait().unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stopped.code(), Some(0), "serve-mock stops on Ctrl-C");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(
+        summary["totals"]["items"],
+        summary["totals"]["records"].as_u64().unwrap()
+            + summary["totals"]["invalid"].as_u64().unwrap()
+            + summary["totals"]["duplicates"].as_u64().unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The incremental example of "Resuming and incremental runs" runs for
+/// real against a mock that answers `since` (only its `url` rewritten):
+/// the first run sends its `start`, the next one its bookmark less the
+/// minute of `lookback_ms`.
+#[test]
+fn the_incremental_example_asks_from_start_then_from_its_bookmark() {
+    tokens();
+    let example = config_examples(&readme())
+        .into_iter()
+        .find(|c| c.contains("\"incremental\""))
+        .expect("README has an incremental example");
+    let mut doc: Value = serde_json::from_str(&example).unwrap();
+    let mock = MockSource::new("gh", Style::LinkHeader, 3, 5).honouring_since("since");
+    let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+    doc["sources"][0]["url"] = json!(server.source_url("gh"));
+    let config = Config::parse("README incremental example", &doc.to_string()).unwrap();
+    let dir = crate::support::OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let state = dir.0.join("state.json");
+    let first = crate::support::run_with_state(&config, &state, |_| {});
+    let issues = &first.summary["sources"]["issues"];
+    assert_eq!(first.exit_code(), 0, "{issues:#}");
+    assert_eq!(issues["warnings"], json!([]));
+    assert_eq!(issues["bookmark_sent"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        server.requests()[0].query("since").as_deref(),
+        Some("2026-01-01T00:00:00Z")
+    );
+    let bookmark = issues["bookmark_saved"].as_str().unwrap().to_string();
+    server.next_generation();
+    let before = server.requests().len();
+    let second = crate::support::run_with_state(&config, &state, |_| {});
+    let sent = second.summary["sources"]["issues"]["bookmark_sent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let minute = 60 * 1_000_000_000;
+    assert_eq!(
+        testsupport::parse_rfc3339(&sent),
+        testsupport::parse_rfc3339(&bookmark).map(|b| b - minute)
+    );
+    assert_eq!(server.requests()[before].query("since"), Some(sent));
+    assert_eq!(second.exit_code(), 0);
+}

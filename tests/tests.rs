@@ -36,3 +36,8 @@ mod politeness;
 
 /// What a person sees: progress bars under a pty, JSON logs.
 mod ui;
+
+/// SPEC §9 `--state`: a cut run resumes where each source stopped, an
+/// incremental source asks only for what changed, and the state file is
+/// guarded (fingerprints, `--source`, atomic writes, hostile files).
+mod state;

@@ -111,3 +111,54 @@ fn log_json_lines_parse_and_carry_the_key_value_fields() {
     assert_eq!(ends.len(), 3, "one end line per source");
     assert!(ends.iter().all(|l| l["status"] == "complete"));
 }
+
+/// On an 80-column terminal no drawn line is wider than 80 columns (a
+/// wrapped line would leave a stale copy behind at every redraw), and the
+/// final block holds one line per source and the records line, each in
+/// its summary word.
+#[test]
+fn progress_fits_an_80_column_terminal_and_leaves_no_stale_line() {
+    let dir = OutDir::new();
+    let command = format!(
+        "{} run --out {}",
+        env!("CARGO_BIN_EXE_ingest"),
+        dir.0.join("out").display()
+    );
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "80")
+        .output()
+        .expect("util-linux `script` runs the binary under a pty");
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{screen}");
+    // Every drawn block line (each starts with the erase-line code).
+    let drawn: Vec<&str> = screen
+        .split("\x1b[2K")
+        .skip(1)
+        .map(|l| l.split(['\r', '\n', '\x1b']).next().unwrap_or(""))
+        .collect();
+    assert!(drawn.len() > 8, "bars were drawn: {screen:?}");
+    for line in &drawn {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+    let last = screen.rsplit("\x1b[J").next().unwrap();
+    let block: Vec<&str> = last.split("\x1b[2K").skip(1).collect();
+    assert_eq!(
+        block.len(),
+        4,
+        "three sources and the records line: {last:?}"
+    );
+    for source in ["alpha", "beta", "gamma"] {
+        assert!(
+            block
+                .iter()
+                .any(|l| l.contains(source) && l.contains("done")),
+            "{source} ends done: {block:?}"
+        );
+    }
+}

@@ -29,8 +29,14 @@ const SHOWN_CHARS: usize = 40;
 pub(super) fn read(origin: &str, text: &str) -> Result<Value> {
     // A UTF-8 BOM (some Windows editors write one) is not part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root: Value = serde_json::from_str(text)
-        .map_err(|e| ConfigError(format!("{origin}: not valid JSON: {e}")))?;
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        // The mistake people make most: comments, which JSON has none of.
+        let hint = match text.contains("//") || text.contains("/*") {
+            true => " (JSON has no comments: remove the // or /* */ lines)",
+            false => "",
+        };
+        ConfigError(format!("{origin}: not valid JSON: {e}{hint}"))
+    })?;
     let mut reader = serde_json::Deserializer::from_str(text);
     serde::de::DeserializeSeed::deserialize(NoDuplicateKeys(String::new()), &mut reader)
         .map_err(|e| ConfigError(format!("{origin}: {e}")))?;

@@ -453,6 +453,12 @@ impl Client {
             // No such host: resolved to nothing, or the resolver says so.
             E::HostNotFound => AttemptError::Dns("host not found".to_string()),
             E::Io(e) if crate::error::is_no_such_host(&e) => AttemptError::Dns(e.to_string()),
+            // Retrying cannot help a build without TLS.
+            E::TlsRequired => AttemptError::BadUrl(
+                "an https URL, and this ingest was built without TLS (make run builds \
+                 without it; use make build or cargo build --release)"
+                    .into(),
+            ),
             other => AttemptError::Transport(other.to_string()),
         }
     }

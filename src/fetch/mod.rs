@@ -216,8 +216,14 @@ impl<'a> Fetcher<'a> {
 
     /// Posts what the source is doing for the progress display.
     fn post(&self, phase: Phase) {
+        self.post_until(phase, None);
+    }
+
+    /// [`post`](Self::post), for a wait that ends at `until`.
+    fn post_until(&self, phase: Phase, until: Option<Instant>) {
         lock(&self.shared.board).sources[self.index].live = Live {
             phase,
+            until,
             pages: self.counts.pages,
             requests: self.counts.requests,
         };
@@ -301,6 +307,9 @@ impl<'a> Fetcher<'a> {
                     link_next,
                 }) => {
                     failed_in_a_row = 0;
+                    if self.counts.items_at.is_none() {
+                        self.counts.items_at = Some(page.found_at.to_string());
+                    }
                     let n = match self.hand_over(tx, &page, &url) {
                         Sent::All(n) => n,
                         Sent::ProcessorGone => {
@@ -623,7 +632,14 @@ impl<'a> Fetcher<'a> {
     ) -> Result<(), Stop> {
         let waited = (|| {
             if let Some((until, cause)) = turn {
-                self.wait_until(until, cause, Phase::BackingOff)?;
+                let phase = match cause {
+                    WaitCause::RetryAfter => Phase::RetryAfter,
+                    _ => Phase::Backoff {
+                        retry: attempt.saturating_sub(1),
+                        of: self.config.retry.max_retries,
+                    },
+                };
+                self.wait_until(until, cause, phase)?;
             }
             if let Some(until) = self.breaker.blocked_until() {
                 self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
@@ -711,7 +727,9 @@ impl<'a> Fetcher<'a> {
             Ok(None) => None,
             Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
                 Ok(page) => Some(page),
-                Err(BodyError::NoItems) => return Err(self.failed(AttemptError::NoItems)),
+                Err(BodyError::NoItems(found)) => {
+                    return Err(self.failed(AttemptError::NoItems(found)))
+                }
                 Err(BodyError::Malformed(e)) => {
                     return Err(self.failed(AttemptError::MalformedJson(e)))
                 }
@@ -787,6 +805,10 @@ impl<'a> Fetcher<'a> {
     /// Takes a token (every request does, redirect hops included), counting
     /// the wait.
     fn take_token(&mut self) -> Result<(), Stop> {
+        if self.bucket.try_take().is_ok() {
+            return Ok(());
+        }
+        self.post(Phase::RateLimit);
         let waited = self.bucket.take(self.shared.control)?;
         self.counts.add_wait(WaitCause::RateLimit, waited);
         Ok(())
@@ -797,7 +819,7 @@ impl<'a> Fetcher<'a> {
         if until <= start {
             return Ok(());
         }
-        self.post(phase);
+        self.post_until(phase, Some(until));
         let result = self.shared.control.wait_until(until);
         self.counts.add_wait(cause, start.elapsed());
         result

@@ -34,8 +34,9 @@ const MAX_DEPTH: usize = 3;
 pub enum BodyError {
     /// Not valid UTF-8 JSON; serde_json's message.
     Malformed(String),
-    /// JSON, but without an item array.
-    NoItems,
+    /// JSON, but without an item array: what the body holds instead (its
+    /// top-level keys), so that a wrong `items_path` can be put right.
+    NoItems(String),
 }
 
 /// A page body that is JSON, with its items found.
@@ -45,6 +46,9 @@ pub struct Page {
     pub text: Arc<String>,
     /// The item array's span in `text` (already checked as JSON).
     array: Range<usize>,
+    /// Where the item array is: `items_path`, or what detection found
+    /// (the root path for a body that is the array).
+    pub found_at: DotPath,
     /// The top-level members' spans, when the body is an object (what the
     /// paginator's paths start from).
     top: Vec<(String, Range<usize>)>,
@@ -65,31 +69,41 @@ impl Page {
                     .map_err(malformed)?
                     .0;
                 let array = match items_path {
-                    Some(path) => at_path_in(&top, path),
+                    Some(path) => at_path_in(&top, path).map(|a| (a, path.clone())),
                     None => detect(&top),
                 };
                 let spans = top.iter().map(|(k, v)| (k.clone(), span(&text, v.get())));
-                (array.map(RawValue::get), spans.collect())
+                (array.map(|(a, p)| (a.get(), p)), spans.collect())
             }
             Some(b'[') => {
                 let root: &RawValue = serde_json::from_str(json).map_err(malformed)?;
                 let array = match items_path {
-                    Some(path) => at_path(root, path),
-                    None => Some(root),
+                    Some(path) => at_path(root, path).map(|a| (a, path.clone())),
+                    None => Some((root, DotPath::root())),
                 };
-                (array.map(RawValue::get), Vec::new())
+                (array.map(|(a, p)| (a.get(), p)), Vec::new())
             }
             _ => {
                 serde_json::from_str::<Value>(json).map_err(malformed)?;
                 (None, Vec::new())
             }
         };
-        let array = array
-            .filter(|a| a.starts_with('['))
-            .ok_or(BodyError::NoItems)?;
+        let Some((array, found_at)) = array.filter(|(a, _)| a.starts_with('[')) else {
+            let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).take(12).collect();
+            let what = match items_path {
+                Some(path) => format!("nothing at items_path {path}"),
+                None => "no usual key such as data, items or results".to_string(),
+            };
+            let found = match keys.is_empty() {
+                true => format!("{what}; the body is not an object"),
+                false => format!("{what}; its top-level keys: {}", keys.join(", ")),
+            };
+            return Err(BodyError::NoItems(found));
+        };
         let array = span(&text, array);
         Ok(Page {
             array,
+            found_at,
             top,
             text: Arc::new(text),
         })
@@ -128,6 +142,7 @@ impl Page {
         Page {
             text: Arc::new(text),
             array: 0..0,
+            found_at: DotPath::root(),
             top,
         }
     }
@@ -315,15 +330,17 @@ fn walk<'a, 'p>(
 }
 
 /// The auto-detected item array of an object body, given its members.
-fn detect<'a>(top: &[(String, &'a RawValue)]) -> Option<&'a RawValue> {
-    let mut level: Vec<Vec<(String, &RawValue)>> = vec![top.to_vec()];
+/// The auto-detected item array of an object body, given its members,
+/// and its path.
+fn detect<'a>(top: &[(String, &'a RawValue)]) -> Option<(&'a RawValue, DotPath)> {
+    let mut level: Vec<(DotPath, Vec<(String, &RawValue)>)> = vec![(DotPath::root(), top.to_vec())];
     let mut usual_key_seen = false;
     for _ in 0..MAX_DEPTH {
         // The key order decides first, then the objects' order in the level.
         for key in USUAL_KEYS {
-            for map in &level {
+            for (path, map) in &level {
                 match map.iter().find(|(k, _)| k == key) {
-                    Some((_, v)) if kind(v) == b'[' => return Some(*v),
+                    Some((_, v)) if kind(v) == b'[' => return Some((*v, path.child(key))),
                     Some(_) => usual_key_seen = true,
                     None => {}
                 }
@@ -331,7 +348,10 @@ fn detect<'a>(top: &[(String, &'a RawValue)]) -> Option<&'a RawValue> {
         }
         level = level
             .iter()
-            .flat_map(|map| map.iter().filter_map(|(_, v)| members(v)))
+            .flat_map(|(path, map)| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((path.child(k), members(v)?)))
+            })
             .collect();
     }
     if usual_key_seen {
@@ -339,7 +359,7 @@ fn detect<'a>(top: &[(String, &'a RawValue)]) -> Option<&'a RawValue> {
     }
     let mut arrays = top.iter().filter(|(k, v)| kind(v) == b'[' && k != "errors");
     match (arrays.next(), arrays.next()) {
-        (Some((_, v)), None) => Some(*v),
+        (Some((k, v)), None) => Some((*v, DotPath::root().child(k))),
         _ => None,
     }
 }
@@ -412,7 +432,7 @@ mod tests {
         let path: Option<DotPath> = path.map(|p| p.parse().unwrap());
         let page = match Page::parse(body.to_string(), path.as_ref()) {
             Ok(page) => page,
-            Err(BodyError::NoItems) => return None,
+            Err(BodyError::NoItems(_)) => return None,
             Err(e) => panic!("{e:?}"),
         };
         let parsed = page
@@ -448,9 +468,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert!(matches!(
+            Page::parse("5".into(), None),
+            Err(BodyError::NoItems(_))
+        ));
+        // A wrong items_path names what the body holds instead.
+        let path: DotPath = "data.items".parse().unwrap();
+        let err = Page::parse(r#"{"results": [], "count": 0}"#.into(), Some(&path)).unwrap_err();
         assert_eq!(
-            Page::parse("5".into(), None).unwrap_err(),
-            BodyError::NoItems
+            err,
+            BodyError::NoItems(
+                "nothing at items_path data.items; its top-level keys: results, count".into()
+            )
         );
     }
 

@@ -250,7 +250,10 @@ mod tests {
             p.decide(&AttemptError::Status(404), 1, None),
             Decision::GiveUp
         );
-        assert_eq!(p.decide(&AttemptError::NoItems, 1, None), Decision::GiveUp);
+        assert_eq!(
+            p.decide(&AttemptError::NoItems(String::new()), 1, None),
+            Decision::GiveUp
+        );
     }
 
     #[test]

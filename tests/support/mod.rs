@@ -2,7 +2,7 @@
 //! delay scaled down to milliseconds, and read back what it wrote.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,23 @@ pub fn run(config: &Config) -> Outcome {
 
 /// Runs `config`; `during` gets the control (to interrupt) on another thread.
 pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Outcome {
+    run_full(config, None, during)
+}
+
+/// Runs `config` with `--state state`; `during` as for [`run_with`].
+pub fn run_with_state(
+    config: &Config,
+    state: &Path,
+    during: impl FnOnce(&RunControl) + Send,
+) -> Outcome {
+    run_full(config, Some(state.to_path_buf()), during)
+}
+
+fn run_full(
+    config: &Config,
+    state: Option<PathBuf>,
+    during: impl FnOnce(&RunControl) + Send,
+) -> Outcome {
     let out = OutDir::new();
     let started = Instant::now();
     // As the binary does: a deadline too far for an `Instant` is a century.
@@ -134,7 +151,7 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         seed: 42,
         progress: false,
         strict: false,
-        state: None,
+        state,
         started,
     };
     let report = std::thread::scope(|s| {

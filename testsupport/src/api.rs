@@ -13,10 +13,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::changes::{parse_rfc3339, percent_decode, Changes, Issues};
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
 use crate::scenario::{MockSource, Scenario, Style};
@@ -33,10 +35,38 @@ pub(crate) struct Mounted {
     pub scenario: Scenario,
     pub data: Vec<SourceData>,
     pub base_url: String,
+    /// The items of the sources that honour `since`, at their current
+    /// generation; written only by `next_generation`.
+    changing: RwLock<Changing>,
     /// Per source of [`Style::StartingAfter`], the page each page-ending
     /// id ends (`starting_after=ID` asks for the page after it); empty
     /// for every other style.
     last_ids: Vec<HashMap<String, usize>>,
+}
+
+/// The current generation of the sources that honour `since`.
+#[derive(Debug)]
+struct Changing {
+    generation: u32,
+    /// Per source: its items, for a source that honours `since`.
+    issues: Vec<Option<Arc<Issues>>>,
+}
+
+/// What one request sees of a source's pages: the seeded ones, or — for
+/// a source that honours `since` — those of the items updated at or after
+/// the instant the request gave.
+#[derive(Debug)]
+struct View {
+    /// Pages with data.
+    pages: usize,
+    /// Items on all of them (`offset`'s `total`).
+    total: u64,
+    /// The item arrays of a source that honours `since`, as the request
+    /// filtered them; `None`: the seeded pages.
+    filtered: Option<Vec<String>>,
+    /// Appended to every URL an answer points onward to: the request's
+    /// `since` (GitHub's links keep the query).
+    carry: String,
 }
 
 /// Where a request target leads.
@@ -106,6 +136,21 @@ impl Mounted {
             .sources
             .iter()
             .map(|s| data::generate(scenario.seed, s))
+            .collect::<Vec<SourceData>>();
+        let issues = scenario
+            .sources
+            .iter()
+            .zip(&data)
+            .map(|(src, d)| {
+                src.since.as_ref()?;
+                assert_eq!(
+                    src.shape,
+                    crate::Shape::GithubIssues,
+                    "{}: a source that honours `since` serves GitHub issues",
+                    src.name
+                );
+                Some(Arc::new(Issues::from_pages(&d.pages)))
+            })
             .collect();
         let last_ids = scenario
             .sources
@@ -121,14 +166,79 @@ impl Mounted {
             data,
             base_url,
             last_ids,
+            changing: RwLock::new(Changing {
+                generation: 0,
+                issues,
+            }),
         }
     }
 
-    /// What the server serves.
+    /// What the server serves: for a source that honours `since`, every
+    /// item of its current generation (as a request without `since` gets
+    /// them).
     pub fn truth(&self) -> Truth {
-        Truth {
-            sources: self.data.iter().map(|d| d.truth.clone()).collect(),
+        let changing = self.changing.read().unwrap_or_else(|e| e.into_inner());
+        let sources = self
+            .data
+            .iter()
+            .zip(&changing.issues)
+            .zip(&self.scenario.sources)
+            .map(|((d, issues), src)| match issues {
+                None => d.truth.clone(),
+                Some(issues) => data::changing_truth(src, self.scenario.seed, issues.all()),
+            })
+            .collect();
+        Truth { sources }
+    }
+
+    /// Moves every source that honours `since` to its next generation
+    /// (see `changes.rs`); says what changed.
+    pub fn next_generation(&self) -> Vec<Changes> {
+        let mut changing = self.changing.write().unwrap_or_else(|e| e.into_inner());
+        changing.generation += 1;
+        let generation = changing.generation;
+        let mut said = Vec::new();
+        for (slot, src) in changing.issues.iter_mut().zip(&self.scenario.sources) {
+            if let Some(issues) = slot {
+                let (next, changes) = issues.next(self.scenario.seed, &src.name, generation);
+                *slot = Some(Arc::new(next));
+                said.push(changes);
+            }
         }
+        said
+    }
+
+    /// What a request with `query` sees of source `idx`, or why its
+    /// `since` is refused.
+    fn view(&self, idx: usize, query: &str) -> Result<View, String> {
+        let src = &self.scenario.sources[idx];
+        let Some(param) = &src.since else {
+            return Ok(View {
+                pages: src.pages,
+                total: (src.pages * src.items_per_page) as u64,
+                filtered: None,
+                carry: String::new(),
+            });
+        };
+        let raw = query_param(query, param);
+        let since = match raw {
+            None => None,
+            Some(v) => Some(
+                parse_rfc3339(&percent_decode(v))
+                    .ok_or_else(|| format!("{param}: not an ISO 8601 timestamp: {v}"))?,
+            ),
+        };
+        let issues = {
+            let changing = self.changing.read().unwrap_or_else(|e| e.into_inner());
+            changing.issues[idx].clone().unwrap_or_default()
+        };
+        let (pages, total) = issues.pages(since, src.items_per_page);
+        Ok(View {
+            pages: pages.len(),
+            total,
+            filtered: Some(pages),
+            carry: raw.map(|v| format!("&{param}={v}")).unwrap_or_default(),
+        })
     }
 
     /// The opaque cursor that leads to `page` of `src`.
@@ -148,6 +258,16 @@ impl Mounted {
             };
         };
         let src = &self.scenario.sources[idx];
+        let view = match self.view(idx, query) {
+            Ok(view) => view,
+            Err(msg) => {
+                return Routed {
+                    source: Some(idx),
+                    page: 0,
+                    problem: Some((422, msg)),
+                }
+            }
+        };
         let page = match src.style {
             Style::Page | Style::NextUrl | Style::LinkHeader | Style::PageCount => {
                 match query_param(query, "page") {
@@ -175,7 +295,7 @@ impl Mounted {
                     .strip_prefix('c')
                     .and_then(|rest| rest.split_once('x'))
                     .and_then(|(page, _)| page.parse::<usize>().ok())
-                    .filter(|&p| (1..=src.pages).contains(&p) && self.cursor(src, p) == c)
+                    .filter(|&p| (1..=view.pages).contains(&p) && self.cursor(src, p) == c)
                     .ok_or("unknown cursor"),
             },
             Style::StartingAfter => match query_param(query, "starting_after") {
@@ -184,7 +304,7 @@ impl Mounted {
                 // empty list (or, endless, back to page 2).
                 Some(id) => self.last_ids[idx]
                     .get(id)
-                    .map(|&p| Self::next_page(src, p).unwrap_or(p + 1))
+                    .map(|&p| Self::next_page(src, view.pages, p).unwrap_or(p + 1))
                     .ok_or("no such object: starting_after"),
             },
             Style::None => Ok(1),
@@ -203,13 +323,13 @@ impl Mounted {
         }
     }
 
-    /// The page that follows `page`, for pointer styles: an endless source
-    /// loops from its last page back to page 2 (or 1).
-    fn next_page(src: &MockSource, page: usize) -> Option<usize> {
-        if page < src.pages {
+    /// The page that follows `page` of `pages`, for pointer styles: an
+    /// endless source loops from its last page back to page 2 (or 1).
+    fn next_page(src: &MockSource, pages: usize, page: usize) -> Option<usize> {
+        if page < pages {
             Some(page + 1)
         } else if src.endless {
-            Some(if src.pages >= 2 { 2 } else { 1 })
+            Some(if pages >= 2 { 2 } else { 1 })
         } else {
             None
         }
@@ -218,14 +338,17 @@ impl Mounted {
     /// The page a cursor on `page` points to: the next, or — for a
     /// `has_more` source's last page — back where an endless source's
     /// would, since only `has_more` tells the end.
-    fn pointed_page(src: &MockSource, page: usize) -> Option<usize> {
-        Self::next_page(src, page)
-            .or_else(|| src.has_more.then_some(if src.pages >= 2 { 2 } else { 1 }))
+    fn pointed_page(src: &MockSource, pages: usize, page: usize) -> Option<usize> {
+        Self::next_page(src, pages, page)
+            .or_else(|| src.has_more.then_some(if pages >= 2 { 2 } else { 1 }))
     }
 
     /// The item array of `page`, as JSON text.
-    fn items(&self, idx: usize, page: usize) -> Cow<'_, str> {
+    fn items<'a>(&'a self, idx: usize, page: usize, view: &'a View) -> Cow<'a, str> {
         let src = &self.scenario.sources[idx];
+        if let Some(pages) = &view.filtered {
+            return Cow::Borrowed(pages.get(page - 1).map_or("[]", String::as_str));
+        }
         match self.data[idx].pages.get(page - 1) {
             Some(items) => Cow::Borrowed(items),
             None if src.endless => Cow::Owned(data::filler_page(src, self.scenario.seed, page)),
@@ -235,30 +358,36 @@ impl Mounted {
 
     /// The `next` / `previous` links of a DRF page (absolute, as DRF
     /// writes them; page 1's link has no `page` parameter).
-    fn drf_link(&self, src: &MockSource, page: Option<usize>) -> Value {
+    fn drf_link(&self, src: &MockSource, page: Option<usize>, carry: &str) -> Value {
         match page {
             None => Value::Null,
-            Some(1) => json!(format!("{}{}", self.base_url, src.path())),
-            Some(p) => json!(self.list_url(src, p, true)),
+            Some(1) => json!(format!(
+                "{}{}{}",
+                self.base_url,
+                src.path(),
+                carry.replacen('&', "?", 1)
+            )),
+            Some(p) => json!(self.list_url(src, p, true, carry)),
         }
     }
 
-    fn list_url(&self, src: &MockSource, page: usize, absolute: bool) -> String {
+    fn list_url(&self, src: &MockSource, page: usize, absolute: bool, carry: &str) -> String {
         let base = if absolute { self.base_url.as_str() } else { "" };
-        format!("{base}{}?page={page}", src.path())
+        format!("{base}{}?page={page}{carry}", src.path())
     }
 
-    fn link_headers(&self, src: &MockSource, page: usize) -> Vec<(String, String)> {
+    fn link_headers(&self, src: &MockSource, view: &View, page: usize) -> Vec<(String, String)> {
         let mut links = Vec::new();
-        if let Some(next) = Self::next_page(src, page) {
+        let carry = view.carry.as_str();
+        if let Some(next) = Self::next_page(src, view.pages, page) {
             let rel = if page % 4 == 3 { "Next" } else { "next" };
-            let url = self.list_url(src, next, next % 2 == 1);
+            let url = self.list_url(src, next, next % 2 == 1, carry);
             links.push(format!("<{url}>; rel=\"{rel}\""));
         }
         if page > 1 {
             links.push(format!(
                 "<{}>; rel=\"prev\"",
-                self.list_url(src, page - 1, true)
+                self.list_url(src, page - 1, true, carry)
             ));
         }
         if page % 2 == 0 {
@@ -280,10 +409,14 @@ impl Mounted {
         };
         let src = &self.scenario.sources[idx];
         let page = routed.page;
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let Ok(view) = self.view(idx, query) else {
+            return Answer::error(422, "Validation Failed");
+        };
         // Faults go by the page asked for, the body by the page served.
         let served = if src.ignores_position { 1 } else { page };
-        let links = if src.style == Style::LinkHeader && served <= src.pages {
-            self.link_headers(src, served)
+        let links = if src.style == Style::LinkHeader && served <= view.pages {
+            self.link_headers(src, &view, served)
         } else {
             Vec::new()
         };
@@ -298,32 +431,32 @@ impl Mounted {
             Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
             Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
             Some(FaultKind::Oversized(n)) => {
-                let mut a = self.normal(idx, served);
+                let mut a = self.normal(idx, served, &view);
                 if a.body.len() < *n {
                     a.body.resize(*n, b' ');
                 }
                 a
             }
-            _ => self.normal(idx, served),
+            _ => self.normal(idx, served, &view),
         };
         answer.headers.extend(links);
         answer
     }
 
-    fn normal(&self, idx: usize, page: usize) -> Answer {
+    fn normal(&self, idx: usize, page: usize, view: &View) -> Answer {
         let src = &self.scenario.sources[idx];
-        let beyond = page > src.pages && !src.endless;
+        let beyond = page > view.pages && !src.endless;
         let items = if beyond {
             Cow::Borrowed("[]")
         } else {
-            self.items(idx, page)
+            self.items(idx, page, view)
         };
         let total = if src.endless {
             ENDLESS_TOTAL
         } else {
-            (src.pages * src.items_per_page) as u64
+            view.total
         };
-        let more = src.endless || page < src.pages;
+        let more = src.endless || page < view.pages;
         // Envelopes are written around the pre-serialized item array, in
         // the key order a `json!` of the same shape would have.
         let body = match src.style {
@@ -346,19 +479,22 @@ impl Mounted {
                 return Answer::error(404, "no such page");
             }
             Style::Cursor if src.has_more => {
-                let next = json!(Self::pointed_page(src, page).map(|p| self.cursor(src, p)));
+                let next =
+                    json!(Self::pointed_page(src, view.pages, page).map(|p| self.cursor(src, p)));
                 format!(r#"{{"items":{items},"meta":{{"next_cursor":{next},"has_more":{more}}}}}"#)
             }
             Style::Cursor => {
-                let next = json!(Self::next_page(src, page).map(|p| self.cursor(src, p)));
+                let next =
+                    json!(Self::next_page(src, view.pages, page).map(|p| self.cursor(src, p)));
                 format!(r#"{{"items":{items},"meta":{{"next_cursor":{next}}}}}"#)
             }
             Style::PageCount if beyond => {
                 return Answer::json(404, json!({"detail": "Invalid page."}).to_string());
             }
             Style::PageCount => {
-                let next = self.drf_link(src, Self::next_page(src, page));
-                let previous = self.drf_link(src, page.checked_sub(1).filter(|&p| p >= 1));
+                let carry = view.carry.as_str();
+                let next = self.drf_link(src, Self::next_page(src, view.pages, page), carry);
+                let previous = self.drf_link(src, page.checked_sub(1).filter(|&p| p >= 1), carry);
                 format!(
                     r#"{{"count":{total},"next":{next},"previous":{previous},"results":{items}}}"#
                 )
@@ -372,10 +508,11 @@ impl Mounted {
             }
             Style::NextUrl => {
                 // Root-relative, path-relative and absolute URLs in turn.
-                let next = json!(Self::next_page(src, page).map(|p| match p % 3 {
-                    0 => self.list_url(src, p, true),
-                    1 => self.list_url(src, p, false),
-                    _ => format!("{}?page={p}", src.style.resource()),
+                let carry = view.carry.as_str();
+                let next = json!(Self::next_page(src, view.pages, page).map(|p| match p % 3 {
+                    0 => self.list_url(src, p, true, carry),
+                    1 => self.list_url(src, p, false, carry),
+                    _ => format!("{}?page={p}{carry}", src.style.resource()),
                 }));
                 format!(r#"{{"data":{items},"next":{next}}}"#)
             }
@@ -607,6 +744,39 @@ mod tests {
             m.respond("/s/charges?starting_after=ch_nope", 1).status,
             400
         );
+    }
+
+    #[test]
+    fn since_combines_with_drf_pages_and_has_more() {
+        // DRF pages: `count` and the links follow what `since` left.
+        let m = mounted(MockSource::new("d", Style::PageCount, 3, 4).honouring_since("since"));
+        let all = body(&m.respond("/d/orders", 1));
+        assert_eq!(all["count"], json!(12));
+        let next = all["next"].as_str().unwrap();
+        assert!(next.ends_with("?page=2"), "{next}");
+        let q = "since=2999-01-01T00:00:00Z";
+        let none = body(&m.respond(&format!("/d/orders?{q}"), 1));
+        assert_eq!(
+            (none["count"].clone(), none["next"].clone()),
+            (json!(0), Value::Null)
+        );
+        let early = body(&m.respond("/d/orders?page=2&since=2000-01-01T00:00:00Z", 1));
+        let prev = early["previous"].as_str().unwrap();
+        assert!(
+            prev.ends_with("/d/orders?since=2000-01-01T00:00:00Z"),
+            "{prev}"
+        );
+        assert_eq!(m.respond("/d/orders?since=yesterday", 1).status, 422);
+        // `has_more` says false on the last page `since` left.
+        let m = mounted(
+            MockSource::new("p", Style::Page, 3, 4)
+                .honouring_since("since")
+                .has_more(),
+        );
+        let last = body(&m.respond("/p/products?page=3", 1));
+        assert_eq!(last["has_more"], json!(false));
+        let first = body(&m.respond(&format!("/p/products?{q}"), 1));
+        assert_eq!(first["has_more"], json!(false));
     }
 
     #[test]

@@ -305,6 +305,39 @@ pub(crate) fn generate(seed: u64, src: &MockSource) -> SourceData {
     }
 }
 
+/// The truth of a source that honours `since`, whose items are now
+/// `items` (every one, in served order, as a request without `since` gets
+/// them).
+pub(crate) fn changing_truth<'a>(
+    src: &MockSource,
+    seed: u64,
+    items: impl Iterator<Item = &'a Value>,
+) -> SourceTruth {
+    let items: Vec<&Value> = items.collect();
+    let chunks = items.chunks(src.items_per_page.max(1));
+    let pages: Arc<[Box<str>]> = chunks
+        .clone()
+        .map(|c| Value::Array(c.iter().map(|v| (*v).clone()).collect()).to_string())
+        .map(String::into_boxed_str)
+        .collect();
+    let truth_pages = chunks
+        .map(|c| {
+            c.iter()
+                .map(|v| valid_truth(src.shape, v["number"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .collect();
+    SourceTruth {
+        name: src.name.clone(),
+        pages: truth_pages,
+        endless: false,
+        items_per_page: src.items_per_page,
+        shape: src.shape,
+        ignores_position: false,
+        served: Served { pages, seed },
+    }
+}
+
 /// The filler items of page `page` (past the last) of an endless source,
 /// as a JSON array.
 pub(crate) fn filler_page(src: &MockSource, seed: u64, page: usize) -> String {

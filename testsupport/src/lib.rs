@@ -76,6 +76,21 @@
 //! ([`MockServer::quota_refusals`]). Quotas go by time, not by attempt:
 //! the one part of a mock whose answers depend on the client's timing.
 //!
+//! # Data that changes: `since`
+//!
+//! A source built with [`MockSource::honouring_since`] answers its
+//! parameter as GitHub answers `since`: only the issues updated at or
+//! after the given RFC 3339 instant, paginated over what is left (every
+//! next link keeps the parameter; a value that is not an instant gets a
+//! 422). [`MockServer::next_generation`] moves such sources on between
+//! runs — some items edited to a later `updated_at`, some added, ties at
+//! the latest instant — deterministically, and returns the [`Changes`];
+//! [`MockServer::truth`] always describes the current generation. Every
+//! other source serves the same bytes whatever the generation.
+//! [`LoggedRequest::query`] reads a parameter back from the request log,
+//! and [`parse_rfc3339`] / [`rfc3339`] are the mock's own clock, not
+//! ingest's.
+//!
 //! # Faults and scenarios
 //!
 //! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (plain, with
@@ -106,6 +121,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod changes;
 #[cfg(test)]
 mod crawl_tests;
 mod data;
@@ -120,9 +136,11 @@ mod shapes;
 #[cfg(test)]
 mod wire_tests;
 
+pub use changes::{parse_rfc3339, Changes};
 pub use data::{Expected, ItemTruth, SourceTruth, Truth};
 pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
 pub use one_body::{products_body, OneBody};
 pub use quota::{Quota, QuotaFamily};
 pub use scenario::{MockSource, Scenario, Shape, Style};
 pub use server::{LoggedRequest, MockServer, Outcome};
+pub use shapes::rfc3339;

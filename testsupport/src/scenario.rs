@@ -4,8 +4,9 @@
 //!
 //! A scenario is plain data; the server never changes it. Everything the
 //! server answers is a pure function of the scenario, the request and the
-//! attempt number of that `(source, page)`, which is what makes the mocks
-//! deterministic.
+//! attempt number of that `(source, page)` — and, for a source that
+//! honours `since`, of the generation a test moved it to — which is what
+//! makes the mocks deterministic.
 
 use std::time::Duration;
 
@@ -170,6 +171,12 @@ pub struct MockSource {
     /// for none. A refused request still counts as an attempt of its page.
     /// Defaults to `None`.
     pub quota: Option<Quota>,
+    /// The query parameter by which the source answers only the items
+    /// updated at or after an instant (GitHub's `since`, RFC 3339); such a
+    /// source serves [`Shape::GithubIssues`] and changes when a test calls
+    /// [`crate::MockServer::next_generation`] (see
+    /// [`MockSource::honouring_since`]). Defaults to `None`.
+    pub since: Option<String>,
 }
 
 impl MockSource {
@@ -186,6 +193,7 @@ impl MockSource {
             ignores_position: false,
             has_more: false,
             quota: None,
+            since: None,
         }
     }
 
@@ -232,6 +240,19 @@ impl MockSource {
     /// Enforces and announces `quota` (see [`Quota`]).
     pub fn quota(mut self, quota: Quota) -> MockSource {
         self.quota = Some(quota);
+        self
+    }
+
+    /// Makes the source answer `param` as GitHub's issues API answers
+    /// `since`: only the items whose `updated_at` is at or after the given
+    /// RFC 3339 instant (anything else there: a 422), paginated over what
+    /// is left, with every next link keeping the parameter. It serves
+    /// GitHub issues ([`Shape::GithubIssues`]), two of them at the latest
+    /// `updated_at`, and its items change at each
+    /// [`crate::MockServer::next_generation`]: some edited, some added.
+    pub fn honouring_since(mut self, param: &str) -> MockSource {
+        self.since = Some(param.to_string());
+        self.shape = Shape::GithubIssues;
         self
     }
 

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::api::{self, Mounted};
+use crate::changes::Changes;
 use crate::data::Truth;
 use crate::quota::{Admission, Window};
 use crate::raw;
@@ -56,6 +57,19 @@ pub struct LoggedRequest {
     pub path: String,
     /// What the server did.
     pub outcome: Outcome,
+}
+
+impl LoggedRequest {
+    /// The value of query parameter `name` in the request target,
+    /// percent-decoded (the first one, when it occurs more than once).
+    pub fn query(&self, name: &str) -> Option<String> {
+        let (_, query) = self.path.split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| crate::changes::percent_decode(v))
+    }
 }
 
 /// Request log and attempt counters, under one lock so that attempt
@@ -309,6 +323,15 @@ impl MockServer {
     /// The scenario being served.
     pub fn scenario(&self) -> &Scenario {
         &self.shared.mounted.scenario
+    }
+
+    /// Moves every source that honours `since`
+    /// ([`crate::MockSource::honouring_since`]) to its next generation of
+    /// data — some items edited to a later `updated_at`, some added —
+    /// deterministically, and says what changed; other sources never
+    /// change. Attempt numbers and the request log go on counting.
+    pub fn next_generation(&self) -> Vec<Changes> {
+        self.shared.mounted.next_generation()
     }
 
     /// Stops the server (same as dropping it).

@@ -21,9 +21,9 @@ use crate::data::ItemTruth;
 use crate::scenario::Shape;
 
 /// 2026-01-01T00:00:00Z: every item is created in 2026 or later.
-const EPOCH_2026: u64 = 1_767_225_600;
+pub(crate) const EPOCH_2026: u64 = 1_767_225_600;
 
-const TITLES: [&str; 6] = [
+pub(crate) const TITLES: [&str; 6] = [
     "Crash on start",
     "Docs: typo in README",
     "Support HTTP proxies",
@@ -102,7 +102,7 @@ fn stripe_id(n: u64) -> String {
 
 /// `YYYY-MM-DDThh:mm:ssZ` of epoch seconds (1970 on), as GitHub writes
 /// times. Civil-from-days (H. Hinnant); independent of ingest's own.
-fn rfc3339(secs: u64) -> String {
+pub fn rfc3339(secs: u64) -> String {
     let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -128,7 +128,7 @@ fn created(n: u64, rng: &mut Rng) -> u64 {
 
 /// `GET /repos/o/r/issues`: a third closed, a quarter pull requests, some
 /// without labels or body.
-fn github_issue(n: u64, rng: &mut Rng) -> Value {
+pub(crate) fn github_issue(n: u64, rng: &mut Rng) -> Value {
     let (login, user_id) = USERS[rng.usize(..USERS.len())];
     let labels: Vec<Value> = LABELS
         .iter()

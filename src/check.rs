@@ -1,0 +1,254 @@
+//! `ingest check`: tries a config on the first page of each source and
+//! says what a run would make of it, writing nothing (SPEC §2).
+//!
+//! Each source's first page is fetched by its own fetcher with the normal
+//! policies (limited to one page), and its items are normalized as the
+//! processor would: the report shows where the item array was found, the
+//! first records exactly as `run` writes them, the invalid items by reason
+//! with one example each, the declared fields no item filled, the keys the
+//! items carry (what a user can declare), and the next page a run would
+//! follow. Sources are checked one after another on the caller's thread.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::aggregate::{SourceStatus, Stats};
+use crate::config::Config;
+use crate::control::RunControl;
+use crate::exit_code::ExitCode;
+use crate::fetch::{client, Fetcher, Shared};
+use crate::node::Node;
+use crate::normalize::normalize;
+use crate::queue::{self, Batch};
+
+/// Records shown per source.
+const SHOWN_RECORDS: usize = 3;
+/// Longest example item shown, in characters.
+const EXAMPLE_CHARS: usize = 300;
+
+/// What the first page of one source gave.
+#[derive(Debug, Clone, Default)]
+pub struct SourceCheck {
+    /// The source's name.
+    pub name: String,
+    /// The URL of its first page, shown.
+    pub url: String,
+    /// The statuses of the answers, in order.
+    pub statuses: Vec<u16>,
+    /// Why the page could not be read, when it could not.
+    pub problem: Option<String>,
+    /// Where the item array was found.
+    pub items_at: Option<String>,
+    /// Items on the page.
+    pub items: usize,
+    /// Items that are records.
+    pub valid: usize,
+    /// The first records, as `run` writes them.
+    pub records: Vec<String>,
+    /// Invalid items by reason: how many, and one example.
+    pub invalid: BTreeMap<String, (usize, String)>,
+    /// Declared fields that no record filled.
+    pub absent: Vec<String>,
+    /// The items' top-level keys, in the order first seen, with how many
+    /// items carry each.
+    pub keys: Vec<(String, usize)>,
+    /// The next page a run would fetch; `None` when the data ends here.
+    pub next: Option<String>,
+}
+
+/// Checks every source of `config`.
+pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
+    let mut one_page = config.clone();
+    for source in &mut one_page.sources {
+        source.policies.max_pages = 1;
+    }
+    let redactor = Arc::new(config.redactor());
+    let agent = client::agent();
+    control.set_agent(agent.clone());
+    let board = Arc::new(Mutex::new(Stats::for_config(&one_page)));
+    (0..one_page.sources.len())
+        .map(|i| {
+            let shared = Shared {
+                agent: agent.clone(),
+                control,
+                redactor: Arc::clone(&redactor),
+                board: Arc::clone(&board),
+            };
+            // Room for any first page: nothing consumes while it is fetched.
+            let (tx, rx) = queue::bounded(usize::MAX / 2);
+            let outcome = Fetcher::new(i, &one_page, shared, 0).run(tx);
+            let mut batches = Vec::new();
+            while let Some(batch) = rx.try_recv() {
+                batches.push(batch);
+            }
+            let source = &one_page.sources[i];
+            let mut report = SourceCheck {
+                name: source.name.clone(),
+                url: redactor.shown_url(&source.url),
+                statuses: outcome.counts.responses.keys().copied().collect(),
+                items_at: outcome.counts.items_at.clone(),
+                next: match outcome.status {
+                    SourceStatus::MaxPages => outcome.stopped_at.map(|u| redactor.shown_url(&u)),
+                    _ => None,
+                },
+                problem: match outcome.status {
+                    SourceStatus::MaxPages | SourceStatus::Complete => None,
+                    _ => outcome
+                        .stop_reason
+                        .or(Some(outcome.status.as_str().to_string())),
+                },
+                ..SourceCheck::default()
+            };
+            if let Some((_, error)) = outcome.failed_pages.first() {
+                report.problem = Some(error.clone());
+            }
+            read_items(config, i, &batches, &mut report, &redactor);
+            report
+        })
+        .collect()
+}
+
+/// Normalizes the page's items as the processor would, into `report`.
+fn read_items(
+    config: &Config,
+    index: usize,
+    batches: &[Batch],
+    report: &mut SourceCheck,
+    redactor: &crate::redact::Redactor,
+) {
+    let source = &config.sources[index];
+    let schema = &source.record;
+    let mut filled = vec![false; schema.fields.len()];
+    let mut keys: Vec<(String, usize)> = Vec::new();
+    for batch in batches {
+        for i in 0..batch.items.len() {
+            let text = batch.item(i);
+            report.items += 1;
+            let node = Node::parse(text);
+            if let Ok(Node::Object(pairs)) = &node {
+                for (key, _) in pairs {
+                    match keys.iter_mut().find(|(k, _)| k == key) {
+                        Some((_, n)) => *n += 1,
+                        None => keys.push((key.to_string(), 1)),
+                    }
+                }
+            }
+            let result = match &node {
+                Ok(node) => normalize(&source.name, node, schema),
+                Err(_) => Err(crate::schema::InvalidReason::MalformedItem),
+            };
+            match result {
+                Ok(record) => {
+                    report.valid += 1;
+                    for (slot, value) in filled.iter_mut().zip(&record.values) {
+                        *slot |= value.is_some();
+                    }
+                    if report.records.len() < SHOWN_RECORDS {
+                        let mut line = Vec::new();
+                        record.write_json(&mut line);
+                        report
+                            .records
+                            .push(String::from_utf8_lossy(&line).into_owned());
+                    }
+                }
+                Err(reason) => {
+                    let example = || {
+                        let compact = match &node {
+                            Ok(node) => {
+                                let mut out = Vec::new();
+                                node.write_json(&mut out);
+                                String::from_utf8_lossy(&out).into_owned()
+                            }
+                            Err(_) => text.to_string(),
+                        };
+                        cut(&redactor.redact_text(&compact), EXAMPLE_CHARS)
+                    };
+                    let entry = report.invalid.entry(schema.reason_name(reason));
+                    entry.or_insert_with(|| (0, example())).0 += 1;
+                }
+            }
+        }
+    }
+    if !schema.product && report.valid > 0 {
+        let names = schema.fields.iter().map(|f| f.name.clone());
+        report.absent = names
+            .zip(filled)
+            .filter(|(_, f)| !f)
+            .map(|(n, _)| n)
+            .collect();
+    }
+    report.keys = keys;
+}
+
+/// `s` cut to `max` characters, with `…` when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// The exit code of a check: 0 when every source gave at least one valid
+/// record, 3 otherwise.
+pub fn exit_code(reports: &[SourceCheck]) -> ExitCode {
+    match reports.iter().all(|r| r.valid > 0) {
+        true => ExitCode::Complete,
+        false => ExitCode::Partial,
+    }
+}
+
+/// The report as a person reads it.
+pub fn render(reports: &[SourceCheck]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let statuses: Vec<String> = r.statuses.iter().map(u16::to_string).collect();
+        out += &format!("{}  {}\n", r.name, r.url);
+        out += &format!(
+            "  status     {}\n",
+            match statuses.is_empty() {
+                true => "no answer".to_string(),
+                false => statuses.join(", "),
+            }
+        );
+        if let Some(problem) = &r.problem {
+            out += &format!("  problem    {problem}\n");
+        }
+        if let Some(at) = &r.items_at {
+            let at = if at.is_empty() { "the body itself" } else { at };
+            out += &format!("  items      {} at {at}\n", r.items);
+        }
+        if r.items > 0 {
+            out += &format!("  records    {} valid of {}", r.valid, r.items);
+            out += if r.records.is_empty() {
+                "\n"
+            } else {
+                ", the first as run writes them:\n"
+            };
+            for line in &r.records {
+                out += &format!("    {line}\n");
+            }
+        }
+        for (reason, (n, example)) in &r.invalid {
+            out += &format!("  invalid    {n} {reason}, e.g. {example}\n");
+        }
+        if !r.absent.is_empty() {
+            out += &format!(
+                "  absent     declared, but in no item: {}\n",
+                r.absent.join(", ")
+            );
+        }
+        if !r.keys.is_empty() {
+            let keys: Vec<String> = r.keys.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+            out += &format!("  keys       {}\n", keys.join(", "));
+        }
+        match &r.next {
+            Some(next) => out += &format!("  next page  {next}\n"),
+            None if r.problem.is_none() => {
+                out += "  next page  none: the data ends with this page\n"
+            }
+            None => {}
+        }
+        out.push('\n');
+    }
+    out
+}
