@@ -167,19 +167,16 @@ impl MockProcess {
                 }
             }
         });
+        // stdout carries the config alone, pretty-printed: `{` … `}`.
         let mut json = String::new();
-        let mut in_config = false;
         loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(120))
                 .unwrap_or_else(|e| panic!("serve-mock gave no ready config: {e}"));
-            if line.starts_with("Config for") {
-                in_config = true;
-            } else if line.starts_with("Press Ctrl-C") {
+            json.push_str(&line);
+            json.push('\n');
+            if line == "}" {
                 break;
-            } else if in_config {
-                json.push_str(&line);
-                json.push('\n');
             }
         }
         let config: Value = serde_json::from_str(&json)
