@@ -10,7 +10,10 @@
 //! the thread timing. Counters are added once per chunk. Invalid items of
 //! a source with `keep_rejected` are written as they arrive to
 //! `rejected.jsonl`, with their source, reason and page URL: the stream is
-//! never held twice.
+//! never held twice. Records go to `records.jsonl`, or to stdout
+//! ([`StdoutSink`], flushed once per chunk, so a reader sees them while
+//! the run goes on); a source's last message is the cue for its Singer
+//! STATE, written after its records.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -24,14 +27,23 @@ use crate::dedupe::DedupeIndex;
 use crate::node::{write_str, Malformed, Node};
 use crate::normalize::{normalize, InvalidReason, Record};
 use crate::queue::{Batch, QueueRx};
+use crate::stdout::StdoutSink;
 
 /// Where the processor writes: records, and the rejected items when any
 /// source keeps them.
-pub struct Sinks<'w, W: Write> {
-    /// `records.jsonl`.
-    pub records: &'w mut W,
+pub struct Sinks<'w, 'r, W: Write> {
+    /// `records.jsonl` or stdout.
+    pub records: RecordSink<'w, 'r, W>,
     /// `rejected.jsonl`, when some source has `keep_rejected`.
     pub rejected: Option<&'w mut W>,
+}
+
+/// Where records go.
+pub enum RecordSink<'w, 'r, W: Write> {
+    /// `records.jsonl`, one record per line.
+    File(&'w mut W),
+    /// stdout (`--stdout`, `--format singer`).
+    Stdout(&'w mut StdoutSink<'r>),
 }
 
 /// Drains `rx` until every sender is gone, writing records (and rejected
@@ -40,7 +52,7 @@ pub struct Sinks<'w, W: Write> {
 pub fn run<W: Write>(
     config: &Config,
     rx: QueueRx,
-    mut out: Sinks<'_, W>,
+    mut out: Sinks<'_, '_, W>,
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
@@ -60,7 +72,14 @@ pub fn run<W: Write>(
                 &mut out,
                 &mut line,
             );
-            lock(stats).add_items(&counts?);
+            let mut counts = counts?;
+            if let RecordSink::Stdout(sink) = &mut out.records {
+                for source in sink.flush()? {
+                    counts[source].undelivered += 1;
+                }
+            }
+            lock(stats).add_items(&counts);
+            end_sources(&chunk, &mut out.records, stats)?;
             // The chunk's batches go, and with a page's last batch its body.
             chunk.clear();
             std::mem::swap(&mut chunk, &mut next);
@@ -82,7 +101,7 @@ fn process_chunk<W: Write>(
     chunk: &[Batch],
     next: &mut Vec<Batch>,
     dedupe: &mut DedupeIndex,
-    out: &mut Sinks<'_, W>,
+    out: &mut Sinks<'_, '_, W>,
     line: &mut Vec<u8>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
@@ -143,17 +162,56 @@ fn process_chunk<W: Write>(
             }
             Ok(record) if !dedupe.insert(batch.source, &record.id) => c.duplicates += 1,
             Ok(record) => {
-                if written.is_ok() {
-                    line.clear();
-                    record.write_json(line);
-                    line.push(b'\n');
-                    written = out.records.write_all(line);
+                match &mut out.records {
+                    RecordSink::File(file) if written.is_ok() => {
+                        line.clear();
+                        record.write_json(line);
+                        line.push(b'\n');
+                        written = file.write_all(line);
+                    }
+                    RecordSink::File(_) => {}
+                    RecordSink::Stdout(sink) => {
+                        if !sink.record(batch.source, batch.received, &record) {
+                            c.undelivered += 1;
+                        }
+                    }
                 }
                 c.add_record(&record);
             }
         }
     }
     written.map(|()| counts)
+}
+
+/// Writes the Singer STATE of each source whose last message is in
+/// `chunk`, after its records (which the chunk, or an earlier one, held),
+/// with the greatest bookmark its items had.
+fn end_sources<W: Write>(
+    chunk: &[Batch],
+    records: &mut RecordSink<'_, '_, W>,
+    stats: &Arc<Mutex<Stats>>,
+) -> std::io::Result<()> {
+    let RecordSink::Stdout(sink) = records else {
+        return Ok(());
+    };
+    let mut any = false;
+    for batch in chunk {
+        if let Some(ended) = &batch.ended {
+            let greatest = lock(stats).sources[batch.source].counts.bookmark;
+            sink.source_ended(
+                batch.source,
+                &crate::state::Ended {
+                    greatest,
+                    ..(**ended).clone()
+                },
+            );
+            any = true;
+        }
+    }
+    if any {
+        sink.flush()?;
+    }
+    Ok(())
 }
 
 /// Moves what the queue holds right now into `chunk`, until it has

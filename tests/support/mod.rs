@@ -122,6 +122,7 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
         strict: false,
         state: None,
         started,
+        ..RunOptions::default()
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| during(&control));
