@@ -30,3 +30,9 @@ mod memory;
 mod resilience;
 /// What a person sees: progress bars under a pty, JSON logs.
 mod ui;
+
+/// Records on stdout and Singer messages (`--stdout`, `--format singer`):
+/// every message valid, every RECORD valid against its SCHEMA, the same
+/// records as records.jsonl, STATE == the state file, a reader that goes
+/// away (`| head -1`).
+mod singer;
