@@ -1,7 +1,7 @@
 # ingest — the two commands a user needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run test lint build bench coverage clean
+.PHONY: run test test-singer lint build bench coverage clean
 
 ## run: the built-in demo (mock APIs in-process) → out/records.jsonl, out/summary.json
 ## (debug profile and no TLS: the demo is plain http on loopback and I/O-bound,
@@ -13,6 +13,14 @@ run:
 ## test: the whole test suite (what CI runs)
 test:
 	$(CARGO) test --workspace
+
+## test-singer: a real Singer target (target-jsonl 0.1.4 from PyPI, in a
+## virtualenv under target/) loads the demo's --format singer output; the rows
+## it loaded are compared with the run's summary. Needs python3 and PyPI; not
+## part of test, so CI needs no Python packages
+test-singer:
+	$(CARGO) build --quiet
+	bash tests/singer-target/check.sh "$${CARGO_TARGET_DIR:-target}"
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -140,8 +140,12 @@ pub enum WaitCause {
 pub struct ItemCounts {
     /// Items handed to the processor.
     pub items: u64,
-    /// Records written.
+    /// Records made (valid, first of their key): written, or, on a
+    /// closed stdout, counted in `undelivered` too.
     pub records: u64,
+    /// Records not written because the reader of stdout had gone
+    /// (`--stdout`); always part of `records`.
+    pub undelivered: u64,
     /// Duplicates dropped.
     pub duplicates: u64,
     /// Invalid items, by the schema's reason index.
@@ -202,6 +206,7 @@ impl ItemCounts {
         self.bookmark_bad += other.bookmark_bad;
         self.items += other.items;
         self.records += other.records;
+        self.undelivered += other.undelivered;
         self.duplicates += other.duplicates;
         for (mine, theirs) in [
             (&mut self.invalid, &other.invalid),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use ingest::ExitCode;
+use ingest::{ExitCode, Format};
 
 /// Pull paginated JSON from several HTTP APIs at once, politely and
 /// resiliently; normalize, dedupe, and account for every item.
@@ -87,6 +87,15 @@ pub struct RunArgs {
     /// other sources' entries are kept as they are; default: every source
     #[argh(option)]
     pub source: Vec<String>,
+    /// how records are written: jsonl (one record per line) or singer
+    /// (Singer SCHEMA, RECORD and STATE messages on stdout, for any Singer
+    /// target; implies --stdout); default: jsonl
+    #[argh(option, default = "Format::Jsonl", from_str_fn(parse_format))]
+    pub format: Format,
+    /// write the records to stdout instead of records.jsonl (the end table
+    /// then goes to stderr; summary.json is still written to --out)
+    #[argh(switch)]
+    pub stdout: bool,
 }
 
 /// Serve the built-in mock APIs until Ctrl-C, and print their URLs and a
@@ -120,7 +129,22 @@ fn parse_out_dir(s: &str) -> Result<PathBuf, String> {
     if s.trim().is_empty() {
         return Err("expected a directory path, found an empty string".into());
     }
+    // --out is a directory of several files; stdout can take only the
+    // records, and --stdout says so.
+    if ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(&s.trim_end_matches('/')) {
+        return Err(format!(
+            "expected a directory, found {s:?}: to write the records to stdout, use --stdout (summary.json still goes to --out)"
+        ));
+    }
     Ok(PathBuf::from(s))
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "jsonl" => Ok(Format::Jsonl),
+        "singer" => Ok(Format::Singer),
+        _ => Err(format!("expected jsonl or singer, found {s:?}")),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -133,6 +157,13 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
             "expected a number of seconds >= 0.001, found {s:?}"
         )),
     }
+}
+
+/// Writes `text` to stderr (where the end table goes when stdout carries
+/// the records); a closed stderr changes nothing either.
+pub fn say_on_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 /// Writes `text` to stdout. A closed or full stdout (`ingest run | true`)

@@ -73,6 +73,10 @@
 //! `records.jsonl` (one [`Record`] per line) and `summary.json`, both
 //! written atomically (temporary file, flushed, renamed). In every run,
 //! per source and in total, `items == records + invalid + duplicates`.
+//! With `--stdout` the records go to stdout instead (JSON Lines, or Singer
+//! messages with `--format singer`), written once per chunk; the summary
+//! (and the state) are still files, and a reader that goes away ends
+//! delivery, not the run (`undelivered` in the summary).
 //!
 //! # Defaults
 //!
@@ -137,6 +141,8 @@
 //! | `position.rs` | where a source's pagination stands, in its style's terms |
 //! | `bookmark.rs` | incremental bookmarks, compared as instants or integers |
 //! | `summary.rs` | `summary.json` and the end table |
+//! | `stdout.rs` | records on stdout: whole lines per chunk, a closed pipe that ends delivery, not the run |
+//! | `singer.rs` | Singer messages: SCHEMA from a record schema, RECORD, STATE |
 //! | `atomic.rs` | files that appear under their final name only when whole; the set a forced exit leaves; stale temporary files |
 //! | `time.rs` | RFC 3339 timestamps in UTC |
 //! | `progress.rs` | the progress display on a terminal |
@@ -176,7 +182,9 @@ mod progress;
 mod queue;
 mod redact;
 mod schema;
+mod singer;
 mod state;
+mod stdout;
 mod summary;
 mod time;
 mod url;
@@ -194,7 +202,7 @@ pub use fetch::{Fetcher, Shared, SourceOutcome};
 pub use logging::init as init_logging;
 pub use node::Node;
 pub use normalize::{normalize, InvalidReason, Record};
-pub use pipeline::{run, RunOptions, RunReport, RunStatus};
+pub use pipeline::{run, Format, RunOptions, RunReport, RunStatus};
 pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
 pub use redact::Redactor;
 pub use schema::RecordSchema;

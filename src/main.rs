@@ -62,20 +62,18 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         progress: !args.no_progress,
         strict: args.strict,
         state: args.state,
+        stdout: args.stdout,
+        format: args.format,
         started,
     };
     match ingest::run(&config, &options, &control) {
         Ok(report) => {
-            let files = ingest::OutputPaths {
-                records: report.records_path.as_deref(),
-                rejected: report.rejected_path.as_deref(),
-                summary: &report.summary_path,
-            };
-            cli::say(&ingest::end_table(
-                &report.stats,
-                report.status.as_str(),
-                &files,
-            ));
+            let table = report.end_table();
+            match report.records_on_stdout {
+                // stdout carries the records and nothing else.
+                true => cli::say_on_stderr(&table),
+                false => cli::say(&table),
+            }
             report.status.into()
         }
         Err(e) => {

@@ -1,7 +1,7 @@
 //! The one place that starts threads: fetchers → channel → processor.
 //!
 //! ```text
-//!  fetcher "alpha" ─┐                                        ┌─ records.jsonl (streamed)
+//!  fetcher "alpha" ─┐                                        ┌─ records.jsonl or stdout (streamed)
 //!  fetcher "beta"  ─┼─ queue of batches (≤ queue_capacity items) ─ processor ─┤
 //!  fetcher "gamma" ─┘   (send blocks when full)           (rayon)   └─ Stats ─ summary.json
 //!        │                                                   │
@@ -11,14 +11,17 @@
 //!
 //! [`run`] creates the channel, spawns one scoped thread per source and one
 //! for the processor, drops its own sender so the channel disconnects when
-//! the last fetcher ends, and joins everything. Threads are joined one by
+//! the last fetcher ends, and joins everything. Once a fetcher has
+//! returned, its thread sends one last, empty batch saying how the source
+//! ended (after all of its items, the queue being FIFO): the processor's
+//! cue for a Singer STATE. Threads are joined one by
 //! one so that a panic in one of them becomes a `failed` run with an error
 //! in the summary instead of a crash that writes nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{error, info, warn};
 
@@ -29,12 +32,14 @@ use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
-use crate::process::{self, Sinks};
+use crate::process::{self, RecordSink, Sinks};
 use crate::progress::Progress;
-use crate::queue::{self, QueueRx, QueueTx};
+use crate::queue::{self, Batch, QueueRx, QueueTx};
 use crate::redact::Redactor;
+use crate::singer::Singer;
 use crate::state::{Ended, Plan, State};
-use crate::summary::{self, RunFacts};
+use crate::stdout::StdoutSink;
+use crate::summary::{self, end_table, OutputPaths, RunFacts, StdoutFacts};
 use crate::warnings;
 
 /// How a run ended, which decides the exit code.
@@ -80,6 +85,26 @@ impl RunStatus {
     }
 }
 
+/// How records are written (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// JSON Lines, one record per line. The default.
+    #[default]
+    Jsonl,
+    /// Singer messages on stdout (SPEC §10).
+    Singer,
+}
+
+impl Format {
+    /// The name `--format` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Singer => "singer",
+        }
+    }
+}
+
 /// Run-wide options that are not part of the config file.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -93,8 +118,20 @@ pub struct RunOptions {
     pub strict: bool,
     /// The state file (`--state`): read at start, written at the end.
     pub state: Option<PathBuf>,
+    /// Records go to stdout instead of `records.jsonl` (`--stdout`; the
+    /// Singer format always does). Defaults to false.
+    pub stdout: bool,
+    /// How records are written. Defaults to JSON Lines.
+    pub format: Format,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
+}
+
+impl RunOptions {
+    /// Whether records go to stdout.
+    pub fn records_on_stdout(&self) -> bool {
+        self.stdout || self.format == Format::Singer
+    }
 }
 
 impl Default for RunOptions {
@@ -105,6 +142,8 @@ impl Default for RunOptions {
             progress: false,
             strict: false,
             state: None,
+            stdout: false,
+            format: Format::Jsonl,
             started: Instant::now(),
         }
     }
@@ -120,13 +159,30 @@ pub struct RunReport {
     /// The summary as written.
     pub summary: serde_json::Value,
     /// Path of `records.jsonl`; `None` when this run could not write it
-    /// (a file of that name from an earlier run is not this run's).
+    /// (a file of that name from an earlier run is not this run's), or
+    /// wrote its records to stdout.
     pub records_path: Option<PathBuf>,
+    /// The records went to stdout (`--stdout`, `--format singer`).
+    pub records_on_stdout: bool,
     /// Path of `rejected.jsonl`, when a source keeps rejected items and
     /// this run wrote it.
     pub rejected_path: Option<PathBuf>,
     /// Path of `summary.json`.
     pub summary_path: PathBuf,
+}
+
+impl RunReport {
+    /// The end table of this run (see [`end_table`](summary::end_table)), naming the files it
+    /// wrote.
+    pub fn end_table(&self) -> String {
+        let files = OutputPaths {
+            records: self.records_path.as_deref(),
+            stdout: self.records_on_stdout,
+            rejected: self.rejected_path.as_deref(),
+            summary: &self.summary_path,
+        };
+        end_table(&self.stats, self.status.as_str(), &files)
+    }
 }
 
 /// Runs the pipeline for `config` until every source ends, the deadline
@@ -145,19 +201,26 @@ pub fn run(
         None => State::default(),
     };
     prepare_out_dir(&options.out_dir)?;
-    let files = Files {
-        records: AtomicFile::create(&options.out_dir, RECORDS_FILE)?,
-        rejected: match config.sources.iter().any(|s| s.keep_rejected) {
-            true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
-            false => None,
-        },
-    };
     let redactor = Arc::new(config.redactor());
     let plans: Vec<Plan> = config
         .sources
         .iter()
         .map(|s| state.plan(s, &redactor))
         .collect();
+    let singer = options.format == Format::Singer;
+    let files = Files {
+        records: match options.records_on_stdout() {
+            true => Records::Stdout(StdoutSink::new(
+                Box::new(std::io::stdout()),
+                singer.then(|| Singer::new(config, state.clone(), &plans)),
+            )),
+            false => Records::File(AtomicFile::create(&options.out_dir, RECORDS_FILE)?),
+        },
+        rejected: match config.sources.iter().any(|s| s.keep_rejected) {
+            true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
+            false => None,
+        },
+    };
     let stats = Arc::new(Mutex::new(Stats::for_config(config)));
     let agent = client::agent();
     control.set_agent(agent.clone());
@@ -175,22 +238,39 @@ pub fn run(
         progress: &progress,
         plans: &plans,
     };
-    let files = threads.run(files, rx, tx, &mut failures);
+    let mut files = threads.run(files, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
     let stateful = options.state.is_some();
+    // A Singer STATE holds the state even without a state file.
+    let tracked = stateful || singer;
     for ((source, plan), config) in stats.sources.iter_mut().zip(&plans).zip(&config.sources) {
-        file_state(source, config, plan, stateful.then_some(&mut state));
+        file_state(
+            source,
+            config,
+            plan,
+            tracked.then_some(&mut state),
+            stateful,
+        );
         source.warnings = warnings::of_source(source);
         source.warnings.extend(plan.warning.clone());
         for warning in &source.warnings {
             warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
         }
     }
+    let mut stdout_closed = false;
+    if let Some(Records::Stdout(sink)) = files.as_mut().map(|f| &mut f.records) {
+        sink.final_state(&state);
+        if let Err(e) = sink.flush() {
+            failures.push(format!("writing to stdout failed: {e}"));
+        }
+        stdout_closed = sink.closed();
+    }
     progress.finish(&stats);
     let report = Finale {
         config,
         options,
         interrupted: control.is_interrupted(),
+        stdout_closed,
         stats,
         failures,
     }
@@ -204,28 +284,34 @@ pub fn run(
 }
 
 /// What the state says of `source` and what it will hold after this run:
-/// the summary's `resumed_from`, `bookmark_sent` and `bookmark_saved`.
-/// With `state` (`--state`), the source's entry is updated too.
+/// the summary's `resumed_from`, `bookmark_sent` and, with `stateful`
+/// (`--state`), `bookmark_saved`. With `state` (`--state`, or the Singer
+/// format's STATE), the source's entry is updated too; a source some of
+/// whose records never reached a closed stdout keeps its entry as it was.
 fn file_state(
     source: &mut SourceStats,
     config: &SourceConfig,
     plan: &Plan,
     state: Option<&mut State>,
+    stateful: bool,
 ) {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
-    let clean = source.status == SourceStatus::Complete && source.fetch.failed_pages == 0;
     let ended = Ended {
-        clean,
-        resume: source
-            .resume
-            .clone()
-            .filter(|_| source.status != SourceStatus::Complete),
         greatest: source.counts.bookmark,
+        delivered: source.counts.undelivered == 0,
+        ..Ended::new(
+            source.status,
+            source.fetch.failed_pages,
+            source.resume.clone(),
+        )
     };
     if let Some(state) = state {
-        source.stateful = true;
-        source.bookmark_saved = state.record(config, plan, &ended).map(Bookmark::to_json);
+        let saved = state.record(config, plan, &ended).map(Bookmark::to_json);
+        if stateful {
+            source.stateful = true;
+            source.bookmark_saved = saved;
+        }
     }
 }
 
@@ -249,6 +335,8 @@ struct Finale<'r> {
     config: &'r Config,
     options: &'r RunOptions,
     interrupted: bool,
+    /// The reader of stdout went away during the run.
+    stdout_closed: bool,
     stats: Stats,
     /// Internal failures so far; a failed write adds to them.
     failures: Vec<String>,
@@ -264,9 +352,13 @@ impl Finale<'_> {
     /// written fails the run.
     fn write(mut self, files: Option<Files>) -> Result<RunReport, Error> {
         let mut pending: Vec<AtomicFile> = Vec::new();
+        let records_file = |records| match records {
+            Records::File(file) => Some(file),
+            Records::Stdout(_) => None,
+        };
         for mut file in files
             .into_iter()
-            .flat_map(|f| std::iter::once(f.records).chain(f.rejected))
+            .flat_map(|f| records_file(f.records).into_iter().chain(f.rejected))
         {
             match file.finish() {
                 Ok(()) => pending.push(file),
@@ -311,6 +403,10 @@ impl Finale<'_> {
                 duration: self.options.started.elapsed(),
                 config: self.config.to_redacted_json(),
                 error: (!self.failures.is_empty()).then(|| self.failures.join("; ")),
+                stdout: self.options.records_on_stdout().then_some(StdoutFacts {
+                    format: self.options.format.as_str(),
+                    closed: self.stdout_closed,
+                }),
             },
             &self.stats,
         );
@@ -331,9 +427,12 @@ impl Finale<'_> {
         let summary_path = committed.pop().expect("the summary is committed last");
         let named = |name: &str| committed.iter().find(|p| p.ends_with(name)).cloned();
         let (records_path, rejected_path) = (named(RECORDS_FILE), named(REJECTED_FILE));
-        let records_shown = records_path
-            .as_deref()
-            .map_or_else(|| "none".to_string(), |p| p.display().to_string());
+        let on_stdout = self.options.records_on_stdout();
+        let records_shown = match (&records_path, on_stdout) {
+            (_, true) => "stdout".to_string(),
+            (Some(p), false) => p.display().to_string(),
+            (None, false) => "none".to_string(),
+        };
         info!(
             event = "end", status = status.as_str(), records = records_shown,
             peak_rss_kib = peak_rss_kib(); ""
@@ -343,16 +442,25 @@ impl Finale<'_> {
             stats: self.stats,
             summary,
             records_path,
+            records_on_stdout: on_stdout,
             rejected_path,
             summary_path,
         }
     }
 }
 
-/// The output files the processor writes while the run goes on.
-struct Files {
-    records: AtomicFile,
+/// The outputs the processor writes while the run goes on.
+struct Files<'r> {
+    records: Records<'r>,
     rejected: Option<AtomicFile>,
+}
+
+/// Where the records go.
+enum Records<'r> {
+    /// `records.jsonl`.
+    File(AtomicFile),
+    /// stdout, JSON Lines or Singer messages.
+    Stdout(StdoutSink<'r>),
 }
 
 /// What the threads of a run are started with.
@@ -373,13 +481,13 @@ impl Threads<'_> {
     /// progress while they run, joins them all and files the fetchers'
     /// outcomes. Returns the output files when the processor wrote them
     /// whole; every thread that failed adds to `failures`.
-    fn run(
+    fn run<'f>(
         &self,
-        mut files: Files,
+        mut files: Files<'f>,
         rx: QueueRx,
         tx: QueueTx,
         failures: &mut Vec<String>,
-    ) -> Option<Files> {
+    ) -> Option<Files<'f>> {
         let Threads {
             config,
             options,
@@ -398,7 +506,10 @@ impl Threads<'_> {
                     .name("process".into())
                     .spawn_scoped(scope, move || {
                         let sinks = Sinks {
-                            records: files.records.writer(),
+                            records: match &mut files.records {
+                                Records::File(file) => RecordSink::File(file.writer()),
+                                Records::Stdout(sink) => RecordSink::Stdout(sink),
+                            },
                             rejected: files.rejected.as_mut().map(AtomicFile::writer),
                         };
                         let work = || process::run(config, rx, sinks, &stats);
@@ -429,7 +540,18 @@ impl Threads<'_> {
                     let tx = tx.clone();
                     thread::Builder::new()
                         .name(format!("fetch-{}", config.sources[i].name))
-                        .spawn_scoped(scope, move || fetcher.run(tx))
+                        .spawn_scoped(scope, move || {
+                            let outcome = fetcher.run(tx.clone());
+                            let ended = Ended::new(
+                                outcome.status,
+                                outcome.counts.failed_pages,
+                                outcome.resume.clone(),
+                            );
+                            // No items: it never waits for room. A processor
+                            // that is gone needs no cue.
+                            let _ = tx.send_timeout(Batch::end_of(i, ended), Duration::ZERO);
+                            outcome
+                        })
                 })
                 .collect();
             drop(tx);

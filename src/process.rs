@@ -10,12 +10,13 @@
 //! the thread timing. Counters are added once per chunk. Invalid items of
 //! a source with `keep_rejected` are written as they arrive to
 //! `rejected.jsonl`, with their source, reason and page URL: the stream is
-//! never held twice.
+//! never held twice. Records go to `records.jsonl`, or to stdout
+//! ([`StdoutSink`], flushed once per chunk, so a reader sees them while
+//! the run goes on); a source's last message is the cue for its Singer
+//! STATE, written after its records.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-
-use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -26,14 +27,24 @@ use crate::dedupe::DedupeIndex;
 use crate::node::{write_str, Malformed, Node};
 use crate::normalize::{normalize, InvalidReason, Record};
 use crate::queue::{Batch, QueueRx};
+use crate::stdout::StdoutSink;
+use std::ops::Range;
 
 /// Where the processor writes: records, and the rejected items when any
 /// source keeps them.
-pub struct Sinks<'w, W: Write> {
-    /// `records.jsonl`.
-    pub records: &'w mut W,
+pub struct Sinks<'w, 'r, W: Write> {
+    /// `records.jsonl` or stdout.
+    pub records: RecordSink<'w, 'r, W>,
     /// `rejected.jsonl`, when some source has `keep_rejected`.
     pub rejected: Option<&'w mut W>,
+}
+
+/// Where records go.
+pub enum RecordSink<'w, 'r, W: Write> {
+    /// `records.jsonl`, one record per line.
+    File(&'w mut W),
+    /// stdout (`--stdout`, `--format singer`).
+    Stdout(&'w mut StdoutSink<'r>),
 }
 
 /// Drains `rx` until every sender is gone, writing records (and rejected
@@ -42,7 +53,7 @@ pub struct Sinks<'w, W: Write> {
 pub fn run<W: Write>(
     config: &Config,
     rx: QueueRx,
-    mut out: Sinks<'_, W>,
+    mut out: Sinks<'_, '_, W>,
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
@@ -53,7 +64,14 @@ pub fn run<W: Write>(
         take_ready(&rx, &mut chunk, config.batch_size);
         loop {
             let counts = process_chunk(config, &rx, &chunk, &mut next, &mut dedupe, &mut out);
-            lock(stats).add_items(&counts?);
+            let mut counts = counts?;
+            if let RecordSink::Stdout(sink) = &mut out.records {
+                for source in sink.flush()? {
+                    counts[source].undelivered += 1;
+                }
+            }
+            lock(stats).add_items(&counts);
+            end_sources(&chunk, &mut out.records, stats)?;
             // The chunk's batches go, and with a page's last batch its body.
             chunk.clear();
             std::mem::swap(&mut chunk, &mut next);
@@ -80,7 +98,7 @@ fn process_chunk<W: Write>(
     chunk: &[Batch],
     next: &mut Vec<Batch>,
     dedupe: &mut DedupeIndex,
-    out: &mut Sinks<'_, W>,
+    out: &mut Sinks<'_, '_, W>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
         .iter()
@@ -120,8 +138,18 @@ fn process_chunk<W: Write>(
                         c.duplicates += 1;
                         continue;
                     }
-                    if written.is_ok() {
-                        written = out.records.write_all(&part.buf[line.clone()]);
+                    match &mut out.records {
+                        RecordSink::File(file) if written.is_ok() => {
+                            written = file.write_all(&part.buf[line.clone()]);
+                        }
+                        RecordSink::File(_) => {}
+                        RecordSink::Stdout(sink) => {
+                            // The line without its newline: the record.
+                            let record = &part.buf[line.start..line.end - 1];
+                            if !sink.record(done.source, done.received, record) {
+                                c.undelivered += 1;
+                            }
+                        }
                     }
                     c.add_record_fields(
                         &part.filled[fields.filled.clone()],
@@ -150,6 +178,8 @@ struct Part {
 /// One item's outcome in a [`Part`].
 struct Done {
     source: usize,
+    /// When its page arrived (Singer's `time_extracted`).
+    received: std::time::SystemTime,
     outcome: Outcome,
     /// An incremental source's bookmark field, read (valid items only).
     bookmark: Option<Result<Option<crate::bookmark::Bookmark>, ()>>,
@@ -219,6 +249,7 @@ impl Part {
             };
             part.items.push(Done {
                 source: batch.source,
+                received: batch.received,
                 outcome,
                 bookmark,
             });
@@ -252,6 +283,37 @@ impl Part {
             },
         }
     }
+}
+
+/// Writes the Singer STATE of each source whose last message is in
+/// `chunk`, after its records (which the chunk, or an earlier one, held),
+/// with the greatest bookmark its items had.
+fn end_sources<W: Write>(
+    chunk: &[Batch],
+    records: &mut RecordSink<'_, '_, W>,
+    stats: &Arc<Mutex<Stats>>,
+) -> std::io::Result<()> {
+    let RecordSink::Stdout(sink) = records else {
+        return Ok(());
+    };
+    let mut any = false;
+    for batch in chunk {
+        if let Some(ended) = &batch.ended {
+            let greatest = lock(stats).sources[batch.source].counts.bookmark;
+            sink.source_ended(
+                batch.source,
+                &crate::state::Ended {
+                    greatest,
+                    ..(**ended).clone()
+                },
+            );
+            any = true;
+        }
+    }
+    if any {
+        sink.flush()?;
+    }
+    Ok(())
 }
 
 /// Moves what the queue holds right now into `chunk`, until it has

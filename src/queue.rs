@@ -12,11 +12,12 @@
 
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::control::lock;
+use crate::state::Ended;
 
 /// Items of one page on their way to the processor.
 #[derive(Debug, Clone)]
@@ -30,12 +31,32 @@ pub struct Batch {
     /// The page's URL (shown, redacted), when its source keeps rejected
     /// items.
     pub page_url: Option<Arc<str>>,
+    /// When the page arrived (a Singer RECORD's `time_extracted`).
+    pub received: SystemTime,
+    /// Set on a source's last message only, a batch without items that
+    /// the pipeline sends once the source's fetcher has returned: how it
+    /// ended, for the Singer STATE that follows its records. Boxed, so
+    /// that every other batch pays one pointer for it.
+    pub ended: Option<Box<Ended>>,
 }
 
 impl Batch {
     /// Item `i`'s text.
     pub fn item(&self, i: usize) -> &str {
         &self.body[self.items[i].clone()]
+    }
+
+    /// The message that says source `source` ended as `ended`: no items,
+    /// after every batch of its.
+    pub fn end_of(source: usize, ended: Ended) -> Batch {
+        Batch {
+            source,
+            body: Arc::default(),
+            items: Vec::new(),
+            page_url: None,
+            received: SystemTime::now(),
+            ended: Some(Box::new(ended)),
+        }
     }
 }
 
@@ -170,6 +191,8 @@ mod tests {
             body: Arc::new("[".to_string() + &"1,".repeat(n) + "1]"),
             items: (0..n).map(|i| 1 + 2 * i..2 + 2 * i).collect(),
             page_url: None,
+            received: SystemTime::now(),
+            ended: None,
         }
     }
 

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use log::info;
 use serde_json::{json, Map, Value};
 
+use crate::aggregate::SourceStatus;
 use crate::atomic::AtomicFile;
 use crate::bookmark::Bookmark;
 use crate::config::{ConfigError, Pagination, SourceConfig};
@@ -81,7 +82,7 @@ pub struct Plan {
 }
 
 /// How a source ended, as the state needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ended {
     /// It reached its end with no page given up.
     pub clean: bool,
@@ -89,6 +90,26 @@ pub struct Ended {
     pub resume: Option<Position>,
     /// The greatest bookmark value among the items it received.
     pub greatest: Option<Bookmark>,
+    /// Every record it made reached the records' output. False when
+    /// stdout closed before some of them were written (`--stdout`): the
+    /// source's entry then stays as it was, so that the next run fetches
+    /// again what nobody received.
+    pub delivered: bool,
+}
+
+impl Ended {
+    /// A source that ended with `status`, `failed_pages` pages given up,
+    /// and `resume` where its fetcher would go on; its greatest bookmark
+    /// is added by whoever counted the items.
+    pub fn new(status: SourceStatus, failed_pages: u64, resume: Option<Position>) -> Ended {
+        let complete = status == SourceStatus::Complete;
+        Ended {
+            clean: complete && failed_pages == 0,
+            resume: resume.filter(|_| !complete),
+            greatest: None,
+            delivered: true,
+        }
+    }
 }
 
 impl State {
@@ -233,6 +254,11 @@ impl State {
     ) -> Option<Bookmark> {
         let kind = source.incremental.as_ref().map(|i| i.kind);
         let old = kind.and_then(|k| k.read_json(plan.entry.bookmark.as_ref()?));
+        if !ended.delivered {
+            self.sources
+                .insert(source.name.clone(), plan.entry.to_json());
+            return old;
+        }
         let greatest = Bookmark::max(plan.prior_greatest, ended.greatest);
         let mut entry = Entry {
             fingerprint: plan.entry.fingerprint.clone(),
@@ -252,10 +278,15 @@ impl State {
         saved
     }
 
+    /// The state as the file holds it (and a Singer STATE's `value`).
+    pub fn to_json(&self) -> Value {
+        json!({ "version": VERSION, "sources": self.sources })
+    }
+
     /// Writes the state to `path`, atomically (a killed run leaves the
     /// previous file whole).
     pub fn save(&self, path: &Path) -> Result<PathBuf, crate::error::Error> {
-        let doc = json!({ "version": VERSION, "sources": self.sources });
+        let doc = self.to_json();
         let (dir, name) = split_path(path);
         let mut file = AtomicFile::create(&dir, &name)?;
         let err = |source| crate::error::Error::Output {

@@ -23,6 +23,18 @@ pub struct RunFacts<'a> {
     pub config: Value,
     /// The internal failure, when `status` is `failed`.
     pub error: Option<String>,
+    /// Where the records went, when it was stdout.
+    pub stdout: Option<StdoutFacts<'a>>,
+}
+
+/// A run whose records went to stdout (`--stdout`, `--format singer`).
+#[derive(Debug, Clone, Copy)]
+pub struct StdoutFacts<'a> {
+    /// `jsonl` or `singer`.
+    pub format: &'a str,
+    /// The reader went away before the end: the records made after that
+    /// are counted in `undelivered`.
+    pub closed: bool,
 }
 
 /// The whole `summary.json` document (SPEC §6).
@@ -39,19 +51,29 @@ pub fn summary(facts: RunFacts<'_>, stats: &Stats) -> Value {
         json!(facts.duration.as_millis() as u64),
     );
     doc.insert("config".into(), facts.config);
+    if let Some(stdout) = facts.stdout {
+        doc.insert(
+            "stdout".into(),
+            json!({ "format": stdout.format, "closed": stdout.closed }),
+        );
+    }
+    let on_stdout = facts.stdout.is_some();
     let mut totals = Map::new();
     totals.insert("requests".into(), json!(t.requests));
     totals.insert("pages".into(), json!(t.pages));
     totals.insert("failed_pages".into(), json!(t.failed_pages));
     totals.insert("retries".into(), json!(t.retries));
     add_counts(&mut totals, &t.counts, t.pages, t.requests);
+    if on_stdout {
+        totals.insert("undelivered".into(), json!(t.counts.undelivered));
+    }
     let warnings: usize = stats.sources.iter().map(|s| s.warnings.len()).sum();
     totals.insert("warnings".into(), json!(warnings));
     doc.insert("totals".into(), Value::Object(totals));
     let sources: Map<String, Value> = stats
         .sources
         .iter()
-        .map(|s| (s.name.clone(), source_summary(s)))
+        .map(|s| (s.name.clone(), source_summary(s, on_stdout)))
         .collect();
     doc.insert("sources".into(), Value::Object(sources));
     Value::Object(doc)
@@ -69,7 +91,7 @@ fn add_counts(map: &mut Map<String, Value>, c: &ItemCounts, pages: u64, requests
     );
 }
 
-fn source_summary(s: &SourceStats) -> Value {
+fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     let f = &s.fetch;
     let mut m = Map::new();
     m.insert("status".into(), json!(s.status.as_str()));
@@ -79,6 +101,9 @@ fn source_summary(s: &SourceStats) -> Value {
     m.insert("retries".into(), json!(f.retries));
     m.insert("resends".into(), json!(f.resends));
     add_counts(&mut m, &s.counts, f.pages, f.requests);
+    if on_stdout {
+        m.insert("undelivered".into(), json!(s.counts.undelivered));
+    }
     let responses: Map<String, Value> = f
         .responses
         .iter()
@@ -152,6 +177,8 @@ fn source_summary(s: &SourceStats) -> Value {
 pub struct OutputPaths<'a> {
     /// `records.jsonl`; `None` when this run wrote none.
     pub records: Option<&'a Path>,
+    /// The records went to stdout instead.
+    pub stdout: bool,
     /// `rejected.jsonl`, when written.
     pub rejected: Option<&'a Path>,
     /// `summary.json`.
@@ -229,9 +256,15 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
             s.push_str(&format!("warning: {}: {warning}\n", src.name));
         }
     }
-    match files.records {
-        Some(path) => s.push_str(&format!("records: {}\n", path.display())),
-        None => s.push_str("records: not written (see the summary's error)\n"),
+    let undelivered = t.counts.undelivered;
+    match (files.records, files.stdout) {
+        (_, true) if undelivered > 0 => s.push_str(&format!(
+            "records: stdout ({undelivered} of {} not delivered: the reader went away)\n",
+            t.counts.records
+        )),
+        (_, true) => s.push_str("records: stdout\n"),
+        (Some(path), false) => s.push_str(&format!("records: {}\n", path.display())),
+        (None, false) => s.push_str("records: not written (see the summary's error)\n"),
     }
     if let Some(path) = files.rejected {
         s.push_str(&format!("rejected: {}\n", path.display()));

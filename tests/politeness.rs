@@ -438,12 +438,7 @@ fn stop_reason_says_why_a_source_did_not_end_cleanly() {
         let src = only(&o);
         assert_eq!(src["status"], status, "{case}: {src:#}");
         // Under the end table too, as SPEC §7 says.
-        let files = ingest::OutputPaths {
-            records: o.report.records_path.as_deref(),
-            rejected: None,
-            summary: &o.report.summary_path,
-        };
-        let table = ingest::end_table(&o.report.stats, o.report.status.as_str(), &files);
+        let table = o.report.end_table();
         if words.is_empty() {
             assert_eq!(src["stop_reason"], Value::Null, "{case}");
             assert!(!table.contains("stop_reason"), "{case}: {table}");

@@ -50,7 +50,15 @@ fn the_make_targets_the_readme_names_exist() {
     let makefile =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Makefile")).unwrap();
     let text = readme();
-    for target in ["run", "test", "lint", "build", "bench", "coverage"] {
+    for target in [
+        "run",
+        "test",
+        "test-singer",
+        "lint",
+        "build",
+        "bench",
+        "coverage",
+    ] {
         assert!(
             text.contains(&format!("make {target}")),
             "README names make {target}"

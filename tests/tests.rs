@@ -41,3 +41,9 @@ mod ui;
 /// incremental source asks only for what changed, and the state file is
 /// guarded (fingerprints, `--source`, atomic writes, hostile files).
 mod state;
+
+/// Records on stdout and Singer messages (`--stdout`, `--format singer`):
+/// every message valid, every RECORD valid against its SCHEMA, the same
+/// records as records.jsonl, STATE == the state file, a reader that goes
+/// away (`| head -1`).
+mod singer;

@@ -516,6 +516,8 @@ impl<'a> Fetcher<'a> {
         let size = self.batch_size.min(tx.capacity()).clamp(1, MAX_BATCH_ITEMS);
         // Items are found as they are handed over: one pass over the array.
         let mut spans = page.items();
+        // The page has just arrived: its body is read and checked.
+        let received = SystemTime::now();
         let mut sent = 0;
         loop {
             let items: Vec<_> = spans.by_ref().take(size).collect();
@@ -539,6 +541,8 @@ impl<'a> Fetcher<'a> {
                 body: Arc::clone(&page.text),
                 items,
                 page_url: page_url.clone(),
+                received,
+                ended: None,
             };
             loop {
                 batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {

@@ -153,6 +153,7 @@ fn run_full(
         strict: false,
         state,
         started,
+        ..RunOptions::default()
     };
     let report = std::thread::scope(|s| {
         s.spawn(|| during(&control));
