@@ -438,9 +438,8 @@ const MILLIS_ABOVE: i64 = 100_000_000_000;
 /// the fraction's digits (written as given; empty for none). `None` when
 /// the year is outside 0000–9999 or `frac` is not ASCII digits.
 ///
-/// One formatter for every UTC timestamp: `output::rfc3339` is
-/// `format_rfc3339_utc(secs, "")`, its millisecond form passes the three
-/// digits.
+/// One formatter for every UTC timestamp: [`crate::time`]'s clock
+/// stamps come through here too.
 pub fn format_rfc3339_utc(secs: i64, frac: &str) -> Option<String> {
     if !(MIN_SECS..=MAX_SECS).contains(&secs) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -1,48 +1,32 @@
-//! RFC 3339 timestamps in UTC, from the calendar math of one small
-//! function (H. Hinnant's civil-from-days): the summary's `started_at` and
-//! the log lines' `ts`.
+//! RFC 3339 timestamps in UTC of the clock: the summary's `started_at`,
+//! the log lines' `ts`, Singer's `time_extracted`. The calendar math is
+//! the record coercion's ([`format_rfc3339_utc`]), so there is one.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::coerce::format_rfc3339_utc;
+
 /// `2026-11-28T12:00:00Z` (UTC, whole seconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    let (date, secs, _) = civil(t);
-    format!("{date}T{}Z", clock(secs))
+    format(t, false)
 }
 
 /// `2026-11-28T12:00:00.123Z` (UTC, milliseconds), for log lines.
 pub fn rfc3339_millis(t: SystemTime) -> String {
-    let (date, secs, millis) = civil(t);
-    format!("{date}T{}.{millis:03}Z", clock(secs))
+    format(t, true)
 }
 
-/// The UTC date of `t`, the seconds into its day, and the milliseconds.
-fn civil(t: SystemTime) -> (String, u64, u32) {
+/// `t` through the one UTC formatter; a clock before 1970 reads as 1970,
+/// one past the year 9999 as its last second.
+fn format(t: SystemTime, millis: bool) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (H. Hinnant's algorithm), valid for all dates after 1970.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let date = format!("{year:04}-{month:02}-{day:02}");
-    (date, rem, since.subsec_millis())
-}
-
-/// `hh:mm:ss` of seconds into a day.
-fn clock(secs: u64) -> String {
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let frac = match millis {
+        true => format!("{:03}", since.subsec_millis()),
+        false => String::new(),
+    };
+    format_rfc3339_utc(secs, &frac)
+        .unwrap_or_else(|| format!("9999-12-31T23:59:59{}Z", if millis { ".999" } else { "" }))
 }
 
 #[cfg(test)]

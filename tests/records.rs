@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ingest::Config;
 use serde_json::{json, Map, Value};
-use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
+use testsupport::{rfc3339, MockServer, MockSource, Scenario, Shape, Style};
 
 use crate::cli::{run_command, summary_in};
 use crate::support::{fast_policies, n, run, OutDir, Outcome};
@@ -253,35 +253,6 @@ fn without_a_record_the_binary_warns_about_missing_price_and_strict_makes_it_par
     }
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` of epoch seconds (civil from days, H. Hinnant).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let s = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        s / 3_600,
-        s % 3_600 / 60,
-        s % 60
-    )
-}
-
-#[test]
-fn the_utc_helper_is_right() {
-    assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-    assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
-    assert_eq!(utc(1_767_225_599), "2025-12-31T23:59:59Z");
-    assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
-}
-
 #[test]
 fn drf_orders_coerce_decimal_strings_epochs_and_string_booleans() {
     let server = drf_mock(4, 10);
@@ -329,7 +300,10 @@ fn drf_orders_coerce_decimal_strings_epochs_and_string_booleans() {
                         json!(order["currency"].as_str().unwrap().to_uppercase()),
                     ),
                     ("paid", json!(paid)),
-                    ("created", json!(utc(order["created"].as_u64().unwrap()))),
+                    (
+                        "created",
+                        json!(rfc3339(order["created"].as_u64().unwrap())),
+                    ),
                     ("email", or_null(order["customer"].get("email"))),
                 ],
             );
