@@ -11,6 +11,7 @@
 //! dropping every sender ends the processor's loop, as before.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -67,6 +68,10 @@ struct Gate {
     waiting: Mutex<Option<usize>>,
     /// Notified when room is given back or the receiver goes.
     room: Condvar,
+    /// Senders asleep on `room`, changed with `waiting` locked: the
+    /// receiver wakes them only when there are any, after unlocking, so
+    /// taking a batch off costs no system call while fetchers are behind.
+    sleepers: AtomicUsize,
     capacity: usize,
 }
 
@@ -99,6 +104,7 @@ pub fn bounded(capacity: usize) -> (QueueTx, QueueRx) {
     let gate = Arc::new(Gate {
         waiting: Mutex::new(Some(0)),
         room: Condvar::new(),
+        sleepers: AtomicUsize::new(0),
         capacity: capacity.max(1),
     });
     let rx = QueueRx {
@@ -125,12 +131,14 @@ impl QueueTx {
                 Some(w) if w + n <= self.gate.capacity => break,
                 Some(_) => {}
             }
+            self.gate.sleepers.fetch_add(1, Ordering::Relaxed);
             let (guard, wait) = self
                 .gate
                 .room
                 .wait_timeout(waiting, timeout)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             waiting = guard;
+            self.gate.sleepers.fetch_sub(1, Ordering::Relaxed);
             if wait.timed_out() && !matches!(*waiting, Some(w) if w + n <= self.gate.capacity) {
                 return match *waiting {
                     None => Err(SendError::Disconnected),
@@ -169,7 +177,11 @@ impl QueueRx {
         let n = batch.items.len().min(self.gate.capacity);
         let mut waiting = lock(&self.gate.waiting);
         *waiting = waiting.map(|w| w.saturating_sub(n));
-        self.gate.room.notify_all();
+        let sleepers = self.gate.sleepers.load(Ordering::Relaxed);
+        drop(waiting);
+        if sleepers > 0 {
+            self.gate.room.notify_all();
+        }
     }
 }
 

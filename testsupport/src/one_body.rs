@@ -81,8 +81,8 @@ fn accept_loop(listener: &TcpListener, body: &[u8], stop: &AtomicBool, served: &
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
-                if answer(stream, body).is_ok() {
-                    served.fetch_add(1, Ordering::SeqCst);
+                if let Err(e) = answer(stream, body, served) {
+                    log::debug!("one-body: answer failed: {e}");
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
@@ -91,8 +91,9 @@ fn accept_loop(listener: &TcpListener, body: &[u8], stop: &AtomicBool, served: &
     }
 }
 
-/// Reads one request head, then writes the answer and closes.
-fn answer(mut stream: TcpStream, body: &[u8]) -> io::Result<()> {
+/// Reads one request head, then writes the answer, counts it and closes
+/// (in that order: a client that has read to the close sees it counted).
+fn answer(mut stream: TcpStream, body: &[u8], served: &AtomicUsize) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -111,7 +112,9 @@ fn answer(mut stream: TcpStream, body: &[u8]) -> io::Result<()> {
     );
     stream.write_all(status.as_bytes())?;
     stream.write_all(body)?;
-    stream.flush()
+    stream.flush()?;
+    served.fetch_add(1, Ordering::SeqCst);
+    Ok(())
 }
 
 const NOUNS: [&str; 4] = ["Desk lamp", "Notebook", "Office chair", "USB cable"];
