@@ -11,7 +11,7 @@
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
 //!   │     paginates, reads each body into one buffer, finds its items as spans ─┐
 //!   ├─ queue of batches of spans, ≤ queue_capacity items ┘  (send blocks when full)
-//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parallel parse + normalize · dedupe · records.jsonl
+//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · records.jsonl
 //!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
 //! ```
 //!
@@ -27,8 +27,10 @@
 //! (status, where it stopped, its own counters) through its join handle,
 //! and the pipeline files it: fetchers report, they do not write their
 //! ending into shared state. Rayon is used only by the processor, for the
-//! CPU-bound normalization, in a pool of its own that the processor loop
-//! runs in (so it helps with its chunk rather than sleeping on it).
+//! CPU-bound normalization of chunks large enough to pay for the hand-off
+//! (a smaller chunk is normalized on the processor thread), in a pool of
+//! its own that the processor loop runs in (so it helps with its chunk
+//! rather than sleeping on it).
 //!
 //! Shared state is small and named: the [`RunControl`] (deadline,
 //! interrupt flag, the agent to shut down), the [`Redactor`] (an
