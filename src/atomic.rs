@@ -44,9 +44,10 @@ pub const REJECTED_FILE: &str = "rejected.jsonl";
 /// Name of the summary file in the output directory.
 pub const SUMMARY_FILE: &str = "summary.json";
 
-/// The names of this tool's outputs: only temporary files of these are
-/// ever removed as stale.
-const OUTPUT_FILES: [&str; 3] = [RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE];
+/// The names of this tool's outputs in `--out`: only temporary files of
+/// these (and of the state file, in its own directory) are ever removed
+/// as stale.
+pub const OUTPUT_FILES: [&str; 3] = [RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE];
 
 /// Temporary files being written, registered before they are created.
 /// Locked by whoever creates, renames or removes an output file, and by
@@ -220,12 +221,12 @@ fn temp_name(name: &str, pid: u32) -> String {
 }
 
 /// The process id in a file name of this tool's temporary pattern, for
-/// one of its outputs; `None` for every other name.
-fn temp_owner(file_name: &str) -> Option<u32> {
+/// one of `outputs`; `None` for every other name.
+fn temp_owner(file_name: &str, outputs: &[&str]) -> Option<u32> {
     let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
     let (name, pid) = rest.rsplit_once('.')?;
     let plain = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
-    (OUTPUT_FILES.contains(&name) && plain)
+    (outputs.contains(&name) && plain)
         .then(|| pid.parse().ok())
         .flatten()
 }
@@ -240,23 +241,29 @@ fn may_be_running(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Removes the temporary output files that killed runs left in `dir`:
-/// regular files named in this tool's own pattern (`.records.jsonl.<pid>.tmp`
-/// and its kin) whose process no longer exists. A live process's file
-/// (this one's included) and every other name are left alone. Returns
-/// what was removed, with the owner's pid.
-pub fn remove_stale_temps(dir: &Path) -> Vec<(PathBuf, u32)> {
+/// Removes the temporary files that killed runs left in `dir`: regular
+/// files named in this tool's own pattern for one of `outputs`
+/// (`.records.jsonl.<pid>.tmp` and its kin) whose process no longer
+/// exists, each logged. A live process's file (this one's included) and
+/// every other name are left alone. Returns what was removed, with the
+/// owner's pid.
+pub fn remove_stale_temps(dir: &Path, outputs: &[&str]) -> Vec<(PathBuf, u32)> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(temp_owner) else {
+        let Some(pid) = name.to_str().and_then(|n| temp_owner(n, outputs)) else {
             continue;
         };
         let regular = entry.file_type().is_ok_and(|t| t.is_file());
         if regular && !may_be_running(pid) && fs::remove_file(entry.path()).is_ok() {
+            let file = entry.path().display().to_string();
+            log::info!(
+                event = "stale_temp_removed", file = file, pid = pid,
+                note = "left by a run that no longer exists"; ""
+            );
             removed.push((entry.path(), pid));
         }
     }
@@ -399,7 +406,7 @@ mod tests {
 
     #[test]
     fn only_this_tools_own_temporary_names_are_recognized() {
-        let pid = |name: &str| temp_owner(name);
+        let pid = |name: &str| temp_owner(name, &OUTPUT_FILES);
         assert_eq!(pid(".records.jsonl.42.tmp"), Some(42));
         assert_eq!(pid(".summary.json.7.tmp"), Some(7));
         assert_eq!(pid(".rejected.jsonl.4294967295.tmp"), Some(u32::MAX));
@@ -448,7 +455,7 @@ mod tests {
         // A directory of the pattern is not a file this tool wrote.
         let odd_dir = temp_name(RECORDS_FILE, u32::MAX);
         fs::create_dir(dir.join(&odd_dir)).unwrap();
-        let mut removed: Vec<(String, u32)> = remove_stale_temps(&dir)
+        let mut removed: Vec<(String, u32)> = remove_stale_temps(&dir, &OUTPUT_FILES)
             .into_iter()
             .map(|(p, pid)| (p.file_name().unwrap().to_string_lossy().into_owned(), pid))
             .collect();

@@ -319,13 +319,7 @@ fn file_state(
 /// files that killed runs left there.
 fn prepare_out_dir(out: &Path) -> Result<(), Error> {
     atomic::check_target(out, SUMMARY_FILE)?;
-    for (path, pid) in atomic::remove_stale_temps(out) {
-        let file = path.display().to_string();
-        info!(
-            event = "stale_temp_removed", file = file, pid = pid,
-            note = "left by a run that no longer exists"; ""
-        );
-    }
+    atomic::remove_stale_temps(out, &atomic::OUTPUT_FILES);
     Ok(())
 }
 

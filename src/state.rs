@@ -118,10 +118,11 @@ impl State {
     /// says what is wrong (exit 2). Then checks that the state can be
     /// written there, as `--out` is checked: a place that cannot take it
     /// fails now (exit 1), before anything is fetched, not after the
-    /// whole run.
+    /// whole run. Temporary state files of killed runs beside it go.
     pub fn load(path: &Path) -> Result<State, crate::error::Error> {
         let state = Self::read(path)?;
         let (dir, name) = split_path(path);
+        crate::atomic::remove_stale_temps(&dir, &[&name]);
         drop(AtomicFile::create(&dir, &name)?);
         Ok(state)
     }
@@ -507,6 +508,36 @@ pub fn select_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn loading_removes_the_temporary_state_files_of_dead_runs_only() {
+        if !Path::new("/proc/self").exists() {
+            println!("skipped: no /proc to tell which processes are alive");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ingest-state-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.join(format!(".my-state.json.{dead}.tmp"));
+        // The parent (cargo, or the shell) is running.
+        let live = dir.join(format!(
+            ".my-state.json.{}.tmp",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.join(format!(".summary.json.{dead}.tmp"));
+        for path in [&stale, &live, &other] {
+            std::fs::write(path, "x").unwrap();
+        }
+        State::load(&dir.join("my-state.json")).expect("no state file yet: a first run");
+        assert!(!stale.exists(), "a dead run's temporary state file goes");
+        assert!(live.exists(), "a live process's stays");
+        assert!(other.exists(), "another output's is --out's business");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn hostile_state_files_are_refused_with_a_reason() {
