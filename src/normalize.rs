@@ -303,7 +303,9 @@ fn earliest_candidate<'a>(
         if value.is_null() {
             continue;
         }
-        let limit = best.map_or(candidates.len(), |(i, _)| i);
+        // Up to and including the best so far: a key given twice takes its
+        // last value, as everywhere else.
+        let limit = best.map_or(candidates.len(), |(i, _)| i + 1);
         if let Some(i) = candidates[..limit].iter().position(|c| *c == key) {
             best = Some((i, value));
         }
@@ -413,6 +415,22 @@ mod tests {
         MissingId,
         MissingPrice,
         BadPrice,
+    }
+
+    #[test]
+    fn a_key_given_twice_takes_its_last_value_in_the_product_shape_too() {
+        let schema = RecordSchema::product(&FieldPaths::default());
+        let many: String = (0..SCAN_LIMIT).map(|i| format!(",\"k{i}\":{i}")).collect();
+        for extra in ["", many.as_str()] {
+            let text = format!(r#"{{"id":3,"id":4,"price":2,"price":3{extra}}}"#);
+            let node = Node::parse(&text).unwrap();
+            let record = normalize("s", &node, &schema).unwrap();
+            assert_eq!(record.id, "4", "{text}");
+            let mut line = Vec::new();
+            record.write_json(&mut line);
+            let line = String::from_utf8(line).unwrap();
+            assert!(line.contains(r#""price":3"#), "{line}");
+        }
     }
 
     /// A product record as the tests look at it: its fields by name.
