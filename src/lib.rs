@@ -209,7 +209,6 @@ pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
 pub use redact::Redactor;
 pub use schema::RecordSchema;
 pub use state::select_sources;
-pub use summary::{end_table, OutputPaths};
 
 /// Shared settings of the unit tests.
 #[cfg(test)]

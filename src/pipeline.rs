@@ -172,8 +172,8 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The end table of this run (see [`end_table`](summary::end_table)), naming the files it
-    /// wrote.
+    /// The end table of this run: a row per source and the totals, each
+    /// source's stop reason and warnings, then the files it wrote.
     pub fn end_table(&self) -> String {
         let files = OutputPaths {
             records: self.records_path.as_deref(),

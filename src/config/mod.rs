@@ -37,7 +37,7 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The top level's policies: the default of every source, key by key,
     /// where the source sets none of its own (each source's effective
-    /// values are its [`SourceConfig::policies`]).
+    /// values are its `SourceConfig::policies`).
     pub policies: Policies,
     /// Capacity, in items, of the channel between fetchers and processor.
     /// Defaults to 100.

@@ -554,19 +554,11 @@ impl Walker<'_> {
                     ),
                 ));
             }
-            let named_secret = is_secret_name(name);
-            let Some(raw) = v.as_str() else {
-                let found = if named_secret {
-                    kind(v).to_string()
-                } else {
-                    describe(v)
-                };
-                return Err(self.error(&p, format_args!("expected a string, found {found}")));
-            };
-            let (value, from_env) = match raw.strip_prefix("env:") {
-                Some(var) => (self.env(&p, var)?, true),
-                None => (raw.to_string(), false),
-            };
+            let Given {
+                value,
+                from_env,
+                secret,
+            } = self.given(&p, name, v)?;
             if value.chars().any(|c| c.is_control() && c != '\t') {
                 let what = if from_env {
                     "an environment variable value"
@@ -583,7 +575,7 @@ impl Walker<'_> {
             headers.push(Header {
                 name: name.clone(),
                 value,
-                secret: from_env || named_secret,
+                secret,
             });
         }
         Ok(headers)
@@ -601,26 +593,38 @@ impl Walker<'_> {
             if name.is_empty() {
                 return Err(self.error(&p, "expected a non-empty parameter name, found \"\""));
             }
-            let named_secret = is_secret_name(name);
-            let Some(raw) = v.as_str() else {
-                let found = if named_secret {
-                    kind(v).to_string()
-                } else {
-                    describe(v)
-                };
-                return Err(self.error(&p, format_args!("expected a string, found {found}")));
-            };
-            let (value, from_env) = match raw.strip_prefix("env:") {
-                Some(var) => (self.env(&p, var)?, true),
-                None => (raw.to_string(), false),
-            };
+            let Given { value, secret, .. } = self.given(&p, name, v)?;
             params.push(QueryParam {
                 name: name.clone(),
                 value,
-                secret: from_env || named_secret,
+                secret,
             });
         }
         Ok(params)
+    }
+
+    /// The value a header or query parameter `name` is given at `p`: a
+    /// string, literal or `env:NAME`. Secret when it comes from the
+    /// environment or the name is a secret's; a non-string under a
+    /// secret's name is named by its kind only, never shown.
+    fn given(&self, p: &str, name: &str, v: &Value) -> Result<Given> {
+        let named_secret = is_secret_name(name);
+        let Some(raw) = v.as_str() else {
+            let found = match named_secret {
+                true => kind(v).to_string(),
+                false => describe(v),
+            };
+            return Err(self.error(p, format_args!("expected a string, found {found}")));
+        };
+        let (value, from_env) = match raw.strip_prefix("env:") {
+            Some(var) => (self.env(p, var)?, true),
+            None => (raw.to_string(), false),
+        };
+        Ok(Given {
+            value,
+            from_env,
+            secret: from_env || named_secret,
+        })
     }
 
     /// The value of environment variable `var`, read now. Never echoed.
@@ -690,4 +694,13 @@ fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// A header's or query parameter's value, as [`Walker::given`] read it.
+struct Given {
+    value: String,
+    /// Read from `env:NAME`.
+    from_env: bool,
+    /// Never shown: from the environment, or under a secret's name.
+    secret: bool,
 }
