@@ -40,10 +40,20 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
     }
     if s.declared && c.records > 0 {
         for (i, field) in s.fields.iter().enumerate() {
-            if c.filled.get(i).copied().unwrap_or(0) == 0 {
+            let filled = c.filled.get(i).copied().unwrap_or(0);
+            let bad = c.bad_values.get(i).copied().unwrap_or(0);
+            if filled == 0 && bad == 0 {
                 out.push(format!(
                     "field {field} had no value in any of the {} records: check its path",
                     c.records
+                ));
+            } else if bad * 2 >= filled + bad {
+                // Found, but not of its type: the path is right, the
+                // type is not (or the API is inconsistent).
+                out.push(format!(
+                    "field {field}: {bad} of the {} values found were not of its type \
+                     and were written as null (see bad_values): check its type",
+                    filled + bad
                 ));
             }
         }
@@ -137,6 +147,22 @@ mod tests {
             of_source(&s),
             ["field state had no value in any of the 10 records: check its path"]
         );
+        // Found but never of the declared type: the type is what is wrong.
+        s.counts.filled = vec![10, 0];
+        s.counts.bad_values = vec![0, 10];
+        assert_eq!(
+            of_source(&s),
+            [
+                "field state: 10 of the 10 values found were not of its type \
+              and were written as null (see bad_values): check its type"
+            ]
+        );
+        s.counts.filled = vec![10, 6];
+        s.counts.bad_values = vec![0, 4];
+        assert!(of_source(&s).is_empty(), "under half: counted, not warned");
+        s.counts.filled = vec![10, 5];
+        s.counts.bad_values = vec![0, 5];
+        assert!(of_source(&s)[0].starts_with("field state: 5 of the 10 values"));
         assert!(of_source(&source(0, 0, 0))[0].contains("no items at all"));
         let mut short = source(100, 100, 0);
         short.fetch.announced = Some(5000);
