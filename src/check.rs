@@ -12,14 +12,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::aggregate::{SourceStatus, Stats};
 use crate::config::Config;
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
+use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
-use crate::node::Node;
-use crate::normalize::normalize;
+use crate::json::Node;
 use crate::queue::{self, Batch};
+use crate::record::normalize;
+use crate::text::shorten;
 
 /// Records shown per source.
 const SHOWN_RECORDS: usize = 3;
@@ -65,7 +66,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     let redactor = Arc::new(config.redactor());
     let agent = client::agent();
     control.set_agent(agent.clone());
-    let board = Arc::new(Mutex::new(Stats::for_config(&one_page)));
+    let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
     (0..one_page.sources.len())
         .map(|i| {
             let shared = Shared {
@@ -135,7 +136,7 @@ fn read_items(
             }
             let result = match &node {
                 Ok(node) => normalize(&source.name, node, schema),
-                Err(_) => Err(crate::schema::InvalidReason::MalformedItem),
+                Err(_) => Err(crate::record::schema::InvalidReason::MalformedItem),
             };
             match result {
                 Ok(record) => {
@@ -161,7 +162,7 @@ fn read_items(
                             }
                             Err(_) => text.to_string(),
                         };
-                        cut(&redactor.redact_text(&compact), EXAMPLE_CHARS)
+                        shorten(&redactor.redact_text(&compact), EXAMPLE_CHARS).into_owned()
                     };
                     let entry = report.invalid.entry(schema.reason_name(reason));
                     entry.or_insert_with(|| (0, example())).0 += 1;
@@ -178,14 +179,6 @@ fn read_items(
             .collect();
     }
     report.keys = keys;
-}
-
-/// `s` cut to `max` characters, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
 }
 
 /// The exit code of a check: 0 when every source gave at least one valid

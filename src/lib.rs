@@ -161,53 +161,62 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod aggregate;
-mod atomic;
-mod bookmark;
-mod check;
-mod coerce;
-mod config;
+// Modules in layers, lowest first: a module uses only the modules
+// declared above it (tests/layout.rs checks it), so there is no import
+// cycle. The leaves every stage uses:
 mod control;
-mod dedupe;
-mod dot_path;
-mod error;
-mod exit_code;
-mod fetch;
-mod logging;
-mod node;
-mod normalize;
-mod pipeline;
-mod position;
-mod price;
-mod process;
-mod progress;
-mod queue;
-mod redact;
-mod schema;
-mod singer;
-mod state;
-mod stdout;
-mod summary;
+mod text;
 mod time;
 mod url;
-mod warnings;
 
-pub use aggregate::{FetchCounts, SourceStats, SourceStatus, Stats};
-pub use atomic::exit_now;
+// The stages, in the order a run goes through them: JSON and records
+// (pure), the config that names them, where each source starts (state),
+// the queue the fetchers feed, the fetchers, the processor, the outputs,
+// what a user is told.
+mod json;
+mod record;
+
+mod redact;
+
+mod config;
+
+mod error;
+
+mod state;
+
+mod queue;
+
+mod fetch;
+
+mod process;
+
+mod output;
+
+mod report;
+
+// The commands that put the stages together; the exit code, decided once.
+mod pipeline;
+
+mod exit_code;
+
+mod check;
+
 pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
-pub use config::{Config, ConfigError, FieldPaths, Policies};
+pub use config::{Config, ConfigError, Policies};
 pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;
 pub use fetch::client::agent;
+pub use fetch::outcome::{FetchCounts, Live, LiveBoard, SourceStatus};
 pub use fetch::{Fetcher, Shared, SourceOutcome};
-pub use logging::init as init_logging;
-pub use node::Node;
-pub use normalize::{normalize, InvalidReason, Record};
+pub use json::Node;
+pub use output::atomic::exit_now;
 pub use pipeline::{run, Format, RunOptions, RunReport, RunStatus};
+pub use process::stats::{SourceStats, Stats};
 pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
+pub use record::{normalize, FieldPaths, InvalidReason, Record, RecordSchema};
 pub use redact::Redactor;
-pub use schema::RecordSchema;
+pub use report::logging::init as init_logging;
 pub use state::select_sources;
 
 /// Shared settings of the unit tests.

@@ -25,22 +25,26 @@ use std::time::{Duration, Instant, SystemTime};
 
 use log::{error, info, warn};
 
-use crate::aggregate::{SourceStats, SourceStatus, Stats};
-use crate::atomic::{self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE};
-use crate::bookmark::Bookmark;
 use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
+use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
+use crate::output::atomic::{
+    self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE,
+};
+use crate::output::singer::Singer;
+use crate::output::state_file;
+use crate::output::stdout::StdoutSink;
+use crate::process::stats::{SourceStats, Stats};
 use crate::process::{self, RecordSink, Sinks};
-use crate::progress::Progress;
 use crate::queue::{self, Batch, QueueRx, QueueTx};
+use crate::record::bookmark::Bookmark;
 use crate::redact::Redactor;
-use crate::singer::Singer;
-use crate::state::{Ended, Plan, State};
-use crate::stdout::StdoutSink;
-use crate::summary::{self, end_table, OutputPaths, RunFacts, StdoutFacts};
-use crate::warnings;
+use crate::report::progress::Progress;
+use crate::report::summary::{self, end_table, OutputPaths, RunFacts, StdoutFacts};
+use crate::report::warnings;
+use crate::state::{Plan, State};
 
 /// How a run ended, which decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +201,7 @@ pub fn run(
 ) -> Result<RunReport, Error> {
     // A state file that cannot be used stops the run before anything.
     let mut state = match &options.state {
-        Some(path) => State::load(path)?,
+        Some(path) => state_file::load(path)?,
         None => State::default(),
     };
     prepare_out_dir(&options.out_dir)?;
@@ -222,6 +226,7 @@ pub fn run(
         },
     };
     let stats = Arc::new(Mutex::new(Stats::for_config(config)));
+    let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); config.sources.len()]));
     let agent = client::agent();
     control.set_agent(agent.clone());
     let (tx, rx) = queue::bounded(config.queue_capacity);
@@ -235,6 +240,7 @@ pub fn run(
         agent: &agent,
         redactor: &redactor,
         stats: &stats,
+        board: &board,
         progress: &progress,
         plans: &plans,
     };
@@ -265,7 +271,7 @@ pub fn run(
         }
         stdout_closed = sink.closed();
     }
-    progress.finish(&stats);
+    progress.finish(&stats, &board);
     let report = Finale {
         config,
         options,
@@ -277,7 +283,7 @@ pub fn run(
     .write(files)?;
     // The state comes last: after the summary that says what it holds.
     if let Some(path) = &options.state {
-        let saved = state.save(path)?;
+        let saved = state_file::save(&state, path)?;
         info!(event = "state_saved", path = saved.display().to_string(); "");
     }
     Ok(report)
@@ -297,15 +303,7 @@ fn file_state(
 ) {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
-    let ended = Ended {
-        greatest: source.counts.bookmark,
-        delivered: source.counts.undelivered == 0,
-        ..Ended::new(
-            source.status,
-            source.fetch.failed_pages,
-            source.resume.clone(),
-        )
-    };
+    let ended = source.ended();
     if let Some(state) = state {
         let saved = state.record(config, plan, &ended).map(Bookmark::to_json);
         if stateful {
@@ -465,6 +463,8 @@ struct Threads<'r> {
     agent: &'r ureq::Agent,
     redactor: &'r Arc<Redactor>,
     stats: &'r Arc<Mutex<Stats>>,
+    /// What each fetcher is doing, for the progress display.
+    board: &'r Arc<LiveBoard>,
     progress: &'r Progress,
     /// Where each source starts, by the state.
     plans: &'r [Plan],
@@ -489,6 +489,7 @@ impl Threads<'_> {
             agent,
             redactor,
             stats,
+            board,
             progress,
             plans,
         } = *self;
@@ -527,7 +528,7 @@ impl Threads<'_> {
                         agent: agent.clone(),
                         control,
                         redactor: Arc::clone(redactor),
-                        board: Arc::clone(stats),
+                        board: Arc::clone(board),
                     };
                     let fetcher = Fetcher::new(i, config, shared, options.seed)
                         .starting_at(plans[i].start.clone());
@@ -536,11 +537,7 @@ impl Threads<'_> {
                         .name(format!("fetch-{}", config.sources[i].name))
                         .spawn_scoped(scope, move || {
                             let outcome = fetcher.run(tx.clone());
-                            let ended = Ended::new(
-                                outcome.status,
-                                outcome.counts.failed_pages,
-                                outcome.resume.clone(),
-                            );
+                            let ended = outcome.ended();
                             // No items: it never waits for room. A processor
                             // that is gone needs no cue.
                             let _ = tx.send_timeout(Batch::end_of(i, ended), Duration::ZERO);
@@ -550,7 +547,7 @@ impl Threads<'_> {
                 .collect();
             drop(tx);
             if let Ok(handle) = &processor {
-                progress.draw_until(stats, || handle.is_finished());
+                progress.draw_until(stats, board, || handle.is_finished());
             }
             let mut outcomes: Vec<Option<SourceOutcome>> = vec![None; config.sources.len()];
             for (i, handle) in fetchers.into_iter().enumerate() {

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ingest::Live;
 use ingest::RunControl;
-use ingest::Stats;
 use ingest::{Fetcher, Shared, SourceOutcome};
 use serde_json::json;
 use testsupport::{ItemTruth, MockServer, MockSource, Scenario, Style};
@@ -203,7 +203,7 @@ fn shared(control: &RunControl) -> Shared<'_> {
         agent: ingest::agent(),
         control,
         redactor: Default::default(),
-        board: Arc::new(Mutex::new(Stats::new(["alpha"]))),
+        board: Arc::new(Mutex::new(vec![Live::default()])),
     }
 }
 

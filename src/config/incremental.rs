@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::bookmark::{Bookmark, BookmarkKind};
-use crate::dot_path::DotPath;
+use crate::json::DotPath;
+use crate::record::bookmark::{Bookmark, BookmarkKind};
 
 use super::json::{child, Walker};
 use super::ConfigError;

@@ -11,12 +11,14 @@
 //! here too, so that every message reads the same. The schema walk that
 //! uses all this is `validate.rs`, which adds its own methods to `Walker`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::ConfigError;
+use crate::text::{shorten, ELLIPSIS};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -276,10 +278,12 @@ pub(super) fn kind(v: &Value) -> &'static str {
 
 /// `s` as a JSON string, cut to [`SHOWN_CHARS`] characters.
 pub(super) fn quoted(s: &str) -> String {
-    if s.chars().count() <= SHOWN_CHARS {
-        return Value::from(s).to_string();
+    match shorten(s, SHOWN_CHARS) {
+        Cow::Borrowed(whole) => Value::from(whole).to_string(),
+        // The mark goes outside the JSON string: it is not part of the value.
+        Cow::Owned(cut) => {
+            let json = Value::from(&cut[..cut.len() - ELLIPSIS.len_utf8()]).to_string();
+            format!("{}{ELLIPSIS}\"", &json[..json.len() - 1])
+        }
     }
-    let cut: String = s.chars().take(SHOWN_CHARS - 1).collect();
-    let json = Value::from(cut).to_string();
-    format!("{}…\"", &json[..json.len() - 1])
 }

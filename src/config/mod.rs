@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::dot_path::DotPath;
+use crate::json::DotPath;
+use crate::record::schema::{FieldPaths, RecordSchema};
 use crate::redact::Redactor;
-use crate::schema::RecordSchema;
 
 mod incremental;
 mod json;
@@ -204,22 +204,6 @@ pub enum CursorFrom {
     /// `last_item_path`: a dot path in the page's last item (Stripe's
     /// `starting_after=<last id>`).
     LastItem(DotPath),
-}
-
-/// Dot-path overrides for the normalizer's field lookup; `None` means
-/// "search the usual names" (SPEC §5).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldPaths {
-    /// Path to the id.
-    pub id: Option<DotPath>,
-    /// Path to the name.
-    pub name: Option<DotPath>,
-    /// Path to the price.
-    pub price: Option<DotPath>,
-    /// Path to the currency.
-    pub currency: Option<DotPath>,
-    /// Path to the category.
-    pub category: Option<DotPath>,
 }
 
 /// Token bucket settings, per source.

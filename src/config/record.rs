@@ -11,12 +11,15 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::coerce::FieldType;
-use crate::dot_path::DotPath;
-use crate::schema::{FieldSpec, Lookup, ProductField, RecordSchema, Rest, ValueType, MAX_FIELDS};
+use crate::json::DotPath;
+use crate::record::coerce::FieldType;
+use crate::record::schema::{
+    FieldSpec, Lookup, ProductField, RecordSchema, Rest, ValueType, MAX_FIELDS,
+};
 
 use super::json::{child, quoted, Obj, Walker};
-use super::{ConfigError, FieldPaths};
+use super::ConfigError;
+use crate::record::schema::FieldPaths;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 

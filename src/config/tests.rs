@@ -10,8 +10,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::coerce::FieldType;
-use crate::schema::{FieldSpec, Lookup, ProductField, RecordSchema, Rest, ValueType, MAX_FIELDS};
+use crate::record::coerce::FieldType;
+use crate::record::schema::{
+    FieldSpec, Lookup, ProductField, RecordSchema, Rest, ValueType, MAX_FIELDS,
+};
 
 const SPEC_EXAMPLE: &str = r#"{
   "sources": [

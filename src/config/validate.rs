@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::dot_path::DotPath;
+use crate::json::DotPath;
 use crate::redact::{is_secret_name, Redactor};
 use crate::url::{encode_non_ascii, is_http_url};
 

@@ -19,28 +19,30 @@
 
 pub mod breaker;
 pub mod client;
+pub mod outcome;
 pub mod page;
 pub mod paginate;
 pub mod quota;
 pub mod rate_limit;
 pub mod retry;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, trace, warn};
 
-pub use crate::aggregate::SourceOutcome;
-use crate::aggregate::{FetchCounts, Live, Phase, SourceStatus, Stats, WaitCause};
 use crate::config::{Config, Policies, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
 use crate::queue::{Batch, QueueTx, SendError};
 use crate::redact::Redactor;
+use crate::state::{Position, Start};
+use crate::text::shorten;
 use breaker::{Breaker, Transition};
 use client::{Client, Exchange};
+pub use outcome::SourceOutcome;
+use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
-pub use paginate::Position;
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
 use retry::{parse_retry_after, Decision, RetryPolicy};
@@ -55,7 +57,7 @@ pub struct Shared<'a> {
     /// Hides the config's secrets in every URL shown.
     pub redactor: Arc<Redactor>,
     /// Where fetchers post their `Live` view for the progress display.
-    pub board: Arc<Mutex<Stats>>,
+    pub board: Arc<LiveBoard>,
 }
 
 /// The longest wait for a quota to reset; a later reset is capped (and
@@ -94,16 +96,6 @@ struct Ending {
     /// Why it did not end cleanly, in one line (the summary's
     /// `stop_reason`).
     reason: Option<String>,
-}
-
-/// Where a fetcher starts: the source's URL (with a bookmark parameter
-/// set, for an incremental source) and the position a state file saved.
-#[derive(Debug, Clone, Default)]
-pub struct Start {
-    /// The start URL, when it is not the source's own.
-    pub url: Option<String>,
-    /// The page to resume at, if any.
-    pub position: Option<Position>,
 }
 
 /// How sending a page's items ended.
@@ -221,7 +213,7 @@ impl<'a> Fetcher<'a> {
 
     /// [`post`](Self::post), for a wait that ends at `until`.
     fn post_until(&self, phase: Phase, until: Option<Instant>) {
-        lock(&self.shared.board).sources[self.index].live = Live {
+        lock(&self.shared.board)[self.index] = Live {
             phase,
             until,
             pages: self.counts.pages,
@@ -478,11 +470,7 @@ impl<'a> Fetcher<'a> {
             text.push_str(": ");
             text.push_str(&self.shared.redactor.redact_text(body));
         }
-        if text.chars().count() > ERROR_TEXT_CHARS {
-            text = text.chars().take(ERROR_TEXT_CHARS - 1).collect();
-            text.push('…');
-        }
-        text
+        shorten(&text, ERROR_TEXT_CHARS).into_owned()
     }
 
     /// The status and the words of a source stopped by `stop` before page

@@ -19,7 +19,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::dot_path::DotPath;
+use crate::json::DotPath;
 
 /// Usual names of the item array, in order of preference.
 const USUAL_KEYS: [&str; 7] = [
@@ -529,8 +529,8 @@ mod tests {
         let text = r#"{"data": [{"id": 1, "name": "\ud800"}, {"id": 2}]}"#;
         let page = Page::parse(text.to_string(), None).unwrap();
         assert_eq!(page.len(), 2);
-        assert!(crate::node::Node::parse(page.item(0)).is_err());
-        assert!(crate::node::Node::parse(page.item(1)).is_ok());
+        assert!(crate::json::Node::parse(page.item(0)).is_err());
+        assert!(crate::json::Node::parse(page.item(1)).is_ok());
     }
 
     #[test]

@@ -13,9 +13,10 @@ use std::hash::{BuildHasher, RandomState};
 use serde_json::Value;
 
 use crate::config::{CursorFrom, Pagination};
-use crate::dot_path::DotPath;
 use crate::fetch::page::Page;
-pub use crate::position::Position;
+use crate::json::DotPath;
+pub use crate::state::position::Position;
+use crate::text::shorten;
 use crate::url::{self, is_http_url, resolve, set_query_param};
 
 /// What to do after a page.
@@ -56,16 +57,8 @@ fn pointer(path: &DotPath, found: &Value) -> String {
         Value::Object(_) => "an object",
         Value::Null => "null",
     };
-    let mut text = found.to_string();
-    if text.len() > 40 {
-        let cut = (0..=40)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
-        text.push('…');
-    }
-    format!("{path}: {kind} ({text})")
+    let text = found.to_string();
+    format!("{path}: {kind} ({})", shorten(&text, 41))
 }
 
 /// One source's pagination state.
@@ -389,7 +382,7 @@ mod tests {
         Next::Fetch(url.to_string())
     }
 
-    fn dot(text: &str) -> crate::dot_path::DotPath {
+    fn dot(text: &str) -> crate::json::DotPath {
         text.parse().unwrap()
     }
 

@@ -13,9 +13,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::aggregate::WaitCause;
 use crate::config::RetrySettings;
 use crate::error::AttemptError;
+use crate::fetch::outcome::WaitCause;
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

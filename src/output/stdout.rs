@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use log::warn;
 
-use crate::singer::Singer;
+use crate::output::singer::Singer;
 
 /// The records' stdout: JSON Lines, or Singer messages.
 pub struct StdoutSink<'r> {
@@ -89,7 +89,7 @@ impl<'r> StdoutSink<'r> {
     /// Buffers the run's last Singer STATE, `state` as the state file holds it.
     pub fn final_state(&mut self, state: &crate::state::State) {
         if let (Some(_), false) = (&self.singer, self.closed) {
-            crate::singer::write_state(&mut self.buf, state);
+            crate::output::singer::write_state(&mut self.buf, state);
         }
     }
 
@@ -166,9 +166,9 @@ mod tests {
             r#"{"sources": [{"name": "a", "url": "http://h/"}, {"name": "b", "url": "http://h/"}]}"#,
         )
         .unwrap();
-        let item = crate::node::Node::parse(r#"{"id": 1, "price": 2}"#).unwrap();
-        let a = crate::normalize::normalize("a", &item, &config.sources[0].record).unwrap();
-        let b = crate::normalize::normalize("b", &item, &config.sources[1].record).unwrap();
+        let item = crate::json::Node::parse(r#"{"id": 1, "price": 2}"#).unwrap();
+        let a = crate::record::normalize("a", &item, &config.sources[0].record).unwrap();
+        let b = crate::record::normalize("b", &item, &config.sources[1].record).unwrap();
         let mut line = Vec::new();
         a.write_json(&mut line);
         let mut other = Vec::new();

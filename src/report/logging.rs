@@ -50,7 +50,7 @@ pub fn init(json: bool) {
         });
     }
     // Through the progress display, so log lines land above the bars.
-    let target = env_logger::Target::Pipe(Box::new(crate::progress::LogWriter));
+    let target = env_logger::Target::Pipe(Box::new(crate::report::progress::LogWriter));
     let _ = builder.target(target).try_init();
 }
 

@@ -10,9 +10,24 @@
 //! both. A schema also names its invalid reasons, in the order they are
 //! checked, so the counters are an array indexed by [`RecordSchema::reason_index`].
 
-use crate::coerce::FieldType;
-use crate::config::FieldPaths;
-use crate::dot_path::DotPath;
+use crate::json::DotPath;
+use crate::record::coerce::FieldType;
+
+/// Dot-path overrides for the normalizer's field lookup; `None` means
+/// "search the usual names" (SPEC §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPaths {
+    /// Path to the id.
+    pub id: Option<DotPath>,
+    /// Path to the name.
+    pub name: Option<DotPath>,
+    /// Path to the price.
+    pub price: Option<DotPath>,
+    /// Path to the currency.
+    pub currency: Option<DotPath>,
+    /// Path to the category.
+    pub category: Option<DotPath>,
+}
 
 /// The largest number of fields a schema may declare.
 pub const MAX_FIELDS: usize = 256;

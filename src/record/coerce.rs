@@ -46,9 +46,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::node::{write_str, Node};
+use crate::json::node::{write_str, Node};
 
-use crate::price::Currency;
+use crate::record::price::Currency;
+use crate::time::{days_from_civil, days_in_month, format_rfc3339_utc, MAX_SECS, MIN_SECS};
 
 /// A field's declared type, SPEC §5's `type` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -427,69 +428,8 @@ impl UnixTime {
     }
 }
 
-/// First second of 0000-01-01 and last second of 9999-12-31, in UTC.
-const MIN_SECS: i64 = -62_167_219_200;
-const MAX_SECS: i64 = 253_402_300_799;
-
 /// Integers above this are epoch milliseconds (SPEC §5).
 const MILLIS_ABOVE: i64 = 100_000_000_000;
-
-/// `YYYY-MM-DDThh:mm:ss[.frac]Z` for `secs` since the epoch, `frac` being
-/// the fraction's digits (written as given; empty for none). `None` when
-/// the year is outside 0000–9999 or `frac` is not ASCII digits.
-///
-/// One formatter for every UTC timestamp: [`crate::time`]'s clock
-/// stamps come through here too.
-pub fn format_rfc3339_utc(secs: i64, frac: &str) -> Option<String> {
-    if !(MIN_SECS..=MAX_SECS).contains(&secs) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    let dot = if frac.is_empty() { "" } else { "." };
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{dot}{frac}Z"
-    ))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// days-from-civil), for any year.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = year - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number: the inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// A timestamp as read, before it is written.
 enum Stamp<'a> {
@@ -1212,18 +1152,6 @@ mod tests {
         assert_eq!(format_rfc3339_utc(MAX_SECS + 1, ""), None);
         assert_eq!(format_rfc3339_utc(MIN_SECS - 1, ""), None);
         assert_eq!(format_rfc3339_utc(0, "5x"), None);
-    }
-
-    #[test]
-    fn civil_days_round_trip_at_the_edges() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(0, 1, 1) * 86_400, MIN_SECS);
-        assert_eq!(days_from_civil(9999, 12, 31) * 86_400 + 86_399, MAX_SECS);
-        for days in (MIN_SECS / 86_400..=MAX_SECS / 86_400).step_by(997) {
-            let (y, m, d) = civil_from_days(days);
-            assert!((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d));
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
     }
 
     /// JSON values biased towards what the coercions read: numbers and

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::coerce::{self, Coerced, UnixTime};
-use crate::node::Node;
+use crate::json::Node;
+use crate::record::coerce::{self, Coerced, UnixTime};
 
 /// What a source's bookmark field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl Bookmark {
             Bookmark::Instant(t) => {
                 let nanos = format!("{:09}", t.nanos());
                 let frac = nanos.trim_end_matches('0');
-                coerce::format_rfc3339_utc(t.secs(), frac).unwrap_or_default()
+                crate::time::format_rfc3339_utc(t.secs(), frac).unwrap_or_default()
             }
             Bookmark::Integer(n) => n.to_string(),
         }

@@ -6,8 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::aggregate::{percentile, rate, ItemCounts, SourceStats, Stats, WaitCause};
 use crate::error::{ErrorKind, RetryCause};
+use crate::fetch::outcome::{percentile, WaitCause};
+use crate::process::stats::{rate, ItemCounts, SourceStats, Stats};
 use crate::time::rfc3339;
 
 /// The run-level facts the summary needs besides the counters.

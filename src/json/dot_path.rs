@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::node::Node;
+use crate::json::Node;
 
 /// A parsed dot path: keys joined by `.`, each one non-empty.
 ///

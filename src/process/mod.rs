@@ -16,19 +16,22 @@
 //! the run goes on); a source's last message is the cue for its Singer
 //! STATE, written after its records.
 
+pub mod dedupe;
+pub mod stats;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use crate::aggregate::{ItemCounts, Stats};
 use crate::config::Config;
 use crate::control::lock;
-use crate::dedupe::DedupeIndex;
-use crate::node::{write_str, Malformed, Node};
-use crate::normalize::{normalize, InvalidReason, Record};
+use crate::json::node::{write_str, Malformed, Node};
+use crate::output::stdout::StdoutSink;
+use crate::process::dedupe::DedupeIndex;
 use crate::queue::{Batch, QueueRx};
-use crate::stdout::StdoutSink;
+use crate::record::normalize::{normalize, InvalidReason, Record};
+use stats::{ItemCounts, Stats};
 use std::ops::Range;
 
 /// Where the processor writes: records, and the rejected items when any
@@ -198,7 +201,7 @@ struct Done {
     received: std::time::SystemTime,
     outcome: Outcome,
     /// An incremental source's bookmark field, read (valid items only).
-    bookmark: Option<Result<Option<crate::bookmark::Bookmark>, ()>>,
+    bookmark: Option<Result<Option<crate::record::bookmark::Bookmark>, ()>>,
 }
 
 enum Outcome {

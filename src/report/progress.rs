@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use pbr::ProgressBar;
 
-use crate::aggregate::Stats;
 use crate::control::lock;
+use crate::fetch::outcome::{Live, LiveBoard};
+use crate::process::stats::Stats;
+use crate::text::shorten;
 
 /// How often the block is redrawn.
 const REFRESH: Duration = Duration::from_millis(100);
@@ -149,7 +151,7 @@ fn terminal_width() -> usize {
 
 /// `text` cut to `max` characters.
 fn fit(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    shorten(text, max).into_owned()
 }
 
 impl Progress {
@@ -184,28 +186,38 @@ impl Progress {
         Self { bars, width }
     }
 
-    /// Redraws from `stats` every 100 ms until `done()` is true. Returns at
-    /// once when nothing is drawn.
-    pub fn draw_until(&self, stats: &Mutex<Stats>, done: impl Fn() -> bool) {
+    /// Redraws from `stats` and what the fetchers post on `board` every
+    /// 100 ms until `done()` is true. Returns at once when nothing is
+    /// drawn.
+    pub fn draw_until(&self, stats: &Mutex<Stats>, board: &LiveBoard, done: impl Fn() -> bool) {
         if self.bars.is_none() {
             return;
         }
         while !done() {
             let snapshot = lock(stats).clone();
-            self.render(&snapshot);
+            let live = lock(board).clone();
+            self.render(&snapshot, &live);
             std::thread::sleep(REFRESH);
         }
     }
 
-    /// Draws the final state and leaves it on screen.
-    pub fn finish(&self, stats: &Stats) {
+    /// Draws the final state and leaves it on screen: each source as it
+    /// was filed (a fetcher that failed shows `error`).
+    pub fn finish(&self, stats: &Stats, board: &LiveBoard) {
         if self.bars.is_some() {
-            self.render(stats);
+            let live: Vec<Live> = (lock(board).iter().zip(&stats.sources))
+                .map(|(live, s)| Live {
+                    phase: s.status.final_phase(),
+                    until: None,
+                    ..*live
+                })
+                .collect();
+            self.render(stats, &live);
             lock(&SCREEN).lines.clear();
         }
     }
 
-    fn render(&self, stats: &Stats) {
+    fn render(&self, stats: &Stats, live: &[Live]) {
         let Some(bars) = &self.bars else { return };
         let mut bars = lock(bars);
         let now = Instant::now();
@@ -217,12 +229,12 @@ impl Progress {
             .unwrap_or(0)
             .max(7);
         let t = stats.totals();
-        let all_finished = stats.sources.iter().all(|s| s.live.phase.is_ended());
+        let all_finished = live.iter().all(|l| l.phase.is_ended());
         // pbr adds its tick and two spaces to the message.
         let room = self.width.saturating_sub(4);
         for (i, b) in bars.iter_mut().enumerate() {
-            let (message, done) = match stats.sources.get(i) {
-                Some(s) => {
+            let (message, done) = match stats.sources.get(i).zip(live.get(i)) {
+                Some((s, live)) => {
                     let items = s.counts.items;
                     b.seen.push_back((now, items));
                     while b
@@ -232,7 +244,7 @@ impl Progress {
                     {
                         b.seen.pop_front();
                     }
-                    let done = s.live.phase.is_ended();
+                    let done = live.phase.is_ended();
                     let rate = match (b.seen.front(), done) {
                         (Some(&(at, then)), false) if now > at => {
                             let per_s = (items - then) as f64 / (now - at).as_secs_f64();
@@ -240,11 +252,11 @@ impl Progress {
                         }
                         _ => String::new(),
                     };
-                    let left = s.live.until.map(|u| u.saturating_duration_since(now));
-                    let state = s.live.phase.words(left);
+                    let left = live.until.map(|u| u.saturating_duration_since(now));
+                    let state = live.phase.words(left);
                     let line = format!(
                         "{:<name_width$}  {state:<26}  pages {:>5}  items {items:>7}{rate}",
-                        s.name, s.live.pages
+                        s.name, live.pages
                     );
                     (fit(&line, room), done)
                 }
@@ -296,6 +308,10 @@ mod tests {
         let p = Progress::new(false, &stats);
         assert!(p.bars.is_none());
         // Returns at once even though the run is "not done".
-        p.draw_until(&Mutex::new(stats), || false);
+        p.draw_until(
+            &Mutex::new(stats),
+            &Mutex::new(vec![Live::default()]),
+            || false,
+        );
     }
 }

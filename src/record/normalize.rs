@@ -4,7 +4,7 @@
 //! do: where the id and each field are (dot paths, or the product schema's
 //! search under usual names, breadth-first over nested objects up to 3
 //! levels — see [`normalize`] for the exact order) and which type reads
-//! each value ([`crate::coerce`]). The product schema is one schema among
+//! each value ([`crate::record::coerce`]). The product schema is one schema among
 //! others: there is one code path. Invalid items are reported by reason,
 //! never dropped; a value an optional field's type cannot take becomes
 //! null and is reported as a bad value. This runs once per item, by the
@@ -13,11 +13,11 @@
 
 use std::borrow::Cow;
 
-use crate::coerce::{self, Bad, Coerced, Coercion, FieldType};
-use crate::node::{write_escaped, write_str, Node};
-use crate::price::{parse_price, Currency};
-pub use crate::schema::InvalidReason;
-use crate::schema::{Lookup, ProductField, RecordSchema, Rest, ValueType};
+use crate::json::node::{write_escaped, write_str, Node};
+use crate::record::coerce::{self, Bad, Coerced, Coercion, FieldType};
+use crate::record::price::{parse_price, Currency};
+pub use crate::record::schema::InvalidReason;
+use crate::record::schema::{Lookup, ProductField, RecordSchema, Rest, ValueType};
 
 /// One clean record, a line of `records.jsonl`: `key`, `source`, `id`,
 /// then the schema's fields in order (null when they have no value), then
@@ -400,8 +400,8 @@ fn code(v: &Node<'_>) -> Option<Currency> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FieldPaths;
-    use crate::dot_path::DotPath;
+    use crate::json::DotPath;
+    use crate::record::schema::FieldPaths;
     use proptest::prelude::*;
     use serde::Serialize;
     use serde_json::json;
@@ -1009,15 +1009,17 @@ mod tests {
                 (Just(names), specs)
             })
             .prop_flat_map(move |(names, specs)| {
-                let fields: Vec<crate::schema::FieldSpec> = names
+                let fields: Vec<crate::record::schema::FieldSpec> = names
                     .iter()
                     .zip(specs)
-                    .map(|(name, (paths, ty, required))| crate::schema::FieldSpec {
-                        name: name.to_string(),
-                        lookup: Lookup::Paths(paths),
-                        ty: ValueType::Declared(ty),
-                        required,
-                    })
+                    .map(
+                        |(name, (paths, ty, required))| crate::record::schema::FieldSpec {
+                            name: name.to_string(),
+                            lookup: Lookup::Paths(paths),
+                            ty: ValueType::Declared(ty),
+                            required,
+                        },
+                    )
                     .collect();
                 (id(), Just(fields), any::<bool>())
             })

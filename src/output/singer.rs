@@ -15,10 +15,10 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use crate::coerce::FieldType;
 use crate::config::{Config, SourceConfig};
-use crate::node::write_str;
-use crate::schema::{FieldSpec, Lookup, RecordSchema, Rest, ValueType};
+use crate::json::node::write_str;
+use crate::record::coerce::FieldType;
+use crate::record::schema::{FieldSpec, Lookup, RecordSchema, Rest, ValueType};
 use crate::state::{Ended, Plan, State};
 use crate::time::rfc3339_millis;
 
@@ -271,19 +271,15 @@ mod tests {
         let c = config(json!({ "name": "shop", "url": "http://h/" }));
         let plans = vec![Plan::default()];
         let mut singer = Singer::new(&c, State::default(), &plans);
-        let item = crate::node::Node::parse(r#"{"id": 7, "price": "1.50 EUR"}"#).unwrap();
-        let record = crate::normalize::normalize("shop", &item, &c.sources[0].record).unwrap();
+        let item = crate::json::Node::parse(r#"{"id": 7, "price": "1.50 EUR"}"#).unwrap();
+        let record = crate::record::normalize("shop", &item, &c.sources[0].record).unwrap();
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_867_200_250);
         let mut line = Vec::new();
         record.write_json(&mut line);
         let mut out = Vec::new();
         singer.write_record(&mut out, 0, at, &line);
         singer.write_record(&mut out, 0, at, &line);
-        singer.write_source_end(
-            &mut out,
-            0,
-            &Ended::new(crate::aggregate::SourceStatus::Complete, 0, None),
-        );
+        singer.write_source_end(&mut out, 0, &Ended::new(true, 0, None));
         let lines: Vec<Value> = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())

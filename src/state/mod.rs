@@ -26,25 +26,61 @@
 //! config when the run resumes).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 
 use log::info;
 use serde_json::{json, Map, Value};
 
-use crate::aggregate::SourceStatus;
-use crate::atomic::AtomicFile;
-use crate::bookmark::Bookmark;
 use crate::config::{ConfigError, Pagination, SourceConfig};
-use crate::fetch::{Position, Start};
+use crate::record::bookmark::Bookmark;
 use crate::redact::{is_secret_name, Redactor};
 use crate::url::{pieces, set_query_param};
+pub use position::Position;
+
+pub mod position;
+
+/// Where a fetcher starts: the source's URL (with a bookmark parameter
+/// set, for an incremental source) and the position a state file saved.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The start URL, when it is not the source's own.
+    pub url: Option<String>,
+    /// The page to resume at, if any.
+    pub position: Option<Position>,
+}
+
+/// How a source ended, as the state needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    /// It reached its end with no page given up.
+    pub clean: bool,
+    /// Where a later run resumes, when it stopped early.
+    pub resume: Option<Position>,
+    /// The greatest bookmark value among the items it received.
+    pub greatest: Option<Bookmark>,
+    /// Every record it made reached the records' output. False when
+    /// stdout closed before some of them were written (`--stdout`): the
+    /// source's entry then stays as it was, so that the next run fetches
+    /// again what nobody received.
+    pub delivered: bool,
+}
+
+impl Ended {
+    /// A source whose pagination reached its end (`complete`) or not,
+    /// with `failed_pages` pages given up and `resume` where its fetcher
+    /// would go on; its greatest bookmark is added by whoever counted the
+    /// items.
+    pub fn new(complete: bool, failed_pages: u64, resume: Option<Position>) -> Ended {
+        Ended {
+            clean: complete && failed_pages == 0,
+            resume: resume.filter(|_| !complete),
+            greatest: None,
+            delivered: true,
+        }
+    }
+}
 
 /// The state file format's version.
 const VERSION: u64 = 1;
-
-/// Largest state file read: a state is a few hundred bytes a source.
-const MAX_STATE_BYTES: u64 = 16 << 20;
 
 /// What a state file holds, for every source it names.
 #[derive(Debug, Clone, Default)]
@@ -81,76 +117,9 @@ pub struct Plan {
     pub warning: Option<String>,
 }
 
-/// How a source ended, as the state needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ended {
-    /// It reached its end with no page given up.
-    pub clean: bool,
-    /// Where a later run resumes, when it stopped early.
-    pub resume: Option<Position>,
-    /// The greatest bookmark value among the items it received.
-    pub greatest: Option<Bookmark>,
-    /// Every record it made reached the records' output. False when
-    /// stdout closed before some of them were written (`--stdout`): the
-    /// source's entry then stays as it was, so that the next run fetches
-    /// again what nobody received.
-    pub delivered: bool,
-}
-
-impl Ended {
-    /// A source that ended with `status`, `failed_pages` pages given up,
-    /// and `resume` where its fetcher would go on; its greatest bookmark
-    /// is added by whoever counted the items.
-    pub fn new(status: SourceStatus, failed_pages: u64, resume: Option<Position>) -> Ended {
-        let complete = status == SourceStatus::Complete;
-        Ended {
-            clean: complete && failed_pages == 0,
-            resume: resume.filter(|_| !complete),
-            greatest: None,
-            delivered: true,
-        }
-    }
-}
-
 impl State {
-    /// Reads `path`: a missing file is an empty state (a first run);
-    /// anything that is not a state file of this version is an error that
-    /// says what is wrong (exit 2). Then checks that the state can be
-    /// written there, as `--out` is checked: a place that cannot take it
-    /// fails now (exit 1), before anything is fetched, not after the
-    /// whole run. Temporary state files of killed runs beside it go.
-    pub fn load(path: &Path) -> Result<State, crate::error::Error> {
-        let state = Self::read(path)?;
-        let (dir, name) = split_path(path);
-        crate::atomic::remove_stale_temps(&dir, &[&name]);
-        drop(AtomicFile::create(&dir, &name)?);
-        Ok(state)
-    }
-
-    fn read(path: &Path) -> Result<State, ConfigError> {
-        let shown = path.display();
-        let fail = |what: String| ConfigError(format!("{shown}: {what}"));
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => return Err(fail(format!("cannot read the state file: {e}"))),
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_STATE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| fail(format!("cannot read the state file: {e}")))?;
-        if bytes.len() as u64 > MAX_STATE_BYTES {
-            return Err(fail(format!(
-                "expected a state file of at most {} MiB",
-                MAX_STATE_BYTES >> 20
-            )));
-        }
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| fail(format!("not a state file (not valid JSON: {e})")))?;
-        Self::from_json(&doc).map_err(|what| fail(format!("not a state file: {what}")))
-    }
-
-    fn from_json(doc: &Value) -> Result<State, String> {
+    /// The state a file holds, or what is wrong with it.
+    pub fn from_json(doc: &Value) -> Result<State, String> {
         let doc = doc.as_object().ok_or("expected a JSON object")?;
         match doc.get("version").and_then(Value::as_u64) {
             Some(VERSION) => {}
@@ -283,42 +252,6 @@ impl State {
     pub fn to_json(&self) -> Value {
         json!({ "version": VERSION, "sources": self.sources })
     }
-
-    /// Writes the state to `path`, atomically (a killed run leaves the
-    /// previous file whole).
-    pub fn save(&self, path: &Path) -> Result<PathBuf, crate::error::Error> {
-        let doc = self.to_json();
-        let (dir, name) = split_path(path);
-        let mut file = AtomicFile::create(&dir, &name)?;
-        let err = |source| crate::error::Error::Output {
-            path: path.to_path_buf(),
-            source,
-        };
-        serde_json::to_writer_pretty(file.writer(), &doc)
-            .map_err(std::io::Error::from)
-            .and_then(|()| file.writer().write_all(b"\n"))
-            .map_err(err)?;
-        file.finish()?;
-        let mut paths = crate::atomic::commit_together(Vec::new(), file).map_err(|e| match e {
-            crate::atomic::CommitError::Last(e) => e,
-            crate::atomic::CommitError::Data { error, .. } => error,
-        })?;
-        Ok(paths.pop().unwrap_or_else(|| path.to_path_buf()))
-    }
-}
-
-/// The directory and file name of `path` (the current directory when it
-/// has none).
-fn split_path(path: &Path) -> (PathBuf, String) {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let name = path.file_name().map_or_else(
-        || "state.json".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    (dir, name)
 }
 
 impl Entry {
@@ -508,36 +441,6 @@ pub fn select_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    #[cfg(unix)]
-    fn loading_removes_the_temporary_state_files_of_dead_runs_only() {
-        if !Path::new("/proc/self").exists() {
-            println!("skipped: no /proc to tell which processes are alive");
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("ingest-state-stale-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let stale = dir.join(format!(".my-state.json.{dead}.tmp"));
-        // The parent (cargo, or the shell) is running.
-        let live = dir.join(format!(
-            ".my-state.json.{}.tmp",
-            std::os::unix::process::parent_id()
-        ));
-        let other = dir.join(format!(".summary.json.{dead}.tmp"));
-        for path in [&stale, &live, &other] {
-            std::fs::write(path, "x").unwrap();
-        }
-        State::load(&dir.join("my-state.json")).expect("no state file yet: a first run");
-        assert!(!stale.exists(), "a dead run's temporary state file goes");
-        assert!(live.exists(), "a live process's stays");
-        assert!(other.exists(), "another output's is --out's business");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn hostile_state_files_are_refused_with_a_reason() {

@@ -9,7 +9,8 @@
 //! they go to the log, the summary and under the end table, and `--strict`
 //! turns any of them into a `partial` run.
 
-use crate::aggregate::{SourceStats, SourceStatus};
+use crate::fetch::outcome::SourceStatus;
+use crate::process::stats::SourceStats;
 
 /// The warnings of one finished source.
 pub fn of_source(s: &SourceStats) -> Vec<String> {
@@ -95,7 +96,7 @@ fn top_reason(s: &SourceStats) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Stats;
+    use crate::process::stats::Stats;
 
     fn source(items: u64, records: u64, duplicates: u64) -> SourceStats {
         let mut s = Stats::new(["a"]).sources.remove(0);
