@@ -89,14 +89,18 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 statuses: outcome.counts.responses.keys().copied().collect(),
                 items_at: outcome.counts.items_at.clone(),
                 next: match outcome.status {
-                    SourceStatus::MaxPages => outcome.stopped_at.map(|u| redactor.shown_url(&u)),
+                    SourceStatus::MaxPages => outcome
+                        .stopped_at
+                        .map(|r| r.shown(|u| redactor.shown_url(u))),
                     _ => None,
                 },
                 problem: match outcome.status {
                     SourceStatus::MaxPages | SourceStatus::Complete => None,
-                    _ => outcome
-                        .stop_reason
-                        .or(Some(outcome.status.as_str().to_string())),
+                    _ => Some(
+                        outcome
+                            .stop_reason
+                            .map_or_else(|| outcome.status.as_str().to_string(), |r| r.to_string()),
+                    ),
                 },
                 ..SourceCheck::default()
             };

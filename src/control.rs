@@ -37,6 +37,8 @@ pub struct RunControl {
     /// Clones share one pool; shutting it down cuts every in-flight
     /// request of the run.
     agent: Mutex<Option<ureq::Agent>>,
+    /// Which deadline it is and how to raise it, for a stop reason.
+    set_by: String,
 }
 
 impl RunControl {
@@ -48,7 +50,20 @@ impl RunControl {
             sleeping: Mutex::new(false),
             wake: Condvar::new(),
             agent: Mutex::new(None),
+            set_by: "the run's deadline".into(),
         }
+    }
+
+    /// The same control, its deadline described as `words` (which
+    /// setting it came from and how to raise it).
+    pub fn deadline_set_by(mut self, words: impl Into<String>) -> Self {
+        self.set_by = words.into();
+        self
+    }
+
+    /// Which deadline it is and how to raise it.
+    pub fn deadline_words(&self) -> &str {
+        &self.set_by
     }
 
     /// The run's deadline.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ingest::{Config, ExitCode, RunControl, RunOptions};
+use ingest::{Config, DeadlineFrom, ExitCode, RunControl, RunOptions};
 
 use cli::{Command, RunArgs};
 
@@ -45,7 +45,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         },
     };
     if let Some(deadline) = args.deadline {
-        config.deadline = deadline;
+        config.set_deadline(deadline, DeadlineFrom::Flag);
     }
     if let Err(e) = ingest::select_sources(&mut config.sources, &args.source) {
         eprintln!("ingest: {e}");
@@ -54,7 +54,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
     let deadline = started
         .checked_add(config.deadline)
         .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
-    let control = Arc::new(RunControl::new(deadline));
+    let control = Arc::new(RunControl::new(deadline).deadline_set_by(config.deadline_words()));
     install_signal_handler(&control);
     let options = RunOptions {
         out_dir: args.out,
@@ -108,7 +108,9 @@ fn check(args: cli::CheckArgs, started: Instant) -> ExitCode {
         eprintln!("ingest: {e}");
         return ExitCode::Usage;
     }
-    let control = Arc::new(RunControl::new(started + config.deadline));
+    let control = Arc::new(
+        RunControl::new(started + config.deadline).deadline_set_by(config.deadline_words()),
+    );
     install_signal_handler(&control);
     let reports = ingest::check(&config, &control);
     cli::say(&ingest::render_check(&reports));

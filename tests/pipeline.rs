@@ -264,7 +264,7 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
         let want = if interrupt { "interrupted" } else { "deadline" };
         assert_eq!(source.status.as_str(), want, "trickle {trickle}");
         assert_eq!(source.counts.pages, 1);
-        let stopped_at = source.stopped_at.as_deref().unwrap_or_default();
+        let stopped_at = source.stopped_at.as_ref().map_or("", |r| r.url.as_str());
         assert!(stopped_at.contains("page=1"), "{stopped_at}");
     }
 }

@@ -47,6 +47,8 @@ pub struct Config {
     /// Wall-clock budget of the whole run, from process start.
     /// Defaults to 60 s.
     pub deadline: Duration,
+    /// Where `deadline` came from. Defaults to the default.
+    pub deadline_from: DeadlineFrom,
 }
 
 /// How politely and how patiently one source is fetched (SPEC §3, §4):
@@ -282,6 +284,44 @@ impl Default for Config {
             queue_capacity: 100,
             batch_size: 50,
             deadline: Duration::from_millis(60_000),
+            deadline_from: DeadlineFrom::Default,
+        }
+    }
+}
+
+/// Which setting the run's deadline came from: a source stopped by it says
+/// so, and how to raise it (a bulk run stopped by a default nobody chose
+/// must not look like a server's fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineFrom {
+    /// Nobody set it: the 60 s default.
+    Default,
+    /// `deadline_ms` of the config file.
+    Config,
+    /// `--deadline SECS` on the command line.
+    Flag,
+}
+
+impl Config {
+    /// Sets the run's deadline, from `from`.
+    pub fn set_deadline(&mut self, deadline: Duration, from: DeadlineFrom) {
+        self.deadline = deadline;
+        self.deadline_from = from;
+    }
+
+    /// The deadline as a stop reason names it: which setting, its value,
+    /// and how to raise it.
+    pub fn deadline_words(&self) -> String {
+        let secs = self.deadline.as_secs_f64();
+        match self.deadline_from {
+            DeadlineFrom::Default => format!(
+                "the default of {secs} s (raise it with --deadline SECS, or deadline_ms in the config)"
+            ),
+            DeadlineFrom::Config => format!(
+                "deadline_ms {} of the config (raise it there, or with --deadline SECS)",
+                self.deadline.as_millis()
+            ),
+            DeadlineFrom::Flag => format!("--deadline {secs} (raise it there)"),
         }
     }
 }

@@ -17,8 +17,8 @@ use crate::url::{encode_non_ascii, is_http_url};
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
-    Config, ConfigError, CursorFrom, Header, Pagination, Policies, QueryParam, RetrySettings,
-    SourceConfig,
+    Config, ConfigError, CursorFrom, DeadlineFrom, Header, Pagination, Policies, QueryParam,
+    RetrySettings, SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -140,7 +140,9 @@ impl Walker<'_> {
             self.int(&top, "batch_size", 1, MAX_BATCH_SIZE)?
                 .map(|n| n as usize),
         );
-        set(&mut config.deadline, self.ms(&top, "deadline_ms")?);
+        if let Some(deadline) = self.ms(&top, "deadline_ms")? {
+            config.set_deadline(deadline, DeadlineFrom::Config);
+        }
         Ok(config)
     }
 

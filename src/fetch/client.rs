@@ -4,9 +4,10 @@
 //! The agent is shared by every source (clones share one connection pool)
 //! so that one `shutdown()` cuts every in-flight request on Ctrl-C. Status
 //! codes never become errors inside ureq: the fetcher needs the headers of
-//! a 429 (`Retry-After`) and of a failed page (`Link`). Secret headers
-//! are sent only to the origin of the source's configured URL, never to
-//! another host a next link points to.
+//! a 429 (`Retry-After`) and of a failed page (`Link`). Headers come
+//! from the source's [`HeaderHook`] on every request (redirect hops
+//! included), which sends secret ones only to the origin of the source's
+//! configured URL, never to another host a next link points to.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::control::lock;
 use crate::error::{AttemptError, TimeoutPhase};
 use crate::fetch::page;
 use crate::fetch::quota::Quota;
+use crate::fetch::request::{ConfiguredHeaders, HeaderHook, Method, Request};
 use crate::redact::Redactor;
 use crate::url;
 
@@ -168,10 +170,8 @@ pub struct Exchange {
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: Agent,
-    /// Configured headers, with whether each value is a secret.
-    headers: Vec<(String, String, bool)>,
-    /// Origin of the source's URL: secrets are sent there only.
-    origin: String,
+    /// Asked for the headers of every request.
+    headers: Arc<dyn HeaderHook>,
     connect: Duration,
     read: Duration,
     max_body_bytes: u64,
@@ -184,12 +184,7 @@ impl Client {
     pub fn new(agent: Agent, source: &SourceConfig, redactor: Arc<Redactor>) -> Self {
         Self {
             agent,
-            headers: source
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value.clone(), h.secret))
-                .collect(),
-            origin: url::origin(&source.url),
+            headers: Arc::new(ConfiguredHeaders::new(&source.headers, &source.url)),
             connect: source.policies.timeouts.connect,
             read: source.policies.timeouts.read,
             max_body_bytes: source.policies.max_body_bytes,
@@ -197,16 +192,16 @@ impl Client {
         }
     }
 
-    /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, spending
+    /// Sends `request`, following up to [`MAX_REDIRECTS`] redirects, spending
     /// at most `time_left`: connecting within `connect_ms`, headers within
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
     /// the whole attempt within `connect_ms + read_ms`. Each redirect hop is
     /// a request too, so it first calls `next_hop`, which takes a token and
     /// says whether the run may go on; that wait is not the server's time
     /// and extends the attempt's allowance (never past `time_left`).
-    pub fn get(
+    pub fn send(
         &self,
-        url: &str,
+        request: &Request,
         time_left: Duration,
         mut next_hop: impl FnMut() -> bool,
     ) -> Exchange {
@@ -215,7 +210,7 @@ impl Client {
         // `connect_ms` and `read_ms` may each be u64::MAX ms.
         let allowance = sent.checked_add(self.connect.saturating_add(self.read));
         let mut end = allowance.map_or(run_end, |end| end.min(run_end));
-        let mut target = url.to_string();
+        let mut target = request.url.clone();
         let mut resends = 0;
         for hop in 0..=MAX_REDIRECTS {
             if hop > 0 {
@@ -232,14 +227,14 @@ impl Client {
                 return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
             }
             let opened = connects();
-            let mut response = match self.request(&target, budget).call() {
+            let mut response = match self.call(request, &target, budget) {
                 Ok(r) => r,
                 // Sent on a pooled connection the server had closed: once
                 // more at once, on a new one — not an attempt, no token.
                 Err(e) if resends == 0 && connects() == opened && is_stale(&e) => {
                     resends += 1;
                     let budget = end.saturating_duration_since(Instant::now());
-                    match self.request(&target, budget).call() {
+                    match self.call(request, &target, budget) {
                         Ok(r) => r,
                         Err(e) => {
                             let mut failed = Exchange::failed(self.classify(e), target);
@@ -285,18 +280,40 @@ impl Client {
         unreachable!("the last hop never follows a redirect")
     }
 
-    /// One request of an attempt, with `budget` left for it. Redirects are
-    /// followed by [`get`](Self::get), not by ureq, so that secret headers
-    /// are filtered on every hop: credentials go only to the origin they
-    /// were configured for.
-    fn request(
+    /// One request of an attempt to `target` (the request's URL, or a
+    /// redirect's), with `budget` left for it. Redirects are followed by
+    /// [`send`](Self::send), not by ureq, so that the header hook is asked
+    /// on every hop: credentials go only to the origin they were
+    /// configured for.
+    fn call(
         &self,
+        request: &Request,
         target: &str,
         budget: Duration,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let mut config = self
-            .agent
-            .get(target)
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let builder = self.agent.get(target);
+        let builder = match (request.method, &request.body) {
+            // A redirect of a POST is a GET of its target (303; ureq does
+            // the same for 301 and 302).
+            (Method::Post, Some(body)) if target == request.url => {
+                let mut post = self.configured(self.agent.post(target), target, budget);
+                post = post.header("content-type", "application/json");
+                return post.send(body.as_bytes());
+            }
+            _ => builder,
+        };
+        self.configured(builder, target, budget).call()
+    }
+
+    /// `builder` with the attempt's timeouts, no redirects of ureq's own,
+    /// the proxy rule, and the hook's headers for `target`.
+    fn configured<B>(
+        &self,
+        builder: ureq::RequestBuilder<B>,
+        target: &str,
+        budget: Duration,
+    ) -> ureq::RequestBuilder<B> {
+        let mut config = builder
             .config()
             .max_redirects(0)
             .timeout_global(Some(budget))
@@ -308,14 +325,11 @@ impl Client {
         if self.agent.config().proxy().is_some() && url::is_loopback(target) {
             config = config.proxy(None);
         }
-        let mut request = config.build();
-        let same_origin = url::origin(target) == self.origin;
-        for (name, value, secret) in &self.headers {
-            if same_origin || !secret {
-                request = request.header(name.as_str(), value.as_str());
-            }
-        }
-        request
+        let mut out = Some(config.build());
+        self.headers.headers(target, &mut |name, value| {
+            out = out.take().map(|r| r.header(name, value));
+        });
+        out.expect("the builder is put back after every header")
     }
 
     /// Reads and parses the final answer of an attempt.

@@ -24,13 +24,16 @@ pub mod page;
 pub mod paginate;
 pub mod quota;
 pub mod rate_limit;
+pub mod request;
 pub mod retry;
+pub mod stop;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, trace, warn};
 
+use crate::config::Pagination;
 use crate::config::{Config, Policies, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
@@ -45,7 +48,9 @@ use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
+use request::Request;
 use retry::{parse_retry_after, Decision, RetryPolicy};
+use stop::{StopReason, Waiting};
 
 /// What every fetcher of a run shares.
 #[derive(Debug, Clone)]
@@ -88,14 +93,39 @@ fn quota_refusal(error: AttemptError, quota: Option<quota::Quota>) -> AttemptErr
 
 /// How a source's page loop ended.
 struct Ending {
-    status: SourceStatus,
-    /// The URL it would have fetched next.
-    stopped_at: Option<String>,
+    /// Why it did not end cleanly (`None`: it did); its status too.
+    reason: Option<StopReason>,
+    /// The request it would have sent next, when it stopped early.
+    stopped_at: Option<Request>,
     /// The position a later run may resume from.
     resume: Option<Position>,
-    /// Why it did not end cleanly, in one line (the summary's
-    /// `stop_reason`).
-    reason: Option<String>,
+}
+
+impl Ending {
+    /// Stopped by `reason` before `request` was done; a later run resumes
+    /// at its position.
+    fn before(request: &Request, reason: StopReason) -> Self {
+        Ending {
+            reason: Some(reason),
+            stopped_at: Some(request.clone()),
+            resume: request.position.clone(),
+        }
+    }
+
+    fn status(&self) -> SourceStatus {
+        self.reason
+            .as_ref()
+            .map_or(SourceStatus::Complete, StopReason::status)
+    }
+}
+
+/// A run of pages given up one after another.
+#[derive(Debug, Default)]
+struct FailedRun {
+    /// Pages in the run.
+    count: u32,
+    /// Where the run began: a later run resumes there.
+    first: Option<Position>,
 }
 
 /// How sending a page's items ended.
@@ -151,7 +181,7 @@ pub struct Fetcher<'a> {
     shared: Shared<'a>,
     counts: FetchCounts,
     /// Every page given up, with what went wrong.
-    failed_pages: Vec<(String, String)>,
+    failed_pages: Vec<(Request, String)>,
     /// The last failed attempt's error, for the breaker's stop reason.
     last_error: Option<String>,
     /// Not before this instant: the `Retry-After` of a page given up,
@@ -237,14 +267,17 @@ impl<'a> Fetcher<'a> {
                 warn!(source = self.name(), event = "resume_refused", position = saved; "");
             }
         }
-        let Ending {
-            status,
-            stopped_at,
-            resume,
-            reason,
-        } = self.walk(&mut pager, &tx);
-        if let Some(reason) = &reason {
-            info!(source = self.name(), event = "stop_reason", reason = reason.as_str(); "");
+        let ending = self.walk(&mut pager, &tx);
+        let status = ending.status();
+        if let Some(reason) = &ending.reason {
+            let level = match status {
+                SourceStatus::Complete => log::Level::Info,
+                _ => log::Level::Warn,
+            };
+            log::log!(
+                level, source = self.name(), event = "stop", reason = reason.kind(),
+                detail:% = reason; ""
+            );
         }
         self.post(status.final_phase());
         let c = &self.counts;
@@ -255,202 +288,183 @@ impl<'a> Fetcher<'a> {
         );
         SourceOutcome {
             status,
-            stopped_at,
-            resume,
-            stop_reason: reason,
+            stopped_at: ending.stopped_at,
+            resume: ending.resume,
+            stop_reason: ending.reason,
             failed_pages: self.failed_pages,
             counts: self.counts,
         }
     }
 
-    /// The page loop: fetch, hand over, step, until the source ends.
+    /// The page loop: fetch, hand over, step, until the source ends. Every
+    /// way out returns an [`Ending`]; [`run`](Self::run) reports it.
     fn walk(&mut self, pager: &mut Paginator, tx: &QueueTx) -> Ending {
         let mut requested = 0u64;
-        let mut failed_in_a_row = 0u32;
-        // Where the run of failed pages began: a later run resumes there.
-        let mut first_failed: Option<Position> = None;
+        let mut failed = FailedRun::default();
         loop {
-            let url = pager.current().to_string();
-            let here = pager.position();
-            let stopped = |status, reason: String| Ending {
-                status,
-                stopped_at: Some(url.clone()),
-                resume: here.clone(),
-                reason: Some(reason),
-            };
+            let request = pager.request();
             if let Err(stop) = self.shared.control.check() {
-                let (status, reason) = self.stop_words(stop, requested + 1);
-                return stopped(status, reason);
+                return Ending::before(&request, self.stopped(stop, requested + 1, None));
             }
             if requested >= self.config.max_pages {
-                let next = self.shown(&url);
-                warn!(source = self.name(), event = "max_pages", pages = requested, next = next; "");
-                let reason = format!(
-                    "max_pages ({requested}) requested without reaching the end of the data"
-                );
-                return stopped(SourceStatus::MaxPages, reason);
+                return Ending::before(&request, StopReason::MaxPages { requested });
             }
             requested += 1;
-            let next = match self.fetch_page(&url, requested) {
-                PageOutcome::Received(Answer { page: None, .. }) => Next::End,
-                PageOutcome::Received(Answer {
-                    page: Some(page),
-                    page_url,
-                    link_next,
-                }) => {
-                    failed_in_a_row = 0;
-                    if self.counts.items_at.is_none() {
-                        self.counts.items_at = Some(page.found_at.to_string());
+            let next = match self.fetch_page(&request, requested) {
+                PageOutcome::Received(answer) => {
+                    failed = FailedRun::default();
+                    match self.take_answer(pager, tx, answer, &request, requested) {
+                        Ok(next) => next,
+                        Err(ending) => return *ending,
                     }
-                    let n = match self.hand_over(tx, &page, &url) {
-                        Sent::All(n) => n,
-                        Sent::ProcessorGone => {
-                            let reason = "the processor failed (see the summary's error)";
-                            return stopped(SourceStatus::Error, reason.to_string());
-                        }
-                        Sent::Stopped { stop, dropped } => {
-                            let (status, words) = self.stop_words(stop, requested);
-                            let reason = format!(
-                                "{words} (page {requested} cut short: {dropped} of its items not handed over)"
-                            );
-                            return stopped(status, reason);
-                        }
-                    };
-                    self.counts.announce(pager.announced_total(&page));
-                    pager.after_page(&page, n, &page_url, link_next.as_deref())
                 }
                 PageOutcome::GivenUp { link_next, error } => {
-                    if failed_in_a_row == 0 {
-                        first_failed = here.clone();
-                    }
-                    failed_in_a_row += 1;
-                    self.counts.failed_pages += 1;
-                    self.failed_pages.push((url.clone(), error.clone()));
                     let next = pager.after_given_up(link_next.as_deref());
-                    if failed_in_a_row >= self.config.max_failed_pages_in_a_row {
-                        warn!(
-                            source = self.name(), event = "stop",
-                            reason = "failed_pages_in_a_row", count = failed_in_a_row; ""
-                        );
-                        let stopped_at = match next {
-                            Next::Fetch(u) => u,
-                            _ => url,
-                        };
-                        return Ending {
-                            status: SourceStatus::Error,
-                            stopped_at: Some(stopped_at),
-                            resume: first_failed,
-                            reason: Some(format!(
-                                "{failed_in_a_row} pages given up in a row (the last: {error})"
-                            )),
-                        };
+                    if let Some(ending) = self.given_up(&mut failed, &request, error, &next) {
+                        return ending;
                     }
                     next
                 }
                 PageOutcome::Stopped(stop) => {
-                    let (status, reason) = self.stop_words(stop, requested);
-                    return stopped(status, reason);
+                    return Ending::before(&request, self.stopped(stop, requested, None));
                 }
             };
-            if let Some(ending) = self.step(next, &url, here, requested) {
+            if let Some(ending) = self.step(next, &request, requested) {
                 return ending;
             }
         }
     }
 
-    /// Where the paginator said to go: on (`None`), or how the source ends.
-    fn step(
+    /// A usable answer: its items handed over, and where the paginator
+    /// goes next; or how the source stops when they could not be.
+    fn take_answer(
         &mut self,
-        next: Next,
-        url: &str,
-        here: Option<Position>,
+        pager: &mut Paginator,
+        tx: &QueueTx,
+        answer: Answer,
+        request: &Request,
         page_no: u64,
-    ) -> Option<Ending> {
-        let name = self.source.name.as_str();
-        let error = |reason: String, stopped_at: String, resume: Option<Position>| Ending {
-            status: SourceStatus::Error,
-            stopped_at: Some(stopped_at),
-            resume,
-            reason: Some(reason),
+    ) -> Result<Next, Box<Ending>> {
+        let Answer {
+            page,
+            page_url,
+            link_next,
+        } = answer;
+        let Some(page) = page else {
+            return Ok(Next::End);
         };
-        match next {
-            Next::Fetch(_) => None,
-            Next::End => Some(Ending {
-                status: SourceStatus::Complete,
-                stopped_at: None,
-                resume: None,
-                reason: match self.counts.failed_pages {
-                    0 => None,
-                    1 => Some(
-                        "reached the end, but 1 page was given up (see failed_page_errors)"
-                            .to_string(),
-                    ),
-                    n => Some(format!(
-                        "reached the end, but {n} pages were given up (see failed_page_errors)"
-                    )),
-                },
+        if self.counts.items_at.is_none() {
+            self.counts.items_at = Some(page.found_at.to_string());
+        }
+        let n = match self.hand_over(tx, &page, request) {
+            Sent::All(n) => n,
+            Sent::ProcessorGone => {
+                return Err(Box::new(Ending::before(request, StopReason::ProcessorGone)))
+            }
+            Sent::Stopped { stop, dropped } => {
+                let reason = self.stopped(stop, page_no, Some(dropped));
+                return Err(Box::new(Ending::before(request, reason)));
+            }
+        };
+        self.counts.announce(pager.announced_total(&page));
+        Ok(pager.after_page(&page, n, &page_url, link_next.as_deref()))
+    }
+
+    /// Files a page given up; after `max_failed_pages_in_a_row` of them,
+    /// how the source stops (resuming at the first of the run of
+    /// failures, stopped where the paginator would have gone on).
+    fn given_up(
+        &mut self,
+        failed: &mut FailedRun,
+        request: &Request,
+        error: String,
+        next: &Next,
+    ) -> Option<Ending> {
+        if failed.count == 0 {
+            failed.first = request.position.clone();
+        }
+        failed.count += 1;
+        self.counts.failed_pages += 1;
+        self.failed_pages.push((request.clone(), error.clone()));
+        if failed.count < self.config.max_failed_pages_in_a_row {
+            return None;
+        }
+        let stopped_at = match next {
+            Next::Fetch(url) => Request::get(url.as_str()),
+            _ => request.clone(),
+        };
+        Some(Ending {
+            reason: Some(StopReason::FailedInARow {
+                count: failed.count,
+                last: error,
             }),
+            stopped_at: Some(stopped_at),
+            resume: failed.first.take(),
+        })
+    }
+
+    /// Where the paginator said to go: on (`None`), or how the source ends.
+    fn step(&mut self, next: Next, request: &Request, page_no: u64) -> Option<Ending> {
+        let error = |reason, resume: Option<Position>| Ending {
+            reason: Some(reason),
+            stopped_at: Some(request.clone()),
+            resume,
+        };
+        let here = request.position.clone();
+        let reason = match next {
+            Next::Fetch(_) => return None,
+            Next::End => {
+                return Some(Ending {
+                    reason: (self.counts.failed_pages > 0).then_some(StopReason::GivenUpOnTheWay {
+                        count: self.counts.failed_pages,
+                    }),
+                    stopped_at: None,
+                    resume: None,
+                })
+            }
             Next::Loop(target) => {
-                let shown = self.shown(&target);
-                warn!(source = name, event = "stop", reason = "pagination_loop", url = shown; "");
                 self.counts.add_error(ErrorKind::PaginationLoop);
+                let shown = self.shown(&target);
                 // A loop has no position worth resuming at: start over.
-                let reason = format!(
-                    "pagination loop: page {page_no} points back to {shown}, already fetched"
-                );
-                Some(error(reason, target, None))
+                return Some(Ending {
+                    reason: Some(StopReason::Loop {
+                        page: page_no,
+                        target: shown,
+                    }),
+                    stopped_at: Some(Request::get(target)),
+                    resume: None,
+                });
             }
             Next::Repeated { page, of } => {
                 self.counts.add_error(ErrorKind::PaginationLoop);
                 let unit = match self.source.pagination {
-                    crate::config::Pagination::Offset { .. } => "offset",
+                    Pagination::Offset { .. } => "offset",
                     _ => "page",
                 };
-                let reason = format!(
-                    "pagination loop: {unit} {page} repeats {unit} {of} byte for byte (the server may ignore the position parameter)"
-                );
-                warn!(source = name, event = "stop", reason = "pagination_loop", detail = reason.as_str(); "");
-                Some(error(reason, url.to_string(), None))
+                return Some(error(StopReason::Repeated { unit, at: page, of }, None));
             }
-            Next::Stuck => {
-                warn!(source = name, event = "stop", reason = "cannot_step_over_failed_page"; "");
-                let reason =
-                    format!("page {page_no} was given up and this pagination cannot step over it");
-                Some(error(reason, url.to_string(), here))
+            Next::Stuck => StopReason::Stuck { page: page_no },
+            Next::BadUrl(target) => StopReason::BadUrl {
+                url: self.shown(&target),
+            },
+            Next::BadPointer(what) => StopReason::BadPointer { what },
+            Next::MoreWithoutCursor { has_more, cursor } => {
+                StopReason::MoreWithoutCursor { has_more, cursor }
             }
-            Next::BadUrl(target) => {
-                let pointer = format!("next URL {}", self.shown(&target));
-                warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = pointer; "");
-                let reason = format!(
-                    "unusable next pointer: {pointer} is not an http(s) URL ingest may request"
-                );
-                Some(error(reason, url.to_string(), here))
-            }
-            Next::BadPointer(what) => {
-                warn!(source = name, event = "stop", reason = "unusable_next_pointer", pointer = what; "");
-                let reason = format!("unusable next pointer at {what}, not a cursor or URL");
-                Some(error(reason, url.to_string(), here))
-            }
-        }
+        };
+        Some(error(reason, here))
     }
 
-    /// Hands a page's items over, saying in the log when it could not
-    /// (the page's URL is then where the source stopped, so a later run
-    /// can fetch it again).
-    fn hand_over(&self, tx: &QueueTx, page: &Page, url: &str) -> Sent {
-        let sent = self.send(tx, page, url);
-        match &sent {
-            Sent::All(_) => {}
-            Sent::ProcessorGone => {
-                warn!(source = self.name(), event = "stop", reason = "processor_gone"; "");
-            }
-            Sent::Stopped { dropped, .. } => {
-                let shown = self.shown(url);
-                warn!(
-                    source = self.name(), event = "stop", reason = "page_cut_short",
-                    dropped = *dropped, url = shown; ""
-                );
-            }
+    /// Hands a page's items over; the log says how many were not, when
+    /// the run stopped part-way (the page is then where the source
+    /// stopped, so a later run fetches it again).
+    fn hand_over(&self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
+        let sent = self.send(tx, page, request);
+        if let Sent::Stopped { dropped, .. } = &sent {
+            let shown = request.shown(|u| self.shown(u));
+            debug!(
+                source = self.name(), event = "page_cut_short", dropped = *dropped, url = shown; ""
+            );
         }
         sent
     }
@@ -473,24 +487,25 @@ impl<'a> Fetcher<'a> {
         shorten(&text, ERROR_TEXT_CHARS).into_owned()
     }
 
-    /// The status and the words of a source stopped by `stop` before page
-    /// `page_no` was done.
-    fn stop_words(&self, stop: Stop, page_no: u64) -> (SourceStatus, String) {
-        let status = self.stop_status(stop);
-        let words = match status {
-            SourceStatus::Interrupted => format!("interrupted (Ctrl-C or SIGTERM) before page {page_no} was done"),
-            SourceStatus::BreakerOpen => format!(
-                "deadline while the breaker was open, before page {page_no} (the server kept failing: {})",
-                self.last_error.as_deref().unwrap_or("retryable errors")
+    /// Why a source stopped by `stop` before page `page_no` was done
+    /// (`cut_short`: that many of its items were not handed over).
+    fn stopped(&self, stop: Stop, page: u64, cut_short: Option<usize>) -> StopReason {
+        let waiting = match (stop, self.breaker.blocked_until(), self.quota_refused) {
+            (Stop::Interrupted, ..) => return StopReason::Interrupted { page, cut_short },
+            (Stop::Deadline, Some(_), _) => Waiting::Breaker(
+                self.last_error
+                    .clone()
+                    .unwrap_or_else(|| "retryable errors".into()),
             ),
-            _ => match self.quota_refused {
-                Some(secs) => format!(
-                    "deadline while waiting {secs} s for the quota to reset, before page {page_no}"
-                ),
-                None => format!("deadline reached before page {page_no} was done"),
-            },
+            (Stop::Deadline, None, Some(secs)) => Waiting::Quota(secs),
+            (Stop::Deadline, None, None) => Waiting::Nothing,
         };
-        (status, words)
+        StopReason::Deadline {
+            page,
+            cut_short,
+            waiting,
+            set_by: self.shared.control.deadline_words().to_string(),
+        }
     }
 
     /// Sends a page's items in order, in batches of spans of its body. A
@@ -498,9 +513,12 @@ impl<'a> Fetcher<'a> {
     /// which are looked at before every batch and every wait for room
     /// (however fast the processor drains, a huge page must not keep the
     /// run going).
-    fn send(&self, tx: &QueueTx, page: &Page, url: &str) -> Sent {
+    fn send(&self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
         let control = self.shared.control;
-        let page_url: Option<Arc<str>> = self.source.keep_rejected.then(|| self.shown(url).into());
+        let page_url: Option<Arc<str>> = self
+            .source
+            .keep_rejected
+            .then(|| request.shown(|u| self.shown(u)).into());
         let size = self.batch_size.min(tx.capacity()).clamp(1, MAX_BATCH_ITEMS);
         // Items are found as they are handed over: one pass over the array.
         let mut spans = page.items();
@@ -547,17 +565,10 @@ impl<'a> Fetcher<'a> {
         Sent::All(sent)
     }
 
-    fn stop_status(&self, stop: Stop) -> SourceStatus {
-        match stop {
-            Stop::Interrupted => SourceStatus::Interrupted,
-            Stop::Deadline if self.breaker.blocked_until().is_some() => SourceStatus::BreakerOpen,
-            Stop::Deadline => SourceStatus::Deadline,
-        }
-    }
-
-    /// The attempt loop of page `page_no` at `url`: wait for a turn, send,
-    /// classify, decide — until a usable answer, a page given up, or a stop.
-    fn fetch_page(&mut self, url: &str, page_no: u64) -> PageOutcome {
+    /// The attempt loop of page `page_no`, sent as `request`: wait for a
+    /// turn, send, classify, decide — until a usable answer, a page given
+    /// up, or a stop.
+    fn fetch_page(&mut self, request: &Request, page_no: u64) -> PageOutcome {
         // A pause a server asked for on the page given up before holds for
         // this one too.
         let mut turn = self.resume_at.take();
@@ -568,7 +579,7 @@ impl<'a> Fetcher<'a> {
             if let Err(stop) = self.wait_for_turn(turn, page_no, attempt) {
                 return PageOutcome::Stopped(stop);
             }
-            let exchange = match self.send_attempt(url, page_no, attempt, retrying) {
+            let exchange = match self.send_attempt(request, page_no, attempt, retrying) {
                 Ok(exchange) => exchange,
                 Err(stop) => return PageOutcome::Stopped(stop),
             };
@@ -602,7 +613,7 @@ impl<'a> Fetcher<'a> {
                         let until = self.shared.control.after(pause);
                         self.resume_at = Some((until, WaitCause::RetryAfter));
                     }
-                    let shown = self.shown(url);
+                    let shown = request.shown(|u| self.shown(u));
                     let error = self.described(&error, error_body.as_deref());
                     warn!(
                         source = self.name(), page = page_no, event = "give_up",
@@ -660,7 +671,7 @@ impl<'a> Fetcher<'a> {
     /// `retrying` is what caused this attempt, when it is a retry.
     fn send_attempt(
         &mut self,
-        url: &str,
+        request: &Request,
         page_no: u64,
         attempt: u32,
         retrying: Option<RetryCause>,
@@ -675,12 +686,12 @@ impl<'a> Fetcher<'a> {
         }
         self.post(Phase::Fetching);
         if log::log_enabled!(log::Level::Trace) {
-            let shown = self.shown(url);
+            let shown = request.shown(|u| self.shown(u));
             trace!(source = self.name(), page = page_no, attempt = attempt, event = "request", url = shown; "");
         }
         let (client, bucket, control) = (&self.client, &self.bucket, self.shared.control);
         let mut token_waits = Duration::ZERO;
-        let exchange = client.get(url, time_left, || match bucket.take(control) {
+        let exchange = client.send(request, time_left, || match bucket.take(control) {
             Ok(waited) => {
                 token_waits += waited;
                 true

@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{ErrorKind, RetryCause};
+use crate::fetch::request::Request;
+use crate::fetch::stop::StopReason;
 use crate::state::{Ended, Position};
 
 /// How a source's pagination ended (or that it has not yet).
@@ -224,17 +226,17 @@ pub struct Live {
 pub struct SourceOutcome {
     /// How its pagination ended.
     pub status: SourceStatus,
-    /// The URL it would have fetched next, when it stopped early (as
+    /// The request it would have sent next, when it stopped early (as
     /// requested, not redacted: whoever shows it redacts it).
-    pub stopped_at: Option<String>,
+    pub stopped_at: Option<Request>,
     /// The page a later run resumes at, when the source stopped early
     /// somewhere it can go on from (SPEC §9).
     pub resume: Option<Position>,
-    /// Why it did not end cleanly, in one line (`stop_reason`).
-    pub stop_reason: Option<String>,
+    /// Why it did not end cleanly (`stop_reason`).
+    pub stop_reason: Option<StopReason>,
     /// Every page given up, in order (as requested, not redacted), with
     /// what went wrong (`kind: detail`, secrets already hidden).
-    pub failed_pages: Vec<(String, String)>,
+    pub failed_pages: Vec<(Request, String)>,
     /// Its request-side counters.
     pub counts: FetchCounts,
 }

@@ -1,11 +1,12 @@
 //! Where the next page is, for each pagination style (SPEC §3).
 //!
-//! A [`Paginator`] is a small state machine: it gives the first URL, and
-//! after each page — fetched, or given up — says where to go next, that
-//! the data has ended, or that it cannot go on. It never does I/O, so every
-//! style's rules are tested here without a server. Loop detection keeps
-//! every URL a pointer-following style has requested; a pointer back to
-//! one of them stops the source instead of spinning.
+//! A [`Paginator`] is a small state machine: it gives the first
+//! [`Request`], and after each page — fetched, or given up — says where to
+//! go next, that the data has ended, or that it cannot go on. It never
+//! does I/O, so every style's rules are tested here without a server. Loop
+//! detection keeps every request a pointer-following style has sent (its
+//! method, URL and body); a pointer back to one of them stops the source
+//! instead of spinning.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
@@ -14,8 +15,9 @@ use serde_json::Value;
 
 use crate::config::{CursorFrom, Pagination};
 use crate::fetch::page::Page;
+use crate::fetch::request::Request;
 use crate::json::DotPath;
-pub use crate::state::position::Position;
+use crate::state::Position;
 use crate::text::shorten;
 use crate::url::{self, is_http_url, resolve, set_query_param};
 
@@ -45,10 +47,18 @@ pub enum Next {
     /// bad port); the URL as the server gave it, for the fetcher to show
     /// redacted.
     BadUrl(String),
+    /// `has_more_path` says there is more but the cursor has no value:
+    /// the next page cannot be asked for, and data is missing.
+    MoreWithoutCursor {
+        /// The `has_more_path`.
+        has_more: String,
+        /// Where the cursor was looked for.
+        cursor: String,
+    },
 }
 
 /// `next: a number (2), not a URL`-like words for an unusable pointer.
-fn pointer(path: &DotPath, found: &Value) -> String {
+fn pointer(path: &dyn std::fmt::Display, found: &Value) -> String {
     let kind = match found {
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
@@ -109,13 +119,27 @@ impl Paginator {
             keys: RandomState::new(),
         };
         p.current = p.positioned_url();
-        p.followed.insert(p.keys.hash_one(&p.current));
+        p.followed.insert(p.page_key(&p.current));
         p
     }
 
-    /// The URL to fetch now.
-    pub fn current(&self) -> &str {
-        &self.current
+    /// The request to send now: the current URL, at the current position.
+    pub fn request(&self) -> Request {
+        self.request_for(&self.current).at(self.position())
+    }
+
+    /// The request that fetches `url` in this source's pagination (the
+    /// one place a request is built: method and body will come from the
+    /// source here).
+    fn request_for(&self, url: &str) -> Request {
+        Request::get(url)
+    }
+
+    /// What the loop guard remembers of the request for `url`: 8 bytes of
+    /// its method, URL and body, keyed per run.
+    fn page_key(&self, url: &str) -> u64 {
+        let r = self.request_for(url);
+        self.keys.hash_one((r.method, &r.url, &r.body))
     }
 
     /// Where the current page is, in the style's terms; `None` for the
@@ -153,7 +177,7 @@ impl Paginator {
             }
             _ => return false,
         }
-        self.followed.insert(self.keys.hash_one(&self.current));
+        self.followed.insert(self.page_key(&self.current));
         true
     }
 
@@ -224,20 +248,35 @@ impl Paginator {
                 if no_more(has_more_path) {
                     return Next::End;
                 }
+                // A `has_more` of true promises a next page: a cursor
+                // without a value then is data missing, not its end.
+                let more_promised = has_more_path
+                    .as_ref()
+                    .and_then(|p| body.get(p))
+                    .is_some_and(|v| v == Value::Bool(true));
+                let missing = |what: String| match (more_promised, has_more_path) {
+                    (true, Some(has_more)) => Next::MoreWithoutCursor {
+                        has_more: has_more.to_string(),
+                        cursor: what,
+                    },
+                    _ => Next::End,
+                };
                 let (found, what) = match from {
-                    CursorFrom::Body(path) => (body.get(path), path),
-                    CursorFrom::LastItem(_) if items == 0 => return Next::End,
+                    CursorFrom::Body(path) => (body.get(path), path.to_string()),
+                    CursorFrom::LastItem(path) if items == 0 => {
+                        return missing(format!("{path} of the last item (the page had none)"))
+                    }
                     CursorFrom::LastItem(path) => (
                         body.last_item().and_then(|item| path.get(&item).cloned()),
-                        path,
+                        format!("{path} of the last item"),
                     ),
                 };
                 let cursor = match found.as_ref() {
-                    None | Some(Value::Null) => return Next::End,
-                    Some(Value::String(s)) if s.is_empty() => return Next::End,
+                    None | Some(Value::Null) => return missing(what),
+                    Some(Value::String(s)) if s.is_empty() => return missing(what),
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
-                    Some(other) => return Next::BadPointer(pointer(what, other)),
+                    Some(other) => return Next::BadPointer(pointer(&what, other)),
                 };
                 let param = param.clone();
                 let url = set_query_param(&self.base, &param, &cursor);
@@ -341,7 +380,7 @@ impl Paginator {
         if !is_http_url(&url) {
             return Next::BadUrl(url);
         }
-        if !self.followed.insert(self.keys.hash_one(&url)) {
+        if !self.followed.insert(self.page_key(&url)) {
             return Next::Loop(url);
         }
         self.current = url.clone();
@@ -388,7 +427,7 @@ mod tests {
 
     /// `after_page` for a page that answered from its own URL.
     fn after(p: &mut Paginator, body: &Value, items: usize, link_next: Option<&str>) -> Next {
-        let here = p.current().to_string();
+        let here = p.request().url;
         p.after_page(&page(body), items, &here, link_next)
     }
 
@@ -407,7 +446,7 @@ mod tests {
             has_more_path: None,
         };
         let mut p = Paginator::new("http://h/p?page=7&x=1", &style);
-        assert_eq!(p.current(), "http://h/p?page=1&x=1&limit=2");
+        assert_eq!(p.request().url, "http://h/p?page=1&x=1&limit=2");
         let body = json!({"meta": {"pages": 3}});
         assert_eq!(
             after(&mut p, &body, 2, None),
@@ -523,8 +562,68 @@ mod tests {
             fetch("http://h/v1/charges?limit=2&starting_after=ch_2")
         );
         assert_eq!(p.position(), Some(Position::Cursor("ch_2".into())));
+        // `has_more: true` with no last item to take the cursor from is
+        // data missing, not the end (SPEC §6); `false` is the end.
         let empty = Page::parse(r#"{"data": [], "has_more": true}"#.into(), None).unwrap();
-        assert_eq!(p.after_page(&empty, 0, "http://h/x", None), Next::End);
+        assert_eq!(
+            p.after_page(&empty, 0, "http://h/x", None),
+            Next::MoreWithoutCursor {
+                has_more: "has_more".into(),
+                cursor: "id of the last item (the page had none)".into()
+            }
+        );
+        let no_id = Page::parse(r#"{"data": [{"x": 1}], "has_more": true}"#.into(), None).unwrap();
+        assert!(matches!(
+            p.after_page(&no_id, 1, "http://h/x", None),
+            Next::MoreWithoutCursor { .. }
+        ));
+        let last = Page::parse(r#"{"data": [], "has_more": false}"#.into(), None).unwrap();
+        assert_eq!(p.after_page(&last, 0, "http://h/x", None), Next::End);
+    }
+
+    #[test]
+    fn a_body_cursor_without_a_value_ends_unless_has_more_says_there_is_more() {
+        let cursor = |has_more: Option<&str>| Pagination::Cursor {
+            from: CursorFrom::Body(dot("next_cursor")),
+            param: "cursor".into(),
+            has_more_path: has_more.map(dot),
+        };
+        let page = |body: &str| Page::parse(body.into(), None).unwrap();
+        let mut p = Paginator::new("http://h/i", &cursor(None));
+        assert_eq!(
+            p.after_page(
+                &page(r#"{"data": [1], "has_more": true}"#),
+                1,
+                "http://h/i",
+                None
+            ),
+            Next::End,
+            "without has_more_path, a missing cursor is the end"
+        );
+        let mut p = Paginator::new("http://h/i", &cursor(Some("has_more")));
+        assert_eq!(
+            p.after_page(
+                &page(r#"{"data": [1], "has_more": true, "next_cursor": null}"#),
+                1,
+                "http://h/i",
+                None
+            ),
+            Next::MoreWithoutCursor {
+                has_more: "has_more".into(),
+                cursor: "next_cursor".into()
+            }
+        );
+        let mut p = Paginator::new("http://h/i", &cursor(Some("has_more")));
+        assert_eq!(
+            p.after_page(
+                &page(r#"{"data": [1], "next_cursor": ""}"#),
+                1,
+                "http://h/i",
+                None
+            ),
+            Next::End,
+            "has_more absent: the cursor decides"
+        );
     }
 
     #[test]
@@ -555,7 +654,7 @@ mod tests {
             has_more_path: None,
         };
         let mut p = Paginator::new("http://h/i", &style);
-        assert_eq!(p.current(), "http://h/i?offset=0&limit=10");
+        assert_eq!(p.request().url, "http://h/i?offset=0&limit=10");
         let body = json!({"total": 25});
         assert_eq!(
             after(&mut p, &body, 7, None),
@@ -592,7 +691,7 @@ mod tests {
             has_more_path: None,
         };
         let mut p = Paginator::new("http://h/r?cursor=old", &style);
-        assert_eq!(p.current(), "http://h/r?cursor=old");
+        assert_eq!(p.request().url, "http://h/r?cursor=old");
         assert_eq!(
             after(&mut p, &json!({"meta": {"next": "c2"}}), 0, None),
             fetch("http://h/r?cursor=c2")

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::fetch::outcome::{FetchCounts, SourceOutcome, SourceStatus};
+use crate::fetch::stop::StopReason;
 use crate::record::bookmark::Bookmark;
 use crate::record::schema::RecordSchema;
 use crate::state::{Ended, Position};
@@ -128,7 +129,7 @@ pub struct SourceStats {
     /// What went wrong with each page given up.
     pub failed_page_errors: Vec<String>,
     /// Why the source did not end cleanly (null when it did).
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<StopReason>,
     /// Where the source would have gone on, when it stopped early; redacted.
     pub stopped_at_url: Option<String>,
     /// What looks wrong about the source's results (filled at the end).
@@ -177,8 +178,12 @@ impl SourceStats {
     pub fn finish(&mut self, outcome: SourceOutcome, show: impl Fn(&str) -> String) {
         self.status = outcome.status;
         self.resume = outcome.resume;
-        self.stopped_at_url = outcome.stopped_at.as_deref().map(&show);
-        self.failed_page_urls = outcome.failed_pages.iter().map(|(u, _)| show(u)).collect();
+        self.stopped_at_url = outcome.stopped_at.map(|r| r.shown(&show));
+        self.failed_page_urls = outcome
+            .failed_pages
+            .iter()
+            .map(|(r, _)| r.shown(&show))
+            .collect();
         self.failed_page_errors = outcome.failed_pages.into_iter().map(|(_, e)| e).collect();
         self.stop_reason = outcome.stop_reason;
         self.fetch = outcome.counts;

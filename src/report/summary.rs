@@ -162,7 +162,10 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     );
     m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
     m.insert("failed_page_errors".into(), json!(s.failed_page_errors));
-    m.insert("stop_reason".into(), json!(s.stop_reason));
+    m.insert(
+        "stop_reason".into(),
+        json!(s.stop_reason.as_ref().map(ToString::to_string)),
+    );
     m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
     m.insert("warnings".into(), json!(s.warnings));
     if s.stateful || s.bookmark_sent.is_some() {

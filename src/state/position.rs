@@ -2,13 +2,15 @@
 //! state file saves so that a later run resumes at the page it did not
 //! finish (SPEC §9).
 
+use std::fmt;
+
 use serde_json::{json, Value};
 
 use crate::url::is_http_url;
 
 /// Where a source's pagination stands: the page to fetch, as the state
 /// file saves it (SPEC §9), in the style's own terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Position {
     /// A page number (`page`).
     Page(u64),
@@ -44,6 +46,19 @@ impl Position {
                 .filter(|u| is_http_url(u))
                 .map(|u| Position::Url(u.to_string())),
             _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    /// `page=7`, `offset=140`, `cursor=c2`, `url=…`: a position in one
+    /// word, for a log line (a URL in it is shown as given: redact first).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Page(n) => write!(f, "page={n}"),
+            Position::Offset(n) => write!(f, "offset={n}"),
+            Position::Cursor(c) => write!(f, "cursor={c}"),
+            Position::Url(u) => write!(f, "url={u}"),
         }
     }
 }
