@@ -26,6 +26,10 @@ use crate::scenario::{MockSource, Scenario, Style};
 /// Request header carrying the front's attempt number to the backend.
 pub(crate) const ATTEMPT_HEADER: &str = "X-Mock-Attempt";
 
+/// The page parameter of a JSON:API source: `page[number]`, its brackets
+/// percent-encoded as django-rest-framework-json-api writes its links.
+const JSONAPI_PAGE: &str = "page%5Bnumber%5D";
+
 /// `total` an endless offset source claims.
 const ENDLESS_TOTAL: u64 = 1_000_000_000;
 
@@ -307,6 +311,15 @@ impl Mounted {
                     .map(|&p| Self::next_page(src, view.pages, p).unwrap_or(p + 1))
                     .ok_or("no such object: starting_after"),
             },
+            // `page[number]`, percent-encoded as JSON:API servers write it.
+            Style::JsonApi => match query_param(query, JSONAPI_PAGE) {
+                None => Ok(1),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&p| p >= 1)
+                    .ok_or("bad page"),
+            },
             Style::None => Ok(1),
         };
         match page {
@@ -374,6 +387,26 @@ impl Mounted {
     fn list_url(&self, src: &MockSource, page: usize, absolute: bool, carry: &str) -> String {
         let base = if absolute { self.base_url.as_str() } else { "" };
         format!("{base}{}?page={page}{carry}", src.path())
+    }
+
+    /// A JSON:API page: the items under `data`, the links under `links`
+    /// (absolute, `null` at either end), the counts under `meta`.
+    fn jsonapi_body(&self, src: &MockSource, view: &View, page: usize, items: &str) -> String {
+        let url = |p: Option<usize>| {
+            json!(p.map(|p| format!(
+                "{}{}?{JSONAPI_PAGE}={p}{}",
+                self.base_url,
+                src.path(),
+                view.carry
+            )))
+        };
+        let next = url(Self::next_page(src, view.pages, page));
+        let prev = url(page.checked_sub(1).filter(|&p| p >= 1));
+        let (first, last) = (url(Some(1)), url(Some(view.pages.max(1))));
+        format!(
+            r#"{{"data":{items},"links":{{"first":{first},"last":{last},"next":{next},"prev":{prev}}},"meta":{{"pagination":{{"page":{page},"pages":{},"count":{}}}}}}}"#,
+            view.pages, view.total
+        )
     }
 
     fn link_headers(&self, src: &MockSource, view: &View, page: usize) -> Vec<(String, String)> {
@@ -516,6 +549,11 @@ impl Mounted {
                 }));
                 format!(r#"{{"data":{items},"next":{next}}}"#)
             }
+            Style::JsonApi if beyond => {
+                let error = json!({"errors": [{"detail": "Invalid page.", "status": "404"}]});
+                return Answer::json(404, error.to_string());
+            }
+            Style::JsonApi => self.jsonapi_body(src, view, page, &items),
             Style::LinkHeader | Style::None => items.into_owned(),
         };
         Answer::json(200, body)
@@ -714,6 +752,34 @@ mod tests {
             (past.status, body(&past)),
             (404, json!({"detail": "Invalid page."}))
         );
+    }
+
+    #[test]
+    fn jsonapi_style_links_under_links_next_and_404s_past_the_end() {
+        let m = mounted(MockSource::new("j", Style::JsonApi, 3, 2));
+        let p1 = body(&m.respond("/j/articles", 1));
+        assert_eq!(
+            p1.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["data", "links", "meta"]
+        );
+        assert!(p1.get("next").is_none(), "no top-level next");
+        assert_eq!(
+            p1["links"]["next"],
+            "http://mock:1/j/articles?page%5Bnumber%5D=2"
+        );
+        assert_eq!(p1["links"]["prev"], Value::Null);
+        assert_eq!(p1["meta"]["pagination"]["count"], 6);
+        assert_eq!(p1["data"][0]["type"], "articles");
+        assert_eq!(m.route("/j/articles?page%5Bnumber%5D=3").page, 3);
+        let p3 = body(&m.respond("/j/articles?page%5Bnumber%5D=3", 1));
+        assert_eq!(p3["links"]["next"], Value::Null);
+        assert_eq!(
+            p3["links"]["prev"],
+            "http://mock:1/j/articles?page%5Bnumber%5D=2"
+        );
+        let past = m.respond("/j/articles?page%5Bnumber%5D=4", 1);
+        assert_eq!(past.status, 404);
+        assert_eq!(body(&past)["errors"][0]["detail"], "Invalid page.");
     }
 
     #[test]

@@ -145,7 +145,9 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
             "cursor" => body["meta"]["next_cursor"]
                 .as_str()
                 .map(|c| format!("{start}?cursor={c}")),
-            "next_url" => body["next"].as_str().map(|u| resolve(&base, &target, u)),
+            "next_url" => {
+                at(&body, "next_path").and_then(|u| u.as_str().map(|u| resolve(&base, &target, u)))
+            }
             "link_header" => link_next(&links).map(|u| resolve(&base, &target, &u)),
             _ => None,
         };
@@ -353,6 +355,26 @@ fn counted_and_has_more_styles_end_by_their_keys() {
     let requests = server.requests();
     assert_eq!(requests.len(), 5 * 4, "{requests:#?}");
     assert!(requests.iter().all(|r| (1..=4).contains(&r.page)));
+}
+
+/// A JSON:API server: the next link at `links.next`, followed to the
+/// last page and not past it.
+#[test]
+fn jsonapi_links_next_is_followed_to_the_end() {
+    let scenario = Scenario::new(4).with(MockSource::new("j", Style::JsonApi, 4, 5));
+    let server = MockServer::start(scenario).unwrap();
+    let truth = server.truth();
+    let st = truth.source("j").unwrap();
+    let cfg = &server.config_json()["sources"][0];
+    let pages = crawl(&server, cfg);
+    assert_eq!(pages.len(), 4);
+    for (i, served) in pages.iter().enumerate() {
+        assert_eq!(served, &st.items(i + 1), "page {}", i + 1);
+        let got: Vec<ItemTruth> = served.iter().map(classify).collect();
+        assert_eq!(got, st.page(i + 1), "page {}", i + 1);
+    }
+    let asked: Vec<usize> = server.requests().iter().map(|r| r.page).collect();
+    assert_eq!(asked, [1, 2, 3, 4]);
 }
 
 #[test]

@@ -31,7 +31,9 @@ pub(crate) fn id_string(shape: Shape, n: u64) -> String {
         Shape::Flat => n.to_string(),
         Shape::Sku => format!("B-{n:05}"),
         Shape::Nested => format!("g-{n}"),
-        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList => shapes::id_string(shape, n),
+        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList | Shape::JsonApiArticles => {
+            shapes::id_string(shape, n)
+        }
     }
 }
 
@@ -90,7 +92,7 @@ pub(crate) fn valid(shape: Shape, n: u64, rng: &mut Rng, dup: bool) -> (Value, I
                    "price": {"amount": amount, "currency": "EUR"},
                    "category": {"id": rng.u32(1..9), "name": category(rng)}})
         }
-        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList => {
+        Shape::GithubIssues | Shape::DrfOrders | Shape::StripeList | Shape::JsonApiArticles => {
             return shapes::valid(shape, n, rng)
         }
     };

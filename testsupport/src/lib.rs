@@ -35,6 +35,7 @@
 //! | [`Style::None`] | `/NAME/all` | bare array | one request |
 //! | [`Style::PageCount`] (DRF) | `/NAME/orders?page=N` | `{"count":T,"next":URL,"previous":URL,"results":[..]}` | `404 {"detail":"Invalid page."}` past the last page |
 //! | [`Style::StartingAfter`] (Stripe) | `/NAME/charges[?starting_after=ID]` | `{"object":"list","data":[..],"has_more":B,"url":".."}` | `has_more: false`; after the last id an empty list |
+//! | [`Style::JsonApi`] (JSON:API) | `/NAME/articles?page%5Bnumber%5D=N` | `{"data":[..],"links":{"first":URL,"last":URL,"next":URL,"prev":URL},"meta":{"pagination":{..}}}` | `links.next: null`; `404` past the last page |
 //!
 //! The page size is fixed by the scenario (`limit` is ignored; an offset
 //! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
@@ -54,8 +55,9 @@
 //! | [`Shape::GithubIssues`] | `{"id":5000017221,"number":17,"title":"..","state":"open","user":{"login":"..","id":..},"labels":[{"id":..,"name":"bug"}],"comments":3,"created_at":"2026-..Z","updated_at":"..Z","closed_at":null,..}`, `pull_request` on some | every item `missing_price` |
 //! | [`Shape::DrfOrders`] | `{"id":17,"reference":"ORD-000017","total":"12.50","currency":"eur","paid":"true","created":1767287045,"customer":{"email":".."}}` | every item `missing_price` |
 //! | [`Shape::StripeList`] | `{"id":"ch_3P..","object":"charge","amount":1250,"currency":"usd","created":1767287045,"metadata":{..},..}` | every item a product |
+//! | [`Shape::JsonApiArticles`] | `{"type":"articles","id":"17","attributes":{"title":"..","published_at":"..Z","deleted_at":null,..},"relationships":{..}}` | every item `missing_price` |
 //!
-//! The last three are for declared record schemas: every item is well
+//! The last four are for declared record schemas: every item is well
 //! formed and has an id of its own, and [`SourceTruth::items`] gives back
 //! each page's items exactly as served, so a test can compare each declared
 //! field with the mock's value. [`Scenario::apis`] serves one of each in

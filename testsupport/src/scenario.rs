@@ -50,6 +50,14 @@ pub enum Style {
     /// the page after it is an empty list. Items need an `id` (the default
     /// shape, [`Shape::StripeList`], has one).
     StartingAfter,
+    /// A JSON:API server (django-rest-framework-json-api's page-number
+    /// pagination): `GET /NAME/articles?page%5Bnumber%5D=N` →
+    /// `{"data":[..],"links":{"first":URL,"last":URL,"next":URL,"prev":URL},
+    /// "meta":{"pagination":{"page":N,"pages":P,"count":T}}}` (absolute
+    /// URLs, `null` at either end): the next link is at `links.next`, not
+    /// at a top-level `next`. A page past the last answers `404
+    /// {"errors":[{"detail":"Invalid page.","status":"404"}]}`.
+    JsonApi,
 }
 
 impl Style {
@@ -64,6 +72,7 @@ impl Style {
             Style::None => "none",
             Style::PageCount => "page",
             Style::StartingAfter => "cursor",
+            Style::JsonApi => "next_url",
         }
     }
 
@@ -78,6 +87,7 @@ impl Style {
             Style::None => "all",
             Style::PageCount => "orders",
             Style::StartingAfter => "charges",
+            Style::JsonApi => "articles",
         }
     }
 
@@ -89,6 +99,7 @@ impl Style {
             Style::Cursor | Style::None => Shape::Nested,
             Style::PageCount => Shape::DrfOrders,
             Style::StartingAfter => Shape::StripeList,
+            Style::JsonApi => Shape::JsonApiArticles,
         }
     }
 }
@@ -123,6 +134,14 @@ pub enum Shape {
     /// A valid product (id, `amount` in cents, currency) under the product
     /// schema.
     StripeList,
+    /// A JSON:API resource object: `{"type":"articles","id":"17",
+    /// "attributes":{"title":"..","body":"..","published_at":"2026-..Z",
+    /// "deleted_at":null},"relationships":{"author":{"data":{"type":"people",
+    /// "id":".."}}}}`. `attributes.deleted_at` is present and `null` in
+    /// every item (nothing was deleted): a field that is legitimately
+    /// null. No price: every item is `missing_price` under the product
+    /// schema.
+    JsonApiArticles,
 }
 
 impl Shape {
@@ -330,6 +349,10 @@ impl MockSource {
                 Some("data"),
                 json!({"style": "cursor", "last_item_path": "id", "param": "starting_after",
                        "has_more_path": "has_more"}),
+            ),
+            Style::JsonApi => (
+                Some("data"),
+                json!({"style": "next_url", "next_path": "links.next"}),
             ),
         };
         // Only `has_more` says where the data ends (the offset style's

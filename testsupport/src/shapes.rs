@@ -1,7 +1,8 @@
 //! Items of APIs that are not product catalogues, for declared record
-//! schemas (SPEC §5): GitHub issues, Django REST Framework orders and
-//! Stripe charges ([`Shape::GithubIssues`], [`Shape::DrfOrders`],
-//! [`Shape::StripeList`]).
+//! schemas (SPEC §5): GitHub issues, Django REST Framework orders,
+//! Stripe charges and JSON:API articles ([`Shape::GithubIssues`],
+//! [`Shape::DrfOrders`], [`Shape::StripeList`],
+//! [`Shape::JsonApiArticles`]).
 //!
 //! Each item carries the field kinds its API really uses — ids beyond 32
 //! bits, decimal strings, string booleans, epoch seconds, amounts in
@@ -46,7 +47,8 @@ const LABELS: [(u64, &str); 4] = [
 const CURRENCIES: [&str; 3] = ["eur", "usd", "gbp"];
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// The id as SPEC §5 writes it for item `n`: the `id` field's text.
+/// The id as SPEC §5 writes it for item `n`: the `id` field's text (a
+/// JSON:API id is a string of digits).
 pub(crate) fn id_string(shape: Shape, n: u64) -> String {
     match shape {
         Shape::GithubIssues => github_id(n).to_string(),
@@ -70,6 +72,7 @@ pub(crate) fn valid(shape: Shape, n: u64, rng: &mut Rng) -> (Value, ItemTruth) {
     let item = match shape {
         Shape::GithubIssues => github_issue(n, rng),
         Shape::DrfOrders => drf_order(n, rng),
+        Shape::JsonApiArticles => jsonapi_article(n, rng),
         _ => stripe_charge(n, rng),
     };
     (item, product_truth(shape, n))
@@ -215,12 +218,37 @@ fn stripe_charge(n: u64, rng: &mut Rng) -> Value {
     })
 }
 
+/// A JSON:API resource object: the id a string, the fields under
+/// `attributes`, the author under `relationships`; `deleted_at` present
+/// and `null` in every article, as a server with nothing deleted sends it.
+fn jsonapi_article(n: u64, rng: &mut Rng) -> Value {
+    let (login, user_id) = USERS[rng.usize(..USERS.len())];
+    json!({
+        "type": "articles",
+        "id": n.to_string(),
+        "attributes": {
+            "title": TITLES[rng.usize(..TITLES.len())],
+            "body": format!("Written by {login}."),
+            "published_at": rfc3339(created(n, rng)),
+            "deleted_at": null,
+        },
+        "relationships": {
+            "author": {"data": {"type": "people", "id": user_id.to_string()}}
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    const API_SHAPES: [Shape; 3] = [Shape::GithubIssues, Shape::DrfOrders, Shape::StripeList];
+    const API_SHAPES: [Shape; 4] = [
+        Shape::GithubIssues,
+        Shape::DrfOrders,
+        Shape::StripeList,
+        Shape::JsonApiArticles,
+    ];
 
     fn items(shape: Shape, seed: u64) -> Vec<Value> {
         let mut rng = Rng::with_seed(seed);
@@ -335,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn jsonapi_articles_have_jsonapi_kinds_and_a_null_deleted_at() {
+        for article in &items(Shape::JsonApiArticles, 3) {
+            assert_eq!(article["type"], "articles");
+            assert!(article["id"].as_str().unwrap().parse::<u64>().is_ok());
+            let attributes = article["attributes"].as_object().unwrap();
+            assert!(attributes["title"].is_string());
+            assert!(attributes["published_at"].as_str().unwrap().ends_with('Z'));
+            // Present, and null: not absent.
+            assert_eq!(attributes.get("deleted_at"), Some(&Value::Null));
+            let author = &article["relationships"]["author"]["data"];
+            assert_eq!(author["type"], "people");
+        }
+    }
+
+    #[test]
     fn product_truth_follows_the_price() {
         assert_eq!(
             product_truth(Shape::GithubIssues, 5),
@@ -347,6 +390,10 @@ mod tests {
         assert_eq!(
             product_truth(Shape::StripeList, 5),
             ItemTruth::Valid { id: stripe_id(5) }
+        );
+        assert_eq!(
+            product_truth(Shape::JsonApiArticles, 5),
+            ItemTruth::Invalid("missing_price")
         );
     }
 }
