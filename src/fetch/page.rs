@@ -10,7 +10,9 @@
 //! single array-valued top-level field other than `errors` — and keeps
 //! each item as a byte span of the shared body, to be parsed where it is
 //! normalized. The envelope stays text too: [`Page::get`] parses only the
-//! path the paginator asks for (a cursor, a total).
+//! path the paginator asks for (a cursor, a total), and [`Page::find`]
+//! tells a key that is missing from one that is there with `null` — the
+//! difference between a wrong path and the end of the data.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -37,6 +39,18 @@ pub enum BodyError {
     /// JSON, but without an item array: what the body holds instead (its
     /// top-level keys), so that a wrong `items_path` can be put right.
     NoItems(String),
+}
+
+/// What a page's envelope holds at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'p> {
+    /// The key is missing (or a step of the path is not an object or an
+    /// array holding it): the path is likely wrong.
+    Absent,
+    /// The key is there, with `null`: a server saying "none".
+    Null,
+    /// The key is there with a value: its JSON text.
+    Value(&'p str),
 }
 
 /// A page body that is JSON, with its items found.
@@ -110,22 +124,48 @@ impl Page {
     }
 
     /// The value at `path` in the body's envelope, parsed on its own: only
-    /// the top-level member the path starts at is read again.
+    /// the top-level member the path starts at is read again. `None` when
+    /// the key is missing, `Some(Value::Null)` when it holds `null`.
     pub fn get(&self, path: &DotPath) -> Option<Value> {
-        let raw = if self.top.is_empty() {
+        match self.find(path) {
+            Found::Absent => None,
+            Found::Null => Some(Value::Null),
+            Found::Value(text) => serde_json::from_str(text).ok(),
+        }
+    }
+
+    /// Whether `path` is in the body's envelope, with `null` or a value
+    /// (its text, not parsed): a missing key is not an end of data.
+    pub fn find(&self, path: &DotPath) -> Found<'_> {
+        match self.raw(path) {
+            None => Found::Absent,
+            Some(raw) if kind(raw) == b'n' => Found::Null,
+            Some(raw) => Found::Value(raw.get()),
+        }
+    }
+
+    fn raw(&self, path: &DotPath) -> Option<&RawValue> {
+        if self.top.is_empty() {
             let json = self.text.trim_start_matches('\u{feff}');
-            at_path(serde_json::from_str(json).ok()?, path)?
-        } else {
-            let mut segments = path.segments();
-            let (first, _) = segments.next()?;
-            // The last member of that name, as serde_json's maps keep it.
-            let (_, span) = self.top.iter().rev().find(|(k, _)| k == first)?;
-            walk(
-                serde_json::from_str(&self.text[span.clone()]).ok()?,
-                segments,
-            )?
-        };
-        serde_json::from_str(raw.get()).ok()
+            return at_path(serde_json::from_str(json).ok()?, path);
+        }
+        let mut segments = path.segments();
+        let (first, _) = segments.next()?;
+        // The last member of that name, as serde_json's maps keep it.
+        let (_, span) = self.top.iter().rev().find(|(k, _)| k == first)?;
+        walk(
+            serde_json::from_str(&self.text[span.clone()]).ok()?,
+            segments,
+        )
+    }
+
+    /// The body's top-level keys in document order, or `None` when the
+    /// body is not an object (a bare array): what a wrong envelope path
+    /// can be put right with.
+    pub fn top_keys(&self) -> Option<impl Iterator<Item = &str>> {
+        let json = self.text.trim_start_matches('\u{feff}').trim_start();
+        json.starts_with('{')
+            .then(|| self.top.iter().map(|(k, _)| k.as_str()))
     }
 
     /// A page of `text` read for its envelope only, items or not: what the
@@ -547,6 +587,31 @@ mod tests {
         // A key given twice: its last value, as serde_json reads it.
         let page = Page::parse(r#"{"data": [1], "data": [2]}"#.into(), None).unwrap();
         assert_eq!(page.item(0), "2");
+    }
+
+    #[test]
+    fn a_missing_key_is_told_from_a_null_one() {
+        let text = r#"{"count": 3, "next": null, "links": {"next": "/p?n=2", "prev": null}, "results": []}"#;
+        let page = Page::parse(text.to_string(), None).unwrap();
+        let find = |p: &str| page.find(&p.parse().unwrap());
+        assert_eq!(find("next"), Found::Null);
+        assert_eq!(find("nxt"), Found::Absent);
+        assert_eq!(find("links.next"), Found::Value("\"/p?n=2\""));
+        assert_eq!(find("links.prev"), Found::Null);
+        assert_eq!(find("links.last"), Found::Absent);
+        // Through a value that holds no keys: absent, not null.
+        assert_eq!(find("next.href"), Found::Absent);
+        assert_eq!(find("count.x"), Found::Absent);
+        assert_eq!(page.get(&"next".parse().unwrap()), Some(Value::Null));
+        assert_eq!(page.get(&"nxt".parse().unwrap()), None);
+        let keys: Vec<&str> = page.top_keys().unwrap().collect();
+        assert_eq!(keys, ["count", "next", "links", "results"]);
+        // A bare array has no envelope at all.
+        let bare = Page::parse("[1, 2]".into(), None).unwrap();
+        assert!(bare.top_keys().is_none());
+        assert_eq!(bare.find(&"next".parse().unwrap()), Found::Absent);
+        let page = Page::parse("\u{feff} {\"data\": []}".into(), None).unwrap();
+        assert_eq!(page.top_keys().unwrap().collect::<Vec<_>>(), ["data"]);
     }
 
     #[test]
