@@ -7,6 +7,11 @@
 //! detection keeps every request a pointer-following style has sent (its
 //! method, URL and body); a pointer back to one of them stops the source
 //! instead of spinning.
+//!
+//! The page count a `total_items_path` gives is computed from the items
+//! the server sent on its first page, never from the configured `size`: a
+//! server that caps the size (or ignores it) would otherwise have pages
+//! skipped, or asked for past the end.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
@@ -83,8 +88,8 @@ pub struct Paginator {
     position: u64,
     /// Items of the last page that was received (offset style step-over).
     last_good_count: Option<u64>,
-    /// Items of the first page received: the page size when none is
-    /// configured (`total_items_path`).
+    /// Items of the first page received: the page size the server uses,
+    /// which the page count of `total_items_path` is computed from.
     first_count: Option<u64>,
     /// The hash of the last body received and its position (`page`,
     /// `offset`), to see a page repeat the one before.
@@ -210,14 +215,14 @@ impl Paginator {
         match &self.style {
             Pagination::Page {
                 start,
-                size,
                 total_pages_path,
                 total_items_path,
                 has_more_path,
                 ..
             } => {
                 let page_no = (self.position - start).saturating_add(1);
-                let per_page = size.as_ref().map_or(first_count, |(_, n)| *n).max(1);
+                // What the server sent, not what `size` asked for.
+                let per_page = first_count.max(1);
                 let last = number(total_pages_path).is_some_and(|total| page_no >= total)
                     || number(total_items_path)
                         .is_some_and(|total| page_no >= total.div_ceil(per_page))
@@ -325,6 +330,16 @@ impl Paginator {
             _ => None,
         }
     }
+    /// The page size a `page` source asks for (`size`), if it asks.
+    pub fn asked_size(&self) -> Option<u64> {
+        match &self.style {
+            Pagination::Page {
+                size: Some((_, n)), ..
+            } => Some(*n),
+            _ => None,
+        }
+    }
+
     /// The item total a page body announces, for styles that read one
     /// (`offset`'s `total_path`, `page`'s `total_items_path`).
     pub fn announced_total(&self, body: &Page) -> Option<u64> {
@@ -507,13 +522,34 @@ mod tests {
             after(&mut p, &json!({"count": 45, "x": 3}), 5, None),
             Next::End
         );
-        // With a configured size, that size counts.
+        // A configured size that the server gave in full changes nothing.
         let mut p = Paginator::new("http://h/o", &page_style(Some(50), true, false));
         assert_eq!(after(&mut p, &json!({"count": 45}), 45, None), Next::End);
+        assert_eq!(p.asked_size(), Some(50));
         // The total is the announced one, for the "received fewer" warning.
         assert_eq!(p.announced_total(&page(&body)), Some(45));
         let pages = Paginator::new("http://h/o", &page_style(None, false, true));
         assert_eq!(pages.announced_total(&page(&body)), None);
+    }
+
+    /// `size` is what was asked; the server's first page says what it
+    /// sends. 45 items asked 50 at a time but sent 20 at a time are 3
+    /// pages, not 1; asked 10 at a time but sent 20, still 3, not 5.
+    #[test]
+    fn the_page_count_comes_from_what_the_server_sent_not_from_size() {
+        for asked in [50, 10] {
+            let mut p = Paginator::new("http://h/o", &page_style(Some(asked), true, false));
+            let mut pages = 0;
+            let mut next = Next::Fetch(String::new());
+            while matches!(next, Next::Fetch(_)) && pages < 10 {
+                pages += 1;
+                let sent = if pages < 3 { 20 } else { 5 };
+                next = after(&mut p, &json!({"count": 45, "n": pages}), sent, None);
+            }
+            assert_eq!((pages, next), (3, Next::End), "asked for {asked}");
+        }
+        let pages = Paginator::new("http://h/o", &page_style(None, true, false));
+        assert_eq!(pages.asked_size(), None);
     }
 
     #[test]
