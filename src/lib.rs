@@ -207,7 +207,7 @@ pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;
 pub use fetch::client::agent;
-pub use fetch::outcome::{FetchCounts, Live, LiveBoard, SourceStatus};
+pub use fetch::outcome::{Envelope, FetchCounts, Live, LiveBoard, PathSeen, Seen, SourceStatus};
 pub use fetch::request::{HeaderHook, Method, Request};
 pub use fetch::stop::StopReason;
 pub use fetch::{Fetcher, Shared, SourceOutcome};

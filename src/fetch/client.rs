@@ -159,6 +159,9 @@ pub struct Exchange {
     /// The answer's `Link` rel="next" target, if any, resolved against
     /// `final_url`.
     pub link_next: Option<String>,
+    /// Whether the answer carried a `Link` header at all (a `link_header`
+    /// source whose server sends none is misconfigured, not at its end).
+    pub link_header: bool,
     /// The URL that gave the answer, after redirects: relative next links
     /// in the body resolve against it.
     pub final_url: String,
@@ -397,6 +400,7 @@ impl Client {
             error_body,
             quota,
             resends: 0,
+            link_header: !links.is_empty(),
             link_next,
             final_url: target,
             body,
@@ -415,6 +419,7 @@ impl Exchange {
             quota: None,
             resends: 0,
             link_next: None,
+            link_header: false,
             final_url,
             body: Err(error),
         }

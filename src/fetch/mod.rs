@@ -147,6 +147,8 @@ struct Answer {
     page_url: String,
     /// The answer's `Link` rel="next" target.
     link_next: Option<String>,
+    /// Whether the answer carried a `Link` header at all.
+    link_header: bool,
 }
 
 /// How one page ended.
@@ -349,7 +351,11 @@ impl<'a> Fetcher<'a> {
             page,
             page_url,
             link_next,
+            link_header,
         } = answer;
+        if self.source.pagination == Pagination::LinkHeader {
+            self.counts.envelope.note_link_header(link_header);
+        }
         let Some(page) = page else {
             return Ok(Next::End);
         };
@@ -367,7 +373,16 @@ impl<'a> Fetcher<'a> {
             }
         };
         self.counts.announce(pager.announced_total(&page));
-        Ok(pager.after_page(&page, n, &page_url, link_next.as_deref()))
+        let paths = paginate::envelope_paths(&self.source.pagination);
+        self.counts.envelope.note_body(&page, &paths);
+        let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
+        if let (Next::Fetch(_), Some(asked)) = (&next, pager.asked_size()) {
+            // Judged on a page that is not the last: a last page is short
+            // by nature.
+            let sent = n as u64;
+            self.counts.envelope.page_size.get_or_insert((asked, sent));
+        }
+        Ok(next)
     }
 
     /// Files a page given up; after `max_failed_pages_in_a_row` of them,
@@ -723,6 +738,7 @@ impl<'a> Fetcher<'a> {
             body,
             final_url: page_url,
             link_next,
+            link_header,
             quota,
             ..
         } = exchange;
@@ -743,6 +759,7 @@ impl<'a> Fetcher<'a> {
             page,
             page_url,
             link_next,
+            link_header,
         };
         if let Some(Transition::Closed) = self.breaker.on_success() {
             info!(source = self.name(), event = "breaker_closed"; "");

@@ -5,15 +5,24 @@
 //! A fetcher keeps its [`FetchCounts`] to itself and posts only a small
 //! [`Live`] view on the run's [`LiveBoard`] for the progress display; the
 //! pipeline files the [`SourceOutcome`] when the thread ends.
+//!
+//! Among the counters, [`Envelope`] keeps what the pages said about the
+//! pagination's own keys — a configured path never there, no `Link`
+//! header, fewer items than `size` asked for — because each of these once
+//! ended a real run `complete` with a fraction of the data, and only the
+//! fetcher sees the pages.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{ErrorKind, RetryCause};
+use crate::fetch::page::{Found, Page};
 use crate::fetch::request::Request;
 use crate::fetch::stop::StopReason;
+use crate::json::DotPath;
 use crate::state::{Ended, Position};
+use crate::text::shorten;
 
 /// How a source's pagination ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +167,117 @@ pub struct FetchCounts {
     /// Where the first page's item array was found (`items_path`, or what
     /// the detection found; empty for a body that is the array).
     pub items_at: Option<String>,
+    /// What the pages said about the pagination's envelope.
+    pub envelope: Envelope,
+}
+
+/// Top-level keys kept of the first body, for the messages.
+const SHOWN_KEYS: usize = 12;
+/// Longest key, and longest value, quoted in a message (characters).
+const SHOWN_CHARS: usize = 40;
+
+/// What a source's answers said about its pagination's envelope (SPEC §6
+/// turn 3): whether each configured path was ever there, the keys the
+/// first body had instead, the `Link` headers, the page size the server
+/// used.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope {
+    /// Bodies read for their envelope (a 204 has none).
+    pub bodies: u64,
+    /// The first body's top-level keys, in order, at most 12 (each cut
+    /// short); `None` when it was not an object.
+    pub first_keys: Option<Vec<String>>,
+    /// Whether the first body had more keys than `first_keys` holds.
+    pub more_keys: bool,
+    /// Each configured envelope path, in the order the style reads them.
+    pub paths: Vec<PathSeen>,
+    /// For a `link_header` source: answers that carried a `Link` header
+    /// (`None` for other styles).
+    pub link_headers: Option<u64>,
+    /// For a `page` source that sends `size`: what it asked for and what
+    /// the server sent, on the first page that was not the last.
+    pub page_size: Option<(u64, u64)>,
+}
+
+/// One configured envelope path, as the answers had it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSeen {
+    /// Its config key: `next_path`, `cursor_path`, `total_items_path`, …
+    pub key: &'static str,
+    /// The path as configured.
+    pub path: String,
+    /// Bodies that had it, `null` included.
+    pub present: u64,
+    /// What the first body had there.
+    pub first: Seen,
+}
+
+/// What one body had at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The key was missing.
+    Absent,
+    /// The key was there with `null`.
+    Null,
+    /// The key was there with a value: its JSON text, cut short.
+    Value(String),
+}
+
+impl Envelope {
+    /// Notes one body: whether each of `paths` (config key, path) is in
+    /// it; the first body also gives its keys and what it had at each.
+    pub fn note_body(&mut self, page: &Page, paths: &[(&'static str, &DotPath)]) {
+        let first = self.bodies == 0;
+        self.bodies += 1;
+        if first {
+            self.first_keys = page.top_keys().map(|keys| {
+                let mut keys = keys.map(|k| shorten(k, SHOWN_CHARS).into_owned());
+                let shown: Vec<String> = keys.by_ref().take(SHOWN_KEYS).collect();
+                self.more_keys = keys.next().is_some();
+                shown
+            });
+            self.paths.clear();
+        }
+        for (i, (key, path)) in paths.iter().enumerate() {
+            let found = page.find(path);
+            if first {
+                let first = match found {
+                    Found::Absent => Seen::Absent,
+                    Found::Null => Seen::Null,
+                    Found::Value(text) => Seen::Value(shorten(text, SHOWN_CHARS).into_owned()),
+                };
+                self.paths.push(PathSeen {
+                    key,
+                    path: path.to_string(),
+                    present: 0,
+                    first,
+                });
+            }
+            if let (Some(seen), false) = (self.paths.get_mut(i), found == Found::Absent) {
+                seen.present += 1;
+            }
+        }
+    }
+
+    /// Counts one answer of a `link_header` source, with or without a
+    /// `Link` header.
+    pub fn note_link_header(&mut self, carried: bool) {
+        *self.link_headers.get_or_insert(0) += u64::from(carried);
+    }
+
+    /// What the first body held instead of a missing path: `top-level
+    /// keys: count, next, results`, or that it was not an object.
+    pub fn keys_words(&self) -> String {
+        match &self.first_keys {
+            None if self.bodies == 0 => "no answer had a body".to_string(),
+            None => "the body is not an object".to_string(),
+            Some(keys) if keys.is_empty() => "the body has no keys".to_string(),
+            Some(keys) => {
+                let more = if self.more_keys { ", …" } else { "" };
+                format!("top-level keys: {}{more}", keys.join(", "))
+            }
+        }
+    }
 }
 
 impl FetchCounts {
@@ -282,6 +402,49 @@ pub type LiveBoard = Mutex<Vec<Live>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_counts_each_path_in_every_body_and_keeps_the_first_keys() {
+        let next: DotPath = "next".parse().unwrap();
+        let total: DotPath = "meta.total".parse().unwrap();
+        let paths = [("next_path", &next), ("total_items_path", &total)];
+        let mut e = Envelope::default();
+        let body = |text: &str| Page::parse(text.to_string(), None).unwrap();
+        e.note_body(&body(r#"{"results": [], "next": "/p?page=2"}"#), &paths);
+        e.note_body(&body(r#"{"results": [], "next": null}"#), &paths);
+        assert_eq!(e.bodies, 2);
+        let seen: Vec<(&str, u64, &Seen)> = e
+            .paths
+            .iter()
+            .map(|p| (p.key, p.present, &p.first))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("next_path", 2, &Seen::Value("\"/p?page=2\"".into())),
+                ("total_items_path", 0, &Seen::Absent)
+            ]
+        );
+        assert_eq!(e.keys_words(), "top-level keys: results, next");
+        let mut wide = Envelope::default();
+        let keys: Vec<String> = (0..15).map(|i| format!("\"k{i}\": 1")).collect();
+        wide.note_body(
+            &body(&format!("{{\"data\": [], {}}}", keys.join(", "))),
+            &[],
+        );
+        assert!(
+            wide.keys_words().ends_with("k10, …"),
+            "{}",
+            wide.keys_words()
+        );
+        let mut bare = Envelope::default();
+        assert_eq!(bare.keys_words(), "no answer had a body");
+        bare.note_body(&body("[]"), &paths);
+        assert_eq!(bare.keys_words(), "the body is not an object");
+        bare.note_link_header(false);
+        bare.note_link_header(true);
+        assert_eq!(bare.link_headers, Some(1));
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

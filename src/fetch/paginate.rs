@@ -76,6 +76,55 @@ fn pointer(path: &dyn std::fmt::Display, found: &Value) -> String {
     format!("{path}: {kind} ({})", shorten(&text, 41))
 }
 
+/// The envelope paths a style reads in each body, with their config keys
+/// (`last_item_path` is in an item, not the envelope).
+pub fn envelope_paths(style: &Pagination) -> Vec<(&'static str, &DotPath)> {
+    let (pages, items, more, total, cursor, next) = match style {
+        Pagination::Page {
+            total_pages_path,
+            total_items_path,
+            has_more_path,
+            ..
+        } => (
+            total_pages_path,
+            total_items_path,
+            has_more_path,
+            &None,
+            None,
+            None,
+        ),
+        Pagination::Offset {
+            total_path,
+            has_more_path,
+            ..
+        } => (&None, &None, has_more_path, total_path, None, None),
+        Pagination::Cursor {
+            from,
+            has_more_path,
+            ..
+        } => {
+            let cursor = match from {
+                CursorFrom::Body(path) => Some(path),
+                CursorFrom::LastItem(_) => None,
+            };
+            (&None, &None, has_more_path, &None, cursor, None)
+        }
+        Pagination::NextUrl { next_path } => (&None, &None, &None, &None, None, Some(next_path)),
+        Pagination::LinkHeader | Pagination::None => return Vec::new(),
+    };
+    [
+        ("next_path", next),
+        ("cursor_path", cursor),
+        ("has_more_path", more.as_ref()),
+        ("total_pages_path", pages.as_ref()),
+        ("total_items_path", items.as_ref()),
+        ("total_path", total.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, path)| Some((key, path?)))
+    .collect()
+}
+
 /// One source's pagination state.
 #[derive(Debug)]
 pub struct Paginator {
@@ -550,6 +599,49 @@ mod tests {
         }
         let pages = Paginator::new("http://h/o", &page_style(None, true, false));
         assert_eq!(pages.asked_size(), None);
+    }
+
+    #[test]
+    fn each_style_names_the_envelope_paths_it_reads() {
+        let keys = |style: &Pagination| -> Vec<(&str, String)> {
+            envelope_paths(style)
+                .into_iter()
+                .map(|(k, p)| (k, p.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            keys(&page_style(Some(5), true, true)),
+            [
+                ("has_more_path", "has_more".to_string()),
+                ("total_items_path", "count".to_string())
+            ]
+        );
+        let next = Pagination::NextUrl {
+            next_path: dot("links.next"),
+        };
+        assert_eq!(keys(&next), [("next_path", "links.next".to_string())]);
+        let stripe = Pagination::Cursor {
+            from: CursorFrom::LastItem(dot("id")),
+            param: "starting_after".into(),
+            has_more_path: Some(dot("has_more")),
+        };
+        assert_eq!(keys(&stripe), [("has_more_path", "has_more".to_string())]);
+        let cursor = Pagination::Cursor {
+            from: CursorFrom::Body(dot("meta.next")),
+            param: "c".into(),
+            has_more_path: None,
+        };
+        assert_eq!(keys(&cursor), [("cursor_path", "meta.next".to_string())]);
+        let offset = Pagination::Offset {
+            offset_param: "offset".into(),
+            start: 0,
+            limit: None,
+            total_path: Some(dot("total")),
+            has_more_path: None,
+        };
+        assert_eq!(keys(&offset), [("total_path", "total".to_string())]);
+        assert!(keys(&Pagination::LinkHeader).is_empty());
+        assert!(keys(&Pagination::None).is_empty());
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! that, silently. Each is one line naming the numbers and the likely fix;
 //! they go to the log, the summary and under the end table, and `--strict`
 //! turns any of them into a `partial` run.
+//!
+//! Pagination that stopped early but looked like an end is said first: a
+//! configured envelope path that no page had (a typo, or the key is
+//! elsewhere, as JSON:API's `links.next`), a `link_header` source whose
+//! server sends no `Link` header, a server that sent fewer items per page
+//! than `size` asked for. A path that is there with `null` is the server
+//! saying "none", not a wrong path: no warning.
 
 use crate::fetch::outcome::SourceStatus;
 use crate::process::stats::SourceStats;
@@ -15,7 +22,7 @@ use crate::process::stats::SourceStats;
 /// The warnings of one finished source.
 pub fn of_source(s: &SourceStats) -> Vec<String> {
     let c = &s.counts;
-    let mut out = Vec::new();
+    let mut out = pagination(s);
     let (items, invalid) = (c.items, c.invalid_total());
     if items > 0 && c.records == 0 {
         let fix = if s.declared {
@@ -80,6 +87,37 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
     out
 }
 
+/// What the answers said about the pagination's own keys: a configured
+/// path no page had, no `Link` header, a page size the server capped.
+fn pagination(s: &SourceStats) -> Vec<String> {
+    let e = &s.fetch.envelope;
+    let ended = format!("pagination ended after page {}", s.fetch.pages);
+    let mut out = Vec::new();
+    if e.bodies > 0 {
+        for path in e.paths.iter().filter(|p| p.present == 0) {
+            out.push(format!(
+                "{} `{}` never appeared in a page ({}): {ended}",
+                path.key,
+                path.path,
+                e.keys_words()
+            ));
+        }
+    }
+    if e.link_headers == Some(0) {
+        out.push(format!(
+            "link_header: no answer carried a `Link` header ({}): {ended}",
+            e.keys_words()
+        ));
+    }
+    if let Some((asked, sent)) = e.page_size.filter(|&(asked, sent)| sent < asked) {
+        out.push(format!(
+            "asked for {asked} per page, the server sent {sent}: \
+             pages are counted by what it sent; set size to {sent}"
+        ));
+    }
+    out
+}
+
 /// The invalid reason counted most often (the first such in summary order).
 fn top_reason(s: &SourceStats) -> &str {
     let counts = &s.counts.invalid;
@@ -136,6 +174,76 @@ mod tests {
         let w = of_source(&source(100, 2, 98));
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("98 of 100 items were duplicates"), "{w:?}");
+    }
+
+    #[test]
+    fn pagination_keys_no_page_had_are_named_with_the_keys_it_had() {
+        use crate::fetch::outcome::{Envelope, PathSeen, Seen};
+        let mut s = source(4, 4, 0);
+        s.fetch.pages = 1;
+        let path = |key, path: &str, present| PathSeen {
+            key,
+            path: path.into(),
+            present,
+            first: Seen::Absent,
+        };
+        s.fetch.envelope = Envelope {
+            bodies: 1,
+            first_keys: Some(vec!["count".into(), "next".into(), "results".into()]),
+            paths: vec![
+                path("next_path", "nxt", 0),
+                path("has_more_path", "more", 1),
+            ],
+            ..Envelope::default()
+        };
+        assert_eq!(
+            of_source(&s),
+            [
+                "next_path `nxt` never appeared in a page (top-level keys: count, next, \
+              results): pagination ended after page 1"
+            ]
+        );
+        // Present, even as null: the server's "none", not a wrong path.
+        s.fetch.envelope.paths[0].present = 1;
+        assert!(of_source(&s).is_empty());
+        // No body to judge by (a 204): nothing said.
+        s.fetch.envelope.paths[0].present = 0;
+        s.fetch.envelope.bodies = 0;
+        assert!(of_source(&s).is_empty());
+
+        let mut s = source(4, 4, 0);
+        s.fetch.pages = 1;
+        s.fetch.envelope = Envelope {
+            bodies: 1,
+            link_headers: Some(0),
+            ..Envelope::default()
+        };
+        assert_eq!(
+            of_source(&s),
+            [
+                "link_header: no answer carried a `Link` header (the body is not an object): \
+              pagination ended after page 1"
+            ]
+        );
+        s.fetch.envelope.link_headers = Some(1);
+        assert!(of_source(&s).is_empty());
+    }
+
+    #[test]
+    fn fewer_items_per_page_than_asked_for_is_said_more_is_not() {
+        let mut s = source(120, 120, 0);
+        s.fetch.envelope.page_size = Some((50, 10));
+        assert_eq!(
+            of_source(&s),
+            [
+                "asked for 50 per page, the server sent 10: pages are counted by what it \
+              sent; set size to 10"
+            ]
+        );
+        s.fetch.envelope.page_size = Some((5, 10));
+        assert!(of_source(&s).is_empty(), "the count follows the server");
+        s.fetch.envelope.page_size = Some((10, 10));
+        assert!(of_source(&s).is_empty());
     }
 
     #[test]
