@@ -163,6 +163,7 @@ fn process_chunk<W: Write>(
                     c.add_record_fields(
                         &part.filled[fields.filled.clone()],
                         &part.filled[fields.bad.clone()],
+                        &part.filled[fields.nulls.clone()],
                     );
                 }
             }
@@ -189,7 +190,8 @@ const PARALLEL_MIN_ITEMS: usize = 128;
 struct Part {
     /// The lines and ids the items' outcomes point into.
     buf: Vec<u8>,
-    /// The field indices records filled and nulled, ranges of it per item.
+    /// The field indices records filled, nulled and found without a
+    /// value, ranges of it per item.
     filled: Vec<u16>,
     items: Vec<Done>,
 }
@@ -220,10 +222,12 @@ enum Outcome {
     },
 }
 
-/// Where a record's filled and nulled field indices are in `filled`.
+/// Where a record's filled, nulled and valueless field indices are in
+/// `filled`.
 struct Fields {
     filled: Range<usize>,
     bad: Range<usize>,
+    nulls: Range<usize>,
 }
 
 impl Part {
@@ -293,12 +297,15 @@ impl Part {
         self.filled.extend(set.map(|(i, _)| i as u16));
         let bad_start = self.filled.len();
         self.filled.extend_from_slice(&record.bad);
+        let nulls_start = self.filled.len();
+        self.filled.extend_from_slice(&record.nulls);
         Outcome::Record {
             line,
             id,
             fields: Fields {
                 filled: filled_start..bad_start,
-                bad: bad_start..self.filled.len(),
+                bad: bad_start..nulls_start,
+                nulls: nulls_start..self.filled.len(),
             },
         }
     }

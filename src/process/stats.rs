@@ -41,6 +41,10 @@ pub struct ItemCounts {
     pub bad_values: Vec<u64>,
     /// Per field: written records in which it has a value.
     pub filled: Vec<u64>,
+    /// Per field: written records whose item had its path but no value
+    /// there (`null`, blank text): a path that is right, unlike one that
+    /// no item has (SPEC §6).
+    pub nulls: Vec<u64>,
     /// The greatest bookmark value among the valid items (records and
     /// duplicates) of an incremental source.
     pub bookmark: Option<Bookmark>,
@@ -67,15 +71,19 @@ impl ItemCounts {
         bump(&mut self.invalid, index, 1);
     }
 
-    /// Counts one record written: the fields it filled and nulled (by
-    /// index).
-    pub fn add_record_fields(&mut self, filled: &[u16], bad: &[u16]) {
+    /// Counts one record written: the fields it filled, those whose bad
+    /// value it nulled, and those present in its item without a value
+    /// (by index).
+    pub fn add_record_fields(&mut self, filled: &[u16], bad: &[u16], nulls: &[u16]) {
         self.records += 1;
-        for &i in filled {
-            bump(&mut self.filled, usize::from(i), 1);
-        }
-        for &i in bad {
-            bump(&mut self.bad_values, usize::from(i), 1);
+        for (counts, fields) in [
+            (&mut self.filled, filled),
+            (&mut self.bad_values, bad),
+            (&mut self.nulls, nulls),
+        ] {
+            for &i in fields {
+                bump(counts, usize::from(i), 1);
+            }
         }
     }
 
@@ -98,6 +106,7 @@ impl ItemCounts {
             (&mut self.invalid, &other.invalid),
             (&mut self.bad_values, &other.bad_values),
             (&mut self.filled, &other.filled),
+            (&mut self.nulls, &other.nulls),
         ] {
             for (i, &n) in theirs.iter().enumerate() {
                 bump(mine, i, n);
@@ -293,11 +302,13 @@ mod tests {
         let mut stats = Stats::new(["a", "b"]);
         let mut a = ItemCounts {
             items: 5,
-            records: 3,
+            records: 2,
             duplicates: 1,
             ..Default::default()
         };
         a.add_invalid(3);
+        // The third record: field 0 filled, 2 nulled as bad, 1 null.
+        a.add_record_fields(&[0], &[2], &[1]);
         let b = ItemCounts {
             items: 2,
             records: 2,
@@ -306,6 +317,15 @@ mod tests {
         stats.add_items(&[a.clone(), b]);
         stats.add_items(&[a, ItemCounts::default()]);
         assert_eq!(stats.sources[0].counts.invalid, [0, 0, 0, 2]);
+        let fields = &stats.sources[0].counts;
+        assert_eq!(
+            (
+                &fields.filled[..],
+                &fields.nulls[..],
+                &fields.bad_values[..]
+            ),
+            (&[2][..], &[0, 2][..], &[0, 0, 2][..])
+        );
         let t = stats.totals().counts;
         assert_eq!(
             (t.items, t.records, t.duplicates, t.invalid_total()),

@@ -7,7 +7,10 @@
 //! each value ([`crate::record::coerce`]). The product schema is one schema among
 //! others: there is one code path. Invalid items are reported by reason,
 //! never dropped; a value an optional field's type cannot take becomes
-//! null and is reported as a bad value. This runs once per item, by the
+//! null and is reported as a bad value. A declared path that is in the
+//! item but holds no value (`null`, blank text) is told from one that
+//! matches nothing, since only the second is a wrong path (SPEC §6). This
+//! runs once per item, by the
 //! million, inside rayon, so the lookup walks the JSON in place and a
 //! [`Record`] borrows its strings from the item and the config.
 
@@ -37,6 +40,10 @@ pub struct Record<'a> {
     /// The schema fields (by index) whose value was one their type cannot
     /// take, nulled: the source's `bad_values`.
     pub bad: Vec<u16>,
+    /// The declared fields (by index) whose path was in the item but held
+    /// no value (`null`, blank text): present, unlike a path that matches
+    /// nothing. Not kept for the product schema's search.
+    pub nulls: Vec<u16>,
     schema: &'a RecordSchema,
     /// The item itself, when the schema keeps the rest of its fields.
     rest: Option<&'a Members<'a>>,
@@ -122,10 +129,12 @@ pub fn normalize<'a>(
         .ok_or(InvalidReason::MissingId)?;
     let mut values = Vec::with_capacity(schema.fields.len());
     let mut bad = Vec::new();
+    let mut nulls = Vec::new();
     let mut price_currency = None;
     for (i, spec) in schema.fields.iter().enumerate() {
         let i = i as u16;
-        let read = match find(item, obj, &spec.lookup) {
+        let found = find(item, obj, &spec.lookup);
+        let read = match found {
             None => Ok(None),
             Some(v) => read(spec.ty, v, &mut price_currency),
         };
@@ -133,7 +142,13 @@ pub fn normalize<'a>(
             Ok(Some(value)) => values.push(Some(value)),
             Ok(None) if spec.required => return Err(InvalidReason::Missing(i)),
             Err(_) if spec.required => return Err(InvalidReason::Bad(i)),
-            Ok(None) => values.push(None),
+            Ok(None) => {
+                // Looked for again only when there is no value: rare.
+                if found.is_some() || is_present(item, &spec.lookup) {
+                    nulls.push(i);
+                }
+                values.push(None);
+            }
             Err(_) => {
                 bad.push(i);
                 values.push(None);
@@ -151,9 +166,19 @@ pub fn normalize<'a>(
         id,
         values,
         bad,
+        nulls,
         schema,
         rest: (schema.rest == Rest::Keep).then_some(obj),
     })
+}
+
+/// Whether one of a lookup's paths is in the item, `null` included. The
+/// product schema's search has no path to be wrong, so it says no.
+fn is_present(item: &Node<'_>, lookup: &Lookup) -> bool {
+    match lookup {
+        Lookup::Paths(paths) => paths.iter().any(|p| p.get(item).is_some()),
+        Lookup::Search(_) => false,
+    }
 }
 
 fn is_currency(ty: ValueType) -> bool {
@@ -811,6 +836,39 @@ mod tests {
     }
 
     #[test]
+    fn a_null_or_blank_field_is_present_and_a_missing_one_is_not() {
+        use crate::record::schema::FieldSpec;
+        let field = |name: &str, paths: &[&str], ty: FieldType| FieldSpec {
+            name: name.into(),
+            lookup: Lookup::Paths(paths.iter().map(|p| dot(p)).collect()),
+            ty: ValueType::Declared(ty),
+            required: false,
+        };
+        let schema = RecordSchema {
+            fields: vec![
+                field("deleted", &["attributes.deleted_at"], FieldType::Timestamp),
+                field("note", &["note"], FieldType::String),
+                field("gone", &["archived_at", "meta.archived"], FieldType::Any),
+                field("later", &["nope", "attributes.deleted_at"], FieldType::Any),
+                field("title", &["attributes.title"], FieldType::String),
+                field("views", &["views"], FieldType::Integer),
+            ],
+            id: Lookup::Paths(vec![dot("id")]),
+            rest: Rest::Drop,
+            product: false,
+        };
+        let item = json!({"id": "7", "note": "  ", "views": "many", "meta": {},
+                          "attributes": {"title": "T", "deleted_at": null}});
+        let text = item.to_string();
+        let node = Node::parse(&text).unwrap();
+        let r = normalize("s", &node, &schema).unwrap();
+        // deleted (null), note (blank), later (its second path, null).
+        assert_eq!(r.nulls, [0, 1, 3]);
+        assert_eq!(r.bad, [5], "a bad value is bad, not null");
+        assert!(r.values[4].is_some());
+    }
+
+    #[test]
     fn overrides_replace_the_search() {
         let item = json!({
             "id": 1, "ref": {"code": "R-9"}, "price": 99,
@@ -1149,6 +1207,19 @@ mod tests {
             let mut bad = r.bad.clone();
             bad.dedup();
             prop_assert_eq!(bad.len(), r.bad.len(), "a field is bad once");
+            // A field without a value is null-but-present exactly when one
+            // of its paths is in the item (SPEC §6: only an absent path is
+            // "check its path").
+            for (i, f) in schema.fields.iter().enumerate() {
+                let i = i as u16;
+                let Lookup::Paths(paths) = &f.lookup else { unreachable!() };
+                let present = paths.iter().any(|p| p.get(&item).is_some());
+                let null = r.nulls.contains(&i);
+                prop_assert!(!(null && r.bad.contains(&i)), "{} null and bad", f.name);
+                if r.values[i as usize].is_none() && !r.bad.contains(&i) {
+                    prop_assert_eq!(null, present, "{} present={}: {}", &f.name, present, line);
+                }
+            }
             if schema.rest == Rest::Keep {
                 for (k, v) in item.as_object().unwrap() {
                     if !schema.is_own_field(k) {

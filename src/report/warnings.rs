@@ -14,7 +14,10 @@
 //! elsewhere, as JSON:API's `links.next`), a `link_header` source whose
 //! server sends no `Link` header, a server that sent fewer items per page
 //! than `size` asked for. A path that is there with `null` is the server
-//! saying "none", not a wrong path: no warning.
+//! saying "none", and a field that is null in every record is data, not
+//! a wrong path: neither is a warning.
+
+use log::debug;
 
 use crate::fetch::outcome::SourceStatus;
 use crate::process::stats::SourceStats;
@@ -48,13 +51,20 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
     }
     if s.declared && c.records > 0 {
         for (i, field) in s.fields.iter().enumerate() {
-            let filled = c.filled.get(i).copied().unwrap_or(0);
-            let bad = c.bad_values.get(i).copied().unwrap_or(0);
-            if filled == 0 && bad == 0 {
+            let count = |counts: &[u64]| counts.get(i).copied().unwrap_or(0);
+            let (filled, bad, nulls) = (count(&c.filled), count(&c.bad_values), count(&c.nulls));
+            if filled == 0 && bad == 0 && nulls == 0 {
                 out.push(format!(
                     "field {field} had no value in any of the {} records: check its path",
                     c.records
                 ));
+            } else if filled == 0 && bad == 0 {
+                // Its path is right; the data has no value there (a
+                // `deleted_at` of rows never deleted).
+                debug!(
+                    source = s.name.as_str(), event = "field_null", field = field.as_str(),
+                    records = c.records; ""
+                );
             } else if bad * 2 >= filled + bad {
                 // Found, but not of its type: the path is right, the
                 // type is not (or the API is inconsistent).
@@ -174,6 +184,21 @@ mod tests {
         let w = of_source(&source(100, 2, 98));
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("98 of 100 items were duplicates"), "{w:?}");
+    }
+
+    #[test]
+    fn a_field_null_in_every_record_is_no_warning_but_an_absent_one_is() {
+        let mut s = source(10, 10, 0);
+        s.declared = true;
+        s.fields = vec!["title".into(), "deleted_at".into(), "archived_at".into()];
+        s.counts.filled = vec![10];
+        s.counts.nulls = vec![0, 10];
+        assert_eq!(
+            of_source(&s),
+            ["field archived_at had no value in any of the 10 records: check its path"]
+        );
+        s.counts.nulls = vec![0, 10, 1];
+        assert!(of_source(&s).is_empty(), "present once: the path is right");
     }
 
     #[test]
