@@ -5,9 +5,16 @@
 //! policies (limited to one page), and its items are normalized as the
 //! processor would: the report shows where the item array was found, the
 //! first records exactly as `run` writes them, the invalid items by reason
-//! with one example each, the declared fields no item filled, the keys the
-//! items carry (what a user can declare), and the next page a run would
-//! follow. Sources are checked one after another on the caller's thread.
+//! with one example each, the declared fields whose path no item has (and
+//! those every item has as null), the keys the items carry (what a user
+//! can declare), and the next page a run would follow.
+//!
+//! It also shows what a run would warn about its pagination (SPEC §6), on
+//! this one page: each configured envelope path missing from the page
+//! (with the keys the page has), null there (the data ends), or its value;
+//! a `link_header` answer without a `Link` header; and the page size the
+//! server used against `size`. Sources are checked one after another on
+//! the caller's thread.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
-use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
+use crate::fetch::outcome::{Envelope, Live, LiveBoard, Seen, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
 use crate::queue::{self, Batch};
@@ -48,8 +55,13 @@ pub struct SourceCheck {
     pub records: Vec<String>,
     /// Invalid items by reason: how many, and one example.
     pub invalid: BTreeMap<String, (usize, String)>,
-    /// Declared fields that no record filled.
+    /// Declared fields whose path no valid item has.
     pub absent: Vec<String>,
+    /// Declared fields whose path every valid item has, with no value.
+    pub nulls: Vec<String>,
+    /// What the page said about the pagination's envelope: each
+    /// configured path, the `Link` header, the page size the server used.
+    pub envelope: Envelope,
     /// The items' top-level keys, in the order first seen, with how many
     /// items carry each.
     pub keys: Vec<(String, usize)>,
@@ -88,6 +100,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 url: redactor.shown_url(&source.url),
                 statuses: outcome.counts.responses.keys().copied().collect(),
                 items_at: outcome.counts.items_at.clone(),
+                envelope: outcome.counts.envelope.clone(),
                 next: match outcome.status {
                     SourceStatus::MaxPages => outcome
                         .stopped_at
@@ -123,7 +136,9 @@ fn read_items(
 ) {
     let source = &config.sources[index];
     let schema = &source.record;
-    let mut filled = vec![false; schema.fields.len()];
+    // Per field: a value (or a bad one) in some item; present but null.
+    let mut valued = vec![false; schema.fields.len()];
+    let mut null = vec![false; schema.fields.len()];
     let mut keys: Vec<(String, usize)> = Vec::new();
     for batch in batches {
         for i in 0..batch.items.len() {
@@ -145,8 +160,14 @@ fn read_items(
             match result {
                 Ok(record) => {
                     report.valid += 1;
-                    for (slot, value) in filled.iter_mut().zip(&record.values) {
+                    for (slot, value) in valued.iter_mut().zip(&record.values) {
                         *slot |= value.is_some();
+                    }
+                    for &i in &record.bad {
+                        valued[usize::from(i)] = true;
+                    }
+                    for &i in &record.nulls {
+                        null[usize::from(i)] = true;
                     }
                     if report.records.len() < SHOWN_RECORDS {
                         let mut line = Vec::new();
@@ -175,12 +196,13 @@ fn read_items(
         }
     }
     if !schema.product && report.valid > 0 {
-        let names = schema.fields.iter().map(|f| f.name.clone());
-        report.absent = names
-            .zip(filled)
-            .filter(|(_, f)| !f)
-            .map(|(n, _)| n)
-            .collect();
+        for ((field, valued), null) in schema.fields.iter().zip(valued).zip(null) {
+            match (valued, null) {
+                (true, _) => {}
+                (false, true) => report.nulls.push(field.name.clone()),
+                (false, false) => report.absent.push(field.name.clone()),
+            }
+        }
     }
     report.keys = keys;
 }
@@ -234,18 +256,66 @@ pub fn render(reports: &[SourceCheck]) -> String {
                 r.absent.join(", ")
             );
         }
+        if !r.nulls.is_empty() {
+            out += &format!(
+                "  null       declared, and null in every item: {}\n",
+                r.nulls.join(", ")
+            );
+        }
         if !r.keys.is_empty() {
             let keys: Vec<String> = r.keys.iter().map(|(k, n)| format!("{k} ({n})")).collect();
             out += &format!("  keys       {}\n", keys.join(", "));
         }
-        match &r.next {
-            Some(next) => out += &format!("  next page  {next}\n"),
-            None if r.problem.is_none() => {
-                out += "  next page  none: the data ends with this page\n"
-            }
-            None => {}
-        }
+        out += &render_pagination(r);
         out.push('\n');
+    }
+    out
+}
+
+/// The envelope paths as the page had them, the `Link` header, the page
+/// size, and the next page with why there is none.
+fn render_pagination(r: &SourceCheck) -> String {
+    let e = &r.envelope;
+    let mut out = String::new();
+    for p in &e.paths {
+        let what = match &p.first {
+            Seen::Absent => format!("not in the page ({})", e.keys_words()),
+            Seen::Null => "null".to_string(),
+            Seen::Value(text) => text.clone(),
+        };
+        out += &format!("  envelope   {} `{}`: {what}\n", p.key, p.path);
+    }
+    if e.link_headers == Some(0) {
+        let keys = e.keys_words();
+        out += &format!("  envelope   link_header: no `Link` header in the answer ({keys})\n");
+    }
+    if let Some((asked, sent)) = e.page_size {
+        out += &match sent.cmp(&asked) {
+            std::cmp::Ordering::Equal => format!("  page size  {sent} per page, as asked\n"),
+            std::cmp::Ordering::Less => {
+                format!("  page size  the server sent {sent} per page, asked for {asked}\n")
+            }
+            std::cmp::Ordering::Greater => format!(
+                "  page size  the server sent {sent} per page, asked for {asked}: \
+                 pages are counted by what it sent\n"
+            ),
+        };
+    }
+    // The pointer a run follows: a missing one is not the end of data.
+    let pointer = e
+        .paths
+        .iter()
+        .find(|p| matches!(p.key, "next_path" | "cursor_path"));
+    let none = match pointer.map(|p| (&p.first, p)) {
+        Some((Seen::Absent, p)) => format!("none: {} `{}` is not in the page", p.key, p.path),
+        Some((Seen::Null, p)) => format!("none ({} is null): the data ends with this page", p.path),
+        _ if e.link_headers == Some(0) => "none: the answer carried no `Link` header".into(),
+        _ => "none: the data ends with this page".into(),
+    };
+    match &r.next {
+        Some(next) => out += &format!("  next page  {next}\n"),
+        None if r.problem.is_none() => out += &format!("  next page  {none}\n"),
+        None => {}
     }
     out
 }
