@@ -47,3 +47,8 @@ mod state;
 /// records as records.jsonl, STATE == the state file, a reader that goes
 /// away (`| head -1`).
 mod singer;
+
+/// First-try configs that ended complete with a fraction of the data: an
+/// envelope path in no page, no `Link` header, a page size the server
+/// caps; and fields null everywhere, which are no warning.
+mod truncation;

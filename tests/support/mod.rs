@@ -125,6 +125,11 @@ pub fn run_with(config: &Config, during: impl FnOnce(&RunControl) + Send) -> Out
     run_full(config, None, during)
 }
 
+/// Runs `config` to the end with `--strict`: any warning makes it partial.
+pub fn run_strict(config: &Config) -> Outcome {
+    run_opts(config, None, true, |_| {})
+}
+
 /// Runs `config` with `--state state`; `during` as for [`run_with`].
 pub fn run_with_state(
     config: &Config,
@@ -139,6 +144,15 @@ fn run_full(
     state: Option<PathBuf>,
     during: impl FnOnce(&RunControl) + Send,
 ) -> Outcome {
+    run_opts(config, state, false, during)
+}
+
+fn run_opts(
+    config: &Config,
+    state: Option<PathBuf>,
+    strict: bool,
+    during: impl FnOnce(&RunControl) + Send,
+) -> Outcome {
     let out = OutDir::new();
     let started = Instant::now();
     // As the binary does: a deadline too far for an `Instant` is a century.
@@ -150,7 +164,7 @@ fn run_full(
         out_dir: out.0.clone(),
         seed: 42,
         progress: false,
-        strict: false,
+        strict,
         state,
         started,
         ..RunOptions::default()
