@@ -289,7 +289,9 @@ fn render_pagination(r: &SourceCheck) -> String {
         let keys = e.keys_words();
         out += &format!("  envelope   link_header: no `Link` header in the answer ({keys})\n");
     }
-    if let Some((asked, sent)) = e.page_size {
+    // One page: judged when the data goes on past it.
+    let page_size = e.page_size.or(e.last_page_size);
+    if let Some((asked, sent)) = page_size.filter(|_| r.next.is_some()) {
         out += &match sent.cmp(&asked) {
             std::cmp::Ordering::Equal => format!("  page size  {sent} per page, as asked\n"),
             std::cmp::Ordering::Less => {

@@ -221,6 +221,15 @@ fn the_page_count_follows_the_page_size_the_server_sent() {
     assert_eq!(pages_asked(&server), (1..=12).collect::<Vec<_>>());
     assert_whole(&o, &server, 12);
     assert_eq!(n(only(&o), "requests"), 12, "nothing past the end");
+
+    // Short of `size` but the last page with data (the 204 after it ends
+    // the source): all there is, not a cap.
+    let server = serve(MockSource::new("shop", Style::Page, 1, 8));
+    let o = run_strict(&config(&server, |s| s["pagination"]["size"] = json!(50)));
+    assert_eq!(pages_asked(&server), [1, 2]);
+    assert_eq!(o.records.len(), 8);
+    assert_eq!(warnings(only(&o)), Vec::<String>::new());
+    assert_eq!(o.exit_code(), 0);
 }
 
 /// A declared field whose path is in every item but null there (nothing

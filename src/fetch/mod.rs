@@ -375,14 +375,10 @@ impl<'a> Fetcher<'a> {
         self.counts.announce(pager.announced_total(&page));
         let paths = paginate::envelope_paths(&self.source.pagination);
         self.counts.envelope.note_body(&page, &paths);
-        let next = pager.after_page(&page, n, &page_url, link_next.as_deref());
-        if let (Next::Fetch(_), Some(asked)) = (&next, pager.asked_size()) {
-            // Judged on a page that is not the last: a last page is short
-            // by nature.
-            let sent = n as u64;
-            self.counts.envelope.page_size.get_or_insert((asked, sent));
+        if let Some(asked) = pager.asked_size() {
+            self.counts.envelope.note_page_size(asked, n as u64);
         }
-        Ok(next)
+        Ok(pager.after_page(&page, n, &page_url, link_next.as_deref()))
     }
 
     /// Files a page given up; after `max_failed_pages_in_a_row` of them,

@@ -195,8 +195,13 @@ pub struct Envelope {
     /// (`None` for other styles).
     pub link_headers: Option<u64>,
     /// For a `page` source that sends `size`: what it asked for and what
-    /// the server sent, on the first page that was not the last.
+    /// the server sent, on the first page known not to be the last
+    /// (another page with items followed it).
     pub page_size: Option<(u64, u64)>,
+    /// The same for the latest page, not yet known to be the last or not
+    /// (a source that ends on an empty page does not know its last page
+    /// with data until the next one comes back empty).
+    pub last_page_size: Option<(u64, u64)>,
 }
 
 /// One configured envelope path, as the answers had it.
@@ -257,6 +262,16 @@ impl Envelope {
                 seen.present += 1;
             }
         }
+    }
+
+    /// Notes a page of `sent` items of a source that asked for `asked`: a
+    /// page with items shows the one before was not the last, which is
+    /// then judged (the last page is short by nature).
+    pub fn note_page_size(&mut self, asked: u64, sent: u64) {
+        if sent > 0 && self.page_size.is_none() {
+            self.page_size = self.last_page_size;
+        }
+        self.last_page_size = Some((asked, sent));
     }
 
     /// Counts one answer of a `link_header` source, with or without a
@@ -444,6 +459,21 @@ mod tests {
         bare.note_link_header(false);
         bare.note_link_header(true);
         assert_eq!(bare.link_headers, Some(1));
+    }
+
+    #[test]
+    fn a_page_size_is_judged_only_once_a_page_with_items_followed() {
+        let mut e = Envelope::default();
+        e.note_page_size(50, 8);
+        e.note_page_size(50, 0);
+        assert_eq!(e.page_size, None, "8 items, then none: the last page");
+        let mut e = Envelope::default();
+        e.note_page_size(50, 10);
+        assert_eq!(e.page_size, None, "not known yet");
+        e.note_page_size(50, 10);
+        e.note_page_size(50, 3);
+        assert_eq!(e.page_size, Some((50, 10)), "the first page judged");
+        assert_eq!(e.last_page_size, Some((50, 3)));
     }
 
     #[test]
