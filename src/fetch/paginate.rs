@@ -140,6 +140,9 @@ pub struct Paginator {
     /// Items of the first page received: the page size the server uses,
     /// which the page count of `total_items_path` is computed from.
     first_count: Option<u64>,
+    /// Whether the source resumed past its first page (a saved
+    /// position): its first page received may then be the data's last.
+    resumed: bool,
     /// The hash of the last body received and its position (`page`,
     /// `offset`), to see a page repeat the one before.
     last_body: Option<(u64, u64)>,
@@ -167,6 +170,7 @@ impl Paginator {
             position,
             last_good_count: None,
             first_count: None,
+            resumed: false,
             last_body: None,
             cursor: None,
             followed: HashSet::new(),
@@ -217,6 +221,7 @@ impl Paginator {
         match (&self.style, position) {
             (Pagination::Page { .. }, Position::Page(n))
             | (Pagination::Offset { .. }, Position::Offset(n)) => {
+                self.resumed = *n != self.position;
                 self.position = *n;
                 self.current = self.positioned_url();
             }
@@ -269,12 +274,15 @@ impl Paginator {
                 has_more_path,
                 ..
             } => {
-                let page_no = (self.position - start).saturating_add(1);
+                // Saturating: a saved position below `start` is no panic.
+                let page_no = self.position.saturating_sub(*start).saturating_add(1);
                 // What the server sent, not what `size` asked for.
                 let per_page = first_count.max(1);
                 let last = number(total_pages_path).is_some_and(|total| page_no >= total)
-                    || number(total_items_path)
-                        .is_some_and(|total| page_no >= total.div_ceil(per_page))
+                    || number(total_items_path).is_some_and(|total| {
+                        page_no >= total.div_ceil(per_page)
+                            || self.resumed_on_last(total, page_no, items)
+                    })
                     || no_more(has_more_path);
                 if items == 0 || last {
                     return Next::End;
@@ -379,6 +387,22 @@ impl Paginator {
             _ => None,
         }
     }
+    /// Whether page `page_no` of `items` items is the last of `total`,
+    /// for a source resumed where the first page it received may have
+    /// been the data's last: short, so no measure of the page size. With
+    /// `size` asked for and honoured, the last page is the one that makes
+    /// the total exactly; a server that caps the size matches it only by
+    /// a coincidence of numbers.
+    fn resumed_on_last(&self, total: u64, page_no: u64, items: u64) -> bool {
+        match self.asked_size() {
+            Some(size) if self.resumed && items < size => {
+                let before = (page_no - 1).checked_mul(size);
+                before.and_then(|b| b.checked_add(items)) == Some(total)
+            }
+            _ => false,
+        }
+    }
+
     /// The page size a `page` source asks for (`size`), if it asks.
     pub fn asked_size(&self) -> Option<u64> {
         match &self.style {
@@ -599,6 +623,29 @@ mod tests {
         }
         let pages = Paginator::new("http://h/o", &page_style(None, true, false));
         assert_eq!(pages.asked_size(), None);
+    }
+
+    /// A resumed source may start on the data's last page, whose short
+    /// item count is no page size: with `size` honoured, that page is the
+    /// one that makes the total exactly, and it is the end. A server that
+    /// caps the size is not ended early by it.
+    #[test]
+    fn a_source_resumed_on_its_last_page_ends_there() {
+        let mut p = Paginator::new("http://h/o", &page_style(Some(50), true, false));
+        assert!(p.resume(&Position::Page(8)));
+        assert_eq!(after(&mut p, &json!({"count": 375}), 25, None), Next::End);
+        // Capped at 100 of 500 asked, resumed on page 3 of 36: goes on.
+        let mut p = Paginator::new("http://h/o", &page_style(Some(500), true, false));
+        assert!(p.resume(&Position::Page(3)));
+        for page in 3..36 {
+            let next = after(&mut p, &json!({"count": 3517, "p": page}), 100, None);
+            assert!(matches!(next, Next::Fetch(_)), "page {page}: {next:?}");
+        }
+        assert_eq!(after(&mut p, &json!({"count": 3517}), 17, None), Next::End);
+        // A saved position below `start` (a hand-edited state): no panic.
+        let mut p = Paginator::new("http://h/o", &page_style(Some(5), true, false));
+        assert!(p.resume(&Position::Page(0)));
+        assert_eq!(after(&mut p, &json!({"count": 3}), 3, None), Next::End);
     }
 
     #[test]
