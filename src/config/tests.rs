@@ -256,7 +256,8 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
          keep_rejected, headers, query, incremental, rate_limit, retry, breaker, timeouts, max_pages, \
          max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
-        "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),
+        "unknown key (expected one of sources, record, keep_rejected, queue_capacity, batch_size, \
+         deadline_ms, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
         "unknown key (expected one of id, name, price, currency, category)"),
     (Top, r#"{"retry": {"retries": 1}}"#, "retry.retries", "unknown key"),
@@ -1386,5 +1387,15 @@ fn the_redactor_knows_the_configs_secret_values() {
             .redactor()
             .redact_url("http://x/b?sig=echo-me-9f2&n=query-s3cret&p=pass-w0rd-7"),
         "http://x/b?sig=***&n=***&p=***"
+    );
+}
+
+#[test]
+fn the_policy_keys_read_are_the_policy_keys_written() {
+    let written: Vec<String> = Policies::default().to_json().keys().cloned().collect();
+    assert_eq!(
+        written,
+        super::validate::POLICY_KEYS,
+        "one list of policy keys"
     );
 }

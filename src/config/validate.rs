@@ -28,21 +28,28 @@ pub const MAX_QUEUE_CAPACITY: u64 = 1_000_000;
 /// Largest `batch_size` accepted (items normalized together).
 pub const MAX_BATCH_SIZE: u64 = 100_000;
 
-const TOP_KEYS: &[&str] = &[
-    "sources",
-    "record",
-    "keep_rejected",
+/// The policies, at the top level and in any source (over the top
+/// level's): read by `policies`, written by `Policies::to_json` (a test
+/// checks that the two agree).
+pub(super) const POLICY_KEYS: &[&str] = &[
     "rate_limit",
     "retry",
     "breaker",
     "timeouts",
-    "queue_capacity",
-    "batch_size",
-    "deadline_ms",
     "max_pages",
     "max_failed_pages_in_a_row",
     "max_body_bytes",
 ];
+/// The run-wide keys, besides the policies.
+const TOP_KEYS: &[&str] = &[
+    "sources",
+    "record",
+    "keep_rejected",
+    "queue_capacity",
+    "batch_size",
+    "deadline_ms",
+];
+/// A source's own keys, besides the policies.
 const SOURCE_KEYS: &[&str] = &[
     "name",
     "url",
@@ -54,14 +61,6 @@ const SOURCE_KEYS: &[&str] = &[
     "headers",
     "query",
     "incremental",
-    // The policies a source may set for itself, over the top level's.
-    "rate_limit",
-    "retry",
-    "breaker",
-    "timeouts",
-    "max_pages",
-    "max_failed_pages_in_a_row",
-    "max_body_bytes",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -115,7 +114,7 @@ impl Walker<'_> {
         if !root.is_object() {
             return Err(self.mismatch("top level", "an object", root));
         }
-        let top = self.object("", root, TOP_KEYS)?;
+        let top = self.object_of("", root, &[TOP_KEYS, POLICY_KEYS])?;
         let policies = self.policies(&top, &Policies::default(), None)?;
         let defaults = SourceDefaults {
             record: self.record_key(&top)?,
@@ -269,7 +268,7 @@ impl Walker<'_> {
     }
 
     fn source(&self, path: &str, v: &Value, defaults: &SourceDefaults) -> Result<SourceConfig> {
-        let o = self.object(path, v, SOURCE_KEYS)?;
+        let o = self.object_of(path, v, &[SOURCE_KEYS, POLICY_KEYS])?;
 
         let name_expected = "a name made of A-Z a-z 0-9 _ . - (non-empty)";
         let (p, v) = self.required(&o, "name", name_expected)?;

@@ -603,7 +603,7 @@ impl<'a> Fetcher<'a> {
                         source = self.name(), page = page_no, event = "retry",
                         status = status,
                         attempt = attempt, error:% = error, wait_ms = wait.as_millis() as u64,
-                        cause = if cause == WaitCause::RetryAfter { "retry_after" } else { "backoff" }; ""
+                        cause = cause.as_str(); ""
                     );
                     turn = Some((self.shared.control.after(wait), cause));
                     retrying = Some(error.retry_cause());

@@ -125,6 +125,28 @@ pub enum WaitCause {
     Quota,
 }
 
+impl WaitCause {
+    /// Every cause, in the summary's `waits_ms` order.
+    pub const ALL: [WaitCause; 5] = [
+        WaitCause::RateLimit,
+        WaitCause::Backoff,
+        WaitCause::RetryAfter,
+        WaitCause::Breaker,
+        WaitCause::Quota,
+    ];
+
+    /// The key in the summary's `waits_ms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitCause::RateLimit => "rate_limit",
+            WaitCause::Backoff => "backoff",
+            WaitCause::RetryAfter => "retry_after",
+            WaitCause::Breaker => "breaker",
+            WaitCause::Quota => "quota",
+        }
+    }
+}
+
 /// The request-side counters of one source, kept by its fetcher.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FetchCounts {
@@ -147,7 +169,7 @@ pub struct FetchCounts {
     /// order.
     pub retries_by_cause: [u64; RetryCause::ALL.len()],
     /// Time spent waiting, by `WaitCause`.
-    pub waits: [Duration; 5],
+    pub waits: [Duration; WaitCause::ALL.len()],
     /// Times the breaker opened.
     pub breaker_opens: u64,
     /// Latency of each attempt that got a whole answer, in ms.

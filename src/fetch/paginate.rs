@@ -248,43 +248,9 @@ impl Paginator {
                 if no_more(has_more_path) {
                     return Next::End;
                 }
-                // A `has_more` of true promises a next page: a cursor
-                // without a value then is data missing, not its end.
-                let more_promised = has_more_path
-                    .as_ref()
-                    .and_then(|p| body.get(p))
-                    .is_some_and(|v| v == Value::Bool(true));
-                let missing = |what: String| match (more_promised, has_more_path) {
-                    (true, Some(has_more)) => Next::MoreWithoutCursor {
-                        has_more: has_more.to_string(),
-                        cursor: what,
-                    },
-                    _ => Next::End,
-                };
-                let (found, what) = match from {
-                    CursorFrom::Body(path) => (body.get(path), path.to_string()),
-                    CursorFrom::LastItem(path) if items == 0 => {
-                        return missing(format!("{path} of the last item (the page had none)"))
-                    }
-                    CursorFrom::LastItem(path) => (
-                        body.last_item().and_then(|item| path.get(&item).cloned()),
-                        format!("{path} of the last item"),
-                    ),
-                };
-                let cursor = match found.as_ref() {
-                    None | Some(Value::Null) => return missing(what),
-                    Some(Value::String(s)) if s.is_empty() => return missing(what),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(other) => return Next::BadPointer(pointer(&what, other)),
-                };
-                let param = param.clone();
-                let url = set_query_param(&self.base, &param, &cursor);
-                let next = self.follow(url);
-                if matches!(next, Next::Fetch(_)) {
-                    self.cursor = Some(cursor);
-                }
-                next
+                let (from, param, has_more_path) =
+                    (from.clone(), param.clone(), has_more_path.clone());
+                self.after_cursor_page(body, items, &from, &param, has_more_path.as_ref())
             }
             Pagination::NextUrl { next_path } => match body.get(next_path).as_ref() {
                 None | Some(Value::Null) => Next::End,
@@ -298,6 +264,52 @@ impl Paginator {
             Pagination::LinkHeader => self.follow_link(page_url, link_next),
             Pagination::None => Next::End,
         }
+    }
+
+    /// `cursor`: the next page's cursor, from the body or the page's last
+    /// item. A `has_more` of true promises a next page: a cursor without
+    /// a value then is data missing, not its end.
+    fn after_cursor_page(
+        &mut self,
+        body: &Page,
+        items: u64,
+        from: &CursorFrom,
+        param: &str,
+        has_more_path: Option<&DotPath>,
+    ) -> Next {
+        let more_promised = has_more_path
+            .and_then(|p| body.get(p))
+            .is_some_and(|v| v == Value::Bool(true));
+        let missing = |what: String| match (more_promised, has_more_path) {
+            (true, Some(has_more)) => Next::MoreWithoutCursor {
+                has_more: has_more.to_string(),
+                cursor: what,
+            },
+            _ => Next::End,
+        };
+        let (found, what) = match from {
+            CursorFrom::Body(path) => (body.get(path), path.to_string()),
+            CursorFrom::LastItem(path) if items == 0 => {
+                return missing(format!("{path} of the last item (the page had none)"))
+            }
+            CursorFrom::LastItem(path) => (
+                body.last_item().and_then(|item| path.get(&item).cloned()),
+                format!("{path} of the last item"),
+            ),
+        };
+        let cursor = match found.as_ref() {
+            None | Some(Value::Null) => return missing(what),
+            Some(Value::String(s)) if s.is_empty() => return missing(what),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Next::BadPointer(pointer(&what, other)),
+        };
+        let url = set_query_param(&self.base, param, &cursor);
+        let next = self.follow(url);
+        if matches!(next, Next::Fetch(_)) {
+            self.cursor = Some(cursor);
+        }
+        next
     }
 
     /// For `page` and `offset`: a page whose body is byte for byte the

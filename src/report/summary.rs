@@ -138,17 +138,11 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
         .map(|&c| (c.as_str().to_string(), json!(f.retries_for(c))))
         .collect();
     m.insert("retries_by_cause".into(), Value::Object(retries));
-    let ms = |c| json!(f.wait(c).as_millis() as u64);
-    m.insert(
-        "waits_ms".into(),
-        json!({
-            "rate_limit": ms(WaitCause::RateLimit),
-            "backoff": ms(WaitCause::Backoff),
-            "retry_after": ms(WaitCause::RetryAfter),
-            "breaker": ms(WaitCause::Breaker),
-            "quota": ms(WaitCause::Quota),
-        }),
-    );
+    let waits: Map<String, Value> = WaitCause::ALL
+        .iter()
+        .map(|&c| (c.as_str().to_string(), json!(f.wait(c).as_millis() as u64)))
+        .collect();
+    m.insert("waits_ms".into(), Value::Object(waits));
     m.insert("breaker_opens".into(), json!(f.breaker_opens));
     let mut sorted = f.latencies_ms.clone();
     sorted.sort_unstable();
