@@ -781,3 +781,62 @@ fn stale_keep_alive_connections_cost_no_retries() {
         "resends are not attempts"
     );
 }
+
+/// A `has_more` of true is a promise of another page: when the cursor it
+/// needs is missing (here the last item of a Stripe-like list has no
+/// `id`), the source stops with `error` and says which paths disagree,
+/// instead of ending `complete` with the rest of the data never asked
+/// for. The pages received are kept.
+#[test]
+fn has_more_true_without_a_cursor_is_an_error_not_the_end() {
+    let server = Scripted::new();
+    let page = |items: serde_json::Value, has_more: bool| {
+        json!({"object": "list", "data": items, "has_more": has_more}).to_string()
+    };
+    let answers = vec![
+        (
+            200,
+            None,
+            page(
+                json!([{"id": "a", "price": 1}, {"id": "b", "price": 2}]),
+                true,
+            ),
+        ),
+        (
+            200,
+            None,
+            page(
+                json!([{"id": "c", "price": 3}, {"ref": "d", "price": 4}]),
+                true,
+            ),
+        ),
+    ];
+    let (outcome, seen) = server.run_source(
+        "/v1/charges",
+        answers,
+        json!({"sources": [{"name": "s", "url": server.url("/v1/charges"), "pagination": {
+            "style": "cursor", "last_item_path": "id", "param": "starting_after",
+            "has_more_path": "has_more"}}]}),
+    );
+    assert_eq!(
+        seen.len(),
+        2,
+        "no third request: there is no cursor to send"
+    );
+    assert!(seen[1].0.ends_with("starting_after=b"), "{:?}", seen[1].0);
+    let s = outcome.source("s");
+    assert_eq!(s["status"], "error", "{s:#}");
+    let reason = s["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "has_more says there are more pages, but id of the last item has no value"
+        ),
+        "{reason}"
+    );
+    assert_eq!(outcome.summary["status"], "partial");
+    assert_eq!(n(s, "items"), 4);
+    assert_eq!(
+        n(s, "items"),
+        n(s, "records") + n(s, "invalid") + n(s, "duplicates")
+    );
+}

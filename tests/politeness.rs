@@ -402,7 +402,7 @@ fn stop_reason_says_why_a_source_did_not_end_cleanly() {
             json!({"deadline_ms": 600}),
             keep,
             "deadline",
-            "deadline reached before page 2",
+            "deadline reached before page 2 was done; the deadline was deadline_ms 600 of the config (raise it there, or with --deadline SECS)",
         ),
         (
             "max_pages",

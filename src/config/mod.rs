@@ -309,6 +309,16 @@ impl Config {
         self.deadline_from = from;
     }
 
+    /// The run's control for a process that started at `started`: its
+    /// deadline, said as [`deadline_words`](Self::deadline_words). A
+    /// deadline too far for an `Instant` is a century away.
+    pub fn control(&self, started: std::time::Instant) -> crate::control::RunControl {
+        let deadline = started
+            .checked_add(self.deadline)
+            .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
+        crate::control::RunControl::new(deadline).deadline_set_by(self.deadline_words())
+    }
+
     /// The deadline as a stop reason names it: which setting, its value,
     /// and how to raise it.
     pub fn deadline_words(&self) -> String {
