@@ -185,13 +185,13 @@ mod exit_code;
 mod check;
 
 pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
-pub use config::{Config, ConfigError, DeadlineFrom, Policies};
+pub use config::{Auth, Config, ConfigError, DeadlineFrom, Grant, Method, OAuth2, Policies};
 pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;
 pub use fetch::client::agent;
 pub use fetch::outcome::{FetchCounts, Live, LiveBoard, SourceStatus};
-pub use fetch::request::{HeaderHook, Method, Request};
+pub use fetch::request::{HeaderHook, Request};
 pub use fetch::stop::StopReason;
 pub use fetch::{Fetcher, Shared, SourceOutcome};
 pub use json::Node;

@@ -184,7 +184,7 @@ impl Client {
     pub fn new(agent: Agent, source: &SourceConfig, redactor: Arc<Redactor>) -> Self {
         Self {
             agent,
-            headers: Arc::new(ConfiguredHeaders::new(&source.headers, &source.url)),
+            headers: Arc::new(ConfiguredHeaders::for_source(source)),
             connect: source.policies.timeouts.connect,
             read: source.policies.timeouts.read,
             max_body_bytes: source.policies.max_body_bytes,
@@ -291,18 +291,22 @@ impl Client {
         target: &str,
         budget: Duration,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let builder = self.agent.get(target);
-        let builder = match (request.method, &request.body) {
-            // A redirect of a POST is a GET of its target (303; ureq does
-            // the same for 301 and 302).
-            (Method::Post, Some(body)) if target == request.url => {
-                let mut post = self.configured(self.agent.post(target), target, budget);
-                post = post.header("content-type", "application/json");
-                return post.send(body.as_bytes());
+        match request.method {
+            // A redirect of a POST is a GET of its target (what 303 asks;
+            // clients do the same for 301 and 302).
+            Method::Post if target == request.url => {
+                let post = self.configured(self.agent.post(target), target, budget);
+                match &request.body {
+                    Some(body) => post
+                        .header("content-type", "application/json")
+                        .send(body.as_bytes()),
+                    None => post.send_empty(),
+                }
             }
-            _ => builder,
-        };
-        self.configured(builder, target, budget).call()
+            _ => self
+                .configured(self.agent.get(target), target, budget)
+                .call(),
+        }
     }
 
     /// `builder` with the attempt's timeouts, no redirects of ureq's own,

@@ -260,7 +260,8 @@ impl<'a> Fetcher<'a> {
             .url
             .clone()
             .unwrap_or_else(|| self.source.url.clone());
-        let mut pager = Paginator::new(&url, &self.source.pagination);
+        let mut pager = Paginator::new(&url, &self.source.pagination)
+            .sending(self.source.method, self.source.body.clone());
         if let Some(position) = self.start.position.take() {
             if !pager.resume(&position) {
                 let saved = position.to_json().to_string();

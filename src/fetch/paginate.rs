@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::config::{CursorFrom, Pagination};
 use crate::fetch::page::Page;
-use crate::fetch::request::Request;
+use crate::fetch::request::{Method, Request};
 use crate::json::DotPath;
 use crate::state::Position;
 use crate::text::shorten;
@@ -97,6 +97,9 @@ pub struct Paginator {
     /// `RandomState`) so that no server can craft a collision.
     followed: HashSet<u64>,
     keys: RandomState,
+    /// The source's method and body, sent with every request.
+    method: Method,
+    body: Option<String>,
 }
 
 impl Paginator {
@@ -117,6 +120,8 @@ impl Paginator {
             cursor: None,
             followed: HashSet::new(),
             keys: RandomState::new(),
+            method: Method::Get,
+            body: None,
         };
         p.current = p.positioned_url();
         p.followed.insert(p.page_key(&p.current));
@@ -128,11 +133,25 @@ impl Paginator {
         self.request_for(&self.current).at(self.position())
     }
 
-    /// The request that fetches `url` in this source's pagination (the
-    /// one place a request is built: method and body will come from the
-    /// source here).
+    /// Requests sent with `method` and `body` (the source's) instead of a
+    /// bare GET.
+    pub fn sending(mut self, method: Method, body: Option<String>) -> Self {
+        self.method = method;
+        self.body = body;
+        self.followed.clear();
+        self.followed.insert(self.page_key(&self.current));
+        self
+    }
+
+    /// The request that fetches `url` in this source's pagination: the one
+    /// place a request is built.
     fn request_for(&self, url: &str) -> Request {
-        Request::get(url)
+        Request {
+            method: self.method,
+            url: url.to_string(),
+            body: self.body.clone(),
+            position: None,
+        }
     }
 
     /// What the loop guard remembers of the request for `url`: 8 bytes of
