@@ -331,8 +331,9 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // Every line of each header: a second `RateLimit` line counts too.
         let quota = Quota::read(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()),
             std::time::SystemTime::now(),
         );
         let total_count = headers
