@@ -200,11 +200,12 @@ impl Client {
     /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects, spending
     /// at most `time_left`: connecting within `connect_ms`, headers within
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
-    /// the whole attempt within `connect_ms + read_ms`. Each redirect hop
-    /// is a request too, so it first calls `take_token`, which takes a
-    /// token (waiting for one if needed) and says whether the run may go
-    /// on; that wait is not the server's time and extends the attempt's
-    /// allowance (never past `time_left`).
+    /// the whole attempt within `connect_ms + read_ms`. Every request after
+    /// the attempt's first — a redirect hop, a resend on a new connection —
+    /// first calls `take_token`, which takes a token (waiting for one if
+    /// needed) and says whether the run may go on; that wait is not the
+    /// server's time and extends the attempt's allowance (never past
+    /// `time_left`).
     pub fn get(
         &self,
         url: &str,
@@ -220,7 +221,8 @@ impl Client {
                 let cut = AttemptError::Timeout(TimeoutPhase::Budget);
                 return Exchange::failed(cut, target).resent(resends);
             }
-            let mut response = match self.call(&target, &mut budget, &mut resends) {
+            let mut response = match self.call(&target, &mut budget, &mut take_token, &mut resends)
+            {
                 Ok(r) => r,
                 Err(e) => return Exchange::failed(e, target).resent(resends),
             };
@@ -255,17 +257,23 @@ impl Client {
     /// Sends one request of an attempt within what is left of `budget`.
     /// One that went out on a pooled connection the server had closed is
     /// sent once more at once, on a new connection (once per attempt):
-    /// not an attempt, no token.
+    /// not an attempt and not a retry, but the server may have received
+    /// the first one, so the resend takes a token like every request —
+    /// else what the server sees would outrun `burst + per_second × t`.
     fn call(
         &self,
         target: &str,
         budget: &mut Budget,
+        take_token: &mut impl FnMut() -> bool,
         resends: &mut u32,
     ) -> Result<ureq::http::Response<ureq::Body>, AttemptError> {
         let opened = connects();
         match self.request(target, budget.left()?).call() {
             Ok(r) => Ok(r),
             Err(e) if *resends == 0 && connects() == opened && is_stale(&e) => {
+                if !budget.wait_for_token(take_token) {
+                    return Err(AttemptError::Timeout(TimeoutPhase::Budget));
+                }
                 *resends += 1;
                 let resent = self.request(target, budget.left()?).call();
                 resent.map_err(|e| self.classify(e))

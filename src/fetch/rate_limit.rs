@@ -2,7 +2,8 @@
 //!
 //! A thin layer over the `ratelimit` crate's lock-free bucket: it starts
 //! full (`burst` tokens), refills continuously at `per_second`, and every
-//! HTTP attempt — retries and probes too — takes one token. Fractional
+//! request — retries, probes, redirect hops and resends too — takes one
+//! token: the bound holds as the server counts requests. Fractional
 //! rates keep their precision: 0.5/s means one request every 2 s, 0.001/s
 //! one every 1000 s. Waiting for a token goes
 //! through [`RunControl`], so it respects the deadline and Ctrl-C.
