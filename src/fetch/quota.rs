@@ -400,113 +400,126 @@ mod tests {
         assert_eq!(held(0, None), None);
     }
 
+    /// A case of several values on one answer: its header lines, and the
+    /// quota read as (remaining, reset in ms).
+    type Several = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        (u64, Option<u64>),
+    );
+
+    /// Several values on one answer, the most restrictive expected.
+    const SEVERAL: &[Several] = &[
+        (
+            "a second RateLimit line",
+            &[
+                ("ratelimit", "\"burst\";r=9;t=1"),
+                ("ratelimit", "\"day\";r=0;t=600"),
+            ],
+            (0, Some(600_000)),
+        ),
+        (
+            "a second line with more left",
+            &[
+                ("ratelimit", "\"day\";r=3;t=600"),
+                ("ratelimit", "\"burst\";r=9;t=1"),
+            ],
+            (3, Some(600_000)),
+        ),
+        (
+            "list members, two at 0: the latest reset",
+            &[("ratelimit", "\"a\";r=0;t=5, \"b\";r=0;t=50, \"c\";r=2;t=1")],
+            (0, Some(50_000)),
+        ),
+        (
+            "lines at 0, the latest reset on the first",
+            &[
+                ("ratelimit", "\"a\";r=0;t=50"),
+                ("ratelimit", "\"b\";r=0;t=5"),
+            ],
+            (0, Some(50_000)),
+        ),
+        (
+            "at 0, a known reset over none",
+            &[("ratelimit", "\"a\";r=0"), ("ratelimit", "\"b\";r=0;t=5")],
+            (0, Some(5000)),
+        ),
+        (
+            "draft -07 and -08 forms on two lines",
+            &[
+                ("ratelimit", "limit=10, remaining=4, reset=3"),
+                ("ratelimit", "\"x\";r=6;t=1"),
+            ],
+            (4, Some(3000)),
+        ),
+        (
+            "RateLimit says some left, X-RateLimit says none",
+            &[
+                ("ratelimit", "\"default\";r=40;t=30"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1700000090"),
+            ],
+            (0, Some(90_000)),
+        ),
+        (
+            "RateLimit-* and X-RateLimit-* both at 0: the later reset",
+            &[
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "120"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1700000030"),
+            ],
+            (0, Some(120_000)),
+        ),
+        (
+            "two families with quota left: the smaller",
+            &[
+                ("ratelimit-remaining", "7"),
+                ("ratelimit-reset", "1"),
+                ("x-rate-limit-remaining", "2"),
+                ("x-rate-limit-reset", "9"),
+            ],
+            (2, Some(9000)),
+        ),
+        (
+            "one family on two lines",
+            &[
+                ("ratelimit-remaining", "5"),
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "2"),
+                ("ratelimit-reset", "8"),
+            ],
+            (0, Some(8000)),
+        ),
+        (
+            "one family as a joined list",
+            &[
+                ("x-ratelimit-remaining", "5, 0"),
+                ("x-ratelimit-reset", "2, 8"),
+            ],
+            (0, Some(8000)),
+        ),
+        (
+            "a malformed value beside a good one says nothing",
+            &[
+                ("ratelimit", "garbage"),
+                ("ratelimit-remaining", "3"),
+                ("ratelimit-reset", "soon"),
+            ],
+            (3, None),
+        ),
+    ];
+
     /// Several values on one answer: the most restrictive wins — the
     /// least remaining, and at remaining 0 the latest reset.
     #[test]
     fn the_most_restrictive_of_several_values_wins() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<Quota>);
-        let cases: &[Case] = &[
-            (
-                "a second RateLimit line",
-                &[
-                    ("ratelimit", "\"burst\";r=9;t=1"),
-                    ("ratelimit", "\"day\";r=0;t=600"),
-                ],
-                q(0, Some(600_000)),
-            ),
-            (
-                "a second line with more left",
-                &[
-                    ("ratelimit", "\"day\";r=3;t=600"),
-                    ("ratelimit", "\"burst\";r=9;t=1"),
-                ],
-                q(3, Some(600_000)),
-            ),
-            (
-                "list members, two at 0: the latest reset",
-                &[("ratelimit", "\"a\";r=0;t=5, \"b\";r=0;t=50, \"c\";r=2;t=1")],
-                q(0, Some(50_000)),
-            ),
-            (
-                "lines at 0, the latest reset on the first",
-                &[
-                    ("ratelimit", "\"a\";r=0;t=50"),
-                    ("ratelimit", "\"b\";r=0;t=5"),
-                ],
-                q(0, Some(50_000)),
-            ),
-            (
-                "at 0, a known reset over none",
-                &[("ratelimit", "\"a\";r=0"), ("ratelimit", "\"b\";r=0;t=5")],
-                q(0, Some(5000)),
-            ),
-            (
-                "draft -07 and -08 forms on two lines",
-                &[
-                    ("ratelimit", "limit=10, remaining=4, reset=3"),
-                    ("ratelimit", "\"x\";r=6;t=1"),
-                ],
-                q(4, Some(3000)),
-            ),
-            (
-                "RateLimit says some left, X-RateLimit says none",
-                &[
-                    ("ratelimit", "\"default\";r=40;t=30"),
-                    ("x-ratelimit-remaining", "0"),
-                    ("x-ratelimit-reset", "1700000090"),
-                ],
-                q(0, Some(90_000)),
-            ),
-            (
-                "RateLimit-* and X-RateLimit-* both at 0: the later reset",
-                &[
-                    ("ratelimit-remaining", "0"),
-                    ("ratelimit-reset", "120"),
-                    ("x-ratelimit-remaining", "0"),
-                    ("x-ratelimit-reset", "1700000030"),
-                ],
-                q(0, Some(120_000)),
-            ),
-            (
-                "two families with quota left: the smaller",
-                &[
-                    ("ratelimit-remaining", "7"),
-                    ("ratelimit-reset", "1"),
-                    ("x-rate-limit-remaining", "2"),
-                    ("x-rate-limit-reset", "9"),
-                ],
-                q(2, Some(9000)),
-            ),
-            (
-                "one family on two lines",
-                &[
-                    ("ratelimit-remaining", "5"),
-                    ("ratelimit-remaining", "0"),
-                    ("ratelimit-reset", "2"),
-                    ("ratelimit-reset", "8"),
-                ],
-                q(0, Some(8000)),
-            ),
-            (
-                "one family as a joined list",
-                &[
-                    ("x-ratelimit-remaining", "5, 0"),
-                    ("x-ratelimit-reset", "2, 8"),
-                ],
-                q(0, Some(8000)),
-            ),
-            (
-                "a malformed value beside a good one says nothing",
-                &[
-                    ("ratelimit", "garbage"),
-                    ("ratelimit-remaining", "3"),
-                    ("ratelimit-reset", "soon"),
-                ],
-                q(3, None),
-            ),
-        ];
-        for (case, headers, want) in cases {
-            assert_eq!(read(headers), *want, "{case}: got vs want");
+        for (case, headers, (remaining, reset_ms)) in SEVERAL {
+            assert_eq!(
+                read(headers),
+                q(*remaining, *reset_ms),
+                "{case}: got vs want"
+            );
         }
     }
 }
