@@ -85,7 +85,7 @@
 //!
 //! | key | default | |
 //! |---|---|---|
-//! | `rate_limit` | 5/s, burst 5 | per source, every attempt takes a token |
+//! | `rate_limit` | 5/s, burst 5 | per source, every request takes a token |
 //! | `retry` | 3 retries, 500 ms base, 4 s cap | wait uniform in [d/2, d] |
 //! | `breaker` | 3 failures, 15 s cooldown | then one probe |
 //! | `timeouts` | connect 3 s, read 8 s | |

@@ -764,16 +764,14 @@ impl<'a> Fetcher<'a> {
     /// After an answer: a quota announced as used up holds the source's
     /// next request until the reset (at most an hour, said in the log).
     fn note_quota(&mut self, quota: Option<quota::Quota>, page_no: u64) {
-        let Some(reset) = quota.filter(|q| q.exhausted()).and_then(|q| q.reset) else {
+        let Some(quota::Hold { wait, capped_from }) = quota.and_then(|q| q.hold(MAX_QUOTA_WAIT))
+        else {
             return;
         };
-        let wait = if reset > MAX_QUOTA_WAIT {
+        if let Some(reset) = capped_from {
             let asked = reset.as_secs();
             warn!(source = self.name(), page = page_no, event = "quota_reset_capped", reset_s = asked, capped_s = MAX_QUOTA_WAIT.as_secs(); "");
-            MAX_QUOTA_WAIT
-        } else {
-            reset
-        };
+        }
         if !wait.is_zero() {
             let wait_ms = wait.as_millis() as u64;
             info!(source = self.name(), page = page_no, event = "quota_wait", wait_ms = wait_ms; "");
