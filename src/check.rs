@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
+use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
@@ -67,6 +68,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     let agent = client::agent();
     control.set_agent(agent.clone());
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
+    let tokens = Arc::new(Tokens::for_config(config));
     (0..one_page.sources.len())
         .map(|i| {
             let shared = Shared {
@@ -74,6 +76,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 control,
                 redactor: Arc::clone(&redactor),
                 board: Arc::clone(&board),
+                tokens: Arc::clone(&tokens),
             };
             // Room for any first page: nothing consumes while it is fetched.
             let (tx, rx) = queue::bounded(usize::MAX / 2);

@@ -204,6 +204,7 @@ fn shared(control: &RunControl) -> Shared<'_> {
         control,
         redactor: Default::default(),
         board: Arc::new(Mutex::new(vec![Live::default()])),
+        tokens: Default::default(),
     }
 }
 

@@ -192,6 +192,13 @@ impl Client {
         }
     }
 
+    /// The same client, its headers from `hook` (an OAuth2 source's
+    /// bearer token, or a token endpoint's client credentials).
+    pub fn with_headers(mut self, hook: Arc<dyn HeaderHook>) -> Self {
+        self.headers = hook;
+        self
+    }
+
     /// Sends `request`, following up to [`MAX_REDIRECTS`] redirects, spending
     /// at most `time_left`: connecting within `connect_ms`, headers within
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
@@ -294,9 +301,13 @@ impl Client {
             // clients do the same for 301 and 302).
             Method::Post if target == request.url => {
                 let post = self.configured(self.agent.post(target), target, budget);
+                let content_type = match request.form {
+                    true => "application/x-www-form-urlencoded",
+                    false => "application/json",
+                };
                 match &request.body {
                     Some(body) => post
-                        .header("content-type", "application/json")
+                        .header("content-type", content_type)
                         .send(body.as_bytes()),
                     None => post.send_empty(),
                 }

@@ -180,6 +180,19 @@ pub struct FetchCounts {
     /// Where the first page's item array was found (`items_path`, or what
     /// the detection found; empty for a body that is the array).
     pub items_at: Option<String>,
+    /// OAuth2 token requests this source sent.
+    pub auth: AuthCounts,
+}
+
+/// What a source did for its OAuth2 token (the summary's `auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthCounts {
+    /// Requests to the token endpoint.
+    pub token_requests: u64,
+    /// Tokens fetched to replace one (before expiry, or after a 401).
+    pub refreshes: u64,
+    /// Of those, the ones a 401 asked for.
+    pub forced_refreshes: u64,
 }
 
 impl FetchCounts {

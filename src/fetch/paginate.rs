@@ -150,6 +150,7 @@ impl Paginator {
             method: self.method,
             url: url.to_string(),
             body: self.body.clone(),
+            form: false,
             position: None,
         }
     }

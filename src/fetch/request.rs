@@ -24,9 +24,11 @@ pub struct Request {
     pub method: Method,
     /// The URL as requested (secrets included: whoever shows it redacts).
     pub url: String,
-    /// A JSON body, sent with `Content-Type: application/json`; `None` for
-    /// a GET.
+    /// The body: JSON (`Content-Type: application/json`), or a form when
+    /// `form` says so; `None` for a GET.
     pub body: Option<String>,
+    /// The body is `application/x-www-form-urlencoded` (a token request).
+    pub form: bool,
     /// Where this page is in the source's pagination; `None` for a start
     /// that has no number for it (a cursor style's first page, a start
     /// URL).

@@ -111,11 +111,21 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
         .map(|(code, n)| (code.to_string(), json!(n)))
         .collect();
     m.insert("responses".into(), Value::Object(responses));
+    // `auth` is said for sources that authenticate (or somehow failed so).
     let errors: Map<String, Value> = ErrorKind::ALL
         .iter()
+        .filter(|&&k| k != ErrorKind::Auth || s.authenticated || f.error(k) > 0)
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));
+    if s.oauth2 {
+        let a = f.auth;
+        m.insert(
+            "auth".into(),
+            json!({"token_requests": a.token_requests, "refreshes": a.refreshes,
+                   "forced_refreshes": a.forced_refreshes}),
+        );
+    }
     let count = |counts: &[u64], i: usize| counts.get(i).copied().unwrap_or(0);
     let invalid: Map<String, Value> = (s.reasons.iter().enumerate())
         .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
