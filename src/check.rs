@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
+use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Envelope, Live, LiveBoard, Seen, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
@@ -79,6 +80,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     let agent = client::agent();
     control.set_agent(agent.clone());
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
+    let tokens = Arc::new(Tokens::for_config(config));
     (0..one_page.sources.len())
         .map(|i| {
             let shared = Shared {
@@ -86,6 +88,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 control,
                 redactor: Arc::clone(&redactor),
                 board: Arc::clone(&board),
+                tokens: Arc::clone(&tokens),
             };
             // Room for any first page: nothing consumes while it is fetched.
             let (tx, rx) = queue::bounded(usize::MAX / 2);

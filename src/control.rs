@@ -139,12 +139,44 @@ impl RunControl {
     }
 
     /// `now + d`; a `d` too large for an `Instant` (a hostile
-    /// `Retry-After`) gives a moment past the deadline instead of a panic.
+    /// `Retry-After`) gives a moment past the deadline instead of a panic
+    /// — or, for a deadline that is itself the last `Instant` there is
+    /// (a run without end), that deadline.
     pub fn after(&self, d: Duration) -> Instant {
         let now = Instant::now();
-        now.checked_add(d)
-            .unwrap_or_else(|| self.deadline.max(now) + Duration::from_nanos(1))
+        now.checked_add(d).unwrap_or_else(|| {
+            let deadline = self.deadline.max(now);
+            deadline
+                .checked_add(Duration::from_nanos(1))
+                .unwrap_or(deadline)
+        })
     }
+}
+
+/// `t + d`, or the last `Instant` after `t` there is when that overflows:
+/// where a server-given duration (or one derived from it) meets the clock
+/// and "as late as can be" is the right answer rather than a panic.
+pub fn saturating_add(t: Instant, d: Duration) -> Instant {
+    if let Some(end) = t.checked_add(d) {
+        return end;
+    }
+    // Overflow is rare (centuries of `d`), so a bisection over the
+    // nanoseconds is cheap: at most ~100 `checked_add`s.
+    let (mut fits, mut overflows) = (0u128, d.as_nanos());
+    while overflows - fits > 1 {
+        let mid = fits + (overflows - fits) / 2;
+        match t.checked_add(nanos(mid)) {
+            Some(_) => fits = mid,
+            None => overflows = mid,
+        }
+    }
+    t.checked_add(nanos(fits)).unwrap_or(t)
+}
+
+/// A `Duration` of `n` nanoseconds (`n` is below `Duration::MAX`'s).
+fn nanos(n: u128) -> Duration {
+    const NANOS: u128 = 1_000_000_000;
+    Duration::new((n / NANOS) as u64, (n % NANOS) as u32)
 }
 
 /// Locks a mutex, taking the data even if another thread panicked with it:
@@ -172,6 +204,37 @@ mod tests {
         let control = RunControl::new(Instant::now() + Duration::from_secs(60));
         assert!(control.after(Duration::MAX) > control.deadline());
         assert_eq!(control.wait(Duration::MAX), Err(Stop::Deadline));
+    }
+
+    /// A run whose deadline is the last `Instant` there is: a wait of any
+    /// length is computed without a panic (it once added 1 ns to it).
+    #[test]
+    fn an_absurd_wait_under_the_last_deadline_is_not_a_panic() {
+        let last = saturating_add(Instant::now(), Duration::MAX);
+        assert!(last.checked_add(Duration::from_nanos(1)).is_none());
+        let control = RunControl::new(last);
+        assert_eq!(control.after(Duration::MAX), last);
+        let ms = Duration::from_millis(1);
+        assert!(control.after(ms) <= Instant::now() + ms);
+    }
+
+    #[test]
+    fn saturating_add_is_the_sum_or_the_last_instant() {
+        let t = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(saturating_add(t, hour), t + hour);
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::new(i64::MAX as u64, 999_999_999),
+        ] {
+            let end = saturating_add(t, huge);
+            assert!(end > t + hour, "{huge:?}");
+            assert!(
+                end.checked_add(Duration::from_nanos(1)).is_none(),
+                "{huge:?}"
+            );
+        }
     }
 
     #[test]

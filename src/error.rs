@@ -38,6 +38,9 @@ pub enum AttemptError {
     /// The host name does not exist: the resolver's permanent "no such
     /// name" answer. Retrying cannot cure a mistyped host.
     Dns(String),
+    /// A 401 to a request sent with a token just refreshed because of a
+    /// 401: the server does not accept this client's tokens.
+    Unauthorized,
 }
 
 impl AttemptError {
@@ -54,7 +57,8 @@ impl AttemptError {
             | AttemptError::NoItems(_)
             | AttemptError::Redirect(_)
             | AttemptError::BadUrl(_)
-            | AttemptError::Dns(_) => false,
+            | AttemptError::Dns(_)
+            | AttemptError::Unauthorized => false,
         }
     }
 
@@ -74,6 +78,7 @@ impl AttemptError {
             AttemptError::BodyTooLarge(_) => Some(ErrorKind::BodyTooLarge),
             AttemptError::NoItems(_) => Some(ErrorKind::NoItems),
             AttemptError::Dns(_) => Some(ErrorKind::Dns),
+            AttemptError::Unauthorized => Some(ErrorKind::Auth),
         }
     }
 
@@ -142,11 +147,13 @@ pub enum ErrorKind {
     PaginationLoop,
     /// The host name does not exist.
     Dns,
+    /// No token, or a token the server kept refusing (SPEC §11).
+    Auth,
 }
 
 impl ErrorKind {
     /// Every kind, in summary order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Timeout,
         ErrorKind::Transport,
         ErrorKind::MalformedJson,
@@ -155,6 +162,7 @@ impl ErrorKind {
         ErrorKind::NoItems,
         ErrorKind::PaginationLoop,
         ErrorKind::Dns,
+        ErrorKind::Auth,
     ];
 
     /// The key in the summary's `errors`.
@@ -168,6 +176,7 @@ impl ErrorKind {
             ErrorKind::NoItems => "no_items",
             ErrorKind::PaginationLoop => "pagination_loop",
             ErrorKind::Dns => "dns",
+            ErrorKind::Auth => "auth",
         }
     }
 }
@@ -283,6 +292,9 @@ impl fmt::Display for AttemptError {
             AttemptError::Redirect(detail) => write!(f, "redirect: {detail}"),
             AttemptError::BadUrl(detail) => write!(f, "bad url: {detail}"),
             AttemptError::Dns(detail) => write!(f, "dns: {detail}"),
+            AttemptError::Unauthorized => {
+                f.write_str("auth: status 401 again with a token fetched after a 401")
+            }
         }
     }
 }

@@ -35,9 +35,10 @@
 //! Shared state is small and named: the [`RunControl`] (deadline,
 //! interrupt flag, the agent to shut down), the [`Redactor`] (an
 //! `Arc`, immutable, built from the config: there is no global registry
-//! of secrets), and the `Stats` mutex (fetchers post a small live view for
-//! the progress display, the processor adds item-side counters once per
-//! chunk; no one holds it across I/O).
+//! of secrets), the [`LiveBoard`] (each fetcher posts a small live view
+//! of itself there for the progress display) and the `Stats` mutex (the
+//! processor adds item-side counters once per chunk, the pipeline files
+//! each fetcher's outcome); no one holds a lock across I/O.
 //!
 //! # Error policy
 //!
@@ -84,7 +85,7 @@
 //!
 //! | key | default | |
 //! |---|---|---|
-//! | `rate_limit` | 5/s, burst 5 | per source, every attempt takes a token |
+//! | `rate_limit` | 5/s, burst 5 | per source, every request takes a token |
 //! | `retry` | 3 retries, 500 ms base, 4 s cap | wait uniform in [d/2, d] |
 //! | `breaker` | 3 failures, 15 s cooldown | then one probe |
 //! | `timeouts` | connect 3 s, read 8 s | |
@@ -109,54 +110,36 @@
 //!
 //! # Modules
 //!
-//! One concept per file; a lower module never imports a higher one.
+//! The tree reads as the data path: the leaves every stage uses, then one
+//! folder per stage in the order a run goes through them, then the
+//! commands that put them together. `lib.rs` declares them in that order,
+//! and a module uses only the modules declared before it (the
+//! `tests/layout.rs` test checks every `crate::` path), so there is no
+//! import cycle between them.
 //!
-//! | file | what it holds |
+//! | where | what it holds |
 //! |---|---|
 //! | `main.rs` | the binary: parse → load config → run → exit code; the signal handler |
-//! | `cli.rs` | argh's definitions of the commands and flags (binary only) |
-//! | `demo.rs` | the built-in demo and `serve-mock` (binary only; uses `testsupport`) |
-//! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
-//! | `check.rs` | `ingest check`: the first page of each source, reported |
-//! | `config/mod.rs` | the validated [`Config`], its defaults, its redacted JSON |
-//! | `config/validate.rs` | ingest's config schema: the walk from JSON to [`Config`] |
-//! | `config/record.rs` | the `record` key: declared schemas read and written back |
-//! | `config/incremental.rs` | the `incremental` key of a source |
-//! | `config/json.rs` | reading JSON values with key-path errors (a generic toolkit) |
-//! | `dot_path.rs` | `DotPath`: one parsed dot path, used for every path |
-//! | `fetch/mod.rs` | one source's [`Fetcher`]: page loop and attempt phases |
-//! | `fetch/client.rs` | one HTTP attempt: send, receive within budget, classify |
-//! | `fetch/page.rs` | a page body: its item spans, its envelope, `Link` headers |
-//! | `fetch/paginate.rs` | the pagination styles as a state machine without I/O |
-//! | `fetch/retry.rs` | `RetryPolicy`: retry or give up, backoff, `Retry-After` |
-//! | `fetch/quota.rs` | the quota a server announces in its headers |
-//! | `fetch/breaker.rs` | the circuit breaker, time passed in |
-//! | `fetch/rate_limit.rs` | the token bucket (`ratelimit`), deadline-aware |
-//! | `queue.rs` | the queue of batches between fetchers and processor, bounded in items |
-//! | `node.rs` | one item parsed where it is normalized: a borrowed JSON tree, and its writer |
-//! | `process.rs` | the processor: chunks, parallel parse and normalize, dedupe, write |
-//! | `normalize.rs` | one item into a [`Record`], or an [`InvalidReason`] |
-//! | `price.rs` | price strings: symbols, codes, separators |
-//! | `dedupe.rs` | the first-wins index of `source:id` keys |
-//! | `aggregate.rs` | the counters of a run, per source and in total |
-//! | `state.rs` | the `--state` file: resume positions, bookmarks, fingerprints |
-//! | `position.rs` | where a source's pagination stands, in its style's terms |
-//! | `bookmark.rs` | incremental bookmarks, compared as instants or integers |
-//! | `summary.rs` | `summary.json` and the end table |
-//! | `stdout.rs` | records on stdout: whole lines per chunk, a closed pipe that ends delivery, not the run |
-//! | `singer.rs` | Singer messages: SCHEMA from a record schema, RECORD, STATE |
-//! | `atomic.rs` | files that appear under their final name only when whole; the set a forced exit leaves; stale temporary files |
-//! | `time.rs` | RFC 3339 timestamps in UTC |
-//! | `progress.rs` | the progress display on a terminal |
-//! | `logging.rs` | the logger: structured fields as text or JSON |
-//! | `control.rs` | [`RunControl`]: the deadline and the interrupt |
-//! | `redact.rs` | [`Redactor`]: secrets out of every URL shown |
-//! | `url.rs` | URL splitting, resolving, encoding, checks (a leaf) |
+//! | `cli.rs`, `demo.rs` | argh's commands and flags; the built-in demo and `serve-mock` (binary only) |
+//! | **leaves** | |
+//! | `control.rs` | [`RunControl`]: the deadline (and which setting it came from) and the interrupt |
+//! | `text.rs` | the one way a long value is cut short in a message (characters, `…`) |
+//! | `time.rs` | the one calendar: RFC 3339 in UTC for records and for the clock |
+//! | `url.rs` | URL splitting, resolving, encoding, origins, checks |
+//! | **`json/`** | `node.rs`: one item parsed where it is normalized (a borrowed tree, and its writer); `dot_path.rs`: `DotPath`, every path a config names |
+//! | **`record/`** | items into records: `schema.rs` ([`RecordSchema`], [`FieldPaths`], [`InvalidReason`]), `normalize.rs` ([`normalize()`] → [`Record`]), `coerce.rs` (declared types), `price.rs`, `bookmark.rs` (incremental values) |
+//! | `redact.rs` | [`Redactor`]: secrets out of every URL and text shown |
+//! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`: those keys; `json.rs`: JSON with key-path errors |
 //! | `error.rs` | the error taxonomy and its typed counters |
-//! | `warnings.rs` | what looks wrong about a source's results, one line each |
-//! | `schema.rs` | record schemas: fields, lookups, types, invalid reasons |
-//! | `coerce.rs` | reading a value as a declared field type |
+//! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves), `position.rs` (a page in its style's terms) |
+//! | `queue.rs` | the bounded queue of batches between fetchers and processor |
+//! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
+//! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
+//! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk) |
+//! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |
+//! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
+//! | `check.rs` | `ingest check`: the first page of each source, reported |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -202,13 +185,13 @@ mod exit_code;
 mod check;
 
 pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
-pub use config::{Config, ConfigError, DeadlineFrom, Policies};
+pub use config::{Auth, Config, ConfigError, DeadlineFrom, Grant, Method, OAuth2, Policies};
 pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;
 pub use fetch::client::agent;
 pub use fetch::outcome::{Envelope, FetchCounts, Live, LiveBoard, PathSeen, Seen, SourceStatus};
-pub use fetch::request::{HeaderHook, Method, Request};
+pub use fetch::request::{HeaderHook, Request};
 pub use fetch::stop::StopReason;
 pub use fetch::{Fetcher, Shared, SourceOutcome};
 pub use json::Node;

@@ -7,7 +7,7 @@ mod demo;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ingest::{Config, DeadlineFrom, ExitCode, RunControl, RunOptions};
 
@@ -51,10 +51,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         eprintln!("ingest: {e}");
         return ExitCode::Usage;
     }
-    let deadline = started
-        .checked_add(config.deadline)
-        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
-    let control = Arc::new(RunControl::new(deadline).deadline_set_by(config.deadline_words()));
+    let control = Arc::new(config.control(started));
     install_signal_handler(&control);
     let options = RunOptions {
         out_dir: args.out,
@@ -108,9 +105,7 @@ fn check(args: cli::CheckArgs, started: Instant) -> ExitCode {
         eprintln!("ingest: {e}");
         return ExitCode::Usage;
     }
-    let control = Arc::new(
-        RunControl::new(started + config.deadline).deadline_set_by(config.deadline_words()),
-    );
+    let control = Arc::new(config.control(started));
     install_signal_handler(&control);
     let reports = ingest::check(&config, &control);
     cli::say(&ingest::render_check(&reports));

@@ -28,6 +28,7 @@ use log::{error, info, warn};
 use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
+use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::output::atomic::{
@@ -522,6 +523,8 @@ impl Threads<'_> {
             } else {
                 0..0
             };
+            // Sources with the same token endpoint and client share a token.
+            let tokens = Arc::new(Tokens::for_config(config));
             let fetchers: Vec<_> = spawned
                 .map(|i| {
                     let shared = Shared {
@@ -529,6 +532,7 @@ impl Threads<'_> {
                         control,
                         redactor: Arc::clone(redactor),
                         board: Arc::clone(board),
+                        tokens: Arc::clone(&tokens),
                     };
                     let fetcher = Fetcher::new(i, config, shared, options.seed)
                         .starting_at(plans[i].start.clone());

@@ -477,6 +477,40 @@ fn the_deadline_flag_cuts_a_hanging_source_and_shows_in_the_summary() {
     assert_eq!(summary["status"], "partial");
     assert_eq!(summary["sources"]["stuck"]["status"], "deadline");
     assert_eq!(summary["sources"]["stuck"]["records"], 4, "page 1 is kept");
+    let reason = summary["sources"]["stuck"]["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("the deadline was --deadline 1.5 (raise it there)"),
+        "the stop reason names the flag: {reason}"
+    );
+}
+
+/// A run stopped by the 60 s default deadline, which nobody chose, says
+/// so and how to raise it (a bulk run must not look like the server's
+/// fault); here the default is met early by starting the clock a minute
+/// ago, as a long run would.
+#[test]
+fn a_source_stopped_by_the_default_deadline_says_how_to_raise_it() {
+    let source = MockSource::new("stuck", Style::Page, 3, 4)
+        .faults_for_every_attempt(2, testsupport::FaultKind::Hang);
+    let server = MockServer::start(Scenario::new(3).with(source)).unwrap();
+    let config = ingest::Config::parse("t", &server.config_json().to_string()).unwrap();
+    assert_eq!(config.deadline_from, ingest::DeadlineFrom::Default);
+    let control = config.control(Instant::now() - Duration::from_millis(59_300));
+    let dir = OutDir::new();
+    let options = ingest::RunOptions {
+        out_dir: dir.0.join("out"),
+        ..ingest::RunOptions::default()
+    };
+    let report = ingest::run(&config, &options, &control).unwrap();
+    let stuck = &report.stats.sources[0];
+    assert_eq!(stuck.status.as_str(), "deadline");
+    let reason = stuck.stop_reason.as_ref().unwrap().to_string();
+    assert!(
+        reason.contains("the deadline was the default of 60 s (raise it with --deadline SECS, or deadline_ms in the config)"),
+        "{reason}"
+    );
+    let c = &stuck.counts;
+    assert_eq!(c.items, c.records + c.invalid_total() + c.duplicates);
 }
 
 /// A failure after fetching began (here: records.jsonl cannot be put in

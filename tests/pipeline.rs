@@ -204,6 +204,7 @@ fn shared(control: &RunControl) -> Shared<'_> {
         control,
         redactor: Default::default(),
         board: Arc::new(Mutex::new(vec![Live::default()])),
+        tokens: Default::default(),
     }
 }
 
@@ -270,7 +271,8 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
 }
 
 /// A tiny_http server answering `answers` in order (status, Location,
-/// body) and recording each request's path and headers.
+/// body) and recording each request's path and headers (with the method
+/// under `:method` and the body under `:body`).
 struct Scripted {
     server: tiny_http::Server,
 }
@@ -314,12 +316,12 @@ impl Scripted {
     fn serve(&self, answers: Vec<(u16, Option<String>, String)>) -> Seen {
         let mut seen = Vec::new();
         for (status, location, body) in answers {
-            let request = self
+            let mut request = self
                 .server
                 .recv_timeout(Duration::from_secs(10))
                 .unwrap()
                 .expect("a request");
-            let headers = request
+            let mut headers: BTreeMap<String, String> = request
                 .headers()
                 .iter()
                 .map(|h| {
@@ -329,6 +331,10 @@ impl Scripted {
                     )
                 })
                 .collect();
+            headers.insert(":method".into(), request.method().to_string());
+            let mut sent = String::new();
+            std::io::Read::read_to_string(request.as_reader(), &mut sent).unwrap();
+            headers.insert(":body".into(), sent);
             seen.push((request.url().to_string(), headers));
             let mut response = tiny_http::Response::from_string(body).with_status_code(status);
             if let Some(location) = location {
@@ -780,4 +786,159 @@ fn stale_keep_alive_connections_cost_no_retries() {
         PAGES as u64,
         "resends are not attempts"
     );
+}
+
+/// A `has_more` of true is a promise of another page: when the cursor it
+/// needs is missing (here the last item of a Stripe-like list has no
+/// `id`), the source stops with `error` and says which paths disagree,
+/// instead of ending `complete` with the rest of the data never asked
+/// for. The pages received are kept.
+#[test]
+fn has_more_true_without_a_cursor_is_an_error_not_the_end() {
+    let server = Scripted::new();
+    let page = |items: serde_json::Value, has_more: bool| {
+        json!({"object": "list", "data": items, "has_more": has_more}).to_string()
+    };
+    let answers = vec![
+        (
+            200,
+            None,
+            page(
+                json!([{"id": "a", "price": 1}, {"id": "b", "price": 2}]),
+                true,
+            ),
+        ),
+        (
+            200,
+            None,
+            page(
+                json!([{"id": "c", "price": 3}, {"ref": "d", "price": 4}]),
+                true,
+            ),
+        ),
+    ];
+    let (outcome, seen) = server.run_source(
+        "/v1/charges",
+        answers,
+        json!({"sources": [{"name": "s", "url": server.url("/v1/charges"), "pagination": {
+            "style": "cursor", "last_item_path": "id", "param": "starting_after",
+            "has_more_path": "has_more"}}]}),
+    );
+    assert_eq!(
+        seen.len(),
+        2,
+        "no third request: there is no cursor to send"
+    );
+    assert!(seen[1].0.ends_with("starting_after=b"), "{:?}", seen[1].0);
+    let s = outcome.source("s");
+    assert_eq!(s["status"], "error", "{s:#}");
+    let reason = s["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "has_more says there are more pages, but id of the last item has no value"
+        ),
+        "{reason}"
+    );
+    assert_eq!(outcome.summary["status"], "partial");
+    assert_eq!(n(s, "items"), 4);
+    assert_eq!(
+        n(s, "items"),
+        n(s, "records") + n(s, "invalid") + n(s, "duplicates")
+    );
+}
+
+/// Static auth (SPEC §11): a bearer token from the environment, HTTP Basic
+/// from `user:password@` in the URL (which leaves the URL), an API key in
+/// the query; each sent only to the source's origin, none in the summary.
+/// A POST source sends its JSON body on every page, and the loop guard
+/// tells its pages apart by URL and body.
+#[test]
+fn static_auth_and_post_bodies_go_to_the_sources_origin_only() {
+    std::env::set_var("INGEST_TEST_BEARER", "b3arer-token-value");
+    let (home, other) = (Scripted::new(), Scripted::new());
+    let page = |id: u32, next: serde_json::Value| {
+        json!({"data": [{"id": id, "price": 1}], "next": next}).to_string()
+    };
+    let port = |s: &Scripted| {
+        s.url("")
+            .trim_start_matches("http://127.0.0.1:")
+            .to_string()
+    };
+    let cases = [
+        (
+            json!({"auth": {"type": "bearer", "token": "env:INGEST_TEST_BEARER"}}),
+            home.url("/items"),
+            ("authorization", "Bearer b3arer-token-value"),
+        ),
+        (
+            json!({}),
+            format!("http://ingest:s%3Acret@127.0.0.1:{}/items", port(&home)),
+            ("authorization", "Basic aW5nZXN0OnM6Y3JldA=="),
+        ),
+        (
+            json!({"auth": {"type": "api_key", "name": "X-Api-Key", "value": "k3y-in-header"}}),
+            home.url("/items"),
+            ("x-api-key", "k3y-in-header"),
+        ),
+    ];
+    for (auth, url, (header, value)) in cases {
+        let mut source = json!({"name": "s", "url": url, "pagination": {"style": "next_url"},
+            "method": "POST", "body": {"query": "{ items }"}});
+        source
+            .as_object_mut()
+            .unwrap()
+            .extend(auth.as_object().unwrap().clone());
+        let config = json!({"sources": [source]});
+        let config = ingest::Config::parse("test", &config.to_string()).unwrap();
+        let (outcome, home_seen, other_seen) = std::thread::scope(|s| {
+            let h = s.spawn(|| home.serve(vec![(200, None, page(1, json!(other.url("/more"))))]));
+            let o = s.spawn(|| other.serve(vec![(200, None, page(2, json!(null)))]));
+            let outcome = run(&config);
+            (outcome, h.join().unwrap(), o.join().unwrap())
+        });
+        assert_eq!(home_seen[0].0, "/items", "no userinfo, no key in the URL");
+        let sent = &home_seen[0].1;
+        assert_eq!(
+            sent.get(header).map(String::as_str),
+            Some(value),
+            "{sent:?}"
+        );
+        assert_eq!(sent[":method"], "POST");
+        assert_eq!(sent[":body"], r#"{"query":"{ items }"}"#);
+        assert_eq!(sent["content-type"], "application/json");
+        let elsewhere = &other_seen[0].1;
+        assert!(
+            !elsewhere.contains_key(header),
+            "no credential to another origin: {elsewhere:?}"
+        );
+        assert_eq!(
+            elsewhere[":body"], r#"{"query":"{ items }"}"#,
+            "the same body"
+        );
+        let summary = outcome.summary.to_string();
+        for secret in ["b3arer-token-value", "s:cret", "s%3Acret", "k3y-in-header"] {
+            assert!(!summary.contains(secret), "{secret} in the summary");
+        }
+        let s = outcome.source("s");
+        assert_eq!(
+            (n(s, "records"), s["status"].as_str()),
+            (2, Some("complete"))
+        );
+    }
+}
+
+/// An API key in the query is set in the start URL and hidden wherever
+/// the URL is shown.
+#[test]
+fn an_api_key_in_the_query_is_sent_and_never_shown() {
+    let server = Scripted::new();
+    let (outcome, seen) = server.run_source(
+        "/items",
+        vec![(200, None, json!([{"id": 1, "price": 1}]).to_string())],
+        json!({"sources": [{"name": "s", "url": server.url("/items"),
+            "auth": {"type": "api_key", "name": "key", "value": "qu3ry-k3y", "in": "query"}}]}),
+    );
+    assert_eq!(seen[0].0, "/items?key=qu3ry-k3y");
+    assert!(!outcome.summary.to_string().contains("qu3ry-k3y"));
+    assert_eq!(n(outcome.source("s"), "records"), 1);
 }

@@ -184,6 +184,167 @@ fn github_x_ratelimit_headers_are_obeyed() {
     quota_family_is_obeyed(QuotaFamily::GitHub, Style::LinkHeader);
 }
 
+/// A source of 3 pages whose page 1 is answered with `status` (200: its
+/// items) and these header lines.
+fn announcing(status: u16, headers: &[(&str, &str)]) -> MockServer {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    serve(MockSource::new("alpha", Style::Page, 3, IPP).fault(
+        1,
+        1,
+        FaultKind::WithHeaders(status, headers),
+    ))
+}
+
+/// SPEC §4: a reset further away than an hour is capped at an hour and
+/// logged, whatever its size — never a panic (a reset near 2^63 once
+/// overflowed the clock: exit 1, page 1's items lost), never ignored
+/// (10^30 or u64::MAX once let the source go on sending at remaining 0).
+/// Each case answers page 1 with remaining 0 (with its items, or as a
+/// 429): an hour's wait would end past the 5 s deadline, so it is not
+/// started — the source stops `deadline` at once, says it was the quota,
+/// and keeps what page 1 brought.
+#[test]
+fn a_quota_reset_of_any_size_is_capped_at_an_hour() {
+    let digits_400 = format!("1{}", "0".repeat(400));
+    let remaining_0 = |family: &str, reset: &str| -> Vec<(String, String)> {
+        vec![
+            (format!("{family}-Remaining"), "0".into()),
+            (format!("{family}-Reset"), reset.into()),
+        ]
+    };
+    let cases = [
+        (
+            "i64::MAX seconds",
+            200,
+            remaining_0("RateLimit", "9223372036854775807"),
+        ),
+        (
+            "1.7e19 epoch",
+            200,
+            remaining_0("X-RateLimit", "17000000000000000000"),
+        ),
+        (
+            "u64::MAX",
+            200,
+            remaining_0("X-RateLimit", "18446744073709551615"),
+        ),
+        (
+            "10^30",
+            200,
+            remaining_0("RateLimit", "1000000000000000000000000000000"),
+        ),
+        ("400 digits", 200, remaining_0("RateLimit", &digits_400)),
+        (
+            "a 429 at i64::MAX",
+            429,
+            remaining_0("RateLimit", "9223372036854775807"),
+        ),
+        (
+            "an exponent past f64",
+            200,
+            vec![("RateLimit".into(), "\"default\";r=0;t=1e400".into())],
+        ),
+        (
+            "a day on a second RateLimit line",
+            200,
+            vec![
+                ("RateLimit".into(), "\"burst\";r=9;t=1".into()),
+                ("RateLimit".into(), "\"day\";r=0;t=86400".into()),
+            ],
+        ),
+    ];
+    for (case, status, headers) in cases {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let server = announcing(status, &headers);
+        let o = run(&config(&server, json!({"deadline_ms": 5000}), |_| {}));
+        let src = only(&o);
+        assert_eq!(src["status"], "deadline", "{case}: {src:#}");
+        let reason = src["stop_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("waiting 3600 s for the quota to reset"),
+            "{case}: {reason:?}"
+        );
+        assert_eq!(
+            pages_asked(&server),
+            [1],
+            "{case}: nothing sent at remaining 0"
+        );
+        let kept: &[usize] = if status == 200 { &[1] } else { &[] };
+        let expected = server
+            .truth()
+            .source("alpha")
+            .unwrap()
+            .expected(kept.iter().copied());
+        assert_eq!(o.keys(), expected.keys, "{case}: page 1's records");
+        assert!(
+            o.elapsed < Duration::from_secs(3),
+            "{case}: the wait was not started, yet the run took {:?}",
+            o.elapsed
+        );
+        assert_eq!(o.exit_code(), 3, "{case}");
+    }
+}
+
+/// Several quota values on one answer: the most restrictive wins (SPEC
+/// §4). Page 1 carries a lenient value and a strict one (remaining 0,
+/// reset in 300 ms) — on a second `RateLimit` line, or in another header
+/// family. The strict one is obeyed: page 2 waits for the reset (before,
+/// the second line or family was never read and page 2 went at once).
+#[test]
+fn the_most_restrictive_of_several_quota_values_is_obeyed() {
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "a second RateLimit line",
+            &[
+                ("RateLimit", "\"hour\";r=900;t=3000"),
+                ("RateLimit", "\"burst\";r=0;t=0.3"),
+            ],
+        ),
+        (
+            "RateLimit-* with quota left, X-Rate-Limit-* without",
+            &[
+                ("RateLimit-Remaining", "50"),
+                ("RateLimit-Reset", "30"),
+                ("X-Rate-Limit-Remaining", "0"),
+                ("X-Rate-Limit-Reset", "0.3"),
+            ],
+        ),
+        (
+            "two families at 0: the later reset",
+            &[
+                ("RateLimit-Remaining", "0"),
+                ("RateLimit-Reset", "0.01"),
+                ("X-RateLimit-Remaining", "0"),
+                ("X-RateLimit-Reset", "0.3"),
+            ],
+        ),
+    ];
+    for (case, headers) in cases {
+        let server = announcing(200, headers);
+        let o = run(&plain(&server));
+        assert_complete(&o, &server, 3);
+        let log = server.requests();
+        assert_eq!(pages_asked(&server), [1, 2, 3, 4], "{case}");
+        let gap = log[1].at - log[0].at;
+        assert!(
+            gap >= Duration::from_millis(250),
+            "{case}: page 2 came {gap:?} after a reset of 300 ms"
+        );
+        let src = only(&o);
+        assert!(
+            n(&src["waits_ms"], "quota") >= 250,
+            "{case}: {}",
+            src["waits_ms"]
+        );
+    }
+}
+
 /// `Retry-After: 0.2` is 200 ms, not ignored and not rounded away: the
 /// retry comes at least that long after the 429 (the backoff alone is at
 /// most 20 ms here).
@@ -402,7 +563,7 @@ fn stop_reason_says_why_a_source_did_not_end_cleanly() {
             json!({"deadline_ms": 600}),
             keep,
             "deadline",
-            "deadline reached before page 2",
+            "deadline reached before page 2 was done; the deadline was deadline_ms 600 of the config (raise it there, or with --deadline SECS)",
         ),
         (
             "max_pages",

@@ -147,13 +147,28 @@ impl<'v> Obj<'v> {
 impl Walker<'_> {
     /// `v` as an object, with every key in `keys`.
     pub(super) fn object<'v>(&self, path: &str, v: &'v Value, keys: &[&str]) -> Result<Obj<'v>> {
+        self.object_of(path, v, &[keys])
+    }
+
+    /// [`object`](Self::object), its keys given in groups.
+    pub(super) fn object_of<'v>(
+        &self,
+        path: &str,
+        v: &'v Value,
+        groups: &[&[&str]],
+    ) -> Result<Obj<'v>> {
         let map = v
             .as_object()
             .ok_or_else(|| self.mismatch(path, "an object", v))?;
-        if let Some(key) = map.keys().find(|k| !keys.contains(&k.as_str())) {
+        let known = |key: &str| groups.iter().any(|keys| keys.contains(&key));
+        if let Some(key) = map.keys().find(|k| !known(k)) {
+            let all: Vec<&str> = groups
+                .iter()
+                .flat_map(|keys| keys.iter().copied())
+                .collect();
             return Err(self.error(
                 &child(path, key),
-                format_args!("unknown key (expected one of {})", keys.join(", ")),
+                format_args!("unknown key (expected one of {})", all.join(", ")),
             ));
         }
         Ok(Obj {

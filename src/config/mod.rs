@@ -20,11 +20,13 @@ use crate::json::DotPath;
 use crate::record::schema::{FieldPaths, RecordSchema};
 use crate::redact::Redactor;
 
+mod auth;
 mod incremental;
 mod json;
 mod record;
 mod validate;
 
+pub use auth::{Auth, Grant, OAuth2};
 pub use incremental::Incremental;
 
 #[cfg(test)]
@@ -104,6 +106,14 @@ pub struct SourceConfig {
     pub query: Vec<QueryParam>,
     /// What makes the source incremental (SPEC §9), if it is.
     pub incremental: Option<Incremental>,
+    /// How its requests authenticate (SPEC §11): the source's own `auth`,
+    /// else the top level's, else none (`user:password@` in `url` is
+    /// Basic).
+    pub auth: Option<Auth>,
+    /// The method of every request. Defaults to GET.
+    pub method: Method,
+    /// The JSON body of every request (POST only), written out once.
+    pub body: Option<String>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -143,6 +153,27 @@ impl fmt::Debug for QueryParam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = if self.secret { "***" } else { &self.value };
         write!(f, "{}={}", self.name, value)
+    }
+}
+
+/// The HTTP method of a source's requests. ingest only reads: a POST is
+/// a query (a search endpoint, GraphQL), retried like a GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Method {
+    /// Every request of a source by default.
+    #[default]
+    Get,
+    /// A query with a JSON body.
+    Post,
+}
+
+impl Method {
+    /// The method as it goes on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
     }
 }
 
@@ -309,6 +340,16 @@ impl Config {
         self.deadline_from = from;
     }
 
+    /// The run's control for a process that started at `started`: its
+    /// deadline, said as [`deadline_words`](Self::deadline_words). A
+    /// deadline too far for an `Instant` is a century away.
+    pub fn control(&self, started: std::time::Instant) -> crate::control::RunControl {
+        let deadline = started
+            .checked_add(self.deadline)
+            .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
+        crate::control::RunControl::new(deadline).deadline_set_by(self.deadline_words())
+    }
+
     /// The deadline as a stop reason names it: which setting, its value,
     /// and how to raise it.
     pub fn deadline_words(&self) -> String {
@@ -378,7 +419,12 @@ impl Config {
             .sources
             .iter()
             .flat_map(|s| s.headers.iter().filter(|h| h.secret))
-            .map(|h| h.value.as_str());
+            .map(|h| h.value.as_str())
+            .chain(
+                self.sources
+                    .iter()
+                    .flat_map(|s| s.auth.iter().flat_map(Auth::secrets)),
+            );
         let secret_params = self
             .sources
             .iter()
@@ -462,6 +508,17 @@ impl SourceConfig {
             out.insert("incremental".into(), incremental.to_json());
         }
         out.insert("keep_rejected".into(), json!(self.keep_rejected));
+        // Written when set, so that a GET source's summary reads as before.
+        if self.method != Method::Get {
+            out.insert("method".into(), json!(self.method.as_str()));
+        }
+        if let Some(body) = &self.body {
+            let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            out.insert("body".into(), body);
+        }
+        if let Some(auth) = &self.auth {
+            out.insert("auth".into(), auth.to_redacted_json());
+        }
         let headers: Map<String, Value> = self
             .headers
             .iter()

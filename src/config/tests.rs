@@ -109,6 +109,9 @@ fn spec_example_parses_to_its_values() {
             query: vec![],
             policies: Policies::default(),
             incremental: None,
+            auth: None,
+            method: Method::Get,
+            body: None,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -133,6 +136,9 @@ fn minimal_config_gets_every_default() {
             query: vec![],
             policies: Policies::default(),
             incremental: None,
+            auth: None,
+            method: Method::Get,
+            body: None,
         }],
         ..Config::default()
     };
@@ -253,10 +259,11 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, query, incremental, rate_limit, retry, breaker, timeouts, max_pages, \
-         max_failed_pages_in_a_row, max_body_bytes)"),
+         keep_rejected, headers, query, incremental, auth, method, body, rate_limit, retry, breaker, \
+         timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
-        "unknown key (expected one of sources, record, keep_rejected, rate_limit,"),
+        "unknown key (expected one of sources, record, keep_rejected, auth, queue_capacity, \
+         batch_size, deadline_ms, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
         "unknown key (expected one of id, name, price, currency, category)"),
     (Top, r#"{"retry": {"retries": 1}}"#, "retry.retries", "unknown key"),
@@ -574,6 +581,39 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     // An `env:` value with a newline is refused without being echoed.
     (Source, r#"{"headers": {"X-A": "env:INGEST_CFG_TEST_ENV_NEWLINE"}}"#,
         "sources[0].headers.X-A", "found an environment variable value with one"),
+    // `env:` inside a longer value would be sent as written: said, with
+    // how to write it, without the rest of the value.
+    (Source, r#"{"headers": {"Authorization": "Bearer env:GH_TOKEN"}}"#,
+        "sources[0].headers.Authorization",
+        "found \"env:GH_TOKEN\" inside a longer value, which would be sent as written"),
+    (Source, r#"{"query": {"sig": "v1,env:SIG"}}"#, "sources[0].query.sig", "\"env:SIG\" inside"),
+    // auth (SPEC §11).
+    (Source, r#"{"auth": {"token": "x"}}"#, "sources[0].auth.type",
+        "expected one of bearer, basic, api_key, oauth2, found nothing"),
+    (Source, r#"{"auth": {"type": "digest"}}"#, "sources[0].auth.type",
+        "unknown auth type \"digest\" (expected one of bearer, basic, api_key, oauth2)"),
+    (Source, r#"{"auth": {"type": "bearer"}}"#, "sources[0].auth.token", "the key is required"),
+    (Source, r#"{"auth": {"type": "bearer", "token": "t", "scope": "x"}}"#,
+        "sources[0].auth.scope", "unknown key (expected one of type, token)"),
+    (Source, r#"{"auth": {"type": "bearer", "token": 12345}}"#, "sources[0].auth.token",
+        "expected a string, found a number"),
+    (Source, r#"{"auth": {"type": "basic", "username": "a:b", "password": "p"}}"#,
+        "sources[0].auth.username", "without ':'"),
+    (Source, r#"{"auth": {"type": "api_key", "name": "k", "value": "v", "in": "cookie"}}"#,
+        "sources[0].auth.in", "expected \"header\" or \"query\""),
+    (Source, r#"{"auth": {"type": "oauth2", "token_url": "ftp://t", "client_id": "c"}}"#,
+        "sources[0].auth.token_url", "expected the token endpoint's http(s) URL"),
+    (Source, r#"{"auth": {"type": "oauth2", "grant": "password", "token_url": "http://t/", "client_id": "c"}}"#,
+        "sources[0].auth.grant", "expected \"client_credentials\" or \"refresh_token\""),
+    (Source, r#"{"auth": {"type": "oauth2", "grant": "refresh_token", "token_url": "http://t/", "client_id": "c"}}"#,
+        "sources[0].auth.refresh_token", "expected a refresh token"),
+    (Source, r#"{"auth": {"type": "oauth2", "token_url": "http://t/", "client_id": "c", "scopes": "a"}}"#,
+        "sources[0].auth.scopes", "unknown key"),
+    (File, r#"{"sources": [{"name": "a", "url": "http://u:p@x/", "auth": {"type": "bearer", "token": "t"}}]}"#,
+        "sources[0].url", "in the URL (user:password@) or in \"auth\", not both"),
+    // method and body.
+    (Source, r#"{"method": "PUT"}"#, "sources[0].method", "expected \"GET\" or \"POST\""),
+    (Source, r#"{"body": {"q": 1}}"#, "sources[0].body", "expected no body with method GET"),
 ];
 
 #[test]
@@ -723,7 +763,6 @@ fn urls_must_be_http_with_a_host() {
     for good in [
         "http://x",
         "https://x.example:8443/a?b=c#d",
-        "http://u:p@x/",
         "http://[::1]:9/",
         "http://127.0.0.1:9001/products",
         "http://x:65535/",
@@ -734,6 +773,10 @@ fn urls_must_be_http_with_a_host() {
     }
     let text = json!({"sources": [{"name": "a", "url": "http://x/café"}]}).to_string();
     assert_eq!(source(&text).url, "http://x/caf%C3%A9", "sent as ASCII");
+    // Credentials in the URL are HTTP Basic, and leave the URL.
+    let text = json!({"sources": [{"name": "a", "url": "http://u:p@x/"}]}).to_string();
+    assert_eq!(source(&text).url, "http://x/");
+    assert!(matches!(source(&text).auth, Some(Auth::Basic { .. })));
     // A rejected URL is shown redacted.
     let text = json!({"sources": [{"name": "a", "url": "ftp://x/?api_key=hunter2"}]}).to_string();
     let message = parse(&text).unwrap_err().0;
@@ -1386,5 +1429,87 @@ fn the_redactor_knows_the_configs_secret_values() {
             .redactor()
             .redact_url("http://x/b?sig=echo-me-9f2&n=query-s3cret&p=pass-w0rd-7"),
         "http://x/b?sig=***&n=***&p=***"
+    );
+}
+
+#[test]
+fn the_policy_keys_read_are_the_policy_keys_written() {
+    let written: Vec<String> = Policies::default().to_json().keys().cloned().collect();
+    assert_eq!(
+        written,
+        super::validate::POLICY_KEYS,
+        "one list of policy keys"
+    );
+}
+
+#[test]
+fn auth_method_and_body_are_read_and_shown_without_secrets() {
+    std::env::set_var("INGEST_CFG_TEST_CLIENT_SECRET", "s3cr3t-client");
+    let config = parse(
+        &json!({
+            "auth": {"type": "bearer", "token": "top-level-token"},
+            "sources": [
+                {"name": "a", "url": "http://x/"},
+                {"name": "b", "url": "http://user:pa%24%24word@x/list", "method": "POST",
+                 "body": {"query": "{ items }"}},
+                {"name": "c", "url": "http://x/?a=1", "auth": {"type": "api_key", "name": "api_key",
+                 "value": "k3y-value", "in": "query"}},
+                {"name": "d", "url": "http://x/", "auth": {"type": "oauth2",
+                 "token_url": "http://auth/token", "client_id": "ingest",
+                 "client_secret": "env:INGEST_CFG_TEST_CLIENT_SECRET", "scope": "read:a read:b",
+                 "extra": {"resource": "r"}, "client_auth": "body", "refresh_margin_ms": 5000}},
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let [a, b, c, d] = &config.sources[..] else {
+        panic!("four sources")
+    };
+    assert_eq!(
+        a.auth,
+        Some(Auth::Bearer {
+            token: "top-level-token".into()
+        }),
+        "inherited"
+    );
+    assert_eq!(b.url, "http://x/list", "the userinfo leaves the URL");
+    assert_eq!(
+        b.auth,
+        Some(Auth::Basic {
+            username: "user".into(),
+            password: "pa$$word".into()
+        })
+    );
+    assert_eq!(
+        (b.method, b.body.as_deref()),
+        (Method::Post, Some(r#"{"query":"{ items }"}"#))
+    );
+    assert_eq!(c.url, "http://x/?a=1&api_key=k3y-value");
+    let Some(Auth::OAuth2(o)) = &d.auth else {
+        panic!("oauth2: {:?}", d.auth)
+    };
+    assert_eq!(o.grant, Grant::ClientCredentials, "the default grant");
+    assert_eq!(o.client_secret.as_deref(), Some("s3cr3t-client"));
+    assert_eq!(o.scope.as_deref(), Some("read:a read:b"));
+    assert_eq!(o.extra, [("resource".to_string(), "r".to_string())]);
+    assert!(!o.client_auth_basic);
+    assert_eq!(o.refresh_margin, Duration::from_millis(5000));
+    let shown = config.to_redacted_json().to_string();
+    for secret in ["top-level-token", "pa$$word", "k3y-value", "s3cr3t-client"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(
+        shown.contains(r#""method":"POST","body":{"query":"{ items }"}"#),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(r#""method":"GET""#),
+        "a GET source says nothing new: {shown}"
+    );
+    let redactor = config.redactor();
+    assert_eq!(
+        redactor.redact_text("echoed top-level-token and s3cr3t-client"),
+        "echoed *** and ***"
     );
 }

@@ -17,8 +17,8 @@ use crate::url::{encode_non_ascii, is_http_url};
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
-    Config, ConfigError, CursorFrom, DeadlineFrom, Header, Pagination, Policies, QueryParam,
-    RetrySettings, SourceConfig,
+    Auth, Config, ConfigError, CursorFrom, DeadlineFrom, Header, Method, Pagination, Policies,
+    QueryParam, RetrySettings, SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -28,21 +28,29 @@ pub const MAX_QUEUE_CAPACITY: u64 = 1_000_000;
 /// Largest `batch_size` accepted (items normalized together).
 pub const MAX_BATCH_SIZE: u64 = 100_000;
 
-const TOP_KEYS: &[&str] = &[
-    "sources",
-    "record",
-    "keep_rejected",
+/// The policies, at the top level and in any source (over the top
+/// level's): read by `policies`, written by `Policies::to_json` (a test
+/// checks that the two agree).
+pub(super) const POLICY_KEYS: &[&str] = &[
     "rate_limit",
     "retry",
     "breaker",
     "timeouts",
-    "queue_capacity",
-    "batch_size",
-    "deadline_ms",
     "max_pages",
     "max_failed_pages_in_a_row",
     "max_body_bytes",
 ];
+/// The run-wide keys, besides the policies.
+const TOP_KEYS: &[&str] = &[
+    "sources",
+    "record",
+    "keep_rejected",
+    "auth",
+    "queue_capacity",
+    "batch_size",
+    "deadline_ms",
+];
+/// A source's own keys, besides the policies.
 const SOURCE_KEYS: &[&str] = &[
     "name",
     "url",
@@ -54,14 +62,9 @@ const SOURCE_KEYS: &[&str] = &[
     "headers",
     "query",
     "incremental",
-    // The policies a source may set for itself, over the top level's.
-    "rate_limit",
-    "retry",
-    "breaker",
-    "timeouts",
-    "max_pages",
-    "max_failed_pages_in_a_row",
-    "max_body_bytes",
+    "auth",
+    "method",
+    "body",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -115,9 +118,13 @@ impl Walker<'_> {
         if !root.is_object() {
             return Err(self.mismatch("top level", "an object", root));
         }
-        let top = self.object("", root, TOP_KEYS)?;
+        let top = self.object_of("", root, &[TOP_KEYS, POLICY_KEYS])?;
         let policies = self.policies(&top, &Policies::default(), None)?;
         let defaults = SourceDefaults {
+            auth: match top.get("auth") {
+                Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
+                None => None,
+            },
             record: self.record_key(&top)?,
             keep_rejected: self.bool(&top, "keep_rejected")?.unwrap_or(false),
             policies,
@@ -269,7 +276,7 @@ impl Walker<'_> {
     }
 
     fn source(&self, path: &str, v: &Value, defaults: &SourceDefaults) -> Result<SourceConfig> {
-        let o = self.object(path, v, SOURCE_KEYS)?;
+        let o = self.object_of(path, v, &[SOURCE_KEYS, POLICY_KEYS])?;
 
         let name_expected = "a name made of A-Z a-z 0-9 _ . - (non-empty)";
         let (p, v) = self.required(&o, "name", name_expected)?;
@@ -321,6 +328,26 @@ impl Walker<'_> {
         let url = query.iter().fold(url, |url, q| {
             crate::url::set_query_param(&url, &q.name, &q.value)
         });
+        let own_auth = match o.get("auth") {
+            Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
+            None => None,
+        };
+        // Credentials in the URL are the source's own: they win over the
+        // top level's default.
+        let (url, auth) = match self.userinfo(path, url, own_auth)? {
+            (url, None) => (url, defaults.auth.clone()),
+            own => own,
+        };
+        // An API key in the query is set in the start URL, as `query` is.
+        let url = match &auth {
+            Some(Auth::ApiKey {
+                name,
+                value,
+                in_query: true,
+            }) => crate::url::set_query_param(&url, name, value),
+            _ => url,
+        };
+        let (method, body) = self.method_and_body(&o)?;
         let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
         let incremental = match o.get("incremental") {
             Some((p, v)) => Some(self.incremental(&p, v)?),
@@ -338,7 +365,71 @@ impl Walker<'_> {
             query,
             policies,
             incremental,
+            auth,
+            method,
+            body,
         })
+    }
+
+    /// `user:password@` in a source's URL is HTTP Basic (SPEC §11): the
+    /// userinfo leaves the URL (never sent or shown in it) and becomes the
+    /// source's auth; with an `auth` of its own as well, which one is
+    /// meant is unclear, so it is an error.
+    fn userinfo(
+        &self,
+        path: &str,
+        url: String,
+        auth: Option<Auth>,
+    ) -> Result<(String, Option<Auth>)> {
+        let Some(span) = crate::url::authority_span(&url) else {
+            return Ok((url, auth));
+        };
+        let Some((userinfo, _host)) = url[span.clone()].rsplit_once('@') else {
+            return Ok((url, auth));
+        };
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let basic = Auth::Basic {
+            username: crate::url::percent_decode(user),
+            password: crate::url::percent_decode(password),
+        };
+        let stripped = format!(
+            "{}{}",
+            &url[..span.start],
+            &url[span.start + userinfo.len() + 1..]
+        );
+        if auth.is_some() {
+            return Err(self.error(
+                &child(path, "url"),
+                "expected credentials in the URL (user:password@) or in \"auth\", not both",
+            ));
+        }
+        Ok((stripped, Some(basic)))
+    }
+
+    /// `method` (GET or POST) and `body` (a JSON value, POST only).
+    fn method_and_body(&self, o: &Obj<'_>) -> Result<(Method, Option<String>)> {
+        let method = match o.get("method") {
+            None => Method::Get,
+            Some((_, Value::String(s))) if s.eq_ignore_ascii_case("get") => Method::Get,
+            Some((_, Value::String(s))) if s.eq_ignore_ascii_case("post") => Method::Post,
+            Some((p, v)) => return Err(self.mismatch(&p, "\"GET\" or \"POST\"", v)),
+        };
+        let body = match (o.get("body"), method) {
+            (None, _) => None,
+            (Some((_, v)), Method::Post) => Some(v.to_string()),
+            (Some((p, _)), Method::Get) => {
+                return Err(self.error(
+                    &p,
+                    "expected no body with method GET (a body goes with \"method\": \"POST\")",
+                ))
+            }
+        };
+        Ok((method, body))
+    }
+
+    /// A credential: a string, literal or `env:NAME` (always a secret).
+    fn credential(&self, path: &str, v: &Value) -> Result<String> {
+        Ok(self.given(path, "secret", v)?.value)
     }
 
     fn pagination(&self, path: &str, v: &Value) -> Result<Pagination> {
@@ -620,13 +711,50 @@ impl Walker<'_> {
         };
         let (value, from_env) = match raw.strip_prefix("env:") {
             Some(var) => (self.env(p, var)?, true),
-            None => (raw.to_string(), false),
+            None => {
+                self.no_inner_env(p, raw)?;
+                (raw.to_string(), false)
+            }
         };
         Ok(Given {
             value,
             from_env,
             secret: from_env || named_secret,
         })
+    }
+
+    /// `"Bearer env:TOKEN"` would be sent as it is written: an `env:`
+    /// reference is read only as the whole value. Said with how to write
+    /// it instead (the reference is shown, the rest of the value is not:
+    /// it may hold a secret).
+    fn no_inner_env(&self, p: &str, raw: &str) -> Result<()> {
+        let inner = raw
+            .match_indices("env:")
+            .map(|(at, _)| &raw[at..])
+            .find(|rest| {
+                rest[4..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        let Some(rest) = inner else {
+            return Ok(());
+        };
+        let reference: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != ',' && *c != ';')
+            .collect();
+        Err(self.error(
+            p,
+            format_args!(
+                "found {} inside a longer value, which would be sent as written: an env: \
+                 reference is read only as the whole value. Put the whole value in the \
+                 variable (\"env:NAME\"), or for a token use \"auth\": {{\"type\": \"bearer\", \
+                 \"token\": {}}}",
+                quoted(&reference),
+                quoted(&reference)
+            ),
+        ))
     }
 
     /// The value of environment variable `var`, read now. Never echoed.
@@ -667,6 +795,8 @@ impl Walker<'_> {
 
 /// What the top level sets for every source that does not set its own.
 struct SourceDefaults<'t, 'v> {
+    /// The top-level `auth`, if any; a source's own replaces it whole.
+    auth: Option<Auth>,
     /// The top-level `record`, if any; a source's own replaces it whole.
     record: Option<RecordForm>,
     /// The top-level `keep_rejected`, or false.

@@ -21,7 +21,7 @@ use ureq::unversioned::transport::{
 use ureq::Agent;
 
 use crate::config::SourceConfig;
-use crate::control::lock;
+use crate::control::{lock, saturating_add};
 use crate::error::{AttemptError, TimeoutPhase};
 use crate::fetch::page;
 use crate::fetch::quota::Quota;
@@ -187,7 +187,7 @@ impl Client {
     pub fn new(agent: Agent, source: &SourceConfig, redactor: Arc<Redactor>) -> Self {
         Self {
             agent,
-            headers: Arc::new(ConfiguredHeaders::new(&source.headers, &source.url)),
+            headers: Arc::new(ConfiguredHeaders::for_source(source)),
             connect: source.policies.timeouts.connect,
             read: source.policies.timeouts.read,
             max_body_bytes: source.policies.max_body_bytes,
@@ -195,63 +195,42 @@ impl Client {
         }
     }
 
+    /// The same client, its headers from `hook` (an OAuth2 source's
+    /// bearer token, or a token endpoint's client credentials).
+    pub fn with_headers(mut self, hook: Arc<dyn HeaderHook>) -> Self {
+        self.headers = hook;
+        self
+    }
+
     /// Sends `request`, following up to [`MAX_REDIRECTS`] redirects, spending
     /// at most `time_left`: connecting within `connect_ms`, headers within
     /// `read_ms` of sending, the body within `read_ms` of the headers, and
-    /// the whole attempt within `connect_ms + read_ms`. Each redirect hop is
-    /// a request too, so it first calls `next_hop`, which takes a token and
-    /// says whether the run may go on; that wait is not the server's time
-    /// and extends the attempt's allowance (never past `time_left`).
+    /// the whole attempt within `connect_ms + read_ms`. Every request after
+    /// the attempt's first — a redirect hop, a resend on a new connection —
+    /// first calls `take_token`, which takes a token (waiting for one if
+    /// needed) and says whether the run may go on; that wait is not the
+    /// server's time and extends the attempt's allowance (never past
+    /// `time_left`).
     pub fn send(
         &self,
         request: &Request,
         time_left: Duration,
-        mut next_hop: impl FnMut() -> bool,
+        mut take_token: impl FnMut() -> bool,
     ) -> Exchange {
         let sent = Instant::now();
-        let run_end = sent + time_left;
-        // `connect_ms` and `read_ms` may each be u64::MAX ms.
-        let allowance = sent.checked_add(self.connect.saturating_add(self.read));
-        let mut end = allowance.map_or(run_end, |end| end.min(run_end));
+        let mut budget = Budget::new(sent, time_left, self.connect, self.read);
         let mut target = request.url.clone();
         let mut resends = 0;
         for hop in 0..=MAX_REDIRECTS {
-            if hop > 0 {
-                let asked = Instant::now();
-                if !next_hop() {
-                    return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
-                }
-                // Time spent waiting for a token is the rate limit's, not
-                // the server's: it does not count against the attempt.
-                end = run_end.min(end + asked.elapsed());
+            if hop > 0 && !budget.wait_for_token(&mut take_token) {
+                let cut = AttemptError::Timeout(TimeoutPhase::Budget);
+                return Exchange::failed(cut, target).resent(resends);
             }
-            let budget = end.saturating_duration_since(Instant::now());
-            if budget.is_zero() {
-                return Exchange::failed(AttemptError::Timeout(TimeoutPhase::Budget), target);
-            }
-            let opened = connects();
-            let mut response = match self.call(request, &target, budget) {
-                Ok(r) => r,
-                // Sent on a pooled connection the server had closed: once
-                // more at once, on a new one — not an attempt, no token.
-                Err(e) if resends == 0 && connects() == opened && is_stale(&e) => {
-                    resends += 1;
-                    let budget = end.saturating_duration_since(Instant::now());
-                    match self.call(request, &target, budget) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let mut failed = Exchange::failed(self.classify(e), target);
-                            failed.resends = resends;
-                            return failed;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let mut failed = Exchange::failed(self.classify(e), target);
-                    failed.resends = resends;
-                    return failed;
-                }
-            };
+            let mut response =
+                match self.call(request, &target, &mut budget, &mut take_token, &mut resends) {
+                    Ok(r) => r,
+                    Err(e) => return Exchange::failed(e, target).resent(resends),
+                };
             let status = response.status().as_u16();
             let location = response
                 .headers()
@@ -262,7 +241,8 @@ impl Client {
                 Some(next) if !url::is_http_url(&next) => {
                     let shown = self.redactor.shown_url(&next);
                     let detail = format!("Location is not an http(s) URL: {shown}");
-                    return Exchange::failed(AttemptError::Redirect(detail), target);
+                    return Exchange::failed(AttemptError::Redirect(detail), target)
+                        .resent(resends);
                 }
                 Some(next) => {
                     // Drain a little so the connection can be reused.
@@ -273,14 +253,39 @@ impl Client {
                         .read_to_vec();
                     target = next;
                 }
-                None => {
-                    let mut exchange = self.receive(response, sent, target);
-                    exchange.resends = resends;
-                    return exchange;
-                }
+                None => return self.receive(response, sent, target).resent(resends),
             }
         }
         unreachable!("the last hop never follows a redirect")
+    }
+
+    /// Sends one request of an attempt within what is left of `budget`.
+    /// One that went out on a pooled connection the server had closed is
+    /// sent once more at once, on a new connection (once per attempt):
+    /// not an attempt and not a retry, but the server may have received
+    /// the first one, so the resend takes a token like every request —
+    /// else what the server sees would outrun `burst + per_second × t`.
+    fn call(
+        &self,
+        request: &Request,
+        target: &str,
+        budget: &mut Budget,
+        take_token: &mut impl FnMut() -> bool,
+        resends: &mut u32,
+    ) -> Result<ureq::http::Response<ureq::Body>, AttemptError> {
+        let opened = connects();
+        match self.request(request, target, budget.left()?) {
+            Ok(r) => Ok(r),
+            Err(e) if *resends == 0 && connects() == opened && is_stale(&e) => {
+                if !budget.wait_for_token(take_token) {
+                    return Err(AttemptError::Timeout(TimeoutPhase::Budget));
+                }
+                *resends += 1;
+                let resent = self.request(request, target, budget.left()?);
+                resent.map_err(|e| self.classify(e))
+            }
+            Err(e) => Err(self.classify(e)),
+        }
     }
 
     /// One request of an attempt to `target` (the request's URL, or a
@@ -288,24 +293,32 @@ impl Client {
     /// [`send`](Self::send), not by ureq, so that the header hook is asked
     /// on every hop: credentials go only to the origin they were
     /// configured for.
-    fn call(
+    fn request(
         &self,
         request: &Request,
         target: &str,
         budget: Duration,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let builder = self.agent.get(target);
-        let builder = match (request.method, &request.body) {
-            // A redirect of a POST is a GET of its target (303; ureq does
-            // the same for 301 and 302).
-            (Method::Post, Some(body)) if target == request.url => {
-                let mut post = self.configured(self.agent.post(target), target, budget);
-                post = post.header("content-type", "application/json");
-                return post.send(body.as_bytes());
+        match request.method {
+            // A redirect of a POST is a GET of its target (what 303 asks;
+            // clients do the same for 301 and 302).
+            Method::Post if target == request.url => {
+                let post = self.configured(self.agent.post(target), target, budget);
+                let content_type = match request.form {
+                    true => "application/x-www-form-urlencoded",
+                    false => "application/json",
+                };
+                match &request.body {
+                    Some(body) => post
+                        .header("content-type", content_type)
+                        .send(body.as_bytes()),
+                    None => post.send_empty(),
+                }
             }
-            _ => builder,
-        };
-        self.configured(builder, target, budget).call()
+            _ => self
+                .configured(self.agent.get(target), target, budget)
+                .call(),
+        }
     }
 
     /// `builder` with the attempt's timeouts, no redirects of ureq's own,
@@ -348,8 +361,9 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // Every line of each header: a second `RateLimit` line counts too.
         let quota = Quota::read(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()),
             std::time::SystemTime::now(),
         );
         let total_count = headers
@@ -408,7 +422,54 @@ impl Client {
     }
 }
 
+/// The time one attempt may take: `connect_ms + read_ms` from its start,
+/// never past the run's deadline. Every sum saturates: `time_left`,
+/// `connect_ms` and `read_ms` may each be as large as a `Duration` gets
+/// (a run without a deadline, u64::MAX ms), which no `Instant` can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    /// When the attempt must be over.
+    end: Instant,
+    /// When the run must be over: no extension goes past it.
+    run_end: Instant,
+}
+
+impl Budget {
+    fn new(sent: Instant, time_left: Duration, connect: Duration, read: Duration) -> Self {
+        let run_end = saturating_add(sent, time_left);
+        let end = saturating_add(sent, connect.saturating_add(read)).min(run_end);
+        Self { end, run_end }
+    }
+
+    /// Takes a token with `take_token`; the time spent waiting for it is
+    /// the rate limit's, not the server's, so it extends the attempt.
+    /// False when the run may not go on.
+    fn wait_for_token(&mut self, take_token: &mut impl FnMut() -> bool) -> bool {
+        let asked = Instant::now();
+        if !take_token() {
+            return false;
+        }
+        self.end = saturating_add(self.end, asked.elapsed()).min(self.run_end);
+        true
+    }
+
+    /// What is left of it, or a budget timeout when nothing is.
+    fn left(&self) -> Result<Duration, AttemptError> {
+        let left = self.end.saturating_duration_since(Instant::now());
+        match left.is_zero() {
+            true => Err(AttemptError::Timeout(TimeoutPhase::Budget)),
+            false => Ok(left),
+        }
+    }
+}
+
 impl Exchange {
+    /// This exchange, with `resends` requests sent once more on the way.
+    fn resent(mut self, resends: u32) -> Self {
+        self.resends = resends;
+        self
+    }
+
     fn failed(error: AttemptError, final_url: String) -> Self {
         Self {
             status: None,
@@ -480,5 +541,65 @@ impl Client {
             ),
             other => AttemptError::Transport(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest values every input can take — a run without a
+    /// deadline, u64::MAX ms timeouts, a token wait of any length — give
+    /// an attempt budget without a panic (`sent + time_left` once
+    /// overflowed).
+    #[test]
+    fn a_budget_of_any_size_is_not_a_panic() {
+        let sent = Instant::now();
+        let huge = Duration::from_millis(u64::MAX);
+        for (time_left, timeout) in [
+            (Duration::MAX, huge),
+            (Duration::MAX, Duration::from_secs(1)),
+            (Duration::from_secs(1), huge),
+        ] {
+            let mut budget = Budget::new(sent, time_left, timeout, timeout);
+            assert!(budget.end <= budget.run_end, "{time_left:?}, {timeout:?}");
+            assert!(budget.left().is_ok());
+            let took = budget.wait_for_token(&mut || true);
+            assert!(took && budget.end <= budget.run_end);
+        }
+        // An extension is never past the run's end.
+        let mut budget = Budget::new(sent, Duration::MAX, huge, huge);
+        budget.end = budget.run_end;
+        assert!(budget.wait_for_token(&mut || true));
+        assert_eq!(budget.end, budget.run_end);
+    }
+
+    /// A token wait extends the attempt by its length, up to the run's end.
+    #[test]
+    fn a_token_wait_extends_the_budget_up_to_the_run_end() {
+        let sent = Instant::now();
+        let ms = Duration::from_millis;
+        let mut budget = Budget::new(sent, ms(10_000), ms(100), ms(200));
+        assert_eq!(budget.end, sent + ms(300));
+        assert!(budget.wait_for_token(&mut || {
+            std::thread::sleep(ms(20));
+            true
+        }));
+        assert!(budget.end >= sent + ms(320), "{:?}", budget.end - sent);
+        let mut short = Budget::new(sent, ms(310), ms(100), ms(200));
+        assert!(short.wait_for_token(&mut || {
+            std::thread::sleep(ms(20));
+            true
+        }));
+        assert_eq!(short.end, sent + ms(310));
+        assert!(
+            !short.wait_for_token(&mut || false),
+            "the run may not go on"
+        );
+        let spent = Budget::new(sent, Duration::ZERO, ms(100), ms(100));
+        assert_eq!(
+            spent.left(),
+            Err(AttemptError::Timeout(TimeoutPhase::Budget))
+        );
     }
 }

@@ -17,6 +17,8 @@
 //! breaker opening or a source stopping early, `debug` for each retry
 //! decision, `trace` for each request. URLs in logs are redacted.
 
+pub mod auth;
+mod authorize;
 pub mod breaker;
 pub mod client;
 pub mod outcome;
@@ -41,6 +43,8 @@ use crate::queue::{Batch, QueueTx, SendError};
 use crate::redact::Redactor;
 use crate::state::{Position, Start};
 use crate::text::shorten;
+use auth::{BearerFrom, ClientCredentials, TokenSource, Tokens};
+use authorize::NoToken;
 use breaker::{Breaker, Transition};
 use client::{Client, Exchange};
 pub use outcome::SourceOutcome;
@@ -48,7 +52,7 @@ use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
-use request::Request;
+use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
 use stop::{StopReason, Waiting};
 
@@ -63,6 +67,8 @@ pub struct Shared<'a> {
     pub redactor: Arc<Redactor>,
     /// Where fetchers post their `Live` view for the progress display.
     pub board: Arc<LiveBoard>,
+    /// The run's OAuth2 tokens, one per token endpoint and client.
+    pub tokens: Arc<Tokens>,
 }
 
 /// The longest wait for a quota to reset; a later reset is capped (and
@@ -164,6 +170,8 @@ enum PageOutcome {
     },
     /// The run is stopping.
     Stopped(Stop),
+    /// No token to send it with: the token endpoint refused, why.
+    NoToken(String),
 }
 
 /// Everything one source's thread owns.
@@ -197,6 +205,14 @@ pub struct Fetcher<'a> {
     quota_refused: Option<u64>,
     /// Where the page loop starts.
     start: Start,
+    /// The source's OAuth2 token, shared with the sources that use the
+    /// same endpoint and client.
+    tokens: Option<Arc<TokenSource>>,
+    /// Sends its token requests (the client's credentials, to the token
+    /// endpoint only).
+    token_client: Option<Client>,
+    /// The run was told once that the refresh token was rotated.
+    rotation_warned: bool,
 }
 
 impl<'a> Fetcher<'a> {
@@ -204,12 +220,29 @@ impl<'a> Fetcher<'a> {
     pub fn new(index: usize, config: &'a Config, shared: Shared<'a>, seed: u64) -> Self {
         let source = &config.sources[index];
         let policies = &source.policies;
+        let tokens = shared.tokens.of(index);
+        let client = Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor));
+        let (client, token_client) = match &tokens {
+            Some(tokens) => {
+                let configured = Box::new(ConfiguredHeaders::for_source(source));
+                let bearer = BearerFrom::new(configured, Arc::clone(tokens), &source.url);
+                let credentials = ClientCredentials::new(tokens.settings());
+                (
+                    client.clone().with_headers(Arc::new(bearer)),
+                    Some(client.with_headers(Arc::new(credentials))),
+                )
+            }
+            None => (client, None),
+        };
         Self {
             index,
             source,
             config: policies,
             batch_size: config.batch_size,
-            client: Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor)),
+            client,
+            tokens,
+            token_client,
+            rotation_warned: false,
             bucket: TokenBucket::new(policies.rate_limit),
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(policies.breaker),
@@ -262,7 +295,8 @@ impl<'a> Fetcher<'a> {
             .url
             .clone()
             .unwrap_or_else(|| self.source.url.clone());
-        let mut pager = Paginator::new(&url, &self.source.pagination);
+        let mut pager = Paginator::new(&url, &self.source.pagination)
+            .sending(self.source.method, self.source.body.clone());
         if let Some(position) = self.start.position.take() {
             if !pager.resume(&position) {
                 let saved = position.to_json().to_string();
@@ -329,6 +363,10 @@ impl<'a> Fetcher<'a> {
                 }
                 PageOutcome::Stopped(stop) => {
                     return Ending::before(&request, self.stopped(stop, requested, None));
+                }
+                PageOutcome::NoToken(why) => {
+                    self.counts.add_error(ErrorKind::Auth);
+                    return Ending::before(&request, StopReason::NoToken { why });
                 }
             };
             if let Some(ending) = self.step(next, &request, requested) {
@@ -585,11 +623,18 @@ impl<'a> Fetcher<'a> {
         let mut turn = self.resume_at.take();
         let mut retrying: Option<RetryCause> = None;
         let mut attempt = 0u32;
+        // A 401 to a token gets one refresh and one repeat of the request.
+        let mut repeated = false;
         loop {
             attempt = attempt.saturating_add(1);
             if let Err(stop) = self.wait_for_turn(turn, page_no, attempt) {
                 return PageOutcome::Stopped(stop);
             }
+            let sent_with = match self.authorize(page_no) {
+                Ok(generation) => generation,
+                Err(NoToken::Stopped(stop)) => return PageOutcome::Stopped(stop),
+                Err(NoToken::Refused(why)) => return PageOutcome::NoToken(why),
+            };
             let exchange = match self.send_attempt(request, page_no, attempt, retrying) {
                 Ok(exchange) => exchange,
                 Err(stop) => return PageOutcome::Stopped(stop),
@@ -604,6 +649,23 @@ impl<'a> Fetcher<'a> {
                 Ok(page) => return PageOutcome::Received(page),
                 Err(error) => error,
             };
+            let error = match (error, sent_with) {
+                (AttemptError::Status(401), Some(generation)) if !repeated => {
+                    // Not an attempt and no backoff: the same request once
+                    // more with a fresh token (it takes a token of the
+                    // bucket like every request).
+                    repeated = true;
+                    attempt -= 1;
+                    turn = None;
+                    if let Some(tokens) = &self.tokens {
+                        tokens.refused(generation);
+                    }
+                    debug!(source = self.name(), page = page_no, event = "token_refused_by_server"; "");
+                    continue;
+                }
+                (AttemptError::Status(401), Some(_)) => self.failed(AttemptError::Unauthorized),
+                (error, _) => error,
+            };
             let retry_after = retry_after
                 .as_deref()
                 .filter(|_| error.honours_retry_after())
@@ -614,7 +676,7 @@ impl<'a> Fetcher<'a> {
                         source = self.name(), page = page_no, event = "retry",
                         status = status,
                         attempt = attempt, error:% = error, wait_ms = wait.as_millis() as u64,
-                        cause = if cause == WaitCause::RetryAfter { "retry_after" } else { "backoff" }; ""
+                        cause = cause.as_str(); ""
                     );
                     turn = Some((self.shared.control.after(wait), cause));
                     retrying = Some(error.retry_cause());
@@ -776,16 +838,14 @@ impl<'a> Fetcher<'a> {
     /// After an answer: a quota announced as used up holds the source's
     /// next request until the reset (at most an hour, said in the log).
     fn note_quota(&mut self, quota: Option<quota::Quota>, page_no: u64) {
-        let Some(reset) = quota.filter(|q| q.exhausted()).and_then(|q| q.reset) else {
+        let Some(quota::Hold { wait, capped_from }) = quota.and_then(|q| q.hold(MAX_QUOTA_WAIT))
+        else {
             return;
         };
-        let wait = if reset > MAX_QUOTA_WAIT {
+        if let Some(reset) = capped_from {
             let asked = reset.as_secs();
             warn!(source = self.name(), page = page_no, event = "quota_reset_capped", reset_s = asked, capped_s = MAX_QUOTA_WAIT.as_secs(); "");
-            MAX_QUOTA_WAIT
-        } else {
-            reset
-        };
+        }
         if !wait.is_zero() {
             let wait_ms = wait.as_millis() as u64;
             info!(source = self.name(), page = page_no, event = "quota_wait", wait_ms = wait_ms; "");

@@ -134,6 +134,28 @@ pub enum WaitCause {
     Quota,
 }
 
+impl WaitCause {
+    /// Every cause, in the summary's `waits_ms` order.
+    pub const ALL: [WaitCause; 5] = [
+        WaitCause::RateLimit,
+        WaitCause::Backoff,
+        WaitCause::RetryAfter,
+        WaitCause::Breaker,
+        WaitCause::Quota,
+    ];
+
+    /// The key in the summary's `waits_ms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitCause::RateLimit => "rate_limit",
+            WaitCause::Backoff => "backoff",
+            WaitCause::RetryAfter => "retry_after",
+            WaitCause::Breaker => "breaker",
+            WaitCause::Quota => "quota",
+        }
+    }
+}
+
 /// The request-side counters of one source, kept by its fetcher.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FetchCounts {
@@ -156,7 +178,7 @@ pub struct FetchCounts {
     /// order.
     pub retries_by_cause: [u64; RetryCause::ALL.len()],
     /// Time spent waiting, by `WaitCause`.
-    pub waits: [Duration; 5],
+    pub waits: [Duration; WaitCause::ALL.len()],
     /// Times the breaker opened.
     pub breaker_opens: u64,
     /// Latency of each attempt that got a whole answer, in ms.
@@ -169,6 +191,19 @@ pub struct FetchCounts {
     pub items_at: Option<String>,
     /// What the pages said about the pagination's envelope.
     pub envelope: Envelope,
+    /// OAuth2 token requests this source sent.
+    pub auth: AuthCounts,
+}
+
+/// What a source did for its OAuth2 token (the summary's `auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthCounts {
+    /// Requests to the token endpoint.
+    pub token_requests: u64,
+    /// Tokens fetched to replace one (before expiry, or after a 401).
+    pub refreshes: u64,
+    /// Of those, the ones a 401 asked for.
+    pub forced_refreshes: u64,
 }
 
 /// Top-level keys kept of the first body, for the messages.

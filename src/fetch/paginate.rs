@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::config::{CursorFrom, Pagination};
 use crate::fetch::page::Page;
-use crate::fetch::request::Request;
+use crate::fetch::request::{Method, Request};
 use crate::json::DotPath;
 use crate::state::Position;
 use crate::text::shorten;
@@ -154,6 +154,9 @@ pub struct Paginator {
     /// `RandomState`) so that no server can craft a collision.
     followed: HashSet<u64>,
     keys: RandomState,
+    /// The source's method and body, sent with every request.
+    method: Method,
+    body: Option<String>,
 }
 
 impl Paginator {
@@ -175,6 +178,8 @@ impl Paginator {
             cursor: None,
             followed: HashSet::new(),
             keys: RandomState::new(),
+            method: Method::Get,
+            body: None,
         };
         p.current = p.positioned_url();
         p.followed.insert(p.page_key(&p.current));
@@ -186,11 +191,26 @@ impl Paginator {
         self.request_for(&self.current).at(self.position())
     }
 
-    /// The request that fetches `url` in this source's pagination (the
-    /// one place a request is built: method and body will come from the
-    /// source here).
+    /// Requests sent with `method` and `body` (the source's) instead of a
+    /// bare GET.
+    pub fn sending(mut self, method: Method, body: Option<String>) -> Self {
+        self.method = method;
+        self.body = body;
+        self.followed.clear();
+        self.followed.insert(self.page_key(&self.current));
+        self
+    }
+
+    /// The request that fetches `url` in this source's pagination: the one
+    /// place a request is built.
     fn request_for(&self, url: &str) -> Request {
-        Request::get(url)
+        Request {
+            method: self.method,
+            url: url.to_string(),
+            body: self.body.clone(),
+            form: false,
+            position: None,
+        }
     }
 
     /// What the loop guard remembers of the request for `url`: 8 bytes of
@@ -302,7 +322,18 @@ impl Paginator {
                 }
                 self.step_to_position()
             }
-            Pagination::Cursor { .. } => self.after_cursor_page(body, items),
+            Pagination::Cursor {
+                from,
+                param,
+                has_more_path,
+            } => {
+                if no_more(has_more_path) {
+                    return Next::End;
+                }
+                let (from, param, has_more_path) =
+                    (from.clone(), param.clone(), has_more_path.clone());
+                self.after_cursor_page(body, items, &from, &param, has_more_path.as_ref())
+            }
             Pagination::NextUrl { next_path } => match body.get(next_path).as_ref() {
                 None | Some(Value::Null) => Next::End,
                 Some(Value::String(s)) if s.trim().is_empty() => Next::End,
@@ -317,24 +348,20 @@ impl Paginator {
         }
     }
 
-    /// `after_page` for the `cursor` style: the next cursor from the body
-    /// or the last item, or why there is none.
-    fn after_cursor_page(&mut self, body: &Page, items: u64) -> Next {
-        let Pagination::Cursor {
-            from,
-            param,
-            has_more_path,
-        } = &self.style
-        else {
-            return Next::End;
-        };
-        let has_more = has_more_path.as_ref().and_then(|p| body.get(p));
-        if has_more == Some(Value::Bool(false)) {
-            return Next::End;
-        }
-        // A `has_more` of true promises a next page: a cursor without a
-        // value then is data missing, not its end.
-        let more_promised = has_more == Some(Value::Bool(true));
+    /// `cursor`: the next page's cursor, from the body or the page's last
+    /// item. A `has_more` of true promises a next page: a cursor without
+    /// a value then is data missing, not its end.
+    fn after_cursor_page(
+        &mut self,
+        body: &Page,
+        items: u64,
+        from: &CursorFrom,
+        param: &str,
+        has_more_path: Option<&DotPath>,
+    ) -> Next {
+        let more_promised = has_more_path
+            .and_then(|p| body.get(p))
+            .is_some_and(|v| v == Value::Bool(true));
         let missing = |what: String| match (more_promised, has_more_path) {
             (true, Some(has_more)) => Next::MoreWithoutCursor {
                 has_more: has_more.to_string(),

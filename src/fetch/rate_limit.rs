@@ -2,7 +2,8 @@
 //!
 //! A thin layer over the `ratelimit` crate's lock-free bucket: it starts
 //! full (`burst` tokens), refills continuously at `per_second`, and every
-//! HTTP attempt — retries and probes too — takes one token. Fractional
+//! request — retries, probes, redirect hops and resends too — takes one
+//! token: the bound holds as the server counts requests. Fractional
 //! rates keep their precision: 0.5/s means one request every 2 s, 0.001/s
 //! one every 1000 s. Waiting for a token goes
 //! through [`RunControl`], so it respects the deadline and Ctrl-C.
@@ -151,5 +152,31 @@ mod tests {
         }
         assert!(granted <= 5 + 20 * 3, "granted {granted}");
         assert!(granted >= 5 + 20 * 3 - 1, "granted {granted}");
+    }
+
+    /// The slowest rate the config accepts (any number > 0) gives a wait
+    /// for the next token of centuries: computed without a panic and,
+    /// through the run's control, refused at once past the deadline.
+    #[test]
+    fn a_wait_of_any_length_for_a_token_is_refused_not_a_panic() {
+        let control = RunControl::new(Instant::now() + Duration::from_secs(60));
+        for per_second in [1e-12, 1e-300, f64::MIN_POSITIVE] {
+            let b = TokenBucket::new(RateLimit {
+                per_second,
+                burst: 1,
+            });
+            assert_eq!(b.try_take(), Ok(()), "{per_second}: the bucket starts full");
+            let wait = b.try_take().unwrap_err();
+            assert!(
+                wait > Duration::from_secs(365 * 86_400),
+                "{per_second}: {wait:?}"
+            );
+            let t = Instant::now();
+            assert_eq!(b.take(&control), Err(Stop::Deadline), "{per_second}");
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{per_second}: refused at once"
+            );
+        }
     }
 }

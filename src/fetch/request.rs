@@ -12,30 +12,10 @@
 
 use std::fmt;
 
-use crate::config::Header;
+pub use crate::config::Method;
+use crate::config::{Auth, Header, SourceConfig};
 use crate::state::Position;
 use crate::url;
-
-/// An HTTP method ingest sends. ingest only reads: a POST is a query (a
-/// search endpoint, GraphQL), retried like a GET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Method {
-    /// Every request of a source by default.
-    #[default]
-    Get,
-    /// A query with a JSON body.
-    Post,
-}
-
-impl Method {
-    /// The method as it goes on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        }
-    }
-}
 
 /// One page's request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -44,9 +24,11 @@ pub struct Request {
     pub method: Method,
     /// The URL as requested (secrets included: whoever shows it redacts).
     pub url: String,
-    /// A JSON body, sent with `Content-Type: application/json`; `None` for
-    /// a GET.
+    /// The body: JSON (`Content-Type: application/json`), or a form when
+    /// `form` says so; `None` for a GET.
     pub body: Option<String>,
+    /// The body is `application/x-www-form-urlencoded` (a token request).
+    pub form: bool,
     /// Where this page is in the source's pagination; `None` for a start
     /// that has no number for it (a cursor style's first page, a start
     /// URL).
@@ -114,6 +96,57 @@ impl ConfiguredHeaders {
             origin: url::origin(source_url),
         }
     }
+
+    /// A source's headers with what its static `auth` adds (a bearer
+    /// token, HTTP Basic, an API key in a header), all secret.
+    pub fn for_source(source: &SourceConfig) -> Self {
+        let mut hook = Self::new(&source.headers, &source.url);
+        let secret = |name: &str, value: String| Header {
+            name: name.to_string(),
+            value,
+            secret: true,
+        };
+        match &source.auth {
+            Some(Auth::Bearer { token }) => hook
+                .headers
+                .push(secret("Authorization", format!("Bearer {token}"))),
+            Some(Auth::Basic { username, password }) => {
+                let pair = format!("{username}:{password}");
+                let value = format!("Basic {}", base64(pair.as_bytes()));
+                hook.headers.push(secret("Authorization", value));
+            }
+            Some(Auth::ApiKey {
+                name,
+                value,
+                in_query: false,
+            }) => hook.headers.push(secret(name, value.clone())),
+            // In the query (already in the URL), or fetched at run time.
+            Some(Auth::ApiKey { .. } | Auth::OAuth2(_)) | None => {}
+        }
+        hook
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for HTTP Basic.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl HeaderHook for ConfiguredHeaders {
@@ -165,6 +198,23 @@ mod tests {
             sent("https://api.example:8080/items"),
             ["Accept: application/json"]
         );
+    }
+
+    #[test]
+    fn base64_is_rfc_4648() {
+        // RFC 4648 §10's test vectors, and RFC 7617's example.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
     }
 
     #[test]

@@ -312,4 +312,44 @@ mod tests {
             assert_eq!(parse_retry_after(ignored, now), None, "{ignored:?}");
         }
     }
+
+    /// A `Retry-After` of any size — i64::MAX seconds, 400 digits, a
+    /// decimal past what a `Duration` holds, the last HTTP-date there is
+    /// — is a long wait, never a panic, and it meets the clock only
+    /// through [`RunControl::after`], which refuses it past the deadline
+    /// at once.
+    #[test]
+    fn a_retry_after_of_any_size_is_a_wait_past_the_deadline() {
+        use crate::control::{RunControl, Stop};
+        use std::time::Instant;
+        let now = SystemTime::now();
+        let control = RunControl::new(Instant::now() + Duration::from_secs(60));
+        let mut p = RetryPolicy::new(policy(1, 1), 1);
+        let digits_400 = format!("1{}", "0".repeat(400));
+        for value in [
+            "9223372036854775807",
+            "18446744073709551616",
+            "1000000000000000000000000000000.5",
+            digits_400.as_str(),
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let ra = parse_retry_after(value, now);
+            assert!(
+                ra.is_some_and(|d| d > Duration::from_secs(7000 * 365 * 86_400)),
+                "{value}: {ra:?}"
+            );
+            let Decision::Retry { wait, cause } = p.decide(&AttemptError::Status(429), 1, ra)
+            else {
+                panic!("{value}: a 429 with attempts left is retried");
+            };
+            assert_eq!(cause, WaitCause::RetryAfter, "{value}");
+            assert!(control.after(wait) > control.deadline(), "{value}");
+            let t = Instant::now();
+            assert_eq!(control.wait(wait), Err(Stop::Deadline), "{value}");
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{value}: refused at once"
+            );
+        }
+    }
 }

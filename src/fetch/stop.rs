@@ -81,6 +81,11 @@ pub enum StopReason {
         /// Where, and what it was (`next: a number (2)`).
         what: String,
     },
+    /// No token to send: the token endpoint refused (SPEC §11).
+    NoToken {
+        /// What the endpoint said.
+        why: String,
+    },
     /// `has_more_path` says there is more, but the cursor has no value:
     /// the next page cannot be asked for (not an end: data is missing).
     MoreWithoutCursor {
@@ -122,6 +127,7 @@ impl StopReason {
             | StopReason::Stuck { .. }
             | StopReason::BadUrl { .. }
             | StopReason::BadPointer { .. }
+            | StopReason::NoToken { .. }
             | StopReason::MoreWithoutCursor { .. } => SourceStatus::Error,
         }
     }
@@ -139,6 +145,7 @@ impl StopReason {
             StopReason::Stuck { .. } => "cannot_step_over_failed_page",
             StopReason::BadUrl { .. } | StopReason::BadPointer { .. } => "unusable_next_pointer",
             StopReason::MoreWithoutCursor { .. } => "has_more_without_cursor",
+            StopReason::NoToken { .. } => "no_token",
         }
     }
 }
@@ -206,6 +213,10 @@ impl fmt::Display for StopReason {
             StopReason::BadPointer { what } => {
                 write!(f, "unusable next pointer at {what}, not a cursor or URL")
             }
+            StopReason::NoToken { why } => write!(
+                f,
+                "no OAuth2 token: {why}; no page was requested without one"
+            ),
             StopReason::MoreWithoutCursor { has_more, cursor } => write!(
                 f,
                 "{has_more} says there are more pages, but {cursor} has no value: the next page cannot be asked for (check cursor_path / last_item_path)"

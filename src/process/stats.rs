@@ -156,6 +156,10 @@ pub struct SourceStats {
     pub stateful: bool,
     /// The incremental source's bookmark field (its `bad_values` key).
     pub bookmark_field: Option<String>,
+    /// The source has `auth`: the summary's `errors` says `auth`.
+    pub authenticated: bool,
+    /// The source fetches OAuth2 tokens: the summary says `auth`.
+    pub oauth2: bool,
 }
 
 impl SourceStats {
@@ -179,6 +183,8 @@ impl SourceStats {
             bookmark_saved: None,
             stateful: false,
             bookmark_field: None,
+            authenticated: false,
+            oauth2: false,
         }
     }
 
@@ -246,6 +252,8 @@ impl Stats {
                 .iter()
                 .map(|s| SourceStats {
                     bookmark_field: s.incremental.as_ref().map(|i| i.field.to_string()),
+                    authenticated: s.auth.is_some(),
+                    oauth2: matches!(s.auth, Some(crate::config::Auth::OAuth2(_))),
                     ..SourceStats::new(&s.name, &s.record)
                 })
                 .collect(),

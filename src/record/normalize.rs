@@ -4,7 +4,7 @@
 //! do: where the id and each field are (dot paths, or the product schema's
 //! search under usual names, breadth-first over nested objects up to 3
 //! levels — see [`normalize`] for the exact order) and which type reads
-//! each value (`record/coerce.rs`). The product schema is one schema among
+//! each value (`record::coerce`). The product schema is one schema among
 //! others: there is one code path. Invalid items are reported by reason,
 //! never dropped; a value an optional field's type cannot take becomes
 //! null and is reported as a bad value. A declared path that is in the

@@ -111,11 +111,21 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
         .map(|(code, n)| (code.to_string(), json!(n)))
         .collect();
     m.insert("responses".into(), Value::Object(responses));
+    // `auth` is said for sources that authenticate (or somehow failed so).
     let errors: Map<String, Value> = ErrorKind::ALL
         .iter()
+        .filter(|&&k| k != ErrorKind::Auth || s.authenticated || f.error(k) > 0)
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));
+    if s.oauth2 {
+        let a = f.auth;
+        m.insert(
+            "auth".into(),
+            json!({"token_requests": a.token_requests, "refreshes": a.refreshes,
+                   "forced_refreshes": a.forced_refreshes}),
+        );
+    }
     let count = |counts: &[u64], i: usize| counts.get(i).copied().unwrap_or(0);
     let invalid: Map<String, Value> = (s.reasons.iter().enumerate())
         .map(|(i, r)| (r.clone(), json!(count(&s.counts.invalid, i))))
@@ -138,17 +148,11 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
         .map(|&c| (c.as_str().to_string(), json!(f.retries_for(c))))
         .collect();
     m.insert("retries_by_cause".into(), Value::Object(retries));
-    let ms = |c| json!(f.wait(c).as_millis() as u64);
-    m.insert(
-        "waits_ms".into(),
-        json!({
-            "rate_limit": ms(WaitCause::RateLimit),
-            "backoff": ms(WaitCause::Backoff),
-            "retry_after": ms(WaitCause::RetryAfter),
-            "breaker": ms(WaitCause::Breaker),
-            "quota": ms(WaitCause::Quota),
-        }),
-    );
+    let waits: Map<String, Value> = WaitCause::ALL
+        .iter()
+        .map(|&c| (c.as_str().to_string(), json!(f.wait(c).as_millis() as u64)))
+        .collect();
+    m.insert("waits_ms".into(), Value::Object(waits));
     m.insert("breaker_opens".into(), json!(f.breaker_opens));
     let mut sorted = f.latencies_ms.clone();
     sorted.sort_unstable();

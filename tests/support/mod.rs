@@ -155,11 +155,8 @@ fn run_opts(
 ) -> Outcome {
     let out = OutDir::new();
     let started = Instant::now();
-    // As the binary does: a deadline too far for an `Instant` is a century.
-    let deadline = started
-        .checked_add(config.deadline)
-        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
-    let control = RunControl::new(deadline);
+    // As the binary does.
+    let control = config.control(started);
     let options = RunOptions {
         out_dir: out.0.clone(),
         seed: 42,

@@ -461,6 +461,14 @@ impl Mounted {
                 a.headers.push(("Retry-After".into(), value.clone()));
                 a
             }
+            Some(FaultKind::WithHeaders(code, headers)) => {
+                let mut a = match code {
+                    200..=299 => self.normal(idx, served, &view),
+                    _ => Answer::json(*code, fault::error_body(*code)),
+                };
+                a.headers.extend(headers.iter().cloned());
+                a
+            }
             Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
             Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
             Some(FaultKind::Oversized(n)) => {
@@ -871,9 +879,15 @@ mod tests {
 
     #[test]
     fn http_faults_are_rendered_by_attempt() {
+        let two_lines = vec![
+            ("RateLimit".to_string(), "\"a\";r=5;t=1".to_string()),
+            ("RateLimit".to_string(), "\"b\";r=0;t=9".to_string()),
+        ];
         let src = MockSource::new("a", Style::Page, 3, 2)
             .fault(1, 1, FaultKind::RetryAfter(429, "1".into()))
             .fault(2, 0, FaultKind::MalformedJson)
+            .fault(1, 3, FaultKind::WithHeaders(200, two_lines.clone()))
+            .fault(1, 4, FaultKind::WithHeaders(429, two_lines))
             .fault(3, 1, FaultKind::Oversized(5000))
             .fault(3, 2, FaultKind::NoItems)
             .fault(
@@ -887,6 +901,22 @@ mod tests {
             (refused.status, body(&refused)),
             (422, json!({"message": "no"}))
         );
+        let quota = m.respond("/a/products?page=1", 3);
+        assert_eq!(
+            (quota.status, body(&quota)["page"].clone()),
+            (200, json!(1))
+        );
+        let announced: Vec<_> = quota
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "RateLimit")
+            .collect();
+        assert_eq!(announced.len(), 2, "both lines kept: {:?}", quota.headers);
+        let refused = m.respond("/a/products?page=1", 4);
+        assert_eq!(refused.status, 429);
+        assert!(refused
+            .headers
+            .contains(&("RateLimit".into(), "\"b\";r=0;t=9".into())));
         let a = m.respond("/a/products?page=1", 1);
         assert_eq!(a.status, 429);
         assert!(a.headers.contains(&("Retry-After".into(), "1".into())));

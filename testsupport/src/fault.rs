@@ -43,6 +43,11 @@ pub enum FaultKind {
     /// This status with a `Retry-After` header of the given value
     /// (delta-seconds such as `"1"`, or an HTTP-date).
     RetryAfter(u16, String),
+    /// This status with these headers added, each line as given (a name
+    /// twice sends it twice): a 2xx is the page's normal answer, another
+    /// status the small JSON error body. For headers a test writes itself,
+    /// such as a quota no well-behaved server would announce.
+    WithHeaders(u16, Vec<(String, String)>),
     /// The normal answer, after this delay. Other requests are not blocked;
     /// a stop during the delay closes the connection without an answer.
     Delay(Duration),
@@ -93,7 +98,8 @@ impl FaultKind {
             FaultKind::Delay(_) | FaultKind::Oversized(_) | FaultKind::Endless => None,
             FaultKind::Status(code)
             | FaultKind::StatusWithBody(code, _)
-            | FaultKind::RetryAfter(code, _) => match code {
+            | FaultKind::RetryAfter(code, _)
+            | FaultKind::WithHeaders(code, _) => match code {
                 200..=299 => None,
                 408 | 425 | 429 | 500..=599 => Some(Failure::Retryable),
                 _ => Some(Failure::GiveUp),

@@ -96,7 +96,8 @@
 //! # Faults and scenarios
 //!
 //! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (plain, with
-//! `Retry-After`, or with a body of the test's own), delay, hang, close,
+//! `Retry-After`, or with a body of the test's own), any status with
+//! headers of the test's own (`WithHeaders`), delay, hang, close,
 //! truncate, reset, malformed, oversized and itemless bodies, and endless
 //! pagination. The named
 //! scenarios ([`Scenario::NAMES`]) all serve `alpha` (page), `beta`
