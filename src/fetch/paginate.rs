@@ -414,6 +414,7 @@ impl Paginator {
             _ => None,
         }
     }
+
     /// Whether page `page_no` of `items` items is the last of `total`,
     /// for a source resumed where the first page it received may have
     /// been the data's last: short, so no measure of the page size. With
