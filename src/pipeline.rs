@@ -199,6 +199,9 @@ pub fn run(
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
+    let started_at = SystemTime::now()
+        .checked_sub(options.started.elapsed())
+        .unwrap_or_else(SystemTime::now);
     // A state file that cannot be used stops the run before anything.
     let mut state = match &options.state {
         Some(path) => state_file::load(path)?,
@@ -225,7 +228,9 @@ pub fn run(
             false => None,
         },
     };
-    let stats = Arc::new(Mutex::new(Stats::for_config(config)));
+    let mut stats = Stats::for_config(config);
+    stats.signpost = Some(Bookmark::instant(started_at));
+    let stats = Arc::new(Mutex::new(stats));
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); config.sources.len()]));
     let agent = client::agent();
     control.set_agent(agent.clone());
@@ -275,6 +280,7 @@ pub fn run(
     let report = Finale {
         config,
         options,
+        started_at,
         interrupted: control.is_interrupted(),
         stdout_closed,
         stats,
@@ -326,6 +332,8 @@ fn prepare_out_dir(out: &Path) -> Result<(), Error> {
 struct Finale<'r> {
     config: &'r Config,
     options: &'r RunOptions,
+    /// When the run started, by the wall clock.
+    started_at: SystemTime,
     interrupted: bool,
     /// The reader of stdout went away during the run.
     stdout_closed: bool,
@@ -391,7 +399,7 @@ impl Finale<'_> {
         let summary = summary::summary(
             RunFacts {
                 status: status.as_str(),
-                started_at: SystemTime::now() - self.options.started.elapsed(),
+                started_at: self.started_at,
                 duration: self.options.started.elapsed(),
                 config: self.config.to_redacted_json(),
                 error: (!self.failures.is_empty()).then(|| self.failures.join("; ")),

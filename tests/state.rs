@@ -21,6 +21,7 @@ use testsupport::{LoggedRequest, MockServer, MockSource, Scenario, Style};
 use crate::support::{fast_policies, OutDir};
 
 mod atomic;
+mod clock;
 mod guards;
 mod incremental;
 mod resume;
