@@ -292,6 +292,9 @@ impl fmt::Display for AttemptError {
 pub enum Error {
     /// The config or the command line cannot be used (exit 2).
     Config(ConfigError),
+    /// The `--state` file is not one this run can start from (exit 2):
+    /// what is wrong, naming the file (and the source and field).
+    State(String),
     /// The output directory or a file in it cannot be written (exit 1).
     Output {
         /// The file or directory involved.
@@ -305,6 +308,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => write!(f, "config: {e}"),
+            Error::State(e) => write!(f, "state file: {e}"),
             Error::Output { path, source } => write!(f, "output: {}: {source}", path.display()),
         }
     }

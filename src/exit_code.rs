@@ -44,11 +44,11 @@ impl From<RunStatus> for ExitCode {
 }
 
 impl From<&Error> for ExitCode {
-    /// A config error is a usage error; anything else that stops a run
-    /// before it is done is internal.
+    /// A config or state file error is a usage error; anything else
+    /// that stops a run before it is done is internal.
     fn from(e: &Error) -> Self {
         match e {
-            Error::Config(_) => ExitCode::Usage,
+            Error::Config(_) | Error::State(_) => ExitCode::Usage,
             Error::Output { .. } => ExitCode::Internal,
         }
     }

@@ -207,13 +207,18 @@ pub fn run(
         Some(path) => state_file::load(path)?,
         None => State::default(),
     };
-    prepare_out_dir(&options.out_dir)?;
     let redactor = Arc::new(config.redactor());
-    let plans: Vec<Plan> = config
+    let signpost = Some(Bookmark::instant(started_at));
+    let plans = config
         .sources
         .iter()
-        .map(|s| state.plan(s, &redactor))
-        .collect();
+        .map(|s| state.plan(s, &redactor, signpost))
+        .collect::<Result<Vec<Plan>, String>>()
+        .map_err(|what| match &options.state {
+            Some(path) => Error::State(format!("{}: {what}", path.display())),
+            None => Error::State(what),
+        })?;
+    prepare_out_dir(&options.out_dir)?;
     let singer = options.format == Format::Singer;
     let files = Files {
         records: match options.records_on_stdout() {
@@ -254,20 +259,13 @@ pub fn run(
     let stateful = options.state.is_some();
     // A Singer STATE holds the state even without a state file.
     let tracked = stateful || singer;
-    for ((source, plan), config) in stats.sources.iter_mut().zip(&plans).zip(&config.sources) {
-        file_state(
-            source,
-            config,
-            plan,
-            tracked.then_some(&mut state),
-            stateful,
-        );
-        source.warnings = warnings::of_source(source);
-        source.warnings.extend(plan.warning.clone());
-        for warning in &source.warnings {
-            warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
-        }
-    }
+    file_sources(
+        &mut stats,
+        config,
+        &plans,
+        tracked.then_some(&mut state),
+        stateful,
+    );
     let mut stdout_closed = false;
     if let Some(Records::Stdout(sink)) = files.as_mut().map(|f| &mut f.records) {
         sink.final_state(&state);
@@ -295,28 +293,48 @@ pub fn run(
     Ok(report)
 }
 
+/// Files what the state says of each source and what it will hold after
+/// this run ([`file_state`]), then each source's warnings, logged.
+fn file_sources(
+    stats: &mut Stats,
+    config: &Config,
+    plans: &[Plan],
+    mut state: Option<&mut State>,
+    stateful: bool,
+) {
+    for ((source, plan), config) in stats.sources.iter_mut().zip(plans).zip(&config.sources) {
+        let unsaved = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        source.warnings = warnings::of_source(source);
+        source.warnings.extend(plan.warning.clone());
+        source.warnings.extend(unsaved);
+        for warning in &source.warnings {
+            warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
+        }
+    }
+}
+
 /// What the state says of `source` and what it will hold after this run:
 /// the summary's `resumed_from`, `bookmark_sent` and, with `stateful`
 /// (`--state`), `bookmark_saved`. With `state` (`--state`, or the Singer
 /// format's STATE), the source's entry is updated too; a source some of
 /// whose records never reached a closed stdout keeps its entry as it was.
+/// Returns why the source's position was not saved, if it was not.
 fn file_state(
     source: &mut SourceStats,
     config: &SourceConfig,
     plan: &Plan,
     state: Option<&mut State>,
     stateful: bool,
-) {
+) -> Option<String> {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
     let ended = source.ended();
-    if let Some(state) = state {
-        let saved = state.record(config, plan, &ended).map(Bookmark::to_json);
-        if stateful {
-            source.stateful = true;
-            source.bookmark_saved = saved;
-        }
+    let recorded = state?.record(config, plan, &ended);
+    if stateful {
+        source.stateful = true;
+        source.bookmark_saved = recorded.bookmark.map(Bookmark::to_json);
     }
+    recorded.warning
 }
 
 /// Checks that `out` can take the outputs, and removes the temporary

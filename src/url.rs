@@ -234,6 +234,33 @@ pub fn origin(url: &str) -> String {
     format!("{scheme}://{host_port}")
 }
 
+/// The userinfo of `scheme://userinfo@host…` (`user:password`, without
+/// the `@`), if `url` has one.
+pub fn userinfo(url: &str) -> Option<&str> {
+    let span = authority_span(url)?;
+    url[span].rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
+
+/// `url` with its userinfo set to `userinfo`, or removed for `None`;
+/// everything else byte for byte.
+pub fn with_userinfo(url: &str, userinfo: Option<&str>) -> String {
+    let Some(span) = authority_span(url) else {
+        return url.to_string();
+    };
+    let authority = &url[span.clone()];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let mut out = url[..span.start].to_string();
+    if let Some(userinfo) = userinfo {
+        out.push_str(userinfo);
+        out.push('@');
+    }
+    out.push_str(host);
+    out.push_str(&url[span.end..]);
+    out
+}
+
 /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
 pub fn encode_component(s: &str) -> String {
     percent_encode(s, |c| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
@@ -453,6 +480,20 @@ mod tests {
         assert_ne!(origin("https://a.example/x"), origin("https://b.example/x"));
         assert_ne!(origin("http://h:1/"), origin("http://h:2/"));
         assert_eq!(origin("http://[::1]:80/"), "http://[::1]");
+    }
+
+    #[test]
+    fn userinfo_is_read_and_replaced_alone() {
+        assert_eq!(userinfo("http://u:pw@h:1/p?q=a@b"), Some("u:pw"));
+        assert_eq!(userinfo("http://h/p?q=a@b"), None);
+        assert_eq!(userinfo("/relative@x"), None);
+        assert_eq!(
+            with_userinfo("http://u:pw@h:1/p?q=a@b", Some("u")),
+            "http://u@h:1/p?q=a@b"
+        );
+        assert_eq!(with_userinfo("http://h/p", Some("u:pw")), "http://u:pw@h/p");
+        assert_eq!(with_userinfo("http://u:pw@h/p", None), "http://h/p");
+        assert_eq!(with_userinfo("not a url", Some("u")), "not a url");
     }
 
     #[test]

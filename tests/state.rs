@@ -22,9 +22,11 @@ use crate::support::{fast_policies, OutDir};
 
 mod atomic;
 mod clock;
+mod corrupt;
 mod guards;
 mod incremental;
 mod resume;
+mod secrets;
 
 const SEED: u64 = 909;
 /// Items per page of the paginated sources.

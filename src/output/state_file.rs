@@ -6,9 +6,6 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use crate::config::ConfigError;
 use crate::error::Error;
 use crate::output::atomic::{self, AtomicFile, CommitError};
 use crate::state::State;
@@ -30,27 +27,24 @@ pub fn load(path: &Path) -> Result<State, Error> {
     Ok(state)
 }
 
-fn read(path: &Path) -> Result<State, ConfigError> {
-    let shown = path.display();
-    let fail = |what: String| ConfigError(format!("{shown}: {what}"));
+fn read(path: &Path) -> Result<State, Error> {
+    let fail = |what: &str| Error::State(format!("{}: {what}", path.display()));
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-        Err(e) => return Err(fail(format!("cannot read the state file: {e}"))),
+        Err(e) => return Err(fail(&format!("cannot read it: {e}"))),
     };
     let mut bytes = Vec::new();
     file.take(MAX_STATE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("cannot read the state file: {e}")))?;
+        .map_err(|e| fail(&format!("cannot read it: {e}")))?;
     if bytes.len() as u64 > MAX_STATE_BYTES {
-        return Err(fail(format!(
+        return Err(fail(&format!(
             "expected a state file of at most {} MiB",
             MAX_STATE_BYTES >> 20
         )));
     }
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| fail(format!("not a state file (not valid JSON: {e})")))?;
-    State::from_json(&doc).map_err(|what| fail(format!("not a state file: {what}")))
+    State::from_slice(&bytes).map_err(|what| fail(&what))
 }
 
 /// Writes the state to `path`, atomically (a killed run leaves the

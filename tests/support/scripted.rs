@@ -16,7 +16,6 @@ pub struct Seen {
     /// Path and query, as sent.
     pub target: String,
     /// Header names lower-cased, values as sent.
-    #[allow(dead_code)] // read by the tests of credentials
     pub headers: BTreeMap<String, String>,
 }
 
