@@ -25,6 +25,7 @@ mod clock;
 mod corrupt;
 mod guards;
 mod incremental;
+mod locks;
 mod resume;
 mod secrets;
 
