@@ -41,8 +41,9 @@
 //!
 //! # Error policy
 //!
-//! Only a bad config or command line (exit 2) and an unwritable output
-//! directory (exit 1) stop a run before it starts. Everything a server
+//! Only a bad config, command line or state file (exit 2), an unwritable
+//! output directory and another run holding `--out` or `--state` (exit 1)
+//! stop a run before it starts. Everything a server
 //! does is data: each failed attempt is one `AttemptError`, whose methods
 //! say whether it is retried and which typed counter (`ErrorKind`,
 //! `RetryCause`) it lands in; the fetcher's `RetryPolicy` decides retry or
@@ -139,13 +140,17 @@
 //! | `price.rs` | price strings: symbols, codes, separators |
 //! | `dedupe.rs` | the first-wins index of `source:id` keys |
 //! | `aggregate.rs` | the counters of a run, per source and in total |
-//! | `state.rs` | the `--state` file: resume positions, bookmarks, fingerprints |
-//! | `position.rs` | where a source's pagination stands, in its style's terms |
+//! | `state/mod.rs` | the `--state` file: resume positions, bookmarks, fingerprints; corrupt entries refused |
+//! | `state/position.rs` | where a source's pagination stands, in its style's terms |
+//! | `state/secrets.rs` | no secret in a saved position; credentials back on resume, for the source's origin only |
+//! | `state/unique.rs` | a key given twice in a state file, refused |
 //! | `bookmark.rs` | incremental bookmarks, compared as instants or integers |
 //! | `summary.rs` | `summary.json` and the end table |
 //! | `stdout.rs` | records on stdout: whole lines per chunk, a closed pipe that ends delivery, not the run |
 //! | `singer.rs` | Singer messages: SCHEMA from a record schema, RECORD, STATE |
 //! | `atomic.rs` | files that appear under their final name only when whole; the set a forced exit leaves; stale temporary files |
+//! | `output/state_file.rs` | the state file on disk: links followed, kept apart from the outputs, written atomically |
+//! | `output/lock.rs` | one run at a time: the locks of `--out` and `--state` |
 //! | `time.rs` | RFC 3339 timestamps in UTC |
 //! | `progress.rs` | the progress display on a terminal |
 //! | `logging.rs` | the logger: structured fields as text or JSON |
