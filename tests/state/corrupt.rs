@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
 
 use super::{read_state, state_dir, with_policies};
-use crate::cli::{run_command, stderr};
+use crate::cli::{run_command, stderr, summary_in};
 use crate::support::OutDir;
 
 /// Sources of every resumable style, an incremental timestamp source
@@ -205,6 +205,7 @@ fn corrupt_values_and_keys_given_twice_exit_2_naming_the_source_and_field() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    summary_in(&dir.0.join("out"));
     let good = read_state(&state);
     let gh_page_2 = json!({ "url": format!("{}/gh/list?page=2", server.base_url()) });
     for (what, edit, gist) in positions(&gh_page_2).into_iter().chain(values_and_keys()) {
