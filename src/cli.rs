@@ -80,7 +80,8 @@ pub struct RunArgs {
     pub strict: bool,
     /// state file: resume where the last run stopped, and ask incremental
     /// sources only for what changed; read at start (missing: a first
-    /// run), written at the end; default: none
+    /// run), written at the end, locked in between (FILE.lock); default:
+    /// none
     #[argh(option)]
     pub state: Option<PathBuf>,
     /// run only this source of the config (repeatable); with --state, the

@@ -302,8 +302,14 @@ impl fmt::Display for AttemptError {
 /// What stops the program as a whole.
 #[derive(Debug)]
 pub enum Error {
-    /// The config or the command line cannot be used (exit 2).
+    /// The config cannot be used (exit 2).
     Config(ConfigError),
+    /// Flags that cannot go together (exit 2): `--state` naming one of
+    /// the run's own outputs, say.
+    Usage(String),
+    /// The `--state` file is not one this run can start from (exit 2):
+    /// what is wrong, naming the file (and the source and field).
+    State(String),
     /// The output directory or a file in it cannot be written (exit 1).
     Output {
         /// The file or directory involved.
@@ -311,13 +317,36 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// Another run holds the lock on the state file or the output
+    /// directory (exit 1): one run at a time.
+    Locked {
+        /// What is locked, as the user named it ("the state file s.json").
+        what: String,
+        /// The lock file.
+        lock: PathBuf,
+        /// The process that holds it, when it said so.
+        holder: Option<u32>,
+    },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => write!(f, "config: {e}"),
+            Error::Usage(e) => write!(f, "usage: {e}"),
+            Error::State(e) => write!(f, "state file: {e}"),
             Error::Output { path, source } => write!(f, "output: {}: {source}", path.display()),
+            Error::Locked { what, lock, holder } => {
+                write!(f, "locked: {what} is in use by another run")?;
+                if let Some(pid) = holder {
+                    write!(f, " (pid {pid})")?;
+                }
+                write!(
+                    f,
+                    ", which holds {}; one run at a time: try again when it has ended",
+                    lock.display()
+                )
+            }
         }
     }
 }

@@ -44,12 +44,13 @@ impl From<RunStatus> for ExitCode {
 }
 
 impl From<&Error> for ExitCode {
-    /// A config error is a usage error; anything else that stops a run
-    /// before it is done is internal.
+    /// A config, command-line or state file error is a usage error;
+    /// anything else that stops a run before it is done (an output that
+    /// cannot be written, a lock another run holds) is exit 1.
     fn from(e: &Error) -> Self {
         match e {
-            Error::Config(_) => ExitCode::Usage,
-            Error::Output { .. } => ExitCode::Internal,
+            Error::Config(_) | Error::Usage(_) | Error::State(_) => ExitCode::Usage,
+            Error::Output { .. } | Error::Locked { .. } => ExitCode::Internal,
         }
     }
 }

@@ -42,8 +42,9 @@
 //!
 //! # Error policy
 //!
-//! Only a bad config or command line (exit 2) and an unwritable output
-//! directory (exit 1) stop a run before it starts. Everything a server
+//! Only a bad config, command line or state file (exit 2), an unwritable
+//! output directory and another run holding `--out` or `--state` (exit 1)
+//! stop a run before it starts. Everything a server
 //! does is data: each failed attempt is one `AttemptError`, whose methods
 //! say whether it is retried and which typed counter (`ErrorKind`,
 //! `RetryCause`) it lands in; the fetcher's `RetryPolicy` decides retry or
@@ -131,11 +132,11 @@
 //! | `redact.rs` | [`Redactor`]: secrets out of every URL and text shown |
 //! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`: those keys; `json.rs`: JSON with key-path errors |
 //! | `error.rs` | the error taxonomy and its typed counters |
-//! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves), `position.rs` (a page in its style's terms) |
+//! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
 //! | `queue.rs` | the bounded queue of batches between fetchers and processor |
 //! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
 //! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
-//! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk) |
+//! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
 //! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |

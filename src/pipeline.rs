@@ -18,7 +18,7 @@
 //! one so that a panic in one of them becomes a `failed` run with an error
 //! in the summary instead of a crash that writes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,11 +31,13 @@ use crate::error::Error;
 use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
+use crate::output;
 use crate::output::atomic::{
     self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE,
 };
+use crate::output::lock::{RunLock, OUT_LOCK_FILE};
 use crate::output::singer::Singer;
-use crate::output::state_file;
+use crate::output::state_file::StateFile;
 use crate::output::stdout::StdoutSink;
 use crate::process::stats::{SourceStats, Stats};
 use crate::process::{self, RecordSink, Sinks};
@@ -194,24 +196,26 @@ impl RunReport {
 /// passes or `control` is interrupted, and writes both outputs.
 ///
 /// Fails before fetching anything if the output directory cannot be
-/// written; any later failure is reported in the summary as `failed`.
+/// written, another run holds it or the state file, or the state file
+/// cannot be used (`prepare`); any later failure is reported in the
+/// summary as `failed`.
 pub fn run(
     config: &Config,
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
-    // A state file that cannot be used stops the run before anything.
-    let mut state = match &options.state {
-        Some(path) => state_file::load(path)?,
-        None => State::default(),
-    };
-    prepare_out_dir(&options.out_dir)?;
-    let redactor = Arc::new(config.redactor());
-    let plans: Vec<Plan> = config
-        .sources
-        .iter()
-        .map(|s| state.plan(s, &redactor))
-        .collect();
+    let started_at = SystemTime::now()
+        .checked_sub(options.started.elapsed())
+        .unwrap_or_else(SystemTime::now);
+    // The locks are held until this function returns: after the state
+    // is written.
+    let Prepared {
+        locks: _locks,
+        mut state,
+        state_file,
+        plans,
+        redactor,
+    } = prepare(config, options, started_at)?;
     let singer = options.format == Format::Singer;
     let files = Files {
         records: match options.records_on_stdout() {
@@ -226,7 +230,9 @@ pub fn run(
             false => None,
         },
     };
-    let stats = Arc::new(Mutex::new(Stats::for_config(config)));
+    let mut stats = Stats::for_config(config);
+    stats.signpost = Some(Bookmark::instant(started_at));
+    let stats = Arc::new(Mutex::new(stats));
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); config.sources.len()]));
     let agent = client::agent();
     control.set_agent(agent.clone());
@@ -247,23 +253,16 @@ pub fn run(
     };
     let mut files = threads.run(files, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
-    let stateful = options.state.is_some();
+    let stateful = state_file.is_some();
     // A Singer STATE holds the state even without a state file.
     let tracked = stateful || singer;
-    for ((source, plan), config) in stats.sources.iter_mut().zip(&plans).zip(&config.sources) {
-        file_state(
-            source,
-            config,
-            plan,
-            tracked.then_some(&mut state),
-            stateful,
-        );
-        source.warnings = warnings::of_source(source);
-        source.warnings.extend(plan.warning.clone());
-        for warning in &source.warnings {
-            warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
-        }
-    }
+    file_sources(
+        &mut stats,
+        config,
+        &plans,
+        tracked.then_some(&mut state),
+        stateful,
+    );
     let mut stdout_closed = false;
     if let Some(Records::Stdout(sink)) = files.as_mut().map(|f| &mut f.records) {
         sink.final_state(&state);
@@ -276,6 +275,7 @@ pub fn run(
     let report = Finale {
         config,
         options,
+        started_at,
         interrupted: control.is_interrupted(),
         stdout_closed,
         stats,
@@ -283,11 +283,95 @@ pub fn run(
     }
     .write(files)?;
     // The state comes last: after the summary that says what it holds.
-    if let Some(path) = &options.state {
-        let saved = state_file::save(&state, path)?;
+    if let Some(file) = &state_file {
+        let saved = file.save(&state)?;
         info!(event = "state_saved", path = saved.display().to_string(); "");
     }
     Ok(report)
+}
+
+/// What a run has before its threads start.
+struct Prepared {
+    /// The locks on `--out` and `--state`, released when dropped.
+    locks: Vec<RunLock>,
+    /// The state read (empty without `--state`).
+    state: State,
+    /// `--state`, when given.
+    state_file: Option<StateFile>,
+    /// Where each source starts, by the state.
+    plans: Vec<Plan>,
+    /// The run's secrets, to hide wherever a URL is shown.
+    redactor: Arc<Redactor>,
+}
+
+/// Everything that can stop a run before it fetches or writes anything,
+/// in this order: `--state` naming one of the outputs (exit 2); `--out`
+/// plainly unwritable (exit 1); another run holding the state file (exit
+/// 1: one run at a time, and the state is read only once this run holds
+/// it, so no other run can write it between this run's read and write);
+/// a state file that is not one, or whose entries do not parse for their
+/// sources (exit 2); another run holding `--out` (exit 1). Then the
+/// temporary files of killed runs in `--out` go.
+fn prepare(
+    config: &Config,
+    options: &RunOptions,
+    started_at: SystemTime,
+) -> Result<Prepared, Error> {
+    let out = &options.out_dir;
+    let state_file = options.state.as_deref().map(StateFile::new);
+    if let Some(file) = &state_file {
+        file.check_apart_from(out)?;
+    }
+    atomic::check_target(out, SUMMARY_FILE)?;
+    let mut locks = Vec::new();
+    let state = match &state_file {
+        Some(file) => {
+            locks.push(file.lock()?);
+            file.load()?
+        }
+        None => State::default(),
+    };
+    let redactor = Arc::new(config.redactor());
+    let signpost = Some(Bookmark::instant(started_at));
+    let plans = config
+        .sources
+        .iter()
+        .map(|s| state.plan(s, &redactor, signpost))
+        .collect::<Result<Vec<Plan>, String>>()
+        .map_err(|what| match &state_file {
+            Some(file) => file.refused(&what),
+            None => Error::State(what),
+        })?;
+    let what = format!("the output directory {}", out.display());
+    locks.push(output::lock::acquire(&out.join(OUT_LOCK_FILE), &what)?);
+    atomic::remove_stale_temps(out, &atomic::OUTPUT_FILES);
+    Ok(Prepared {
+        locks,
+        state,
+        state_file,
+        plans,
+        redactor,
+    })
+}
+
+/// Files what the state says of each source and what it will hold after
+/// this run ([`file_state`]), then each source's warnings, logged.
+fn file_sources(
+    stats: &mut Stats,
+    config: &Config,
+    plans: &[Plan],
+    mut state: Option<&mut State>,
+    stateful: bool,
+) {
+    for ((source, plan), config) in stats.sources.iter_mut().zip(plans).zip(&config.sources) {
+        let unsaved = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        source.warnings = warnings::of_source(source);
+        source.warnings.extend(plan.warning.clone());
+        source.warnings.extend(unsaved);
+        for warning in &source.warnings {
+            warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
+        }
+    }
 }
 
 /// What the state says of `source` and what it will hold after this run:
@@ -295,31 +379,23 @@ pub fn run(
 /// (`--state`), `bookmark_saved`. With `state` (`--state`, or the Singer
 /// format's STATE), the source's entry is updated too; a source some of
 /// whose records never reached a closed stdout keeps its entry as it was.
+/// Returns why the source's position was not saved, if it was not.
 fn file_state(
     source: &mut SourceStats,
     config: &SourceConfig,
     plan: &Plan,
     state: Option<&mut State>,
     stateful: bool,
-) {
+) -> Option<String> {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
     let ended = source.ended();
-    if let Some(state) = state {
-        let saved = state.record(config, plan, &ended).map(Bookmark::to_json);
-        if stateful {
-            source.stateful = true;
-            source.bookmark_saved = saved;
-        }
+    let recorded = state?.record(config, plan, &ended);
+    if stateful {
+        source.stateful = true;
+        source.bookmark_saved = recorded.bookmark.map(Bookmark::to_json);
     }
-}
-
-/// Checks that `out` can take the outputs, and removes the temporary
-/// files that killed runs left there.
-fn prepare_out_dir(out: &Path) -> Result<(), Error> {
-    atomic::check_target(out, SUMMARY_FILE)?;
-    atomic::remove_stale_temps(out, &atomic::OUTPUT_FILES);
-    Ok(())
+    recorded.warning
 }
 
 /// What is left to do once every thread has ended: the summary, and
@@ -327,6 +403,8 @@ fn prepare_out_dir(out: &Path) -> Result<(), Error> {
 struct Finale<'r> {
     config: &'r Config,
     options: &'r RunOptions,
+    /// When the run started, by the wall clock.
+    started_at: SystemTime,
     interrupted: bool,
     /// The reader of stdout went away during the run.
     stdout_closed: bool,
@@ -392,7 +470,7 @@ impl Finale<'_> {
         let summary = summary::summary(
             RunFacts {
                 status: status.as_str(),
-                started_at: SystemTime::now() - self.options.started.elapsed(),
+                started_at: self.started_at,
                 duration: self.options.started.elapsed(),
                 config: self.config.to_redacted_json(),
                 error: (!self.failures.is_empty()).then(|| self.failures.join("; ")),

@@ -17,7 +17,7 @@ use crate::url::{authority_span, encode_component, percent_decode, percent_encod
 const MIN_ECHOED_SECRET: usize = 6;
 
 /// Hides secrets in URLs; see the module docs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Redactor {
     /// Secret values to hide wherever they appear, longest first (a
     /// secret inside a longer one must not leave the longer one's rest
@@ -143,6 +143,19 @@ impl Redactor {
             .collect()
     }
 
+    /// Whether `text` holds one of this redactor's secret values: as it
+    /// is, percent-encoded, or once `text` is percent-decoded. What is
+    /// saved for a later run (a state file's position) is checked with
+    /// it: hiding is not enough there, the value must not be written.
+    pub fn holds_secret(&self, text: &str) -> bool {
+        let decoded = percent_decode(text);
+        self.secrets.iter().any(|secret| {
+            text.contains(secret.as_str())
+                || text.contains(&encode_component(secret))
+                || decoded.contains(secret.as_str())
+        })
+    }
+
     /// [`redact_url`](Self::redact_url), then whitespace, control
     /// characters and `"` percent-encoded: how a URL is shown in logs and
     /// in the summary, as one inert token that cannot start a new log line
@@ -151,6 +164,17 @@ impl Redactor {
         percent_encode(&self.redact_url(url), |c| {
             c.is_whitespace() || c.is_control() || c == '"'
         })
+    }
+}
+
+/// Counts, never the secrets: whatever holds a redactor (a state plan)
+/// may be debug-printed.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("secrets", &self.secrets.len())
+            .field("secret_params", &self.secret_params)
+            .finish()
     }
 }
 
@@ -339,6 +363,23 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(redactor.redact_url(url), want, "redact_url({url:?})");
         }
+    }
+
+    #[test]
+    fn secrets_are_found_in_any_of_their_forms() {
+        let redactor = Redactor::new(["Bearer tok/en+9f2"], [], []);
+        for text in [
+            "tok/en+9f2",
+            "/p/tok%2Fen%2B9f2/q",
+            "c=tok%2fen%2b9f2",
+            "Bearer tok/en+9f2",
+        ] {
+            assert!(redactor.holds_secret(text), "{text}");
+        }
+        for text in ["tok/en", "page=2", ""] {
+            assert!(!redactor.holds_secret(text), "{text}");
+        }
+        assert!(!Redactor::default().holds_secret("tok/en+9f2"));
     }
 
     #[test]

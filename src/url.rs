@@ -209,15 +209,56 @@ pub fn resolve(base: &str, reference: &str) -> String {
     join(&target, &path)
 }
 
-/// `scheme://authority` of `url`, lower-cased, for same-origin checks.
+/// `scheme://host:port` of `url`, lower-cased, for same-origin checks
+/// (RFC 6454): the userinfo is not part of an origin (a next link
+/// without the configured `user:password@` is on the same server), and
+/// the scheme's default port is the same as none.
 pub fn origin(url: &str) -> String {
     let p = split(url);
-    format!(
-        "{}://{}",
-        p.scheme.unwrap_or_default(),
-        p.authority.unwrap_or_default()
-    )
-    .to_ascii_lowercase()
+    let scheme = p.scheme.unwrap_or_default().to_ascii_lowercase();
+    let authority = p.authority.unwrap_or_default();
+    let host_port = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => "",
+    };
+    let host_port = match host_port.strip_suffix(default_port) {
+        Some(host) if !default_port.is_empty() => host,
+        _ => &host_port,
+    };
+    format!("{scheme}://{host_port}")
+}
+
+/// The userinfo of `scheme://userinfo@host…` (`user:password`, without
+/// the `@`), if `url` has one.
+pub fn userinfo(url: &str) -> Option<&str> {
+    let span = authority_span(url)?;
+    url[span].rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
+
+/// `url` with its userinfo set to `userinfo`, or removed for `None`;
+/// everything else byte for byte.
+pub fn with_userinfo(url: &str, userinfo: Option<&str>) -> String {
+    let Some(span) = authority_span(url) else {
+        return url.to_string();
+    };
+    let authority = &url[span.clone()];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let mut out = url[..span.start].to_string();
+    if let Some(userinfo) = userinfo {
+        out.push_str(userinfo);
+        out.push('@');
+    }
+    out.push_str(host);
+    out.push_str(&url[span.end..]);
+    out
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters stay).
@@ -420,12 +461,39 @@ mod tests {
     }
 
     #[test]
-    fn origins_compare_scheme_and_authority() {
+    fn origins_compare_scheme_host_and_port() {
         assert_eq!(
-            origin("HTTP://Api.Example.com:80/x?y"),
-            "http://api.example.com:80"
+            origin("HTTP://Api.Example.com:8080/x?y"),
+            "http://api.example.com:8080"
         );
+        // The userinfo is no part of an origin; a default port is none.
+        for same in [
+            "http://u:pw@api.example.com/z",
+            "http://api.example.com:80/",
+            "http://U@API.example.com",
+        ] {
+            assert_eq!(origin(same), "http://api.example.com", "{same}");
+        }
+        assert_eq!(origin("https://h:443/"), origin("https://h/"));
+        assert_ne!(origin("https://h:80/"), origin("https://h/"));
+        assert_ne!(origin("http://h:8080/"), origin("http://h/"));
         assert_ne!(origin("https://a.example/x"), origin("https://b.example/x"));
+        assert_ne!(origin("http://h:1/"), origin("http://h:2/"));
+        assert_eq!(origin("http://[::1]:80/"), "http://[::1]");
+    }
+
+    #[test]
+    fn userinfo_is_read_and_replaced_alone() {
+        assert_eq!(userinfo("http://u:pw@h:1/p?q=a@b"), Some("u:pw"));
+        assert_eq!(userinfo("http://h/p?q=a@b"), None);
+        assert_eq!(userinfo("/relative@x"), None);
+        assert_eq!(
+            with_userinfo("http://u:pw@h:1/p?q=a@b", Some("u")),
+            "http://u@h:1/p?q=a@b"
+        );
+        assert_eq!(with_userinfo("http://h/p", Some("u:pw")), "http://u:pw@h/p");
+        assert_eq!(with_userinfo("http://u:pw@h/p", None), "http://h/p");
+        assert_eq!(with_userinfo("not a url", Some("u")), "not a url");
     }
 
     #[test]

@@ -21,9 +21,13 @@ use testsupport::{LoggedRequest, MockServer, MockSource, Scenario, Style};
 use crate::support::{fast_policies, OutDir};
 
 mod atomic;
+mod clock;
+mod corrupt;
 mod guards;
 mod incremental;
+mod locks;
 mod resume;
+mod secrets;
 
 const SEED: u64 = 909;
 /// Items per page of the paginated sources.

@@ -30,6 +30,7 @@ use crate::json::node::{write_str, Malformed, Node};
 use crate::output::stdout::StdoutSink;
 use crate::process::dedupe::DedupeIndex;
 use crate::queue::{Batch, QueueRx};
+use crate::record::bookmark::Bookmark;
 use crate::record::normalize::{normalize, InvalidReason, Record};
 use stats::{ItemCounts, Stats};
 use std::ops::Range;
@@ -63,11 +64,20 @@ pub fn run<W: Write>(
     let mut dedupe = DedupeIndex::new(config.sources.len());
     let mut chunk: Vec<Batch> = Vec::new();
     let mut next: Vec<Batch> = Vec::new();
+    let signpost = lock(stats).signpost;
     while let Some(first) = rx.recv() {
         chunk.push(first);
         take_ready(&rx, &mut chunk, config.batch_size);
         loop {
-            let counts = process_chunk(config, &rx, &chunk, &mut next, &mut dedupe, &mut out);
+            let counts = process_chunk(
+                config,
+                &rx,
+                &chunk,
+                &mut next,
+                &mut dedupe,
+                &mut out,
+                signpost,
+            );
             let mut counts = counts?;
             if let RecordSink::Stdout(sink) = &mut out.records {
                 for source in sink.flush()? {
@@ -90,7 +100,8 @@ pub fn run<W: Write>(
 /// Parses, normalizes and writes one chunk's items — a large chunk in
 /// parallel, taking the next chunk off the queue meanwhile, so fetchers
 /// are not kept waiting for the work — then dedupes and writes them in
-/// arrival order. Returns the chunk's counts per source.
+/// arrival order. Returns the chunk's counts per source, no bookmark past
+/// `signpost` (the run's start).
 ///
 /// The parallel pass works on parts of a few items, each into one buffer
 /// of its own: the records' lines, their ids, the fields they filled. The
@@ -103,6 +114,7 @@ fn process_chunk<W: Write>(
     next: &mut Vec<Batch>,
     dedupe: &mut DedupeIndex,
     out: &mut Sinks<'_, '_, W>,
+    signpost: Option<Bookmark>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
         .iter()
@@ -130,7 +142,7 @@ fn process_chunk<W: Write>(
             let c = &mut counts[done.source];
             c.items += 1;
             if let Some(read) = done.bookmark {
-                c.add_bookmark(read);
+                c.add_bookmark(read, signpost);
             }
             match &done.outcome {
                 Outcome::Invalid { reason, rejected } => {

@@ -50,6 +50,9 @@ pub struct ItemCounts {
     pub bookmark: Option<Bookmark>,
     /// Valid items whose bookmark field held a value of another kind.
     pub bookmark_bad: u64,
+    /// Valid items whose timestamp bookmark was after the run's start:
+    /// kept as records, but the bookmark goes no further than the start.
+    pub future: u64,
 }
 
 /// `counts[i] += n`, growing `counts` as needed.
@@ -87,10 +90,19 @@ impl ItemCounts {
         }
     }
 
-    /// Counts a valid item's bookmark field: its value, or a bad one.
-    pub fn add_bookmark(&mut self, read: Result<Option<Bookmark>, ()>) {
+    /// Counts a valid item's bookmark field: its value, or a bad one. A
+    /// timestamp after `signpost` (the run's start) is counted as in the
+    /// future and taken as the signpost: a bookmark never runs ahead of
+    /// the clock, or one item stamped 9999 would end every later pass.
+    pub fn add_bookmark(&mut self, read: Result<Option<Bookmark>, ()>, signpost: Option<Bookmark>) {
         match read {
-            Ok(value) => self.bookmark = Bookmark::max(self.bookmark, value),
+            Ok(value) => {
+                let held = value.map(|v| v.at_most(signpost));
+                if held != value {
+                    self.future += 1;
+                }
+                self.bookmark = Bookmark::max(self.bookmark, held);
+            }
             Err(()) => self.bookmark_bad += 1,
         }
     }
@@ -98,6 +110,7 @@ impl ItemCounts {
     fn add(&mut self, other: &ItemCounts) {
         self.bookmark = Bookmark::max(self.bookmark, other.bookmark);
         self.bookmark_bad += other.bookmark_bad;
+        self.future += other.future;
         self.items += other.items;
         self.records += other.records;
         self.undelivered += other.undelivered;
@@ -230,6 +243,10 @@ impl SourceStats {
 pub struct Stats {
     /// One entry per source, in config order.
     pub sources: Vec<SourceStats>,
+    /// The run's start, as a timestamp bookmark: no item's bookmark
+    /// counts past it. Set by the pipeline before the processor starts,
+    /// read by the processor; `None` holds nothing back.
+    pub signpost: Option<Bookmark>,
 }
 
 impl Stats {
@@ -241,6 +258,7 @@ impl Stats {
                 .into_iter()
                 .map(|name| SourceStats::new(name, &product))
                 .collect(),
+            signpost: None,
         }
     }
 
@@ -257,6 +275,7 @@ impl Stats {
                     ..SourceStats::new(&s.name, &s.record)
                 })
                 .collect(),
+            signpost: None,
         }
     }
 
@@ -304,6 +323,7 @@ pub fn rate(num: u64, den: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::bookmark::BookmarkKind;
 
     #[test]
     fn totals_add_every_source_and_keep_the_identity() {
@@ -342,5 +362,25 @@ mod tests {
         assert_eq!(t.items, t.records + t.invalid_total() + t.duplicates);
         assert_eq!(rate(1, 0), None);
         assert_eq!(rate(1, 4), Some(0.25));
+    }
+
+    #[test]
+    fn bookmarks_past_the_runs_start_are_counted_and_held_there() {
+        let at = |s: &str| BookmarkKind::Timestamp.read_json(&serde_json::json!(s));
+        let start = at("2026-06-01T00:00:00Z");
+        let mut c = ItemCounts::default();
+        c.add_bookmark(Ok(at("2026-01-01T00:00:00Z")), start);
+        assert_eq!((c.bookmark, c.future), (at("2026-01-01T00:00:00Z"), 0));
+        c.add_bookmark(Ok(at("9999-12-31T00:00:00Z")), start);
+        c.add_bookmark(Ok(at("2026-06-01T00:00:01Z")), start);
+        c.add_bookmark(Ok(None), start);
+        assert_eq!((c.bookmark, c.future), (start, 2));
+        let mut total = ItemCounts::default();
+        total.add(&c);
+        total.add(&c);
+        assert_eq!(total.future, 4);
+        let mut free = ItemCounts::default();
+        free.add_bookmark(Ok(at("9999-12-31T00:00:00Z")), None);
+        assert_eq!(free.future, 0, "no signpost, nothing held back");
     }
 }

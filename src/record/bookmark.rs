@@ -3,7 +3,7 @@
 //! integers — never as text (`2026-01-01T10:00:00+02:00` is before
 //! `2026-01-01T09:00:00Z`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -100,6 +100,27 @@ impl Bookmark {
         }
     }
 
+    /// The instant `t`, as a timestamp bookmark (a clock before 1970, or
+    /// one too far ahead for one, reads as the epoch).
+    pub fn instant(t: SystemTime) -> Bookmark {
+        let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = i64::try_from(since.as_secs()).unwrap_or(0);
+        let at = UnixTime::new(secs, since.subsec_nanos());
+        Bookmark::Instant(at.unwrap_or_else(|| UnixTime::new(0, 0).expect("the epoch")))
+    }
+
+    /// This bookmark, or `limit` when both are instants and this one is
+    /// later: a timestamp bookmark never runs ahead of the clock (SPEC
+    /// §9). Integers have no clock to run ahead of.
+    pub fn at_most(self, limit: Option<Bookmark>) -> Bookmark {
+        match (self, limit) {
+            (Bookmark::Instant(t), Some(Bookmark::Instant(limit))) if t > limit => {
+                Bookmark::Instant(limit)
+            }
+            _ => self,
+        }
+    }
+
     /// The greater of two, either possibly absent.
     pub fn max(a: Option<Bookmark>, b: Option<Bookmark>) -> Option<Bookmark> {
         match (a, b) {
@@ -135,6 +156,23 @@ mod tests {
             "2023-11-14T22:13:20Z"
         );
         assert_eq!(ts(json!("yesterday")), None);
+    }
+
+    #[test]
+    fn instants_are_held_at_a_limit_integers_are_not() {
+        let now = Bookmark::instant(UNIX_EPOCH + Duration::from_millis(1_700_000_000_250));
+        assert_eq!(now.to_text(), "2023-11-14T22:13:20.25Z");
+        let future = ts(json!("9999-12-31T00:00:00Z")).unwrap();
+        let past = ts(json!("2020-01-01T00:00:00Z")).unwrap();
+        assert_eq!(future.at_most(Some(now)), now);
+        assert_eq!(past.at_most(Some(now)), past);
+        assert_eq!(future.at_most(None), future);
+        let n = Bookmark::Integer(i128::MAX);
+        assert_eq!(n.at_most(Some(now)), n);
+        assert_eq!(
+            Bookmark::instant(UNIX_EPOCH - Duration::from_secs(5)).to_text(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]

@@ -76,6 +76,14 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
             }
         }
     }
+    if c.future > 0 {
+        let field = s.bookmark_field.as_deref().unwrap_or("the bookmark field");
+        out.push(format!(
+            "{} items had {field} after the run's start (in the future): kept as records, \
+             but the bookmark stops at the run's start",
+            c.future
+        ));
+    }
     if s.status == SourceStatus::Complete {
         if items == 0 {
             out.push(
@@ -308,6 +316,20 @@ mod tests {
         assert!(
             of_source(&short).is_empty(),
             "a cut source says so by its status"
+        );
+    }
+
+    #[test]
+    fn items_stamped_in_the_future_are_counted_under_their_field() {
+        let mut s = source(10, 10, 0);
+        s.bookmark_field = Some("updated_at".into());
+        s.counts.future = 2;
+        assert_eq!(
+            of_source(&s),
+            [
+                "2 items had updated_at after the run's start (in the future): kept as records, \
+              but the bookmark stops at the run's start"
+            ]
         );
     }
 }

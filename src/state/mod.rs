@@ -21,9 +21,13 @@
 //! fingerprint of the source's `url`, `pagination`, `query` and
 //! `incremental` guards each entry: a changed config drops it. Entries of
 //! sources this run does not run (`--source`) are kept as they are. The
-//! file is written atomically, after the summary; a saved URL never holds
-//! the values of secret query parameters (they are put back from the
-//! config when the run resumes).
+//! file is written atomically, after the summary.
+//!
+//! A saved position holds no secret (`secrets.rs`: left out, and put back
+//! from the config on the source's own origin); a timestamp bookmark never
+//! goes past the run's start; and a file ingest did not write — a value
+//! that does not parse for its source, a key given twice (`unique.rs`) —
+//! is refused, naming the source and the field, never half used.
 
 use std::collections::BTreeMap;
 
@@ -31,12 +35,14 @@ use log::info;
 use serde_json::{json, Map, Value};
 
 use crate::config::{ConfigError, Pagination, SourceConfig};
-use crate::record::bookmark::Bookmark;
-use crate::redact::{is_secret_name, Redactor};
-use crate::url::{pieces, set_query_param};
+use crate::record::bookmark::{Bookmark, BookmarkKind};
+use crate::redact::Redactor;
+use crate::url::set_query_param;
 pub use position::Position;
 
 pub mod position;
+mod secrets;
+mod unique;
 
 /// Where a fetcher starts: the source's URL (with a bookmark parameter
 /// set, for an incremental source) and the position a state file saved.
@@ -100,6 +106,9 @@ struct Entry {
     pass_greatest: Option<Value>,
 }
 
+/// What is wrong with a state file: where (a dot path) and what.
+type Refusal = (String, String);
+
 /// How one source starts this run, by its saved state.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -113,11 +122,34 @@ pub struct Plan {
     prior_greatest: Option<Bookmark>,
     /// The saved entry this plan came from (dropped if stale).
     entry: Entry,
+    /// What a saved position must not hold (the run's secrets).
+    redactor: Redactor,
+    /// The run's start: no timestamp bookmark is saved past it.
+    signpost: Option<Bookmark>,
     /// Why the saved state was not used, if it was not.
     pub warning: Option<String>,
 }
 
+/// What the state holds for a source once its ending is recorded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// The bookmark saved.
+    pub bookmark: Option<Bookmark>,
+    /// Why the position the source stopped at was not saved, if it was
+    /// not: a warning for the summary.
+    pub warning: Option<String>,
+}
+
 impl State {
+    /// The state the text of a state file holds, or what is wrong with it
+    /// (not JSON, a key given twice, not a state of this version).
+    pub fn from_slice(bytes: &[u8]) -> Result<State, String> {
+        let doc: Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a state file (not valid JSON: {e})"))?;
+        unique::check(bytes)?;
+        State::from_json(&doc)
+    }
+
     /// The state a file holds, or what is wrong with it.
     pub fn from_json(doc: &Value) -> Result<State, String> {
         let doc = doc.as_object().ok_or("expected a JSON object")?;
@@ -131,23 +163,34 @@ impl State {
             .and_then(Value::as_object)
             .ok_or("expected \"sources\", an object of entries")?;
         for (name, entry) in sources {
-            Entry::from_json(entry).map_err(|what| format!("sources.{}: {what}", clipped(name)))?;
+            Entry::from_json(entry).map_err(|refusal| at_source(name, refusal))?;
         }
         Ok(State {
             sources: sources.clone(),
         })
     }
 
-    /// How `source` starts this run.
-    pub fn plan(&self, source: &SourceConfig, redactor: &Redactor) -> Plan {
+    /// How `source` starts this run, which started at `signpost`; or, for
+    /// an entry whose values do not parse for this source, what is wrong
+    /// (a usage error: a file ingest did not write is not half used).
+    pub fn plan(
+        &self,
+        source: &SourceConfig,
+        redactor: &Redactor,
+        signpost: Option<Bookmark>,
+    ) -> Result<Plan, String> {
         let fingerprint = fingerprint(source, redactor);
-        let saved = self
-            .sources
-            .get(&source.name)
-            .and_then(|v| Entry::from_json(v).ok());
+        let refused = |refusal| at_source(&source.name, refusal);
+        let saved = match self.sources.get(&source.name) {
+            Some(v) => Some(Entry::from_json(v).map_err(refused)?),
+            None => None,
+        };
         let mut warning = None;
         let entry = match saved {
-            Some(e) if e.fingerprint == fingerprint => e,
+            Some(e) if e.fingerprint == fingerprint => {
+                e.check(source).map_err(refused)?;
+                e
+            }
             Some(_) => {
                 warning = Some(
                     "the saved position and bookmark were dropped: the source's url, \
@@ -158,24 +201,6 @@ impl State {
             }
             None => Entry::default(),
         };
-        // Only a hand-edited file holds another style's position: said,
-        // and not shown as where the source resumed.
-        let mut entry = entry;
-        if let Some(position) = entry
-            .resume
-            .as_ref()
-            .filter(|p| !fits(p, &source.pagination))
-        {
-            warning = Some(format!(
-                "the saved position {} was dropped: it is not a position of pagination \
-                 style {}; the source starts from the beginning",
-                clipped(&position.to_json().to_string()),
-                source.pagination.to_json()["style"]
-            ));
-            entry.resume = None;
-            entry.pass_sent = None;
-            entry.pass_greatest = None;
-        }
         let kind = source.incremental.as_ref().map(|i| i.kind);
         let read = |v: &Option<Value>| kind?.read_json(v.as_ref()?);
         let bookmark_sent = match (&source.incremental, &entry.resume) {
@@ -189,7 +214,7 @@ impl State {
         if let (Some(inc), Some(sent)) = (&source.incremental, bookmark_sent) {
             url = set_query_param(&url, &inc.param, &sent.to_text());
         }
-        let position = entry.resume.clone().map(|p| restore_secrets(p, &url));
+        let position = entry.resume.clone().map(|p| secrets::restore(p, source));
         let resumed_from = position.as_ref().map(|p| shown_position(p, redactor));
         let name = source.name.as_str();
         if let Some(shown) = &resumed_from {
@@ -198,7 +223,7 @@ impl State {
         if let Some(sent) = bookmark_sent {
             info!(source = name, event = "bookmark_sent", value = sent.to_text(); "");
         }
-        Plan {
+        Ok(Plan {
             resumed_from,
             start: Start {
                 url: Some(url),
@@ -210,42 +235,62 @@ impl State {
                 fingerprint,
                 ..entry
             },
+            redactor: redactor.clone(),
+            signpost,
             warning,
-        }
+        })
     }
 
-    /// Records how `source` ended under `plan`; returns the bookmark the
-    /// state now holds for it.
-    pub fn record(
-        &mut self,
-        source: &SourceConfig,
-        plan: &Plan,
-        ended: &Ended,
-    ) -> Option<Bookmark> {
+    /// Records how `source` ended under `plan`: the bookmark the state now
+    /// holds for it, and why its position was not saved, if it was not.
+    pub fn record(&mut self, source: &SourceConfig, plan: &Plan, ended: &Ended) -> Recorded {
         let kind = source.incremental.as_ref().map(|i| i.kind);
         let old = kind.and_then(|k| k.read_json(plan.entry.bookmark.as_ref()?));
+        let strip = |p: &Position| secrets::strip(p.clone(), source, &plan.redactor);
         if !ended.delivered {
-            self.sources
-                .insert(source.name.clone(), plan.entry.to_json());
-            return old;
+            let entry = Entry {
+                resume: plan.entry.resume.as_ref().and_then(strip),
+                ..plan.entry.clone()
+            };
+            self.sources.insert(source.name.clone(), entry.to_json());
+            return Recorded {
+                bookmark: old,
+                warning: None,
+            };
         }
-        let greatest = Bookmark::max(plan.prior_greatest, ended.greatest);
+        let held = |b: Bookmark| b.at_most(plan.signpost);
+        let greatest = Bookmark::max(plan.prior_greatest, ended.greatest).map(held);
         let mut entry = Entry {
             fingerprint: plan.entry.fingerprint.clone(),
             bookmark: plan.entry.bookmark.clone(),
             ..Entry::default()
         };
-        let mut saved = old;
+        let mut recorded = Recorded {
+            bookmark: old,
+            warning: None,
+        };
         if ended.clean {
-            saved = Bookmark::max(old, greatest);
-            entry.bookmark = saved.map(Bookmark::to_json);
+            recorded.bookmark = Bookmark::max(old, greatest).map(held);
+            entry.bookmark = recorded.bookmark.map(Bookmark::to_json);
         } else if let Some(position) = &ended.resume {
-            entry.resume = Some(strip_secrets(position.clone()));
-            entry.pass_sent = plan.bookmark_sent.map(Bookmark::to_json);
-            entry.pass_greatest = greatest.map(Bookmark::to_json);
+            match strip(position) {
+                Some(kept) => {
+                    entry.resume = Some(kept);
+                    entry.pass_sent = plan.bookmark_sent.map(Bookmark::to_json);
+                    entry.pass_greatest = greatest.map(Bookmark::to_json);
+                }
+                None => {
+                    recorded.warning = Some(
+                        "the position to resume at was not saved: it holds a secret of the \
+                         config outside its query; the next run starts this source from the \
+                         beginning"
+                            .to_string(),
+                    )
+                }
+            }
         }
         self.sources.insert(source.name.clone(), entry.to_json());
-        saved
+        recorded
     }
 
     /// The state as the file holds it (and a Singer STATE's `value`).
@@ -254,55 +299,71 @@ impl State {
     }
 }
 
+/// `refusal` of the entry of source `name`: `sources.<name>.<field>: …`.
+fn at_source(name: &str, (field, what): Refusal) -> String {
+    let field = match field.as_str() {
+        "" => String::new(),
+        field => format!(".{field}"),
+    };
+    format!("sources.{}{field}: {what}", clipped(name))
+}
+
+/// A refusal of `field`: what was expected there, and what was found.
+fn expected(field: &str, what: &str, found: &Value) -> Refusal {
+    let found = clipped(&found.to_string());
+    (field.to_string(), format!("expected {what}, found {found}"))
+}
+
 impl Entry {
-    fn from_json(v: &Value) -> Result<Entry, String> {
-        let o = v.as_object().ok_or("expected an object")?;
+    /// An entry as a state file holds it, checked for its shape (what it
+    /// means for its source is [`check`](Self::check)'s business).
+    fn from_json(v: &Value) -> Result<Entry, Refusal> {
+        let o = v.as_object().ok_or_else(|| expected("", "an object", v))?;
         for key in o.keys() {
             if !["fingerprint", "resume", "bookmark", "pass"].contains(&key.as_str()) {
-                return Err(format!("unknown key {}", clipped(&format!("{key:?}"))));
+                let what = format!("unknown key {}", clipped(&format!("{key:?}")));
+                return Err((String::new(), what));
             }
         }
-        let fingerprint = o
-            .get("fingerprint")
-            .and_then(Value::as_str)
-            .ok_or("expected a fingerprint string")?
-            .to_string();
+        let fingerprint = match o.get("fingerprint") {
+            Some(Value::String(f)) => f.clone(),
+            found => {
+                return Err(expected(
+                    "fingerprint",
+                    "a string",
+                    found.unwrap_or(&Value::Null),
+                ))
+            }
+        };
         let resume = match o.get("resume") {
             None | Some(Value::Null) => None,
-            Some(p) => Some(Position::from_json(p).ok_or_else(|| {
-                match p.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("url")) {
-                    Some(Value::String(u)) => format!(
-                        "resume.url: expected an http(s) URL, found {}",
-                        clipped(&format!("{u:?}"))
-                    ),
-                    _ => format!(
-                        "resume: expected {{\"page\"|\"offset\": n}}, {{\"cursor\": …}} or {{\"url\": …}}, found {}",
-                        clipped(&p.to_string())
-                    ),
-                }
-            })?),
+            Some(p) => Some(Position::from_json(p).ok_or_else(|| not_a_position(p))?),
         };
-        let scalar = |v: Option<&Value>, what: &str| match v {
+        let scalar = |v: Option<&Value>, field: &str| match v {
             None | Some(Value::Null) => Ok(None),
             Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v.clone())),
-            Some(v) => Err(format!(
-                "{what}: expected a string or a number, found {}",
-                clipped(&v.to_string())
-            )),
+            Some(v) => Err(expected(field, "a string or a number", v)),
         };
         let bookmark = scalar(o.get("bookmark"), "bookmark")?;
         let (pass_sent, pass_greatest) = match o.get("pass") {
             None | Some(Value::Null) => (None, None),
-            Some(Value::Object(p)) => (
-                scalar(p.get("sent"), "pass.sent")?,
-                scalar(p.get("greatest"), "pass.greatest")?,
-            ),
-            Some(p) => {
-                return Err(format!(
-                    "pass: expected an object, found {}",
-                    clipped(&p.to_string())
-                ))
+            Some(p) if resume.is_none() => {
+                return Err(expected("pass", "null where there is no resume", p))
             }
+            Some(Value::Object(p)) => {
+                if let Some(key) = p
+                    .keys()
+                    .find(|k| !["sent", "greatest"].contains(&k.as_str()))
+                {
+                    let what = format!("unknown key {}", clipped(&format!("{key:?}")));
+                    return Err(("pass".to_string(), what));
+                }
+                (
+                    scalar(p.get("sent"), "pass.sent")?,
+                    scalar(p.get("greatest"), "pass.greatest")?,
+                )
+            }
+            Some(p) => return Err(expected("pass", "an object", p)),
         };
         Ok(Entry {
             fingerprint,
@@ -311,6 +372,47 @@ impl Entry {
             pass_sent,
             pass_greatest,
         })
+    }
+
+    /// Whether this entry's values parse for `source`: a position of its
+    /// pagination style, bookmarks of its incremental type (none when it
+    /// is not incremental). Checked for an entry this run uses, the
+    /// same way for every value.
+    fn check(&self, source: &SourceConfig) -> Result<(), Refusal> {
+        if let Some(position) = self
+            .resume
+            .as_ref()
+            .filter(|p| !fits(p, &source.pagination))
+        {
+            let style = source.pagination.to_json()["style"].clone();
+            let what = format!(
+                "{} (the source's pagination is {style})",
+                position_of(&source.pagination)
+            );
+            return Err(expected("resume", &what, &position.to_json()));
+        }
+        let kind = source.incremental.as_ref().map(|i| i.kind);
+        for (field, value) in [
+            ("bookmark", &self.bookmark),
+            ("pass.sent", &self.pass_sent),
+            ("pass.greatest", &self.pass_greatest),
+        ] {
+            let Some(value) = value else { continue };
+            match kind {
+                None => {
+                    return Err(expected(
+                        field,
+                        "null (the source is not incremental)",
+                        value,
+                    ))
+                }
+                Some(kind) if kind.read_json(value).is_none() => {
+                    return Err(expected(field, bookmark_of(kind), value))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn to_json(&self) -> Value {
@@ -322,6 +424,43 @@ impl Entry {
             "bookmark": self.bookmark,
             "pass": pass,
         })
+    }
+}
+
+/// Why `p` is not a position of any style.
+fn not_a_position(p: &Value) -> Refusal {
+    match p
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("url"))
+    {
+        Some(u @ Value::String(_)) => expected("resume.url", "an http(s) URL", u),
+        _ => expected(
+            "resume",
+            "{\"page\"|\"offset\": n}, {\"cursor\": \"…\"} or {\"url\": \"…\"}",
+            p,
+        ),
+    }
+}
+
+/// What a position of `style` looks like.
+fn position_of(style: &Pagination) -> &'static str {
+    match style {
+        Pagination::Page { .. } => "{\"page\": n}",
+        Pagination::Offset { .. } => "{\"offset\": n}",
+        Pagination::Cursor { .. } => "{\"cursor\": \"…\"}",
+        Pagination::NextUrl { .. } | Pagination::LinkHeader => "{\"url\": \"http(s)://…\"}",
+        Pagination::None => "null",
+    }
+}
+
+/// What a bookmark of `kind` looks like.
+fn bookmark_of(kind: BookmarkKind) -> &'static str {
+    match kind {
+        BookmarkKind::Timestamp => {
+            "a timestamp, like \"2026-01-01T00:00:00Z\" (the source's incremental type)"
+        }
+        BookmarkKind::Integer => "an integer (the source's incremental type)",
     }
 }
 
@@ -367,46 +506,6 @@ fn fits(position: &Position, style: &Pagination) -> bool {
                 Position::Url(_)
             )
     )
-}
-
-/// A position to save: a URL without the values of secret query
-/// parameters (they are the config's, put back on resume).
-fn strip_secrets(position: Position) -> Position {
-    match position {
-        Position::Url(url) => {
-            let (base, query, _) = pieces(&url);
-            let kept: Vec<&str> = query
-                .into_iter()
-                .flat_map(|q| q.split('&'))
-                .filter(|pair| !pair.split('=').next().is_some_and(is_secret_name))
-                .collect();
-            let mut out = base.to_string();
-            if !kept.is_empty() {
-                out.push('?');
-                out.push_str(&kept.join("&"));
-            }
-            Position::Url(out)
-        }
-        other => other,
-    }
-}
-
-/// A saved position with the secret query parameters of `start` (the
-/// source's configured URL) put back.
-fn restore_secrets(position: Position, start: &str) -> Position {
-    match position {
-        Position::Url(mut url) => {
-            let (_, query, _) = pieces(start);
-            let pairs = query.into_iter().flat_map(|q| q.split('&'));
-            for (name, value) in pairs.filter_map(|p| p.split_once('=')) {
-                if is_secret_name(name) {
-                    url = set_query_param(&url, name, &crate::url::percent_decode(value));
-                }
-            }
-            Position::Url(url)
-        }
-        other => other,
-    }
 }
 
 /// A position as the summary shows it (URLs redacted).
@@ -490,7 +589,7 @@ mod tests {
             ),
             (
                 json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"page": "x"}}}}),
-                "sources.a: resume",
+                "sources.a.resume: expected",
             ),
             (
                 json!({"version": 1, "sources": {"a": {"fingerprint": "f", "resume": {"url": "file:///etc"}}}}),
@@ -511,16 +610,86 @@ mod tests {
         }
     }
 
+    /// An incremental `next_url` source, its config's redactor, and a
+    /// state holding `entry` for it under its real fingerprint.
+    fn incremental(entry: Value) -> (SourceConfig, Redactor, State) {
+        let config = crate::config::Config::parse(
+            "t",
+            r#"{"sources": [{"name": "s", "url": "http://h/a?token=k3y-s3cret",
+                "pagination": {"style": "next_url"},
+                "incremental": {"field": "t", "param": "since"}}]}"#,
+        )
+        .unwrap();
+        let (source, redactor) = (config.sources[0].clone(), config.redactor());
+        let mut entry = entry;
+        entry["fingerprint"] = json!(fingerprint(&source, &redactor));
+        let doc = json!({"version": 1, "sources": {"s": entry}});
+        (source, redactor, State::from_json(&doc).unwrap())
+    }
+
     #[test]
-    fn saved_urls_lose_their_secrets_and_get_them_back() {
-        let saved = strip_secrets(Position::Url("http://h/p?page=2&api_key=s3cret&x=1".into()));
-        assert_eq!(saved, Position::Url("http://h/p?page=2&x=1".into()));
-        let back = restore_secrets(saved, "http://h/start?api_key=s3cret");
+    fn values_that_do_not_parse_for_the_source_are_refused_by_field() {
+        for (entry, said) in [
+            (
+                json!({"resume": {"page": 2}}),
+                "sources.s.resume: expected {\"url\"",
+            ),
+            (
+                json!({"bookmark": "soon"}),
+                "sources.s.bookmark: expected a timestamp",
+            ),
+            (
+                json!({"resume": {"url": "http://h/b"}, "pass": {"sent": 5.5, "greatest": null}}),
+                "sources.s.pass.sent: expected a timestamp",
+            ),
+        ] {
+            let (source, redactor, state) = incremental(entry);
+            let err = state.plan(&source, &redactor, None).unwrap_err();
+            assert!(err.starts_with(said), "{err}");
+        }
+        // A stale fingerprint drops the entry, whatever it holds.
+        let (source, redactor, mut state) = incremental(json!({"bookmark": "soon"}));
+        state.sources["s"]["fingerprint"] = json!("0");
+        let plan = state.plan(&source, &redactor, None).unwrap();
+        assert!(plan.warning.unwrap().contains("dropped"));
+    }
+
+    #[test]
+    fn what_is_recorded_keeps_no_secret_and_no_future() {
+        let (source, redactor, state) = incremental(json!({}));
+        let now = BookmarkKind::Timestamp.read_json(&json!("2026-06-01T00:00:00Z"));
+        let future = BookmarkKind::Timestamp.read_json(&json!("9999-12-31T00:00:00Z"));
+        let plan = state.plan(&source, &redactor, now).unwrap();
+        let mut state = state;
+        let ended = Ended {
+            greatest: future,
+            ..Ended::new(true, 0, None)
+        };
+        let recorded = state.record(&source, &plan, &ended);
+        assert_eq!(recorded.bookmark, now, "held at the run's start");
         assert_eq!(
-            back,
-            Position::Url("http://h/p?page=2&x=1&api_key=s3cret".into())
+            state.to_json()["sources"]["s"]["bookmark"],
+            "2026-06-01T00:00:00Z"
         );
-        assert_eq!(strip_secrets(Position::Page(3)), Position::Page(3));
+        // Cut at a URL with a secret in its path: not saved, and said.
+        let ended = Ended::new(
+            false,
+            0,
+            Some(Position::Url("http://h/k3y-s3cret/2".into())),
+        );
+        let recorded = state.record(&source, &plan, &ended);
+        assert!(recorded.warning.unwrap().contains("not saved"));
+        assert_eq!(state.to_json()["sources"]["s"]["resume"], Value::Null);
+        let ended = Ended::new(
+            false,
+            0,
+            Some(Position::Url("http://h/b?token=k3y-s3cret".into())),
+        );
+        assert_eq!(state.record(&source, &plan, &ended).warning, None);
+        assert_eq!(
+            state.to_json()["sources"]["s"]["resume"]["url"],
+            "http://h/b"
+        );
     }
 
     #[test]

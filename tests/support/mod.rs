@@ -12,6 +12,8 @@ use ingest::{RunOptions, RunReport};
 use serde_json::{json, Value};
 use testsupport::MockServer;
 
+pub mod scripted;
+
 /// Policies for tests: fast, but every mechanism still in play.
 pub fn fast_policies() -> Value {
     json!({
