@@ -10,6 +10,8 @@
 //! (`?sig=…`). There is no global registry: what a redactor hides depends
 //! only on the config it was built from.
 
+use std::sync::{Arc, RwLock};
+
 use crate::url::{authority_span, encode_component, percent_decode, percent_encode, pieces};
 
 /// Shortest secret value looked for inside URLs: shorter ones would hide
@@ -27,7 +29,29 @@ pub struct Redactor {
     /// not say so (a source's `query` with an `env:` value): their values
     /// are hidden in every URL, however short.
     secret_params: Vec<String>,
+    /// Secrets learned during the run (OAuth2 tokens), shared by every
+    /// clone: a token fetched by one source is hidden wherever any shows
+    /// it.
+    learned: Learned,
 }
+
+/// The secrets a run learns; see [`Redactor::learn`].
+#[derive(Clone, Default)]
+struct Learned(Arc<RwLock<Vec<String>>>);
+
+impl Learned {
+    fn get(&self) -> Vec<String> {
+        self.0.read().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Learned {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for Learned {}
 
 impl Redactor {
     /// A redactor for these secret header values, secret query
@@ -73,7 +97,31 @@ impl Redactor {
         Self {
             secrets,
             secret_params: names,
+            learned: Learned::default(),
         }
+    }
+
+    /// Hides `secret` from now on, here and in every clone of this
+    /// redactor: a value the run fetched (an OAuth2 access or refresh
+    /// token), which no config holds.
+    pub fn learn(&self, secret: &str) {
+        if secret.len() < MIN_ECHOED_SECRET {
+            return;
+        }
+        let Ok(mut learned) = self.learned.0.write() else {
+            return;
+        };
+        if !learned.iter().any(|s| s == secret) {
+            learned.push(secret.to_string());
+            learned.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        }
+    }
+
+    /// Every secret value to hide: the config's, then the learned ones.
+    fn values(&self) -> Vec<String> {
+        let mut all = self.secrets.clone();
+        all.extend(self.learned.get());
+        all
     }
 
     /// `url` with the values of secret query parameters replaced by `***`:
@@ -101,7 +149,8 @@ impl Redactor {
             out.push_str(&pairs.join("&"));
         }
         out.push_str(fragment);
-        for secret in &self.secrets {
+        let secrets = self.values();
+        for secret in &secrets {
             for form in [secret.clone(), encode_component(secret)] {
                 if out.contains(&form) {
                     out = out.replace(&form, "***");
@@ -109,7 +158,7 @@ impl Redactor {
             }
         }
         let decoded = percent_decode(&out);
-        if self.secrets.iter().any(|s| decoded.contains(s.as_str())) {
+        if secrets.iter().any(|s| decoded.contains(s.as_str())) {
             out = hide_after_authority(&out);
         }
         out
@@ -130,7 +179,7 @@ impl Redactor {
     /// characters escaped, so that it fits on one line.
     pub fn redact_text(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for secret in &self.secrets {
+        for secret in &self.values() {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "***");
             }
@@ -149,7 +198,7 @@ impl Redactor {
     /// it: hiding is not enough there, the value must not be written.
     pub fn holds_secret(&self, text: &str) -> bool {
         let decoded = percent_decode(text);
-        self.secrets.iter().any(|secret| {
+        self.values().iter().any(|secret| {
             text.contains(secret.as_str())
                 || text.contains(&encode_component(secret))
                 || decoded.contains(secret.as_str())
@@ -173,6 +222,7 @@ impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redactor")
             .field("secrets", &self.secrets.len())
+            .field("learned", &self.learned.get().len())
             .field("secret_params", &self.secret_params)
             .finish()
     }
@@ -398,5 +448,22 @@ mod tests {
             Redactor::default().redact_url("http://x/?a=token-one-123"),
             "http://x/?a=token-one-123"
         );
+    }
+
+    #[test]
+    fn a_learned_secret_is_hidden_by_every_clone_from_then_on() {
+        let r = Redactor::new(["Bearer config-token"], [], []);
+        let shared = r.clone();
+        let echo = "http://h/next?sig=fetched-t0ken-1&x=1";
+        assert_eq!(r.redact_url(echo), echo, "not known yet");
+        shared.learn("fetched-t0ken-1");
+        shared.learn("short");
+        assert_eq!(r.redact_url(echo), "http://h/next?sig=***&x=1");
+        assert_eq!(
+            r.redact_text("401: fetched-t0ken-1 expired"),
+            "401: *** expired"
+        );
+        assert!(r.holds_secret("cursor-fetched-t0ken-1"));
+        assert!(!r.holds_secret("short"), "too short to look for");
     }
 }

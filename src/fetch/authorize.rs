@@ -83,6 +83,11 @@ impl Fetcher<'_> {
                         source = self.name(), page = page_no, event = "token",
                         refresh = refresh, forced = forced, lifetime_ms:? = lifetime_ms; ""
                     );
+                    // Hidden wherever a server echoes them, from now on.
+                    self.shared.redactor.learn(&answer.access_token);
+                    if let Some(rotated) = &answer.refresh_token {
+                        self.shared.redactor.learn(rotated);
+                    }
                     tokens.publish(Ok(answer), now);
                     return Ok(());
                 }
