@@ -281,8 +281,9 @@ fn render_pagination(r: &SourceCheck) -> String {
     let e = &r.envelope;
     let mut out = String::new();
     for p in &e.paths {
+        let place = if p.in_header { "answer" } else { "page" };
         let what = match &p.first {
-            Seen::Absent => format!("not in the page ({})", e.keys_words()),
+            Seen::Absent => format!("not in the {place} ({})", e.where_words(p)),
             Seen::Null => "null".to_string(),
             Seen::Value(text) => text.clone(),
         };
@@ -312,6 +313,9 @@ fn render_pagination(r: &SourceCheck) -> String {
         .iter()
         .find(|p| matches!(p.key, "next_path" | "cursor_path"));
     let none = match pointer.map(|p| (&p.first, p)) {
+        Some((Seen::Absent, p)) if p.in_header => {
+            format!("none: {} `{}` is not in the answer", p.key, p.path)
+        }
         Some((Seen::Absent, p)) => format!("none: {} `{}` is not in the page", p.key, p.path),
         Some((Seen::Null, p)) => format!("none ({} is null): the data ends with this page", p.path),
         _ if e.link_headers == Some(0) => "none: the answer carried no `Link` header".into(),

@@ -21,12 +21,14 @@ use crate::record::schema::{FieldPaths, RecordSchema};
 use crate::redact::Redactor;
 
 mod auth;
+mod envelope;
 mod incremental;
 mod json;
 mod record;
 mod validate;
 
 pub use auth::{Auth, Grant, OAuth2};
+pub use envelope::EnvelopePath;
 pub use incremental::Incremental;
 
 #[cfg(test)]
@@ -188,13 +190,13 @@ pub enum Pagination {
         start: u64,
         /// Page-size parameter and value, sent together when configured.
         size: Option<(String, u64)>,
-        /// Dot path to the total page count in a body.
-        total_pages_path: Option<DotPath>,
-        /// Dot path to the total item count in a body: the last page is
+        /// Where an answer gives the total page count.
+        total_pages_path: Option<EnvelopePath>,
+        /// Where an answer gives the total item count: the last page is
         /// ceil(total / page size).
-        total_items_path: Option<DotPath>,
-        /// Dot path to a boolean that is false on the last page.
-        has_more_path: Option<DotPath>,
+        total_items_path: Option<EnvelopePath>,
+        /// Where an answer gives a boolean that is false on the last page.
+        has_more_path: Option<EnvelopePath>,
     },
     /// Offsets: `offset_param` = `start`, then + items received.
     Offset {
@@ -204,10 +206,10 @@ pub enum Pagination {
         start: u64,
         /// Limit parameter and value, sent together when configured.
         limit: Option<(String, u64)>,
-        /// Dot path to the total item count in a body.
-        total_path: Option<DotPath>,
-        /// Dot path to a boolean that is false on the last page.
-        has_more_path: Option<DotPath>,
+        /// Where an answer gives the total item count.
+        total_path: Option<EnvelopePath>,
+        /// Where an answer gives a boolean that is false on the last page.
+        has_more_path: Option<EnvelopePath>,
     },
     /// Opaque cursor taken from each body, or from its last item.
     Cursor {
@@ -215,13 +217,14 @@ pub enum Pagination {
         from: CursorFrom,
         /// Query parameter carrying the cursor. Defaults to `cursor`.
         param: String,
-        /// Dot path to a boolean that is false on the last page.
-        has_more_path: Option<DotPath>,
+        /// Where an answer gives a boolean that is false on the last page.
+        has_more_path: Option<EnvelopePath>,
     },
-    /// A next-page URL taken from each body.
+    /// A next-page URL taken from each answer.
     NextUrl {
-        /// Dot path to the next URL in a body. Defaults to `next`.
-        next_path: DotPath,
+        /// Where an answer gives the next URL. Defaults to `next` in the
+        /// body.
+        next_path: EnvelopePath,
     },
     /// RFC 8288 `Link: <…>; rel="next"` response headers.
     LinkHeader,
@@ -232,8 +235,8 @@ pub enum Pagination {
 /// Where a `cursor` source finds its next cursor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CursorFrom {
-    /// `cursor_path`: a dot path in the body.
-    Body(DotPath),
+    /// `cursor_path`: a dot path in the body, or a response header.
+    Body(EnvelopePath),
     /// `last_item_path`: a dot path in the page's last item (Stripe's
     /// `starting_after=<last id>`).
     LastItem(DotPath),
@@ -519,6 +522,7 @@ impl SourceConfig {
         if let Some(auth) = &self.auth {
             out.insert("auth".into(), auth.to_redacted_json());
         }
+
         let headers: Map<String, Value> = self
             .headers
             .iter()

@@ -61,7 +61,11 @@ fn with_top(extra: Value) -> String {
     top.to_string()
 }
 
-fn dot(text: &str) -> DotPath {
+/// A dot path, or an envelope path in the body, as the place wants.
+fn dot<P: std::str::FromStr>(text: &str) -> P
+where
+    P::Err: std::fmt::Debug,
+{
     text.parse().unwrap()
 }
 
@@ -293,7 +297,8 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
         "sources[0].pagination.cursor_path", "found nothing (style cursor requires cursor_path, or last_item_path"),
     // Wrong types show what was found.
     (Paging, r#"{"style": "cursor", "cursor_path": 5}"#, "sources[0].pagination.cursor_path",
-        "expected a dot path like \"pricing.amount\", found 5"),
+        "expected a dot path like \"meta.total\", or a response header like \"header:X-Total-Count\" \
+         or \"header:X-Pagination.total\", found 5"),
     (Top, r#"{"rate_limit": {"per_second": "5"}}"#,
         "rate_limit.per_second", "expected a number > 0, found \"5\""),
     (Top, r#"{"queue_capacity": true}"#, "queue_capacity", "found true"),
@@ -614,6 +619,16 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     // method and body.
     (Source, r#"{"method": "PUT"}"#, "sources[0].method", "expected \"GET\" or \"POST\""),
     (Source, r#"{"body": {"q": 1}}"#, "sources[0].body", "expected no body with method GET"),
+    // Envelope paths: a dot path, or a response header (SPEC §11).
+    (Paging, r#"{"style": "page", "total_items_path": "header:"}"#,
+        "sources[0].pagination.total_items_path",
+        "expected a dot path like \"meta.total\", or a response header like \"header:X-Total-Count\""),
+    (Paging, r#"{"style": "page", "total_pages_path": "header:X-Pagination."}"#,
+        "sources[0].pagination.total_pages_path", "or a response header"),
+    (Paging, r#"{"style": "next_url", "next_path": "header:X Next"}"#,
+        "sources[0].pagination.next_path", "or a response header"),
+    (Paging, r#"{"style": "offset", "has_more_path": "header:X:More"}"#,
+        "sources[0].pagination.has_more_path", "or a response header like"),
 ];
 
 #[test]
@@ -1321,6 +1336,45 @@ fn assert_round_trip(config: &Config) {
         ..config.clone()
     };
     assert_eq!(again, config, "\nJSON: {text}");
+}
+
+/// Envelope paths may read a response header (SPEC §11), and survive the
+/// summary's form.
+#[test]
+fn header_paths_are_read_and_round_trip() {
+    let text = json!({
+        "sources": [
+            {"name": "own", "url": "http://x/r",
+             "pagination": {"style": "page", "total_items_path": "header:X-Pagination.total",
+                            "total_pages_path": "header:x-pagination.total_pages"}},
+            {"name": "none", "url": "http://x/n",
+             "pagination": {"style": "next_url", "next_path": "header:X-Next"}},
+            {"name": "c", "url": "http://x/c",
+             "pagination": {"style": "cursor", "cursor_path": "header:X-Cursor",
+                            "has_more_path": "header:X-Has-More"}}
+        ]
+    });
+    let config = parse(&text.to_string()).unwrap();
+    let [own, none, c] = &config.sources[..] else {
+        panic!("three sources")
+    };
+    let Pagination::Page {
+        total_items_path: Some(total),
+        ..
+    } = &own.pagination
+    else {
+        panic!("page style: {:?}", own.pagination)
+    };
+    assert_eq!(total.to_string(), "header:X-Pagination.total");
+    assert!(total.is_header());
+    let Pagination::NextUrl { next_path } = &none.pagination else {
+        panic!("next_url")
+    };
+    assert_eq!(next_path.to_string(), "header:X-Next");
+    assert!(
+        matches!(&c.pagination, Pagination::Cursor { from: CursorFrom::Body(p), .. } if p.is_header())
+    );
+    assert_round_trip(&config);
 }
 
 #[test]

@@ -17,8 +17,8 @@ use crate::url::{encode_non_ascii, is_http_url};
 use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
-    Auth, Config, ConfigError, CursorFrom, DeadlineFrom, Header, Method, Pagination, Policies,
-    QueryParam, RetrySettings, SourceConfig,
+    Auth, Config, ConfigError, CursorFrom, DeadlineFrom, EnvelopePath, Header, Method, Pagination,
+    Policies, QueryParam, RetrySettings, SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -466,8 +466,10 @@ impl Walker<'_> {
                 None => Ok(default.to_string()),
             }
         };
-        let opt_path = |key: &str| -> Result<Option<DotPath>> {
-            o.get(key).map(|(p, v)| self.dot_path(&p, v)).transpose()
+        let opt_path = |key: &str| -> Result<Option<EnvelopePath>> {
+            o.get(key)
+                .map(|(p, v)| self.envelope_path(&p, v))
+                .transpose()
         };
         // Starts stay within the integers every JSON tool keeps exactly,
         // far from where counting pages on could overflow.
@@ -509,8 +511,8 @@ impl Walker<'_> {
             },
             "next_url" => Pagination::NextUrl {
                 next_path: match o.get("next_path") {
-                    Some((p, v)) => self.dot_path(&p, v)?,
-                    None => DotPath::root().child("next"),
+                    Some((p, v)) => self.envelope_path(&p, v)?,
+                    None => DotPath::root().child("next").into(),
                 },
             },
             "link_header" => Pagination::LinkHeader,
@@ -522,7 +524,7 @@ impl Walker<'_> {
     /// not both.
     fn cursor_from(&self, o: &Obj<'_>, path: &str) -> Result<CursorFrom> {
         match (o.get("cursor_path"), o.get("last_item_path")) {
-            (Some((p, v)), None) => Ok(CursorFrom::Body(self.dot_path(&p, v)?)),
+            (Some((p, v)), None) => Ok(CursorFrom::Body(self.envelope_path(&p, v)?)),
             (None, Some((p, v))) => Ok(CursorFrom::LastItem(self.dot_path(&p, v)?)),
             (Some(_), Some(_)) => Err(self.error(
                 &child(path, "last_item_path"),
@@ -783,6 +785,18 @@ impl Walker<'_> {
                 format_args!("environment variable {var} is not valid UTF-8"),
             )),
         }
+    }
+
+    /// An envelope path, parsed: a dot path into the body, or
+    /// `header:NAME[.dot.path]` (SPEC §11).
+    fn envelope_path(&self, path: &str, v: &Value) -> Result<EnvelopePath> {
+        v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+            self.mismatch(
+                path,
+                "a dot path like \"meta.total\", or a response header like \"header:X-Total-Count\" or \"header:X-Pagination.total\"",
+                v,
+            )
+        })
     }
 
     /// A dot path into a body, parsed: non-empty segments joined by `.`.

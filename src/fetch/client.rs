@@ -23,6 +23,7 @@ use ureq::Agent;
 use crate::config::SourceConfig;
 use crate::control::{lock, saturating_add};
 use crate::error::{AttemptError, TimeoutPhase};
+use crate::fetch::headers::Headers;
 use crate::fetch::page;
 use crate::fetch::quota::Quota;
 use crate::fetch::request::{ConfiguredHeaders, HeaderHook, Method, Request};
@@ -152,6 +153,9 @@ pub struct Exchange {
     pub total_count: Option<u64>,
     /// The start of an error answer's body (what a 422 objected to).
     pub error_body: Option<String>,
+    /// The answer's response headers, names lowercased (empty when no
+    /// answer arrived).
+    pub headers: Headers,
     /// The quota the answer announced, if any.
     pub quota: Option<Quota>,
     /// Requests sent once more because a pooled connection was stale.
@@ -357,6 +361,12 @@ impl Client {
     ) -> Exchange {
         let status = response.status().as_u16();
         let headers = response.headers();
+        let kept = Headers::from_lines(headers.iter().map(|(name, value)| {
+            (
+                name.as_str(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        }));
         let retry_after = headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
@@ -412,6 +422,7 @@ impl Client {
             retry_after,
             total_count,
             error_body,
+            headers: kept,
             quota,
             resends: 0,
             link_header: !links.is_empty(),
@@ -477,6 +488,7 @@ impl Exchange {
             retry_after: None,
             total_count: None,
             error_body: None,
+            headers: Headers::default(),
             quota: None,
             resends: 0,
             link_next: None,

@@ -21,6 +21,7 @@ pub mod auth;
 mod authorize;
 pub mod breaker;
 pub mod client;
+pub mod headers;
 pub mod outcome;
 pub mod page;
 pub mod paginate;
@@ -790,7 +791,8 @@ impl<'a> Fetcher<'a> {
         Ok(exchange)
     }
 
-    /// Phase 3: the items of a usable answer, or why there are none.
+    /// Phase 3: the items of a usable answer, or why there are none. A
+    /// page keeps its answer's headers, for envelope paths that read one.
     fn classify(&mut self, exchange: Exchange) -> Result<Answer, AttemptError> {
         let Exchange {
             body,
@@ -798,12 +800,13 @@ impl<'a> Fetcher<'a> {
             link_next,
             link_header,
             quota,
+            headers,
             ..
         } = exchange;
         let page = match body {
             Ok(None) => None,
             Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
-                Ok(page) => Some(page),
+                Ok(page) => Some(page.with_headers(headers)),
                 Err(BodyError::NoItems(found)) => {
                     return Err(self.failed(AttemptError::NoItems(found)))
                 }

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::config::EnvelopePath;
 use crate::error::{ErrorKind, RetryCause};
 use crate::fetch::page::{Found, Page};
 use crate::fetch::request::Request;
 use crate::fetch::stop::StopReason;
-use crate::json::DotPath;
 use crate::state::{Ended, Position};
 use crate::text::shorten;
 
@@ -224,6 +224,12 @@ pub struct Envelope {
     pub first_keys: Option<Vec<String>>,
     /// Whether the first body had more keys than `first_keys` holds.
     pub more_keys: bool,
+    /// The first answer's response header names, lowercased, at most 12,
+    /// when a configured path reads a header (`header:NAME`): what a
+    /// header path that never matched can be put right with.
+    pub first_headers: Option<Vec<String>>,
+    /// Whether the first answer had more headers than `first_headers`.
+    pub more_headers: bool,
     /// Each configured envelope path, in the order the style reads them.
     pub paths: Vec<PathSeen>,
     /// For a `link_header` source: answers that carried a `Link` header
@@ -246,6 +252,8 @@ pub struct PathSeen {
     pub key: &'static str,
     /// The path as configured.
     pub path: String,
+    /// Whether it reads a response header rather than the body.
+    pub in_header: bool,
     /// Bodies that had it, `null` included.
     pub present: u64,
     /// What the first body had there.
@@ -265,8 +273,10 @@ pub enum Seen {
 
 impl Envelope {
     /// Notes one body: whether each of `paths` (config key, path) is in
-    /// it; the first body also gives its keys and what it had at each.
-    pub fn note_body(&mut self, page: &Page, paths: &[(&'static str, &DotPath)]) {
+    /// it or in its answer's headers; the first body also gives its keys
+    /// (and header names, when a path reads a header) and what it had at
+    /// each.
+    pub fn note_body(&mut self, page: &Page, paths: &[(&'static str, &EnvelopePath)]) {
         let first = self.bodies == 0;
         self.bodies += 1;
         if first {
@@ -277,9 +287,14 @@ impl Envelope {
                 shown
             });
             self.paths.clear();
+            if paths.iter().any(|(_, p)| p.is_header()) {
+                let mut names = page.headers.names().map(str::to_string);
+                self.first_headers = Some(names.by_ref().take(SHOWN_KEYS).collect());
+                self.more_headers = names.next().is_some();
+            }
         }
         for (i, (key, path)) in paths.iter().enumerate() {
-            let found = page.find(path);
+            let found = page.find_at(path);
             if first {
                 let first = match found {
                     Found::Absent => Seen::Absent,
@@ -289,6 +304,7 @@ impl Envelope {
                 self.paths.push(PathSeen {
                     key,
                     path: path.to_string(),
+                    in_header: path.is_header(),
                     present: 0,
                     first,
                 });
@@ -313,6 +329,22 @@ impl Envelope {
     /// `Link` header.
     pub fn note_link_header(&mut self, carried: bool) {
         *self.link_headers.get_or_insert(0) += u64::from(carried);
+    }
+
+    /// What the first answer held instead of a missing path: its body's
+    /// top-level keys, or for a header path its header names.
+    pub fn where_words(&self, path: &PathSeen) -> String {
+        if !path.in_header {
+            return self.keys_words();
+        }
+        match &self.first_headers {
+            None => "no answer had a body".to_string(),
+            Some(names) if names.is_empty() => "the answer had no headers".to_string(),
+            Some(names) => {
+                let more = if self.more_headers { ", …" } else { "" };
+                format!("response headers: {}{more}", names.join(", "))
+            }
+        }
     }
 
     /// What the first body held instead of a missing path: `top-level
@@ -455,8 +487,8 @@ mod tests {
 
     #[test]
     fn an_envelope_counts_each_path_in_every_body_and_keeps_the_first_keys() {
-        let next: DotPath = "next".parse().unwrap();
-        let total: DotPath = "meta.total".parse().unwrap();
+        let next: EnvelopePath = "next".parse().unwrap();
+        let total: EnvelopePath = "meta.total".parse().unwrap();
         let paths = [("next_path", &next), ("total_items_path", &total)];
         let mut e = Envelope::default();
         let body = |text: &str| Page::parse(text.to_string(), None).unwrap();

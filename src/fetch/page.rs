@@ -12,7 +12,10 @@
 //! normalized. The envelope stays text too: [`Page::get`] parses only the
 //! path the paginator asks for (a cursor, a total), and [`Page::find`]
 //! tells a key that is missing from one that is there with `null` — the
-//! difference between a wrong path and the end of the data.
+//! difference between a wrong path and the end of the data. A page also
+//! keeps its answer's response headers, so that an envelope path that
+//! reads a header ([`Page::get_at`], SPEC §11) is read where a body path
+//! is.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,7 +24,10 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::config::EnvelopePath;
 use crate::json::DotPath;
+
+use super::headers::Headers;
 
 /// Usual names of the item array, in order of preference.
 const USUAL_KEYS: [&str; 7] = [
@@ -66,6 +72,9 @@ pub struct Page {
     /// The top-level members' spans, when the body is an object (what the
     /// paginator's paths start from).
     top: Vec<(String, Range<usize>)>,
+    /// The answer's response headers (empty until
+    /// [`with_headers`](Self::with_headers)).
+    pub headers: Headers,
 }
 
 impl Page {
@@ -74,53 +83,52 @@ impl Page {
     /// body is read as a whole once (which checks all of it), then only
     /// the item array and the objects the detection looks into.
     pub fn parse(text: String, items_path: Option<&DotPath>) -> Result<Page, BodyError> {
-        let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        let json = &text[start..];
-        let malformed = |e: serde_json::Error| BodyError::Malformed(e.to_string());
-        let (array, top) = match json.trim_start().as_bytes().first() {
-            Some(b'{') => {
-                let top = serde_json::from_str::<Members<'_>>(json)
-                    .map_err(malformed)?
-                    .0;
-                let array = match items_path {
-                    Some(path) => at_path_in(&top, path).map(|a| (a, path.clone())),
-                    None => detect(&top),
-                };
-                let spans = top.iter().map(|(k, v)| (k.clone(), span(&text, v.get())));
-                (array.map(|(a, p)| (a.get(), p)), spans.collect())
-            }
-            Some(b'[') => {
-                let root: &RawValue = serde_json::from_str(json).map_err(malformed)?;
-                let array = match items_path {
-                    Some(path) => at_path(root, path).map(|a| (a, path.clone())),
-                    None => Some((root, DotPath::root())),
-                };
-                (array.map(|(a, p)| (a.get(), p)), Vec::new())
-            }
-            _ => {
-                serde_json::from_str::<Value>(json).map_err(malformed)?;
-                (None, Vec::new())
-            }
-        };
-        let Some((array, found_at)) = array.filter(|(a, _)| a.starts_with('[')) else {
-            let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).take(12).collect();
-            let what = match items_path {
-                Some(path) => format!("nothing at items_path {path}"),
-                None => "no usual key such as data, items or results".to_string(),
-            };
-            let found = match keys.is_empty() {
-                true => format!("{what}; the body is not an object"),
-                false => format!("{what}; its top-level keys: {}", keys.join(", ")),
-            };
-            return Err(BodyError::NoItems(found));
-        };
-        let array = span(&text, array);
-        Ok(Page {
-            array,
-            found_at,
-            top,
-            text: Arc::new(text),
-        })
+        Self::parse_keeping(text, items_path).map_err(|(e, _)| e)
+    }
+
+    /// [`parse`](Self::parse), giving the text back with the error: a
+    /// body that is no page may still be what an `on_response` rule
+    /// looks for (a 200 whose body says `"status": "error"`).
+    pub fn parse_keeping(
+        text: String,
+        items_path: Option<&DotPath>,
+    ) -> Result<Page, (BodyError, String)> {
+        match locate(&text, items_path) {
+            Ok((array, found_at, top)) => Ok(Page {
+                array,
+                found_at,
+                top,
+                text: Arc::new(text),
+                headers: Headers::default(),
+            }),
+            Err(e) => Err((e, text)),
+        }
+    }
+
+    /// The same page, with its answer's response headers.
+    pub fn with_headers(mut self, headers: Headers) -> Page {
+        self.headers = headers;
+        self
+    }
+
+    /// The value at an envelope path, in the body or in a response
+    /// header: [`get`](Self::get) for a body path, [`Headers::value`]
+    /// for a header.
+    pub fn get_at(&self, path: &EnvelopePath) -> Option<Value> {
+        match path {
+            EnvelopePath::Body(path) => self.get(path),
+            EnvelopePath::Header { key, path, .. } => self.headers.value(key, path.as_ref()),
+        }
+    }
+
+    /// Whether an envelope path is in the answer, with `null` or a value:
+    /// [`find`](Self::find) for a body path, [`Headers::find`] for a
+    /// header (a header's own value is its text).
+    pub fn find_at(&self, path: &EnvelopePath) -> Found<'_> {
+        match path {
+            EnvelopePath::Body(path) => self.find(path),
+            EnvelopePath::Header { key, path, .. } => self.headers.find(key, path.as_ref()),
+        }
     }
 
     /// The value at `path` in the body's envelope, parsed on its own: only
@@ -184,6 +192,7 @@ impl Page {
             array: 0..0,
             found_at: DotPath::root(),
             top,
+            headers: Headers::default(),
         }
     }
 
@@ -210,6 +219,55 @@ impl Page {
     pub fn item(&self, i: usize) -> &str {
         &self.text[self.items().nth(i).unwrap()]
     }
+}
+
+/// What a page is made of: the item array's span, where it was found, and
+/// the top-level members' spans (when the body is an object).
+type Located = (Range<usize>, DotPath, Vec<(String, Range<usize>)>);
+
+/// Checks `text` as one JSON document and finds its item array.
+fn locate(text: &str, items_path: Option<&DotPath>) -> Result<Located, BodyError> {
+    let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let json = &text[start..];
+    let malformed = |e: serde_json::Error| BodyError::Malformed(e.to_string());
+    let (array, top) = match json.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let top = serde_json::from_str::<Members<'_>>(json)
+                .map_err(malformed)?
+                .0;
+            let array = match items_path {
+                Some(path) => at_path_in(&top, path).map(|a| (a, path.clone())),
+                None => detect(&top),
+            };
+            let spans = top.iter().map(|(k, v)| (k.clone(), span(text, v.get())));
+            (array.map(|(a, p)| (a.get(), p)), spans.collect())
+        }
+        Some(b'[') => {
+            let root: &RawValue = serde_json::from_str(json).map_err(malformed)?;
+            let array = match items_path {
+                Some(path) => at_path(root, path).map(|a| (a, path.clone())),
+                None => Some((root, DotPath::root())),
+            };
+            (array.map(|(a, p)| (a.get(), p)), Vec::new())
+        }
+        _ => {
+            serde_json::from_str::<Value>(json).map_err(malformed)?;
+            (None, Vec::new())
+        }
+    };
+    let Some((array, found_at)) = array.filter(|(a, _)| a.starts_with('[')) else {
+        let keys: Vec<&str> = top.iter().map(|(k, _)| k.as_str()).take(12).collect();
+        let what = match items_path {
+            Some(path) => format!("nothing at items_path {path}"),
+            None => "no usual key such as data, items or results".to_string(),
+        };
+        let found = match keys.is_empty() {
+            true => format!("{what}; the body is not an object"),
+            false => format!("{what}; its top-level keys: {}", keys.join(", ")),
+        };
+        return Err(BodyError::NoItems(found));
+    };
+    Ok((span(text, array), found_at, top))
 }
 
 /// Where `inner`, a slice of `outer`, is in it.
@@ -349,7 +407,7 @@ fn at_path_in<'a>(top: &[(String, &'a RawValue)], path: &DotPath) -> Option<&'a 
 }
 
 /// The raw value at `path` under `root`.
-fn at_path<'a>(root: &'a RawValue, path: &DotPath) -> Option<&'a RawValue> {
+pub(super) fn at_path<'a>(root: &'a RawValue, path: &DotPath) -> Option<&'a RawValue> {
     walk(root, path.segments())
 }
 

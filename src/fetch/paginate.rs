@@ -18,10 +18,9 @@ use std::hash::{BuildHasher, RandomState};
 
 use serde_json::Value;
 
-use crate::config::{CursorFrom, Pagination};
+use crate::config::{CursorFrom, EnvelopePath, Pagination};
 use crate::fetch::page::Page;
 use crate::fetch::request::{Method, Request};
-use crate::json::DotPath;
 use crate::state::Position;
 use crate::text::shorten;
 use crate::url::{self, is_http_url, resolve, set_query_param};
@@ -76,9 +75,10 @@ fn pointer(path: &dyn std::fmt::Display, found: &Value) -> String {
     format!("{path}: {kind} ({})", shorten(&text, 41))
 }
 
-/// The envelope paths a style reads in each body, with their config keys
-/// (`last_item_path` is in an item, not the envelope).
-pub fn envelope_paths(style: &Pagination) -> Vec<(&'static str, &DotPath)> {
+/// The envelope paths a style reads in each answer (body or headers),
+/// with their config keys (`last_item_path` is in an item, not the
+/// envelope).
+pub fn envelope_paths(style: &Pagination) -> Vec<(&'static str, &EnvelopePath)> {
     let (pages, items, more, total, cursor, next) = match style {
         Pagination::Page {
             total_pages_path,
@@ -274,13 +274,13 @@ impl Paginator {
         let items = items as u64;
         let first_count = *self.first_count.get_or_insert(items);
         self.last_good_count = Some(items);
-        let number = |path: &Option<DotPath>| {
-            let value = body.get(path.as_ref()?)?;
+        let number = |path: &Option<EnvelopePath>| {
+            let value = body.get_at(path.as_ref()?)?;
             value.as_u64()
         };
-        let no_more = |path: &Option<DotPath>| {
+        let no_more = |path: &Option<EnvelopePath>| {
             path.as_ref()
-                .and_then(|p| body.get(p))
+                .and_then(|p| body.get_at(p))
                 .is_some_and(|v| v == Value::Bool(false))
         };
         if let Some(repeat) = self.repeats(body, items) {
@@ -334,7 +334,7 @@ impl Paginator {
                     (from.clone(), param.clone(), has_more_path.clone());
                 self.after_cursor_page(body, items, &from, &param, has_more_path.as_ref())
             }
-            Pagination::NextUrl { next_path } => match body.get(next_path).as_ref() {
+            Pagination::NextUrl { next_path } => match body.get_at(next_path).as_ref() {
                 None | Some(Value::Null) => Next::End,
                 Some(Value::String(s)) if s.trim().is_empty() => Next::End,
                 Some(Value::String(s)) => {
@@ -357,10 +357,10 @@ impl Paginator {
         items: u64,
         from: &CursorFrom,
         param: &str,
-        has_more_path: Option<&DotPath>,
+        has_more_path: Option<&EnvelopePath>,
     ) -> Next {
         let more_promised = has_more_path
-            .and_then(|p| body.get(p))
+            .and_then(|p| body.get_at(p))
             .is_some_and(|v| v == Value::Bool(true));
         let missing = |what: String| match (more_promised, has_more_path) {
             (true, Some(has_more)) => Next::MoreWithoutCursor {
@@ -370,7 +370,7 @@ impl Paginator {
             _ => Next::End,
         };
         let (found, what) = match from {
-            CursorFrom::Body(path) => (body.get(path), path.to_string()),
+            CursorFrom::Body(path) => (body.get_at(path), path.to_string()),
             CursorFrom::LastItem(path) if items == 0 => {
                 return missing(format!("{path} of the last item (the page had none)"))
             }
@@ -453,7 +453,7 @@ impl Paginator {
             | Pagination::Page {
                 total_items_path: Some(path),
                 ..
-            } => body.get(path).as_ref().and_then(Value::as_u64),
+            } => body.get_at(path).as_ref().and_then(Value::as_u64),
             _ => None,
         }
     }
@@ -542,7 +542,11 @@ mod tests {
         Next::Fetch(url.to_string())
     }
 
-    fn dot(text: &str) -> crate::json::DotPath {
+    /// A dot path, or an envelope path in the body, as the place wants.
+    fn dot<P: std::str::FromStr>(text: &str) -> P
+    where
+        P::Err: std::fmt::Debug,
+    {
         text.parse().unwrap()
     }
 
@@ -595,6 +599,85 @@ mod tests {
             fetch("http://h/p?page=1")
         );
         assert_eq!(after(&mut p, &json!({}), 0, None), Next::End);
+    }
+
+    /// A page whose answer carried `headers`.
+    fn with_headers(body: &Value, headers: &[(&str, &str)]) -> Page {
+        let lines = headers.iter().map(|(n, v)| (*n, v.to_string()));
+        page(body).with_headers(crate::fetch::headers::Headers::from_lines(lines))
+    }
+
+    /// Envelope paths may read a response header (SPEC §11): its value
+    /// (a number where a number is needed), or a value in the JSON it
+    /// holds, the name in any case.
+    #[test]
+    fn totals_cursors_and_next_urls_may_come_from_headers() {
+        // flask-smorest: a bare array, the totals in X-Pagination.
+        let style = Pagination::Page {
+            param: "page".into(),
+            start: 1,
+            size: None,
+            total_pages_path: Some(dot("header:X-Pagination.total_pages")),
+            total_items_path: Some(dot("header:x-pagination.total")),
+            has_more_path: None,
+        };
+        let mut p = Paginator::new("http://h/rows", &style);
+        let x = |page: u32| {
+            let value = format!(r#"{{"total": 25, "total_pages": 3, "page": {page}}}"#);
+            with_headers(&json!([1, page]), &[("X-Pagination", &value)])
+        };
+        assert_eq!(
+            p.after_page(&x(1), 10, "http://h/rows", None),
+            fetch("http://h/rows?page=2")
+        );
+        assert_eq!(p.announced_total(&x(1)), Some(25));
+        assert_eq!(
+            p.after_page(&x(2), 10, "http://h/rows", None),
+            fetch("http://h/rows?page=3")
+        );
+        assert_eq!(p.after_page(&x(3), 5, "http://h/rows", None), Next::End);
+        // X-Total-Count: a number in the header's text.
+        let style = Pagination::Offset {
+            offset_param: "offset".into(),
+            start: 0,
+            limit: None,
+            total_path: Some(dot("header:X-Total-Count")),
+            has_more_path: None,
+        };
+        let mut p = Paginator::new("http://h/e", &style);
+        let counted = |n: u32| with_headers(&json!([n]), &[("x-total-count", "20")]);
+        assert_eq!(
+            p.after_page(&counted(1), 10, "http://h/e", None),
+            fetch("http://h/e?offset=10")
+        );
+        assert_eq!(p.after_page(&counted(2), 10, "http://h/e", None), Next::End);
+        // A cursor and has_more in headers; a next URL in a header.
+        let style = Pagination::Cursor {
+            from: CursorFrom::Body(dot("header:X-Cursor")),
+            param: "c".into(),
+            has_more_path: Some(dot("header:X-Has-More")),
+        };
+        let mut p = Paginator::new("http://h/r", &style);
+        let more = with_headers(&json!([1]), &[("x-cursor", "abc"), ("x-has-more", "true")]);
+        assert_eq!(
+            p.after_page(&more, 1, "http://h/r", None),
+            fetch("http://h/r?c=abc")
+        );
+        let last = with_headers(&json!([2]), &[("x-cursor", "abd"), ("x-has-more", "false")]);
+        assert_eq!(p.after_page(&last, 1, "http://h/r", None), Next::End);
+        let style = Pagination::NextUrl {
+            next_path: dot("header:X-Next"),
+        };
+        let mut p = Paginator::new("http://h/a", &style);
+        let next = with_headers(&json!([1]), &[("X-Next", "/a?page=2")]);
+        assert_eq!(
+            p.after_page(&next, 1, "http://h/a", None),
+            fetch("http://h/a?page=2")
+        );
+        assert_eq!(
+            p.after_page(&page(&json!([2])), 1, "http://h/a?page=2", None),
+            Next::End
+        );
     }
 
     fn page_style(size: Option<u64>, total_items: bool, has_more: bool) -> Pagination {

@@ -113,11 +113,16 @@ fn pagination(s: &SourceStats) -> Vec<String> {
     let mut out = Vec::new();
     if e.bodies > 0 {
         for path in e.paths.iter().filter(|p| p.present == 0) {
+            let place = if path.in_header {
+                "an answer"
+            } else {
+                "a page"
+            };
             out.push(format!(
-                "{} `{}` never appeared in a page ({}): {ended}",
+                "{} `{}` never appeared in {place} ({}): {ended}",
                 path.key,
                 path.path,
-                e.keys_words()
+                e.where_words(path)
             ));
         }
     }
@@ -217,6 +222,7 @@ mod tests {
         let path = |key, path: &str, present| PathSeen {
             key,
             path: path.into(),
+            in_header: path.starts_with("header:"),
             present,
             first: Seen::Absent,
         };
@@ -243,6 +249,23 @@ mod tests {
         s.fetch.envelope.paths[0].present = 0;
         s.fetch.envelope.bodies = 0;
         assert!(of_source(&s).is_empty());
+
+        // A header path no answer had is said with the headers they had.
+        let mut s = source(4, 4, 0);
+        s.fetch.pages = 1;
+        s.fetch.envelope = Envelope {
+            bodies: 1,
+            first_headers: Some(vec!["content-type".into(), "x-total-count".into()]),
+            paths: vec![path("total_items_path", "header:X-Pagination.total", 0)],
+            ..Envelope::default()
+        };
+        assert_eq!(
+            of_source(&s),
+            [
+                "total_items_path `header:X-Pagination.total` never appeared in an answer \
+              (response headers: content-type, x-total-count): pagination ended after page 1"
+            ]
+        );
 
         let mut s = source(4, 4, 0);
         s.fetch.pages = 1;
