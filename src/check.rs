@@ -13,8 +13,9 @@
 //! this one page: each configured envelope path missing from the page
 //! (with the keys the page has), null there (the data ends), or its value;
 //! a `link_header` answer without a `Link` header; and the page size the
-//! server used against `size`. Sources are checked one after another on
-//! the caller's thread.
+//! server used against `size`; and which `on_response` rule, if any,
+//! matched the first answer. Sources are checked one after another on the
+//! caller's thread.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,9 @@ pub struct SourceCheck {
     pub keys: Vec<(String, usize)>,
     /// The next page a run would fetch; `None` when the data ends here.
     pub next: Option<String>,
+    /// The first `on_response` rule that matched an answer: its index and
+    /// the rule as the config writes it.
+    pub rule: Option<(usize, String)>,
 }
 
 /// Checks every source of `config`.
@@ -102,6 +106,9 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 name: source.name.clone(),
                 url: redactor.shown_url(&source.url),
                 statuses: outcome.counts.responses.keys().copied().collect(),
+                rule: (outcome.counts.rules.as_ref())
+                    .and_then(|r| r.first)
+                    .and_then(|i| Some((i, source.on_response.get(i)?.to_json().to_string()))),
                 items_at: outcome.counts.items_at.clone(),
                 envelope: outcome.counts.envelope.clone(),
                 next: match outcome.status {
@@ -232,6 +239,9 @@ pub fn render(reports: &[SourceCheck]) -> String {
                 false => statuses.join(", "),
             }
         );
+        if let Some((i, rule)) = &r.rule {
+            out += &format!("  rule       on_response[{i}] matched: {rule}\n");
+        }
         if let Some(problem) = &r.problem {
             out += &format!("  problem    {problem}\n");
         }

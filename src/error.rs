@@ -41,6 +41,27 @@ pub enum AttemptError {
     /// A 401 to a request sent with a token just refreshed because of a
     /// 401: the server does not accept this client's tokens.
     Unauthorized,
+    /// An `on_response` rule said the answer is a failure (SPEC §11):
+    /// retryable like a 503 (`retry`), or not (`fail`).
+    Rule {
+        /// The rule's index in `on_response`.
+        rule: usize,
+        /// `retry`: tried again with backoff, Retry-After honoured.
+        retry: bool,
+        /// The answer's status.
+        status: u16,
+        /// The start of a 2xx body, secrets hidden (an error answer's
+        /// start is shown beside the error anyway).
+        said: Option<String>,
+    },
+    /// An `on_response` rule said `skip`: the page is given up at once,
+    /// and that is no failure (not retried, not counted in `errors`).
+    Skipped {
+        /// The rule's index in `on_response`.
+        rule: usize,
+        /// The answer's status.
+        status: u16,
+    },
 }
 
 impl AttemptError {
@@ -52,7 +73,9 @@ impl AttemptError {
             AttemptError::Status(code) => is_retryable_status(*code),
             AttemptError::QuotaExhausted(_) => true,
             AttemptError::Timeout(_) | AttemptError::Transport(_) => true,
-            AttemptError::MalformedJson(_)
+            AttemptError::Rule { retry, .. } => *retry,
+            AttemptError::Skipped { .. }
+            | AttemptError::MalformedJson(_)
             | AttemptError::BodyTooLarge(_)
             | AttemptError::NoItems(_)
             | AttemptError::Redirect(_)
@@ -79,6 +102,9 @@ impl AttemptError {
             AttemptError::NoItems(_) => Some(ErrorKind::NoItems),
             AttemptError::Dns(_) => Some(ErrorKind::Dns),
             AttemptError::Unauthorized => Some(ErrorKind::Auth),
+            AttemptError::Rule { .. } => Some(ErrorKind::Rule),
+            // Asked for: no failure.
+            AttemptError::Skipped { .. } => None,
         }
     }
 
@@ -91,15 +117,19 @@ impl AttemptError {
             AttemptError::Status(429) => RetryCause::Status429,
             AttemptError::Status(_) => RetryCause::Status5xx,
             AttemptError::Timeout(_) => RetryCause::Timeout,
+            AttemptError::Rule { .. } => RetryCause::Rule,
             _ => RetryCause::Transport,
         }
     }
 
-    /// Whether a `Retry-After` header on this answer is honoured (429, 503).
+    /// Whether a `Retry-After` header on this answer is honoured (429,
+    /// 503, and what a `retry` rule says is one).
     pub fn honours_retry_after(&self) -> bool {
         matches!(
             self,
-            AttemptError::Status(429 | 503) | AttemptError::QuotaExhausted(_)
+            AttemptError::Status(429 | 503)
+                | AttemptError::QuotaExhausted(_)
+                | AttemptError::Rule { retry: true, .. }
         )
     }
 }
@@ -149,11 +179,13 @@ pub enum ErrorKind {
     Dns,
     /// No token, or a token the server kept refusing (SPEC §11).
     Auth,
+    /// An `on_response` rule said the answer failed (`retry`, `fail`).
+    Rule,
 }
 
 impl ErrorKind {
     /// Every kind, in summary order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Timeout,
         ErrorKind::Transport,
         ErrorKind::MalformedJson,
@@ -163,6 +195,7 @@ impl ErrorKind {
         ErrorKind::PaginationLoop,
         ErrorKind::Dns,
         ErrorKind::Auth,
+        ErrorKind::Rule,
     ];
 
     /// The key in the summary's `errors`.
@@ -177,6 +210,7 @@ impl ErrorKind {
             ErrorKind::PaginationLoop => "pagination_loop",
             ErrorKind::Dns => "dns",
             ErrorKind::Auth => "auth",
+            ErrorKind::Rule => "rule",
         }
     }
 }
@@ -198,16 +232,19 @@ pub enum RetryCause {
     Transport,
     /// A 403 or 429 with the quota used up.
     Quota,
+    /// An answer a `retry` rule of `on_response` matched.
+    Rule,
 }
 
 impl RetryCause {
     /// Every cause, in summary order (the keys' text order).
-    pub const ALL: [RetryCause; 7] = [
+    pub const ALL: [RetryCause; 8] = [
         RetryCause::Status408,
         RetryCause::Status425,
         RetryCause::Status429,
         RetryCause::Status5xx,
         RetryCause::Quota,
+        RetryCause::Rule,
         RetryCause::Timeout,
         RetryCause::Transport,
     ];
@@ -222,15 +259,16 @@ impl RetryCause {
             RetryCause::Timeout => "timeout",
             RetryCause::Transport => "transport",
             RetryCause::Quota => "quota",
+            RetryCause::Rule => "rule",
         }
     }
 
     /// Whether the summary shows this key even when it is 0 (SPEC §6's
-    /// four); 408 and 425 appear once they happened.
+    /// four); 408, 425, quota and rule appear once they happened.
     pub fn always_shown(self) -> bool {
         !matches!(
             self,
-            RetryCause::Status408 | RetryCause::Status425 | RetryCause::Quota
+            RetryCause::Status408 | RetryCause::Status425 | RetryCause::Quota | RetryCause::Rule
         )
     }
 }
@@ -294,6 +332,28 @@ impl fmt::Display for AttemptError {
             AttemptError::Dns(detail) => write!(f, "dns: {detail}"),
             AttemptError::Unauthorized => {
                 f.write_str("auth: status 401 again with a token fetched after a 401")
+            }
+            AttemptError::Rule {
+                rule,
+                retry,
+                status,
+                said,
+            } => {
+                let action = if *retry { "retry" } else { "fail" };
+                write!(
+                    f,
+                    "rule: on_response[{rule}] ({action}) matched status {status}"
+                )?;
+                match said {
+                    Some(said) => write!(f, ": {said}"),
+                    None => Ok(()),
+                }
+            }
+            AttemptError::Skipped { rule, status } => {
+                write!(
+                    f,
+                    "skipped: on_response[{rule}] (skip) matched status {status}"
+                )
             }
         }
     }

@@ -25,11 +25,13 @@ mod envelope;
 mod incremental;
 mod json;
 mod record;
+mod rules;
 mod validate;
 
 pub use auth::{Auth, Grant, OAuth2};
 pub use envelope::EnvelopePath;
 pub use incremental::Incremental;
+pub use rules::{Action, Rule};
 
 #[cfg(test)]
 mod tests;
@@ -116,6 +118,9 @@ pub struct SourceConfig {
     pub method: Method,
     /// The JSON body of every request (POST only), written out once.
     pub body: Option<String>,
+    /// What an answer means before SPEC §4 says (SPEC §11): the source's
+    /// own `on_response`, else the top level's. Defaults to none.
+    pub on_response: Vec<Rule>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -522,7 +527,11 @@ impl SourceConfig {
         if let Some(auth) = &self.auth {
             out.insert("auth".into(), auth.to_redacted_json());
         }
-
+        // Written when set, so that a source without rules reads as before.
+        if !self.on_response.is_empty() {
+            let rules = self.on_response.iter().map(Rule::to_json).collect();
+            out.insert("on_response".into(), Value::Array(rules));
+        }
         let headers: Map<String, Value> = self
             .headers
             .iter()

@@ -116,6 +116,7 @@ fn spec_example_parses_to_its_values() {
             auth: None,
             method: Method::Get,
             body: None,
+            on_response: vec![],
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -143,6 +144,7 @@ fn minimal_config_gets_every_default() {
             auth: None,
             method: Method::Get,
             body: None,
+            on_response: vec![],
         }],
         ..Config::default()
     };
@@ -263,11 +265,11 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, query, incremental, auth, method, body, rate_limit, retry, breaker, \
-         timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
+         keep_rejected, headers, query, incremental, auth, method, body, on_response, rate_limit, \
+         retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
-        "unknown key (expected one of sources, record, keep_rejected, auth, queue_capacity, \
-         batch_size, deadline_ms, rate_limit,"),
+        "unknown key (expected one of sources, record, keep_rejected, auth, on_response, \
+         queue_capacity, batch_size, deadline_ms, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
         "unknown key (expected one of id, name, price, currency, category)"),
     (Top, r#"{"retry": {"retries": 1}}"#, "retry.retries", "unknown key"),
@@ -619,6 +621,48 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     // method and body.
     (Source, r#"{"method": "PUT"}"#, "sources[0].method", "expected \"GET\" or \"POST\""),
     (Source, r#"{"body": {"q": 1}}"#, "sources[0].body", "expected no body with method GET"),
+    // on_response rules (SPEC §11).
+    (Source, r#"{"on_response": {"status": 404, "action": "end"}}"#, "sources[0].on_response",
+        "expected an array of rules, found an object"),
+    (Source, r#"{"on_response": [{"status": 404, "action": "stop"}]}"#,
+        "sources[0].on_response[0].action",
+        "unknown action \"stop\" (expected one of end, skip, retry, fail)"),
+    (Source, r#"{"on_response": [{"status": 404, "action": 1}]}"#,
+        "sources[0].on_response[0].action", "expected an action, one of end, skip, retry, fail, found 1"),
+    (Top, r#"{"on_response": [{"status": 404}]}"#, "on_response[0].action",
+        "found nothing (the key is required)"),
+    (Source, r#"{"on_response": [{"status": 404, "action": "end"}, {"action": "skip"}]}"#,
+        "sources[0].on_response[1]", "expected at least one condition (status, header, path, \
+         body_contains) beside the action, found none"),
+    (Source, r#"{"on_response": [{"status": 200, "equals": "error", "action": "retry"}]}"#,
+        "sources[0].on_response[0].equals", "expected equals beside a path"),
+    (Source, r#"{"on_response": [{"path": "status", "equals": null, "action": "retry"}]}"#,
+        "sources[0].on_response[0].equals", "expected a value other than null"),
+    (Source, r#"{"on_response": [{"status": 99, "action": "end"}]}"#,
+        "sources[0].on_response[0].status", "expected an HTTP status from 100 to 599, found 99"),
+    (Source, r#"{"on_response": [{"status": 600, "action": "end"}]}"#,
+        "sources[0].on_response[0].status", "expected an HTTP status from 100 to 599, found 600"),
+    (Source, r#"{"on_response": [{"status": [400, 1000], "action": "end"}]}"#,
+        "sources[0].on_response[0].status[1]", "from 100 to 599, found 1000"),
+    (Source, r#"{"on_response": [{"status": [], "action": "end"}]}"#,
+        "sources[0].on_response[0].status", "or a non-empty list of them, found an empty array"),
+    (Source, r#"{"on_response": [{"status": "404", "action": "end"}]}"#,
+        "sources[0].on_response[0].status", "found \"404\""),
+    (Source, r#"{"on_response": [{"header": {}, "action": "end"}]}"#,
+        "sources[0].on_response[0].header", "found an empty object"),
+    (Source, r#"{"on_response": [{"header": {"X-State": 1}, "action": "end"}]}"#,
+        "sources[0].on_response[0].header.X-State", "expected a string (\"*\" for any value)"),
+    (Source, r#"{"on_response": [{"header": {"X-A": "*", "x-a": "1"}, "action": "end"}]}"#,
+        "sources[0].on_response[0].header.x-a", "duplicate header name"),
+    (Source, r#"{"on_response": [{"header": {"X A": "*"}, "action": "end"}]}"#,
+        "sources[0].on_response[0].header[\"X A\"]", "expected a header name"),
+    (Source, r#"{"on_response": [{"path": "a..b", "action": "end"}]}"#,
+        "sources[0].on_response[0].path", "expected a dot path"),
+    (Source, r#"{"on_response": [{"body_contains": "", "action": "end"}]}"#,
+        "sources[0].on_response[0].body_contains", "expected a non-empty string"),
+    (Source, r#"{"on_response": [{"status": 404, "action": "end", "when": 1}]}"#,
+        "sources[0].on_response[0].when",
+        "unknown key (expected one of status, header, path, equals, body_contains, action)"),
     // Envelope paths: a dot path, or a response header (SPEC §11).
     (Paging, r#"{"style": "page", "total_items_path": "header:"}"#,
         "sources[0].pagination.total_items_path",
@@ -1373,6 +1417,53 @@ fn header_paths_are_read_and_round_trip() {
     assert_eq!(next_path.to_string(), "header:X-Next");
     assert!(
         matches!(&c.pagination, Pagination::Cursor { from: CursorFrom::Body(p), .. } if p.is_header())
+    );
+    assert_round_trip(&config);
+}
+
+/// `on_response` (SPEC §11): a top-level list is the default of every
+/// source without its own, a source's own (even empty) replaces it whole,
+/// and the rules survive the summary's form.
+#[test]
+fn rules_are_read_and_round_trip() {
+    let text = json!({
+        "on_response": [{"status": 404, "action": "end"}],
+        "sources": [
+            {"name": "drf", "url": "http://x/o"},
+            {"name": "own", "url": "http://x/r", "on_response": [
+                {"status": 200, "path": "status", "equals": "error", "action": "retry"},
+                {"status": [400, 422], "body_contains": "page out of range", "action": "end"},
+                {"header": {"X-Maintenance": "*", "X-Mode": "read-only"}, "action": "skip"},
+                {"path": "error", "action": "fail"}
+            ]},
+            {"name": "none", "url": "http://x/n", "on_response": []}
+        ]
+    });
+    let config = parse(&text.to_string()).unwrap();
+    let [drf, own, none] = &config.sources[..] else {
+        panic!("three sources")
+    };
+    assert_eq!(drf.on_response.len(), 1, "the top level's default");
+    assert_eq!(drf.on_response[0].status, Some(vec![404]));
+    assert_eq!(drf.on_response[0].action, Action::End);
+    assert_eq!(own.on_response.len(), 4, "its own, whole");
+    assert_eq!(own.on_response[0].equals, Some(json!("error")));
+    assert_eq!(own.on_response[1].status, Some(vec![400, 422]));
+    assert_eq!(own.on_response[2].headers[0].key, "x-maintenance");
+    assert_eq!(own.on_response[2].headers[0].value, None, "\"*\": present");
+    assert_eq!(own.on_response[3].action, Action::Fail);
+    assert!(
+        none.on_response.is_empty(),
+        "an empty list drops the default"
+    );
+    let shown = config.to_redacted_json();
+    assert_eq!(
+        shown["sources"][1]["on_response"][2],
+        json!({"header": {"X-Maintenance": "*", "X-Mode": "read-only"}, "action": "skip"})
+    );
+    assert!(
+        shown["sources"][2].get("on_response").is_none(),
+        "a source without rules reads as before"
     );
     assert_round_trip(&config);
 }

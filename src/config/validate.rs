@@ -18,7 +18,7 @@ use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
     Auth, Config, ConfigError, CursorFrom, DeadlineFrom, EnvelopePath, Header, Method, Pagination,
-    Policies, QueryParam, RetrySettings, SourceConfig,
+    Policies, QueryParam, RetrySettings, Rule, SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -46,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "record",
     "keep_rejected",
     "auth",
+    "on_response",
     "queue_capacity",
     "batch_size",
     "deadline_ms",
@@ -65,6 +66,7 @@ const SOURCE_KEYS: &[&str] = &[
     "auth",
     "method",
     "body",
+    "on_response",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -126,6 +128,10 @@ impl Walker<'_> {
                 None => None,
             },
             record: self.record_key(&top)?,
+            on_response: match top.get("on_response") {
+                Some((p, v)) => self.rules(&p, v)?,
+                None => Vec::new(),
+            },
             keep_rejected: self.bool(&top, "keep_rejected")?.unwrap_or(false),
             policies,
             top: &top,
@@ -348,6 +354,10 @@ impl Walker<'_> {
             _ => url,
         };
         let (method, body) = self.method_and_body(&o)?;
+        let on_response = match o.get("on_response") {
+            Some((p, v)) => self.rules(&p, v)?,
+            None => defaults.on_response.clone(),
+        };
         let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
         let incremental = match o.get("incremental") {
             Some((p, v)) => Some(self.incremental(&p, v)?),
@@ -368,6 +378,7 @@ impl Walker<'_> {
             auth,
             method,
             body,
+            on_response,
         })
     }
 
@@ -813,6 +824,8 @@ struct SourceDefaults<'t, 'v> {
     auth: Option<Auth>,
     /// The top-level `record`, if any; a source's own replaces it whole.
     record: Option<RecordForm>,
+    /// The top-level `on_response`; a source's own replaces it whole.
+    on_response: Vec<Rule>,
     /// The top-level `keep_rejected`, or false.
     keep_rejected: bool,
     /// The top level's policies, which a source's own keys override one
@@ -836,7 +849,7 @@ fn is_source_name(s: &str) -> bool {
 }
 
 /// RFC 9110 token characters.
-fn is_header_name(s: &str) -> bool {
+pub(super) fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))

@@ -33,8 +33,9 @@ use crate::url;
 /// Bytes of an error answer's body kept to show what the server said.
 const ERROR_BODY_SHOWN: usize = 200;
 
-/// Bytes read from an error answer so its connection can be reused.
-const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+/// Bytes read from an error answer, so that its connection can be reused
+/// and an `on_response` rule can look into it (`body_contains`, `path`).
+pub const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Redirects followed within one attempt; a 3xx after that many is "left
 /// after redirects", a client error.
@@ -153,6 +154,9 @@ pub struct Exchange {
     pub total_count: Option<u64>,
     /// The start of an error answer's body (what a 422 objected to).
     pub error_body: Option<String>,
+    /// An error answer's body as drained, at most [`ERROR_BODY_LIMIT`]
+    /// bytes (invalid UTF-8 replaced): what `on_response` rules read.
+    pub drained: Option<String>,
     /// The answer's response headers, names lowercased (empty when no
     /// answer arrived).
     pub headers: Headers,
@@ -408,6 +412,10 @@ impl Client {
             ),
             _ => None,
         };
+        let drained = match (&body, ok) {
+            (Ok(bytes), false) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            _ => None,
+        };
         let body = match body {
             _ if !ok => Err(AttemptError::Status(status)),
             Ok(_) if status == 204 => Ok(None),
@@ -422,6 +430,7 @@ impl Client {
             retry_after,
             total_count,
             error_body,
+            drained,
             headers: kept,
             quota,
             resends: 0,
@@ -488,6 +497,7 @@ impl Exchange {
             retry_after: None,
             total_count: None,
             error_body: None,
+            drained: None,
             headers: Headers::default(),
             quota: None,
             resends: 0,

@@ -29,6 +29,7 @@ pub mod quota;
 pub mod rate_limit;
 pub mod request;
 pub mod retry;
+mod rules;
 pub mod stop;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ use paginate::{Next, Paginator};
 use rate_limit::TokenBucket;
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
+use rules::Body;
 use stop::{StopReason, Waiting};
 
 /// What every fetcher of a run shares.
@@ -169,6 +171,14 @@ enum PageOutcome {
         /// What went wrong, for `failed_page_errors`.
         error: String,
     },
+    /// An `on_response` rule said to skip it: given up at once, and no
+    /// failure.
+    Skipped {
+        /// The answer's `Link` rel="next" target, if any.
+        link_next: Option<String>,
+        /// The rule's index in `on_response`.
+        rule: usize,
+    },
     /// The run is stopping.
     Stopped(Stop),
     /// No token to send it with: the token endpoint refused, why.
@@ -248,7 +258,11 @@ impl<'a> Fetcher<'a> {
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(policies.breaker),
             shared,
-            counts: FetchCounts::default(),
+            counts: FetchCounts {
+                rules: (!source.on_response.is_empty())
+                    .then(|| outcome::RuleCounts::new(source.on_response.len())),
+                ..FetchCounts::default()
+            },
             failed_pages: Vec::new(),
             last_error: None,
             resume_at: None,
@@ -361,6 +375,13 @@ impl<'a> Fetcher<'a> {
                         return ending;
                     }
                     next
+                }
+                PageOutcome::Skipped { link_next, rule } => {
+                    let next = pager.after_given_up(link_next.as_deref());
+                    match self.skipped(next, &request, requested, rule) {
+                        Ok(next) => next,
+                        Err(ending) => return *ending,
+                    }
                 }
                 PageOutcome::Stopped(stop) => {
                     return Ending::before(&request, self.stopped(stop, requested, None));
@@ -648,6 +669,9 @@ impl<'a> Fetcher<'a> {
             self.note_quota(quota, page_no);
             let error = match self.classify(exchange) {
                 Ok(page) => return PageOutcome::Received(page),
+                Err(AttemptError::Skipped { rule, .. }) => {
+                    return PageOutcome::Skipped { link_next, rule }
+                }
                 Err(error) => error,
             };
             let error = match (error, sent_with) {
@@ -791,31 +815,27 @@ impl<'a> Fetcher<'a> {
         Ok(exchange)
     }
 
-    /// Phase 3: the items of a usable answer, or why there are none. A
-    /// page keeps its answer's headers, for envelope paths that read one.
-    fn classify(&mut self, exchange: Exchange) -> Result<Answer, AttemptError> {
+    /// Phase 3: the items of a usable answer, or why there are none. The
+    /// body is read once, and the source's `on_response` rules judge the
+    /// answer before SPEC §4 does (`rules.rs`).
+    fn classify(&mut self, mut exchange: Exchange) -> Result<Answer, AttemptError> {
+        let page = match self.read_answer(&mut exchange)? {
+            Body::Empty => None,
+            Body::Page(page) => Some(page),
+            Body::NotAPage(BodyError::NoItems(found)) => {
+                return Err(self.failed(AttemptError::NoItems(found)))
+            }
+            Body::NotAPage(BodyError::Malformed(e)) => {
+                return Err(self.failed(AttemptError::MalformedJson(e)))
+            }
+            Body::Failed(e) => return Err(self.failed(quota_refusal(e, exchange.quota))),
+        };
         let Exchange {
-            body,
             final_url: page_url,
             link_next,
             link_header,
-            quota,
-            headers,
             ..
         } = exchange;
-        let page = match body {
-            Ok(None) => None,
-            Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
-                Ok(page) => Some(page.with_headers(headers)),
-                Err(BodyError::NoItems(found)) => {
-                    return Err(self.failed(AttemptError::NoItems(found)))
-                }
-                Err(BodyError::Malformed(e)) => {
-                    return Err(self.failed(AttemptError::MalformedJson(e)))
-                }
-            },
-            Err(e) => return Err(self.failed(quota_refusal(e, quota))),
-        };
         let page = Answer {
             page,
             page_url,

@@ -193,6 +193,39 @@ pub struct FetchCounts {
     pub envelope: Envelope,
     /// OAuth2 token requests this source sent.
     pub auth: AuthCounts,
+    /// What its `on_response` rules did; `None` for a source without
+    /// rules (its summary then says nothing of them).
+    pub rules: Option<RuleCounts>,
+}
+
+/// What a source's `on_response` rules did (the summary's
+/// `rules_matched` and `skipped_pages`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Answers each rule matched, by its index in `on_response`.
+    pub matched: Vec<u64>,
+    /// Pages a `skip` rule gave up (not failed pages).
+    pub skipped_pages: u64,
+    /// The first rule that matched an answer, if any (`ingest check`).
+    pub first: Option<usize>,
+}
+
+impl RuleCounts {
+    /// Zeroed counters for `rules` rules.
+    pub fn new(rules: usize) -> Self {
+        Self {
+            matched: vec![0; rules],
+            ..Self::default()
+        }
+    }
+
+    /// Counts an answer that rule `rule` matched.
+    pub fn note_match(&mut self, rule: usize) {
+        if let Some(n) = self.matched.get_mut(rule) {
+            *n += 1;
+        }
+        self.first.get_or_insert(rule);
+    }
 }
 
 /// What a source did for its OAuth2 token (the summary's `auth`).

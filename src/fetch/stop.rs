@@ -71,6 +71,14 @@ pub enum StopReason {
         /// The page given up.
         page: u64,
     },
+    /// An `on_response` rule said to skip a page, and the style cannot
+    /// step over it (a cursor or next link is in the page skipped).
+    Skipped {
+        /// The page skipped.
+        page: u64,
+        /// The rule's index in `on_response`.
+        rule: usize,
+    },
     /// The next pointer is a URL ingest may not request.
     BadUrl {
         /// The URL, redacted.
@@ -125,6 +133,7 @@ impl StopReason {
             | StopReason::Loop { .. }
             | StopReason::Repeated { .. }
             | StopReason::Stuck { .. }
+            | StopReason::Skipped { .. }
             | StopReason::BadUrl { .. }
             | StopReason::BadPointer { .. }
             | StopReason::NoToken { .. }
@@ -143,6 +152,7 @@ impl StopReason {
             StopReason::GivenUpOnTheWay { .. } => "pages_given_up",
             StopReason::Loop { .. } | StopReason::Repeated { .. } => "pagination_loop",
             StopReason::Stuck { .. } => "cannot_step_over_failed_page",
+            StopReason::Skipped { .. } => "cannot_step_over_skipped_page",
             StopReason::BadUrl { .. } | StopReason::BadPointer { .. } => "unusable_next_pointer",
             StopReason::MoreWithoutCursor { .. } => "has_more_without_cursor",
             StopReason::NoToken { .. } => "no_token",
@@ -205,6 +215,10 @@ impl fmt::Display for StopReason {
             StopReason::Stuck { page } => write!(
                 f,
                 "page {page} was given up and this pagination cannot step over it"
+            ),
+            StopReason::Skipped { page, rule } => write!(
+                f,
+                "page {page} was skipped by on_response[{rule}] and this pagination cannot step over it (the next page's pointer was in it)"
             ),
             StopReason::BadUrl { url } => write!(
                 f,
@@ -282,6 +296,11 @@ mod tests {
                 StopReason::GivenUpOnTheWay { count: 2 },
                 SourceStatus::Complete,
                 "but 2 pages were given up",
+            ),
+            (
+                StopReason::Skipped { page: 3, rule: 1 },
+                SourceStatus::Error,
+                "page 3 was skipped by on_response[1] and this pagination cannot step over it",
             ),
             (
                 StopReason::Repeated { unit: "offset", at: 40, of: 20 },

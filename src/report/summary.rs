@@ -99,6 +99,11 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     m.insert("requests".into(), json!(f.requests));
     m.insert("pages".into(), json!(f.pages));
     m.insert("failed_pages".into(), json!(f.failed_pages));
+    // Said for sources with `on_response` rules, so that the summary of
+    // a source without any reads as before.
+    if let Some(rules) = &f.rules {
+        m.insert("skipped_pages".into(), json!(rules.skipped_pages));
+    }
     m.insert("retries".into(), json!(f.retries));
     m.insert("resends".into(), json!(f.resends));
     add_counts(&mut m, &s.counts, f.pages, f.requests);
@@ -111,13 +116,27 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
         .map(|(code, n)| (code.to_string(), json!(n)))
         .collect();
     m.insert("responses".into(), Value::Object(responses));
-    // `auth` is said for sources that authenticate (or somehow failed so).
+    // `auth` is said for sources that authenticate (or somehow failed so),
+    // `rule` for sources with `on_response` rules.
+    let said = |k: ErrorKind| match k {
+        ErrorKind::Auth => s.authenticated,
+        ErrorKind::Rule => f.rules.is_some(),
+        _ => true,
+    };
     let errors: Map<String, Value> = ErrorKind::ALL
         .iter()
-        .filter(|&&k| k != ErrorKind::Auth || s.authenticated || f.error(k) > 0)
+        .filter(|&&k| said(k) || f.error(k) > 0)
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));
+    if let Some(rules) = &f.rules {
+        // Every rule, by its index in `on_response`: one that never
+        // matched says so with its 0.
+        let matched: Map<String, Value> = (rules.matched.iter().enumerate())
+            .map(|(i, n)| (i.to_string(), json!(n)))
+            .collect();
+        m.insert("rules_matched".into(), Value::Object(matched));
+    }
     if s.oauth2 {
         let a = f.auth;
         m.insert(
