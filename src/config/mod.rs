@@ -114,6 +114,9 @@ pub struct SourceConfig {
     pub method: Method,
     /// The JSON body of every request (POST only), written out once.
     pub body: Option<String>,
+    /// The pagination's position parameters go into the body, at their
+    /// dot paths, instead of the query (`"in": "body"`).
+    pub params_in_body: bool,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -497,7 +500,11 @@ impl SourceConfig {
         if let Some(items_path) = &self.items_path {
             out.insert("items_path".into(), json!(items_path));
         }
-        out.insert("pagination".into(), self.pagination.to_json());
+        let mut pagination = self.pagination.to_json();
+        if self.params_in_body {
+            pagination["in"] = json!("body");
+        }
+        out.insert("pagination".into(), pagination);
         // `fields` is the product schema's shorthand: beside a declared
         // record it would be refused.
         if self.record.product {

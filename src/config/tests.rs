@@ -112,6 +112,7 @@ fn spec_example_parses_to_its_values() {
             auth: None,
             method: Method::Get,
             body: None,
+            params_in_body: false,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -139,6 +140,7 @@ fn minimal_config_gets_every_default() {
             auth: None,
             method: Method::Get,
             body: None,
+            params_in_body: false,
         }],
         ..Config::default()
     };

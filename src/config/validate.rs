@@ -65,6 +65,7 @@ const SOURCE_KEYS: &[&str] = &[
     "auth",
     "method",
     "body",
+    "graphql",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -78,6 +79,7 @@ const STYLES: &[(&str, &[&str])] = &[
             "total_pages_path",
             "total_items_path",
             "has_more_path",
+            "in",
         ],
     ),
     (
@@ -89,11 +91,12 @@ const STYLES: &[(&str, &[&str])] = &[
             "limit",
             "total_path",
             "has_more_path",
+            "in",
         ],
     ),
     (
         "cursor",
-        &["cursor_path", "last_item_path", "param", "has_more_path"],
+        &["cursor_path", "last_item_path", "param", "has_more_path", "in"],
     ),
     ("next_url", &["next_path"]),
     ("link_header", &[]),
@@ -303,13 +306,19 @@ impl Walker<'_> {
             None => return Err(self.mismatch(&p, url_expected, v)),
         };
 
-        let items_path = match o.get("items_path") {
-            Some((p, v)) => Some(self.dot_path(&p, v)?),
+        let graphql = match o.get("graphql") {
+            Some((p, v)) => Some(self.graphql(&p, v)?),
             None => None,
         };
-        let pagination = match o.get("pagination") {
-            Some((p, v)) => self.pagination(&p, v)?,
-            None => Pagination::None,
+        let items_path = match (o.get("items_path"), &graphql) {
+            (Some((p, v)), _) => Some(self.dot_path(&p, v)?),
+            (None, Some(g)) => Some(g.items_path.clone()),
+            (None, None) => None,
+        };
+        let pagination = match (o.get("pagination"), &graphql) {
+            (Some((p, v)), _) => self.pagination(&p, v)?,
+            (None, Some(g)) => g.pagination.clone(),
+            (None, None) => Pagination::None,
         };
         let (fields, record) = self.source_record(&o, defaults.record.as_ref())?;
         let keep_rejected = self
@@ -347,7 +356,24 @@ impl Walker<'_> {
             }) => crate::url::set_query_param(&url, name, value),
             _ => url,
         };
-        let (method, body) = self.method_and_body(&o)?;
+        let (method, body) = match &graphql {
+            // Keys written explicitly win over the shorthand.
+            Some(g) => (
+                match o.get("method") {
+                    Some(_) => self.method_and_body(&o)?.0,
+                    None => Method::Post,
+                },
+                match o.get("body") {
+                    Some(_) => self.method_and_body(&o)?.1,
+                    None => Some(g.body.clone()),
+                },
+            ),
+            None => self.method_and_body(&o)?,
+        };
+        let params_in_body = match (&graphql, o.get("pagination")) {
+            (Some(_), None) => true,
+            _ => self.params_in_body(&o, method)?,
+        };
         let policies = self.policies(&o, &defaults.policies, Some(defaults.top))?;
         let incremental = match o.get("incremental") {
             Some((p, v)) => Some(self.incremental(&p, v)?),
@@ -368,7 +394,64 @@ impl Walker<'_> {
             auth,
             method,
             body,
+            params_in_body,
         })
+    }
+
+    /// The `graphql` shorthand (SPEC §11): `query` (declaring `$after`),
+    /// `variables`, and the `connection`'s dot path under `data`.
+    fn graphql(&self, path: &str, v: &Value) -> Result<Graphql> {
+        let o = self.object(path, v, &["query", "variables", "connection"])?;
+        let (p, q) = self.required(&o, "query", "a GraphQL query declaring $after")?;
+        let query = self.non_empty(&p, q)?.to_string();
+        if !query.contains("$after") {
+            return Err(self.error(
+                &p,
+                "expected a query that declares $after (query($after: String) { … after: $after … }): \
+                 ingest sends each page's cursor as the variable after",
+            ));
+        }
+        let variables = match o.get("variables") {
+            Some((_, v)) if v.is_object() => v.clone(),
+            Some((p, v)) => return Err(self.mismatch(&p, "an object of variables", v)),
+            None => Value::Object(Default::default()),
+        };
+        let (p, c) = self.required(&o, "connection", "the connection's dot path under data")?;
+        let connection = self.dot_path(&p, c)?;
+        let under = |rest: &str| -> DotPath {
+            format!("data.{connection}.{rest}")
+                .parse()
+                .expect("dot paths joined by dots are a dot path")
+        };
+        Ok(Graphql {
+            body: serde_json::json!({"query": query, "variables": variables}).to_string(),
+            items_path: under("nodes"),
+            pagination: Pagination::Cursor {
+                from: CursorFrom::Body(under("pageInfo.endCursor")),
+                param: "variables.after".into(),
+                has_more_path: Some(under("pageInfo.hasNextPage")),
+            },
+        })
+    }
+
+    /// A `page`, `offset` or `cursor` pagination's `"in"`: `"query"`
+    /// (default) or `"body"`, where its position parameters are dot paths
+    /// into the JSON body (`variables.after`) — a POST's.
+    fn params_in_body(&self, o: &Obj<'_>, method: Method) -> Result<bool> {
+        let Some((p, pagination)) = o.get("pagination") else {
+            return Ok(false);
+        };
+        let path = child(&p, "in");
+        match pagination.get("in") {
+            None => Ok(false),
+            Some(Value::String(s)) if s == "query" => Ok(false),
+            Some(Value::String(s)) if s == "body" && method == Method::Post => Ok(true),
+            Some(Value::String(s)) if s == "body" => Err(self.error(
+                &path,
+                "expected \"query\" for a GET (positions go in the body of a \"method\": \"POST\" source)",
+            )),
+            Some(v) => Err(self.mismatch(&path, "\"query\" or \"body\"", v)),
+        }
     }
 
     /// `user:password@` in a source's URL is HTTP Basic (SPEC §11): the
@@ -791,6 +874,17 @@ impl Walker<'_> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| self.mismatch(path, "a dot path like \"pricing.amount\"", v))
     }
+}
+
+/// What the `graphql` shorthand stands for.
+struct Graphql {
+    /// `{"query": …, "variables": …}`.
+    body: String,
+    /// `data.<connection>.nodes`.
+    items_path: DotPath,
+    /// A cursor in the body at `variables.after`, from
+    /// `pageInfo.endCursor` while `pageInfo.hasNextPage`.
+    pagination: Pagination,
 }
 
 /// What the top level sets for every source that does not set its own.
