@@ -1,13 +1,13 @@
-//! The HTTP side of the mocks: routing a request target to `(source, page)`
-//! and rendering the answer, served by tiny_http.
+//! The HTTP side of the mocks: routing a request to `(source, page)` and
+//! rendering the answer, served by tiny_http.
 //!
-//! [`Mounted::respond`] is a pure function of the target and the attempt
-//! number, so every answer (normal pages, HTTP-level faults, 204 ends,
-//! 404s for unknown paths) is testable without sockets. [`serve`] is the
-//! tiny_http loop: it only ever sees requests the raw front forwards, one
-//! per backend connection, with the attempt number in `X-Mock-Attempt`
-//! (the front counts attempts, because it also sees the requests that
-//! never reach tiny_http).
+//! [`Mounted::respond_to`] is a pure function of the request (method,
+//! target, body) and the attempt number, so every answer (normal pages,
+//! HTTP-level faults, 204 ends, 404s for unknown paths) is testable
+//! without sockets. [`serve`] is the tiny_http loop: it only ever
+//! sees requests the raw front forwards, one per backend connection, with
+//! the attempt number in `X-Mock-Attempt` (the front counts attempts,
+//! because it also sees the requests that never reach tiny_http).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -69,11 +69,43 @@ struct View {
     carry: String,
 }
 
-/// Where a request target leads.
+/// One HTTP request as the mocks read it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub method: &'a str,
+    /// Path and query.
+    pub target: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// A GET of `target` without headers.
+    #[cfg(test)]
+    pub fn get(target: &'a str) -> Request<'a> {
+        Request {
+            method: "GET",
+            target,
+            headers: &[],
+            body: b"",
+        }
+    }
+}
+
+/// What a request is addressed to; also the key of attempt counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Endpoint {
+    /// The source at this index of the scenario.
+    Source(usize),
+    /// No path the server serves.
+    Unknown,
+}
+
+/// Where a request leads.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Routed {
-    /// Index of the source whose path prefix matched.
-    pub source: Option<usize>,
+    /// What it is addressed to.
+    pub endpoint: Endpoint,
     /// 1-based page; 0 when the target is not a valid page request.
     pub page: usize,
     /// Status and message when the target is unknown or malformed.
@@ -89,7 +121,7 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn json(status: u16, body: String) -> Answer {
+    pub(crate) fn json(status: u16, body: String) -> Answer {
         Answer {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
@@ -102,6 +134,41 @@ impl Answer {
             status,
             json!({"error": message, "status": status}).to_string(),
         )
+    }
+}
+
+impl Routed {
+    /// The source index, for a request to a source.
+    pub fn source(&self) -> Option<usize> {
+        match self.endpoint {
+            Endpoint::Source(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// The answer `kind` makes of a request whose normal answer `normal`
+/// renders (only called when the fault needs it). Connection-level
+/// faults are the front's business: here they answer normally.
+pub(crate) fn with_fault(kind: Option<&FaultKind>, normal: impl FnOnce() -> Answer) -> Answer {
+    match kind {
+        Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
+        Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
+        Some(FaultKind::RetryAfter(code, value)) => {
+            let mut a = Answer::json(*code, fault::error_body(*code));
+            a.headers.push(("Retry-After".into(), value.clone()));
+            a
+        }
+        Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
+        Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
+        Some(FaultKind::Oversized(n)) => {
+            let mut a = normal();
+            if a.body.len() < *n {
+                a.body.resize(*n, b' ');
+            }
+            a
+        }
+        _ => normal(),
     }
 }
 
@@ -247,12 +314,19 @@ impl Mounted {
         format!("c{page}x{:08x}", tag as u32)
     }
 
-    /// Maps a request target (path + query) to a source and page.
+    /// Maps a GET of a request target (path + query) to a source and page.
+    #[cfg(test)]
     pub fn route(&self, target: &str) -> Routed {
+        self.route_request(&Request::get(target))
+    }
+
+    /// Maps a request to an endpoint and page.
+    pub fn route_request(&self, req: &Request) -> Routed {
+        let target = req.target;
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let Some(idx) = self.scenario.sources.iter().position(|s| s.path() == path) else {
             return Routed {
-                source: None,
+                endpoint: Endpoint::Unknown,
                 page: 0,
                 problem: Some((404, format!("no mock source at {path}"))),
             };
@@ -262,7 +336,7 @@ impl Mounted {
             Ok(view) => view,
             Err(msg) => {
                 return Routed {
-                    source: Some(idx),
+                    endpoint: Endpoint::Source(idx),
                     page: 0,
                     problem: Some((422, msg)),
                 }
@@ -311,12 +385,12 @@ impl Mounted {
         };
         match page {
             Ok(page) => Routed {
-                source: Some(idx),
+                endpoint: Endpoint::Source(idx),
                 page,
                 problem: None,
             },
             Err(msg) => Routed {
-                source: Some(idx),
+                endpoint: Endpoint::Source(idx),
                 page: 0,
                 problem: Some((400, msg.to_string())),
             },
@@ -398,18 +472,24 @@ impl Mounted {
         }
     }
 
-    /// The answer to `target` at this attempt of its `(source, page)`.
+    /// The answer to a GET of `target` at this attempt of its page.
+    #[cfg(test)]
+    pub fn respond(&self, target: &str, attempt: u32) -> Answer {
+        self.respond_to(&Request::get(target), attempt)
+    }
+
+    /// The answer to `req` at this attempt of its `(source, page)`.
     /// Connection-level faults are the front's business; here they answer
     /// normally (the front delays, truncates or drops that answer).
-    pub fn respond(&self, target: &str, attempt: u32) -> Answer {
-        let routed = self.route(target);
-        let (Some(idx), None) = (routed.source, &routed.problem) else {
+    pub fn respond_to(&self, req: &Request, attempt: u32) -> Answer {
+        let routed = self.route_request(req);
+        let (Some(idx), None) = (routed.source(), &routed.problem) else {
             let (status, msg) = routed.problem.unwrap_or((404, "not found".into()));
             return Answer::error(status, &msg);
         };
         let src = &self.scenario.sources[idx];
         let page = routed.page;
-        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let query = req.target.split_once('?').map_or("", |(_, q)| q);
         let Ok(view) = self.view(idx, query) else {
             return Answer::error(422, "Validation Failed");
         };
@@ -420,25 +500,9 @@ impl Mounted {
         } else {
             Vec::new()
         };
-        let mut answer = match src.fault_for(page, attempt) {
-            Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
-            Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
-            Some(FaultKind::RetryAfter(code, value)) => {
-                let mut a = Answer::json(*code, fault::error_body(*code));
-                a.headers.push(("Retry-After".into(), value.clone()));
-                a
-            }
-            Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
-            Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
-            Some(FaultKind::Oversized(n)) => {
-                let mut a = self.normal(idx, served, &view);
-                if a.body.len() < *n {
-                    a.body.resize(*n, b' ');
-                }
-                a
-            }
-            _ => self.normal(idx, served, &view),
-        };
+        let mut answer = with_fault(src.fault_for(page, attempt), || {
+            self.normal(idx, served, &view)
+        });
         answer.headers.extend(links);
         answer
     }
@@ -541,19 +605,40 @@ fn to_response(answer: Answer) -> tiny_http::Response<Cursor<Vec<u8>>> {
     .with_chunked_threshold(usize::MAX)
 }
 
+/// Reads a tiny_http request as a [`Request`] and answers it.
+fn respond(mounted: &Mounted, request: &mut tiny_http::Request, attempt: u32) -> Answer {
+    let mut body = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(request.as_reader(), &mut body) {
+        log::debug!("mock backend: reading a request body failed: {e}");
+    }
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.to_string(), h.value.to_string()))
+        .collect();
+    let method = request.method().to_string();
+    let req = Request {
+        method: &method,
+        target: request.url(),
+        headers: &headers,
+        body: &body,
+    };
+    mounted.respond_to(&req, attempt)
+}
+
 /// The backend loop: answers forwarded requests until `stop` is set.
 /// Polls with a short `recv_timeout` so it notices `stop` promptly.
 pub(crate) fn serve(server: &tiny_http::Server, mounted: &Mounted, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(20)) {
-            Ok(Some(request)) => {
+            Ok(Some(mut request)) => {
                 let attempt = request
                     .headers()
                     .iter()
                     .find(|h| h.field.equiv(ATTEMPT_HEADER))
                     .and_then(|h| h.value.as_str().parse().ok())
                     .unwrap_or(1);
-                let answer = mounted.respond(request.url(), attempt);
+                let answer = respond(mounted, &mut request, attempt);
                 if let Err(e) = request.respond(to_response(answer)) {
                     log::debug!("mock backend: writing response failed: {e}");
                 }

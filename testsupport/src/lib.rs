@@ -110,6 +110,8 @@
 //! and carries out connection-level faults (close, truncate, reset, hang,
 //! delay), which tiny_http cannot; it forwards every other request to a
 //! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
+//! The request log ([`MockServer::requests`]) keeps each request's
+//! method, headers and (small) body.
 //!
 //! [`OneBody`] is apart from all this: a server of one fixed body (see
 //! [`products_body`]) for measuring a single huge page.

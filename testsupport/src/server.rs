@@ -16,7 +16,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::api::{self, Mounted};
+use serde_json::Value;
+
+use crate::api::{self, Answer, Endpoint, Mounted, Request, Routed};
 use crate::changes::Changes;
 use crate::data::Truth;
 use crate::quota::{Admission, Window};
@@ -57,6 +59,12 @@ pub struct LoggedRequest {
     pub path: String,
     /// What the server did.
     pub outcome: Outcome,
+    /// The request method.
+    pub method: String,
+    /// The request headers, as sent.
+    pub headers: Vec<(String, String)>,
+    /// The request body, as sent (up to 32 KiB; empty beyond).
+    pub body: Vec<u8>,
 }
 
 impl LoggedRequest {
@@ -70,6 +78,28 @@ impl LoggedRequest {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| crate::changes::percent_decode(v))
     }
+
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// What the gate decided about a request, before any fault.
+#[derive(Debug)]
+pub(crate) enum Gate {
+    /// Refused: this answer, nothing else happens to the request.
+    Refused(Answer),
+    /// Let through, having counted it against the quota, if any.
+    Pass(Option<Admission>),
 }
 
 /// Request log and attempt counters, under one lock so that attempt
@@ -77,7 +107,7 @@ impl LoggedRequest {
 #[derive(Debug, Default)]
 struct Log {
     entries: Vec<LoggedRequest>,
-    attempts: HashMap<(Option<usize>, usize), u32>,
+    attempts: HashMap<(Endpoint, usize), u32>,
 }
 
 /// State shared by the front, the backend and the guard.
@@ -139,32 +169,55 @@ impl Shared {
     }
 
     /// Logs an arriving request and returns its log index and attempt.
-    pub fn arrive(&self, source: Option<usize>, page: usize, path: &str) -> (usize, u32) {
+    pub fn arrive(&self, routed: &Routed, req: &Request) -> (usize, u32) {
         let mut log = lock(&self.log);
         let attempt = {
-            let n = log.attempts.entry((source, page)).or_insert(0);
+            let n = log
+                .attempts
+                .entry((routed.endpoint, routed.page))
+                .or_insert(0);
             *n += 1;
             *n
         };
-        let name = source.map_or(String::new(), |i| {
+        let name = routed.source().map_or(String::new(), |i| {
             self.mounted.scenario.sources[i].name.clone()
         });
         log.entries.push(LoggedRequest {
             at: Instant::now(),
             source: name,
-            page,
+            page: routed.page,
             attempt,
-            path: path.to_string(),
+            path: req.target.to_string(),
             outcome: Outcome::Pending,
+            method: req.method.to_string(),
+            headers: req.headers.to_vec(),
+            body: req.body.to_vec(),
         });
         (log.entries.len() - 1, attempt)
     }
 
-    /// Counts a request of `source` against its quota, if it has one.
-    pub fn admit(&self, source: Option<usize>) -> Option<Admission> {
-        let i = source?;
-        let quota = self.mounted.scenario.sources[i].quota.as_ref()?;
-        Some(lock(&self.windows)[i].admit(quota, Instant::now()))
+    /// The source's quota.
+    pub fn gate(&self, routed: &Routed) -> Gate {
+        let Some(i) = routed.source() else {
+            return Gate::Pass(None);
+        };
+        let src = &self.mounted.scenario.sources[i];
+        let Some(quota) = src.quota.as_ref() else {
+            return Gate::Pass(None);
+        };
+        match lock(&self.windows)[i].admit(quota, Instant::now()) {
+            Admission::Refused { resets_at } => {
+                let mut headers =
+                    vec![("Content-Type".to_string(), "application/json".to_string())];
+                headers.extend(raw::announced(quota, 0, resets_at));
+                Gate::Refused(Answer {
+                    status: quota.refusal,
+                    headers,
+                    body: quota.refusal_body().into_bytes(),
+                })
+            }
+            allowed => Gate::Pass(Some(allowed)),
+        }
     }
 
     /// Records what happened to logged request `index`.
@@ -293,6 +346,16 @@ impl MockServer {
         serde_json::json!({ "sources": sources })
     }
 
+    fn source_index(&self, source: &str) -> usize {
+        self.shared
+            .mounted
+            .scenario
+            .sources
+            .iter()
+            .position(|s| s.name == source)
+            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"))
+    }
+
     /// The request log, in arrival order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.shared.log).entries.clone()
@@ -304,15 +367,7 @@ impl MockServer {
     /// # Panics
     /// If the scenario has no source called `source`.
     pub fn quota_refusals(&self, source: &str) -> u64 {
-        let i = self
-            .shared
-            .mounted
-            .scenario
-            .sources
-            .iter()
-            .position(|s| s.name == source)
-            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"));
-        lock(&self.shared.windows)[i].refused
+        lock(&self.shared.windows)[self.source_index(source)].refused
     }
 
     /// What the server serves.

@@ -12,21 +12,21 @@ use serde_json::Value;
 use crate::{FaultKind, MockServer, MockSource, Outcome, Quota, QuotaFamily, Scenario, Style};
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
@@ -80,9 +80,30 @@ fn read_resp(s: &mut TcpStream) -> io::Result<Resp> {
     })
 }
 
-fn get(server: &MockServer, target: &str) -> Resp {
+pub(crate) fn get(server: &MockServer, target: &str) -> Resp {
     let mut s = connect(server);
     send(&mut s, target);
+    read_resp(&mut s).unwrap()
+}
+
+/// One request with these headers and body on a fresh connection.
+pub(crate) fn request(
+    server: &MockServer,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = connect(server);
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    // One write: a request split over several segments waits on Nagle.
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
     read_resp(&mut s).unwrap()
 }
 
@@ -383,4 +404,29 @@ fn the_draft_header_counts_down() {
     let v = r.header("RateLimit").unwrap();
     assert!(v.starts_with("\"default\";r=2;t="), "{v}");
     assert!(r.json()["items"].is_array(), "the body is the API's");
+}
+
+#[test]
+fn the_log_keeps_method_headers_and_a_small_body() {
+    let server = one(MockSource::new("a", Style::Page, 2, 1));
+    let headers = [("X-Trace", "t1"), ("Content-Type", "application/json")];
+    let r = request(
+        &server,
+        "POST",
+        "/a/products?page=2",
+        &headers,
+        br#"{"q":1}"#,
+    );
+    assert_eq!(r.status, 200, "a source answers any method alike");
+    let log = server.requests();
+    assert_eq!((log[0].method.as_str(), log[0].page), ("POST", 2));
+    assert_eq!(log[0].header("x-trace"), Some("t1"));
+    assert_eq!(log[0].body_json(), Some(serde_json::json!({"q": 1})));
+    // A body over the peek limit is read and answered, but not logged.
+    let big = vec![b'x'; crate::raw::MAX_PEEKED_BODY + 1];
+    assert_eq!(
+        request(&server, "POST", "/a/products", &[], &big).status,
+        200
+    );
+    assert!(server.requests()[1].body.is_empty());
 }
