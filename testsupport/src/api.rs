@@ -343,16 +343,19 @@ impl Mounted {
             }
         };
         let page = match src.style {
-            Style::Page | Style::NextUrl | Style::LinkHeader | Style::PageCount => {
-                match query_param(query, "page") {
-                    None => Ok(1),
-                    Some(v) => v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|&p| p >= 1)
-                        .ok_or("bad page"),
-                }
-            }
+            Style::Page
+            | Style::NextUrl
+            | Style::LinkHeader
+            | Style::PageCount
+            | Style::XPagination
+            | Style::XTotalCount => match query_param(query, "page") {
+                None => Ok(1),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&p| p >= 1)
+                    .ok_or("bad page"),
+            },
             Style::Offset => {
                 let ipp = src.items_per_page.max(1);
                 match query_param(query, "offset").map(str::parse::<usize>) {
@@ -507,8 +510,38 @@ impl Mounted {
         answer
     }
 
+    /// The answer a source with [`MockSource::past_end`] gives a page
+    /// past its last; `None` for any other page or source.
+    fn past_end(src: &MockSource, page: usize, view: &View) -> Option<Answer> {
+        let (status, body) = src.past_end.as_ref()?;
+        (page > view.pages && !src.endless).then(|| Answer::json(*status, body.clone()))
+    }
+
+    /// flask-smorest's `X-Pagination` for `page` of `total` items.
+    fn x_pagination(src: &MockSource, total: u64, page: usize, beyond: bool) -> String {
+        let last = total.div_ceil(src.items_per_page.max(1) as u64);
+        if total == 0 {
+            return json!({"total": 0, "total_pages": 0}).to_string();
+        }
+        let mut meta =
+            json!({"total": total, "total_pages": last, "first_page": 1, "last_page": last});
+        if !beyond {
+            meta["page"] = json!(page);
+            if page > 1 {
+                meta["previous_page"] = json!(page - 1);
+            }
+            if (page as u64) < last {
+                meta["next_page"] = json!(page + 1);
+            }
+        }
+        meta.to_string()
+    }
+
     fn normal(&self, idx: usize, page: usize, view: &View) -> Answer {
         let src = &self.scenario.sources[idx];
+        if let Some(answer) = Self::past_end(src, page, view) {
+            return answer;
+        }
         let beyond = page > view.pages && !src.endless;
         let items = if beyond {
             Cow::Borrowed("[]")
@@ -579,6 +612,17 @@ impl Mounted {
                     _ => format!("{}?page={p}{carry}", src.style.resource()),
                 }));
                 format!(r#"{{"data":{items},"next":{next}}}"#)
+            }
+            Style::XPagination | Style::XTotalCount => {
+                let (name, value) = match src.style {
+                    Style::XPagination => {
+                        ("X-Pagination", Self::x_pagination(src, total, page, beyond))
+                    }
+                    _ => ("X-Total-Count", total.to_string()),
+                };
+                let mut answer = Answer::json(200, items.into_owned());
+                answer.headers.push((name.to_string(), value));
+                return answer;
             }
             Style::LinkHeader | Style::None => items.into_owned(),
         };

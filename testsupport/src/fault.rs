@@ -72,6 +72,14 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// `200` with `{"status":"error","message":M}`: an API that says in
+    /// the body of a success that it failed (a test's `on_response` rule
+    /// decides what that means; SPEC §4 alone counts it a good page).
+    pub fn ok_with_error(message: &str) -> FaultKind {
+        let body = serde_json::json!({"status": "error", "message": message});
+        FaultKind::StatusWithBody(200, body.to_string())
+    }
+
     /// Whether the raw front must carry this fault out itself (it needs the
     /// socket or a wait); otherwise tiny_http renders it as a response.
     pub(crate) fn is_connection_level(&self) -> bool {
@@ -182,6 +190,7 @@ mod tests {
         assert_eq!(FaultKind::Close.failure(), Some(Failure::Retryable));
         assert_eq!(FaultKind::MalformedJson.failure(), Some(Failure::GiveUp));
         assert_eq!(FaultKind::Delay(Duration::from_millis(1)).failure(), None);
+        assert_eq!(FaultKind::ok_with_error("busy").failure(), None);
     }
 
     #[test]

@@ -35,14 +35,20 @@
 //! | [`Style::None`] | `/NAME/all` | bare array | one request |
 //! | [`Style::PageCount`] (DRF) | `/NAME/orders?page=N` | `{"count":T,"next":URL,"previous":URL,"results":[..]}` | `404 {"detail":"Invalid page."}` past the last page |
 //! | [`Style::StartingAfter`] (Stripe) | `/NAME/charges[?starting_after=ID]` | `{"object":"list","data":[..],"has_more":B,"url":".."}` | `has_more: false`; after the last id an empty list |
+//! | [`Style::XPagination`] (flask-smorest) | `/NAME/rows?page=N` | bare array + `X-Pagination: {"total":T,"total_pages":P,"first_page":1,"last_page":P,"page":N,..,"next_page":N+1}` | no `next_page`; past the last page `[]` |
+//! | [`Style::XTotalCount`] | `/NAME/entries?page=N` | bare array + `X-Total-Count: T` | past the last page `[]` |
 //!
 //! The page size is fixed by the scenario (`limit` is ignored; an offset
 //! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
+//! [`MockSource::past_end`] replaces what a page past the last gets (say
+//! `400 {"detail":"page out of range"}`, for an `on_response` rule to end
+//! on).
 //! [`MockSource::has_more`] adds a `has_more` flag to the `page`, `offset`
 //! and `cursor` bodies and lets it alone tell the end (the last cursor
 //! still points on).
 //! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
-//! paginates it to its end.
+//! paginates it to its end (totals in headers as SPEC §11's
+//! `header:X-Pagination.total_pages` and `header:X-Total-Count`).
 //!
 //! # Item shapes
 //!
@@ -96,9 +102,10 @@
 //! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (plain, with
 //! `Retry-After`, or with a body of the test's own), delay, hang, close,
 //! truncate, reset, malformed, oversized and itemless bodies, and endless
-//! pagination. The named
-//! scenarios ([`Scenario::NAMES`]) all serve `alpha` (page), `beta`
-//! (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
+//! pagination; and, for SPEC §11's response rules, a 200 that says it
+//! failed ([`FaultKind::ok_with_error`]: `{"status":"error","message":..}`).
+//! The named scenarios ([`Scenario::NAMES`]) all serve `alpha` (page),
+//! `beta` (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
 //! that recover on retry under the default policies; `chaos` adds pages
 //! that are lost for good (see [`MockSource::lost_pages`]). Note that
 //! chaos's all-attempts 503 opens ingest's breaker (threshold 3), so a

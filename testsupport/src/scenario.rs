@@ -50,6 +50,17 @@ pub enum Style {
     /// the page after it is an empty list. Items need an `id` (the default
     /// shape, [`Shape::StripeList`], has one).
     StartingAfter,
+    /// flask-smorest: `GET /NAME/rows?page=N` → a bare JSON array, the
+    /// totals only in `X-Pagination: {"total":T,"total_pages":P,
+    /// "first_page":1,"last_page":P,"page":N,"previous_page":N-1,
+    /// "next_page":N+1}` (no `previous_page` on the first page, no
+    /// `next_page` on the last). Past the last page: `[]` and the header
+    /// without `page` and its neighbours.
+    XPagination,
+    /// `GET /NAME/entries?page=N` → a bare JSON array with only
+    /// `X-Total-Count: T` (json-server, many Rails and Node APIs) to say
+    /// how many items there are; past the last page, `[]`.
+    XTotalCount,
 }
 
 impl Style {
@@ -64,6 +75,7 @@ impl Style {
             Style::None => "none",
             Style::PageCount => "page",
             Style::StartingAfter => "cursor",
+            Style::XPagination | Style::XTotalCount => "page",
         }
     }
 
@@ -78,14 +90,16 @@ impl Style {
             Style::None => "all",
             Style::PageCount => "orders",
             Style::StartingAfter => "charges",
+            Style::XPagination => "rows",
+            Style::XTotalCount => "entries",
         }
     }
 
     /// The item shape a source of this style gets unless told otherwise.
     pub fn default_shape(self) -> Shape {
         match self {
-            Style::Page | Style::NextUrl => Shape::Flat,
-            Style::Offset | Style::LinkHeader => Shape::Sku,
+            Style::Page | Style::NextUrl | Style::XPagination => Shape::Flat,
+            Style::Offset | Style::LinkHeader | Style::XTotalCount => Shape::Sku,
             Style::Cursor | Style::None => Shape::Nested,
             Style::PageCount => Shape::DrfOrders,
             Style::StartingAfter => Shape::StripeList,
@@ -177,6 +191,11 @@ pub struct MockSource {
     /// [`crate::MockServer::next_generation`] (see
     /// [`MockSource::honouring_since`]). Defaults to `None`.
     pub since: Option<String>,
+    /// What a request for a page past the last gets instead of the
+    /// style's own end (204, 404, an empty list): this status with this
+    /// JSON body, such as `400 {"detail":"page out of range"}` for an
+    /// `on_response` rule to recognise. Defaults to `None`.
+    pub past_end: Option<(u16, String)>,
 }
 
 impl MockSource {
@@ -194,6 +213,7 @@ impl MockSource {
             has_more: false,
             quota: None,
             since: None,
+            past_end: None,
         }
     }
 
@@ -256,6 +276,13 @@ impl MockSource {
         self
     }
 
+    /// Answers a page past the last with `status` and the JSON `body`
+    /// (see [`MockSource::past_end`] field).
+    pub fn past_end(mut self, status: u16, body: &str) -> MockSource {
+        self.past_end = Some((status, body.to_string()));
+        self
+    }
+
     /// Overrides the item shape.
     pub fn shape(mut self, shape: Shape) -> MockSource {
         self.shape = shape;
@@ -296,8 +323,23 @@ impl MockSource {
             .collect()
     }
 
-    /// This source's entry of a SPEC §3 config, for a server at `base_url`.
+    /// This source's entry of a SPEC §3 config, for a server at `base_url`:
+    /// `name`, `url`, `items_path` and `pagination`.
     pub fn config_json(&self, base_url: &str) -> Value {
+        let mut source = json!({
+            "name": self.name,
+            "url": format!("{}{}", base_url, self.path()),
+        });
+        let (items_path, pagination) = self.pagination_json();
+        if let Some(path) = items_path {
+            source["items_path"] = json!(path);
+        }
+        source["pagination"] = pagination;
+        source
+    }
+
+    /// The `items_path` and `pagination` of [`MockSource::config_json`].
+    fn pagination_json(&self) -> (Option<&'static str>, Value) {
         let ipp = self.items_per_page;
         let (items_path, mut pagination) = match self.style {
             Style::Page => (
@@ -331,6 +373,17 @@ impl MockSource {
                 json!({"style": "cursor", "last_item_path": "id", "param": "starting_after",
                        "has_more_path": "has_more"}),
             ),
+            // The totals are only in headers (SPEC §11's `header:NAME`).
+            Style::XPagination => (
+                None,
+                json!({"style": "page", "param": "page", "start": 1,
+                       "total_pages_path": "header:X-Pagination.total_pages"}),
+            ),
+            Style::XTotalCount => (
+                None,
+                json!({"style": "page", "param": "page", "start": 1,
+                       "total_items_path": "header:X-Total-Count"}),
+            ),
         };
         // Only `has_more` says where the data ends (the offset style's
         // total would end it too, so it goes).
@@ -347,15 +400,7 @@ impl MockSource {
                 _ => {}
             }
         }
-        let mut source = json!({
-            "name": self.name,
-            "url": format!("{}{}", base_url, self.path()),
-        });
-        if let Some(path) = items_path {
-            source["items_path"] = json!(path);
-        }
-        source["pagination"] = pagination;
-        source
+        (items_path, pagination)
     }
 }
 

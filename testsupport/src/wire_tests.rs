@@ -407,6 +407,65 @@ fn the_draft_header_counts_down() {
 }
 
 #[test]
+fn totals_in_headers_and_answers_for_response_rules() {
+    let scenario = Scenario::new(3)
+        .with(MockSource::new("f", Style::XPagination, 3, 2))
+        .with(MockSource::new("x", Style::XTotalCount, 3, 2))
+        .with(
+            MockSource::new("r", Style::Page, 3, 2)
+                .past_end(400, r#"{"detail":"page out of range"}"#)
+                .fault(2, 1, FaultKind::ok_with_error("try again")),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let meta = |page: usize| {
+        let r = get(&server, &format!("/f/rows?page={page}"));
+        (r.json(), r.header("X-Pagination").unwrap().to_string())
+    };
+    let (first, header) = meta(1);
+    assert_eq!(first.as_array().unwrap().len(), 2, "a bare array");
+    assert_eq!(
+        header,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3,"page":1,"next_page":2}"#
+    );
+    let (_, last) = meta(3);
+    assert_eq!(
+        last,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3,"page":3,"previous_page":2}"#
+    );
+    let (past, header) = meta(4);
+    assert_eq!(past, serde_json::json!([]));
+    assert_eq!(
+        header,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3}"#
+    );
+    let counted = get(&server, "/x/entries?page=2");
+    assert_eq!(counted.header("X-Total-Count"), Some("6"));
+    assert_eq!(counted.json().as_array().unwrap().len(), 2);
+    assert!(counted.header("X-Pagination").is_none());
+    // A 200 that says it failed, once; then the page; past the end, a 400.
+    let soft = get(&server, "/r/products?page=2");
+    assert_eq!(
+        (soft.status, soft.json()),
+        (
+            200,
+            serde_json::json!({"status": "error", "message": "try again"})
+        )
+    );
+    assert_eq!(get(&server, "/r/products?page=2").json()["page"], 2);
+    let past = get(&server, "/r/products?page=4");
+    assert_eq!(
+        (past.status, past.json()),
+        (400, serde_json::json!({"detail": "page out of range"}))
+    );
+    let config = server.config_json();
+    assert_eq!(
+        config["sources"][0]["pagination"]["total_pages_path"],
+        "header:X-Pagination.total_pages"
+    );
+    assert!(config["sources"][1].get("items_path").is_none());
+}
+
+#[test]
 fn the_log_keeps_method_headers_and_a_small_body() {
     let server = one(MockSource::new("a", Style::Page, 2, 1));
     let headers = [("X-Trace", "t1"), ("Content-Type", "application/json")];
