@@ -2,9 +2,10 @@
 //! rendering the answer, served by tiny_http.
 //!
 //! [`Mounted::respond_to`] is a pure function of the request (method,
-//! target, body) and the attempt number, so every answer (normal pages,
-//! HTTP-level faults, 204 ends, 404s for unknown paths) is testable
-//! without sockets. [`serve`] is the tiny_http loop: it only ever
+//! target, body) and the attempt number — and of the wall clock only for
+//! the epoch reset a GraphQL rate limit announces — so every answer
+//! (normal pages, HTTP-level faults, 204 ends, 404s for unknown paths) is
+//! testable without sockets. [`serve`] is the tiny_http loop: it only ever
 //! sees requests the raw front forwards, one per backend connection, with
 //! the attempt number in `X-Mock-Attempt` (the front counts attempts,
 //! because it also sees the requests that never reach tiny_http).
@@ -14,13 +15,15 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
 use crate::changes::{parse_rfc3339, percent_decode, Changes, Issues};
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
+use crate::graphql;
+use crate::quota;
 use crate::scenario::{MockSource, Scenario, Style};
 
 /// Request header carrying the front's attempt number to the backend.
@@ -150,7 +153,11 @@ impl Routed {
 /// The answer `kind` makes of a request whose normal answer `normal`
 /// renders (only called when the fault needs it). Connection-level
 /// faults are the front's business: here they answer normally.
-pub(crate) fn with_fault(kind: Option<&FaultKind>, normal: impl FnOnce() -> Answer) -> Answer {
+pub(crate) fn with_fault(
+    kind: Option<&FaultKind>,
+    now: SystemTime,
+    normal: impl FnOnce() -> Answer,
+) -> Answer {
     match kind {
         Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
         Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
@@ -165,6 +172,28 @@ pub(crate) fn with_fault(kind: Option<&FaultKind>, normal: impl FnOnce() -> Answ
             let mut a = normal();
             if a.body.len() < *n {
                 a.body.resize(*n, b' ');
+            }
+            a
+        }
+        Some(FaultKind::GraphqlErrors(message)) => graphql::errors(json!({ "message": message })),
+        Some(FaultKind::GraphqlPartial(message)) => {
+            let mut a = normal();
+            a.body = graphql::with_errors(&a.body, message);
+            a
+        }
+        Some(FaultKind::GraphqlRateLimited(reset)) => {
+            let mut a = graphql::errors(
+                json!({"type": "RATE_LIMITED", "message": "API rate limit exceeded"}),
+            );
+            let at = quota::epoch_reset(now, *reset, reset.subsec_nanos() == 0);
+            for (k, v) in [
+                ("x-ratelimit-limit", "5000".to_string()),
+                ("x-ratelimit-remaining", "0".to_string()),
+                ("x-ratelimit-reset", at),
+                ("x-ratelimit-used", "5000".to_string()),
+                ("x-ratelimit-resource", "graphql".to_string()),
+            ] {
+                a.headers.push((k.to_string(), v));
             }
             a
         }
@@ -343,6 +372,10 @@ impl Mounted {
             }
         };
         let page = match src.style {
+            Style::Graphql => self
+                .graphql_page(idx, req)
+                .map(|(page, _)| page)
+                .map_err(|_| "not a GraphQL query this server answers"),
             Style::Page
             | Style::NextUrl
             | Style::LinkHeader
@@ -398,6 +431,35 @@ impl Mounted {
                 problem: Some((400, msg.to_string())),
             },
         }
+    }
+
+    /// The page a GraphQL request asks for (1 without `after`; the page
+    /// after the one whose `endCursor` it sends), and its query; `Err`
+    /// with the answer to a request that is not a query, or to an `after`
+    /// that is not a page's `endCursor`.
+    fn graphql_page(&self, idx: usize, req: &Request) -> Result<(usize, graphql::Query), Answer> {
+        let src = &self.scenario.sources[idx];
+        let query = graphql::parse(req).map_err(graphql::bad_request)?;
+        let Some(after) = &query.after else {
+            return Ok((1, query));
+        };
+        let page = after
+            .as_str()
+            .and_then(|c| graphql::decode_cursor(self.scenario.seed, &src.name, c))
+            .filter(|&(p, i)| (1..=src.pages).contains(&p) && i + 1 == src.items_per_page)
+            .map(|(p, _)| Self::next_page(src, src.pages, p).unwrap_or(p + 1));
+        match page {
+            Some(page) => Ok((page, query)),
+            None => Err(graphql::invalid_cursor(after)),
+        }
+    }
+
+    /// The `endCursor` of `page` of source `idx`: the `after` that asks
+    /// for the page that follows it.
+    pub fn end_cursor(&self, idx: usize, page: usize) -> String {
+        let src = &self.scenario.sources[idx];
+        let last = src.items_per_page.saturating_sub(1);
+        graphql::cursor(self.scenario.seed, &src.name, page, last)
     }
 
     /// The page that follows `page` of `pages`, for pointer styles: an
@@ -478,14 +540,20 @@ impl Mounted {
     /// The answer to a GET of `target` at this attempt of its page.
     #[cfg(test)]
     pub fn respond(&self, target: &str, attempt: u32) -> Answer {
-        self.respond_to(&Request::get(target), attempt)
+        self.respond_to(&Request::get(target), attempt, SystemTime::now())
     }
 
-    /// The answer to `req` at this attempt of its `(source, page)`.
+    /// The answer to `req` at this attempt of its `(source, page)`, at
+    /// wall-clock `now` (for a GraphQL rate limit's epoch reset).
     /// Connection-level faults are the front's business; here they answer
     /// normally (the front delays, truncates or drops that answer).
-    pub fn respond_to(&self, req: &Request, attempt: u32) -> Answer {
+    pub fn respond_to(&self, req: &Request, attempt: u32, now: SystemTime) -> Answer {
         let routed = self.route_request(req);
+        if let Some(idx) = routed.source() {
+            if self.scenario.sources[idx].style == Style::Graphql {
+                return self.respond_graphql(idx, req, attempt, now);
+            }
+        }
         let (Some(idx), None) = (routed.source(), &routed.problem) else {
             let (status, msg) = routed.problem.unwrap_or((404, "not found".into()));
             return Answer::error(status, &msg);
@@ -503,11 +571,43 @@ impl Mounted {
         } else {
             Vec::new()
         };
-        let mut answer = with_fault(src.fault_for(page, attempt), || {
+        let mut answer = with_fault(src.fault_for(page, attempt), now, || {
             self.normal(idx, served, &view)
         });
         answer.headers.extend(links);
         answer
+    }
+
+    /// [`Mounted::respond_to`] for a [`Style::Graphql`] source.
+    fn respond_graphql(&self, idx: usize, req: &Request, attempt: u32, now: SystemTime) -> Answer {
+        let (page, query) = match self.graphql_page(idx, req) {
+            Ok(asked) => asked,
+            Err(answer) => return answer,
+        };
+        let src = &self.scenario.sources[idx];
+        let served = if src.ignores_position { 1 } else { page };
+        let Ok(view) = self.view(idx, "") else {
+            return Answer::error(422, "Validation Failed");
+        };
+        with_fault(src.fault_for(page, attempt), now, || {
+            if let Some(answer) = Self::past_end(src, served, &view) {
+                return answer;
+            }
+            let beyond = served > view.pages && !src.endless;
+            let items = if beyond {
+                Cow::Borrowed("[]")
+            } else {
+                self.items(idx, served, &view)
+            };
+            let cursor = |i: usize| graphql::cursor(self.scenario.seed, &src.name, served, i);
+            let page = graphql::Page {
+                items: &items,
+                cursor: &cursor,
+                has_next: !beyond && Self::next_page(src, view.pages, served).is_some(),
+                total: view.total,
+            };
+            Answer::json(200, graphql::body(&src.connection, &query.text, &page))
+        })
     }
 
     /// The answer a source with [`MockSource::past_end`] gives a page
@@ -624,7 +724,8 @@ impl Mounted {
                 answer.headers.push((name.to_string(), value));
                 return answer;
             }
-            Style::LinkHeader | Style::None => items.into_owned(),
+            // Answered by `respond_graphql`, never here.
+            Style::LinkHeader | Style::None | Style::Graphql => items.into_owned(),
         };
         Answer::json(200, body)
     }
@@ -667,7 +768,7 @@ fn respond(mounted: &Mounted, request: &mut tiny_http::Request, attempt: u32) ->
         headers: &headers,
         body: &body,
     };
-    mounted.respond_to(&req, attempt)
+    mounted.respond_to(&req, attempt, SystemTime::now())
 }
 
 /// The backend loop: answers forwarded requests until `stop` is set.

@@ -65,6 +65,21 @@ pub enum FaultKind {
     Oversized(usize),
     /// `200` with valid JSON that holds no item array (`{"message":"ok"}`).
     NoItems,
+    /// `200` with `{"errors":[{"message":M}]}` and no `data`: a GraphQL
+    /// query the server rejected (a field that does not exist).
+    GraphqlErrors(String),
+    /// The normal answer with `"errors":[{"message":M}]` added after its
+    /// other keys: GraphQL's partial answer, items and errors together. A
+    /// body that is not a JSON object (a bare array) is sent unchanged.
+    GraphqlPartial(String),
+    /// GitHub's GraphQL rate limit: `200` with `{"errors":[{"type":
+    /// "RATE_LIMITED","message":"API rate limit exceeded"}]}` and
+    /// `x-ratelimit-remaining: 0`, `x-ratelimit-reset` (epoch seconds, this
+    /// long after the answer: whole seconds rounded up for a whole-second
+    /// duration, with the milliseconds as a fraction otherwise),
+    /// `x-ratelimit-limit`, `-used` and `-resource: graphql`. The reset
+    /// is only announced: the next attempt is answered whenever it comes.
+    GraphqlRateLimited(Duration),
     /// Pagination that never ends. Not a per-answer fault: passing it to
     /// `MockSource::fault` marks the whole source endless (page and attempt
     /// are ignored); see `MockSource::endless`.
@@ -98,7 +113,10 @@ impl FaultKind {
     /// `Oversized` size. `None` = the attempt succeeds.
     pub fn failure(&self) -> Option<Failure> {
         match self {
-            FaultKind::Delay(_) | FaultKind::Oversized(_) | FaultKind::Endless => None,
+            FaultKind::Delay(_)
+            | FaultKind::Oversized(_)
+            | FaultKind::GraphqlPartial(_)
+            | FaultKind::Endless => None,
             FaultKind::Status(code)
             | FaultKind::StatusWithBody(code, _)
             | FaultKind::RetryAfter(code, _) => match code {
@@ -109,7 +127,10 @@ impl FaultKind {
             FaultKind::Hang | FaultKind::Close | FaultKind::Truncate | FaultKind::Reset => {
                 Some(Failure::Retryable)
             }
-            FaultKind::MalformedJson | FaultKind::NoItems => Some(Failure::GiveUp),
+            FaultKind::GraphqlRateLimited(_) => Some(Failure::Retryable),
+            FaultKind::MalformedJson | FaultKind::NoItems | FaultKind::GraphqlErrors(_) => {
+                Some(Failure::GiveUp)
+            }
         }
     }
 }
@@ -191,6 +212,16 @@ mod tests {
         assert_eq!(FaultKind::MalformedJson.failure(), Some(Failure::GiveUp));
         assert_eq!(FaultKind::Delay(Duration::from_millis(1)).failure(), None);
         assert_eq!(FaultKind::ok_with_error("busy").failure(), None);
+        let d = Duration::from_secs(1);
+        assert_eq!(
+            FaultKind::GraphqlRateLimited(d).failure(),
+            Some(Failure::Retryable)
+        );
+        assert_eq!(
+            FaultKind::GraphqlErrors("x".into()).failure(),
+            Some(Failure::GiveUp)
+        );
+        assert_eq!(FaultKind::GraphqlPartial("x".into()).failure(), None);
     }
 
     #[test]

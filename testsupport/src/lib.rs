@@ -37,18 +37,31 @@
 //! | [`Style::StartingAfter`] (Stripe) | `/NAME/charges[?starting_after=ID]` | `{"object":"list","data":[..],"has_more":B,"url":".."}` | `has_more: false`; after the last id an empty list |
 //! | [`Style::XPagination`] (flask-smorest) | `/NAME/rows?page=N` | bare array + `X-Pagination: {"total":T,"total_pages":P,"first_page":1,"last_page":P,"page":N,..,"next_page":N+1}` | no `next_page`; past the last page `[]` |
 //! | [`Style::XTotalCount`] | `/NAME/entries?page=N` | bare array + `X-Total-Count: T` | past the last page `[]` |
+//! | [`Style::Graphql`] (GitHub) | `POST /NAME/graphql` `{"query":..,"variables":{"first":N,"after":C}}` | `{"data":{"repository":{"issues":{"nodes":[..],"edges":[{"node":..,"cursor":..}],"pageInfo":{"hasNextPage":B,"endCursor":C}}}}}` | `hasNextPage: false` |
 //!
-//! The page size is fixed by the scenario (`limit` is ignored; an offset
-//! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
-//! [`MockSource::past_end`] replaces what a page past the last gets (say
-//! `400 {"detail":"page out of range"}`, for an `on_response` rule to end
-//! on).
+//! The page size is fixed by the scenario (`limit` and GraphQL's `first`
+//! are ignored; an offset that is not a multiple of it gets a 400).
+//! Unknown paths get a JSON 404. [`MockSource::past_end`] replaces what a
+//! page past the last gets (say `400 {"detail":"page out of range"}`, for
+//! an `on_response` rule to end on).
 //! [`MockSource::has_more`] adds a `has_more` flag to the `page`, `offset`
 //! and `cursor` bodies and lets it alone tell the end (the last cursor
 //! still points on).
 //! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
-//! paginates it to its end (totals in headers as SPEC §11's
-//! `header:X-Pagination.total_pages` and `header:X-Total-Count`).
+//! paginates it to its end: totals in headers as SPEC §11's
+//! `header:X-Pagination.total_pages` and `header:X-Total-Count`, a GraphQL
+//! source as the `graphql` shorthand ([`MockSource::graphql_query`]).
+//!
+//! # GraphQL
+//!
+//! A [`Style::Graphql`] source reads only the `after` variable (the page)
+//! and the query's text (whether to write `nodes`, `edges`, `totalCount`);
+//! its connection sits at [`MockSource::connection`] (default
+//! `repository.issues`), over [`Shape::GithubIssues`] by default. `after`
+//! must be a page's `endCursor` ([`MockServer::end_cursor`]), else the
+//! answer is a 200 with `errors`; a GET or a body that is not a JSON query
+//! gets a 400. [`LoggedRequest::variable`] reads back the `after` each
+//! request sent, and its `page` is the page that `after` asked for.
 //!
 //! # Item shapes
 //!
@@ -103,7 +116,11 @@
 //! `Retry-After`, or with a body of the test's own), delay, hang, close,
 //! truncate, reset, malformed, oversized and itemless bodies, and endless
 //! pagination; and, for SPEC §11's response rules, a 200 that says it
-//! failed ([`FaultKind::ok_with_error`]: `{"status":"error","message":..}`).
+//! failed ([`FaultKind::ok_with_error`]: `{"status":"error","message":..}`),
+//! GraphQL's `errors` without data ([`FaultKind::GraphqlErrors`]) and
+//! beside data ([`FaultKind::GraphqlPartial`]), and GitHub's GraphQL rate
+//! limit in a 200 with `x-ratelimit-remaining: 0` and an epoch
+//! `x-ratelimit-reset` ([`FaultKind::GraphqlRateLimited`]).
 //! The named scenarios ([`Scenario::NAMES`]) all serve `alpha` (page),
 //! `beta` (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
 //! that recover on retry under the default policies; `chaos` adds pages
@@ -116,9 +133,9 @@
 //! A raw `std::net::TcpListener` front (`raw.rs`) owns the sockets
 //! and carries out connection-level faults (close, truncate, reset, hang,
 //! delay), which tiny_http cannot; it forwards every other request to a
-//! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
-//! The request log ([`MockServer::requests`]) keeps each request's
-//! method, headers and (small) body.
+//! tiny_http backend (`api.rs`, `graphql.rs`) that renders all responses.
+//! See `raw.rs`. The request log ([`MockServer::requests`]) keeps each
+//! request's method, headers and (small) body.
 //!
 //! [`OneBody`] is apart from all this: a server of one fixed body (see
 //! [`products_body`]) for measuring a single huge page.
@@ -130,11 +147,15 @@
 #![deny(missing_docs)]
 
 mod api;
+mod base64;
 mod changes;
 #[cfg(test)]
 mod crawl_tests;
 mod data;
 mod fault;
+mod graphql;
+#[cfg(test)]
+mod graphql_tests;
 mod items;
 mod one_body;
 mod quota;

@@ -6,10 +6,11 @@
 //! plain `std::net::TcpListener` and runs one thread per client connection
 //! that handles every request on it in turn (keep-alive works):
 //!
-//! 1. *peek* the request head and a small body (not consumed yet, so that
-//!    a `Reset` finds them unread), route it, count the attempt and log
-//!    it (method, headers and body too); a request over its source's quota (`quota.rs`) is refused here,
-//!    and every other answer gets the quota headers;
+//! 1. *peek* the request head and a small body (not consumed yet: a GraphQL
+//!    request's page is in its body, and a `Reset` must find it unread),
+//!    route it, count the attempt and log it (method, headers and body
+//!    too); a request over its source's quota (`quota.rs`) is refused
+//!    here, and every other answer gets the quota headers;
 //! 2. `Reset`: drop the socket with the request still unread, so the kernel
 //!    sends RST; `Close`: consume the request, then FIN without a byte;
 //!    `Hang`: wait for the server's stop, then close; `Delay`: wait, then
@@ -39,8 +40,7 @@ const POLL: Duration = Duration::from_millis(20);
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body accepted (requests are GETs; this is a guard).
 const MAX_BODY: usize = 1024 * 1024;
-/// Largest body peeked before routing (and logged): a query's, not an
-/// upload's.
+/// Largest body peeked before routing (and logged): a GraphQL query's.
 /// Well under a loopback socket's receive buffer, which must hold it all.
 pub(crate) const MAX_PEEKED_BODY: usize = 32 * 1024;
 /// Time allowed for a started request head to arrive completely.

@@ -50,6 +50,18 @@ pub enum Style {
     /// the page after it is an empty list. Items need an `id` (the default
     /// shape, [`Shape::StripeList`], has one).
     StartingAfter,
+    /// GraphQL with a Relay connection: `POST /NAME/graphql` with a JSON
+    /// body `{"query":"..","variables":{"first":N,"after":C}}` →
+    /// `{"data":{"repository":{"issues":{"nodes":[..],"edges":[{"node":..,
+    /// "cursor":..}],"pageInfo":{"hasNextPage":B,"endCursor":C}}}}}` under
+    /// the source's [`MockSource::connection`] path. The query's text
+    /// selects: `nodes` and `edges` as it names them (both when it names
+    /// neither), `totalCount` when it names it. Cursors are opaque base64;
+    /// `after` must be a page's `endCursor` (anything else: a 200 with
+    /// `errors`, as GitHub answers). `first` is logged, not obeyed: the
+    /// page size is the scenario's. A GET, or a body that is not a JSON
+    /// object with a string `query`, gets a 400.
+    Graphql,
     /// flask-smorest: `GET /NAME/rows?page=N` → a bare JSON array, the
     /// totals only in `X-Pagination: {"total":T,"total_pages":P,
     /// "first_page":1,"last_page":P,"page":N,"previous_page":N-1,
@@ -75,6 +87,7 @@ impl Style {
             Style::None => "none",
             Style::PageCount => "page",
             Style::StartingAfter => "cursor",
+            Style::Graphql => "cursor",
             Style::XPagination | Style::XTotalCount => "page",
         }
     }
@@ -90,6 +103,7 @@ impl Style {
             Style::None => "all",
             Style::PageCount => "orders",
             Style::StartingAfter => "charges",
+            Style::Graphql => "graphql",
             Style::XPagination => "rows",
             Style::XTotalCount => "entries",
         }
@@ -103,6 +117,7 @@ impl Style {
             Style::Cursor | Style::None => Shape::Nested,
             Style::PageCount => Shape::DrfOrders,
             Style::StartingAfter => Shape::StripeList,
+            Style::Graphql => Shape::GithubIssues,
         }
     }
 }
@@ -196,6 +211,10 @@ pub struct MockSource {
     /// JSON body, such as `400 {"detail":"page out of range"}` for an
     /// `on_response` rule to recognise. Defaults to `None`.
     pub past_end: Option<(u16, String)>,
+    /// Where a [`Style::Graphql`] answer puts its connection under
+    /// `data`: a dot path. Other styles ignore it. Defaults to
+    /// `"repository.issues"`.
+    pub connection: String,
 }
 
 impl MockSource {
@@ -214,6 +233,7 @@ impl MockSource {
             quota: None,
             since: None,
             past_end: None,
+            connection: "repository.issues".to_string(),
         }
     }
 
@@ -283,6 +303,13 @@ impl MockSource {
         self
     }
 
+    /// Puts a [`Style::Graphql`] connection at this dot path under
+    /// `data` (see [`MockSource::connection`] field).
+    pub fn connection(mut self, path: &str) -> MockSource {
+        self.connection = path.to_string();
+        self
+    }
+
     /// Overrides the item shape.
     pub fn shape(mut self, shape: Shape) -> MockSource {
         self.shape = shape;
@@ -323,18 +350,44 @@ impl MockSource {
             .collect()
     }
 
+    /// A GraphQL query for a [`Style::Graphql`] source that declares
+    /// `$first` and `$after` and selects `nodes` and `pageInfo` of its
+    /// [`MockSource::connection`] (the mock answers every node in full,
+    /// whatever the selection names).
+    pub fn graphql_query(&self) -> String {
+        let mut path: Vec<&str> = self.connection.split('.').collect();
+        let last = path.pop().unwrap_or("issues");
+        let mut query = format!(
+            "{last}(first: $first, after: $after) {{ nodes {{ id number title }} \
+             pageInfo {{ hasNextPage endCursor }} }}"
+        );
+        for field in path.iter().rev() {
+            query = format!("{field} {{ {query} }}");
+        }
+        format!("query($first: Int!, $after: String) {{ {query} }}")
+    }
+
     /// This source's entry of a SPEC §3 config, for a server at `base_url`:
-    /// `name`, `url`, `items_path` and `pagination`.
+    /// `name`, `url`, `items_path` and `pagination` (for
+    /// [`Style::Graphql`], SPEC §11's `graphql` shorthand instead).
     pub fn config_json(&self, base_url: &str) -> Value {
         let mut source = json!({
             "name": self.name,
             "url": format!("{}{}", base_url, self.path()),
         });
-        let (items_path, pagination) = self.pagination_json();
-        if let Some(path) = items_path {
-            source["items_path"] = json!(path);
+        if self.style == Style::Graphql {
+            source["graphql"] = json!({
+                "query": self.graphql_query(),
+                "variables": {"first": self.items_per_page},
+                "connection": self.connection,
+            });
+        } else {
+            let (items_path, pagination) = self.pagination_json();
+            if let Some(path) = items_path {
+                source["items_path"] = json!(path);
+            }
+            source["pagination"] = pagination;
         }
-        source["pagination"] = pagination;
         source
     }
 
@@ -384,6 +437,8 @@ impl MockSource {
                 json!({"style": "page", "param": "page", "start": 1,
                        "total_items_path": "header:X-Total-Count"}),
             ),
+            // Written by `config_json` as the `graphql` shorthand.
+            Style::Graphql => (None, Value::Null),
         };
         // Only `has_more` says where the data ends (the offset style's
         // total would end it too, so it goes).

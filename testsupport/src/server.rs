@@ -52,6 +52,8 @@ pub struct LoggedRequest {
     /// Source name; empty for a path no source serves.
     pub source: String,
     /// 1-based page index (0 when the target is unknown or malformed).
+    /// For a [`crate::Style::Graphql`] source, the page its `after`
+    /// variable asks for.
     pub page: usize,
     /// 1-based attempt number of this `(source, page)`.
     pub attempt: u32,
@@ -90,6 +92,12 @@ impl LoggedRequest {
     /// The body as JSON, if it is JSON.
     pub fn body_json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
+    }
+
+    /// GraphQL variable `name` of a JSON body (`variables.NAME`), such
+    /// as the `after` cursor a request sent.
+    pub fn variable(&self, name: &str) -> Option<Value> {
+        self.body_json()?.get("variables")?.get(name).cloned()
     }
 }
 
@@ -332,7 +340,8 @@ impl MockServer {
     }
 
     /// A ready config for `ingest run --config`: `{"sources":[..]}` only,
-    /// one entry per source with SPEC §3 keys; callers add policies.
+    /// one entry per source with SPEC §3 keys (and SPEC §11's `graphql`);
+    /// callers add policies.
     pub fn config_json(&self) -> serde_json::Value {
         let base = self.base_url();
         let sources: Vec<_> = self
@@ -344,6 +353,17 @@ impl MockServer {
             .map(|s| s.config_json(&base))
             .collect();
         serde_json::json!({ "sources": sources })
+    }
+
+    /// The `endCursor` of `page` of [`crate::Style::Graphql`] source
+    /// `source`: the `after` variable that asks for page `page + 1`.
+    ///
+    /// # Panics
+    /// If the scenario has no source called `source`.
+    pub fn end_cursor(&self, source: &str, page: usize) -> String {
+        self.shared
+            .mounted
+            .end_cursor(self.source_index(source), page)
     }
 
     fn source_index(&self, source: &str) -> usize {
