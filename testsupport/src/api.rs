@@ -8,7 +8,8 @@
 //! testable without sockets. [`serve`] is the tiny_http loop: it only ever
 //! sees requests the raw front forwards, one per backend connection, with
 //! the attempt number in `X-Mock-Attempt` (the front counts attempts,
-//! because it also sees the requests that never reach tiny_http).
+//! because it also sees the requests that never reach tiny_http). The
+//! token endpoint is the front's (`oauth.rs`): it has state.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::changes::{parse_rfc3339, percent_decode, Changes, Issues};
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
 use crate::graphql;
+use crate::oauth::OAuth2;
 use crate::quota;
 use crate::scenario::{MockSource, Scenario, Style};
 
@@ -93,6 +95,20 @@ impl<'a> Request<'a> {
             body: b"",
         }
     }
+
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Query parameter `name`, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let (_, query) = self.target.split_once('?')?;
+        query_param(query, name).map(percent_decode)
+    }
 }
 
 /// What a request is addressed to; also the key of attempt counters.
@@ -100,6 +116,8 @@ impl<'a> Request<'a> {
 pub(crate) enum Endpoint {
     /// The source at this index of the scenario.
     Source(usize),
+    /// The OAuth2 token endpoint (`oauth.rs`).
+    Token,
     /// No path the server serves.
     Unknown,
 }
@@ -138,6 +156,15 @@ impl Answer {
             json!({"error": message, "status": status}).to_string(),
         )
     }
+
+    /// The first header called `name` (case-insensitive).
+    #[cfg(test)]
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Routed {
@@ -173,6 +200,14 @@ pub(crate) fn with_fault(
             if a.body.len() < *n {
                 a.body.resize(*n, b' ');
             }
+            a
+        }
+        Some(FaultKind::InvalidToken) => {
+            let body = json!({"error": "invalid_token", "error_description": "the access token was revoked"});
+            let mut a = Answer::json(401, body.to_string());
+            let challenge = "Bearer error=\"invalid_token\", error_description=\"the access token was revoked\"";
+            a.headers
+                .push(("WWW-Authenticate".into(), challenge.into()));
             a
         }
         Some(FaultKind::GraphqlErrors(message)) => graphql::errors(json!({ "message": message })),
@@ -248,6 +283,13 @@ impl Mounted {
                 Some(Arc::new(Issues::from_pages(&d.pages)))
             })
             .collect();
+        for src in &scenario.sources {
+            assert!(
+                src.auth != Some(crate::Auth::OAuth2) || scenario.oauth2.is_some(),
+                "{}: a source that requires OAuth2 tokens needs Scenario::oauth2",
+                src.name
+            );
+        }
         let last_ids = scenario
             .sources
             .iter()
@@ -353,6 +395,13 @@ impl Mounted {
     pub fn route_request(&self, req: &Request) -> Routed {
         let target = req.target;
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if path == OAuth2::PATH && self.scenario.oauth2.is_some() {
+            return Routed {
+                endpoint: Endpoint::Token,
+                page: 0,
+                problem: None,
+            };
+        }
         let Some(idx) = self.scenario.sources.iter().position(|s| s.path() == path) else {
             return Routed {
                 endpoint: Endpoint::Unknown,

@@ -5,7 +5,8 @@
 //! in two layers: *connection* faults (delay, hang, close, truncate, reset)
 //! need the raw socket and are carried out by the raw front (`raw.rs`);
 //! *HTTP* faults (error statuses, malformed/oversized/itemless bodies) are
-//! ordinary responses rendered by the tiny_http backend (`api.rs`).
+//! ordinary responses rendered by the tiny_http backend (`api.rs`), or by
+//! the front for the token endpoint (`oauth.rs`), through one function.
 
 use std::time::Duration;
 
@@ -65,6 +66,10 @@ pub enum FaultKind {
     Oversized(usize),
     /// `200` with valid JSON that holds no item array (`{"message":"ok"}`).
     NoItems,
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"`, as an
+    /// API answers a token it revoked: whatever the request carried, so a
+    /// test can force one refresh of an OAuth2 token at a chosen request.
+    InvalidToken,
     /// `200` with `{"errors":[{"message":M}]}` and no `data`: a GraphQL
     /// query the server rejected (a field that does not exist).
     GraphqlErrors(String),
@@ -128,9 +133,12 @@ impl FaultKind {
                 Some(Failure::Retryable)
             }
             FaultKind::GraphqlRateLimited(_) => Some(Failure::Retryable),
-            FaultKind::MalformedJson | FaultKind::NoItems | FaultKind::GraphqlErrors(_) => {
-                Some(Failure::GiveUp)
-            }
+            // A 401 is final without a token to refresh; one forced
+            // refresh of an OAuth2 token is not modelled here.
+            FaultKind::MalformedJson
+            | FaultKind::NoItems
+            | FaultKind::InvalidToken
+            | FaultKind::GraphqlErrors(_) => Some(Failure::GiveUp),
         }
     }
 }

@@ -9,8 +9,9 @@
 //! 1. *peek* the request head and a small body (not consumed yet: a GraphQL
 //!    request's page is in its body, and a `Reset` must find it unread),
 //!    route it, count the attempt and log it (method, headers and body
-//!    too); a request over its source's quota (`quota.rs`) is refused
-//!    here, and every other answer gets the quota headers;
+//!    too); a request without its source's credentials (`auth.rs`) or over
+//!    its source's quota (`quota.rs`) is refused here, and every other
+//!    answer gets the quota headers;
 //! 2. `Reset`: drop the socket with the request still unread, so the kernel
 //!    sends RST; `Close`: consume the request, then FIN without a byte;
 //!    `Hang`: wait for the server's stop, then close; `Delay`: wait, then
@@ -20,8 +21,9 @@
 //!    the whole response, and relay it with a `Content-Length` on the kept
 //!    connection; `Truncate` relays the head and half the body, then FIN.
 //!
-//! tiny_http thus renders every response; the front owns only sockets and
-//! time.
+//! tiny_http thus renders every source's response; the front owns sockets
+//! and time — quotas, credentials, and the OAuth2 token endpoint, whose
+//! tokens expire (`oauth.rs`), answered here through the same faults.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -265,7 +267,7 @@ fn serve_request(
     };
     let routed = shared.mounted.route_request(&req);
     let (index, attempt) = shared.arrive(&routed, &req);
-    let admission = match shared.gate(&routed) {
+    let admission = match shared.gate(&routed, &req) {
         // Refused at the gate: no fault applies.
         Gate::Refused(answer) => return refuse(stream, shared, head, index, &answer),
         Gate::Pass(admission) => admission,
@@ -339,7 +341,8 @@ fn outlive(stream: &TcpStream, shared: &Shared, index: usize, fault: Option<&Fau
     }
 }
 
-/// The backend's answer. `None` when it failed: a 502 is written (or, stopping, nothing) and the
+/// The answer: the token endpoint's, or the backend's. `None` when the
+/// backend failed: a 502 is written (or, stopping, nothing) and the
 /// connection ends.
 fn render(
     stream: &mut TcpStream,
@@ -348,6 +351,9 @@ fn render(
     ex: &Exchange,
     req: &Request,
 ) -> Option<Answer> {
+    if ex.routed.endpoint == Endpoint::Token {
+        return Some(shared.token_answer(req, ex.attempt));
+    }
     match forward(backend, ex.head, ex.attempt, req.body) {
         Ok(answer) => Some(answer),
         Err(_) if shared.stopping() => {
@@ -433,6 +439,7 @@ fn connection_fault(shared: &Shared, routed: &Routed, attempt: u32) -> Option<Fa
     let scenario = &shared.mounted.scenario;
     let kind = match routed.endpoint {
         Endpoint::Source(i) => scenario.sources[i].fault_for(routed.page, attempt),
+        Endpoint::Token => scenario.oauth2.as_ref()?.fault_for(attempt),
         Endpoint::Unknown => None,
     };
     kind.filter(|f| f.is_connection_level()).cloned()

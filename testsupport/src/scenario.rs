@@ -6,13 +6,17 @@
 //! server answers is a pure function of the scenario, the request and the
 //! attempt number of that `(source, page)` — and, for a source that
 //! honours `since`, of the generation a test moved it to — which is what
-//! makes the mocks deterministic.
+//! makes the mocks deterministic. (Quotas and OAuth2 tokens are the two
+//! exceptions, by design: they go by the server's clock; see `quota.rs`
+//! and `oauth.rs`.)
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::auth::Auth;
 use crate::fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+use crate::oauth::OAuth2;
 use crate::quota::Quota;
 
 /// Pagination style of a mock source, mirroring SPEC §3's `pagination.style`.
@@ -206,6 +210,11 @@ pub struct MockSource {
     /// [`crate::MockServer::next_generation`] (see
     /// [`MockSource::honouring_since`]). Defaults to `None`.
     pub since: Option<String>,
+    /// Credentials every request must carry; a request without them (or
+    /// with an expired or unknown OAuth2 token) gets a 401 and is logged
+    /// as an attempt of its page, and no fault applies to it (see
+    /// [`Auth`]). Defaults to `None`: an open API.
+    pub auth: Option<Auth>,
     /// What a request for a page past the last gets instead of the
     /// style's own end (204, 404, an empty list): this status with this
     /// JSON body, such as `400 {"detail":"page out of range"}` for an
@@ -232,6 +241,7 @@ impl MockSource {
             has_more: false,
             quota: None,
             since: None,
+            auth: None,
             past_end: None,
             connection: "repository.issues".to_string(),
         }
@@ -293,6 +303,12 @@ impl MockSource {
     pub fn honouring_since(mut self, param: &str) -> MockSource {
         self.since = Some(param.to_string());
         self.shape = Shape::GithubIssues;
+        self
+    }
+
+    /// Requires `auth` of every request (see [`MockSource::auth`] field).
+    pub fn auth(mut self, auth: Auth) -> MockSource {
+        self.auth = Some(auth);
         self
     }
 
@@ -369,7 +385,10 @@ impl MockSource {
 
     /// This source's entry of a SPEC §3 config, for a server at `base_url`:
     /// `name`, `url`, `items_path` and `pagination` (for
-    /// [`Style::Graphql`], SPEC §11's `graphql` shorthand instead).
+    /// [`Style::Graphql`], SPEC §11's `graphql` shorthand instead), and
+    /// `auth` when the source requires it — except for
+    /// [`Auth::OAuth2`], whose client lives in the scenario's [`OAuth2`]:
+    /// [`crate::MockServer::config_json`] adds that one.
     pub fn config_json(&self, base_url: &str) -> Value {
         let mut source = json!({
             "name": self.name,
@@ -387,6 +406,9 @@ impl MockSource {
                 source["items_path"] = json!(path);
             }
             source["pagination"] = pagination;
+        }
+        if let Some(auth) = self.auth.as_ref().and_then(Auth::config_json) {
+            source["auth"] = auth;
         }
         source
     }
@@ -466,6 +488,9 @@ pub struct Scenario {
     pub seed: u64,
     /// The sources, each under its own path prefix.
     pub sources: Vec<MockSource>,
+    /// The OAuth2 token endpoint at [`OAuth2::PATH`], for sources that
+    /// require [`Auth::OAuth2`]. Defaults to `None`: no such path.
+    pub oauth2: Option<OAuth2>,
 }
 
 /// Page `num/den` of the way through `pages`, at least 1.
@@ -488,12 +513,19 @@ impl Scenario {
         Scenario {
             seed,
             sources: Vec::new(),
+            oauth2: None,
         }
     }
 
     /// Adds a source.
     pub fn with(mut self, source: MockSource) -> Scenario {
         self.sources.push(source);
+        self
+    }
+
+    /// Serves an OAuth2 token endpoint (see [`OAuth2`]).
+    pub fn oauth2(mut self, oauth2: OAuth2) -> Scenario {
+        self.oauth2 = Some(oauth2);
         self
     }
 

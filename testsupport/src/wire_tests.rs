@@ -2,7 +2,7 @@
 //! sees it on the wire, keep-alive, pagination of each style to its end,
 //! determinism, shutdown. They use a tiny raw HTTP/1.1 client on
 //! `std::net::TcpStream` (no ureq here), and ephemeral ports only; the
-//! client is shared with `graphql_tests.rs`.
+//! client is shared with `oauth_tests.rs` and `graphql_tests.rs`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
