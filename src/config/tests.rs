@@ -261,8 +261,8 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, query, incremental, auth, method, body, rate_limit, retry, breaker, \
-         timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
+         keep_rejected, headers, query, incremental, auth, method, body, graphql, rate_limit, retry, \
+         breaker, timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, auth, queue_capacity, \
          batch_size, deadline_ms, rate_limit,"),
@@ -277,7 +277,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Paging, r#"{"style": "page", "cursor_path": "next"}"#,
         "sources[0].pagination.cursor_path",
         "unknown key for style page (expected one of style, param, start, size_param, size, \
-         total_pages_path, total_items_path, has_more_path; it belongs to style cursor)"),
+         total_pages_path, total_items_path, has_more_path, in; it belongs to style cursor)"),
     (Paging, r#"{"style": "cursor", "cursor_path": "c", "start": 1}"#,
         "sources[0].pagination.start", "it belongs to style page, offset"),
     (Paging, r#"{"style": "link_header", "next_path": "n"}"#,

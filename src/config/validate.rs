@@ -96,7 +96,13 @@ const STYLES: &[(&str, &[&str])] = &[
     ),
     (
         "cursor",
-        &["cursor_path", "last_item_path", "param", "has_more_path", "in"],
+        &[
+            "cursor_path",
+            "last_item_path",
+            "param",
+            "has_more_path",
+            "in",
+        ],
     ),
     ("next_url", &["next_path"]),
     ("link_header", &[]),

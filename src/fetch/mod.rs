@@ -295,12 +295,11 @@ impl<'a> Fetcher<'a> {
             .url
             .clone()
             .unwrap_or_else(|| self.source.url.clone());
-        let mut pager = Paginator::new(&url, &self.source.pagination)
-            .sending(
-                self.source.method,
-                self.source.body.clone(),
-                self.source.params_in_body,
-            );
+        let mut pager = Paginator::new(&url, &self.source.pagination).sending(
+            self.source.method,
+            self.source.body.clone(),
+            self.source.params_in_body,
+        );
         if let Some(position) = self.start.position.take() {
             if !pager.resume(&position) {
                 let saved = position.to_json().to_string();

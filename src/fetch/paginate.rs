@@ -273,7 +273,9 @@ impl Paginator {
                     ..
                 } => {
                     let limit = limit.iter().map(|(p, _)| (p.clone(), true));
-                    std::iter::once((offset_param.clone(), true)).chain(limit).collect()
+                    std::iter::once((offset_param.clone(), true))
+                        .chain(limit)
+                        .collect()
                 }
                 Pagination::Cursor { param, .. } => vec![(param.clone(), false)],
                 _ => Vec::new(),
@@ -1132,7 +1134,10 @@ mod tests {
             Some(r#"{"query":"q","variables":{"first":2}}"#.into()),
             true,
         );
-        assert_eq!(p.request().body.as_deref(), Some(r#"{"query":"q","variables":{"first":2}}"#));
+        assert_eq!(
+            p.request().body.as_deref(),
+            Some(r#"{"query":"q","variables":{"first":2}}"#)
+        );
         let page = serde_json::json!({"data": {"repo": {"issues": {"nodes": [1],
             "pageInfo": {"endCursor": "Y3Vy"}}}}});
         assert!(matches!(after(&mut p, &page, 1, None), Next::Fetch(_)));
