@@ -52,3 +52,7 @@ mod singer;
 /// envelope path in no page, no `Link` header, a page size the server
 /// caps; and fields null everywhere, which are no warning.
 mod truncation;
+
+/// SPEC §11 auth: OAuth2 tokens against the mock token endpoint (shared,
+/// refreshed ahead of expiry and after a 401, rotation, refusals).
+mod auth;
