@@ -41,6 +41,8 @@ pub enum AttemptError {
     /// A 401 to a request sent with a token just refreshed because of a
     /// 401: the server does not accept this client's tokens.
     Unauthorized,
+    /// A GraphQL answer with `errors` and no items: the first message.
+    Graphql(String),
 }
 
 impl AttemptError {
@@ -58,7 +60,8 @@ impl AttemptError {
             | AttemptError::Redirect(_)
             | AttemptError::BadUrl(_)
             | AttemptError::Dns(_)
-            | AttemptError::Unauthorized => false,
+            | AttemptError::Unauthorized
+            | AttemptError::Graphql(_) => false,
         }
     }
 
@@ -79,6 +82,7 @@ impl AttemptError {
             AttemptError::NoItems(_) => Some(ErrorKind::NoItems),
             AttemptError::Dns(_) => Some(ErrorKind::Dns),
             AttemptError::Unauthorized => Some(ErrorKind::Auth),
+            AttemptError::Graphql(_) => Some(ErrorKind::Graphql),
         }
     }
 
@@ -149,11 +153,13 @@ pub enum ErrorKind {
     Dns,
     /// No token, or a token the server kept refusing (SPEC §11).
     Auth,
+    /// A GraphQL answer with `errors` and no items.
+    Graphql,
 }
 
 impl ErrorKind {
     /// Every kind, in summary order.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Timeout,
         ErrorKind::Transport,
         ErrorKind::MalformedJson,
@@ -163,6 +169,7 @@ impl ErrorKind {
         ErrorKind::PaginationLoop,
         ErrorKind::Dns,
         ErrorKind::Auth,
+        ErrorKind::Graphql,
     ];
 
     /// The key in the summary's `errors`.
@@ -177,6 +184,7 @@ impl ErrorKind {
             ErrorKind::PaginationLoop => "pagination_loop",
             ErrorKind::Dns => "dns",
             ErrorKind::Auth => "auth",
+            ErrorKind::Graphql => "graphql",
         }
     }
 }
@@ -295,6 +303,7 @@ impl fmt::Display for AttemptError {
             AttemptError::Unauthorized => {
                 f.write_str("auth: status 401 again with a token fetched after a 401")
             }
+            AttemptError::Graphql(message) => write!(f, "graphql: {message}"),
         }
     }
 }

@@ -56,3 +56,7 @@ mod truncation;
 /// SPEC §11 auth: OAuth2 tokens against the mock token endpoint (shared,
 /// refreshed ahead of expiry and after a 401, rotation, refusals).
 mod auth;
+
+/// SPEC §11 graphql: the shorthand on a Relay connection, `errors`
+/// answers, a rate limit in a 200.
+mod graphql;

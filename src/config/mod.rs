@@ -117,6 +117,9 @@ pub struct SourceConfig {
     /// The pagination's position parameters go into the body, at their
     /// dot paths, instead of the query (`"in": "body"`).
     pub params_in_body: bool,
+    /// Given by the `graphql` shorthand: answers are read for GraphQL's
+    /// `errors`.
+    pub graphql: bool,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }

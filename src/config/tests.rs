@@ -113,6 +113,7 @@ fn spec_example_parses_to_its_values() {
             method: Method::Get,
             body: None,
             params_in_body: false,
+            graphql: false,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -141,6 +142,7 @@ fn minimal_config_gets_every_default() {
             method: Method::Get,
             body: None,
             params_in_body: false,
+            graphql: false,
         }],
         ..Config::default()
     };

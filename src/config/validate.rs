@@ -401,6 +401,7 @@ impl Walker<'_> {
             method,
             body,
             params_in_body,
+            graphql: graphql.is_some(),
         })
     }
 

@@ -21,6 +21,7 @@ pub mod auth;
 mod authorize;
 pub mod breaker;
 pub mod client;
+pub mod graphql;
 pub mod outcome;
 pub mod page;
 pub mod paginate;
@@ -85,6 +86,16 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// The most items in one batch: a fetcher looks at the deadline and for an
 /// interrupt before each batch it hands over, so at least this often.
 const MAX_BATCH_ITEMS: usize = 256;
+
+/// What a GraphQL answer with `errors` and no items is: a rate limit is a
+/// quota to wait out (GitHub answers its limit as a 200), anything else
+/// a failed page of kind `graphql`.
+fn graphql_failure(errors: graphql::Errors) -> AttemptError {
+    match errors.rate_limited {
+        true => AttemptError::QuotaExhausted(200),
+        false => AttemptError::Graphql(errors.first),
+    }
+}
 
 /// A 403 or 429 that says the quota is used up is a wait for the reset,
 /// not the client's error: reclassified before it is counted.
@@ -805,15 +816,20 @@ impl<'a> Fetcher<'a> {
         } = exchange;
         let page = match body {
             Ok(None) => None,
-            Ok(Some(text)) => match Page::parse(text, self.source.items_path.as_ref()) {
-                Ok(page) => Some(page),
-                Err(BodyError::NoItems(found)) => {
-                    return Err(self.failed(AttemptError::NoItems(found)))
+            Ok(Some(text)) => {
+                let errors = graphql::errors_in(&text).filter(|_| self.source.graphql);
+                match (Page::parse(text, self.source.items_path.as_ref()), errors) {
+                    (Ok(page), Some(errors)) if page.items().next().is_some() => {
+                        self.counts.note_graphql_errors(&errors);
+                        Some(page)
+                    }
+                    (Ok(_) | Err(BodyError::NoItems(_)), Some(errors)) => {
+                        return Err(self.failed(graphql_failure(errors)))
+                    }
+                    (parsed, None) => self.parsed(parsed)?,
+                    (Err(e), Some(_)) => self.parsed(Err(e))?,
                 }
-                Err(BodyError::Malformed(e)) => {
-                    return Err(self.failed(AttemptError::MalformedJson(e)))
-                }
-            },
+            }
             Err(e) => return Err(self.failed(quota_refusal(e, quota))),
         };
         let page = Answer {
@@ -827,6 +843,15 @@ impl<'a> Fetcher<'a> {
         }
         self.counts.pages += 1;
         Ok(page)
+    }
+
+    /// A body parsed as a page, or the failure it is.
+    fn parsed(&mut self, parsed: Result<Page, BodyError>) -> Result<Option<Page>, AttemptError> {
+        match parsed {
+            Ok(page) => Ok(Some(page)),
+            Err(BodyError::NoItems(found)) => Err(self.failed(AttemptError::NoItems(found))),
+            Err(BodyError::Malformed(e)) => Err(self.failed(AttemptError::MalformedJson(e))),
+        }
     }
 
     /// Counts a failed attempt under its error kind.

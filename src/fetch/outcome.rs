@@ -193,6 +193,9 @@ pub struct FetchCounts {
     pub envelope: Envelope,
     /// OAuth2 token requests this source sent.
     pub auth: AuthCounts,
+    /// GraphQL `errors` that came beside items (the pages were kept), and
+    /// the first one's message.
+    pub graphql_errors: (u64, Option<String>),
 }
 
 /// What a source did for its OAuth2 token (the summary's `auth`).
@@ -331,6 +334,14 @@ impl Envelope {
 }
 
 impl FetchCounts {
+    /// Notes GraphQL `errors` that came beside a page's items.
+    pub fn note_graphql_errors(&mut self, errors: &crate::fetch::graphql::Errors) {
+        self.graphql_errors.0 += errors.count;
+        self.graphql_errors
+            .1
+            .get_or_insert_with(|| errors.first.clone());
+    }
+
     /// Notes an item total the server announced.
     pub fn announce(&mut self, total: Option<u64>) {
         if let Some(total) = total {

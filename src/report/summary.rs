@@ -114,7 +114,11 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     // `auth` is said for sources that authenticate (or somehow failed so).
     let errors: Map<String, Value> = ErrorKind::ALL
         .iter()
-        .filter(|&&k| k != ErrorKind::Auth || s.authenticated || f.error(k) > 0)
+        .filter(|&&k| match k {
+            ErrorKind::Auth => s.authenticated || f.error(k) > 0,
+            ErrorKind::Graphql => s.graphql || f.error(k) > 0,
+            _ => true,
+        })
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));

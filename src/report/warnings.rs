@@ -26,6 +26,11 @@ use crate::process::stats::SourceStats;
 pub fn of_source(s: &SourceStats) -> Vec<String> {
     let c = &s.counts;
     let mut out = pagination(s);
+    if let (n @ 1.., Some(first)) = &s.fetch.graphql_errors {
+        out.push(format!(
+            "{n} GraphQL errors came beside the data (the first: {first}): the pages were kept, but their records may lack what the errors are about"
+        ));
+    }
     let (items, invalid) = (c.items, c.invalid_total());
     if items > 0 && c.records == 0 {
         let fix = if s.declared {
