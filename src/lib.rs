@@ -133,7 +133,7 @@
 //! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`: those keys; `json.rs`: JSON with key-path errors |
 //! | `error.rs` | the error taxonomy and its typed counters |
 //! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
-//! | `queue.rs` | the bounded queue of batches between fetchers and processor |
+//! | `queue.rs` | the queue between fetchers and processor: batches (bounded in items) and sources' ends |
 //! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
 //! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
 //! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
@@ -199,7 +199,7 @@ pub use json::Node;
 pub use output::atomic::exit_now;
 pub use pipeline::{run, Format, RunOptions, RunReport, RunStatus};
 pub use process::stats::{SourceStats, Stats};
-pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
+pub use queue::{bounded as queue, Batch, Message, QueueRx, QueueTx};
 pub use record::{normalize, FieldPaths, InvalidReason, Record, RecordSchema};
 pub use redact::Redactor;
 pub use report::logging::init as init_logging;

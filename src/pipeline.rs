@@ -12,7 +12,7 @@
 //! [`run`] creates the channel, spawns one scoped thread per source and one
 //! for the processor, drops its own sender so the channel disconnects when
 //! the last fetcher ends, and joins everything. Once a fetcher has
-//! returned, its thread sends one last, empty batch saying how the source
+//! returned, its thread sends one last message saying how the source
 //! ended (after all of its items, the queue being FIFO): the processor's
 //! cue for a Singer STATE. Threads are joined one by
 //! one so that a panic in one of them becomes a `failed` run with an error
@@ -21,7 +21,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
@@ -41,7 +41,7 @@ use crate::output::state_file::StateFile;
 use crate::output::stdout::StdoutSink;
 use crate::process::stats::{SourceStats, Stats};
 use crate::process::{self, RecordSink, Sinks};
-use crate::queue::{self, Batch, QueueRx, QueueTx};
+use crate::queue::{self, QueueRx, QueueTx};
 use crate::record::bookmark::Bookmark;
 use crate::redact::Redactor;
 use crate::report::progress::Progress;
@@ -619,10 +619,8 @@ impl Threads<'_> {
                         .name(format!("fetch-{}", config.sources[i].name))
                         .spawn_scoped(scope, move || {
                             let outcome = fetcher.run(tx.clone());
-                            let ended = outcome.ended();
-                            // No items: it never waits for room. A processor
-                            // that is gone needs no cue.
-                            let _ = tx.send_timeout(Batch::end_of(i, ended), Duration::ZERO);
+                            // A processor that is gone needs no cue.
+                            let _ = tx.source_ended(i, outcome.ended());
                             outcome
                         })
                 })

@@ -13,8 +13,8 @@
 //! `rejected.jsonl`, with their source, reason and page URL: the stream is
 //! never held twice. Records go to `records.jsonl`, or to stdout
 //! ([`StdoutSink`], flushed once per chunk, so a reader sees them while
-//! the run goes on); a source's last message is the cue for its Singer
-//! STATE, written after its records.
+//! the run goes on); a source's end, which follows its last batch on the
+//! queue, is the cue for its Singer STATE, written after its records.
 
 pub mod dedupe;
 pub mod stats;
@@ -29,9 +29,10 @@ use crate::control::lock;
 use crate::json::node::{write_str, Malformed, Node};
 use crate::output::stdout::StdoutSink;
 use crate::process::dedupe::DedupeIndex;
-use crate::queue::{Batch, QueueRx};
+use crate::queue::{Batch, Message, QueueRx};
 use crate::record::bookmark::Bookmark;
 use crate::record::normalize::{normalize, InvalidReason, Record};
+use crate::state::Ended;
 use stats::{ItemCounts, Stats};
 use std::ops::Range;
 
@@ -62,8 +63,8 @@ pub fn run<W: Write>(
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
-    let mut chunk: Vec<Batch> = Vec::new();
-    let mut next: Vec<Batch> = Vec::new();
+    let mut chunk = Chunk::default();
+    let mut next = Chunk::default();
     let signpost = lock(stats).signpost;
     while let Some(first) = rx.recv() {
         chunk.push(first);
@@ -97,6 +98,38 @@ pub fn run<W: Write>(
     Ok(())
 }
 
+/// What the processor took off the queue for one pass: batches, and the
+/// sources whose end came with them.
+#[derive(Default)]
+struct Chunk {
+    batches: Vec<Batch>,
+    ended: Vec<(usize, Ended)>,
+    /// Items in `batches`.
+    items: usize,
+}
+
+impl Chunk {
+    fn push(&mut self, message: Message) {
+        match message {
+            Message::Batch(batch) => {
+                self.items += batch.items.len();
+                self.batches.push(batch);
+            }
+            Message::SourceEnded { source, ended } => self.ended.push((source, ended)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.ended.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.batches.clear();
+        self.ended.clear();
+        self.items = 0;
+    }
+}
+
 /// Parses, normalizes and writes one chunk's items — a large chunk in
 /// parallel, taking the next chunk off the queue meanwhile, so fetchers
 /// are not kept waiting for the work — then dedupes and writes them in
@@ -110,13 +143,14 @@ pub fn run<W: Write>(
 fn process_chunk<W: Write>(
     config: &Config,
     rx: &QueueRx,
-    chunk: &[Batch],
-    next: &mut Vec<Batch>,
+    chunk: &Chunk,
+    next: &mut Chunk,
     dedupe: &mut DedupeIndex,
     out: &mut Sinks<'_, '_, W>,
     signpost: Option<Bookmark>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
+        .batches
         .iter()
         .flat_map(|b| (0..b.items.len()).map(move |i| (b, i)))
         .collect();
@@ -323,32 +357,28 @@ impl Part {
     }
 }
 
-/// Writes the Singer STATE of each source whose last message is in
-/// `chunk`, after its records (which the chunk, or an earlier one, held),
-/// with the greatest bookmark its items had.
+/// Writes the Singer STATE of each source whose end is in `chunk`, after
+/// its records (which the chunk, or an earlier one, held), with the
+/// greatest bookmark its items had.
 fn end_sources<W: Write>(
-    chunk: &[Batch],
+    chunk: &Chunk,
     records: &mut RecordSink<'_, '_, W>,
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let RecordSink::Stdout(sink) = records else {
         return Ok(());
     };
-    let mut any = false;
-    for batch in chunk {
-        if let Some(ended) = &batch.ended {
-            let greatest = lock(stats).sources[batch.source].counts.bookmark;
-            sink.source_ended(
-                batch.source,
-                &crate::state::Ended {
-                    greatest,
-                    ..(**ended).clone()
-                },
-            );
-            any = true;
-        }
+    for (source, ended) in &chunk.ended {
+        let greatest = lock(stats).sources[*source].counts.bookmark;
+        sink.source_ended(
+            *source,
+            &Ended {
+                greatest,
+                ..ended.clone()
+            },
+        );
     }
-    if any {
+    if !chunk.ended.is_empty() {
         sink.flush()?;
     }
     Ok(())
@@ -356,14 +386,10 @@ fn end_sources<W: Write>(
 
 /// Moves what the queue holds right now into `chunk`, until it has
 /// `limit` items.
-fn take_ready(rx: &QueueRx, chunk: &mut Vec<Batch>, limit: usize) {
-    let mut items: usize = chunk.iter().map(|b| b.items.len()).sum();
-    while items < limit {
+fn take_ready(rx: &QueueRx, chunk: &mut Chunk, limit: usize) {
+    while chunk.items < limit {
         match rx.try_recv() {
-            Some(batch) => {
-                items += batch.items.len();
-                chunk.push(batch);
-            }
+            Some(message) => chunk.push(message),
             None => break,
         }
     }
@@ -444,7 +470,6 @@ mod tests {
                     items,
                     page_url: None,
                     received: std::time::SystemTime::now(),
-                    ended: None,
                 };
                 tx.send_timeout(batch, std::time::Duration::from_secs(1))
                     .unwrap();
