@@ -11,7 +11,7 @@
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
 //!   │     paginates, reads each body into one buffer, finds its items as spans ─┐
 //!   ├─ queue of batches of spans, ≤ queue_capacity items ┘  (send blocks when full)
-//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · records.jsonl
+//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · a record sink
 //!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
 //! ```
 //!
@@ -80,7 +80,8 @@
 //! With `--stdout` the records go to stdout instead (JSON Lines, or Singer
 //! messages with `--format singer`), written once per chunk; the summary
 //! (and the state) are still files, and a reader that goes away ends
-//! delivery, not the run (`undelivered` in the summary).
+//! delivery, not the run (`undelivered` in the summary). The processor
+//! writes to one `RecordSink` and does not know which output it is.
 //!
 //! # Defaults
 //!
@@ -135,8 +136,8 @@
 //! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
 //! | `queue.rs` | the queue between fetchers and processor: batches (bounded in items) and sources' ends |
 //! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
-//! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
-//! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
+//! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `sink.rs` (`RecordSink`: what it writes records to, whatever the output), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
+//! | **`output/`** | `atomic.rs` (files whole or not at all), the record sinks `records_file.rs` (records.jsonl), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
 //! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |

@@ -36,6 +36,7 @@ use crate::output::atomic::{
     self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE,
 };
 use crate::output::lock::{RunLock, OUT_LOCK_FILE};
+use crate::output::records_file::RecordsFile;
 use crate::output::singer::Singer;
 use crate::output::state_file::StateFile;
 use crate::output::stdout::StdoutSink;
@@ -265,8 +266,7 @@ pub fn run(
     );
     let mut stdout_closed = false;
     if let Some(Records::Stdout(sink)) = files.as_mut().map(|f| &mut f.records) {
-        sink.final_state(&state);
-        if let Err(e) = sink.flush() {
+        if let Err(e) = sink.finish(&state) {
             failures.push(format!("writing to stdout failed: {e}"));
         }
         stdout_closed = sink.closed();
@@ -579,19 +579,7 @@ impl Threads<'_> {
                 thread::Builder::new()
                     .name("process".into())
                     .spawn_scoped(scope, move || {
-                        let sinks = Sinks {
-                            records: match &mut files.records {
-                                Records::File(file) => RecordSink::File(file.writer()),
-                                Records::Stdout(sink) => RecordSink::Stdout(sink),
-                            },
-                            rejected: files.rejected.as_mut().map(AtomicFile::writer),
-                        };
-                        let work = || process::run(config, rx, sinks, &stats);
-                        let written = match processor_pool() {
-                            Ok(pool) => pool.install(work),
-                            // Rayon's global pool then, or a caught panic.
-                            Err(_) => work(),
-                        };
+                        let written = process_into(config, rx, &mut files, &stats);
                         (files, written)
                     })
             };
@@ -651,6 +639,35 @@ impl Threads<'_> {
                 }
             }
         })
+    }
+}
+
+/// The processor's work: the queue's items into `files`, in its own
+/// rayon pool.
+fn process_into(
+    config: &Config,
+    rx: QueueRx,
+    files: &mut Files<'_>,
+    stats: &Arc<Mutex<Stats>>,
+) -> std::io::Result<()> {
+    let mut records_file;
+    let records: &mut (dyn RecordSink + Send) = match &mut files.records {
+        Records::File(file) => {
+            records_file = RecordsFile(file.writer());
+            &mut records_file
+        }
+        Records::Stdout(sink) => sink,
+    };
+    let rejected = files
+        .rejected
+        .as_mut()
+        .map(|file| file.writer() as &mut (dyn std::io::Write + Send));
+    let sinks = Sinks { records, rejected };
+    let work = || process::run(config, rx, sinks, stats);
+    match processor_pool() {
+        Ok(pool) => pool.install(work),
+        // Rayon's global pool then, or a caught panic.
+        Err(_) => work(),
     }
 }
 

@@ -52,3 +52,6 @@ mod singer;
 /// envelope path in no page, no `Link` header, a page size the server
 /// caps; and fields null everywhere, which are no warning.
 mod truncation;
+
+/// The source tree: modules use only modules below them (no import cycle in src/).
+mod layout;

@@ -1,5 +1,6 @@
-//! Where records go: `records.jsonl` written atomically (`atomic`), or
-//! stdout as JSON Lines (`stdout`) or Singer messages (`singer`); the
+//! Where records go: the processor's record sinks — `records.jsonl`
+//! (`records_file`), or stdout as JSON Lines or Singer messages (`stdout`,
+//! `singer`) — and the files of a run, written atomically (`atomic`); the
 //! state file on disk (`state_file`); and the locks that keep a second
 //! run off the same `--out` and `--state` (`lock`).
 //!
@@ -9,6 +10,7 @@
 
 pub mod atomic;
 pub mod lock;
+pub mod records_file;
 pub mod singer;
 pub mod state_file;
 pub mod stdout;

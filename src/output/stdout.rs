@@ -2,22 +2,25 @@
 //! once per chunk so that a consumer sees records while the run goes on,
 //! and a closed pipe that ends delivery, not the run.
 //!
-//! The processor appends each chunk's lines to [`StdoutSink`]'s buffer and
-//! then [`flush`](StdoutSink::flush)es it with plain `write` calls (one or
-//! a few per chunk, not one per line), noting where each record's line
-//! ends. When the reader has gone (`ingest run --stdout | head -1`: a
+//! [`StdoutSink`] is a record sink: the processor hands it each chunk's
+//! records, which it appends to its buffer as lines (bare records, or
+//! Singer messages), and at the chunk's end it writes the buffer with
+//! plain `write` calls (one or a few per chunk, not one per line), noting
+//! where each record's line ends. When the reader has gone (`ingest run --stdout | head -1`: a
 //! broken pipe), the sink closes: the run goes on to its end with the exit
 //! code it would have had, every output file is written, and each record
 //! from then on, or whose line the pipe did not take whole, is counted as
 //! `undelivered` instead of being written. Any other write error is an
 //! output failure, as it is for `records.jsonl`.
 
-use std::io::{ErrorKind, Write};
+use std::io::{self, ErrorKind, Write};
 use std::time::SystemTime;
 
 use log::warn;
 
-use crate::output::singer::Singer;
+use crate::output::singer::{self, Singer};
+use crate::process::{Delivery, RecordSink};
+use crate::state::{Ended, State};
 
 /// The records' stdout: JSON Lines, or Singer messages.
 pub struct StdoutSink<'r> {
@@ -30,7 +33,7 @@ pub struct StdoutSink<'r> {
     /// The reader has gone: nothing is written any more.
     closed: bool,
     /// Singer messages instead of bare records (`--format singer`).
-    pub singer: Option<Singer<'r>>,
+    singer: Option<Singer<'r>>,
 }
 
 impl std::fmt::Debug for StdoutSink<'_> {
@@ -61,42 +64,10 @@ impl<'r> StdoutSink<'r> {
         self.closed
     }
 
-    /// Buffers `record` of source `source` (page arrived at `received`);
-    /// `false` when stdout has closed and it will not be delivered.
-    pub fn record(&mut self, source: usize, received: SystemTime, record: &[u8]) -> bool {
-        if self.closed {
-            return false;
-        }
-        match &mut self.singer {
-            Some(singer) => singer.write_record(&mut self.buf, source, received, record),
-            None => {
-                self.buf.extend_from_slice(record);
-                self.buf.push(b'\n');
-            }
-        }
-        self.ends.push((self.buf.len(), source));
-        true
-    }
-
-    /// Buffers the Singer STATE that says source `source` ended as
-    /// `ended` (nothing in JSON Lines, or once stdout has closed).
-    pub fn source_ended(&mut self, source: usize, ended: &crate::state::Ended) {
-        if let (Some(singer), false) = (&mut self.singer, self.closed) {
-            singer.write_source_end(&mut self.buf, source, ended);
-        }
-    }
-
-    /// Buffers the run's last Singer STATE, `state` as the state file holds it.
-    pub fn final_state(&mut self, state: &crate::state::State) {
-        if let (Some(_), false) = (&self.singer, self.closed) {
-            crate::output::singer::write_state(&mut self.buf, state);
-        }
-    }
-
     /// Writes what is buffered. Returns the source of each buffered record
     /// whose line the reader did not take whole because it has gone; any
     /// other write error is returned as it is.
-    pub fn flush(&mut self) -> std::io::Result<Vec<usize>> {
+    fn flush(&mut self) -> io::Result<Vec<usize>> {
         let mut written = 0;
         while written < self.buf.len() && !self.closed {
             match self.out.write(&self.buf[written..]) {
@@ -130,6 +101,50 @@ impl<'r> StdoutSink<'r> {
             note = "the reader of stdout has gone: records are no longer delivered; the run goes on, and the summary counts them as undelivered"; ""
         );
         self.closed = true;
+    }
+}
+
+impl RecordSink for StdoutSink<'_> {
+    /// Buffers the record's line; `Undelivered` once stdout has closed.
+    fn record(
+        &mut self,
+        source: usize,
+        received: SystemTime,
+        record: &[u8],
+    ) -> io::Result<Delivery> {
+        if self.closed {
+            return Ok(Delivery::Undelivered);
+        }
+        match &mut self.singer {
+            Some(singer) => singer.write_record(&mut self.buf, source, received, record),
+            None => {
+                self.buf.extend_from_slice(record);
+                self.buf.push(b'\n');
+            }
+        }
+        self.ends.push((self.buf.len(), source));
+        Ok(Delivery::Taken)
+    }
+
+    /// Buffers Singer's STATE that says so (nothing in JSON Lines, or once
+    /// stdout has closed).
+    fn source_ended(&mut self, source: usize, ended: &Ended) -> io::Result<()> {
+        if let (Some(singer), false) = (&mut self.singer, self.closed) {
+            singer.write_source_end(&mut self.buf, source, ended);
+        }
+        Ok(())
+    }
+
+    fn end_chunk(&mut self) -> io::Result<Vec<usize>> {
+        self.flush()
+    }
+
+    /// Singer's last STATE, `state` as the state file holds it.
+    fn finish(&mut self, state: &State) -> io::Result<()> {
+        if let (Some(_), false) = (&self.singer, self.closed) {
+            singer::write_state(&mut self.buf, state);
+        }
+        self.flush().map(drop)
     }
 }
 
@@ -181,13 +196,14 @@ mod tests {
         };
         let mut sink = StdoutSink::new(Box::new(pipe), None);
         let now = SystemTime::now();
-        assert!(sink.record(0, now, &line));
-        assert!(sink.record(1, now, &other));
-        assert!(sink.record(0, now, &line));
-        assert_eq!(sink.flush().unwrap(), [1, 0]);
+        for (source, record) in [(0, &line), (1, &other), (0, &line)] {
+            assert_eq!(sink.record(source, now, record).unwrap(), Delivery::Taken);
+        }
+        assert_eq!(sink.end_chunk().unwrap(), [1, 0]);
         assert!(sink.closed());
-        assert!(!sink.record(1, now, &other), "nothing after the close");
-        assert_eq!(sink.flush().unwrap(), Vec::<usize>::new());
+        let after = sink.record(1, now, &other).unwrap();
+        assert_eq!(after, Delivery::Undelivered, "nothing after the close");
+        assert_eq!(sink.end_chunk().unwrap(), Vec::<usize>::new());
         let took = took.lock().unwrap();
         assert!(took.starts_with(&line) && took[line.len()] == b'\n');
     }
