@@ -5,8 +5,8 @@
 //! run off the same `--out` and `--state` (`lock`).
 //!
 //! Files appear under their final name only when whole; stdout gets whole
-//! lines once per chunk, and a reader that goes away ends delivery, not
-//! the run.
+//! lines once per chunk from a thread of its own, and a reader that goes
+//! away or never reads ends delivery, not the run.
 
 pub mod atomic;
 pub mod lock;
