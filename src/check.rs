@@ -26,7 +26,7 @@ use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Envelope, Live, LiveBoard, Seen, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
-use crate::queue::{self, Batch};
+use crate::queue::{self, Batch, Message};
 use crate::record::normalize;
 use crate::text::shorten;
 
@@ -94,8 +94,10 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             let (tx, rx) = queue::bounded(usize::MAX / 2);
             let outcome = Fetcher::new(i, &one_page, shared, 0).run(tx);
             let mut batches = Vec::new();
-            while let Some(batch) = rx.try_recv() {
-                batches.push(batch);
+            while let Some(message) = rx.try_recv() {
+                if let Message::Batch(batch) = message {
+                    batches.push(batch);
+                }
             }
             let source = &one_page.sources[i];
             let mut report = SourceCheck {

@@ -60,3 +60,6 @@ mod auth;
 /// SPEC §11 graphql: the shorthand on a Relay connection, `errors`
 /// answers, a rate limit in a 200.
 mod graphql;
+
+/// The source tree: modules use only modules below them (no import cycle in src/).
+mod layout;

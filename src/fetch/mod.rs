@@ -611,7 +611,6 @@ impl<'a> Fetcher<'a> {
                 items,
                 page_url: page_url.clone(),
                 received,
-                ended: None,
             };
             loop {
                 batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {

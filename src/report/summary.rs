@@ -271,7 +271,7 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
     let undelivered = t.counts.undelivered;
     match (files.records, files.stdout) {
         (_, true) if undelivered > 0 => s.push_str(&format!(
-            "records: stdout ({undelivered} of {} not delivered: the reader went away)\n",
+            "records: stdout ({undelivered} of {} not delivered: the reader went away or fell behind)\n",
             t.counts.records
         )),
         (_, true) => s.push_str("records: stdout\n"),
