@@ -294,23 +294,7 @@ impl Walker<'_> {
             _ => return Err(self.mismatch(&p, name_expected, v)),
         };
 
-        let url_expected = "an http:// or https:// URL with a host and no whitespace";
-        let (p, v) = self.required(&o, "url", url_expected)?;
-        let url = match v.as_str() {
-            Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
-                let shown = Value::String(Redactor::default().redact_url(s));
-                let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
-                return Err(self.mismatch(&p, expected, &shown));
-            }
-            // Non-ASCII (`/café`) goes on the wire percent-encoded.
-            Some(s) if is_http_url(s) => encode_non_ascii(s.as_bytes()),
-            // The URL may carry a secret query parameter: show it redacted.
-            Some(s) => {
-                let shown = Value::String(Redactor::default().redact_url(s));
-                return Err(self.mismatch(&p, url_expected, &shown));
-            }
-            None => return Err(self.mismatch(&p, url_expected, v)),
-        };
+        let url = self.source_url(&o)?;
 
         let graphql = match o.get("graphql") {
             Some((p, v)) => Some(self.graphql(&p, v)?),
@@ -343,25 +327,7 @@ impl Walker<'_> {
         let url = query.iter().fold(url, |url, q| {
             crate::url::set_query_param(&url, &q.name, &q.value)
         });
-        let own_auth = match o.get("auth") {
-            Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
-            None => None,
-        };
-        // Credentials in the URL are the source's own: they win over the
-        // top level's default.
-        let (url, auth) = match self.userinfo(path, url, own_auth)? {
-            (url, None) => (url, defaults.auth.clone()),
-            own => own,
-        };
-        // An API key in the query is set in the start URL, as `query` is.
-        let url = match &auth {
-            Some(Auth::ApiKey {
-                name,
-                value,
-                in_query: true,
-            }) => crate::url::set_query_param(&url, name, value),
-            _ => url,
-        };
+        let (url, auth) = self.source_auth(&o, path, url, defaults)?;
         let (method, body) = match &graphql {
             // Keys written explicitly win over the shorthand.
             Some(g) => (
@@ -403,6 +369,60 @@ impl Walker<'_> {
             params_in_body,
             graphql: graphql.is_some(),
         })
+    }
+
+    /// A source's `url`: http(s), non-ASCII percent-encoded, shown
+    /// redacted when refused.
+    fn source_url(&self, o: &Obj<'_>) -> Result<String> {
+        let url_expected = "an http:// or https:// URL with a host and no whitespace";
+        let (p, v) = self.required(o, "url", url_expected)?;
+        match v.as_str() {
+            Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
+                let shown = Value::String(Redactor::default().redact_url(s));
+                let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
+                Err(self.mismatch(&p, expected, &shown))
+            }
+            // Non-ASCII (`/café`) goes on the wire percent-encoded.
+            Some(s) if is_http_url(s) => Ok(encode_non_ascii(s.as_bytes())),
+            // The URL may carry a secret query parameter: show it redacted.
+            Some(s) => {
+                let shown = Value::String(Redactor::default().redact_url(s));
+                Err(self.mismatch(&p, url_expected, &shown))
+            }
+            None => Err(self.mismatch(&p, url_expected, v)),
+        }
+    }
+
+    /// A source's `auth` (its own, else the URL's `user:password@`, else
+    /// the top level's), and its URL without the userinfo and with an
+    /// API key that goes in the query.
+    fn source_auth(
+        &self,
+        o: &Obj<'_>,
+        path: &str,
+        url: String,
+        defaults: &SourceDefaults,
+    ) -> Result<(String, Option<Auth>)> {
+        let own_auth = match o.get("auth") {
+            Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
+            None => None,
+        };
+        // Credentials in the URL are the source's own: they win over the
+        // top level's default.
+        let (url, auth) = match self.userinfo(path, url, own_auth)? {
+            (url, None) => (url, defaults.auth.clone()),
+            own => own,
+        };
+        // An API key in the query is set in the start URL, as `query` is.
+        let url = match &auth {
+            Some(Auth::ApiKey {
+                name,
+                value,
+                in_query: true,
+            }) => crate::url::set_query_param(&url, name, value),
+            _ => url,
+        };
+        Ok((url, auth))
     }
 
     /// The `graphql` shorthand (SPEC §11): `query` (declaring `$after`),
