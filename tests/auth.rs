@@ -209,3 +209,34 @@ fn a_token_without_expires_in_lasts_until_a_401() {
     assert_every_record(&o, &server);
     assert_eq!(auth_counts(&o, "api"), (2, 1, 1));
 }
+
+/// `ingest check` says how a source authenticated and what its first
+/// request was — the token's lifetime, never its value — and for a
+/// GraphQL source the POST with its body.
+#[test]
+fn check_shows_the_auth_outcome_and_the_request_it_sent() {
+    let oauth = OAuth2::new("ingest", "s3cret-client").lifetime(Duration::from_secs(600));
+    let scenario = Scenario::new(18)
+        .with(MockSource::new("api", Style::Page, 2, 5).auth(Auth::OAuth2))
+        .with(MockSource::new("gh", Style::Graphql, 2, 5))
+        .oauth2(oauth);
+    let server = MockServer::start(scenario).unwrap();
+    let config = config_with(&server, json!({}));
+    let control = config.control(std::time::Instant::now());
+    let reports = ingest::check(&config, &control);
+    let text = ingest::render_check(&reports);
+    assert!(
+        text.contains(&format!(
+            "  auth       oauth2 (client_credentials): a token fetched from {} in 1 request(s), valid 600 s\n",
+            server.token_url()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("  request    GET http://"), "{text}");
+    assert!(
+        text.contains("  request    POST http://") && text.contains(r#"{"query":"query($first"#),
+        "the GraphQL request with its body: {text}"
+    );
+    assert_no_token(&server, "check's report", &text);
+    assert!(!text.contains("s3cret-client"), "{text}");
+}

@@ -78,6 +78,7 @@ impl Fetcher<'_> {
                             note = "the token endpoint rotated the refresh token: it is used for the rest of this run, and the configured one may no longer be valid"; ""
                         );
                     }
+                    self.counts.auth.lifetime = answer.expires_in;
                     let lifetime_ms = answer.expires_in.map(|d| d.as_millis() as u64);
                     info!(
                         source = self.name(), page = page_no, event = "token",

@@ -207,6 +207,9 @@ pub struct AuthCounts {
     pub refreshes: u64,
     /// Of those, the ones a 401 asked for.
     pub forced_refreshes: u64,
+    /// The lifetime of the last token this source fetched, when the
+    /// endpoint said (`expires_in`).
+    pub lifetime: Option<std::time::Duration>,
 }
 
 /// Top-level keys kept of the first body, for the messages.
