@@ -152,6 +152,11 @@ fn a_rotated_refresh_token_is_used_for_the_rest_of_the_run() {
         .iter()
         .all(|r| r.status == Some(200)));
     assert_no_token(&server, "the summary", &o.summary.to_string());
+    let warnings = o.source("api")["warnings"].to_string();
+    assert!(
+        warnings.contains("the configured refresh token may no longer be valid"),
+        "{warnings}"
+    );
 }
 
 /// A client the endpoint does not know: the source stops at once with

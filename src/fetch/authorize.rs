@@ -73,6 +73,7 @@ impl Fetcher<'_> {
                     self.counts.auth.forced_refreshes += u64::from(forced);
                     if answer.refresh_token.is_some() && !self.rotation_warned {
                         self.rotation_warned = true;
+                        self.counts.auth.rotated = true;
                         warn!(
                             source = self.name(), event = "refresh_token_rotated",
                             note = "the token endpoint rotated the refresh token: it is used for the rest of this run, and the configured one may no longer be valid"; ""

@@ -210,6 +210,8 @@ pub struct AuthCounts {
     /// The lifetime of the last token this source fetched, when the
     /// endpoint said (`expires_in`).
     pub lifetime: Option<std::time::Duration>,
+    /// The endpoint rotated the refresh token this source sent.
+    pub rotated: bool,
 }
 
 /// Top-level keys kept of the first body, for the messages.
