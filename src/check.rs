@@ -24,11 +24,12 @@ use crate::config::Config;
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
 use crate::fetch::auth::Tokens;
-use crate::fetch::outcome::{Envelope, Live, LiveBoard, Seen, SourceStatus};
+use crate::fetch::outcome::{AuthCounts, Envelope, Live, LiveBoard, Seen, SourceStatus};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
-use crate::queue::{self, Batch};
+use crate::queue::{self, Batch, Message};
 use crate::record::normalize;
+use crate::redact::Redactor;
 use crate::text::shorten;
 
 /// Records shown per source.
@@ -72,6 +73,11 @@ pub struct SourceCheck {
     /// The first `on_response` rule that matched an answer: its index and
     /// the rule as the config writes it.
     pub rule: Option<(usize, String)>,
+    /// The first request as it was sent (method, URL, body), secrets
+    /// hidden.
+    pub request: String,
+    /// How the source authenticated, when it does (never a secret).
+    pub auth: Option<String>,
 }
 
 /// Checks every source of `config`.
@@ -98,8 +104,10 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             let (tx, rx) = queue::bounded(usize::MAX / 2);
             let outcome = Fetcher::new(i, &one_page, shared, 0).run(tx);
             let mut batches = Vec::new();
-            while let Some(batch) = rx.try_recv() {
-                batches.push(batch);
+            while let Some(message) = rx.try_recv() {
+                if let Message::Batch(batch) = message {
+                    batches.push(batch);
+                }
             }
             let source = &one_page.sources[i];
             let mut report = SourceCheck {
@@ -130,6 +138,8 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             if let Some((_, error)) = outcome.failed_pages.first() {
                 report.problem = Some(error.clone());
             }
+            report.request = first_request(source, &redactor);
+            report.auth = auth_words(source, &outcome.counts.auth);
             read_items(config, i, &batches, &mut report, &redactor);
             report
         })
@@ -226,12 +236,66 @@ pub fn exit_code(reports: &[SourceCheck]) -> ExitCode {
     }
 }
 
+/// The first request of `source` as a run sends it: the method, the URL
+/// and the body (shortened) when it is not a GET, secrets hidden.
+fn first_request(source: &crate::config::SourceConfig, redactor: &Redactor) -> String {
+    let request = crate::fetch::paginate::Paginator::new(&source.url, &source.pagination)
+        .sending(source.method, source.body.clone(), source.params_in_body)
+        .request();
+    let url = redactor.shown_url(&request.url);
+    match &request.body {
+        None => format!("{} {url}", request.method.as_str()),
+        Some(body) => format!(
+            "{} {url} {}",
+            request.method.as_str(),
+            shorten(&redactor.redact_text(body), EXAMPLE_CHARS)
+        ),
+    }
+}
+
+/// How `source` authenticated, in words that hold no secret.
+fn auth_words(source: &crate::config::SourceConfig, counts: &AuthCounts) -> Option<String> {
+    use crate::config::Auth;
+    Some(match source.auth.as_ref()? {
+        Auth::Bearer { .. } => "a bearer token, sent to this source's origin only".into(),
+        Auth::Basic { username, .. } => {
+            format!("HTTP Basic as {username}, sent to this source's origin only")
+        }
+        Auth::ApiKey {
+            name,
+            in_query: true,
+            ..
+        } => format!("an API key in the query ({name}=***)"),
+        Auth::ApiKey { name, .. } => format!("an API key in the {name} header"),
+        Auth::OAuth2(o) => match counts.lifetime {
+            Some(life) => format!(
+                "oauth2 ({}): a token fetched from {} in {} request(s), valid {} s",
+                o.grant.as_str(),
+                o.token_url,
+                counts.token_requests,
+                life.as_secs()
+            ),
+            None if counts.token_requests > 0 => format!(
+                "oauth2 ({}): {} request(s) to {}; the token is valid until a 401 (no expires_in)",
+                o.grant.as_str(),
+                counts.token_requests,
+                o.token_url
+            ),
+            None => format!("oauth2 ({}): no token (see the problem)", o.grant.as_str()),
+        },
+    })
+}
+
 /// The report as a person reads it.
 pub fn render(reports: &[SourceCheck]) -> String {
     let mut out = String::new();
     for r in reports {
         let statuses: Vec<String> = r.statuses.iter().map(u16::to_string).collect();
         out += &format!("{}  {}\n", r.name, r.url);
+        out += &format!("  request    {}\n", r.request);
+        if let Some(auth) = &r.auth {
+            out += &format!("  auth       {auth}\n");
+        }
         out += &format!(
             "  status     {}\n",
             match statuses.is_empty() {

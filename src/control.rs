@@ -6,10 +6,12 @@
 //! Ctrl-C answer within a second although a thread blocked in `sleep`
 //! would not be woken by a signal. In-flight requests are cut separately:
 //! by a per-request time budget no longer than the time left, and by
-//! shutting the shared `ureq::Agent` down on interrupt.
+//! shutting the shared `ureq::Agent` down on interrupt. Output that waits
+//! on someone else (a reader of stdout) asks [`RunControl::stop_time`]
+//! when the run was told to stop, and gives up shortly after.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Why a source stopped before its end of data.
@@ -29,6 +31,9 @@ pub struct RunControl {
     /// Set by the signal handler (or a test) and read by every wait and
     /// every page loop.
     interrupted: AtomicBool,
+    /// When the first interrupt came: set once by `interrupt`, read by
+    /// output that must be written within a second of it.
+    interrupted_at: OnceLock<Instant>,
     /// Paired with `wake`, so `interrupt` can end sleeps early. The bool is
     /// a copy of `interrupted` kept under the lock to avoid lost wake-ups.
     sleeping: Mutex<bool>,
@@ -47,6 +52,7 @@ impl RunControl {
         Self {
             deadline,
             interrupted: AtomicBool::new(false),
+            interrupted_at: OnceLock::new(),
             sleeping: Mutex::new(false),
             wake: Condvar::new(),
             agent: Mutex::new(None),
@@ -79,6 +85,7 @@ impl RunControl {
     /// Stops the run: every wait returns, in-flight requests are cut, and
     /// every source still running ends with status `interrupted`.
     pub fn interrupt(&self) {
+        let _ = self.interrupted_at.set(Instant::now());
         self.interrupted.store(true, Ordering::SeqCst);
         *lock(&self.sleeping) = true;
         self.wake.notify_all();
@@ -90,6 +97,17 @@ impl RunControl {
     /// Whether [`interrupt`](Self::interrupt) was called.
     pub fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// When the run must stop, or was told to: the moment of the first
+    /// interrupt when there was one before the deadline, else the
+    /// deadline. SPEC §4 counts its bounds for writing the outputs from
+    /// here.
+    pub fn stop_time(&self) -> Instant {
+        match self.interrupted_at.get() {
+            Some(&at) => at.min(self.deadline),
+            None => self.deadline,
+        }
     }
 
     /// `Ok` while the run may go on; else why it must stop.
@@ -248,5 +266,18 @@ mod tests {
         control.interrupt();
         assert_eq!(waiter.join().unwrap(), Err(Stop::Interrupted));
         assert_eq!(control.check(), Err(Stop::Interrupted));
+    }
+
+    #[test]
+    fn the_stop_time_is_the_deadline_or_the_first_interrupt() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let control = RunControl::new(deadline);
+        assert_eq!(control.stop_time(), deadline);
+        control.interrupt();
+        let first = control.stop_time();
+        assert!(first < deadline && first <= Instant::now());
+        std::thread::sleep(Duration::from_millis(2));
+        control.interrupt();
+        assert_eq!(control.stop_time(), first, "the first interrupt counts");
     }
 }

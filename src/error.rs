@@ -62,6 +62,8 @@ pub enum AttemptError {
         /// The answer's status.
         status: u16,
     },
+    /// A GraphQL answer with `errors` and no items: the first message.
+    Graphql(String),
 }
 
 impl AttemptError {
@@ -81,7 +83,8 @@ impl AttemptError {
             | AttemptError::Redirect(_)
             | AttemptError::BadUrl(_)
             | AttemptError::Dns(_)
-            | AttemptError::Unauthorized => false,
+            | AttemptError::Unauthorized
+            | AttemptError::Graphql(_) => false,
         }
     }
 
@@ -105,6 +108,7 @@ impl AttemptError {
             AttemptError::Rule { .. } => Some(ErrorKind::Rule),
             // Asked for: no failure.
             AttemptError::Skipped { .. } => None,
+            AttemptError::Graphql(_) => Some(ErrorKind::Graphql),
         }
     }
 
@@ -181,11 +185,13 @@ pub enum ErrorKind {
     Auth,
     /// An `on_response` rule said the answer failed (`retry`, `fail`).
     Rule,
+    /// A GraphQL answer with `errors` and no items.
+    Graphql,
 }
 
 impl ErrorKind {
     /// Every kind, in summary order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Timeout,
         ErrorKind::Transport,
         ErrorKind::MalformedJson,
@@ -196,6 +202,7 @@ impl ErrorKind {
         ErrorKind::Dns,
         ErrorKind::Auth,
         ErrorKind::Rule,
+        ErrorKind::Graphql,
     ];
 
     /// The key in the summary's `errors`.
@@ -211,6 +218,7 @@ impl ErrorKind {
             ErrorKind::Dns => "dns",
             ErrorKind::Auth => "auth",
             ErrorKind::Rule => "rule",
+            ErrorKind::Graphql => "graphql",
         }
     }
 }
@@ -355,6 +363,7 @@ impl fmt::Display for AttemptError {
                     "skipped: on_response[{rule}] (skip) matched status {status}"
                 )
             }
+            AttemptError::Graphql(message) => write!(f, "graphql: {message}"),
         }
     }
 }

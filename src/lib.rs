@@ -11,7 +11,8 @@
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
 //!   │     paginates, reads each body into one buffer, finds its items as spans ─┐
 //!   ├─ queue of batches of spans, ≤ queue_capacity items ┘  (send blocks when full)
-//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · records.jsonl
+//!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · a record sink
+//!   ├─ stdout writer (--stdout only) ── the sink's chunks to fd 1; given up at the deadline or an interrupt
 //!   └─ Arc<Mutex<Stats>> ── per-source counters → summary.json
 //! ```
 //!
@@ -23,7 +24,10 @@
 //! per source, drops its own sender (so the channel disconnects when the
 //! last fetcher ends: that is "end of input", no sentinel), draws progress
 //! while it waits, and joins every thread, turning a panic into a `failed`
-//! run rather than a crash. Each fetcher returns a [`SourceOutcome`]
+//! run rather than a crash. With records on stdout it also starts their
+//! writer, the one thread it does not join: a reader that never reads can
+//! block it for good, and the run gives it up at its deadline or
+//! interrupt instead of waiting (SPEC §4). Each fetcher returns a [`SourceOutcome`]
 //! (status, where it stopped, its own counters) through its join handle,
 //! and the pipeline files it: fetchers report, they do not write their
 //! ending into shared state. Rayon is used only by the processor, for the
@@ -78,9 +82,11 @@
 //! written atomically (temporary file, flushed, renamed). In every run,
 //! per source and in total, `items == records + invalid + duplicates`.
 //! With `--stdout` the records go to stdout instead (JSON Lines, or Singer
-//! messages with `--format singer`), written once per chunk; the summary
-//! (and the state) are still files, and a reader that goes away ends
-//! delivery, not the run (`undelivered` in the summary).
+//! messages with `--format singer`), written once per chunk by a thread of
+//! their own; the summary (and the state) are still files, and a reader
+//! that goes away, or never reads, ends delivery, not the run
+//! (`undelivered` in the summary). The processor writes to one
+//! `RecordSink` and does not know which output it is.
 //!
 //! # Defaults
 //!
@@ -133,10 +139,10 @@
 //! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`: those keys; `json.rs`: JSON with key-path errors |
 //! | `error.rs` | the error taxonomy and its typed counters |
 //! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
-//! | `queue.rs` | the bounded queue of batches between fetchers and processor |
+//! | `queue.rs` | the queue between fetchers and processor: batches (bounded in items) and sources' ends |
 //! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
-//! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
-//! | **`output/`** | `atomic.rs` (files whole or not at all), `stdout.rs` and `singer.rs` (records on stdout), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
+//! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `sink.rs` (`RecordSink`: what it writes records to, whatever the output), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
+//! | **`output/`** | `atomic.rs` (files whole or not at all), the record sinks `records_file.rs` (records.jsonl) and `stdout.rs` (records on stdout from a writer thread: a reader that goes away or never reads ends delivery, not the run) with `singer.rs` (Singer messages), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
 //! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
@@ -199,7 +205,7 @@ pub use json::Node;
 pub use output::atomic::exit_now;
 pub use pipeline::{run, Format, RunOptions, RunReport, RunStatus};
 pub use process::stats::{SourceStats, Stats};
-pub use queue::{bounded as queue, Batch, QueueRx, QueueTx};
+pub use queue::{bounded as queue, Batch, Message, QueueRx, QueueTx};
 pub use record::{normalize, FieldPaths, InvalidReason, Record, RecordSchema};
 pub use redact::Redactor;
 pub use report::logging::init as init_logging;

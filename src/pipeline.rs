@@ -1,8 +1,8 @@
 //! The one place that starts threads: fetchers → channel → processor.
 //!
 //! ```text
-//!  fetcher "alpha" ─┐                                        ┌─ records.jsonl or stdout (streamed)
-//!  fetcher "beta"  ─┼─ queue of batches (≤ queue_capacity items) ─ processor ─┤
+//!  fetcher "alpha" ─┐                                        ┌─ records.jsonl, or stdout writer ─ stdout
+//!  fetcher "beta"  ─┼─ queue of batches (≤ queue_capacity items) ─ processor ─┤   (≤ 4 chunks waiting)
 //!  fetcher "gamma" ─┘   (send blocks when full)           (rayon)   └─ Stats ─ summary.json
 //!        │                                                   │
 //!        └──── Arc<Mutex<Stats>>: fetchers write request-side ┘ counters,
@@ -12,16 +12,20 @@
 //! [`run`] creates the channel, spawns one scoped thread per source and one
 //! for the processor, drops its own sender so the channel disconnects when
 //! the last fetcher ends, and joins everything. Once a fetcher has
-//! returned, its thread sends one last, empty batch saying how the source
+//! returned, its thread sends one last message saying how the source
 //! ended (after all of its items, the queue being FIFO): the processor's
 //! cue for a Singer STATE. Threads are joined one by
 //! one so that a panic in one of them becomes a `failed` run with an error
-//! in the summary instead of a crash that writes nothing.
+//! in the summary instead of a crash that writes nothing. With records on
+//! stdout, one more thread writes them there; it is the one thread not
+//! scoped, because a reader that never reads can block it for good, and
+//! the run must then give it up at its deadline or interrupt (SPEC §4)
+//! rather than wait for it: the process's exit ends it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
@@ -36,12 +40,13 @@ use crate::output::atomic::{
     self, AtomicFile, CommitError, RECORDS_FILE, REJECTED_FILE, SUMMARY_FILE,
 };
 use crate::output::lock::{RunLock, OUT_LOCK_FILE};
+use crate::output::records_file::RecordsFile;
 use crate::output::singer::Singer;
 use crate::output::state_file::StateFile;
-use crate::output::stdout::StdoutSink;
+use crate::output::stdout::{self, StdoutFormat, StdoutSink, StdoutWriter};
 use crate::process::stats::{SourceStats, Stats};
 use crate::process::{self, RecordSink, Sinks};
-use crate::queue::{self, Batch, QueueRx, QueueTx};
+use crate::queue::{self, QueueRx, QueueTx};
 use crate::record::bookmark::Bookmark;
 use crate::redact::Redactor;
 use crate::report::progress::Progress;
@@ -195,15 +200,21 @@ impl RunReport {
 /// Runs the pipeline for `config` until every source ends, the deadline
 /// passes or `control` is interrupted, and writes both outputs.
 ///
-/// Fails before fetching anything if the output directory cannot be
-/// written, another run holds it or the state file, or the state file
-/// cannot be used (`prepare`); any later failure is reported in the
-/// summary as `failed`.
+/// Fails before fetching anything if the records go to a stdout that was
+/// closed at start, the output directory cannot be written, another run
+/// holds it or the state file, or the state file cannot be used
+/// (`prepare`); any later failure is reported in the summary as `failed`.
 pub fn run(
     config: &Config,
     options: &RunOptions,
     control: &RunControl,
 ) -> Result<RunReport, Error> {
+    // First, before anything is opened or locked: records meant for a
+    // stdout that was closed at start stop the run.
+    let stdout = match options.records_on_stdout() {
+        true => Some(stdout::open()?),
+        false => None,
+    };
     let started_at = SystemTime::now()
         .checked_sub(options.started.elapsed())
         .unwrap_or_else(SystemTime::now);
@@ -217,14 +228,22 @@ pub fn run(
         redactor,
     } = prepare(config, options, started_at)?;
     let singer = options.format == Format::Singer;
+    let (records, writer) = match stdout {
+        Some(out) => {
+            let format = match singer {
+                true => StdoutFormat::Singer(Singer::new(config, state.clone(), &plans)),
+                false => StdoutFormat::Lines,
+            };
+            let (sink, writer) = stdout::channel(out, format, control);
+            (Records::Stdout(Box::new(sink)), Some(writer))
+        }
+        None => (
+            Records::File(AtomicFile::create(&options.out_dir, RECORDS_FILE)?),
+            None,
+        ),
+    };
     let files = Files {
-        records: match options.records_on_stdout() {
-            true => Records::Stdout(StdoutSink::new(
-                Box::new(std::io::stdout()),
-                singer.then(|| Singer::new(config, state.clone(), &plans)),
-            )),
-            false => Records::File(AtomicFile::create(&options.out_dir, RECORDS_FILE)?),
-        },
+        records,
         rejected: match config.sources.iter().any(|s| s.keep_rejected) {
             true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
             false => None,
@@ -251,7 +270,7 @@ pub fn run(
         progress: &progress,
         plans: &plans,
     };
-    let mut files = threads.run(files, rx, tx, &mut failures);
+    let mut files = threads.run(files, writer, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
     let stateful = state_file.is_some();
     // A Singer STATE holds the state even without a state file.
@@ -263,13 +282,15 @@ pub fn run(
         tracked.then_some(&mut state),
         stateful,
     );
-    let mut stdout_closed = false;
+    let mut stdout_end = StdoutEnd::default();
     if let Some(Records::Stdout(sink)) = files.as_mut().map(|f| &mut f.records) {
-        sink.final_state(&state);
-        if let Err(e) = sink.flush() {
+        if let Err(e) = sink.finish(&state) {
             failures.push(format!("writing to stdout failed: {e}"));
         }
-        stdout_closed = sink.closed();
+        stdout_end = StdoutEnd {
+            closed: sink.closed(),
+            abandoned: sink.abandoned(),
+        };
     }
     progress.finish(&stats, &board);
     let report = Finale {
@@ -277,7 +298,7 @@ pub fn run(
         options,
         started_at,
         interrupted: control.is_interrupted(),
-        stdout_closed,
+        stdout: stdout_end,
         stats,
         failures,
     }
@@ -406,8 +427,8 @@ struct Finale<'r> {
     /// When the run started, by the wall clock.
     started_at: SystemTime,
     interrupted: bool,
-    /// The reader of stdout went away during the run.
-    stdout_closed: bool,
+    /// How delivery on stdout ended, when records went there.
+    stdout: StdoutEnd,
     stats: Stats,
     /// Internal failures so far; a failed write adds to them.
     failures: Vec<String>,
@@ -459,14 +480,20 @@ impl Finale<'_> {
         }
     }
 
-    /// The run's status and its summary, as things stand.
+    /// The run's status and its summary, as things stand. Records that
+    /// stdout did not take before the run's stop are missing data: such a
+    /// run is partial at best (a reader that went away is its own choice,
+    /// as `| head -1` is, and changes nothing).
     fn summary(&self) -> (RunStatus, serde_json::Value) {
-        let status = RunStatus::of(
+        let mut status = RunStatus::of(
             &self.stats,
             self.interrupted,
             !self.failures.is_empty(),
             self.options.strict,
         );
+        if status == RunStatus::Complete && self.stdout.abandoned {
+            status = RunStatus::Partial;
+        }
         let summary = summary::summary(
             RunFacts {
                 status: status.as_str(),
@@ -476,7 +503,7 @@ impl Finale<'_> {
                 error: (!self.failures.is_empty()).then(|| self.failures.join("; ")),
                 stdout: self.options.records_on_stdout().then_some(StdoutFacts {
                     format: self.options.format.as_str(),
-                    closed: self.stdout_closed,
+                    closed: self.stdout.closed,
                 }),
             },
             &self.stats,
@@ -526,12 +553,22 @@ struct Files<'r> {
     rejected: Option<AtomicFile>,
 }
 
+/// How delivery on stdout ended.
+#[derive(Debug, Clone, Copy, Default)]
+struct StdoutEnd {
+    /// The reader went away during the run.
+    closed: bool,
+    /// The run gave up waiting for stdout when it stopped.
+    abandoned: bool,
+}
+
 /// Where the records go.
 enum Records<'r> {
     /// `records.jsonl`.
     File(AtomicFile),
-    /// stdout, JSON Lines or Singer messages.
-    Stdout(StdoutSink<'r>),
+    /// stdout, JSON Lines or Singer messages (boxed: it is the larger by
+    /// far, and there is one per run).
+    Stdout(Box<StdoutSink<'r>>),
 }
 
 /// What the threads of a run are started with.
@@ -550,13 +587,15 @@ struct Threads<'r> {
 }
 
 impl Threads<'_> {
-    /// Spawns the processor and one fetcher per source in one scope, draws
-    /// progress while they run, joins them all and files the fetchers'
-    /// outcomes. Returns the output files when the processor wrote them
-    /// whole; every thread that failed adds to `failures`.
+    /// Spawns the processor and one fetcher per source in one scope (and
+    /// stdout's `writer`, unscoped), draws progress while they run, joins
+    /// them all and files the fetchers' outcomes. Returns the output files
+    /// when the processor wrote them whole; every thread that failed adds
+    /// to `failures`.
     fn run<'f>(
         &self,
         mut files: Files<'f>,
+        writer: Option<StdoutWriter>,
         rx: QueueRx,
         tx: QueueTx,
         failures: &mut Vec<String>,
@@ -573,25 +612,24 @@ impl Threads<'_> {
             plans,
         } = *self;
         thread::scope(|scope| {
+            // Not scoped: a writer blocked by a reader that never reads is
+            // given up by the run (its sink stops waiting for it) and left
+            // to the process's exit, where a scope would wait for it.
+            if let Some(writer) = writer {
+                let spawned = thread::Builder::new()
+                    .name("stdout".into())
+                    .spawn(move || writer.run());
+                if let Err(e) = spawned {
+                    failures.push(format!("cannot start thread: {e}"));
+                }
+            }
             // The processor first: without it, fetching would be for nothing.
             let processor = {
                 let stats = Arc::clone(stats);
                 thread::Builder::new()
                     .name("process".into())
                     .spawn_scoped(scope, move || {
-                        let sinks = Sinks {
-                            records: match &mut files.records {
-                                Records::File(file) => RecordSink::File(file.writer()),
-                                Records::Stdout(sink) => RecordSink::Stdout(sink),
-                            },
-                            rejected: files.rejected.as_mut().map(AtomicFile::writer),
-                        };
-                        let work = || process::run(config, rx, sinks, &stats);
-                        let written = match processor_pool() {
-                            Ok(pool) => pool.install(work),
-                            // Rayon's global pool then, or a caught panic.
-                            Err(_) => work(),
-                        };
+                        let written = process_into(config, rx, &mut files, &stats);
                         (files, written)
                     })
             };
@@ -619,10 +657,8 @@ impl Threads<'_> {
                         .name(format!("fetch-{}", config.sources[i].name))
                         .spawn_scoped(scope, move || {
                             let outcome = fetcher.run(tx.clone());
-                            let ended = outcome.ended();
-                            // No items: it never waits for room. A processor
-                            // that is gone needs no cue.
-                            let _ = tx.send_timeout(Batch::end_of(i, ended), Duration::ZERO);
+                            // A processor that is gone needs no cue.
+                            let _ = tx.source_ended(i, outcome.ended());
                             outcome
                         })
                 })
@@ -653,6 +689,35 @@ impl Threads<'_> {
                 }
             }
         })
+    }
+}
+
+/// The processor's work: the queue's items into `files`, in its own
+/// rayon pool.
+fn process_into(
+    config: &Config,
+    rx: QueueRx,
+    files: &mut Files<'_>,
+    stats: &Arc<Mutex<Stats>>,
+) -> std::io::Result<()> {
+    let mut records_file;
+    let records: &mut (dyn RecordSink + Send) = match &mut files.records {
+        Records::File(file) => {
+            records_file = RecordsFile(file.writer());
+            &mut records_file
+        }
+        Records::Stdout(sink) => sink.as_mut(),
+    };
+    let rejected = files
+        .rejected
+        .as_mut()
+        .map(|file| file.writer() as &mut (dyn std::io::Write + Send));
+    let sinks = Sinks { records, rejected };
+    let work = || process::run(config, rx, sinks, stats);
+    match processor_pool() {
+        Ok(pool) => pool.install(work),
+        // Rayon's global pool then, or a caught panic.
+        Err(_) => work(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The queue between fetchers and processor: batches of items from one
-//! page, bounded by the number of items waiting (SPEC §1).
+//! page, bounded by the number of items waiting (SPEC §1), and the word
+//! that a source has ended.
 //!
 //! A page's items travel as spans of its body in batches of up to
 //! `batch_size`, so the channel handoff is paid per batch, not per item.
@@ -7,8 +8,10 @@
 //! before sending it and blocks while there is none (backpressure), and
 //! the processor gives the room back as it takes batches off. The wait for
 //! room is bounded by a timeout so the fetcher can look at the deadline and
-//! the interrupt while it waits. The channel itself is crossbeam's;
-//! dropping every sender ends the processor's loop, as before.
+//! the interrupt while it waits. What travels is a [`Message`] (as fd's
+//! `WorkerResult`): a batch, or a source's end, which holds no items and
+//! so never waits for room. The channel itself is crossbeam's; dropping
+//! every sender ends the processor's loop, as before.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,11 +37,6 @@ pub struct Batch {
     pub page_url: Option<Arc<str>>,
     /// When the page arrived (a Singer RECORD's `time_extracted`).
     pub received: SystemTime,
-    /// Set on a source's last message only, a batch without items that
-    /// the pipeline sends once the source's fetcher has returned: how it
-    /// ended, for the Singer STATE that follows its records. Boxed, so
-    /// that every other batch pays one pointer for it.
-    pub ended: Option<Box<Ended>>,
 }
 
 impl Batch {
@@ -46,17 +44,31 @@ impl Batch {
     pub fn item(&self, i: usize) -> &str {
         &self.body[self.items[i].clone()]
     }
+}
 
-    /// The message that says source `source` ended as `ended`: no items,
-    /// after every batch of its.
-    pub fn end_of(source: usize, ended: Ended) -> Batch {
-        Batch {
-            source,
-            body: Arc::default(),
-            items: Vec::new(),
-            page_url: None,
-            received: SystemTime::now(),
-            ended: Some(Box::new(ended)),
+/// What the processor takes off the queue.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Items of one page.
+    Batch(Batch),
+    /// Source `source` has ended as `ended`: sent once its fetcher has
+    /// returned, so after every batch of its (the queue is FIFO). The
+    /// processor's cue for the Singer STATE that follows its records.
+    SourceEnded {
+        /// Index of the source in the config.
+        source: usize,
+        /// How it ended, as its fetcher saw it.
+        ended: Ended,
+    },
+}
+
+impl Message {
+    /// The items it holds, which the queue's bound counts (none for an
+    /// end), at most `capacity` so that any message fits.
+    fn room(&self, capacity: usize) -> usize {
+        match self {
+            Message::Batch(batch) => batch.items.len().min(capacity),
+            Message::SourceEnded { .. } => 0,
         }
     }
 }
@@ -87,14 +99,14 @@ pub enum SendError {
 /// The fetchers' end. Clones share the bound.
 #[derive(Debug, Clone)]
 pub struct QueueTx {
-    tx: Sender<Batch>,
+    tx: Sender<Message>,
     gate: Arc<Gate>,
 }
 
 /// The processor's end.
 #[derive(Debug)]
 pub struct QueueRx {
-    rx: Receiver<Batch>,
+    rx: Receiver<Message>,
     gate: Arc<Gate>,
 }
 
@@ -124,12 +136,33 @@ impl QueueTx {
     /// `timeout` for it.
     pub fn send_timeout(&self, batch: Batch, timeout: Duration) -> Result<(), SendError> {
         let n = batch.items.len().min(self.gate.capacity);
+        match self.take_room(n, timeout) {
+            Ok(()) => {}
+            Err(NoRoom::Timeout) => return Err(SendError::Timeout(batch)),
+            Err(NoRoom::Disconnected) => return Err(SendError::Disconnected),
+        }
+        self.tx
+            .send(Message::Batch(batch))
+            .map_err(|_| SendError::Disconnected)
+    }
+
+    /// Says that source `source` has ended as `ended`, after every batch
+    /// this sender sent for it. It holds no items, so it never waits; an
+    /// error means the processor is gone and needs no word.
+    pub fn source_ended(&self, source: usize, ended: Ended) -> Result<(), SendError> {
+        self.tx
+            .send(Message::SourceEnded { source, ended })
+            .map_err(|_| SendError::Disconnected)
+    }
+
+    /// Takes room for `n` items, waiting at most `timeout` for it.
+    fn take_room(&self, n: usize, timeout: Duration) -> Result<(), NoRoom> {
+        let fits =
+            |waiting: &Option<usize>| matches!(*waiting, Some(w) if w + n <= self.gate.capacity);
         let mut waiting = lock(&self.gate.waiting);
-        loop {
-            match *waiting {
-                None => return Err(SendError::Disconnected),
-                Some(w) if w + n <= self.gate.capacity => break,
-                Some(_) => {}
+        while !fits(&waiting) {
+            if waiting.is_none() {
+                return Err(NoRoom::Disconnected);
             }
             self.gate.sleepers.fetch_add(1, Ordering::Relaxed);
             let (guard, wait) = self
@@ -139,33 +172,38 @@ impl QueueTx {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             waiting = guard;
             self.gate.sleepers.fetch_sub(1, Ordering::Relaxed);
-            if wait.timed_out() && !matches!(*waiting, Some(w) if w + n <= self.gate.capacity) {
-                return match *waiting {
-                    None => Err(SendError::Disconnected),
-                    Some(_) => Err(SendError::Timeout(batch)),
-                };
+            if wait.timed_out() && !fits(&waiting) {
+                return Err(match *waiting {
+                    None => NoRoom::Disconnected,
+                    Some(_) => NoRoom::Timeout,
+                });
             }
         }
         *waiting = waiting.map(|w| w + n);
-        drop(waiting);
-        self.tx.send(batch).map_err(|_| SendError::Disconnected)
+        Ok(())
     }
 }
 
+/// Why no room was taken.
+enum NoRoom {
+    Timeout,
+    Disconnected,
+}
+
 impl QueueRx {
-    /// The next batch, blocking; `None` once every sender is gone and the
-    /// queue is empty.
-    pub fn recv(&self) -> Option<Batch> {
-        let batch = self.rx.recv().ok()?;
-        self.release(&batch);
-        Some(batch)
+    /// The next message, blocking; `None` once every sender is gone and
+    /// the queue is empty.
+    pub fn recv(&self) -> Option<Message> {
+        let message = self.rx.recv().ok()?;
+        self.release(&message);
+        Some(message)
     }
 
-    /// The next batch if one is waiting.
-    pub fn try_recv(&self) -> Option<Batch> {
-        let batch = self.rx.try_recv().ok()?;
-        self.release(&batch);
-        Some(batch)
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Option<Message> {
+        let message = self.rx.try_recv().ok()?;
+        self.release(&message);
+        Some(message)
     }
 
     /// Items waiting now.
@@ -173,8 +211,11 @@ impl QueueRx {
         lock(&self.gate.waiting).unwrap_or(0)
     }
 
-    fn release(&self, batch: &Batch) {
-        let n = batch.items.len().min(self.gate.capacity);
+    fn release(&self, message: &Message) {
+        let n = message.room(self.gate.capacity);
+        if n == 0 {
+            return;
+        }
         let mut waiting = lock(&self.gate.waiting);
         *waiting = waiting.map(|w| w.saturating_sub(n));
         let sleepers = self.gate.sleepers.load(Ordering::Relaxed);
@@ -204,7 +245,14 @@ mod tests {
             items: (0..n).map(|i| 1 + 2 * i..2 + 2 * i).collect(),
             page_url: None,
             received: SystemTime::now(),
-            ended: None,
+        }
+    }
+
+    /// The batch a message holds; an end fails the test.
+    fn taken(message: Option<Message>) -> Batch {
+        match message {
+            Some(Message::Batch(batch)) => batch,
+            other => panic!("not a batch: {other:?}"),
         }
     }
 
@@ -216,10 +264,25 @@ mod tests {
         assert_eq!(rx.queued_items(), 5);
         let full = tx.send_timeout(batch(1), Duration::from_millis(20));
         assert!(matches!(full, Err(SendError::Timeout(_))));
-        assert_eq!(rx.recv().unwrap().items.len(), 3);
+        assert_eq!(taken(rx.recv()).items.len(), 3);
         assert_eq!(rx.queued_items(), 2);
         tx.send_timeout(batch(3), Duration::from_millis(1)).unwrap();
-        assert_eq!(rx.try_recv().unwrap().item(1), "1");
+        assert_eq!(taken(rx.try_recv()).item(1), "1");
+    }
+
+    #[test]
+    fn a_source_end_needs_no_room_and_follows_its_batches() {
+        let (tx, rx) = bounded(2);
+        tx.send_timeout(batch(2), Duration::from_millis(1)).unwrap();
+        // The queue is full, and the end still goes at once.
+        tx.source_ended(0, Ended::new(true, 0, None)).unwrap();
+        assert_eq!(rx.queued_items(), 2);
+        assert_eq!(taken(rx.recv()).items.len(), 2);
+        assert!(matches!(
+            rx.recv(),
+            Some(Message::SourceEnded { source: 0, ended }) if ended.clean
+        ));
+        assert_eq!(rx.queued_items(), 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ingest::Live;
+use ingest::Message;
 use ingest::RunControl;
 use ingest::{Fetcher, Shared, SourceOutcome};
 use serde_json::json;
@@ -187,7 +188,8 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
                 "fetched {requested} pages with only {consumed} items consumed"
             );
             match rx.recv() {
-                Some(batch) => consumed += batch.items.len(),
+                Some(Message::Batch(batch)) => consumed += batch.items.len(),
+                Some(Message::SourceEnded { .. }) => panic!("a fetcher alone says no end"),
                 None => break,
             }
         }
@@ -246,7 +248,7 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
             let mut consumed = 0;
             while !running.is_finished() && waited.elapsed() < Duration::from_secs(20) {
                 std::thread::sleep(Duration::from_millis(10));
-                if let Some(batch) = trickle.then(|| rx.try_recv()).flatten() {
+                if let Some(Message::Batch(batch)) = trickle.then(|| rx.try_recv()).flatten() {
                     // Still one item every 10 ms, whatever the batch size.
                     let n = batch.items.len();
                     consumed += n;

@@ -10,14 +10,15 @@
 //! exit code nor the files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
 
-use crate::cli::{run_command, summary_in};
+use crate::cli::{run_command, signal, spawn, summary_in};
 use crate::support::{assert_identity, fast_policies, n, OutDir};
 
 /// The mock: `shop` (product schema, with invalid items and duplicates),
@@ -679,4 +680,186 @@ fn a_reader_that_goes_away_changes_neither_the_exit_code_nor_the_outputs() {
             }
         }
     }
+}
+
+/// Waits for `child` at most `limit`; a child still running then is
+/// killed, so that a run that hangs fails the test instead of hanging it.
+fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A child's stderr, once it has ended.
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// What every run whose stdout was never read must show: the summary
+/// written, the identity held, records made but not delivered.
+fn undelivered_summary(dir: &Path, status: &str, what: &str) -> Value {
+    let summary = summary_in(&dir.join("out"));
+    assert_eq!(summary["status"], status, "{what}: {summary:#}");
+    assert_eq!(
+        summary["stdout"]["closed"], false,
+        "{what}: the reader stayed"
+    );
+    let totals = &summary["totals"];
+    assert!(n(totals, "undelivered") > 0, "{what}: {totals}");
+    assert!(n(totals, "undelivered") <= n(totals, "records"), "{what}");
+    summary
+}
+
+/// SPEC §4: `ingest run --stdout | sleep 30` (a reader that holds the
+/// pipe and never reads) does not hold a SIGTERM: exit 130 within a
+/// second or so, not when the reader would have read; the summary is
+/// written and counts what was not delivered.
+#[test]
+fn a_reader_that_never_reads_does_not_hold_a_sigterm() {
+    // Far more than the pipe (64 KiB) and the queue hold: the run blocks.
+    let server = mock(20, 60);
+    let config = config(&server);
+    for format in ["jsonl", "singer"] {
+        let dir = OutDir::new();
+        let mut command = run_command(&dir.0, &config);
+        command.args(["--stdout", "--format", format]);
+        // stdout is a pipe this test holds and never reads.
+        let mut child = spawn(command);
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{format}: still blocked"
+        );
+        signal(&child, "-TERM");
+        let sent = Instant::now();
+        let status = wait_at_most(&mut child, Duration::from_secs(15));
+        let took = sent.elapsed();
+        let stderr = stderr_of(&mut child);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(130),
+            "{format}: {stderr}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{format}: exited {took:?} after SIGTERM"
+        );
+        undelivered_summary(&dir.0, "interrupted", format);
+        assert!(stderr.contains("stdout_abandoned"), "{format}: {stderr}");
+    }
+}
+
+/// The same reader and `--deadline 2`: the run ends at the deadline (plus
+/// a short grace), partial (exit 3), whether the fetchers were still
+/// held up by the blocked processor (sources end `deadline`) or had
+/// fetched everything into a large queue (sources `complete`: the records
+/// stdout never took are data missing all the same).
+#[test]
+fn a_reader_that_never_reads_does_not_hold_the_deadline() {
+    // Pages per source: far more than the pipe and the queue hold; still
+    // several times the pipe, and quickly fetched into a large queue.
+    for (pages, queue_capacity, source_status) in [(20, 100, "deadline"), (6, 100_000, "complete")]
+    {
+        let server = mock(pages, 60);
+        let mut config = config(&server);
+        config["queue_capacity"] = json!(queue_capacity);
+        let dir = OutDir::new();
+        let mut command = run_command(&dir.0, &config);
+        command.args(["--stdout", "--deadline", "2"]);
+        let started = Instant::now();
+        let mut child = spawn(command);
+        let status = wait_at_most(&mut child, Duration::from_secs(15));
+        let took = started.elapsed();
+        let stderr = stderr_of(&mut child);
+        let what = format!("queue_capacity {queue_capacity}");
+        assert_eq!(status.and_then(|s| s.code()), Some(3), "{what}: {stderr}");
+        assert!(
+            took < Duration::from_secs(2 + 3),
+            "{what}: exited {took:?} after start, deadline 2 s"
+        );
+        let summary = undelivered_summary(&dir.0, "partial", &what);
+        let statuses: BTreeSet<&str> = summary["sources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|s| s["status"].as_str().unwrap())
+            .collect();
+        assert!(statuses.contains(source_status), "{what}: {statuses:?}");
+        assert!(
+            stderr.contains("fell behind"),
+            "{what}: the end table says so: {stderr}"
+        );
+    }
+}
+
+/// `ingest run --stdout >&-`: with standard output closed at start, the
+/// run refuses to start (exit 1, nothing fetched), as with an unwritable
+/// `--out`; the demo too, whose servers would otherwise take fd 1.
+#[test]
+fn a_closed_stdout_at_start_is_refused_before_anything_is_fetched() {
+    let server = mock(2, 5);
+    let config = config(&server);
+    let dir = OutDir::new();
+    for args in [
+        &["--stdout"][..],
+        &["--format", "singer"],
+        &["--stdout", "--demo"],
+    ] {
+        let mut command = run_command(&dir.0, &config);
+        let command = match args {
+            [.., "--demo"] => crate::cli::command(&["run", "--stdout", "--no-progress"]),
+            _ => {
+                command.args(args);
+                command
+            }
+        };
+        // The shell closes fd 1, then becomes ingest.
+        let o = Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" >&-"])
+            .arg(command.get_program())
+            .args(command.get_args())
+            .env("RUST_LOG", "warn")
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("standard output"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(server.requests().is_empty(), "nothing fetched");
+    assert!(!dir.0.join("out/summary.json").exists(), "nothing written");
+
+    // A user's own `> /dev/null` is taken at its word.
+    let mut command = run_command(&dir.0, &config);
+    command.arg("--stdout");
+    let o = Command::new("sh")
+        .args(["-c", "exec \"$0\" \"$@\" >/dev/null"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = summary_in(&dir.0.join("out"));
+    assert_eq!(n(&summary["totals"], "undelivered"), 0);
 }

@@ -52,3 +52,14 @@ mod singer;
 /// envelope path in no page, no `Link` header, a page size the server
 /// caps; and fields null everywhere, which are no warning.
 mod truncation;
+
+/// SPEC §11 auth: OAuth2 tokens against the mock token endpoint (shared,
+/// refreshed ahead of expiry and after a 401, rotation, refusals).
+mod auth;
+
+/// SPEC §11 graphql: the shorthand on a Relay connection, `errors`
+/// answers, a rate limit in a 200.
+mod graphql;
+
+/// The source tree: modules use only modules below them (no import cycle in src/).
+mod layout;

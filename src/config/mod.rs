@@ -121,6 +121,12 @@ pub struct SourceConfig {
     /// What an answer means before SPEC §4 says (SPEC §11): the source's
     /// own `on_response`, else the top level's. Defaults to none.
     pub on_response: Vec<Rule>,
+    /// The pagination's position parameters go into the body, at their
+    /// dot paths, instead of the query (`"in": "body"`).
+    pub params_in_body: bool,
+    /// Given by the `graphql` shorthand: answers are read for GraphQL's
+    /// `errors`.
+    pub graphql: bool,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -505,7 +511,11 @@ impl SourceConfig {
         if let Some(items_path) = &self.items_path {
             out.insert("items_path".into(), json!(items_path));
         }
-        out.insert("pagination".into(), self.pagination.to_json());
+        let mut pagination = self.pagination.to_json();
+        if self.params_in_body {
+            pagination["in"] = json!("body");
+        }
+        out.insert("pagination".into(), pagination);
         // `fields` is the product schema's shorthand: beside a declared
         // record it would be refused.
         if self.record.product {

@@ -117,6 +117,8 @@ fn spec_example_parses_to_its_values() {
             method: Method::Get,
             body: None,
             on_response: vec![],
+            params_in_body: false,
+            graphql: false,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -145,6 +147,8 @@ fn minimal_config_gets_every_default() {
             method: Method::Get,
             body: None,
             on_response: vec![],
+            params_in_body: false,
+            graphql: false,
         }],
         ..Config::default()
     };
@@ -265,8 +269,9 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, pagination, fields, record, \
-         keep_rejected, headers, query, incremental, auth, method, body, on_response, rate_limit, \
-         retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, max_body_bytes)"),
+         keep_rejected, headers, query, incremental, auth, method, body, on_response, graphql, \
+         rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
+         max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, auth, on_response, \
          queue_capacity, batch_size, deadline_ms, rate_limit,"),
@@ -281,7 +286,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Paging, r#"{"style": "page", "cursor_path": "next"}"#,
         "sources[0].pagination.cursor_path",
         "unknown key for style page (expected one of style, param, start, size_param, size, \
-         total_pages_path, total_items_path, has_more_path; it belongs to style cursor)"),
+         total_pages_path, total_items_path, has_more_path, in; it belongs to style cursor)"),
     (Paging, r#"{"style": "cursor", "cursor_path": "c", "start": 1}"#,
         "sources[0].pagination.start", "it belongs to style page, offset"),
     (Paging, r#"{"style": "link_header", "next_path": "n"}"#,

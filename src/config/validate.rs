@@ -67,6 +67,7 @@ const SOURCE_KEYS: &[&str] = &[
     "method",
     "body",
     "on_response",
+    "graphql",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -80,6 +81,7 @@ const STYLES: &[(&str, &[&str])] = &[
             "total_pages_path",
             "total_items_path",
             "has_more_path",
+            "in",
         ],
     ),
     (
@@ -91,11 +93,18 @@ const STYLES: &[(&str, &[&str])] = &[
             "limit",
             "total_path",
             "has_more_path",
+            "in",
         ],
     ),
     (
         "cursor",
-        &["cursor_path", "last_item_path", "param", "has_more_path"],
+        &[
+            "cursor_path",
+            "last_item_path",
+            "param",
+            "has_more_path",
+            "in",
+        ],
     ),
     ("next_url", &["next_path"]),
     ("link_header", &[]),
@@ -291,31 +300,21 @@ impl Walker<'_> {
             _ => return Err(self.mismatch(&p, name_expected, v)),
         };
 
-        let url_expected = "an http:// or https:// URL with a host and no whitespace";
-        let (p, v) = self.required(&o, "url", url_expected)?;
-        let url = match v.as_str() {
-            Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
-                let shown = Value::String(Redactor::default().redact_url(s));
-                let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
-                return Err(self.mismatch(&p, expected, &shown));
-            }
-            // Non-ASCII (`/café`) goes on the wire percent-encoded.
-            Some(s) if is_http_url(s) => encode_non_ascii(s.as_bytes()),
-            // The URL may carry a secret query parameter: show it redacted.
-            Some(s) => {
-                let shown = Value::String(Redactor::default().redact_url(s));
-                return Err(self.mismatch(&p, url_expected, &shown));
-            }
-            None => return Err(self.mismatch(&p, url_expected, v)),
-        };
+        let url = self.source_url(&o)?;
 
-        let items_path = match o.get("items_path") {
-            Some((p, v)) => Some(self.dot_path(&p, v)?),
+        let graphql = match o.get("graphql") {
+            Some((p, v)) => Some(self.graphql(&p, v)?),
             None => None,
         };
-        let pagination = match o.get("pagination") {
-            Some((p, v)) => self.pagination(&p, v)?,
-            None => Pagination::None,
+        let items_path = match (o.get("items_path"), &graphql) {
+            (Some((p, v)), _) => Some(self.dot_path(&p, v)?),
+            (None, Some(g)) => Some(g.items_path.clone()),
+            (None, None) => None,
+        };
+        let pagination = match (o.get("pagination"), &graphql) {
+            (Some((p, v)), _) => self.pagination(&p, v)?,
+            (None, Some(g)) => g.pagination.clone(),
+            (None, None) => Pagination::None,
         };
         let (fields, record) = self.source_record(&o, defaults.record.as_ref())?;
         let keep_rejected = self
@@ -334,26 +333,25 @@ impl Walker<'_> {
         let url = query.iter().fold(url, |url, q| {
             crate::url::set_query_param(&url, &q.name, &q.value)
         });
-        let own_auth = match o.get("auth") {
-            Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
-            None => None,
+        let (url, auth) = self.source_auth(&o, path, url, defaults)?;
+        let (method, body) = match &graphql {
+            // Keys written explicitly win over the shorthand.
+            Some(g) => (
+                match o.get("method") {
+                    Some(_) => self.method_and_body(&o)?.0,
+                    None => Method::Post,
+                },
+                match o.get("body") {
+                    Some(_) => self.method_and_body(&o)?.1,
+                    None => Some(g.body.clone()),
+                },
+            ),
+            None => self.method_and_body(&o)?,
         };
-        // Credentials in the URL are the source's own: they win over the
-        // top level's default.
-        let (url, auth) = match self.userinfo(path, url, own_auth)? {
-            (url, None) => (url, defaults.auth.clone()),
-            own => own,
+        let params_in_body = match (&graphql, o.get("pagination")) {
+            (Some(_), None) => true,
+            _ => self.params_in_body(&o, method)?,
         };
-        // An API key in the query is set in the start URL, as `query` is.
-        let url = match &auth {
-            Some(Auth::ApiKey {
-                name,
-                value,
-                in_query: true,
-            }) => crate::url::set_query_param(&url, name, value),
-            _ => url,
-        };
-        let (method, body) = self.method_and_body(&o)?;
         let on_response = match o.get("on_response") {
             Some((p, v)) => self.rules(&p, v)?,
             None => defaults.on_response.clone(),
@@ -379,7 +377,119 @@ impl Walker<'_> {
             method,
             body,
             on_response,
+            params_in_body,
+            graphql: graphql.is_some(),
         })
+    }
+
+    /// A source's `url`: http(s), non-ASCII percent-encoded, shown
+    /// redacted when refused.
+    fn source_url(&self, o: &Obj<'_>) -> Result<String> {
+        let url_expected = "an http:// or https:// URL with a host and no whitespace";
+        let (p, v) = self.required(o, "url", url_expected)?;
+        match v.as_str() {
+            Some(s) if s.starts_with("https://") && !cfg!(feature = "tls") => {
+                let shown = Value::String(Redactor::default().redact_url(s));
+                let expected = "an http:// URL (this build has no TLS: build with the default features for https)";
+                Err(self.mismatch(&p, expected, &shown))
+            }
+            // Non-ASCII (`/café`) goes on the wire percent-encoded.
+            Some(s) if is_http_url(s) => Ok(encode_non_ascii(s.as_bytes())),
+            // The URL may carry a secret query parameter: show it redacted.
+            Some(s) => {
+                let shown = Value::String(Redactor::default().redact_url(s));
+                Err(self.mismatch(&p, url_expected, &shown))
+            }
+            None => Err(self.mismatch(&p, url_expected, v)),
+        }
+    }
+
+    /// A source's `auth` (its own, else the URL's `user:password@`, else
+    /// the top level's), and its URL without the userinfo and with an
+    /// API key that goes in the query.
+    fn source_auth(
+        &self,
+        o: &Obj<'_>,
+        path: &str,
+        url: String,
+        defaults: &SourceDefaults,
+    ) -> Result<(String, Option<Auth>)> {
+        let own_auth = match o.get("auth") {
+            Some((p, v)) => Some(self.auth(&p, v, &|p, v| self.credential(p, v))?),
+            None => None,
+        };
+        // Credentials in the URL are the source's own: they win over the
+        // top level's default.
+        let (url, auth) = match self.userinfo(path, url, own_auth)? {
+            (url, None) => (url, defaults.auth.clone()),
+            own => own,
+        };
+        // An API key in the query is set in the start URL, as `query` is.
+        let url = match &auth {
+            Some(Auth::ApiKey {
+                name,
+                value,
+                in_query: true,
+            }) => crate::url::set_query_param(&url, name, value),
+            _ => url,
+        };
+        Ok((url, auth))
+    }
+
+    /// The `graphql` shorthand (SPEC §11): `query` (declaring `$after`),
+    /// `variables`, and the `connection`'s dot path under `data`.
+    fn graphql(&self, path: &str, v: &Value) -> Result<Graphql> {
+        let o = self.object(path, v, &["query", "variables", "connection"])?;
+        let (p, q) = self.required(&o, "query", "a GraphQL query declaring $after")?;
+        let query = self.non_empty(&p, q)?.to_string();
+        if !query.contains("$after") {
+            return Err(self.error(
+                &p,
+                "expected a query that declares $after (query($after: String) { … after: $after … }): \
+                 ingest sends each page's cursor as the variable after",
+            ));
+        }
+        let variables = match o.get("variables") {
+            Some((_, v)) if v.is_object() => v.clone(),
+            Some((p, v)) => return Err(self.mismatch(&p, "an object of variables", v)),
+            None => Value::Object(Default::default()),
+        };
+        let (p, c) = self.required(&o, "connection", "the connection's dot path under data")?;
+        let connection = self.dot_path(&p, c)?;
+        let under = |rest: &str| -> DotPath {
+            format!("data.{connection}.{rest}")
+                .parse()
+                .expect("dot paths joined by dots are a dot path")
+        };
+        Ok(Graphql {
+            body: serde_json::json!({"query": query, "variables": variables}).to_string(),
+            items_path: under("nodes"),
+            pagination: Pagination::Cursor {
+                from: CursorFrom::Body(under("pageInfo.endCursor").into()),
+                param: "variables.after".into(),
+                has_more_path: Some(under("pageInfo.hasNextPage").into()),
+            },
+        })
+    }
+
+    /// A `page`, `offset` or `cursor` pagination's `"in"`: `"query"`
+    /// (default) or `"body"`, where its position parameters are dot paths
+    /// into the JSON body (`variables.after`) — a POST's.
+    fn params_in_body(&self, o: &Obj<'_>, method: Method) -> Result<bool> {
+        let Some((p, pagination)) = o.get("pagination") else {
+            return Ok(false);
+        };
+        let path = child(&p, "in");
+        match pagination.get("in") {
+            None => Ok(false),
+            Some(Value::String(s)) if s == "query" => Ok(false),
+            Some(Value::String(s)) if s == "body" && method == Method::Post => Ok(true),
+            Some(Value::String(s)) if s == "body" => Err(self.error(
+                &path,
+                "expected \"query\" for a GET (positions go in the body of a \"method\": \"POST\" source)",
+            )),
+            Some(v) => Err(self.mismatch(&path, "\"query\" or \"body\"", v)),
+        }
     }
 
     /// `user:password@` in a source's URL is HTTP Basic (SPEC §11): the
@@ -816,6 +926,17 @@ impl Walker<'_> {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| self.mismatch(path, "a dot path like \"pricing.amount\"", v))
     }
+}
+
+/// What the `graphql` shorthand stands for.
+struct Graphql {
+    /// `{"query": …, "variables": …}`.
+    body: String,
+    /// `data.<connection>.nodes`.
+    items_path: DotPath,
+    /// A cursor in the body at `variables.after`, from
+    /// `pageInfo.endCursor` while `pageInfo.hasNextPage`.
+    pagination: Pagination,
 }
 
 /// What the top level sets for every source that does not set its own.

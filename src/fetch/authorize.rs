@@ -73,11 +73,13 @@ impl Fetcher<'_> {
                     self.counts.auth.forced_refreshes += u64::from(forced);
                     if answer.refresh_token.is_some() && !self.rotation_warned {
                         self.rotation_warned = true;
+                        self.counts.auth.rotated = true;
                         warn!(
                             source = self.name(), event = "refresh_token_rotated",
                             note = "the token endpoint rotated the refresh token: it is used for the rest of this run, and the configured one may no longer be valid"; ""
                         );
                     }
+                    self.counts.auth.lifetime = answer.expires_in;
                     let lifetime_ms = answer.expires_in.map(|d| d.as_millis() as u64);
                     info!(
                         source = self.name(), page = page_no, event = "token",

@@ -21,6 +21,7 @@ pub mod auth;
 mod authorize;
 pub mod breaker;
 pub mod client;
+pub mod graphql;
 pub mod headers;
 pub mod outcome;
 pub mod page;
@@ -88,6 +89,16 @@ const SEND_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// The most items in one batch: a fetcher looks at the deadline and for an
 /// interrupt before each batch it hands over, so at least this often.
 const MAX_BATCH_ITEMS: usize = 256;
+
+/// What a GraphQL answer with `errors` and no items is: a rate limit is a
+/// quota to wait out (GitHub answers its limit as a 200), anything else
+/// a failed page of kind `graphql`.
+fn graphql_failure(errors: graphql::Errors) -> AttemptError {
+    match errors.rate_limited {
+        true => AttemptError::QuotaExhausted(200),
+        false => AttemptError::Graphql(errors.first),
+    }
+}
 
 /// A 403 or 429 that says the quota is used up is a wait for the reset,
 /// not the client's error: reclassified before it is counted.
@@ -310,8 +321,11 @@ impl<'a> Fetcher<'a> {
             .url
             .clone()
             .unwrap_or_else(|| self.source.url.clone());
-        let mut pager = Paginator::new(&url, &self.source.pagination)
-            .sending(self.source.method, self.source.body.clone());
+        let mut pager = Paginator::new(&url, &self.source.pagination).sending(
+            self.source.method,
+            self.source.body.clone(),
+            self.source.params_in_body,
+        );
         if let Some(position) = self.start.position.take() {
             if !pager.resume(&position) {
                 let saved = position.to_json().to_string();
@@ -619,7 +633,6 @@ impl<'a> Fetcher<'a> {
                 items,
                 page_url: page_url.clone(),
                 received,
-                ended: None,
             };
             loop {
                 batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {
@@ -821,13 +834,7 @@ impl<'a> Fetcher<'a> {
     fn classify(&mut self, mut exchange: Exchange) -> Result<Answer, AttemptError> {
         let page = match self.read_answer(&mut exchange)? {
             Body::Empty => None,
-            Body::Page(page) => Some(page),
-            Body::NotAPage(BodyError::NoItems(found)) => {
-                return Err(self.failed(AttemptError::NoItems(found)))
-            }
-            Body::NotAPage(BodyError::Malformed(e)) => {
-                return Err(self.failed(AttemptError::MalformedJson(e)))
-            }
+            Body::Parsed(parsed) => self.read_page(parsed)?,
             Body::Failed(e) => return Err(self.failed(quota_refusal(e, exchange.quota))),
         };
         let Exchange {
@@ -847,6 +854,39 @@ impl<'a> Fetcher<'a> {
         }
         self.counts.pages += 1;
         Ok(page)
+    }
+
+    /// A 2xx body read as a page (given back with the text when it is
+    /// none), and for a `graphql` source its `errors`: beside items the
+    /// page is kept and they are counted, without items they fail it.
+    fn read_page(
+        &mut self,
+        parsed: Result<Page, (BodyError, String)>,
+    ) -> Result<Option<Page>, AttemptError> {
+        let text = match &parsed {
+            Ok(page) => page.text.as_str(),
+            Err((_, text)) => text.as_str(),
+        };
+        let errors = graphql::errors_in(text).filter(|_| self.source.graphql);
+        match (parsed, errors) {
+            (Ok(page), Some(errors)) if page.items().next().is_some() => {
+                self.counts.note_graphql_errors(&errors);
+                Ok(Some(page))
+            }
+            (Ok(_) | Err((BodyError::NoItems(_), _)), Some(errors)) => {
+                Err(self.failed(graphql_failure(errors)))
+            }
+            (parsed, _) => self.parsed(parsed.map_err(|(e, _)| e)),
+        }
+    }
+
+    /// A body parsed as a page, or the failure it is.
+    fn parsed(&mut self, parsed: Result<Page, BodyError>) -> Result<Option<Page>, AttemptError> {
+        match parsed {
+            Ok(page) => Ok(Some(page)),
+            Err(BodyError::NoItems(found)) => Err(self.failed(AttemptError::NoItems(found))),
+            Err(BodyError::Malformed(e)) => Err(self.failed(AttemptError::MalformedJson(e))),
+        }
     }
 
     /// Counts a failed attempt under its error kind.

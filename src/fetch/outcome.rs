@@ -196,6 +196,9 @@ pub struct FetchCounts {
     /// What its `on_response` rules did; `None` for a source without
     /// rules (its summary then says nothing of them).
     pub rules: Option<RuleCounts>,
+    /// GraphQL `errors` that came beside items (the pages were kept), and
+    /// the first one's message.
+    pub graphql_errors: (u64, Option<String>),
 }
 
 /// What a source's `on_response` rules did (the summary's
@@ -237,6 +240,11 @@ pub struct AuthCounts {
     pub refreshes: u64,
     /// Of those, the ones a 401 asked for.
     pub forced_refreshes: u64,
+    /// The lifetime of the last token this source fetched, when the
+    /// endpoint said (`expires_in`).
+    pub lifetime: Option<std::time::Duration>,
+    /// The endpoint rotated the refresh token this source sent.
+    pub rotated: bool,
 }
 
 /// Top-level keys kept of the first body, for the messages.
@@ -396,6 +404,14 @@ impl Envelope {
 }
 
 impl FetchCounts {
+    /// Notes GraphQL `errors` that came beside a page's items.
+    pub fn note_graphql_errors(&mut self, errors: &crate::fetch::graphql::Errors) {
+        self.graphql_errors.0 += errors.count;
+        self.graphql_errors
+            .1
+            .get_or_insert_with(|| errors.first.clone());
+    }
+
     /// Notes an item total the server announced.
     pub fn announce(&mut self, total: Option<u64>) {
         if let Some(total) = total {

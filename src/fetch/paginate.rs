@@ -125,6 +125,63 @@ pub fn envelope_paths(style: &Pagination) -> Vec<(&'static str, &EnvelopePath)> 
     .collect()
 }
 
+/// `url` without the query parameters named in `params`, and `body` (a
+/// JSON object, `{}` when there is none) with each of their values set at
+/// the parameter's dot path — objects created where absent, a number where
+/// the parameter is one (a page, an offset, a size), else a string (a
+/// cursor).
+fn into_body(url: &str, body: Option<&str>, params: &[(String, bool)]) -> (String, Option<String>) {
+    let mut doc: Value = body
+        .and_then(|b| serde_json::from_str(b).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let (base, query, fragment) = url::pieces(url);
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = url::percent_decode(name);
+        let Some((_, numeric)) = params.iter().find(|(p, _)| *p == name) else {
+            kept.push(pair);
+            continue;
+        };
+        let value = url::percent_decode(value);
+        let value = match (numeric, value.parse::<u64>()) {
+            (true, Ok(n)) => Value::from(n),
+            _ => Value::from(value),
+        };
+        set_at(&mut doc, &name, value);
+    }
+    let mut out = base.to_string();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    out.push_str(fragment);
+    (out, Some(doc.to_string()))
+}
+
+/// Sets `value` at dot path `path` of `doc`, creating objects on the way
+/// (a non-object in the way is replaced: the position must be sent).
+fn set_at(doc: &mut Value, path: &str, value: Value) {
+    let mut here = doc;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !here.is_object() {
+            *here = Value::Object(Default::default());
+        }
+        let Value::Object(map) = here else {
+            return;
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        here = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
 /// One source's pagination state.
 #[derive(Debug)]
 pub struct Paginator {
@@ -157,6 +214,11 @@ pub struct Paginator {
     /// The source's method and body, sent with every request.
     method: Method,
     body: Option<String>,
+    /// The position parameters that go into the body (`"in": "body"`),
+    /// each with whether its value is a number: the paginator places
+    /// them in the URL's query as for any source, and the request built
+    /// from it moves them into the body, at their dot paths.
+    in_body: Vec<(String, bool)>,
 }
 
 impl Paginator {
@@ -180,6 +242,7 @@ impl Paginator {
             keys: RandomState::new(),
             method: Method::Get,
             body: None,
+            in_body: Vec::new(),
         };
         p.current = p.positioned_url();
         p.followed.insert(p.page_key(&p.current));
@@ -192,10 +255,32 @@ impl Paginator {
     }
 
     /// Requests sent with `method` and `body` (the source's) instead of a
-    /// bare GET.
-    pub fn sending(mut self, method: Method, body: Option<String>) -> Self {
+    /// bare GET; with `params_in_body`, the style's position parameters
+    /// (`param`, `size_param`, `offset_param`, `limit_param`) go into the
+    /// body at their dot paths instead of the query.
+    pub fn sending(mut self, method: Method, body: Option<String>, params_in_body: bool) -> Self {
         self.method = method;
         self.body = body;
+        if params_in_body {
+            self.in_body = match &self.style {
+                Pagination::Page { param, size, .. } => {
+                    let size = size.iter().map(|(p, _)| (p.clone(), true));
+                    std::iter::once((param.clone(), true)).chain(size).collect()
+                }
+                Pagination::Offset {
+                    offset_param,
+                    limit,
+                    ..
+                } => {
+                    let limit = limit.iter().map(|(p, _)| (p.clone(), true));
+                    std::iter::once((offset_param.clone(), true))
+                        .chain(limit)
+                        .collect()
+                }
+                Pagination::Cursor { param, .. } => vec![(param.clone(), false)],
+                _ => Vec::new(),
+            };
+        }
         self.followed.clear();
         self.followed.insert(self.page_key(&self.current));
         self
@@ -204,10 +289,14 @@ impl Paginator {
     /// The request that fetches `url` in this source's pagination: the one
     /// place a request is built.
     fn request_for(&self, url: &str) -> Request {
+        let (url, body) = match self.in_body.is_empty() {
+            true => (url.to_string(), self.body.clone()),
+            false => into_body(url, self.body.as_deref(), &self.in_body),
+        };
         Request {
             method: self.method,
-            url: url.to_string(),
-            body: self.body.clone(),
+            url,
+            body,
             form: false,
             position: None,
         }
@@ -1091,5 +1180,58 @@ mod tests {
         let mut p = Paginator::new("http://h/x", &Pagination::None);
         assert_eq!(after(&mut p, &json!([1]), 1, Some("/more")), Next::End);
         assert_eq!(p.after_given_up(None), Next::Stuck);
+    }
+
+    #[test]
+    fn positions_in_the_body_go_at_their_dot_paths_and_leave_the_query() {
+        let page = Pagination::Page {
+            param: "page".into(),
+            start: 1,
+            size: Some(("paging.size".into(), 50)),
+            total_pages_path: None,
+            total_items_path: None,
+            has_more_path: None,
+        };
+        let mut p = Paginator::new("http://h/search?q=x", &page).sending(
+            Method::Post,
+            Some(r#"{"filter":{"state":"open"}}"#.into()),
+            true,
+        );
+        let r = p.request();
+        assert_eq!(r.url, "http://h/search?q=x");
+        assert_eq!(
+            r.body.as_deref(),
+            Some(r#"{"filter":{"state":"open"},"page":1,"paging":{"size":50}}"#)
+        );
+        let body = serde_json::json!({"data": [1, 2]});
+        assert!(matches!(after(&mut p, &body, 2, None), Next::Fetch(_)));
+        assert!(p.request().body.unwrap().contains(r#""page":2"#));
+        // A GraphQL cursor: a string at variables.after, the query kept.
+        let cursor = Pagination::Cursor {
+            from: CursorFrom::Body(dot("data.repo.issues.pageInfo.endCursor")),
+            param: "variables.after".into(),
+            has_more_path: None,
+        };
+        let mut p = Paginator::new("http://h/graphql", &cursor).sending(
+            Method::Post,
+            Some(r#"{"query":"q","variables":{"first":2}}"#.into()),
+            true,
+        );
+        assert_eq!(
+            p.request().body.as_deref(),
+            Some(r#"{"query":"q","variables":{"first":2}}"#)
+        );
+        let page = serde_json::json!({"data": {"repo": {"issues": {"nodes": [1],
+            "pageInfo": {"endCursor": "Y3Vy"}}}}});
+        assert!(matches!(after(&mut p, &page, 1, None), Next::Fetch(_)));
+        let r = p.request();
+        assert_eq!(r.url, "http://h/graphql");
+        assert_eq!(
+            r.body.as_deref(),
+            Some(r#"{"query":"q","variables":{"first":2,"after":"Y3Vy"}}"#)
+        );
+        assert_eq!(r.position, Some(Position::Cursor("Y3Vy".into())));
+        // The loop guard compares bodies: the same cursor again is a loop.
+        assert!(matches!(after(&mut p, &page, 1, None), Next::Loop(_)));
     }
 }

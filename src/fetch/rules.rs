@@ -40,10 +40,9 @@ const SAID_CHARS: usize = 200;
 pub(super) enum Body {
     /// Nothing to keep: a 204, or an answer an `end` rule matched.
     Empty,
-    /// A 2xx body with its items found (and the answer's headers).
-    Page(Page),
-    /// A 2xx body that is no page.
-    NotAPage(BodyError),
+    /// A 2xx body with its items found (and the answer's headers), or
+    /// why it is no page, with its text.
+    Parsed(Result<Page, (BodyError, String)>),
     /// No body to read: an error status, or the attempt failed.
     Failed(AttemptError),
 }
@@ -142,19 +141,15 @@ impl Fetcher<'_> {
     /// `end` rule leaves nothing to keep ([`Body::Empty`]).
     pub(super) fn read_answer(&mut self, exchange: &mut Exchange) -> Result<Body, AttemptError> {
         let mut headers = Some(std::mem::take(&mut exchange.headers));
-        let (body, text) = match std::mem::replace(&mut exchange.body, Ok(None)) {
-            Ok(None) => (Body::Empty, None),
+        let body = match std::mem::replace(&mut exchange.body, Ok(None)) {
+            Ok(None) => Body::Empty,
             Ok(Some(text)) => {
                 let items_path = self.source.items_path.as_ref();
-                match Page::parse_keeping(text, items_path) {
-                    Ok(page) => {
-                        let page = page.with_headers(headers.take().unwrap_or_default());
-                        (Body::Page(page), None)
-                    }
-                    Err((e, text)) => (Body::NotAPage(e), Some(text)),
-                }
+                let parsed = Page::parse_keeping(text, items_path)
+                    .map(|page| page.with_headers(headers.take().unwrap_or_default()));
+                Body::Parsed(parsed)
             }
-            Err(e) => (Body::Failed(e), None),
+            Err(e) => Body::Failed(e),
         };
         let Some(status) = exchange
             .status
@@ -163,18 +158,17 @@ impl Fetcher<'_> {
             return Ok(body);
         };
         let none = Headers::default();
-        let (page, headers) = match &body {
-            Body::Page(page) => (Some(page), &page.headers),
-            _ => (None, headers.as_ref().unwrap_or(&none)),
+        let headers = headers.as_ref().unwrap_or(&none);
+        let (page, headers, text) = match &body {
+            Body::Parsed(Ok(page)) => (Some(page), &page.headers, ""),
+            Body::Parsed(Err((_, text))) => (None, headers, text.as_str()),
+            _ => (None, headers, exchange.drained.as_deref().unwrap_or("")),
         };
         let answer = Answered {
             status,
             headers,
             page,
-            text: text
-                .as_deref()
-                .or(exchange.drained.as_deref())
-                .unwrap_or(""),
+            text,
             parsed: OnceCell::new(),
         };
         let Some(rule) = first_match(&self.source.on_response, &answer) else {

@@ -11,12 +11,14 @@
 //! the thread timing. Counters are added once per chunk. Invalid items of
 //! a source with `keep_rejected` are written as they arrive to
 //! `rejected.jsonl`, with their source, reason and page URL: the stream is
-//! never held twice. Records go to `records.jsonl`, or to stdout
-//! ([`StdoutSink`], flushed once per chunk, so a reader sees them while
-//! the run goes on); a source's last message is the cue for its Singer
-//! STATE, written after its records.
+//! never held twice. Records go to one [`RecordSink`] (`records.jsonl`,
+//! or stdout as JSON Lines or Singer messages: see `sink.rs`); a source's
+//! end, which follows its last batch on the queue, goes to the sink after
+//! its records (the cue for its Singer STATE), with the greatest bookmark
+//! its items had.
 
 pub mod dedupe;
+pub mod sink;
 pub mod stats;
 
 use std::io::Write;
@@ -27,43 +29,38 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::control::lock;
 use crate::json::node::{write_str, Malformed, Node};
-use crate::output::stdout::StdoutSink;
 use crate::process::dedupe::DedupeIndex;
-use crate::queue::{Batch, QueueRx};
+use crate::queue::{Batch, Message, QueueRx};
 use crate::record::bookmark::Bookmark;
 use crate::record::normalize::{normalize, InvalidReason, Record};
+use crate::state::Ended;
+pub use sink::{Delivery, RecordSink};
 use stats::{ItemCounts, Stats};
 use std::ops::Range;
 
 /// Where the processor writes: records, and the rejected items when any
 /// source keeps them.
-pub struct Sinks<'w, 'r, W: Write> {
-    /// `records.jsonl` or stdout.
-    pub records: RecordSink<'w, 'r, W>,
+pub struct Sinks<'w> {
+    /// `records.jsonl`, or stdout.
+    pub records: &'w mut (dyn RecordSink + Send),
     /// `rejected.jsonl`, when some source has `keep_rejected`.
-    pub rejected: Option<&'w mut W>,
-}
-
-/// Where records go.
-pub enum RecordSink<'w, 'r, W: Write> {
-    /// `records.jsonl`, one record per line.
-    File(&'w mut W),
-    /// stdout (`--stdout`, `--format singer`).
-    Stdout(&'w mut StdoutSink<'r>),
+    pub rejected: Option<&'w mut (dyn Write + Send)>,
 }
 
 /// Drains `rx` until every sender is gone, writing records (and rejected
-/// items) to `out`. Stops early only if a write fails; the error is
-/// returned.
-pub fn run<W: Write>(
+/// items) to `out`, then drains the record sink. Stops early only if a
+/// write fails; the error is returned.
+pub fn run(
     config: &Config,
     rx: QueueRx,
-    mut out: Sinks<'_, '_, W>,
+    mut out: Sinks<'_>,
     stats: &Arc<Mutex<Stats>>,
 ) -> std::io::Result<()> {
     let mut dedupe = DedupeIndex::new(config.sources.len());
-    let mut chunk: Vec<Batch> = Vec::new();
-    let mut next: Vec<Batch> = Vec::new();
+    // Each source's greatest bookmark so far: what its end carries.
+    let mut greatest: Vec<Option<Bookmark>> = vec![None; config.sources.len()];
+    let mut chunk = Chunk::default();
+    let mut next = Chunk::default();
     let signpost = lock(stats).signpost;
     while let Some(first) = rx.recv() {
         chunk.push(first);
@@ -79,13 +76,18 @@ pub fn run<W: Write>(
                 signpost,
             );
             let mut counts = counts?;
-            if let RecordSink::Stdout(sink) = &mut out.records {
-                for source in sink.flush()? {
-                    counts[source].undelivered += 1;
-                }
+            for (greatest, counts) in greatest.iter_mut().zip(&counts) {
+                *greatest = Bookmark::max(*greatest, counts.bookmark);
             }
+            for (source, ended) in &chunk.ended {
+                let ended = Ended {
+                    greatest: greatest[*source],
+                    ..ended.clone()
+                };
+                out.records.source_ended(*source, &ended)?;
+            }
+            count_undelivered(&mut counts, out.records.end_chunk()?);
             lock(stats).add_items(&counts);
-            end_sources(&chunk, &mut out.records, stats)?;
             // The chunk's batches go, and with a page's last batch its body.
             chunk.clear();
             std::mem::swap(&mut chunk, &mut next);
@@ -94,7 +96,49 @@ pub fn run<W: Write>(
             }
         }
     }
+    let mut counts = vec![ItemCounts::default(); config.sources.len()];
+    count_undelivered(&mut counts, out.records.drain()?);
+    lock(stats).add_items(&counts);
     Ok(())
+}
+
+/// Counts a record of each of `sources` as undelivered.
+fn count_undelivered(counts: &mut [ItemCounts], sources: Vec<usize>) {
+    for source in sources {
+        counts[source].undelivered += 1;
+    }
+}
+
+/// What the processor took off the queue for one pass: batches, and the
+/// sources whose end came with them.
+#[derive(Default)]
+struct Chunk {
+    batches: Vec<Batch>,
+    ended: Vec<(usize, Ended)>,
+    /// Items in `batches`.
+    items: usize,
+}
+
+impl Chunk {
+    fn push(&mut self, message: Message) {
+        match message {
+            Message::Batch(batch) => {
+                self.items += batch.items.len();
+                self.batches.push(batch);
+            }
+            Message::SourceEnded { source, ended } => self.ended.push((source, ended)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.ended.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.batches.clear();
+        self.ended.clear();
+        self.items = 0;
+    }
 }
 
 /// Parses, normalizes and writes one chunk's items — a large chunk in
@@ -107,16 +151,17 @@ pub fn run<W: Write>(
 /// of its own: the records' lines, their ids, the fields they filled. The
 /// sequential pass only looks ids up and copies lines, so one dispatch to
 /// the pool serves the whole chunk and nothing is allocated per item.
-fn process_chunk<W: Write>(
+fn process_chunk(
     config: &Config,
     rx: &QueueRx,
-    chunk: &[Batch],
-    next: &mut Vec<Batch>,
+    chunk: &Chunk,
+    next: &mut Chunk,
     dedupe: &mut DedupeIndex,
-    out: &mut Sinks<'_, '_, W>,
+    out: &mut Sinks<'_>,
     signpost: Option<Bookmark>,
 ) -> std::io::Result<Vec<ItemCounts>> {
     let items: Vec<(&Batch, usize)> = chunk
+        .batches
         .iter()
         .flat_map(|b| (0..b.items.len()).map(move |i| (b, i)))
         .collect();
@@ -159,17 +204,12 @@ fn process_chunk<W: Write>(
                         c.duplicates += 1;
                         continue;
                     }
-                    match &mut out.records {
-                        RecordSink::File(file) if written.is_ok() => {
-                            written = file.write_all(&part.buf[line.clone()]);
-                        }
-                        RecordSink::File(_) => {}
-                        RecordSink::Stdout(sink) => {
-                            // The line without its newline: the record.
-                            let record = &part.buf[line.start..line.end - 1];
-                            if !sink.record(done.source, done.received, record) {
-                                c.undelivered += 1;
-                            }
+                    if written.is_ok() {
+                        let record = &part.buf[line.clone()];
+                        match out.records.record(done.source, done.received, record) {
+                            Ok(Delivery::Taken) => {}
+                            Ok(Delivery::Undelivered) => c.undelivered += 1,
+                            Err(e) => written = Err(e),
                         }
                     }
                     c.add_record_fields(
@@ -219,8 +259,8 @@ struct Done {
 }
 
 enum Outcome {
-    /// A record: its line (with the newline) and its id, in `buf`; the
-    /// fields it filled and nulled, in `filled`.
+    /// A record: its JSON object and its id, in `buf`; the fields it
+    /// filled and nulled, in `filled`.
     Record {
         line: Range<usize>,
         id: Range<usize>,
@@ -295,7 +335,6 @@ impl Part {
     fn record(&mut self, record: &Record<'_>) -> Outcome {
         let start = self.buf.len();
         record.write_json(&mut self.buf);
-        self.buf.push(b'\n');
         let line = start..self.buf.len();
         let id_start = self.buf.len();
         self.buf.extend_from_slice(record.id.as_bytes());
@@ -323,47 +362,12 @@ impl Part {
     }
 }
 
-/// Writes the Singer STATE of each source whose last message is in
-/// `chunk`, after its records (which the chunk, or an earlier one, held),
-/// with the greatest bookmark its items had.
-fn end_sources<W: Write>(
-    chunk: &[Batch],
-    records: &mut RecordSink<'_, '_, W>,
-    stats: &Arc<Mutex<Stats>>,
-) -> std::io::Result<()> {
-    let RecordSink::Stdout(sink) = records else {
-        return Ok(());
-    };
-    let mut any = false;
-    for batch in chunk {
-        if let Some(ended) = &batch.ended {
-            let greatest = lock(stats).sources[batch.source].counts.bookmark;
-            sink.source_ended(
-                batch.source,
-                &crate::state::Ended {
-                    greatest,
-                    ..(**ended).clone()
-                },
-            );
-            any = true;
-        }
-    }
-    if any {
-        sink.flush()?;
-    }
-    Ok(())
-}
-
 /// Moves what the queue holds right now into `chunk`, until it has
 /// `limit` items.
-fn take_ready(rx: &QueueRx, chunk: &mut Vec<Batch>, limit: usize) {
-    let mut items: usize = chunk.iter().map(|b| b.items.len()).sum();
-    while items < limit {
+fn take_ready(rx: &QueueRx, chunk: &mut Chunk, limit: usize) {
+    while chunk.items < limit {
         match rx.try_recv() {
-            Some(batch) => {
-                items += batch.items.len();
-                chunk.push(batch);
-            }
+            Some(message) => chunk.push(message),
             None => break,
         }
     }
@@ -403,19 +407,73 @@ fn write_rejected(
 mod tests {
     use super::*;
     use crate::queue::bounded;
+    use std::time::SystemTime;
+
+    /// What a sink was told, in order.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Event {
+        Record(usize),
+        Ended(usize, Option<Bookmark>),
+        EndChunk,
+        Drain,
+    }
+
+    /// A sink that writes records as `records.jsonl` would and logs every
+    /// call.
+    #[derive(Default)]
+    struct Log {
+        lines: Vec<u8>,
+        events: Vec<Event>,
+    }
+
+    impl RecordSink for Log {
+        fn record(
+            &mut self,
+            source: usize,
+            _: SystemTime,
+            record: &[u8],
+        ) -> std::io::Result<Delivery> {
+            self.lines.extend_from_slice(record);
+            self.lines.push(b'\n');
+            self.events.push(Event::Record(source));
+            Ok(Delivery::Taken)
+        }
+
+        fn source_ended(&mut self, source: usize, ended: &Ended) -> std::io::Result<()> {
+            self.events.push(Event::Ended(source, ended.greatest));
+            Ok(())
+        }
+
+        fn end_chunk(&mut self) -> std::io::Result<Vec<usize>> {
+            self.events.push(Event::EndChunk);
+            Ok(Vec::new())
+        }
+
+        fn drain(&mut self) -> std::io::Result<Vec<usize>> {
+            self.events.push(Event::Drain);
+            Ok(Vec::new())
+        }
+    }
 
     /// Every item of `pages` pages of `per_page` items per source, queued
     /// before the processor starts, run through chunks of `batch_size`.
     /// Some items repeat an id, some have no price, one is not JSON.
+    /// Source `a`'s end is queued after its last page, before `b`'s last
+    /// page.
     /// Per source: items, records, invalid, duplicates.
     type Counts = Vec<(u64, u64, u64, u64)>;
 
-    fn processed(batch_size: usize) -> (Vec<u8>, Counts) {
+    fn processed(batch_size: usize) -> (Log, Counts) {
         let doc = serde_json::json!({
             "batch_size": batch_size,
             "queue_capacity": 1_000_000,
             "sources": [{"name": "a", "url": "http://h/"}, {"name": "b", "url": "http://h/"}],
         });
+        let mut doc = doc;
+        for source in doc["sources"].as_array_mut().unwrap() {
+            source["incremental"] =
+                serde_json::json!({"field": "n", "param": "since", "type": "integer"});
+        }
         let config = Config::parse("t", &doc.to_string()).unwrap();
         let (tx, rx) = bounded(config.queue_capacity);
         for page in 0..6 {
@@ -425,7 +483,8 @@ mod tests {
                         0 => "{\"id\": 1, \"name\": \"again\", \"price\": 1}".to_string(),
                         5 => format!("{{\"id\": {i}, \"name\": \"free\"}}"),
                         _ => format!(
-                            "{{\"id\": \"{source}-{page}-{i}\", \"name\": \"n{i}\", \"price\": \"{i}.5 EUR\"}}"
+                            "{{\"id\": \"{source}-{page}-{i}\", \"name\": \"n{i}\", \"price\": \"{i}.5 EUR\", \"n\": {}}}",
+                            source * 1000 + page * 100 + i
                         ),
                     })
                     .chain(std::iter::once("{\"id\": ".to_string()))
@@ -443,18 +502,21 @@ mod tests {
                     body: Arc::new(body),
                     items,
                     page_url: None,
-                    received: std::time::SystemTime::now(),
-                    ended: None,
+                    received: SystemTime::now(),
                 };
                 tx.send_timeout(batch, std::time::Duration::from_secs(1))
                     .unwrap();
+                if page == 5 && source == 0 {
+                    tx.source_ended(0, Ended::new(true, 0, None)).unwrap();
+                }
             }
         }
+        tx.source_ended(1, Ended::new(true, 0, None)).unwrap();
         drop(tx);
         let stats = Arc::new(Mutex::new(Stats::for_config(&config)));
-        let mut out = Vec::new();
+        let mut log = Log::default();
         let sinks = Sinks {
-            records: RecordSink::File(&mut out),
+            records: &mut log,
             rejected: None,
         };
         run(&config, rx, sinks, &stats).unwrap();
@@ -467,7 +529,24 @@ mod tests {
                 (c.items, c.records, c.invalid.iter().sum(), c.duplicates)
             })
             .collect();
-        (out, counts)
+        (log, counts)
+    }
+
+    #[test]
+    fn a_source_ends_after_its_records_with_its_greatest_bookmark() {
+        for batch_size in [10, 1_000] {
+            let (log, _) = processed(batch_size);
+            let events = &log.events;
+            let at = |e: &Event| events.iter().position(|x| x == e);
+            let last_record = |s: usize| events.iter().rposition(|e| *e == Event::Record(s));
+            let greatest = |s: usize| Some(Bookmark::Integer(s as i128 * 1000 + 599));
+            let a = at(&Event::Ended(0, greatest(0))).expect("a ends, with its bookmark");
+            let b = at(&Event::Ended(1, greatest(1))).expect("b ends, with its bookmark");
+            assert!(a > last_record(0).unwrap() && b > last_record(1).unwrap());
+            // Each end comes before the end of its chunk, which passes it on.
+            assert_eq!(events[b + 1], Event::EndChunk);
+            assert_eq!(events.last(), Some(&Event::Drain));
+        }
     }
 
     #[test]
@@ -477,6 +556,7 @@ mod tests {
         const _: () = assert!(SMALL < PARALLEL_MIN_ITEMS && POOLED >= PARALLEL_MIN_ITEMS);
         let (inline, counts) = processed(SMALL);
         let (pooled, pooled_counts) = processed(POOLED);
+        let (inline, pooled) = (inline.lines, pooled.lines);
         assert_eq!(counts, pooled_counts);
         assert!(inline.len() > 100_000);
         assert_eq!(inline, pooled, "byte for byte");

@@ -173,6 +173,9 @@ pub struct SourceStats {
     pub authenticated: bool,
     /// The source fetches OAuth2 tokens: the summary says `auth`.
     pub oauth2: bool,
+    /// The source reads GraphQL answers: the summary's `errors` says
+    /// `graphql`.
+    pub graphql: bool,
 }
 
 impl SourceStats {
@@ -198,6 +201,7 @@ impl SourceStats {
             bookmark_field: None,
             authenticated: false,
             oauth2: false,
+            graphql: false,
         }
     }
 
@@ -272,6 +276,7 @@ impl Stats {
                     bookmark_field: s.incremental.as_ref().map(|i| i.field.to_string()),
                     authenticated: s.auth.is_some(),
                     oauth2: matches!(s.auth, Some(crate::config::Auth::OAuth2(_))),
+                    graphql: s.graphql,
                     ..SourceStats::new(&s.name, &s.record)
                 })
                 .collect(),

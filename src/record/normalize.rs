@@ -15,6 +15,7 @@
 //! [`Record`] borrows its strings from the item and the config.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::json::node::{write_escaped, write_str, Node};
 use crate::record::coerce::{self, Bad, Coerced, Coercion, FieldType};
@@ -24,7 +25,8 @@ use crate::record::schema::{Lookup, ProductField, RecordSchema, Rest, ValueType}
 
 /// One clean record, a line of `records.jsonl`: `key`, `source`, `id`,
 /// then the schema's fields in order (null when they have no value), then
-/// with `rest: "keep"` the item's other top-level fields.
+/// with `rest: "keep"` the item's other top-level fields (each key once,
+/// where it first appears, with its last value).
 ///
 /// It borrows from the item, the config and the schema; `key` is written
 /// as `source:id` without being built.
@@ -78,15 +80,45 @@ impl Record<'_> {
                 None => out.extend_from_slice(b"null"),
             }
         }
-        for (name, value) in self.rest.into_iter().flatten() {
-            if !self.schema.is_own_field(name) {
-                out.push(b',');
-                write_str(out, name);
-                out.push(b':');
-                value.write_json(out);
-            }
+        if let Some(members) = self.rest {
+            for_each_key_once(members, |name, value| {
+                if !self.schema.is_own_field(name) {
+                    out.push(b',');
+                    write_str(out, name);
+                    out.push(b':');
+                    value.write_json(out);
+                }
+            });
         }
         out.push(b'}');
+    }
+}
+
+/// Calls `f` with each key of `members` once, where it first appears,
+/// with its last value: a key given twice is read as serde_json (or
+/// Python's `json`) reads it, and as the declared fields and the product
+/// schema read it. Small objects are scanned; large ones indexed once.
+fn for_each_key_once<'m>(members: &'m Members<'m>, mut f: impl FnMut(&'m str, &'m Node<'m>)) {
+    if members.len() <= SCAN_LIMIT {
+        for (i, (key, value)) in members.iter().enumerate() {
+            if members[..i].iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let later = members[i + 1..].iter().rev().find(|(k, _)| k == key);
+            f(key, later.map_or(value, |(_, v)| v));
+        }
+        return;
+    }
+    // Later members overwrite earlier ones: each key's last index.
+    let mut last: HashMap<&str, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.as_ref(), i))
+        .collect();
+    for (key, _) in members {
+        if let Some(i) = last.remove(key.as_ref()) {
+            f(key, &members[i].1);
+        }
     }
 }
 
@@ -455,6 +487,32 @@ mod tests {
             record.write_json(&mut line);
             let line = String::from_utf8(line).unwrap();
             assert!(line.contains(r#""price":3"#), "{line}");
+        }
+    }
+
+    /// `rest: "keep"` writes each key of the item once: where it first
+    /// appears, with its last value (as serde_json, or Python's `json`,
+    /// read the item), in small objects and in large ones alike.
+    #[test]
+    fn rest_keep_writes_a_repeated_key_once_with_its_last_value() {
+        let doc = json!({"sources": [{"name": "s", "url": "http://h/",
+            "record": {"id": "id", "fields": {"t": "t"}, "rest": "keep"}}]});
+        let config = crate::config::Config::parse("t", &doc.to_string()).unwrap();
+        let schema = &config.sources[0].record;
+        let many: String = (0..SCAN_LIMIT).map(|i| format!(",\"k{i}\":{i}")).collect();
+        for extra in ["", many.as_str()] {
+            let text = format!(
+                r#"{{"id":1,"x":1,"t":"a","y":0,"x":2,"t":"b","id":7{extra},"x":3,"z":[1,1]}}"#
+            );
+            let node = Node::parse(&text).unwrap();
+            let record = normalize("s", &node, schema).unwrap();
+            let mut line = Vec::new();
+            record.write_json(&mut line);
+            let line = String::from_utf8(line).unwrap();
+            let want = format!(
+                r#"{{"key":"s:7","source":"s","id":"7","t":"b","x":3,"y":0{extra},"z":[1,1]}}"#
+            );
+            assert_eq!(line, want, "{text}");
         }
     }
 

@@ -118,14 +118,14 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     m.insert("responses".into(), Value::Object(responses));
     // `auth` is said for sources that authenticate (or somehow failed so),
     // `rule` for sources with `on_response` rules.
-    let said = |k: ErrorKind| match k {
-        ErrorKind::Auth => s.authenticated,
-        ErrorKind::Rule => f.rules.is_some(),
-        _ => true,
-    };
     let errors: Map<String, Value> = ErrorKind::ALL
         .iter()
-        .filter(|&&k| said(k) || f.error(k) > 0)
+        .filter(|&&k| match k {
+            ErrorKind::Auth => s.authenticated || f.error(k) > 0,
+            ErrorKind::Graphql => s.graphql || f.error(k) > 0,
+            ErrorKind::Rule => f.rules.is_some() || f.error(k) > 0,
+            _ => true,
+        })
         .map(|&k| (k.as_str().to_string(), json!(f.error(k))))
         .collect();
     m.insert("errors".into(), Value::Object(errors));
@@ -286,7 +286,7 @@ pub fn end_table(stats: &Stats, status: &str, files: &OutputPaths<'_>) -> String
     let undelivered = t.counts.undelivered;
     match (files.records, files.stdout) {
         (_, true) if undelivered > 0 => s.push_str(&format!(
-            "records: stdout ({undelivered} of {} not delivered: the reader went away)\n",
+            "records: stdout ({undelivered} of {} not delivered: the reader went away or fell behind)\n",
             t.counts.records
         )),
         (_, true) => s.push_str("records: stdout\n"),

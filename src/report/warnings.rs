@@ -26,6 +26,16 @@ use crate::process::stats::SourceStats;
 pub fn of_source(s: &SourceStats) -> Vec<String> {
     let c = &s.counts;
     let mut out = pagination(s);
+    if s.fetch.auth.rotated {
+        out.push(
+            "the token endpoint rotated the refresh token: the new one was used for this run and is written nowhere, so the configured refresh token may no longer be valid; get a new one before the next run".to_string(),
+        );
+    }
+    if let (n @ 1.., Some(first)) = &s.fetch.graphql_errors {
+        out.push(format!(
+            "{n} GraphQL errors came beside the data (the first: {first}): the pages were kept, but their records may lack what the errors are about"
+        ));
+    }
     let (items, invalid) = (c.items, c.invalid_total());
     if items > 0 && c.records == 0 {
         let fix = if s.declared {

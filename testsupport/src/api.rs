@@ -1,26 +1,31 @@
-//! The HTTP side of the mocks: routing a request target to `(source, page)`
-//! and rendering the answer, served by tiny_http.
+//! The HTTP side of the mocks: routing a request to `(source, page)` and
+//! rendering the answer, served by tiny_http.
 //!
-//! [`Mounted::respond`] is a pure function of the target and the attempt
-//! number, so every answer (normal pages, HTTP-level faults, 204 ends,
-//! 404s for unknown paths) is testable without sockets. [`serve`] is the
-//! tiny_http loop: it only ever sees requests the raw front forwards, one
-//! per backend connection, with the attempt number in `X-Mock-Attempt`
-//! (the front counts attempts, because it also sees the requests that
-//! never reach tiny_http).
+//! [`Mounted::respond_to`] is a pure function of the request (method,
+//! target, body) and the attempt number — and of the wall clock only for
+//! the epoch reset a GraphQL rate limit announces — so every answer
+//! (normal pages, HTTP-level faults, 204 ends, 404s for unknown paths) is
+//! testable without sockets. [`serve`] is the tiny_http loop: it only ever
+//! sees requests the raw front forwards, one per backend connection, with
+//! the attempt number in `X-Mock-Attempt` (the front counts attempts,
+//! because it also sees the requests that never reach tiny_http). The
+//! token endpoint is the front's (`oauth.rs`): it has state.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
 use crate::changes::{parse_rfc3339, percent_decode, Changes, Issues};
 use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
+use crate::graphql;
+use crate::oauth::OAuth2;
+use crate::quota;
 use crate::scenario::{MockSource, Scenario, Style};
 
 /// Request header carrying the front's attempt number to the backend.
@@ -73,11 +78,59 @@ struct View {
     carry: String,
 }
 
-/// Where a request target leads.
+/// One HTTP request as the mocks read it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub method: &'a str,
+    /// Path and query.
+    pub target: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// A GET of `target` without headers.
+    #[cfg(test)]
+    pub fn get(target: &'a str) -> Request<'a> {
+        Request {
+            method: "GET",
+            target,
+            headers: &[],
+            body: b"",
+        }
+    }
+
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Query parameter `name`, percent-decoded.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let (_, query) = self.target.split_once('?')?;
+        query_param(query, name).map(percent_decode)
+    }
+}
+
+/// What a request is addressed to; also the key of attempt counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Endpoint {
+    /// The source at this index of the scenario.
+    Source(usize),
+    /// The OAuth2 token endpoint (`oauth.rs`).
+    Token,
+    /// No path the server serves.
+    Unknown,
+}
+
+/// Where a request leads.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Routed {
-    /// Index of the source whose path prefix matched.
-    pub source: Option<usize>,
+    /// What it is addressed to.
+    pub endpoint: Endpoint,
     /// 1-based page; 0 when the target is not a valid page request.
     pub page: usize,
     /// Status and message when the target is unknown or malformed.
@@ -93,7 +146,7 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    fn json(status: u16, body: String) -> Answer {
+    pub(crate) fn json(status: u16, body: String) -> Answer {
         Answer {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
@@ -106,6 +159,92 @@ impl Answer {
             status,
             json!({"error": message, "status": status}).to_string(),
         )
+    }
+
+    /// The first header called `name` (case-insensitive).
+    #[cfg(test)]
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Routed {
+    /// The source index, for a request to a source.
+    pub fn source(&self) -> Option<usize> {
+        match self.endpoint {
+            Endpoint::Source(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// The answer `kind` makes of a request whose normal answer `normal`
+/// renders (only called when the fault needs it). Connection-level
+/// faults are the front's business: here they answer normally.
+pub(crate) fn with_fault(
+    kind: Option<&FaultKind>,
+    now: SystemTime,
+    normal: impl FnOnce() -> Answer,
+) -> Answer {
+    match kind {
+        Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
+        Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
+        Some(FaultKind::RetryAfter(code, value)) => {
+            let mut a = Answer::json(*code, fault::error_body(*code));
+            a.headers.push(("Retry-After".into(), value.clone()));
+            a
+        }
+        Some(FaultKind::WithHeaders(code, headers)) => {
+            let mut a = match code {
+                200..=299 => normal(),
+                _ => Answer::json(*code, fault::error_body(*code)),
+            };
+            a.headers.extend(headers.iter().cloned());
+            a
+        }
+        Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
+        Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
+        Some(FaultKind::Oversized(n)) => {
+            let mut a = normal();
+            if a.body.len() < *n {
+                a.body.resize(*n, b' ');
+            }
+            a
+        }
+        Some(FaultKind::InvalidToken) => {
+            let body = json!({"error": "invalid_token", "error_description": "the access token was revoked"});
+            let mut a = Answer::json(401, body.to_string());
+            let challenge = "Bearer error=\"invalid_token\", error_description=\"the access token was revoked\"";
+            a.headers
+                .push(("WWW-Authenticate".into(), challenge.into()));
+            a
+        }
+        Some(FaultKind::GraphqlErrors(message)) => graphql::errors(json!({ "message": message })),
+        Some(FaultKind::GraphqlPartial(message)) => {
+            let mut a = normal();
+            a.body = graphql::with_errors(&a.body, message);
+            a
+        }
+        Some(FaultKind::GraphqlRateLimited(reset)) => {
+            let mut a = graphql::errors(
+                json!({"type": "RATE_LIMITED", "message": "API rate limit exceeded"}),
+            );
+            let at = quota::epoch_reset(now, *reset, reset.subsec_nanos() == 0);
+            for (k, v) in [
+                ("x-ratelimit-limit", "5000".to_string()),
+                ("x-ratelimit-remaining", "0".to_string()),
+                ("x-ratelimit-reset", at),
+                ("x-ratelimit-used", "5000".to_string()),
+                ("x-ratelimit-resource", "graphql".to_string()),
+            ] {
+                a.headers.push((k.to_string(), v));
+            }
+            a
+        }
+        _ => normal(),
     }
 }
 
@@ -156,6 +295,13 @@ impl Mounted {
                 Some(Arc::new(Issues::from_pages(&d.pages)))
             })
             .collect();
+        for src in &scenario.sources {
+            assert!(
+                src.auth != Some(crate::Auth::OAuth2) || scenario.oauth2.is_some(),
+                "{}: a source that requires OAuth2 tokens needs Scenario::oauth2",
+                src.name
+            );
+        }
         let last_ids = scenario
             .sources
             .iter()
@@ -251,12 +397,26 @@ impl Mounted {
         format!("c{page}x{:08x}", tag as u32)
     }
 
-    /// Maps a request target (path + query) to a source and page.
+    /// Maps a GET of a request target (path + query) to a source and page.
+    #[cfg(test)]
     pub fn route(&self, target: &str) -> Routed {
+        self.route_request(&Request::get(target))
+    }
+
+    /// Maps a request to an endpoint and page.
+    pub fn route_request(&self, req: &Request) -> Routed {
+        let target = req.target;
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if path == OAuth2::PATH && self.scenario.oauth2.is_some() {
+            return Routed {
+                endpoint: Endpoint::Token,
+                page: 0,
+                problem: None,
+            };
+        }
         let Some(idx) = self.scenario.sources.iter().position(|s| s.path() == path) else {
             return Routed {
-                source: None,
+                endpoint: Endpoint::Unknown,
                 page: 0,
                 problem: Some((404, format!("no mock source at {path}"))),
             };
@@ -266,23 +426,30 @@ impl Mounted {
             Ok(view) => view,
             Err(msg) => {
                 return Routed {
-                    source: Some(idx),
+                    endpoint: Endpoint::Source(idx),
                     page: 0,
                     problem: Some((422, msg)),
                 }
             }
         };
         let page = match src.style {
-            Style::Page | Style::NextUrl | Style::LinkHeader | Style::PageCount => {
-                match query_param(query, "page") {
-                    None => Ok(1),
-                    Some(v) => v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|&p| p >= 1)
-                        .ok_or("bad page"),
-                }
-            }
+            Style::Graphql => self
+                .graphql_page(idx, req)
+                .map(|(page, _)| page)
+                .map_err(|_| "not a GraphQL query this server answers"),
+            Style::Page
+            | Style::NextUrl
+            | Style::LinkHeader
+            | Style::PageCount
+            | Style::XPagination
+            | Style::XTotalCount => match query_param(query, "page") {
+                None => Ok(1),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&p| p >= 1)
+                    .ok_or("bad page"),
+            },
             Style::Offset => {
                 let ipp = src.items_per_page.max(1);
                 match query_param(query, "offset").map(str::parse::<usize>) {
@@ -324,16 +491,45 @@ impl Mounted {
         };
         match page {
             Ok(page) => Routed {
-                source: Some(idx),
+                endpoint: Endpoint::Source(idx),
                 page,
                 problem: None,
             },
             Err(msg) => Routed {
-                source: Some(idx),
+                endpoint: Endpoint::Source(idx),
                 page: 0,
                 problem: Some((400, msg.to_string())),
             },
         }
+    }
+
+    /// The page a GraphQL request asks for (1 without `after`; the page
+    /// after the one whose `endCursor` it sends), and its query; `Err`
+    /// with the answer to a request that is not a query, or to an `after`
+    /// that is not a page's `endCursor`.
+    fn graphql_page(&self, idx: usize, req: &Request) -> Result<(usize, graphql::Query), Answer> {
+        let src = &self.scenario.sources[idx];
+        let query = graphql::parse(req).map_err(graphql::bad_request)?;
+        let Some(after) = &query.after else {
+            return Ok((1, query));
+        };
+        let page = after
+            .as_str()
+            .and_then(|c| graphql::decode_cursor(self.scenario.seed, &src.name, c))
+            .filter(|&(p, i)| (1..=src.pages).contains(&p) && i + 1 == src.items_per_page)
+            .map(|(p, _)| Self::next_page(src, src.pages, p).unwrap_or(p + 1));
+        match page {
+            Some(page) => Ok((page, query)),
+            None => Err(graphql::invalid_cursor(after)),
+        }
+    }
+
+    /// The `endCursor` of `page` of source `idx`: the `after` that asks
+    /// for the page that follows it.
+    pub fn end_cursor(&self, idx: usize, page: usize) -> String {
+        let src = &self.scenario.sources[idx];
+        let last = src.items_per_page.saturating_sub(1);
+        graphql::cursor(self.scenario.seed, &src.name, page, last)
     }
 
     /// The page that follows `page` of `pages`, for pointer styles: an
@@ -431,18 +627,30 @@ impl Mounted {
         }
     }
 
-    /// The answer to `target` at this attempt of its `(source, page)`.
+    /// The answer to a GET of `target` at this attempt of its page.
+    #[cfg(test)]
+    pub fn respond(&self, target: &str, attempt: u32) -> Answer {
+        self.respond_to(&Request::get(target), attempt, SystemTime::now())
+    }
+
+    /// The answer to `req` at this attempt of its `(source, page)`, at
+    /// wall-clock `now` (for a GraphQL rate limit's epoch reset).
     /// Connection-level faults are the front's business; here they answer
     /// normally (the front delays, truncates or drops that answer).
-    pub fn respond(&self, target: &str, attempt: u32) -> Answer {
-        let routed = self.route(target);
-        let (Some(idx), None) = (routed.source, &routed.problem) else {
+    pub fn respond_to(&self, req: &Request, attempt: u32, now: SystemTime) -> Answer {
+        let routed = self.route_request(req);
+        if let Some(idx) = routed.source() {
+            if self.scenario.sources[idx].style == Style::Graphql {
+                return self.respond_graphql(idx, req, attempt, now);
+            }
+        }
+        let (Some(idx), None) = (routed.source(), &routed.problem) else {
             let (status, msg) = routed.problem.unwrap_or((404, "not found".into()));
             return Answer::error(status, &msg);
         };
         let src = &self.scenario.sources[idx];
         let page = routed.page;
-        let query = target.split_once('?').map_or("", |(_, q)| q);
+        let query = req.target.split_once('?').map_or("", |(_, q)| q);
         let Ok(view) = self.view(idx, query) else {
             return Answer::error(422, "Validation Failed");
         };
@@ -453,39 +661,77 @@ impl Mounted {
         } else {
             Vec::new()
         };
-        let mut answer = match src.fault_for(page, attempt) {
-            Some(FaultKind::Status(code)) => Answer::json(*code, fault::error_body(*code)),
-            Some(FaultKind::StatusWithBody(code, body)) => Answer::json(*code, body.clone()),
-            Some(FaultKind::RetryAfter(code, value)) => {
-                let mut a = Answer::json(*code, fault::error_body(*code));
-                a.headers.push(("Retry-After".into(), value.clone()));
-                a
-            }
-            Some(FaultKind::WithHeaders(code, headers)) => {
-                let mut a = match code {
-                    200..=299 => self.normal(idx, served, &view),
-                    _ => Answer::json(*code, fault::error_body(*code)),
-                };
-                a.headers.extend(headers.iter().cloned());
-                a
-            }
-            Some(FaultKind::MalformedJson) => Answer::json(200, fault::MALFORMED_BODY.into()),
-            Some(FaultKind::NoItems) => Answer::json(200, fault::NO_ITEMS_BODY.into()),
-            Some(FaultKind::Oversized(n)) => {
-                let mut a = self.normal(idx, served, &view);
-                if a.body.len() < *n {
-                    a.body.resize(*n, b' ');
-                }
-                a
-            }
-            _ => self.normal(idx, served, &view),
-        };
+        let mut answer = with_fault(src.fault_for(page, attempt), now, || {
+            self.normal(idx, served, &view)
+        });
         answer.headers.extend(links);
         answer
     }
 
+    /// [`Mounted::respond_to`] for a [`Style::Graphql`] source.
+    fn respond_graphql(&self, idx: usize, req: &Request, attempt: u32, now: SystemTime) -> Answer {
+        let (page, query) = match self.graphql_page(idx, req) {
+            Ok(asked) => asked,
+            Err(answer) => return answer,
+        };
+        let src = &self.scenario.sources[idx];
+        let served = if src.ignores_position { 1 } else { page };
+        let Ok(view) = self.view(idx, "") else {
+            return Answer::error(422, "Validation Failed");
+        };
+        with_fault(src.fault_for(page, attempt), now, || {
+            if let Some(answer) = Self::past_end(src, served, &view) {
+                return answer;
+            }
+            let beyond = served > view.pages && !src.endless;
+            let items = if beyond {
+                Cow::Borrowed("[]")
+            } else {
+                self.items(idx, served, &view)
+            };
+            let cursor = |i: usize| graphql::cursor(self.scenario.seed, &src.name, served, i);
+            let page = graphql::Page {
+                items: &items,
+                cursor: &cursor,
+                has_next: !beyond && Self::next_page(src, view.pages, served).is_some(),
+                total: view.total,
+            };
+            Answer::json(200, graphql::body(&src.connection, &query.text, &page))
+        })
+    }
+
+    /// The answer a source with [`MockSource::past_end`] gives a page
+    /// past its last; `None` for any other page or source.
+    fn past_end(src: &MockSource, page: usize, view: &View) -> Option<Answer> {
+        let (status, body) = src.past_end.as_ref()?;
+        (page > view.pages && !src.endless).then(|| Answer::json(*status, body.clone()))
+    }
+
+    /// flask-smorest's `X-Pagination` for `page` of `total` items.
+    fn x_pagination(src: &MockSource, total: u64, page: usize, beyond: bool) -> String {
+        let last = total.div_ceil(src.items_per_page.max(1) as u64);
+        if total == 0 {
+            return json!({"total": 0, "total_pages": 0}).to_string();
+        }
+        let mut meta =
+            json!({"total": total, "total_pages": last, "first_page": 1, "last_page": last});
+        if !beyond {
+            meta["page"] = json!(page);
+            if page > 1 {
+                meta["previous_page"] = json!(page - 1);
+            }
+            if (page as u64) < last {
+                meta["next_page"] = json!(page + 1);
+            }
+        }
+        meta.to_string()
+    }
+
     fn normal(&self, idx: usize, page: usize, view: &View) -> Answer {
         let src = &self.scenario.sources[idx];
+        if let Some(answer) = Self::past_end(src, page, view) {
+            return answer;
+        }
         let beyond = page > view.pages && !src.endless;
         let items = if beyond {
             Cow::Borrowed("[]")
@@ -562,7 +808,19 @@ impl Mounted {
                 return Answer::json(404, error.to_string());
             }
             Style::JsonApi => self.jsonapi_body(src, view, page, &items),
-            Style::LinkHeader | Style::None => items.into_owned(),
+            Style::XPagination | Style::XTotalCount => {
+                let (name, value) = match src.style {
+                    Style::XPagination => {
+                        ("X-Pagination", Self::x_pagination(src, total, page, beyond))
+                    }
+                    _ => ("X-Total-Count", total.to_string()),
+                };
+                let mut answer = Answer::json(200, items.into_owned());
+                answer.headers.push((name.to_string(), value));
+                return answer;
+            }
+            // Answered by `respond_graphql`, never here.
+            Style::LinkHeader | Style::None | Style::Graphql => items.into_owned(),
         };
         Answer::json(200, body)
     }
@@ -587,19 +845,40 @@ fn to_response(answer: Answer) -> tiny_http::Response<Cursor<Vec<u8>>> {
     .with_chunked_threshold(usize::MAX)
 }
 
+/// Reads a tiny_http request as a [`Request`] and answers it.
+fn respond(mounted: &Mounted, request: &mut tiny_http::Request, attempt: u32) -> Answer {
+    let mut body = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(request.as_reader(), &mut body) {
+        log::debug!("mock backend: reading a request body failed: {e}");
+    }
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.to_string(), h.value.to_string()))
+        .collect();
+    let method = request.method().to_string();
+    let req = Request {
+        method: &method,
+        target: request.url(),
+        headers: &headers,
+        body: &body,
+    };
+    mounted.respond_to(&req, attempt, SystemTime::now())
+}
+
 /// The backend loop: answers forwarded requests until `stop` is set.
 /// Polls with a short `recv_timeout` so it notices `stop` promptly.
 pub(crate) fn serve(server: &tiny_http::Server, mounted: &Mounted, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(20)) {
-            Ok(Some(request)) => {
+            Ok(Some(mut request)) => {
                 let attempt = request
                     .headers()
                     .iter()
                     .find(|h| h.field.equiv(ATTEMPT_HEADER))
                     .and_then(|h| h.value.as_str().parse().ok())
                     .unwrap_or(1);
-                let answer = mounted.respond(request.url(), attempt);
+                let answer = respond(mounted, &mut request, attempt);
                 if let Err(e) = request.respond(to_response(answer)) {
                     log::debug!("mock backend: writing response failed: {e}");
                 }

@@ -12,11 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::{ItemTruth, MockServer, MockSource, Scenario, Style};
 
-/// One keep-alive connection; returns (status, Link headers, body).
+/// One keep-alive connection; returns (status, headers, body).
 struct Conn(TcpStream);
 
 impl Conn {
-    fn get(&mut self, target: &str) -> (u16, Vec<String>, Value) {
+    fn get(&mut self, target: &str) -> (u16, Vec<(String, String)>, Value) {
         // One write: a head split over several segments waits on Nagle.
         let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
         self.0.write_all(request.as_bytes()).unwrap();
@@ -29,14 +29,13 @@ impl Conn {
         let head = String::from_utf8(head).unwrap();
         let status = head[9..12].parse().unwrap();
         let mut len = 0;
-        let mut links = Vec::new();
+        let mut headers = Vec::new();
         for line in head.lines().skip(1) {
             if let Some((k, v)) = line.split_once(": ") {
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.parse().unwrap(),
-                    "link" => links.push(v.to_string()),
-                    _ => {}
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.parse().unwrap();
                 }
+                headers.push((k.to_string(), v.to_string()));
             }
         }
         let mut body = vec![0u8; len];
@@ -46,8 +45,32 @@ impl Conn {
         } else {
             serde_json::from_slice(&body).unwrap()
         };
-        (status, links, body)
+        (status, headers, body)
     }
+}
+
+/// SPEC §11's envelope paths: a dot path in the body, or `header:NAME`
+/// (`header:NAME.dot.path` inside a header that holds JSON).
+fn envelope(body: &Value, headers: &[(String, String)], path: &str) -> Option<Value> {
+    let (root, path) = match path.strip_prefix("header:") {
+        Some(rest) => {
+            let (name, path) = rest.split_once('.').unwrap_or((rest, ""));
+            let (_, value) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+            let json = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value.as_str()));
+            (json, path)
+        }
+        None => (body.clone(), path),
+    };
+    if path.is_empty() {
+        return Some(root);
+    }
+    root.pointer(&format!("/{}", path.replace('.', "/")))
+        .cloned()
+}
+
+/// A number that may come as text (a header's value).
+fn number(v: Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
 /// The `rel="next"` target of some Link header values.
@@ -98,10 +121,8 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
     conn.0
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let at = |body: &Value, key: &str| -> Option<Value> {
-        let path = p.get(key)?.as_str()?;
-        body.pointer(&format!("/{}", path.replace('.', "/")))
-            .cloned()
+    let at = |body: &Value, headers: &[(String, String)], key: &str| -> Option<Value> {
+        envelope(body, headers, p.get(key)?.as_str()?)
     };
     let mut pages = Vec::new();
     let mut target = start.clone();
@@ -115,7 +136,12 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
         } else if style == "offset" {
             target = format!("{start}?offset={n}&limit={}", p["limit"]);
         }
-        let (status, links, body) = conn.get(&target);
+        let (status, headers, body) = conn.get(&target);
+        let links: Vec<String> = headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("link"))
+            .map(|(_, v)| v.clone())
+            .collect();
         if status == 204 {
             return pages;
         }
@@ -125,12 +151,15 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
         n += if style == "offset" { items.len() } else { 1 };
         let last_id = items.last().map(|item| item["id"].clone());
         pages.push(items);
-        let no_more = at(&body, "has_more_path") == Some(Value::Bool(false));
-        let counted = at(&body, "total_items_path")
-            .and_then(|t| t.as_u64())
-            .is_some_and(|t| pages.len() as u64 >= t.div_ceil(pages[0].len() as u64));
-        let past_total = at(&body, "total_path")
-            .and_then(|t| t.as_u64())
+        let no_more = at(&body, &headers, "has_more_path") == Some(Value::Bool(false));
+        let counted = at(&body, &headers, "total_items_path")
+            .and_then(number)
+            .is_some_and(|t| pages.len() as u64 >= t.div_ceil(pages[0].len() as u64))
+            || at(&body, &headers, "total_pages_path")
+                .and_then(number)
+                .is_some_and(|t| pages.len() as u64 >= t);
+        let past_total = at(&body, &headers, "total_path")
+            .and_then(number)
             .is_some_and(|t| n as u64 >= t);
         let next = match style {
             "page" if empty => return pages[..pages.len() - 1].to_vec(),
@@ -145,9 +174,8 @@ fn crawl(server: &MockServer, cfg: &Value) -> Vec<Vec<Value>> {
             "cursor" => body["meta"]["next_cursor"]
                 .as_str()
                 .map(|c| format!("{start}?cursor={c}")),
-            "next_url" => {
-                at(&body, "next_path").and_then(|u| u.as_str().map(|u| resolve(&base, &target, u)))
-            }
+            "next_url" => at(&body, &headers, "next_path")
+                .and_then(|u| u.as_str().map(|u| resolve(&base, &target, u))),
             "link_header" => link_next(&links).map(|u| resolve(&base, &target, &u)),
             _ => None,
         };
@@ -326,9 +354,11 @@ fn api_shapes_paginate_to_their_end_and_match_truth() {
     }
 }
 
-/// The styles of real APIs (DRF's counted pages, Stripe's lists) and
-/// `has_more` on the three styles that read it: each reaches its end by
-/// the key its config names, never asking for a page past the last.
+/// The styles of real APIs (DRF's counted pages, Stripe's lists,
+/// flask-smorest's `X-Pagination`, `X-Total-Count`) and `has_more` on the
+/// three styles that read it: each reaches its end by the key its config
+/// names (in the body or in a header), never asking for a page past the
+/// last.
 #[test]
 fn counted_and_has_more_styles_end_by_their_keys() {
     let mut scenario = Scenario::new(3);
@@ -341,7 +371,9 @@ fn counted_and_has_more_styles_end_by_their_keys() {
     }
     let scenario = scenario
         .with(MockSource::new("drf", Style::PageCount, 4, 5))
-        .with(MockSource::new("stripe", Style::StartingAfter, 4, 5));
+        .with(MockSource::new("stripe", Style::StartingAfter, 4, 5))
+        .with(MockSource::new("smorest", Style::XPagination, 4, 5))
+        .with(MockSource::new("counted", Style::XTotalCount, 4, 5));
     let server = MockServer::start(scenario).unwrap();
     let truth = server.truth();
     for cfg in server.config_json()["sources"].as_array().unwrap() {
@@ -353,7 +385,7 @@ fn counted_and_has_more_styles_end_by_their_keys() {
         }
     }
     let requests = server.requests();
-    assert_eq!(requests.len(), 5 * 4, "{requests:#?}");
+    assert_eq!(requests.len(), 7 * 4, "{requests:#?}");
     assert!(requests.iter().all(|r| (1..=4).contains(&r.page)));
 }
 

@@ -5,7 +5,8 @@
 //! in two layers: *connection* faults (delay, hang, close, truncate, reset)
 //! need the raw socket and are carried out by the raw front (`raw.rs`);
 //! *HTTP* faults (error statuses, malformed/oversized/itemless bodies) are
-//! ordinary responses rendered by the tiny_http backend (`api.rs`).
+//! ordinary responses rendered by the tiny_http backend (`api.rs`), or by
+//! the front for the token endpoint (`oauth.rs`), through one function.
 
 use std::time::Duration;
 
@@ -70,6 +71,25 @@ pub enum FaultKind {
     Oversized(usize),
     /// `200` with valid JSON that holds no item array (`{"message":"ok"}`).
     NoItems,
+    /// `401` with `WWW-Authenticate: Bearer error="invalid_token"`, as an
+    /// API answers a token it revoked: whatever the request carried, so a
+    /// test can force one refresh of an OAuth2 token at a chosen request.
+    InvalidToken,
+    /// `200` with `{"errors":[{"message":M}]}` and no `data`: a GraphQL
+    /// query the server rejected (a field that does not exist).
+    GraphqlErrors(String),
+    /// The normal answer with `"errors":[{"message":M}]` added after its
+    /// other keys: GraphQL's partial answer, items and errors together. A
+    /// body that is not a JSON object (a bare array) is sent unchanged.
+    GraphqlPartial(String),
+    /// GitHub's GraphQL rate limit: `200` with `{"errors":[{"type":
+    /// "RATE_LIMITED","message":"API rate limit exceeded"}]}` and
+    /// `x-ratelimit-remaining: 0`, `x-ratelimit-reset` (epoch seconds, this
+    /// long after the answer: whole seconds rounded up for a whole-second
+    /// duration, with the milliseconds as a fraction otherwise),
+    /// `x-ratelimit-limit`, `-used` and `-resource: graphql`. The reset
+    /// is only announced: the next attempt is answered whenever it comes.
+    GraphqlRateLimited(Duration),
     /// Pagination that never ends. Not a per-answer fault: passing it to
     /// `MockSource::fault` marks the whole source endless (page and attempt
     /// are ignored); see `MockSource::endless`.
@@ -77,6 +97,14 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// `200` with `{"status":"error","message":M}`: an API that says in
+    /// the body of a success that it failed (a test's `on_response` rule
+    /// decides what that means; SPEC §4 alone counts it a good page).
+    pub fn ok_with_error(message: &str) -> FaultKind {
+        let body = serde_json::json!({"status": "error", "message": message});
+        FaultKind::StatusWithBody(200, body.to_string())
+    }
+
     /// Whether the raw front must carry this fault out itself (it needs the
     /// socket or a wait); otherwise tiny_http renders it as a response.
     pub(crate) fn is_connection_level(&self) -> bool {
@@ -95,7 +123,10 @@ impl FaultKind {
     /// `Oversized` size. `None` = the attempt succeeds.
     pub fn failure(&self) -> Option<Failure> {
         match self {
-            FaultKind::Delay(_) | FaultKind::Oversized(_) | FaultKind::Endless => None,
+            FaultKind::Delay(_)
+            | FaultKind::Oversized(_)
+            | FaultKind::GraphqlPartial(_)
+            | FaultKind::Endless => None,
             FaultKind::Status(code)
             | FaultKind::StatusWithBody(code, _)
             | FaultKind::RetryAfter(code, _)
@@ -107,7 +138,13 @@ impl FaultKind {
             FaultKind::Hang | FaultKind::Close | FaultKind::Truncate | FaultKind::Reset => {
                 Some(Failure::Retryable)
             }
-            FaultKind::MalformedJson | FaultKind::NoItems => Some(Failure::GiveUp),
+            FaultKind::GraphqlRateLimited(_) => Some(Failure::Retryable),
+            // A 401 is final without a token to refresh; one forced
+            // refresh of an OAuth2 token is not modelled here.
+            FaultKind::MalformedJson
+            | FaultKind::NoItems
+            | FaultKind::InvalidToken
+            | FaultKind::GraphqlErrors(_) => Some(Failure::GiveUp),
         }
     }
 }
@@ -188,6 +225,17 @@ mod tests {
         assert_eq!(FaultKind::Close.failure(), Some(Failure::Retryable));
         assert_eq!(FaultKind::MalformedJson.failure(), Some(Failure::GiveUp));
         assert_eq!(FaultKind::Delay(Duration::from_millis(1)).failure(), None);
+        assert_eq!(FaultKind::ok_with_error("busy").failure(), None);
+        let d = Duration::from_secs(1);
+        assert_eq!(
+            FaultKind::GraphqlRateLimited(d).failure(),
+            Some(Failure::Retryable)
+        );
+        assert_eq!(
+            FaultKind::GraphqlErrors("x".into()).failure(),
+            Some(Failure::GiveUp)
+        );
+        assert_eq!(FaultKind::GraphqlPartial("x".into()).failure(), None);
     }
 
     #[test]

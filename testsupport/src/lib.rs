@@ -36,14 +36,82 @@
 //! | [`Style::PageCount`] (DRF) | `/NAME/orders?page=N` | `{"count":T,"next":URL,"previous":URL,"results":[..]}` | `404 {"detail":"Invalid page."}` past the last page |
 //! | [`Style::StartingAfter`] (Stripe) | `/NAME/charges[?starting_after=ID]` | `{"object":"list","data":[..],"has_more":B,"url":".."}` | `has_more: false`; after the last id an empty list |
 //! | [`Style::JsonApi`] (JSON:API) | `/NAME/articles?page%5Bnumber%5D=N` | `{"data":[..],"links":{"first":URL,"last":URL,"next":URL,"prev":URL},"meta":{"pagination":{..}}}` | `links.next: null`; `404` past the last page |
+//! | [`Style::XPagination`] (flask-smorest) | `/NAME/rows?page=N` | bare array + `X-Pagination: {"total":T,"total_pages":P,"first_page":1,"last_page":P,"page":N,..,"next_page":N+1}` | no `next_page`; past the last page `[]` |
+//! | [`Style::XTotalCount`] | `/NAME/entries?page=N` | bare array + `X-Total-Count: T` | past the last page `[]` |
+//! | [`Style::Graphql`] (GitHub) | `POST /NAME/graphql` `{"query":..,"variables":{"first":N,"after":C}}` | `{"data":{"repository":{"issues":{"nodes":[..],"edges":[{"node":..,"cursor":..}],"pageInfo":{"hasNextPage":B,"endCursor":C}}}}}` | `hasNextPage: false` |
 //!
-//! The page size is fixed by the scenario (`limit` is ignored; an offset
-//! that is not a multiple of it gets a 400). Unknown paths get a JSON 404.
+//! The page size is fixed by the scenario (`limit` and GraphQL's `first`
+//! are ignored; an offset that is not a multiple of it gets a 400).
+//! Unknown paths get a JSON 404. [`MockSource::past_end`] replaces what a
+//! page past the last gets (say `400 {"detail":"page out of range"}`, for
+//! an `on_response` rule to end on).
 //! [`MockSource::has_more`] adds a `has_more` flag to the `page`, `offset`
 //! and `cursor` bodies and lets it alone tell the end (the last cursor
 //! still points on).
 //! [`MockServer::config_json`] writes a SPEC §3 entry for each source that
-//! paginates it to its end.
+//! paginates it to its end: totals in headers as SPEC §11's
+//! `header:X-Pagination.total_pages` and `header:X-Total-Count`, a GraphQL
+//! source as the `graphql` shorthand ([`MockSource::graphql_query`]), and
+//! the `auth` a protected source needs.
+//!
+//! # GraphQL
+//!
+//! A [`Style::Graphql`] source reads only the `after` variable (the page)
+//! and the query's text (whether to write `nodes`, `edges`, `totalCount`);
+//! its connection sits at [`MockSource::connection`] (default
+//! `repository.issues`), over [`Shape::GithubIssues`] by default. `after`
+//! must be a page's `endCursor` ([`MockServer::end_cursor`]), else the
+//! answer is a 200 with `errors`; a GET or a body that is not a JSON query
+//! gets a 400. [`LoggedRequest::variable`] reads back the `after` each
+//! request sent, and its `page` is the page that `after` asked for.
+//!
+//! # Credentials and OAuth2
+//!
+//! [`MockSource::auth`] makes a source require an [`Auth`]: an OAuth2
+//! access token, a fixed bearer token, HTTP Basic, or an API key in a
+//! header or the query. A request without it gets a 401 (`WWW-Authenticate:
+//! Bearer error="invalid_token"` for an unknown or expired token) before
+//! any quota or fault, logged as an attempt of its page.
+//!
+//! [`Scenario::oauth2`] serves an [`OAuth2`] token endpoint at
+//! `POST /oauth/token` ([`MockServer::token_url`]): RFC 6749's client
+//! credentials and refresh token grants, client authentication in HTTP
+//! Basic or in the form, and its errors (`invalid_client`, `invalid_grant`,
+//! `invalid_scope`, `unsupported_grant_type`, `invalid_request`).
+//!
+//! | setting | builder | default |
+//! |---|---|---|
+//! | clients | [`OAuth2::new`], [`OAuth2::client`] | one |
+//! | access token lifetime (server's clock) | [`OAuth2::lifetime`] | 1 h |
+//! | what `expires_in` says | [`OAuth2::expires_in`]: [`ExpiresIn::Lifetime`] (`0.5` for 500 ms), `Omitted`, `Seconds(n)` | the lifetime |
+//! | `token_type` | [`OAuth2::token_type`] | `Bearer` |
+//! | scopes granted | [`OAuth2::scopes`] | any |
+//! | refresh token valid at start | [`OAuth2::refresh_token`] | none |
+//! | rotation (new refresh token, old one spent) | [`OAuth2::rotating`] | off |
+//! | faults on the n-th token request (503, 429, hang, ..) | [`OAuth2::fault`] | none |
+//!
+//! Tokens are `mock-at-N-TAG` (N-th issued, TAG from the seed): the same
+//! requests in the same order get the same tokens. Besides quotas, tokens
+//! are the one part of a mock that goes by time, and only through the
+//! lifetime a test sets; [`MockServer::expire_tokens`] expires them at
+//! once instead. [`MockServer::token_requests`] lists every token request
+//! ([`TokenRequest`]: grant, form parameters, [`ClientAuth`], status,
+//! error, tokens issued), and [`LoggedRequest::bearer`] the token each
+//! request carried.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use testsupport::{Auth, MockServer, MockSource, OAuth2, Scenario, Style};
+//! let scenario = Scenario::new(7)
+//!     .with(MockSource::new("a", Style::Page, 3, 5).auth(Auth::OAuth2))
+//!     .oauth2(OAuth2::new("cid", "secret").lifetime(Duration::from_secs(1)));
+//! let server = MockServer::start(scenario).unwrap();
+//! let config = server.config_json(); // sources[0].auth: {"type":"oauth2",..}
+//! // ... run ingest against it ...
+//! let grants = server.token_requests();
+//! assert!(grants.iter().all(|r| r.grant == "client_credentials"));
+//! # let _ = config;
+//! ```
 //!
 //! # Item shapes
 //!
@@ -99,9 +167,16 @@
 //! `Retry-After`, or with a body of the test's own), any status with
 //! headers of the test's own (`WithHeaders`), delay, hang, close,
 //! truncate, reset, malformed, oversized and itemless bodies, and endless
-//! pagination. The named
-//! scenarios ([`Scenario::NAMES`]) all serve `alpha` (page), `beta`
-//! (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
+//! pagination; and, for SPEC §11's response rules, a 200 that says it
+//! failed ([`FaultKind::ok_with_error`]: `{"status":"error","message":..}`),
+//! GraphQL's `errors` without data ([`FaultKind::GraphqlErrors`]) and
+//! beside data ([`FaultKind::GraphqlPartial`]), and GitHub's GraphQL rate
+//! limit in a 200 with `x-ratelimit-remaining: 0` and an epoch
+//! `x-ratelimit-reset` ([`FaultKind::GraphqlRateLimited`]); for OAuth2, a
+//! revoked token ([`FaultKind::InvalidToken`]: a 401 that forces one
+//! refresh at a chosen request).
+//! The named scenarios ([`Scenario::NAMES`]) all serve `alpha` (page),
+//! `beta` (offset) and `gamma` (cursor): `clean` has no faults; `demo` has faults
 //! that recover on retry under the default policies; `chaos` adds pages
 //! that are lost for good (see [`MockSource::lost_pages`]). Note that
 //! chaos's all-attempts 503 opens ingest's breaker (threshold 3), so a
@@ -111,8 +186,12 @@
 //!
 //! A raw `std::net::TcpListener` front (`raw.rs`) owns the sockets
 //! and carries out connection-level faults (close, truncate, reset, hang,
-//! delay), which tiny_http cannot; it forwards every other request to a
-//! tiny_http backend (`api.rs`) that renders all responses. See `raw.rs`.
+//! delay), which tiny_http cannot; it checks credentials (`auth.rs`) and
+//! serves the OAuth2 token endpoint (`oauth.rs`), which hold state and go
+//! by time, as quotas do; it forwards every other request to a tiny_http
+//! backend (`api.rs`, `graphql.rs`) that renders the sources' responses.
+//! See `raw.rs`. The request log ([`MockServer::requests`]) keeps each
+//! request's method, headers and (small) body.
 //!
 //! [`OneBody`] is apart from all this: a server of one fixed body (see
 //! [`products_body`]) for measuring a single huge page.
@@ -124,12 +203,20 @@
 #![deny(missing_docs)]
 
 mod api;
+mod auth;
+mod base64;
 mod changes;
 #[cfg(test)]
 mod crawl_tests;
 mod data;
 mod fault;
+mod graphql;
+#[cfg(test)]
+mod graphql_tests;
 mod items;
+mod oauth;
+#[cfg(test)]
+mod oauth_tests;
 mod one_body;
 mod quota;
 mod raw;
@@ -139,9 +226,11 @@ mod shapes;
 #[cfg(test)]
 mod wire_tests;
 
+pub use auth::{Auth, KeyIn};
 pub use changes::{parse_rfc3339, Changes};
 pub use data::{Expected, ItemTruth, SourceTruth, Truth};
 pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+pub use oauth::{ClientAuth, ExpiresIn, OAuth2, TokenRequest};
 pub use one_body::{products_body, OneBody};
 pub use quota::{Quota, QuotaFamily};
 pub use scenario::{MockSource, Scenario, Shape, Style};

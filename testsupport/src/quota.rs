@@ -101,15 +101,11 @@ impl Quota {
                 h("RateLimit-Reset", seconds(reset)),
             ],
             QuotaFamily::GitHub => {
-                let mut at = now.duration_since(UNIX_EPOCH).unwrap_or_default() + reset;
-                if self.window.subsec_nanos() == 0 {
-                    // GitHub's own form, a whole second, rounded up.
-                    at = Duration::from_secs(at.as_secs() + u64::from(at.subsec_nanos() > 0));
-                }
+                let at = epoch_reset(now, reset, self.window.subsec_nanos() == 0);
                 vec![
                     h("X-RateLimit-Limit", limit),
                     h("X-RateLimit-Remaining", remaining.to_string()),
-                    h("X-RateLimit-Reset", seconds(at)),
+                    h("X-RateLimit-Reset", at),
                     h("X-RateLimit-Used", (self.limit - remaining).to_string()),
                     h("X-RateLimit-Resource", "core".to_string()),
                 ]
@@ -128,6 +124,17 @@ impl Quota {
             _ => crate::fault::error_body(self.refusal),
         }
     }
+}
+
+/// GitHub's `X-RateLimit-Reset`: the epoch seconds `reset` after `now`,
+/// as a whole second rounded up (GitHub's own form) when `whole`, else
+/// with the milliseconds as a fraction (a scaled-down test window).
+pub(crate) fn epoch_reset(now: SystemTime, reset: Duration, whole: bool) -> String {
+    let mut at = now.duration_since(UNIX_EPOCH).unwrap_or_default() + reset;
+    if whole {
+        at = Duration::from_secs(at.as_secs() + u64::from(at.subsec_nanos() > 0));
+    }
+    seconds(at)
 }
 
 /// `d` in seconds, rounded up to the millisecond: whole seconds as an

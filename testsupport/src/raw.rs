@@ -6,9 +6,12 @@
 //! plain `std::net::TcpListener` and runs one thread per client connection
 //! that handles every request on it in turn (keep-alive works):
 //!
-//! 1. *peek* the request head (not consumed yet), route it, count the
-//!    attempt and log it; a request over its source's quota is refused
-//!    here (`quota.rs`), and every other answer gets the quota headers;
+//! 1. *peek* the request head and a small body (not consumed yet: a GraphQL
+//!    request's page is in its body, and a `Reset` must find it unread),
+//!    route it, count the attempt and log it (method, headers and body
+//!    too); a request without its source's credentials (`auth.rs`) or over
+//!    its source's quota (`quota.rs`) is refused here, and every other
+//!    answer gets the quota headers;
 //! 2. `Reset`: drop the socket with the request still unread, so the kernel
 //!    sends RST; `Close`: consume the request, then FIN without a byte;
 //!    `Hang`: wait for the server's stop, then close; `Delay`: wait, then
@@ -18,8 +21,9 @@
 //!    the whole response, and relay it with a `Content-Length` on the kept
 //!    connection; `Truncate` relays the head and half the body, then FIN.
 //!
-//! tiny_http thus renders every response; the front owns only sockets and
-//! time.
+//! tiny_http thus renders every source's response; the front owns sockets
+//! and time — quotas, credentials, and the OAuth2 token endpoint, whose
+//! tokens expire (`oauth.rs`), answered here through the same faults.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -27,10 +31,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::ATTEMPT_HEADER;
+use crate::api::{Answer, Endpoint, Request, Routed, ATTEMPT_HEADER};
 use crate::fault::{self, FaultKind};
 use crate::quota::{Admission, Quota};
-use crate::server::{Outcome, Shared};
+use crate::server::{Gate, Outcome, Shared};
 
 /// How often idle loops look at the stop flag.
 const POLL: Duration = Duration::from_millis(20);
@@ -38,6 +42,9 @@ const POLL: Duration = Duration::from_millis(20);
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body accepted (requests are GETs; this is a guard).
 const MAX_BODY: usize = 1024 * 1024;
+/// Largest body peeked before routing (and logged): a GraphQL query's.
+/// Well under a loopback socket's receive buffer, which must hold it all.
+pub(crate) const MAX_PEEKED_BODY: usize = 32 * 1024;
 /// Time allowed for a started request head to arrive completely.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on writes to a client that stopped reading.
@@ -98,6 +105,8 @@ struct Head {
     /// The client wants the connection closed after this exchange.
     close: bool,
     content_length: usize,
+    /// Every header, in order, as sent.
+    headers: Vec<(String, String)>,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -115,9 +124,11 @@ fn parse_head(bytes: &[u8], len: usize) -> Option<Head> {
     }
     let mut close = version == "HTTP/1.0";
     let mut content_length = 0;
+    let mut headers = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':')?;
         let value = value.trim();
+        headers.push((name.to_string(), value.to_string()));
         if name.eq_ignore_ascii_case("connection") {
             let v = value.to_ascii_lowercase();
             close = v.contains("close") || (close && !v.contains("keep-alive"));
@@ -133,17 +144,21 @@ fn parse_head(bytes: &[u8], len: usize) -> Option<Head> {
         target: target.to_string(),
         close,
         content_length,
+        headers,
     })
 }
 
 enum Peeked {
-    Head(Head),
+    /// A request head, and its body when it has one of at most
+    /// [`MAX_PEEKED_BODY`] bytes (else empty); nothing consumed yet.
+    Head(Head, Vec<u8>),
     Bad,
     Gone,
 }
 
-/// Waits for a complete request head without consuming it.
-fn peek_head(stream: &TcpStream, shared: &Shared) -> Peeked {
+/// Waits for a complete request head, and a small body, without
+/// consuming them.
+fn peek_request(stream: &TcpStream, shared: &Shared) -> Peeked {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut started: Option<Instant> = None;
     loop {
@@ -154,7 +169,13 @@ fn peek_head(stream: &TcpStream, shared: &Shared) -> Peeked {
             Ok(0) => return Peeked::Gone,
             Ok(n) => {
                 if let Some(pos) = find(&buf[..n], b"\r\n\r\n") {
-                    return parse_head(&buf, pos + 4).map_or(Peeked::Bad, Peeked::Head);
+                    let Some(head) = parse_head(&buf, pos + 4) else {
+                        return Peeked::Bad;
+                    };
+                    return match peek_body(stream, shared, &head) {
+                        Some(body) => Peeked::Head(head, body),
+                        None => Peeked::Gone,
+                    };
                 }
                 if n == buf.len() {
                     return Peeked::Bad;
@@ -171,6 +192,27 @@ fn peek_head(stream: &TcpStream, shared: &Shared) -> Peeked {
     }
 }
 
+/// The body of the request `head` heads, peeked (empty when it is larger
+/// than [`MAX_PEEKED_BODY`]); `None` if it does not all arrive in time.
+fn peek_body(stream: &TcpStream, shared: &Shared, head: &Head) -> Option<Vec<u8>> {
+    if head.content_length == 0 || head.content_length > MAX_PEEKED_BODY {
+        return Some(Vec::new());
+    }
+    let mut buf = vec![0u8; head.len + head.content_length];
+    let deadline = Instant::now() + HEAD_TIMEOUT;
+    while !shared.stopping() && Instant::now() < deadline {
+        match stream.peek(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) if n == buf.len() => return Some(buf.split_off(head.len)),
+            // Part of it: peek returns at once, so pace the retries.
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if is_transient(&e) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Handles the requests of one client connection until it closes, a
 /// connection fault ends it, or the server stops.
 fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr) {
@@ -184,133 +226,231 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, backend: SocketAddr)
         return;
     }
     loop {
-        let head = match peek_head(&stream, shared) {
-            Peeked::Head(head) => head,
+        let (head, peeked) = match peek_request(&stream, shared) {
+            Peeked::Head(head, body) => (head, body),
             Peeked::Gone => return,
             Peeked::Bad => {
                 let _ = write_answer(&mut stream, 400, &[], b"{\"error\":\"bad request\"}", true);
                 return;
             }
         };
-        let routed = shared.mounted.route(&head.target);
-        let (index, attempt) = shared.arrive(routed.source, routed.page, &head.target);
-        let admission = shared.admit(routed.source);
-        let quota = routed
-            .source
-            .and_then(|i| shared.mounted.scenario.sources[i].quota.as_ref());
-        if let (Some(q), Some(Admission::Refused { resets_at })) = (quota, admission) {
-            // Over the quota: refused at the gate, no fault applies.
-            if consume_request(&mut stream, &head).is_err() {
-                shared.finish(index, Outcome::Closed);
-                return;
-            }
-            let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
-            headers.extend(announced(q, 0, resets_at));
-            shared.finish(index, Outcome::Status(q.refusal));
-            let body = q.refusal_body();
-            let written = write_answer(
-                &mut stream,
-                q.refusal,
-                &headers,
-                body.as_bytes(),
-                head.close,
-            );
-            if written.is_err() || head.close {
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-            continue;
-        }
-        let fault = routed
-            .source
-            .and_then(|i| shared.mounted.scenario.sources[i].fault_for(routed.page, attempt))
-            .filter(|f| f.is_connection_level())
-            .cloned();
-        if fault == Some(FaultKind::Reset) {
-            // Unread request bytes + close = RST on Linux and the BSDs.
-            shared.finish(index, Outcome::Reset);
-            drop(stream);
-            return;
-        }
-        let body = match consume_request(&mut stream, &head) {
-            Ok(body) => body,
-            Err(_) => {
-                shared.finish(index, Outcome::Closed);
-                return;
-            }
-        };
-        match fault {
-            Some(FaultKind::Close) => {
-                shared.finish(index, Outcome::Closed);
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-            Some(FaultKind::Hang) => {
-                shared.finish(index, Outcome::Hang);
-                shared.wait_for_stop(None);
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-            Some(FaultKind::Delay(d)) if shared.wait_for_stop(Some(d)) => {
-                shared.finish(index, Outcome::Closed);
-                return;
-            }
-            _ => {}
-        }
-        let mut response = match forward(backend, &head, attempt, &body) {
-            Ok(r) => r,
-            Err(e) => {
-                if shared.stopping() {
-                    shared.finish(index, Outcome::Closed);
-                    return;
-                }
-                log::warn!("mock front: backend failed: {e}");
-                let body = fault::error_body(502);
-                shared.finish(index, Outcome::Status(502));
-                let _ = write_answer(&mut stream, 502, &[], body.as_bytes(), true);
-                return;
-            }
-        };
-        if let (
-            Some(q),
-            Some(Admission::Allowed {
-                remaining,
-                resets_at,
-            }),
-        ) = (quota, admission)
-        {
-            response.headers.extend(announced(q, remaining, resets_at));
-        }
-        let head_only = head.method.eq_ignore_ascii_case("HEAD");
-        if fault == Some(FaultKind::Truncate) {
-            shared.finish(index, Outcome::Truncated);
-            let _ = write_truncated(&mut stream, &response);
-            let _ = stream.shutdown(Shutdown::Both);
-            return;
-        }
-        // Logged before writing: a client that reads the answer and then
-        // looks at the log must see the outcome.
-        shared.finish(index, Outcome::Status(response.status));
-        let written = if head_only {
-            write_head(&mut stream, &response, head.close)
-        } else {
-            write_answer(
-                &mut stream,
-                response.status,
-                &response.headers,
-                &response.body,
-                head.close,
-            )
-        };
-        if written.is_err() || head.close {
-            let _ = stream.shutdown(Shutdown::Both);
+        if !serve_request(&mut stream, shared, backend, &head, &peeked) {
             return;
         }
     }
 }
 
+/// One request on its way through the front.
+struct Exchange<'a> {
+    head: &'a Head,
+    routed: Routed,
+    /// Its index in the request log.
+    index: usize,
+    attempt: u32,
+}
+
+/// Handles one request, whose head (and small body) `stream` still
+/// holds; whether the connection goes on. The phases: route and log, the
+/// gate, connection faults, the answer, delivery.
+fn serve_request(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    backend: SocketAddr,
+    head: &Head,
+    peeked: &[u8],
+) -> bool {
+    let req = Request {
+        method: &head.method,
+        target: &head.target,
+        headers: &head.headers,
+        body: peeked,
+    };
+    let routed = shared.mounted.route_request(&req);
+    let (index, attempt) = shared.arrive(&routed, &req);
+    let admission = match shared.gate(&routed, &req) {
+        // Refused at the gate: no fault applies.
+        Gate::Refused(answer) => return refuse(stream, shared, head, index, &answer),
+        Gate::Pass(admission) => admission,
+    };
+    let ex = Exchange {
+        head,
+        routed,
+        index,
+        attempt,
+    };
+    let fault = connection_fault(shared, &ex.routed, attempt);
+    if fault == Some(FaultKind::Reset) {
+        // Unread request bytes + close = RST on Linux and the BSDs.
+        shared.finish(index, Outcome::Reset);
+        return false;
+    }
+    let Ok(body) = consume_request(stream, head) else {
+        shared.finish(index, Outcome::Closed);
+        return false;
+    };
+    if !outlive(stream, shared, index, fault.as_ref()) {
+        return false;
+    }
+    let req = Request { body: &body, ..req };
+    let Some(mut response) = render(stream, shared, backend, &ex, &req) else {
+        return false;
+    };
+    let quota = ex
+        .routed
+        .source()
+        .and_then(|i| shared.mounted.scenario.sources[i].quota.as_ref());
+    if let (
+        Some(q),
+        Some(Admission::Allowed {
+            remaining,
+            resets_at,
+        }),
+    ) = (quota, admission)
+    {
+        response.headers.extend(announced(q, remaining, resets_at));
+    }
+    deliver(
+        stream,
+        shared,
+        &ex,
+        &response,
+        fault == Some(FaultKind::Truncate),
+    )
+}
+
+/// Carries out a connection fault that comes before any answer (close,
+/// hang, delay); whether the request is still to be answered.
+fn outlive(stream: &TcpStream, shared: &Shared, index: usize, fault: Option<&FaultKind>) -> bool {
+    match fault {
+        Some(FaultKind::Close) => {
+            shared.finish(index, Outcome::Closed);
+            let _ = stream.shutdown(Shutdown::Both);
+            false
+        }
+        Some(FaultKind::Hang) => {
+            shared.finish(index, Outcome::Hang);
+            shared.wait_for_stop(None);
+            let _ = stream.shutdown(Shutdown::Both);
+            false
+        }
+        Some(FaultKind::Delay(d)) if shared.wait_for_stop(Some(*d)) => {
+            shared.finish(index, Outcome::Closed);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// The answer: the token endpoint's, or the backend's. `None` when the
+/// backend failed: a 502 is written (or, stopping, nothing) and the
+/// connection ends.
+fn render(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    backend: SocketAddr,
+    ex: &Exchange,
+    req: &Request,
+) -> Option<Answer> {
+    if ex.routed.endpoint == Endpoint::Token {
+        return Some(shared.token_answer(req, ex.attempt));
+    }
+    match forward(backend, ex.head, ex.attempt, req.body) {
+        Ok(answer) => Some(answer),
+        Err(_) if shared.stopping() => {
+            shared.finish(ex.index, Outcome::Closed);
+            None
+        }
+        Err(e) => {
+            log::warn!("mock front: backend failed: {e}");
+            let body = fault::error_body(502);
+            shared.finish(ex.index, Outcome::Status(502));
+            let _ = write_answer(stream, 502, &[], body.as_bytes(), true);
+            None
+        }
+    }
+}
+
+/// Writes the answer (only half its body, then FIN, when `truncate`);
+/// whether the connection goes on.
+fn deliver(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    ex: &Exchange,
+    response: &Answer,
+    truncate: bool,
+) -> bool {
+    if truncate {
+        shared.finish(ex.index, Outcome::Truncated);
+        let _ = write_truncated(stream, response);
+        let _ = stream.shutdown(Shutdown::Both);
+        return false;
+    }
+    // Logged before writing: a client that reads the answer and then
+    // looks at the log must see the outcome.
+    shared.finish(ex.index, Outcome::Status(response.status));
+    let close = ex.head.close;
+    let written = if ex.head.method.eq_ignore_ascii_case("HEAD") {
+        write_head(stream, response, close)
+    } else {
+        write_answer(
+            stream,
+            response.status,
+            &response.headers,
+            &response.body,
+            close,
+        )
+    };
+    if written.is_err() || close {
+        let _ = stream.shutdown(Shutdown::Both);
+        return false;
+    }
+    true
+}
+
+/// Writes the gate's refusal of a request; whether the connection goes on.
+fn refuse(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    head: &Head,
+    index: usize,
+    answer: &Answer,
+) -> bool {
+    if consume_request(stream, head).is_err() {
+        shared.finish(index, Outcome::Closed);
+        return false;
+    }
+    shared.finish(index, Outcome::Status(answer.status));
+    let written = write_answer(
+        stream,
+        answer.status,
+        &answer.headers,
+        &answer.body,
+        head.close,
+    );
+    if written.is_err() || head.close {
+        let _ = stream.shutdown(Shutdown::Both);
+        return false;
+    }
+    true
+}
+
+/// The connection-level fault this attempt of the routed request gets.
+fn connection_fault(shared: &Shared, routed: &Routed, attempt: u32) -> Option<FaultKind> {
+    let scenario = &shared.mounted.scenario;
+    let kind = match routed.endpoint {
+        Endpoint::Source(i) => scenario.sources[i].fault_for(routed.page, attempt),
+        Endpoint::Token => scenario.oauth2.as_ref()?.fault_for(attempt),
+        Endpoint::Unknown => None,
+    };
+    kind.filter(|f| f.is_connection_level()).cloned()
+}
+
 /// The quota headers of an answer written now.
-fn announced(quota: &Quota, remaining: u32, resets_at: Instant) -> Vec<(String, String)> {
+pub(crate) fn announced(
+    quota: &Quota,
+    remaining: u32,
+    resets_at: Instant,
+) -> Vec<(String, String)> {
     let reset = resets_at.saturating_duration_since(Instant::now());
     quota.headers(remaining, reset, SystemTime::now())
 }
@@ -341,17 +481,9 @@ fn read_fully(stream: &mut TcpStream, mut buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// A backend response, parsed.
-#[derive(Debug)]
-struct Relayed {
-    status: u16,
-    /// Headers except the hop-by-hop and framing ones, which the front sets.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-/// Sends the request to tiny_http and reads its whole answer.
-fn forward(backend: SocketAddr, head: &Head, attempt: u32, body: &[u8]) -> io::Result<Relayed> {
+/// Sends the request to tiny_http and reads its whole answer (its
+/// headers except the hop-by-hop and framing ones, which the front sets).
+fn forward(backend: SocketAddr, head: &Head, attempt: u32, body: &[u8]) -> io::Result<Answer> {
     let mut s = TcpStream::connect_timeout(&backend, BACKEND_TIMEOUT)?;
     s.set_read_timeout(Some(BACKEND_TIMEOUT))?;
     s.set_write_timeout(Some(BACKEND_TIMEOUT))?;
@@ -391,7 +523,7 @@ fn forward(backend: SocketAddr, head: &Head, attempt: u32, body: &[u8]) -> io::R
             headers.push((k.to_string(), v.trim().to_string()));
         }
     }
-    Ok(Relayed {
+    Ok(Answer {
         status,
         headers,
         body: raw.split_off(end + 4),
@@ -436,12 +568,12 @@ fn write_answer(
 }
 
 /// The head of an answer to HEAD: the length the body would have.
-fn write_head(stream: &mut TcpStream, r: &Relayed, close: bool) -> io::Result<()> {
+fn write_head(stream: &mut TcpStream, r: &Answer, close: bool) -> io::Result<()> {
     stream.write_all(&head_bytes(r.status, &r.headers, Some(r.body.len()), close))
 }
 
 /// Head with the full `Content-Length`, then at most half the body.
-fn write_truncated(stream: &mut TcpStream, r: &Relayed) -> io::Result<()> {
+fn write_truncated(stream: &mut TcpStream, r: &Answer) -> io::Result<()> {
     let body: &[u8] = if r.body.len() >= 2 { &r.body } else { b"{}" };
     let mut out = head_bytes(r.status, &r.headers, Some(body.len()), false);
     out.extend_from_slice(&body[..body.len() / 2]);

@@ -6,13 +6,17 @@
 //! server answers is a pure function of the scenario, the request and the
 //! attempt number of that `(source, page)` — and, for a source that
 //! honours `since`, of the generation a test moved it to — which is what
-//! makes the mocks deterministic.
+//! makes the mocks deterministic. (Quotas and OAuth2 tokens are the two
+//! exceptions, by design: they go by the server's clock; see `quota.rs`
+//! and `oauth.rs`.)
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::auth::Auth;
 use crate::fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
+use crate::oauth::OAuth2;
 use crate::quota::Quota;
 
 /// Pagination style of a mock source, mirroring SPEC §3's `pagination.style`.
@@ -58,6 +62,29 @@ pub enum Style {
     /// at a top-level `next`. A page past the last answers `404
     /// {"errors":[{"detail":"Invalid page.","status":"404"}]}`.
     JsonApi,
+    /// GraphQL with a Relay connection: `POST /NAME/graphql` with a JSON
+    /// body `{"query":"..","variables":{"first":N,"after":C}}` →
+    /// `{"data":{"repository":{"issues":{"nodes":[..],"edges":[{"node":..,
+    /// "cursor":..}],"pageInfo":{"hasNextPage":B,"endCursor":C}}}}}` under
+    /// the source's [`MockSource::connection`] path. The query's text
+    /// selects: `nodes` and `edges` as it names them (both when it names
+    /// neither), `totalCount` when it names it. Cursors are opaque base64;
+    /// `after` must be a page's `endCursor` (anything else: a 200 with
+    /// `errors`, as GitHub answers). `first` is logged, not obeyed: the
+    /// page size is the scenario's. A GET, or a body that is not a JSON
+    /// object with a string `query`, gets a 400.
+    Graphql,
+    /// flask-smorest: `GET /NAME/rows?page=N` → a bare JSON array, the
+    /// totals only in `X-Pagination: {"total":T,"total_pages":P,
+    /// "first_page":1,"last_page":P,"page":N,"previous_page":N-1,
+    /// "next_page":N+1}` (no `previous_page` on the first page, no
+    /// `next_page` on the last). Past the last page: `[]` and the header
+    /// without `page` and its neighbours.
+    XPagination,
+    /// `GET /NAME/entries?page=N` → a bare JSON array with only
+    /// `X-Total-Count: T` (json-server, many Rails and Node APIs) to say
+    /// how many items there are; past the last page, `[]`.
+    XTotalCount,
 }
 
 impl Style {
@@ -73,6 +100,8 @@ impl Style {
             Style::PageCount => "page",
             Style::StartingAfter => "cursor",
             Style::JsonApi => "next_url",
+            Style::Graphql => "cursor",
+            Style::XPagination | Style::XTotalCount => "page",
         }
     }
 
@@ -88,18 +117,22 @@ impl Style {
             Style::PageCount => "orders",
             Style::StartingAfter => "charges",
             Style::JsonApi => "articles",
+            Style::Graphql => "graphql",
+            Style::XPagination => "rows",
+            Style::XTotalCount => "entries",
         }
     }
 
     /// The item shape a source of this style gets unless told otherwise.
     pub fn default_shape(self) -> Shape {
         match self {
-            Style::Page | Style::NextUrl => Shape::Flat,
-            Style::Offset | Style::LinkHeader => Shape::Sku,
+            Style::Page | Style::NextUrl | Style::XPagination => Shape::Flat,
+            Style::Offset | Style::LinkHeader | Style::XTotalCount => Shape::Sku,
             Style::Cursor | Style::None => Shape::Nested,
             Style::PageCount => Shape::DrfOrders,
             Style::StartingAfter => Shape::StripeList,
             Style::JsonApi => Shape::JsonApiArticles,
+            Style::Graphql => Shape::GithubIssues,
         }
     }
 }
@@ -196,6 +229,20 @@ pub struct MockSource {
     /// [`crate::MockServer::next_generation`] (see
     /// [`MockSource::honouring_since`]). Defaults to `None`.
     pub since: Option<String>,
+    /// Credentials every request must carry; a request without them (or
+    /// with an expired or unknown OAuth2 token) gets a 401 and is logged
+    /// as an attempt of its page, and no fault applies to it (see
+    /// [`Auth`]). Defaults to `None`: an open API.
+    pub auth: Option<Auth>,
+    /// What a request for a page past the last gets instead of the
+    /// style's own end (204, 404, an empty list): this status with this
+    /// JSON body, such as `400 {"detail":"page out of range"}` for an
+    /// `on_response` rule to recognise. Defaults to `None`.
+    pub past_end: Option<(u16, String)>,
+    /// Where a [`Style::Graphql`] answer puts its connection under
+    /// `data`: a dot path. Other styles ignore it. Defaults to
+    /// `"repository.issues"`.
+    pub connection: String,
 }
 
 impl MockSource {
@@ -213,6 +260,9 @@ impl MockSource {
             has_more: false,
             quota: None,
             since: None,
+            auth: None,
+            past_end: None,
+            connection: "repository.issues".to_string(),
         }
     }
 
@@ -275,6 +325,26 @@ impl MockSource {
         self
     }
 
+    /// Requires `auth` of every request (see [`MockSource::auth`] field).
+    pub fn auth(mut self, auth: Auth) -> MockSource {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Answers a page past the last with `status` and the JSON `body`
+    /// (see [`MockSource::past_end`] field).
+    pub fn past_end(mut self, status: u16, body: &str) -> MockSource {
+        self.past_end = Some((status, body.to_string()));
+        self
+    }
+
+    /// Puts a [`Style::Graphql`] connection at this dot path under
+    /// `data` (see [`MockSource::connection`] field).
+    pub fn connection(mut self, path: &str) -> MockSource {
+        self.connection = path.to_string();
+        self
+    }
+
     /// Overrides the item shape.
     pub fn shape(mut self, shape: Shape) -> MockSource {
         self.shape = shape;
@@ -315,8 +385,55 @@ impl MockSource {
             .collect()
     }
 
-    /// This source's entry of a SPEC §3 config, for a server at `base_url`.
+    /// A GraphQL query for a [`Style::Graphql`] source that declares
+    /// `$first` and `$after` and selects `nodes` and `pageInfo` of its
+    /// [`MockSource::connection`] (the mock answers every node in full,
+    /// whatever the selection names).
+    pub fn graphql_query(&self) -> String {
+        let mut path: Vec<&str> = self.connection.split('.').collect();
+        let last = path.pop().unwrap_or("issues");
+        let mut query = format!(
+            "{last}(first: $first, after: $after) {{ nodes {{ id number title }} \
+             pageInfo {{ hasNextPage endCursor }} }}"
+        );
+        for field in path.iter().rev() {
+            query = format!("{field} {{ {query} }}");
+        }
+        format!("query($first: Int!, $after: String) {{ {query} }}")
+    }
+
+    /// This source's entry of a SPEC §3 config, for a server at `base_url`:
+    /// `name`, `url`, `items_path` and `pagination` (for
+    /// [`Style::Graphql`], SPEC §11's `graphql` shorthand instead), and
+    /// `auth` when the source requires it — except for
+    /// [`Auth::OAuth2`], whose client lives in the scenario's [`OAuth2`]:
+    /// [`crate::MockServer::config_json`] adds that one.
     pub fn config_json(&self, base_url: &str) -> Value {
+        let mut source = json!({
+            "name": self.name,
+            "url": format!("{}{}", base_url, self.path()),
+        });
+        if self.style == Style::Graphql {
+            source["graphql"] = json!({
+                "query": self.graphql_query(),
+                "variables": {"first": self.items_per_page},
+                "connection": self.connection,
+            });
+        } else {
+            let (items_path, pagination) = self.pagination_json();
+            if let Some(path) = items_path {
+                source["items_path"] = json!(path);
+            }
+            source["pagination"] = pagination;
+        }
+        if let Some(auth) = self.auth.as_ref().and_then(Auth::config_json) {
+            source["auth"] = auth;
+        }
+        source
+    }
+
+    /// The `items_path` and `pagination` of [`MockSource::config_json`].
+    fn pagination_json(&self) -> (Option<&'static str>, Value) {
         let ipp = self.items_per_page;
         let (items_path, mut pagination) = match self.style {
             Style::Page => (
@@ -354,6 +471,19 @@ impl MockSource {
                 Some("data"),
                 json!({"style": "next_url", "next_path": "links.next"}),
             ),
+            // The totals are only in headers (SPEC §11's `header:NAME`).
+            Style::XPagination => (
+                None,
+                json!({"style": "page", "param": "page", "start": 1,
+                       "total_pages_path": "header:X-Pagination.total_pages"}),
+            ),
+            Style::XTotalCount => (
+                None,
+                json!({"style": "page", "param": "page", "start": 1,
+                       "total_items_path": "header:X-Total-Count"}),
+            ),
+            // Written by `config_json` as the `graphql` shorthand.
+            Style::Graphql => (None, Value::Null),
         };
         // Only `has_more` says where the data ends (the offset style's
         // total would end it too, so it goes).
@@ -370,15 +500,7 @@ impl MockSource {
                 _ => {}
             }
         }
-        let mut source = json!({
-            "name": self.name,
-            "url": format!("{}{}", base_url, self.path()),
-        });
-        if let Some(path) = items_path {
-            source["items_path"] = json!(path);
-        }
-        source["pagination"] = pagination;
-        source
+        (items_path, pagination)
     }
 }
 
@@ -389,6 +511,9 @@ pub struct Scenario {
     pub seed: u64,
     /// The sources, each under its own path prefix.
     pub sources: Vec<MockSource>,
+    /// The OAuth2 token endpoint at [`OAuth2::PATH`], for sources that
+    /// require [`Auth::OAuth2`]. Defaults to `None`: no such path.
+    pub oauth2: Option<OAuth2>,
 }
 
 /// Page `num/den` of the way through `pages`, at least 1.
@@ -411,12 +536,19 @@ impl Scenario {
         Scenario {
             seed,
             sources: Vec::new(),
+            oauth2: None,
         }
     }
 
     /// Adds a source.
     pub fn with(mut self, source: MockSource) -> Scenario {
         self.sources.push(source);
+        self
+    }
+
+    /// Serves an OAuth2 token endpoint (see [`OAuth2`]).
+    pub fn oauth2(mut self, oauth2: OAuth2) -> Scenario {
+        self.oauth2 = Some(oauth2);
         self
     }
 

@@ -16,9 +16,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::api::{self, Mounted};
+use serde_json::Value;
+
+use crate::api::{self, Answer, Endpoint, Mounted, Request, Routed};
+use crate::auth::Auth;
 use crate::changes::Changes;
 use crate::data::Truth;
+use crate::oauth::{OAuth2, TokenRequest, Tokens};
 use crate::quota::{Admission, Window};
 use crate::raw;
 use crate::scenario::Scenario;
@@ -47,16 +51,27 @@ pub enum Outcome {
 pub struct LoggedRequest {
     /// When the request head arrived.
     pub at: Instant,
-    /// Source name; empty for a path no source serves.
+    /// Source name; empty for a path no source serves, and for the token
+    /// endpoint ([`crate::OAuth2::PATH`]).
     pub source: String,
-    /// 1-based page index (0 when the target is unknown or malformed).
+    /// 1-based page index (0 when the target is unknown or malformed, and
+    /// for the token endpoint). For a [`crate::Style::Graphql`] source,
+    /// the page its `after` variable asks for.
     pub page: usize,
-    /// 1-based attempt number of this `(source, page)`.
+    /// 1-based attempt number of this `(source, page)`; for the token
+    /// endpoint, the number of the token request.
     pub attempt: u32,
     /// Request target: path and query.
     pub path: String,
     /// What the server did.
     pub outcome: Outcome,
+    /// The request method.
+    pub method: String,
+    /// The request headers, as sent (credentials included, so a test can
+    /// check which token a request carried).
+    pub headers: Vec<(String, String)>,
+    /// The request body, as sent (up to 32 KiB; empty beyond).
+    pub body: Vec<u8>,
 }
 
 impl LoggedRequest {
@@ -70,6 +85,40 @@ impl LoggedRequest {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| crate::changes::percent_decode(v))
     }
+
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The token of an `Authorization: Bearer` header.
+    pub fn bearer(&self) -> Option<&str> {
+        let (scheme, token) = self.header("authorization")?.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// GraphQL variable `name` of a JSON body (`variables.NAME`), such
+    /// as the `after` cursor a request sent.
+    pub fn variable(&self, name: &str) -> Option<Value> {
+        self.body_json()?.get("variables")?.get(name).cloned()
+    }
+}
+
+/// What the gate decided about a request, before any fault.
+#[derive(Debug)]
+pub(crate) enum Gate {
+    /// Refused: this answer, nothing else happens to the request.
+    Refused(Answer),
+    /// Let through, having counted it against the quota, if any.
+    Pass(Option<Admission>),
 }
 
 /// Request log and attempt counters, under one lock so that attempt
@@ -77,7 +126,7 @@ impl LoggedRequest {
 #[derive(Debug, Default)]
 struct Log {
     entries: Vec<LoggedRequest>,
-    attempts: HashMap<(Option<usize>, usize), u32>,
+    attempts: HashMap<(Endpoint, usize), u32>,
 }
 
 /// State shared by the front, the backend and the guard.
@@ -95,6 +144,10 @@ pub(crate) struct Shared {
     /// Each source's quota window (unused for a source without a quota);
     /// written by connection threads, read by `MockServer::quota_refusals`.
     windows: Mutex<Vec<Window>>,
+    /// The OAuth2 tokens issued and the token requests seen; written by
+    /// connection threads (token requests, `expire_tokens`), read by them
+    /// (the auth gate) and by `MockServer::token_requests`.
+    pub tokens: Mutex<Tokens>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,33 +191,85 @@ impl Shared {
         }
     }
 
-    /// Logs an arriving request and returns its log index and attempt.
-    pub fn arrive(&self, source: Option<usize>, page: usize, path: &str) -> (usize, u32) {
+    /// Logs an arriving request and returns its log index and attempt; a
+    /// token request is also recorded for `MockServer::token_requests`.
+    pub fn arrive(&self, routed: &Routed, req: &Request) -> (usize, u32) {
         let mut log = lock(&self.log);
         let attempt = {
-            let n = log.attempts.entry((source, page)).or_insert(0);
+            let n = log
+                .attempts
+                .entry((routed.endpoint, routed.page))
+                .or_insert(0);
             *n += 1;
             *n
         };
-        let name = source.map_or(String::new(), |i| {
+        let name = routed.source().map_or(String::new(), |i| {
             self.mounted.scenario.sources[i].name.clone()
         });
         log.entries.push(LoggedRequest {
             at: Instant::now(),
             source: name,
-            page,
+            page: routed.page,
             attempt,
-            path: path.to_string(),
+            path: req.target.to_string(),
             outcome: Outcome::Pending,
+            method: req.method.to_string(),
+            headers: req.headers.to_vec(),
+            body: req.body.to_vec(),
         });
+        if routed.endpoint == Endpoint::Token {
+            // Under the log's lock, so that token requests are recorded in
+            // the order of their numbers (the one place both are held:
+            // always the log first).
+            lock(&self.tokens).arrive(attempt, req);
+        }
         (log.entries.len() - 1, attempt)
     }
 
-    /// Counts a request of `source` against its quota, if it has one.
-    pub fn admit(&self, source: Option<usize>) -> Option<Admission> {
-        let i = source?;
-        let quota = self.mounted.scenario.sources[i].quota.as_ref()?;
-        Some(lock(&self.windows)[i].admit(quota, Instant::now()))
+    /// The source's credentials check, then its quota: who is asking
+    /// comes first, and a refused request spends no quota.
+    pub fn gate(&self, routed: &Routed, req: &Request) -> Gate {
+        let Some(i) = routed.source() else {
+            return Gate::Pass(None);
+        };
+        let src = &self.mounted.scenario.sources[i];
+        if let Some(auth) = &src.auth {
+            let tokens = lock(&self.tokens);
+            if let Some(refusal) = auth.refusal(req, &tokens, Instant::now()) {
+                return Gate::Refused(refusal);
+            }
+        }
+        let Some(quota) = src.quota.as_ref() else {
+            return Gate::Pass(None);
+        };
+        match lock(&self.windows)[i].admit(quota, Instant::now()) {
+            Admission::Refused { resets_at } => {
+                let mut headers =
+                    vec![("Content-Type".to_string(), "application/json".to_string())];
+                headers.extend(raw::announced(quota, 0, resets_at));
+                Gate::Refused(Answer {
+                    status: quota.refusal,
+                    headers,
+                    body: quota.refusal_body().into_bytes(),
+                })
+            }
+            allowed => Gate::Pass(Some(allowed)),
+        }
+    }
+
+    /// The token endpoint's answer to its `n`-th request, which no
+    /// connection fault took.
+    pub fn token_answer(&self, req: &Request, n: u32) -> Answer {
+        let Some(cfg) = &self.mounted.scenario.oauth2 else {
+            return Answer::json(404, crate::fault::error_body(404));
+        };
+        let seed = self.mounted.scenario.seed;
+        let fault = cfg.fault_for(n);
+        let answer = api::with_fault(fault, std::time::SystemTime::now(), || {
+            lock(&self.tokens).answer(cfg, seed, n, req, Instant::now())
+        });
+        lock(&self.tokens).answered(n, answer.status);
+        answer
     }
 
     /// Records what happened to logged request `index`.
@@ -218,6 +323,11 @@ impl MockServer {
             .ok_or_else(|| io::Error::other("tiny_http bound to a non-IP address"))?;
         let backend = Arc::new(backend);
         let scenario_len = scenario.sources.len();
+        let tokens = scenario
+            .oauth2
+            .as_ref()
+            .map(Tokens::new)
+            .unwrap_or_default();
         let shared = Arc::new(Shared {
             mounted: Mounted::new(scenario, base_url),
             stop: AtomicBool::new(false),
@@ -229,6 +339,7 @@ impl MockServer {
                     .take(scenario_len)
                     .collect(),
             ),
+            tokens: Mutex::new(tokens),
         });
         let mut server = MockServer {
             shared: Arc::clone(&shared),
@@ -279,18 +390,65 @@ impl MockServer {
     }
 
     /// A ready config for `ingest run --config`: `{"sources":[..]}` only,
-    /// one entry per source with SPEC §3 keys; callers add policies.
+    /// one entry per source with SPEC §3 keys (and SPEC §11's `graphql`
+    /// and `auth`, OAuth2's from [`OAuth2::config_json`]); callers add
+    /// policies.
     pub fn config_json(&self) -> serde_json::Value {
         let base = self.base_url();
-        let sources: Vec<_> = self
-            .shared
+        let scenario = &self.shared.mounted.scenario;
+        let sources: Vec<_> = scenario
+            .sources
+            .iter()
+            .map(|s| {
+                let mut source = s.config_json(&base);
+                if let (Some(Auth::OAuth2), Some(oauth2)) = (&s.auth, &scenario.oauth2) {
+                    source["auth"] = oauth2.config_json(&base);
+                }
+                source
+            })
+            .collect();
+        serde_json::json!({ "sources": sources })
+    }
+
+    /// The URL of the OAuth2 token endpoint (served when the scenario has
+    /// one, see [`Scenario::oauth2`]).
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.base_url(), OAuth2::PATH)
+    }
+
+    /// Every request to the token endpoint, in arrival order, with its
+    /// form parameters, client authentication and what it was answered
+    /// (count them by grant with `.filter(|r| r.grant == "refresh_token")`).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        lock(&self.shared.tokens).requests.clone()
+    }
+
+    /// Makes every access token issued so far invalid at once, as if they
+    /// had expired: the next request with one gets a 401. For tests of
+    /// expiry that should not wait for a lifetime to pass.
+    pub fn expire_tokens(&self) {
+        lock(&self.shared.tokens).expire_all(Instant::now());
+    }
+
+    /// The `endCursor` of `page` of [`crate::Style::Graphql`] source
+    /// `source`: the `after` variable that asks for page `page + 1`.
+    ///
+    /// # Panics
+    /// If the scenario has no source called `source`.
+    pub fn end_cursor(&self, source: &str, page: usize) -> String {
+        self.shared
+            .mounted
+            .end_cursor(self.source_index(source), page)
+    }
+
+    fn source_index(&self, source: &str) -> usize {
+        self.shared
             .mounted
             .scenario
             .sources
             .iter()
-            .map(|s| s.config_json(&base))
-            .collect();
-        serde_json::json!({ "sources": sources })
+            .position(|s| s.name == source)
+            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"))
     }
 
     /// The request log, in arrival order.
@@ -304,15 +462,7 @@ impl MockServer {
     /// # Panics
     /// If the scenario has no source called `source`.
     pub fn quota_refusals(&self, source: &str) -> u64 {
-        let i = self
-            .shared
-            .mounted
-            .scenario
-            .sources
-            .iter()
-            .position(|s| s.name == source)
-            .unwrap_or_else(|| panic!("mock scenario has no source {source:?}"));
-        lock(&self.shared.windows)[i].refused
+        lock(&self.shared.windows)[self.source_index(source)].refused
     }
 
     /// What the server serves.

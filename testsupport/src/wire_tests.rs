@@ -1,7 +1,8 @@
 //! Socket-level tests of the whole mock server: every fault as a client
 //! sees it on the wire, keep-alive, pagination of each style to its end,
 //! determinism, shutdown. They use a tiny raw HTTP/1.1 client on
-//! `std::net::TcpStream` (no ureq here), and ephemeral ports only.
+//! `std::net::TcpStream` (no ureq here), and ephemeral ports only; the
+//! client is shared with `oauth_tests.rs` and `graphql_tests.rs`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -12,21 +13,21 @@ use serde_json::Value;
 use crate::{FaultKind, MockServer, MockSource, Outcome, Quota, QuotaFamily, Scenario, Style};
 
 #[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
@@ -80,9 +81,30 @@ fn read_resp(s: &mut TcpStream) -> io::Result<Resp> {
     })
 }
 
-fn get(server: &MockServer, target: &str) -> Resp {
+pub(crate) fn get(server: &MockServer, target: &str) -> Resp {
     let mut s = connect(server);
     send(&mut s, target);
+    read_resp(&mut s).unwrap()
+}
+
+/// One request with these headers and body on a fresh connection.
+pub(crate) fn request(
+    server: &MockServer,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    let mut s = connect(server);
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: t\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    // One write: a request split over several segments waits on Nagle.
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).unwrap();
     read_resp(&mut s).unwrap()
 }
 
@@ -383,4 +405,88 @@ fn the_draft_header_counts_down() {
     let v = r.header("RateLimit").unwrap();
     assert!(v.starts_with("\"default\";r=2;t="), "{v}");
     assert!(r.json()["items"].is_array(), "the body is the API's");
+}
+
+#[test]
+fn totals_in_headers_and_answers_for_response_rules() {
+    let scenario = Scenario::new(3)
+        .with(MockSource::new("f", Style::XPagination, 3, 2))
+        .with(MockSource::new("x", Style::XTotalCount, 3, 2))
+        .with(
+            MockSource::new("r", Style::Page, 3, 2)
+                .past_end(400, r#"{"detail":"page out of range"}"#)
+                .fault(2, 1, FaultKind::ok_with_error("try again")),
+        );
+    let server = MockServer::start(scenario).unwrap();
+    let meta = |page: usize| {
+        let r = get(&server, &format!("/f/rows?page={page}"));
+        (r.json(), r.header("X-Pagination").unwrap().to_string())
+    };
+    let (first, header) = meta(1);
+    assert_eq!(first.as_array().unwrap().len(), 2, "a bare array");
+    assert_eq!(
+        header,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3,"page":1,"next_page":2}"#
+    );
+    let (_, last) = meta(3);
+    assert_eq!(
+        last,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3,"page":3,"previous_page":2}"#
+    );
+    let (past, header) = meta(4);
+    assert_eq!(past, serde_json::json!([]));
+    assert_eq!(
+        header,
+        r#"{"total":6,"total_pages":3,"first_page":1,"last_page":3}"#
+    );
+    let counted = get(&server, "/x/entries?page=2");
+    assert_eq!(counted.header("X-Total-Count"), Some("6"));
+    assert_eq!(counted.json().as_array().unwrap().len(), 2);
+    assert!(counted.header("X-Pagination").is_none());
+    // A 200 that says it failed, once; then the page; past the end, a 400.
+    let soft = get(&server, "/r/products?page=2");
+    assert_eq!(
+        (soft.status, soft.json()),
+        (
+            200,
+            serde_json::json!({"status": "error", "message": "try again"})
+        )
+    );
+    assert_eq!(get(&server, "/r/products?page=2").json()["page"], 2);
+    let past = get(&server, "/r/products?page=4");
+    assert_eq!(
+        (past.status, past.json()),
+        (400, serde_json::json!({"detail": "page out of range"}))
+    );
+    let config = server.config_json();
+    assert_eq!(
+        config["sources"][0]["pagination"]["total_pages_path"],
+        "header:X-Pagination.total_pages"
+    );
+    assert!(config["sources"][1].get("items_path").is_none());
+}
+
+#[test]
+fn the_log_keeps_method_headers_and_a_small_body() {
+    let server = one(MockSource::new("a", Style::Page, 2, 1));
+    let headers = [("X-Trace", "t1"), ("Content-Type", "application/json")];
+    let r = request(
+        &server,
+        "POST",
+        "/a/products?page=2",
+        &headers,
+        br#"{"q":1}"#,
+    );
+    assert_eq!(r.status, 200, "a source answers any method alike");
+    let log = server.requests();
+    assert_eq!((log[0].method.as_str(), log[0].page), ("POST", 2));
+    assert_eq!(log[0].header("x-trace"), Some("t1"));
+    assert_eq!(log[0].body_json(), Some(serde_json::json!({"q": 1})));
+    // A body over the peek limit is read and answered, but not logged.
+    let big = vec![b'x'; crate::raw::MAX_PEEKED_BODY + 1];
+    assert_eq!(
+        request(&server, "POST", "/a/products", &[], &big).status,
+        200
+    );
+    assert!(server.requests()[1].body.is_empty());
 }
