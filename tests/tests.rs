@@ -63,3 +63,11 @@ mod graphql;
 
 /// The source tree: modules use only modules below them (no import cycle in src/).
 mod layout;
+
+/// SPEC §11 `on_response` rules on mocks shaped like the servers that
+/// need them (DRF's 404 past the end, a 400 "page out of range", a 200
+/// saying error): each action, first match, header and equals
+/// conditions; envelope paths read from response headers (flask-smorest's
+/// X-Pagination, X-Total-Count, a next link in a header) and the warnings
+/// they feed; what `ingest check` says of both.
+mod rules;
