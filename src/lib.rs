@@ -53,7 +53,10 @@
 //! say whether it is retried and which typed counter (`ErrorKind`,
 //! `RetryCause`) it lands in; the fetcher's `RetryPolicy` decides retry or
 //! give up; pages given up are listed; items that are not records are
-//! counted by [`InvalidReason`]. Worker threads never panic on input. The
+//! counted by [`InvalidReason`]. A source's `on_response` rules say what
+//! an answer means before this classification does (the end of the data,
+//! a page to skip, a failure to retry or not). Worker threads never panic
+//! on input. The
 //! exit code is decided once, by [`ExitCode`] (`From<RunStatus>`).
 //!
 //! Servers are not trusted: only http(s) URLs with a valid port are ever
@@ -136,11 +139,11 @@
 //! | **`json/`** | `node.rs`: one item parsed where it is normalized (a borrowed tree, and its writer); `dot_path.rs`: `DotPath`, every path a config names |
 //! | **`record/`** | items into records: `schema.rs` ([`RecordSchema`], [`FieldPaths`], [`InvalidReason`]), `normalize.rs` ([`normalize()`] → [`Record`]), `coerce.rs` (declared types), `price.rs`, `bookmark.rs` (incremental values) |
 //! | `redact.rs` | [`Redactor`]: secrets out of every URL and text shown |
-//! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`: those keys; `json.rs`: JSON with key-path errors |
+//! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`, `rules.rs` (`on_response`): those keys; `envelope.rs`: an envelope path, in the body or a response header; `json.rs`: JSON with key-path errors |
 //! | `error.rs` | the error taxonomy and its typed counters |
 //! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
 //! | `queue.rs` | the queue between fetchers and processor: batches (bounded in items) and sources' ends |
-//! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
+//! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `headers.rs`: an answer's response headers, for rules and `header:` paths; `rules.rs`: `on_response` judging each answer before SPEC §4 does; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
 //! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `sink.rs` (`RecordSink`: what it writes records to, whatever the output), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
 //! | **`output/`** | `atomic.rs` (files whole or not at all), the record sinks `records_file.rs` (records.jsonl) and `stdout.rs` (records on stdout from a writer thread: a reader that goes away or never reads ends delivery, not the run) with `singer.rs` (Singer messages), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
 //! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |

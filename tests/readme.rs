@@ -302,3 +302,54 @@ fn the_incremental_example_asks_from_start_then_from_its_bookmark() {
     assert_eq!(server.requests()[before].query("since"), Some(sent));
     assert_eq!(second.exit_code(), 0);
 }
+
+/// The examples of "Response rules" and "Totals and pointers in response
+/// headers" run for real against the mocks of the servers they stand for
+/// (only their `url` rewritten): the DRF list ends `complete` on the 404
+/// past its last page, with every order and no failed page; the
+/// flask-smorest list stops on its last page by the header's total, with
+/// every row and no request past it. Neither warns.
+#[test]
+fn the_response_rule_and_header_total_examples_get_every_record() {
+    let examples = config_examples(&readme());
+    let find = |needle: &str| {
+        let example = examples
+            .iter()
+            .find(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("README has an example with {needle}"));
+        serde_json::from_str::<Value>(example).unwrap()
+    };
+    for (mut doc, mock, pages) in [
+        (
+            find("\"on_response\""),
+            MockSource::new("orders", Style::PageCount, 3, 5),
+            4,
+        ),
+        (
+            find("header:X-Pagination.total"),
+            MockSource::new("rows", Style::XPagination, 3, 5),
+            3,
+        ),
+    ] {
+        let served = mock.name.clone();
+        let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+        doc["sources"][0]["url"] = json!(server.source_url(&served));
+        let name = doc["sources"][0]["name"].as_str().unwrap().to_string();
+        let config = Config::parse(&format!("README example {name}"), &doc.to_string())
+            .unwrap_or_else(|e| panic!("{e}\n{doc:#}"));
+        let o = run(&config);
+        let summary = &o.summary["sources"][&name];
+        assert_eq!(o.exit_code(), 0, "{name}: {summary:#}");
+        assert_eq!(summary["status"], "complete", "{name}");
+        assert_eq!(summary["failed_pages"], 0, "{name}");
+        assert_eq!(summary["warnings"], json!([]), "{name}");
+        assert_eq!(server.requests().len(), pages, "{name}: requests");
+        let truth = server.truth();
+        let expected = truth.source(&served).unwrap().expected_all();
+        match name.as_str() {
+            // A declared record: every order is one.
+            "orders" => assert_eq!(o.records.len(), 15, "{name}"),
+            _ => assert_eq!(o.keys(), expected.keys, "{name}"),
+        }
+    }
+}
