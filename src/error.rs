@@ -503,4 +503,36 @@ mod tests {
         assert!(AttemptError::Status(503).honours_retry_after());
         assert!(!AttemptError::Status(500).honours_retry_after());
     }
+
+    /// What `on_response` rules make of an answer (SPEC §11): `retry` is
+    /// a 503 in all but its counters, `fail` a failure given up at once,
+    /// both of kind `rule`; `skip` is no failure at all.
+    #[test]
+    fn rule_verdicts_follow_their_action() {
+        let rule = |retry| AttemptError::Rule {
+            rule: 1,
+            retry,
+            status: 200,
+            said: Some(r#"{"status":"error"}"#.into()),
+        };
+        assert!(rule(true).is_retryable());
+        assert!(rule(true).honours_retry_after());
+        assert_eq!(rule(true).retry_cause(), RetryCause::Rule);
+        assert!(!rule(false).is_retryable());
+        assert!(!rule(false).honours_retry_after());
+        for retry in [true, false] {
+            assert_eq!(rule(retry).error_kind(), Some(ErrorKind::Rule));
+        }
+        assert_eq!(
+            rule(false).to_string(),
+            r#"rule: on_response[1] (fail) matched status 200: {"status":"error"}"#
+        );
+        let skipped = AttemptError::Skipped {
+            rule: 0,
+            status: 404,
+        };
+        assert!(!skipped.is_retryable());
+        assert_eq!(skipped.error_kind(), None);
+        assert!(!RetryCause::Rule.always_shown(), "said once it happened");
+    }
 }

@@ -210,7 +210,8 @@ fn a_400_page_out_of_range_ends_by_its_status_and_its_text() {
 
 /// A 200 whose body says `"status": "error"` has no items: a failed page
 /// (`no_items`) by SPEC §4. A `retry` rule makes it a retryable failure,
-/// retried with backoff like a 503: the next attempt gets the page.
+/// retried with backoff like a 503 (its `Retry-After` honoured): the
+/// next attempt gets the page.
 #[test]
 fn retry_on_a_200_that_says_error_is_retried_and_recovers() {
     let server = serve(MockSource::new("alpha", Style::Page, 3, IPP).fault(
@@ -239,6 +240,21 @@ fn retry_on_a_200_that_says_error_is_retried_and_recovers() {
         ])
     );
     assert_clean(&o, &ruled);
+
+    // The server's Retry-After on that answer holds the retry, as a 503's.
+    let pause = vec![("Retry-After".to_string(), "0.3".to_string())];
+    let server = serve(MockSource::new("alpha", Style::Page, 2, IPP).fault(
+        1,
+        1,
+        FaultKind::WithHeaders(200, pause),
+    ));
+    let o = run(&config(&server, |s| {
+        s["on_response"] = json!([{"header": {"retry-after": "*"}, "action": "retry"}]);
+    }));
+    assert_eq!(asked(&server), [(1, 1), (1, 2), (2, 1), (3, 1)]);
+    assert_received(&o, &server, 1..=2);
+    let waited = n(&only(&o)["waits_ms"], "retry_after");
+    assert!(waited >= 290, "waited {waited} ms for Retry-After: 0.3");
 }
 
 /// `fail`: the page is given up at once (no retry), as kind `rule`, with
