@@ -1,6 +1,7 @@
 //! README.md stays true: its config examples parse, its worked record
-//! examples write the records it shows, and the make targets and flags it
-//! names exist.
+//! examples write the records it shows, its links within itself lead to
+//! its headings, and the make targets and flags it names exist (and it
+//! names every flag).
 
 use std::collections::BTreeMap;
 
@@ -37,9 +38,7 @@ fn every_config_example_in_the_readme_parses() {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
         let redacted = config.to_redacted_json().to_string();
         assert!(
-            ["s3cret", "ghp_x", "w3ather", "sk_test_4eC39H"]
-                .iter()
-                .all(|secret| !redacted.contains(secret)),
+            SECRETS.iter().all(|secret| !redacted.contains(secret)),
             "{redacted}"
         );
     }
@@ -70,6 +69,10 @@ fn the_make_targets_the_readme_names_exist() {
     }
 }
 
+/// What the examples' environment variables hold (set by [`tokens`]):
+/// none may be shown.
+const SECRETS: [&str; 4] = ["s3cret", "ghp_x", "w3ather", "sk_test_4eC39H"];
+
 /// The examples read tokens from the environment, as a user's would; set
 /// once for every test here.
 fn tokens() {
@@ -82,14 +85,19 @@ fn tokens() {
     });
 }
 
+/// The text of the README's `## heading` section, up to the next `## `.
+fn section<'t>(text: &'t str, heading: &str) -> &'t str {
+    let start = text
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has the section {heading}"));
+    let section = &text[start + 1..];
+    &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)]
+}
+
 /// The worked examples of "Records for your API": each ```json config
 /// with the ```jsonl records shown after it.
 fn worked_examples(text: &str) -> Vec<(String, Vec<String>)> {
-    let start = text
-        .find("\n## Records for your API\n")
-        .expect("README has the section Records for your API");
-    let section = &text[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let section = section(text, "Records for your API");
     let mut examples: Vec<(String, Vec<String>)> = Vec::new();
     for block in section.split("```").skip(1).step_by(2) {
         if let Some(config) = block.strip_prefix("json\n") {
@@ -301,4 +309,94 @@ fn the_incremental_example_asks_from_start_then_from_its_bookmark() {
     );
     assert_eq!(server.requests()[before].query("since"), Some(sent));
     assert_eq!(second.exit_code(), 0);
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation but `-` and `_`
+/// dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `](#anchor)` link of the README leads to one of its headings
+/// (those outside code blocks; a repeated heading gets `-1`, `-2`, …).
+#[test]
+fn every_link_within_the_readme_has_its_heading() {
+    let text = readme();
+    let mut anchors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        if in_code {
+            continue;
+        }
+        let heading = heading.trim_start_matches('#').trim();
+        let slug = anchor(heading);
+        let seen = anchors.get(&slug).copied().unwrap_or(0);
+        anchors.insert(slug.clone(), seen + 1);
+        if seen > 0 {
+            anchors.insert(format!("{slug}-{seen}"), 1);
+        }
+    }
+    let links: Vec<&str> = text
+        .split("](#")
+        .skip(1)
+        .map(|rest| rest.split(')').next().unwrap())
+        .collect();
+    assert!(links.len() > 20, "{links:?}");
+    for link in links {
+        assert!(
+            anchors.contains_key(link),
+            "README links to #{link}, a heading it does not have"
+        );
+    }
+}
+
+/// The flags the README names are ingest's (bar cargo's), and every flag
+/// of `ingest --help` and each command's `--help` is in the README.
+#[test]
+fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let help: String = [&[][..], &["run"], &["check"], &["serve-mock"]]
+        .iter()
+        .map(|command| {
+            let out = std::process::Command::new(bin)
+                .args(*command)
+                .arg("--help")
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.len() > 2 && w.starts_with("--") && w.as_bytes()[2].is_ascii_lowercase())
+            .map(str::to_string)
+            .collect()
+    };
+    let named = flags(&readme());
+    let known = flags(&help);
+    let cargo = ["--release", "--open"];
+    for flag in &named {
+        assert!(
+            known.contains(flag) || cargo.contains(&flag.as_str()),
+            "the README names {flag}, which no ingest command has"
+        );
+    }
+    for flag in &known {
+        assert!(named.contains(flag), "the README does not name {flag}");
+    }
 }
