@@ -1,7 +1,7 @@
 //! README.md stays true: its config examples parse, its worked record
 //! examples write the records it shows, its links within itself lead to
-//! its headings, and the make targets and flags it names exist (and it
-//! names every flag).
+//! its headings, and the files, make targets and flags it names exist
+//! (and it names every flag).
 
 use std::collections::BTreeMap;
 
@@ -398,5 +398,30 @@ fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
     }
     for flag in &known {
         assert!(named.contains(flag), "the README does not name {flag}");
+    }
+}
+
+/// Every path of the repository the README names in backticks (`src/…`,
+/// `tests/…`, `testsupport/…`, `fixtures/…`) exists.
+#[test]
+fn the_files_the_readme_names_exist() {
+    let text = readme();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let named: Vec<&str> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            ["src/", "tests/", "testsupport/", "fixtures/"]
+                .iter()
+                .any(|dir| s.starts_with(dir))
+        })
+        .collect();
+    assert!(named.len() >= 5, "{named:?}");
+    for path in named {
+        assert!(
+            root.join(path).exists(),
+            "README names {path}, which is not there"
+        );
     }
 }
