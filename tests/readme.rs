@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use ingest::Config;
 use serde_json::{json, Value};
-use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
+use testsupport::{ClientAuth, MockServer, MockSource, OAuth2, Scenario, Shape, Style};
 
-use crate::support::run;
+use crate::support::{n, run};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -69,9 +69,18 @@ fn the_make_targets_the_readme_names_exist() {
     }
 }
 
-/// What the examples' environment variables hold (set by [`tokens`]):
-/// none may be shown.
-const SECRETS: [&str; 4] = ["s3cret", "ghp_x", "w3ather", "sk_test_4eC39H"];
+/// What the examples' environment variables hold (set by [`tokens`]),
+/// and the password one of them writes in its URL: none may be shown.
+const SECRETS: [&str; 8] = [
+    "s3cret",
+    "ghp_x",
+    "w3ather",
+    "sk_test_4eC39H",
+    "r3ports-token",
+    "b1lling-pass",
+    "cl1ent-s3cret",
+    "hunter22",
+];
 
 /// The examples read tokens from the environment, as a user's would; set
 /// once for every test here.
@@ -81,7 +90,10 @@ fn tokens() {
         std::env::set_var("SHOP_TOKEN", "s3cret");
         std::env::set_var("GITHUB_TOKEN", "ghp_x");
         std::env::set_var("WEATHER_KEY", "w3ather");
-        std::env::set_var("STRIPE_KEY", "Bearer sk_test_4eC39H");
+        std::env::set_var("STRIPE_KEY", "sk_test_4eC39H");
+        std::env::set_var("REPORTS_TOKEN", "r3ports-token");
+        std::env::set_var("BILLING_PASSWORD", "b1lling-pass");
+        std::env::set_var("SHOP_CLIENT_SECRET", "cl1ent-s3cret");
     });
 }
 
@@ -309,6 +321,206 @@ fn the_incremental_example_asks_from_start_then_from_its_bookmark() {
     );
     assert_eq!(server.requests()[before].query("since"), Some(sent));
     assert_eq!(second.exit_code(), 0);
+}
+
+/// The configs of "Requests: auth, bodies, GraphQL", by their source's
+/// name.
+fn request_examples(text: &str) -> BTreeMap<String, Value> {
+    config_examples(section(text, "Requests: auth, bodies, GraphQL"))
+        .iter()
+        .map(|config| {
+            let doc: Value =
+                serde_json::from_str(config).unwrap_or_else(|e| panic!("{e}\n{config}"));
+            let name = doc["sources"][0]["name"].as_str().unwrap().to_string();
+            (name, doc)
+        })
+        .collect()
+}
+
+/// `url` with the userinfo of `written` (`user:password@`), if it has one.
+fn with_userinfo_of(written: &str, url: &str) -> String {
+    let authority = written.split("://").nth(1).unwrap_or("");
+    let authority = authority.split('/').next().unwrap_or("");
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => url.replacen("://", &format!("://{userinfo}@"), 1),
+        None => url.to_string(),
+    }
+}
+
+/// What a mock requires of a request, from a parsed config's `auth`.
+fn required(auth: &ingest::Auth) -> testsupport::Auth {
+    match auth {
+        ingest::Auth::Bearer { token } => testsupport::Auth::Bearer(token.clone()),
+        ingest::Auth::Basic { username, password } => testsupport::Auth::basic(username, password),
+        ingest::Auth::ApiKey {
+            name,
+            value,
+            in_query: false,
+        } => testsupport::Auth::api_key_header(name, value),
+        ingest::Auth::ApiKey { name, value, .. } => testsupport::Auth::api_key_query(name, value),
+        ingest::Auth::OAuth2(_) => panic!("OAuth2 is run by its own test"),
+    }
+}
+
+/// The section's examples are the ones these tests run or parse: a new
+/// one gets a test here.
+#[test]
+fn the_request_examples_are_the_ones_tested() {
+    tokens();
+    let names: Vec<String> = request_examples(&readme()).into_keys().collect();
+    assert_eq!(
+        names,
+        [
+            "export",
+            "forecasts",
+            "invoices",
+            "issues",
+            "open_tickets",
+            "orders",
+            "reports",
+            "stations"
+        ]
+    );
+}
+
+/// Each bearer, basic and API-key example runs against a mock that
+/// refuses (401) any request without exactly those credentials, sent as
+/// the README says (only its `url` rewritten to the mock's, keeping a
+/// `user:password@`).
+#[test]
+fn the_static_auth_examples_send_their_credentials() {
+    tokens();
+    let examples = request_examples(&readme());
+    let kinds = [
+        ("reports", "bearer"),
+        ("invoices", "basic"),
+        ("export", "basic"),
+        ("stations", "api_key"),
+        ("forecasts", "api_key"),
+    ];
+    for (name, kind) in kinds {
+        let mut doc = examples[name].clone();
+        let written = doc["sources"][0]["url"].as_str().unwrap().to_string();
+        let parsed = Config::parse("README example", &doc.to_string()).unwrap();
+        let auth = parsed.sources[0].auth.as_ref().expect("an auth");
+        assert_eq!(auth.to_redacted_json()["type"], kind, "{name}");
+        let mock = MockSource::new(name, Style::None, 1, 5).auth(required(auth));
+        let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+        doc["sources"][0]["url"] = json!(with_userinfo_of(&written, &server.source_url(name)));
+        let config = Config::parse("README example", &doc.to_string()).unwrap();
+        let o = run(&config);
+        let s = o.source(name);
+        assert_eq!(o.exit_code(), 0, "{name}: {s:#}");
+        assert_eq!(s["responses"], json!({"200": 1}), "{name}: no 401");
+        assert!(!o.records.is_empty(), "{name}");
+        let summary = o.summary.to_string();
+        assert!(
+            SECRETS.iter().all(|secret| !summary.contains(secret)),
+            "{name}: {summary}"
+        );
+    }
+}
+
+/// The OAuth2 example runs as written against the mock token endpoint and
+/// a DRF-like order list that wants its tokens (only `url` and
+/// `token_url` rewritten): one token request, as the README describes it,
+/// every item a record. With a wrong client secret it stops as the README
+/// quotes, before any page.
+#[test]
+fn the_oauth2_example_fetches_its_token_and_stops_as_quoted_when_refused() {
+    tokens();
+    let text = readme();
+    let example = request_examples(&text)["orders"].clone();
+    let secret = std::env::var("SHOP_CLIENT_SECRET").unwrap();
+    let serve = || {
+        let oauth = OAuth2::new("ingest", &secret).scopes(&["read:orders", "read:customers"]);
+        let mock =
+            MockSource::new("orders", Style::PageCount, 3, 5).auth(testsupport::Auth::OAuth2);
+        MockServer::start(Scenario::new(42).with(mock).oauth2(oauth)).unwrap()
+    };
+    let config_for = |server: &MockServer| {
+        let mut doc = example.clone();
+        doc["sources"][0]["url"] = json!(server.source_url("orders"));
+        doc["sources"][0]["auth"]["token_url"] = json!(server.token_url());
+        Config::parse("README OAuth2 example", &doc.to_string()).unwrap()
+    };
+
+    let server = serve();
+    let o = run(&config_for(&server));
+    let s = o.source("orders");
+    assert_eq!(o.exit_code(), 0, "{s:#}");
+    assert_eq!(s["warnings"], json!([]));
+    assert_eq!(s["records"], s["items"], "every item a record");
+    assert!(n(s, "records") > 0);
+    assert_eq!(
+        s["auth"],
+        json!({"token_requests": 1, "refreshes": 0, "forced_refreshes": 0})
+    );
+    let issued = server.token_requests();
+    assert_eq!(issued.len(), 1, "one token for the run");
+    let token = &issued[0];
+    assert_eq!(token.grant, "client_credentials");
+    assert_eq!(token.client_auth, ClientAuth::Basic);
+    assert_eq!(token.client_id.as_deref(), Some("ingest"));
+    assert_eq!(token.param("scope"), Some("read:orders read:customers"));
+    let summary = o.summary.to_string();
+    let access = token.access_token.as_deref().unwrap();
+    assert!(!summary.contains(access) && !summary.contains(&secret));
+
+    let server = serve();
+    let mut config = config_for(&server);
+    if let Some(ingest::Auth::OAuth2(o)) = &mut config.sources[0].auth {
+        o.client_secret = Some("a-wrong-secret".into());
+    }
+    let o = run(&config);
+    let s = o.source("orders");
+    assert_eq!(s["status"], "error");
+    let reason = s["stop_reason"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("\n  {reason}\n")),
+        "the README quotes the stop_reason: {reason}"
+    );
+    assert_eq!(n(&s["errors"], "auth"), 1);
+    let pages = server.requests().iter().filter(|r| r.page > 0).count();
+    assert_eq!(pages, 0, "no page without a token");
+}
+
+/// The GraphQL example runs as written against the mock GraphQL endpoint
+/// (only `url` rewritten): POSTs with the bearer token, the first without a
+/// cursor and each next one with the last page's `endCursor` in
+/// `variables.after`, every node a record with its declared fields.
+#[test]
+fn the_graphql_example_follows_the_connection_with_the_cursor_in_the_body() {
+    tokens();
+    let mut doc = request_examples(&readme())["issues"].clone();
+    let token = std::env::var("GITHUB_TOKEN").unwrap();
+    let mock = MockSource::new("issues", Style::Graphql, 3, 5)
+        .connection("repository.issues")
+        .auth(testsupport::Auth::Bearer(token));
+    let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+    doc["sources"][0]["url"] = json!(server.source_url("issues"));
+    let config = Config::parse("README GraphQL example", &doc.to_string()).unwrap();
+    let o = run(&config);
+    let s = o.source("issues");
+    assert_eq!(o.exit_code(), 0, "{s:#}");
+    assert_eq!(s["warnings"], json!([]));
+    assert_eq!(n(s, "records"), 15, "{s:#}");
+    assert_eq!(s["records"], s["items"]);
+    assert_eq!(n(&s["errors"], "graphql"), 0);
+    for record in &o.records {
+        assert!(record["number"].is_u64(), "{record}");
+        assert!(record["title"].is_string(), "{record}");
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.method == "POST"));
+    assert_eq!(requests[0].variable("after"), None);
+    for (page, request) in requests.iter().enumerate().skip(1) {
+        assert_eq!(
+            request.variable("after"),
+            Some(json!(server.end_cursor("issues", page)))
+        );
+    }
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation but `-` and `_`
