@@ -1,14 +1,15 @@
 //! README.md stays true: its config examples parse, its worked record
-//! examples write the records it shows, and the make targets and flags it
-//! names exist.
+//! examples write the records it shows, its links within itself lead to
+//! its headings, and the files, make targets and flags it names exist
+//! (and it names every flag).
 
 use std::collections::BTreeMap;
 
 use ingest::Config;
 use serde_json::{json, Value};
-use testsupport::{MockServer, MockSource, Scenario, Shape, Style};
+use testsupport::{ClientAuth, MockServer, MockSource, OAuth2, Scenario, Shape, Style};
 
-use crate::support::run;
+use crate::support::{n, run};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -37,9 +38,7 @@ fn every_config_example_in_the_readme_parses() {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
         let redacted = config.to_redacted_json().to_string();
         assert!(
-            ["s3cret", "ghp_x", "w3ather", "sk_test_4eC39H"]
-                .iter()
-                .all(|secret| !redacted.contains(secret)),
+            SECRETS.iter().all(|secret| !redacted.contains(secret)),
             "{redacted}"
         );
     }
@@ -70,6 +69,19 @@ fn the_make_targets_the_readme_names_exist() {
     }
 }
 
+/// What the examples' environment variables hold (set by [`tokens`]),
+/// and the password one of them writes in its URL: none may be shown.
+const SECRETS: [&str; 8] = [
+    "s3cret",
+    "ghp_x",
+    "w3ather",
+    "sk_test_4eC39H",
+    "r3ports-token",
+    "b1lling-pass",
+    "cl1ent-s3cret",
+    "hunter22",
+];
+
 /// The examples read tokens from the environment, as a user's would; set
 /// once for every test here.
 fn tokens() {
@@ -78,18 +90,26 @@ fn tokens() {
         std::env::set_var("SHOP_TOKEN", "s3cret");
         std::env::set_var("GITHUB_TOKEN", "ghp_x");
         std::env::set_var("WEATHER_KEY", "w3ather");
-        std::env::set_var("STRIPE_KEY", "Bearer sk_test_4eC39H");
+        std::env::set_var("STRIPE_KEY", "sk_test_4eC39H");
+        std::env::set_var("REPORTS_TOKEN", "r3ports-token");
+        std::env::set_var("BILLING_PASSWORD", "b1lling-pass");
+        std::env::set_var("SHOP_CLIENT_SECRET", "cl1ent-s3cret");
     });
+}
+
+/// The text of the README's `## heading` section, up to the next `## `.
+fn section<'t>(text: &'t str, heading: &str) -> &'t str {
+    let start = text
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has the section {heading}"));
+    let section = &text[start + 1..];
+    &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)]
 }
 
 /// The worked examples of "Records for your API": each ```json config
 /// with the ```jsonl records shown after it.
 fn worked_examples(text: &str) -> Vec<(String, Vec<String>)> {
-    let start = text
-        .find("\n## Records for your API\n")
-        .expect("README has the section Records for your API");
-    let section = &text[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let section = section(text, "Records for your API");
     let mut examples: Vec<(String, Vec<String>)> = Vec::new();
     for block in section.split("```").skip(1).step_by(2) {
         if let Some(config) = block.strip_prefix("json\n") {
@@ -351,5 +371,320 @@ fn the_response_rule_and_header_total_examples_get_every_record() {
             "orders" => assert_eq!(o.records.len(), 15, "{name}"),
             _ => assert_eq!(o.keys(), expected.keys, "{name}"),
         }
+    }
+}
+
+/// The configs of "Requests: auth, bodies, GraphQL", by their source's
+/// name.
+fn request_examples(text: &str) -> BTreeMap<String, Value> {
+    config_examples(section(text, "Requests: auth, bodies, GraphQL"))
+        .iter()
+        .map(|config| {
+            let doc: Value =
+                serde_json::from_str(config).unwrap_or_else(|e| panic!("{e}\n{config}"));
+            let name = doc["sources"][0]["name"].as_str().unwrap().to_string();
+            (name, doc)
+        })
+        .collect()
+}
+
+/// `url` with the userinfo of `written` (`user:password@`), if it has one.
+fn with_userinfo_of(written: &str, url: &str) -> String {
+    let authority = written.split("://").nth(1).unwrap_or("");
+    let authority = authority.split('/').next().unwrap_or("");
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => url.replacen("://", &format!("://{userinfo}@"), 1),
+        None => url.to_string(),
+    }
+}
+
+/// What a mock requires of a request, from a parsed config's `auth`.
+fn required(auth: &ingest::Auth) -> testsupport::Auth {
+    match auth {
+        ingest::Auth::Bearer { token } => testsupport::Auth::Bearer(token.clone()),
+        ingest::Auth::Basic { username, password } => testsupport::Auth::basic(username, password),
+        ingest::Auth::ApiKey {
+            name,
+            value,
+            in_query: false,
+        } => testsupport::Auth::api_key_header(name, value),
+        ingest::Auth::ApiKey { name, value, .. } => testsupport::Auth::api_key_query(name, value),
+        ingest::Auth::OAuth2(_) => panic!("OAuth2 is run by its own test"),
+    }
+}
+
+/// The section's examples are the ones these tests run or parse: a new
+/// one gets a test here.
+#[test]
+fn the_request_examples_are_the_ones_tested() {
+    tokens();
+    let names: Vec<String> = request_examples(&readme()).into_keys().collect();
+    assert_eq!(
+        names,
+        [
+            "export",
+            "forecasts",
+            "invoices",
+            "issues",
+            "open_tickets",
+            "orders",
+            "reports",
+            "stations"
+        ]
+    );
+}
+
+/// Each bearer, basic and API-key example runs against a mock that
+/// refuses (401) any request without exactly those credentials, sent as
+/// the README says (only its `url` rewritten to the mock's, keeping a
+/// `user:password@`).
+#[test]
+fn the_static_auth_examples_send_their_credentials() {
+    tokens();
+    let examples = request_examples(&readme());
+    let kinds = [
+        ("reports", "bearer"),
+        ("invoices", "basic"),
+        ("export", "basic"),
+        ("stations", "api_key"),
+        ("forecasts", "api_key"),
+    ];
+    for (name, kind) in kinds {
+        let mut doc = examples[name].clone();
+        let written = doc["sources"][0]["url"].as_str().unwrap().to_string();
+        let parsed = Config::parse("README example", &doc.to_string()).unwrap();
+        let auth = parsed.sources[0].auth.as_ref().expect("an auth");
+        assert_eq!(auth.to_redacted_json()["type"], kind, "{name}");
+        let mock = MockSource::new(name, Style::None, 1, 5).auth(required(auth));
+        let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+        doc["sources"][0]["url"] = json!(with_userinfo_of(&written, &server.source_url(name)));
+        let config = Config::parse("README example", &doc.to_string()).unwrap();
+        let o = run(&config);
+        let s = o.source(name);
+        assert_eq!(o.exit_code(), 0, "{name}: {s:#}");
+        assert_eq!(s["responses"], json!({"200": 1}), "{name}: no 401");
+        assert!(!o.records.is_empty(), "{name}");
+        let summary = o.summary.to_string();
+        assert!(
+            SECRETS.iter().all(|secret| !summary.contains(secret)),
+            "{name}: {summary}"
+        );
+    }
+}
+
+/// The OAuth2 example runs as written against the mock token endpoint and
+/// a DRF-like order list that wants its tokens (only `url` and
+/// `token_url` rewritten): one token request, as the README describes it,
+/// every item a record. With a wrong client secret it stops as the README
+/// quotes, before any page.
+#[test]
+fn the_oauth2_example_fetches_its_token_and_stops_as_quoted_when_refused() {
+    tokens();
+    let text = readme();
+    let example = request_examples(&text)["orders"].clone();
+    let secret = std::env::var("SHOP_CLIENT_SECRET").unwrap();
+    let serve = || {
+        let oauth = OAuth2::new("ingest", &secret).scopes(&["read:orders", "read:customers"]);
+        let mock =
+            MockSource::new("orders", Style::PageCount, 3, 5).auth(testsupport::Auth::OAuth2);
+        MockServer::start(Scenario::new(42).with(mock).oauth2(oauth)).unwrap()
+    };
+    let config_for = |server: &MockServer| {
+        let mut doc = example.clone();
+        doc["sources"][0]["url"] = json!(server.source_url("orders"));
+        doc["sources"][0]["auth"]["token_url"] = json!(server.token_url());
+        Config::parse("README OAuth2 example", &doc.to_string()).unwrap()
+    };
+
+    let server = serve();
+    let o = run(&config_for(&server));
+    let s = o.source("orders");
+    assert_eq!(o.exit_code(), 0, "{s:#}");
+    assert_eq!(s["warnings"], json!([]));
+    assert_eq!(s["records"], s["items"], "every item a record");
+    assert!(n(s, "records") > 0);
+    assert_eq!(
+        s["auth"],
+        json!({"token_requests": 1, "refreshes": 0, "forced_refreshes": 0})
+    );
+    let issued = server.token_requests();
+    assert_eq!(issued.len(), 1, "one token for the run");
+    let token = &issued[0];
+    assert_eq!(token.grant, "client_credentials");
+    assert_eq!(token.client_auth, ClientAuth::Basic);
+    assert_eq!(token.client_id.as_deref(), Some("ingest"));
+    assert_eq!(token.param("scope"), Some("read:orders read:customers"));
+    let summary = o.summary.to_string();
+    let access = token.access_token.as_deref().unwrap();
+    assert!(!summary.contains(access) && !summary.contains(&secret));
+
+    let server = serve();
+    let mut config = config_for(&server);
+    if let Some(ingest::Auth::OAuth2(o)) = &mut config.sources[0].auth {
+        o.client_secret = Some("a-wrong-secret".into());
+    }
+    let o = run(&config);
+    let s = o.source("orders");
+    assert_eq!(s["status"], "error");
+    let reason = s["stop_reason"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("\n  {reason}\n")),
+        "the README quotes the stop_reason: {reason}"
+    );
+    assert_eq!(n(&s["errors"], "auth"), 1);
+    let pages = server.requests().iter().filter(|r| r.page > 0).count();
+    assert_eq!(pages, 0, "no page without a token");
+}
+
+/// The GraphQL example runs as written against the mock GraphQL endpoint
+/// (only `url` rewritten): POSTs with the bearer token, the first without a
+/// cursor and each next one with the last page's `endCursor` in
+/// `variables.after`, every node a record with its declared fields.
+#[test]
+fn the_graphql_example_follows_the_connection_with_the_cursor_in_the_body() {
+    tokens();
+    let mut doc = request_examples(&readme())["issues"].clone();
+    let token = std::env::var("GITHUB_TOKEN").unwrap();
+    let mock = MockSource::new("issues", Style::Graphql, 3, 5)
+        .connection("repository.issues")
+        .auth(testsupport::Auth::Bearer(token));
+    let server = MockServer::start(Scenario::new(42).with(mock)).unwrap();
+    doc["sources"][0]["url"] = json!(server.source_url("issues"));
+    let config = Config::parse("README GraphQL example", &doc.to_string()).unwrap();
+    let o = run(&config);
+    let s = o.source("issues");
+    assert_eq!(o.exit_code(), 0, "{s:#}");
+    assert_eq!(s["warnings"], json!([]));
+    assert_eq!(n(s, "records"), 15, "{s:#}");
+    assert_eq!(s["records"], s["items"]);
+    assert_eq!(n(&s["errors"], "graphql"), 0);
+    for record in &o.records {
+        assert!(record["number"].is_u64(), "{record}");
+        assert!(record["title"].is_string(), "{record}");
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.method == "POST"));
+    assert_eq!(requests[0].variable("after"), None);
+    for (page, request) in requests.iter().enumerate().skip(1) {
+        assert_eq!(
+            request.variable("after"),
+            Some(json!(server.end_cursor("issues", page)))
+        );
+    }
+}
+
+/// GitHub's anchor for a heading: lower case, punctuation but `-` and `_`
+/// dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `](#anchor)` link of the README leads to one of its headings
+/// (those outside code blocks; a repeated heading gets `-1`, `-2`, …).
+#[test]
+fn every_link_within_the_readme_has_its_heading() {
+    let text = readme();
+    let mut anchors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        if in_code {
+            continue;
+        }
+        let heading = heading.trim_start_matches('#').trim();
+        let slug = anchor(heading);
+        let seen = anchors.get(&slug).copied().unwrap_or(0);
+        anchors.insert(slug.clone(), seen + 1);
+        if seen > 0 {
+            anchors.insert(format!("{slug}-{seen}"), 1);
+        }
+    }
+    let links: Vec<&str> = text
+        .split("](#")
+        .skip(1)
+        .map(|rest| rest.split(')').next().unwrap())
+        .collect();
+    assert!(links.len() > 20, "{links:?}");
+    for link in links {
+        assert!(
+            anchors.contains_key(link),
+            "README links to #{link}, a heading it does not have"
+        );
+    }
+}
+
+/// The flags the README names are ingest's (bar cargo's), and every flag
+/// of `ingest --help` and each command's `--help` is in the README.
+#[test]
+fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let help: String = [&[][..], &["run"], &["check"], &["serve-mock"]]
+        .iter()
+        .map(|command| {
+            let out = std::process::Command::new(bin)
+                .args(*command)
+                .arg("--help")
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.len() > 2 && w.starts_with("--") && w.as_bytes()[2].is_ascii_lowercase())
+            .map(str::to_string)
+            .collect()
+    };
+    let named = flags(&readme());
+    let known = flags(&help);
+    let cargo = ["--release", "--open"];
+    for flag in &named {
+        assert!(
+            known.contains(flag) || cargo.contains(&flag.as_str()),
+            "the README names {flag}, which no ingest command has"
+        );
+    }
+    for flag in &known {
+        assert!(named.contains(flag), "the README does not name {flag}");
+    }
+}
+
+/// Every path of the repository the README names in backticks (`src/…`,
+/// `tests/…`, `testsupport/…`, `fixtures/…`) exists.
+#[test]
+fn the_files_the_readme_names_exist() {
+    let text = readme();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let named: Vec<&str> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            ["src/", "tests/", "testsupport/", "fixtures/"]
+                .iter()
+                .any(|dir| s.starts_with(dir))
+        })
+        .collect();
+    assert!(named.len() >= 5, "{named:?}");
+    for path in named {
+        assert!(
+            root.join(path).exists(),
+            "README names {path}, which is not there"
+        );
     }
 }

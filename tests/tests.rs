@@ -18,7 +18,8 @@ mod records;
 /// The normalizer on sample pages shaped like public product APIs.
 mod normalize_fixtures;
 
-/// README.md: its config examples parse, its make targets exist.
+/// README.md: its config examples parse and its worked examples run, its
+/// links lead to its headings, its make targets and flags exist.
 mod readme;
 
 /// Peak memory of one big page, from the run's own VmHWM: a page costs
