@@ -179,9 +179,14 @@ impl Redactor {
     /// characters escaped, so that it fits on one line.
     pub fn redact_text(&self, text: &str) -> String {
         let mut out = text.to_string();
+        // As it is, and as a server echoes what it received in a query or
+        // a form (percent-encoded, `+` for a space).
         for secret in &self.values() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "***");
+            let encoded = encode_component(secret);
+            for form in [secret.clone(), encoded.replace("%20", "+"), encoded] {
+                if out.contains(&form) {
+                    out = out.replace(&form, "***");
+                }
             }
         }
         out.chars()

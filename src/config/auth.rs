@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use super::json::{child, quoted, Obj, Walker};
 use super::ConfigError;
-use crate::url::is_http_url;
+use crate::redact::Redactor;
+use crate::text::base64;
+use crate::url::{encode_component, is_http_url};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -118,31 +120,55 @@ impl fmt::Debug for OAuth2 {
 }
 
 impl OAuth2 {
-    /// What identifies one token that sources may share: the endpoint,
-    /// the client, the grant and the scope.
-    pub fn token_key(&self) -> (String, String, Grant, Option<String>) {
+    /// What identifies one token that sources may share: everything the
+    /// token request sends — the endpoint, the client and its secret, the
+    /// grant and its refresh token, the scope, the audience and the extra
+    /// parameters. Two sources that differ in any of them (two users'
+    /// refresh tokens, two audiences) get tokens of their own. Held in
+    /// memory only: it holds secrets.
+    pub fn token_key(&self) -> impl std::hash::Hash + Eq + use<> {
         (
             self.token_url.clone(),
             self.client_id.clone(),
+            self.client_secret.clone(),
             self.grant,
+            self.refresh_token.clone(),
             self.scope.clone(),
+            self.audience.clone(),
+            self.extra.clone(),
+            self.client_auth_basic,
         )
     }
 }
 
 impl Auth {
-    /// Every secret value it holds (for the redactor).
-    pub fn secrets(&self) -> Vec<&str> {
+    /// Every secret value it holds (for the redactor), with the forms
+    /// they go on the wire in: the base64 of HTTP Basic credentials (a
+    /// server that echoes the `Authorization` header must not show them).
+    pub fn secrets(&self) -> Vec<String> {
+        let basic = |user: &str, password: &str| base64(format!("{user}:{password}").as_bytes());
         match self {
-            Auth::Bearer { token } => vec![token],
-            Auth::Basic { password, .. } => vec![password],
-            Auth::ApiKey { value, .. } => vec![value],
-            Auth::OAuth2(o) => o
-                .client_secret
-                .iter()
-                .chain(&o.refresh_token)
-                .map(String::as_str)
-                .collect(),
+            Auth::Bearer { token } => vec![token.clone()],
+            Auth::Basic { username, password } => {
+                vec![password.clone(), basic(username, password)]
+            }
+            Auth::ApiKey { value, .. } => vec![value.clone()],
+            Auth::OAuth2(o) => {
+                let mut out: Vec<String> = o
+                    .client_secret
+                    .iter()
+                    .chain(&o.refresh_token)
+                    .cloned()
+                    .collect();
+                if let Some(secret) = &o.client_secret {
+                    // How the token request sends them in Basic.
+                    out.push(basic(
+                        &encode_component(&o.client_id),
+                        &encode_component(secret),
+                    ));
+                }
+                out
+            }
         }
     }
 
@@ -162,7 +188,7 @@ impl Auth {
                 let mut out = serde_json::json!({
                     "type": "oauth2",
                     "grant": o.grant.as_str(),
-                    "token_url": o.token_url,
+                    "token_url": Redactor::default().redact_url(&o.token_url),
                     "client_id": o.client_id,
                     "client_auth": if o.client_auth_basic { "basic" } else { "body" },
                     "refresh_margin_ms": o.refresh_margin.as_millis() as u64,

@@ -433,21 +433,30 @@ impl Config {
             .sources
             .iter()
             .flat_map(|s| s.headers.iter().filter(|h| h.secret))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value.clone())
             .chain(
                 self.sources
                     .iter()
                     .flat_map(|s| s.auth.iter().flat_map(Auth::secrets)),
-            );
+            )
+            .collect::<Vec<String>>();
         let secret_params = self
             .sources
             .iter()
             .flat_map(|s| s.query.iter().filter(|q| q.secret))
             .map(|q| (q.name.as_str(), q.value.as_str()));
+        // A password in a token endpoint's URL is one too.
+        let token_urls = self.sources.iter().filter_map(|s| match &s.auth {
+            Some(Auth::OAuth2(o)) => Some(o.token_url.as_str()),
+            _ => None,
+        });
         Redactor::new(
-            secret_headers,
+            secret_headers.iter().map(String::as_str),
             secret_params,
-            self.sources.iter().map(|s| s.url.as_str()),
+            self.sources
+                .iter()
+                .map(|s| s.url.as_str())
+                .chain(token_urls),
         )
     }
 

@@ -1663,3 +1663,37 @@ fn auth_method_and_body_are_read_and_shown_without_secrets() {
         "echoed *** and ***"
     );
 }
+
+#[test]
+fn credentials_are_hidden_in_the_forms_servers_echo_them() {
+    let config = parse(
+        &json!({"sources": [
+            {"name": "a", "url": "http://x/", "auth": {"type": "basic", "username": "u",
+             "password": "PASSWORDSECRET3"}},
+            {"name": "b", "url": "http://x/", "auth": {"type": "oauth2",
+             "token_url": "http://tu:T0KURLPW9@auth/token", "client_id": "cid",
+             "client_secret": "CLIENTSECRETvalue9 /+&="}},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let r = config.redactor();
+    // The Authorization header a server echoes: base64 of user:password.
+    let basic = crate::text::base64(b"u:PASSWORDSECRET3");
+    assert_eq!(
+        r.redact_text(&format!("echo Basic {basic}")),
+        "echo Basic ***"
+    );
+    // A form echoed percent-encoded, or with + for a space.
+    for echoed in [
+        "client_secret=CLIENTSECRETvalue9%20%2F%2B%26%3D",
+        "client_secret=CLIENTSECRETvalue9+%2F%2B%26%3D",
+    ] {
+        assert_eq!(r.redact_text(echoed), "client_secret=***", "{echoed}");
+    }
+    let client = crate::text::base64(b"cid:CLIENTSECRETvalue9%20%2F%2B%26%3D");
+    assert_eq!(r.redact_text(&client), "***");
+    let shown = config.to_redacted_json().to_string();
+    assert!(!shown.contains("T0KURLPW9"), "{shown}");
+    assert!(r.redact_text("pw T0KURLPW9").ends_with("***"));
+}

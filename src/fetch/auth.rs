@@ -620,4 +620,27 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn sources_share_a_token_only_when_their_token_requests_are_the_same() {
+        let auth = |refresh: &str, audience: &str| {
+            serde_json::json!({"type": "oauth2", "grant": "refresh_token",
+                "token_url": "http://auth/token", "client_id": "c", "client_secret": "s",
+                "refresh_token": refresh, "audience": audience})
+        };
+        let doc = serde_json::json!({"sources": [
+            {"name": "alice", "url": "http://api/", "auth": auth("rt-alice", "api")},
+            {"name": "alice2", "url": "http://api/2", "auth": auth("rt-alice", "api")},
+            {"name": "bob", "url": "http://api/", "auth": auth("rt-bob", "api")},
+            {"name": "other", "url": "http://api/", "auth": auth("rt-alice", "api2")},
+            {"name": "none", "url": "http://api/"},
+        ]});
+        let config = Config::parse("t", &doc.to_string()).unwrap();
+        let tokens = Tokens::for_config(&config);
+        let of = |i| tokens.of(i).unwrap();
+        assert!(Arc::ptr_eq(&of(0), &of(1)), "the same request: one token");
+        assert!(!Arc::ptr_eq(&of(0), &of(2)), "another user's refresh token");
+        assert!(!Arc::ptr_eq(&of(0), &of(3)), "another audience");
+        assert!(tokens.of(4).is_none());
+    }
 }

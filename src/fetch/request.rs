@@ -15,6 +15,7 @@ use std::fmt;
 pub use crate::config::Method;
 use crate::config::{Auth, Header, SourceConfig};
 use crate::state::Position;
+pub use crate::text::base64;
 use crate::url;
 
 /// One page's request.
@@ -127,28 +128,6 @@ impl ConfiguredHeaders {
     }
 }
 
-/// Standard base64 with padding (RFC 4648 §4), for HTTP Basic.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 impl HeaderHook for ConfiguredHeaders {
     fn headers(&self, target: &str, add: &mut dyn FnMut(&str, &str)) {
         let same_origin = url::origin(target) == self.origin;
@@ -198,23 +177,6 @@ mod tests {
             sent("https://api.example:8080/items"),
             ["Accept: application/json"]
         );
-    }
-
-    #[test]
-    fn base64_is_rfc_4648() {
-        // RFC 4648 §10's test vectors, and RFC 7617's example.
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
-        }
     }
 
     #[test]
