@@ -113,13 +113,33 @@ fn check(args: cli::CheckArgs, started: Instant) -> ExitCode {
 }
 
 /// First Ctrl-C/SIGTERM: stop gracefully. Second: exit at once.
+/// Signals this close to the first are the same interrupt, sent twice
+/// (`INGEST_SAME_SIGNAL_MS` sets another window: the tests of a second
+/// Ctrl-C during the outputs' finalization set 0).
+fn same_signal() -> std::time::Duration {
+    let ms = std::env::var("INGEST_SAME_SIGNAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(300);
+    std::time::Duration::from_millis(ms)
+}
+
 fn install_signal_handler(control: &Arc<RunControl>) {
     let control = Arc::clone(control);
     let count = AtomicU32::new(0);
+    let first = std::sync::OnceLock::new();
+    let same_signal = same_signal();
     let installed = ctrlc::set_handler(move || {
+        // One event that came as two signals is no "second Ctrl-C":
+        // `timeout` and process managers send SIGTERM to the process and
+        // to its group at once. A person's second Ctrl-C comes later.
+        let at = Instant::now();
+        let since_first = first.get_or_init(|| at);
         if count.fetch_add(1, Ordering::SeqCst) == 0 {
             log::warn!(event = "interrupt", note = "stopping; press Ctrl-C again to exit at once"; "");
             control.interrupt();
+        } else if at.duration_since(*since_first) < same_signal {
+            count.fetch_sub(1, Ordering::SeqCst);
         } else {
             // Removes the temporary files and exits; renames in progress
             // finish first, so the outputs are the previous run's or

@@ -683,8 +683,13 @@ fn a_second_ctrl_c_exits_at_once_without_leaving_temp_files() {
         assert!(started.elapsed() < Duration::from_secs(10), "never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A person's second Ctrl-C: later than a process manager's double
+    // signal, which is one interrupt.
     let status = Command::new("sh")
-        .args(["-c", &format!("kill -INT {0}; kill -INT {0}", child.id())])
+        .args([
+            "-c",
+            &format!("kill -INT {0}; sleep 0.5; kill -INT {0}", child.id()),
+        ])
         .status()
         .unwrap();
     assert!(status.success());
@@ -844,7 +849,10 @@ fn a_second_ctrl_c_while_finalizing_leaves_one_whole_pair() {
         }
         let records_ino = std::fs::metadata(out.join("records.jsonl")).unwrap().ino();
         let before = server.requests().len();
-        let mut child = spawn(run_command(&dir.0, &config));
+        // Every second signal counts, however soon after the first.
+        let mut command = run_command(&dir.0, &config);
+        command.env("INGEST_SAME_SIGNAL_MS", "0");
+        let mut child = spawn(command);
         while server.requests().len() < before + 20 {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
@@ -1072,4 +1080,35 @@ fn check_reports_the_first_page_and_writes_nothing() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(written, ["check.json"], "check writes nothing");
+}
+
+/// Two signals at once are one interrupt, not a "second Ctrl-C":
+/// `timeout` and process managers send SIGTERM to the process and to its
+/// group together. The run stops as for one signal: exit 130 with its
+/// summary and records, never nothing.
+#[test]
+fn two_signals_at_once_are_one_interrupt_and_the_outputs_are_written() {
+    let scenario = Scenario::new(9).with(MockSource::new("slow", Style::Page, 500, 10));
+    let server = MockServer::start(scenario).unwrap();
+    for round in 0..5 {
+        let dir = OutDir::new();
+        let mut config = server.config_json();
+        config["rate_limit"] = json!({ "per_second": 20, "burst": 1 });
+        let before = server.requests().len();
+        let mut child = spawn(run_command(&dir.0, &config));
+        let started = Instant::now();
+        while server.requests().len() < before + 3 {
+            assert!(started.elapsed() < Duration::from_secs(10), "never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {0}; kill -TERM {0}", child.id())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(child.wait().unwrap().code(), Some(130), "round {round}");
+        let summary = summary_in(&dir.0.join("out"));
+        assert_eq!(summary["status"], "interrupted", "round {round}");
+        crate::support::assert_identity(&summary);
+    }
 }
