@@ -944,3 +944,30 @@ fn an_api_key_in_the_query_is_sent_and_never_shown() {
     assert!(!outcome.summary.to_string().contains("qu3ry-k3y"));
     assert_eq!(n(outcome.source("s"), "records"), 1);
 }
+
+/// A POST redirected by 307 or 308 is sent again as it was, body and
+/// all; by 303 (or 301, 302) it becomes a GET of the target.
+#[test]
+fn a_redirected_post_keeps_its_body_on_307_and_308_only() {
+    for (status, method, body) in [
+        (307, "POST", r#"{"q":1}"#),
+        (308, "POST", r#"{"q":1}"#),
+        (303, "GET", ""),
+    ] {
+        let server = Scripted::new();
+        let page = json!([{"id": 1, "price": 1}]).to_string();
+        let (outcome, seen) = server.run_source(
+            "/search",
+            vec![
+                (status, Some(server.url("/search/v2")), String::new()),
+                (200, None, page),
+            ],
+            json!({"sources": [{"name": "s", "url": server.url("/search"),
+                "method": "POST", "body": {"q": 1}}]}),
+        );
+        assert_eq!(seen[1].0, "/search/v2", "{status}");
+        assert_eq!(seen[1].1[":method"], method, "{status}");
+        assert_eq!(seen[1].1[":body"], body, "{status}");
+        assert_eq!(n(outcome.source("s"), "records"), 1, "{status}");
+    }
+}

@@ -29,6 +29,9 @@ use crate::url::{encode_component, origin};
 /// and the interrupt again.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// The shortest a token is used before it is refreshed ahead of expiry.
+const MIN_TOKEN_USE: Duration = Duration::from_secs(1);
+
 /// Characters of a token endpoint's error description quoted.
 const DESCRIPTION_CHARS: usize = 160;
 
@@ -175,6 +178,10 @@ impl TokenSource {
                     state.rotated = Some(rotated);
                 }
                 let margin = |life: Duration| self.settings.refresh_margin.min(life / 10);
+                // Every token is sent at least once, however short the
+                // life it claims: a token endpoint saying 1 ns must not
+                // be asked again for ever while no page is fetched.
+                let ahead = |life: Duration| (life - margin(life)).max(MIN_TOKEN_USE);
                 state.current = Some(Current {
                     token: Token {
                         access: answer.access_token,
@@ -182,7 +189,7 @@ impl TokenSource {
                     },
                     refresh_at: answer
                         .expires_in
-                        .and_then(|life| now.checked_add(life - margin(life))),
+                        .and_then(|life| now.checked_add(ahead(life))),
                 });
             }
             Err(Refusal::Final(why)) => state.failed = Some(why),
@@ -642,5 +649,25 @@ mod tests {
         assert!(!Arc::ptr_eq(&of(0), &of(2)), "another user's refresh token");
         assert!(!Arc::ptr_eq(&of(0), &of(3)), "another audience");
         assert!(tokens.of(4).is_none());
+    }
+
+    #[test]
+    fn a_token_that_claims_no_life_is_still_sent_once() {
+        let tokens = TokenSource::new(settings());
+        let t0 = Instant::now();
+        let _ = tokens.turn(t0);
+        let nanosecond = Answer {
+            expires_in: Some(Duration::from_nanos(1)),
+            ..answer("brief", None)
+        };
+        tokens.publish(Ok(nanosecond), t0);
+        assert!(matches!(
+            tokens.turn(t0 + Duration::from_millis(500)),
+            Turn::Use(_)
+        ));
+        assert!(matches!(
+            tokens.turn(t0 + Duration::from_secs(1)),
+            Turn::Fetch { .. }
+        ));
     }
 }

@@ -228,17 +228,24 @@ impl Client {
         let sent = Instant::now();
         let mut budget = Budget::new(sent, time_left, self.connect, self.read);
         let mut target = request.url.clone();
+        // What goes to `target`: the request, or what a redirect made of it.
+        let mut current = request.clone();
         let mut resends = 0;
         for hop in 0..=MAX_REDIRECTS {
             if hop > 0 && !budget.wait_for_token(&mut take_token) {
                 let cut = AttemptError::Timeout(TimeoutPhase::Budget);
                 return Exchange::failed(cut, target).resent(resends);
             }
-            let mut response =
-                match self.call(request, &target, &mut budget, &mut take_token, &mut resends) {
-                    Ok(r) => r,
-                    Err(e) => return Exchange::failed(e, target).resent(resends),
-                };
+            let mut response = match self.call(
+                &current,
+                &target,
+                &mut budget,
+                &mut take_token,
+                &mut resends,
+            ) {
+                Ok(r) => r,
+                Err(e) => return Exchange::failed(e, target).resent(resends),
+            };
             let status = response.status().as_u16();
             let location = response
                 .headers()
@@ -259,6 +266,16 @@ impl Client {
                         .with_config()
                         .limit(ERROR_BODY_LIMIT)
                         .read_to_vec();
+                    // 307 and 308 repeat the request as it was (a POST
+                    // with its body); 301, 302 and 303 are a GET of the
+                    // target, as browsers and RFC 9110 §15.4 have it.
+                    current = match status {
+                        307 | 308 => Request {
+                            url: next.clone(),
+                            ..current
+                        },
+                        _ => Request::get(next.clone()).at(current.position.clone()),
+                    };
                     target = next;
                 }
                 None => return self.receive(response, sent, target).resent(resends),
@@ -308,9 +325,7 @@ impl Client {
         budget: Duration,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         match request.method {
-            // A redirect of a POST is a GET of its target (what 303 asks;
-            // clients do the same for 301 and 302).
-            Method::Post if target == request.url => {
+            Method::Post => {
                 let post = self.configured(self.agent.post(target), target, budget);
                 let content_type = match request.form {
                     true => "application/x-www-form-urlencoded",
@@ -383,7 +398,7 @@ impl Client {
         let total_count = headers
             .get("x-total-count")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+            .and_then(|v| crate::fetch::paginate::count(&serde_json::Value::from(v)));
         // Link values may carry non-ASCII bytes (a `title`, an IRI target):
         // percent-encode them rather than drop the header, or the next
         // page would be silently lost.

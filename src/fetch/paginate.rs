@@ -182,6 +182,32 @@ fn set_at(doc: &mut Value, path: &str, value: Value) {
     }
 }
 
+/// A count a server announces (a total, a page count): an integer, or
+/// the forms servers also send — `100.0`, `"100"`, `1e3` — and, past
+/// what 64 bits hold, the largest count (it is still more than was
+/// received: a short run must still say so). Not a count: a fraction, a
+/// negative, text.
+pub fn count(value: &Value) -> Option<u64> {
+    let number = match value {
+        Value::Number(n) => n.as_u64().map(|n| n as f64).or_else(|| n.as_f64())?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if let Some(exact) = value.as_u64() {
+        return Some(exact);
+    }
+    if let Some(exact) = value.as_str().and_then(|s| s.trim().parse::<u64>().ok()) {
+        return Some(exact);
+    }
+    (number.is_finite() && number >= 0.0 && number.fract() == 0.0).then(|| {
+        if number >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            number as u64
+        }
+    })
+}
+
 /// One source's pagination state.
 #[derive(Debug)]
 pub struct Paginator {
@@ -363,10 +389,7 @@ impl Paginator {
         let items = items as u64;
         let first_count = *self.first_count.get_or_insert(items);
         self.last_good_count = Some(items);
-        let number = |path: &Option<EnvelopePath>| {
-            let value = body.get_at(path.as_ref()?)?;
-            value.as_u64()
-        };
+        let number = |path: &Option<EnvelopePath>| count(&body.get_at(path.as_ref()?)?);
         let no_more = |path: &Option<EnvelopePath>| {
             path.as_ref()
                 .and_then(|p| body.get_at(p))
@@ -542,7 +565,7 @@ impl Paginator {
             | Pagination::Page {
                 total_items_path: Some(path),
                 ..
-            } => body.get_at(path).as_ref().and_then(Value::as_u64),
+            } => body.get_at(path).as_ref().and_then(count),
             _ => None,
         }
     }
@@ -1233,5 +1256,25 @@ mod tests {
         assert_eq!(r.position, Some(Position::Cursor("Y3Vy".into())));
         // The loop guard compares bodies: the same cursor again is a loop.
         assert!(matches!(after(&mut p, &page, 1, None), Next::Loop(_)));
+    }
+
+    #[test]
+    fn announced_counts_are_read_in_the_forms_servers_send() {
+        for (value, want) in [
+            (json!(100), Some(100)),
+            (json!(100.0), Some(100)),
+            (json!("100"), Some(100)),
+            (json!(" 100 "), Some(100)),
+            (json!("1e3"), Some(1000)),
+            (json!(1e30), Some(u64::MAX)),
+            (json!(18446744073709551615u64), Some(u64::MAX)),
+            (json!(2.5), None),
+            (json!(-3), None),
+            (json!("many"), None),
+            (json!(null), None),
+            (json!(true), None),
+        ] {
+            assert_eq!(count(&value), want, "{value}");
+        }
     }
 }
