@@ -29,8 +29,11 @@ use crate::url::{encode_component, origin};
 /// and the interrupt again.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
 
-/// The shortest a token is used before it is refreshed ahead of expiry.
-const MIN_TOKEN_USE: Duration = Duration::from_secs(1);
+/// The shortest a token is used before it is refreshed ahead of expiry:
+/// shorter than any lifetime a real endpoint gives (so a 1 s token is
+/// still refreshed a tenth ahead), long enough that pages are fetched
+/// between token requests.
+const MIN_TOKEN_USE: Duration = Duration::from_millis(250);
 
 /// Characters of a token endpoint's error description quoted.
 const DESCRIPTION_CHARS: usize = 160;
@@ -662,11 +665,11 @@ mod tests {
         };
         tokens.publish(Ok(nanosecond), t0);
         assert!(matches!(
-            tokens.turn(t0 + Duration::from_millis(500)),
+            tokens.turn(t0 + Duration::from_millis(200)),
             Turn::Use(_)
         ));
         assert!(matches!(
-            tokens.turn(t0 + Duration::from_secs(1)),
+            tokens.turn(t0 + Duration::from_millis(250)),
             Turn::Fetch { .. }
         ));
     }

@@ -199,13 +199,8 @@ pub fn count(value: &Value) -> Option<u64> {
     if let Some(exact) = value.as_str().and_then(|s| s.trim().parse::<u64>().ok()) {
         return Some(exact);
     }
-    (number.is_finite() && number >= 0.0 && number.fract() == 0.0).then(|| {
-        if number >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            number as u64
-        }
-    })
+    // `as` saturates: past 64 bits, the largest count.
+    (number.is_finite() && number >= 0.0 && number.fract() == 0.0).then_some(number as u64)
 }
 
 /// One source's pagination state.
