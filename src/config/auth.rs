@@ -324,9 +324,22 @@ impl Walker<'_> {
                     Some((_, Value::String(s))) if s == "query" => true,
                     Some((p, v)) => return Err(self.mismatch(&p, "\"header\" or \"query\"", v)),
                 };
+                if !in_query && !super::validate::is_header_name(&name) {
+                    return Err(self.error(
+                        &p,
+                        "expected a header name (letters, digits and !#$%&'*+-.^_`|~)",
+                    ));
+                }
+                let value = credential("value")?;
+                if value.chars().any(char::is_control) {
+                    return Err(self.error(
+                        &child(path, "value"),
+                        "expected a key without control characters (a line break in the variable?)",
+                    ));
+                }
                 Auth::ApiKey {
                     name,
-                    value: credential("value")?,
+                    value,
                     in_query,
                 }
             }

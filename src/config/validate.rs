@@ -338,8 +338,13 @@ impl Walker<'_> {
             // Keys written explicitly win over the shorthand.
             Some(g) => (
                 match o.get("method") {
-                    Some(_) => self.method_and_body(&o)?.0,
-                    None => Method::Post,
+                    Some((p, _)) if self.method_and_body(&o)?.0 == Method::Get => {
+                        return Err(self.error(
+                            &p,
+                            "expected POST with graphql (a GraphQL query goes in the body of a POST)",
+                        ))
+                    }
+                    _ => Method::Post,
                 },
                 match o.get("body") {
                     Some(_) => self.method_and_body(&o)?.1,
@@ -442,7 +447,11 @@ impl Walker<'_> {
         let o = self.object(path, v, &["query", "variables", "connection"])?;
         let (p, q) = self.required(&o, "query", "a GraphQL query declaring $after")?;
         let query = self.non_empty(&p, q)?.to_string();
-        if !query.contains("$after") {
+        let declares_after = query.match_indices("$after").any(|(at, _)| {
+            !query[at + "$after".len()..]
+                .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if !declares_after {
             return Err(self.error(
                 &p,
                 "expected a query that declares $after (query($after: String) { … after: $after … }): \
@@ -483,7 +492,19 @@ impl Walker<'_> {
         match pagination.get("in") {
             None => Ok(false),
             Some(Value::String(s)) if s == "query" => Ok(false),
-            Some(Value::String(s)) if s == "body" && method == Method::Post => Ok(true),
+            Some(Value::String(s)) if s == "body" && method == Method::Post => {
+                match o.get("body") {
+                    Some((p, b)) if !b.is_object() => Err(self.error(
+                        &p,
+                        format_args!(
+                            "expected a JSON object (the pagination puts its positions in it, \
+                             \"in\": \"body\"), found {}",
+                            describe(b)
+                        ),
+                    )),
+                    _ => Ok(true),
+                }
+            }
             Some(Value::String(s)) if s == "body" => Err(self.error(
                 &path,
                 "expected \"query\" for a GET (positions go in the body of a \"method\": \"POST\" source)",

@@ -71,7 +71,10 @@ impl Fetcher<'_> {
                 Ok(Ok(answer)) => {
                     self.counts.auth.refreshes += u64::from(refresh);
                     self.counts.auth.forced_refreshes += u64::from(forced);
-                    if answer.refresh_token.is_some() && !self.rotation_warned {
+                    // Only a refresh token the config gave can go stale.
+                    let rotated = answer.refresh_token.is_some()
+                        && tokens.settings().grant == crate::config::Grant::RefreshToken;
+                    if rotated && !self.rotation_warned {
                         self.rotation_warned = true;
                         self.counts.auth.rotated = true;
                         warn!(

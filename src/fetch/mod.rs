@@ -222,9 +222,9 @@ pub struct Fetcher<'a> {
     /// Nothing is sent before this instant: the server said its quota is
     /// used up until then.
     quota_until: Option<Instant>,
-    /// The quota wait the deadline refused, in seconds (for the stop
-    /// reason).
-    quota_refused: Option<u64>,
+    /// The last wait the deadline refused: what for, and how many seconds
+    /// (for the stop reason).
+    refused: Option<(WaitCause, u64)>,
     /// Where the page loop starts.
     start: Start,
     /// The source's OAuth2 token, shared with the sources that use the
@@ -278,7 +278,7 @@ impl<'a> Fetcher<'a> {
             last_error: None,
             resume_at: None,
             quota_until: None,
-            quota_refused: None,
+            refused: None,
             start: Start::default(),
         }
     }
@@ -575,14 +575,15 @@ impl<'a> Fetcher<'a> {
     /// Why a source stopped by `stop` before page `page_no` was done
     /// (`cut_short`: that many of its items were not handed over).
     fn stopped(&self, stop: Stop, page: u64, cut_short: Option<usize>) -> StopReason {
-        let waiting = match (stop, self.breaker.blocked_until(), self.quota_refused) {
+        let waiting = match (stop, self.breaker.blocked_until(), self.refused) {
             (Stop::Interrupted, ..) => return StopReason::Interrupted { page, cut_short },
             (Stop::Deadline, Some(_), _) => Waiting::Breaker(
                 self.last_error
                     .clone()
                     .unwrap_or_else(|| "retryable errors".into()),
             ),
-            (Stop::Deadline, None, Some(secs)) => Waiting::Quota(secs),
+            (Stop::Deadline, None, Some((WaitCause::Quota, secs))) => Waiting::Quota(secs),
+            (Stop::Deadline, None, Some((cause, secs))) => Waiting::Refused(cause, secs),
             (Stop::Deadline, None, None) => Waiting::Nothing,
         };
         StopReason::Deadline {
@@ -759,13 +760,7 @@ impl<'a> Fetcher<'a> {
                 self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
             }
             if let Some(until) = self.quota_until.take() {
-                let secs = until
-                    .saturating_duration_since(Instant::now())
-                    .as_secs_f64()
-                    .ceil();
-                self.quota_refused = Some(secs as u64);
                 self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
-                self.quota_refused = None;
             }
             self.take_token()
         })();
@@ -961,6 +956,11 @@ impl<'a> Fetcher<'a> {
         self.post_until(phase, Some(until));
         let result = self.shared.control.wait_until(until);
         self.counts.add_wait(cause, start.elapsed());
+        if result == Err(Stop::Deadline) && until > self.shared.control.deadline() {
+            // Said in the stop reason: what the refused wait was for.
+            let secs = until.saturating_duration_since(start).as_secs_f64().ceil();
+            self.refused = Some((cause, secs as u64));
+        }
         result
     }
 }

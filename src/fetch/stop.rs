@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::fetch::outcome::SourceStatus;
+use crate::fetch::outcome::{SourceStatus, WaitCause};
 
 /// Why a source stopped before (or on reaching) its end of data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,9 @@ pub enum Waiting {
     Breaker(String),
     /// The server's quota to reset, for this many seconds.
     Quota(u64),
+    /// A wait for this cause, this many seconds long, which would have
+    /// ended past the deadline (a Retry-After, a backoff, a token).
+    Refused(WaitCause, u64),
 }
 
 impl StopReason {
@@ -182,6 +185,17 @@ impl fmt::Display for StopReason {
                     Waiting::Quota(secs) => write!(
                         f,
                         "deadline while waiting {secs} s for the quota to reset, before page {page}"
+                    )?,
+                    Waiting::Refused(cause, secs) => write!(
+                        f,
+                        "deadline: {} of {secs} s would have ended past it, before page {page}",
+                        match cause {
+                            WaitCause::RetryAfter => "the server's Retry-After",
+                            WaitCause::Backoff => "a backoff before the retry",
+                            WaitCause::Breaker => "the breaker's cooldown",
+                            WaitCause::RateLimit => "a wait for a token of the rate limit",
+                            WaitCause::Quota => "a wait for the quota",
+                        }
                     )?,
                 }
                 write_cut_short(f, *page, *cut_short)?;

@@ -480,12 +480,22 @@ fn clipped(text: &str) -> String {
 /// same in every run and on every machine.
 fn fingerprint(source: &SourceConfig, redactor: &Redactor) -> String {
     let query: Vec<&str> = source.query.iter().map(|q| q.name.as_str()).collect();
-    let what = json!({
+    let mut what = json!({
         "url": redactor.redact_url(&source.url),
         "pagination": source.pagination.to_json(),
         "query": query,
         "incremental": source.incremental.as_ref().map(|i| i.to_json()),
     });
+    // What a request body says decides what a saved position means too;
+    // added only where there is one, so a GET source's fingerprint (and
+    // every state file saved before bodies existed) stays as it was.
+    if source.method != crate::config::Method::Get || source.body.is_some() {
+        what["request"] = json!({
+            "method": source.method.as_str(),
+            "body": source.body.as_deref().map(|b| redactor.redact_text(b)),
+            "in_body": source.params_in_body,
+        });
+    }
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in what.to_string().bytes() {
         hash ^= u64::from(b);

@@ -70,6 +70,11 @@ fn retry_after_past_the_deadline(retry_after: &str) {
     assert_eq!(attempts(&server, "alpha"), per_page(&[(1, 1), (2, 1)]));
     let src = outcome.source("alpha");
     assert_eq!(src["status"], "deadline");
+    let reason = src["stop_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("deadline: the server's Retry-After of "),
+        "the stop reason says what was not waited for: {reason}"
+    );
     assert_eq!(src["stopped_at_url"], json!(url_of(&server, "alpha", 2)));
     assert_eq!(
         counters(src),
