@@ -105,3 +105,33 @@ fn a_graphql_rate_limit_in_a_200_is_waited_out() {
         "waited for the reset: {s:#}"
     );
 }
+
+/// A query that selects `edges { node { … } }` (and no `nodes`): each
+/// item is its edge's node, and every record is kept.
+#[test]
+fn a_query_selecting_edges_reads_each_edges_node() {
+    let server = serve(MockSource::new("gh", Style::Graphql, 3, 5).connection("repository.issues"));
+    let mut doc = server.config_json();
+    let query = doc["sources"][0]["graphql"]["query"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let edges = query
+        .replace("nodes {", "edges { cursor node {")
+        .replace("} pageInfo", "} } pageInfo");
+    assert_ne!(query, edges);
+    doc["sources"][0]["graphql"]["query"] = json!(edges);
+    let config = ingest::Config::parse("t", &doc.to_string()).unwrap();
+    assert_eq!(
+        config.sources[0]
+            .item_path
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("node")
+    );
+    let o = run(&config);
+    let s = o.source("gh");
+    assert_eq!(s["status"], "complete", "{s:#}");
+    assert_eq!(o.keys(), server.truth().expected_all().keys);
+}

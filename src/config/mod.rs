@@ -92,6 +92,9 @@ pub struct SourceConfig {
     pub url: String,
     /// Dot path to the item array in a page body; `None` auto-detects.
     pub items_path: Option<DotPath>,
+    /// Dot path, in each element of that array, to the item itself (a
+    /// GraphQL edge's `node`); `None`: the element is the item.
+    pub item_path: Option<DotPath>,
     /// How to find the next page. Defaults to [`Pagination::None`].
     pub pagination: Pagination,
     /// Per-field dot-path overrides of the product schema (the `fields`
@@ -519,6 +522,9 @@ impl SourceConfig {
         out.insert("url".into(), json!(redactor.redact_url(&self.url)));
         if let Some(items_path) = &self.items_path {
             out.insert("items_path".into(), json!(items_path));
+        }
+        if let Some(item_path) = &self.item_path {
+            out.insert("unwrap".into(), json!(item_path));
         }
         let mut pagination = self.pagination.to_json();
         if self.params_in_body {

@@ -119,6 +119,7 @@ fn spec_example_parses_to_its_values() {
             on_response: vec![],
             params_in_body: false,
             graphql: false,
+            item_path: None,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -149,6 +150,7 @@ fn minimal_config_gets_every_default() {
             on_response: vec![],
             params_in_body: false,
             graphql: false,
+            item_path: None,
         }],
         ..Config::default()
     };
@@ -268,7 +270,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Top, r#"{"sourcez": []}"#, "sourcez", "unknown key (expected one of sources,"),
     (Source, r#"{"item_path": "x"}"#, "sources[0].item_path", "unknown key"),
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
-        "unknown key (expected one of name, url, items_path, pagination, fields, record, \
+        "unknown key (expected one of name, url, items_path, unwrap, pagination, fields, record, \
          keep_rejected, headers, query, incremental, auth, method, body, on_response, graphql, \
          rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
          max_body_bytes)"),

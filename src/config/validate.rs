@@ -56,6 +56,7 @@ const SOURCE_KEYS: &[&str] = &[
     "name",
     "url",
     "items_path",
+    "unwrap",
     "pagination",
     "fields",
     "record",
@@ -311,6 +312,11 @@ impl Walker<'_> {
             (None, Some(g)) => Some(g.items_path.clone()),
             (None, None) => None,
         };
+        let item_path = match (o.get("unwrap"), &graphql) {
+            (Some((p, v)), _) => Some(self.dot_path(&p, v)?),
+            (None, Some(g)) if o.get("items_path").is_none() => g.item_path.clone(),
+            _ => None,
+        };
         let pagination = match (o.get("pagination"), &graphql) {
             (Some((p, v)), _) => self.pagination(&p, v)?,
             (None, Some(g)) => g.pagination.clone(),
@@ -370,6 +376,7 @@ impl Walker<'_> {
             name,
             url,
             items_path,
+            item_path,
             pagination,
             fields,
             record,
@@ -470,9 +477,13 @@ impl Walker<'_> {
                 .parse()
                 .expect("dot paths joined by dots are a dot path")
         };
+        // A query that selects `edges { node { … } }` and no `nodes`
+        // gives each item as its edge's node.
+        let edges = !selects(&query, "nodes") && selects(&query, "edges");
         Ok(Graphql {
             body: serde_json::json!({"query": query, "variables": variables}).to_string(),
-            items_path: under("nodes"),
+            items_path: under(if edges { "edges" } else { "nodes" }),
+            item_path: edges.then(|| DotPath::root().child("node")),
             pagination: Pagination::Cursor {
                 from: CursorFrom::Body(under("pageInfo.endCursor").into()),
                 param: "variables.after".into(),
@@ -949,12 +960,24 @@ impl Walker<'_> {
     }
 }
 
+/// Whether a GraphQL `query` selects `field` (as a whole word).
+fn selects(query: &str, field: &str) -> bool {
+    query.match_indices(field).any(|(at, _)| {
+        let before = query[..at].chars().next_back();
+        let after = query[at + field.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !word(before) && !word(after)
+    })
+}
+
 /// What the `graphql` shorthand stands for.
 struct Graphql {
     /// `{"query": …, "variables": …}`.
     body: String,
-    /// `data.<connection>.nodes`.
+    /// `data.<connection>.nodes`, or `.edges`.
     items_path: DotPath,
+    /// `node`, for edges.
+    item_path: Option<DotPath>,
     /// A cursor in the body at `variables.after`, from
     /// `pageInfo.endCursor` while `pageInfo.hasNextPage`.
     pagination: Pagination,

@@ -288,14 +288,20 @@ impl Part {
         for &(batch, i) in items {
             let source = &config.sources[batch.source];
             let text = batch.item(i);
-            let node = Node::parse(text);
+            let parsed = Node::parse(text);
+            // The item inside its array element, where the source says
+            // (a GraphQL edge's node); an element without it is read whole.
+            let node = parsed.as_ref().map(|element| match &source.item_path {
+                Some(path) => path.get(element).unwrap_or(element),
+                None => element,
+            });
             let result = match &node {
                 Ok(node) => normalize(&source.name, node, &source.record),
                 Err(Malformed) => Err(InvalidReason::MalformedItem),
             };
             let bookmark = match (&result, &node, &source.incremental) {
                 (Ok(_), Ok(node), Some(inc)) => {
-                    Some(inc.field.get(node).map_or(Ok(None), |v| inc.kind.read(v)))
+                    Some(inc.field.get(*node).map_or(Ok(None), |v| inc.kind.read(v)))
                 }
                 _ => None,
             };
@@ -312,7 +318,8 @@ impl Part {
                             &name,
                             page,
                             text,
-                            node.as_ref().ok(),
+                            // The element as it came.
+                            parsed.as_ref().ok(),
                         );
                         start..part.buf.len()
                     });
