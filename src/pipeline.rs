@@ -228,27 +228,7 @@ pub fn run(
         redactor,
     } = prepare(config, options, started_at)?;
     let singer = options.format == Format::Singer;
-    let (records, writer) = match stdout {
-        Some(out) => {
-            let format = match singer {
-                true => StdoutFormat::Singer(Singer::new(config, state.clone(), &plans)),
-                false => StdoutFormat::Lines,
-            };
-            let (sink, writer) = stdout::channel(out, format, control);
-            (Records::Stdout(Box::new(sink)), Some(writer))
-        }
-        None => (
-            Records::File(AtomicFile::create(&options.out_dir, RECORDS_FILE)?),
-            None,
-        ),
-    };
-    let files = Files {
-        records,
-        rejected: match config.sources.iter().any(|s| s.keep_rejected) {
-            true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
-            false => None,
-        },
-    };
+    let (files, writer) = open_outputs(config, options, control, stdout, &state, &plans)?;
     let mut stats = Stats::for_config(config);
     stats.signpost = Some(Bookmark::instant(started_at));
     let stats = Arc::new(Mutex::new(stats));
@@ -548,6 +528,38 @@ impl Finale<'_> {
 }
 
 /// The outputs the processor writes while the run goes on.
+/// Where the records (and rejected items) of the run go: `records.jsonl`
+/// and `rejected.jsonl` as temporary files in `--out`, or `stdout`, with
+/// the writer thread that feeds it.
+fn open_outputs<'r>(
+    config: &'r Config,
+    options: &RunOptions,
+    control: &'r RunControl,
+    stdout: Option<Box<dyn std::io::Write + Send>>,
+    state: &State,
+    plans: &'r [Plan],
+) -> Result<(Files<'r>, Option<StdoutWriter>), Error> {
+    let (records, writer) = match stdout {
+        Some(out) => {
+            let format = match options.format {
+                Format::Singer => StdoutFormat::Singer(Singer::new(config, state.clone(), plans)),
+                Format::Jsonl => StdoutFormat::Lines,
+            };
+            let (sink, writer) = stdout::channel(out, format, control);
+            (Records::Stdout(Box::new(sink)), Some(writer))
+        }
+        None => (
+            Records::File(AtomicFile::create(&options.out_dir, RECORDS_FILE)?),
+            None,
+        ),
+    };
+    let rejected = match config.sources.iter().any(|s| s.keep_rejected) {
+        true => Some(AtomicFile::create(&options.out_dir, REJECTED_FILE)?),
+        false => None,
+    };
+    Ok((Files { records, rejected }, writer))
+}
+
 struct Files<'r> {
     records: Records<'r>,
     rejected: Option<AtomicFile>,
