@@ -113,6 +113,12 @@ fn a_401_forces_one_refresh_and_one_repeat() {
     assert_eq!(auth_counts(&o, "api"), (2, 1, 1));
     assert_eq!(n(s, "retries"), 0, "a repeat after a refresh is no retry");
     assert_eq!(n(s, "failed_pages"), 0);
+    assert_eq!(
+        n(&s["errors"], "client_error"),
+        0,
+        "the 401 was the token's"
+    );
+    assert_eq!(n(&s["errors"], "auth"), 0);
 }
 
 /// The refresh-token grant with rotation: each answer carries a new
@@ -244,4 +250,33 @@ fn check_shows_the_auth_outcome_and_the_request_it_sent() {
     );
     assert_no_token(&server, "check's report", &text);
     assert!(!text.contains("s3cret-client"), "{text}");
+}
+
+/// A server that refuses every token for one page: one forced refresh
+/// and one repeat, then the page is given up as kind `auth` (no loop of
+/// refreshes); the next page goes on with the fresh token.
+#[test]
+fn a_page_refused_after_a_fresh_token_is_given_up_as_auth() {
+    let oauth = OAuth2::new("ingest", "s3cret-client");
+    let source = MockSource::new("api", Style::Page, 3, 5)
+        .auth(Auth::OAuth2)
+        .faults_for_every_attempt(2, FaultKind::InvalidToken);
+    let server = MockServer::start(Scenario::new(19).with(source).oauth2(oauth)).unwrap();
+    let o = run(&config_with(&server, json!({})));
+    let s = o.source("api");
+    assert_eq!(n(s, "failed_pages"), 1, "{s:#}");
+    assert_eq!(n(&s["errors"], "auth"), 1);
+    assert_eq!(n(&s["errors"], "client_error"), 0);
+    let error = s["failed_page_errors"][0].as_str().unwrap();
+    assert!(error.starts_with("auth: status 401 again"), "{error}");
+    assert_eq!(
+        auth_counts(&o, "api"),
+        (2, 1, 1),
+        "one forced refresh, not a loop"
+    );
+    assert_eq!(
+        n(s, "records") + n(s, "invalid") + n(s, "duplicates"),
+        n(s, "items")
+    );
+    assert_eq!(s["status"], "complete", "page 3 was fetched: {s:#}");
 }

@@ -688,6 +688,11 @@ impl<'a> Fetcher<'a> {
                 }
                 Err(error) => error,
             };
+            if let (AttemptError::Status(401), Some(_)) = (&error, sent_with) {
+                // A 401 to a token is the token's business, not a client
+                // error: a forced refresh, then kind auth.
+                self.counts.take_back_error(ErrorKind::ClientError);
+            }
             let error = match (error, sent_with) {
                 (AttemptError::Status(401), Some(generation)) if !repeated => {
                     // Not an attempt and no backoff: the same request once

@@ -424,6 +424,12 @@ impl FetchCounts {
         self.errors[kind as usize] += 1;
     }
 
+    /// Takes back a failed attempt counted under `kind` before it was
+    /// known to be something else (a 401 that a token refresh answers).
+    pub fn take_back_error(&mut self, kind: ErrorKind) {
+        self.errors[kind as usize] = self.errors[kind as usize].saturating_sub(1);
+    }
+
     /// Failed attempts of `kind`.
     pub fn error(&self, kind: ErrorKind) -> u64 {
         self.errors[kind as usize]
