@@ -102,7 +102,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             };
             // Room for any first page: nothing consumes while it is fetched.
             let (tx, rx) = queue::bounded(usize::MAX / 2);
-            let outcome = Fetcher::new(i, &one_page, shared, 0).run(tx);
+            let outcome = Fetcher::new(i, &one_page, shared, 0).one_page().run(tx);
             let mut batches = Vec::new();
             while let Some(message) = rx.try_recv() {
                 if let Message::Batch(batch) = message {

@@ -235,6 +235,8 @@ pub struct Fetcher<'a> {
     token_client: Option<Client>,
     /// The run was told once that the refresh token was rotated.
     rotation_warned: bool,
+    /// It fetches one page on purpose ([`Fetcher::one_page`]).
+    one_page: bool,
 }
 
 impl<'a> Fetcher<'a> {
@@ -265,6 +267,7 @@ impl<'a> Fetcher<'a> {
             tokens,
             token_client,
             rotation_warned: false,
+            one_page: false,
             bucket: TokenBucket::new(policies.rate_limit),
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(policies.breaker),
@@ -286,6 +289,13 @@ impl<'a> Fetcher<'a> {
     /// Starts at `start` instead of the source's first page.
     pub fn starting_at(mut self, start: Start) -> Self {
         self.start = start;
+        self
+    }
+
+    /// Fetches one page on purpose (`ingest check`): stopping after it is
+    /// no news worth a warning.
+    pub fn one_page(mut self) -> Self {
+        self.one_page = true;
         self
     }
 
@@ -337,6 +347,8 @@ impl<'a> Fetcher<'a> {
         if let Some(reason) = &ending.reason {
             let level = match status {
                 SourceStatus::Complete => log::Level::Info,
+                // `ingest check` stops every source after one page.
+                SourceStatus::MaxPages if self.one_page => log::Level::Info,
                 _ => log::Level::Warn,
             };
             log::log!(
