@@ -111,8 +111,9 @@ const STYLES: &[(&str, &[&str])] = &[
     ("link_header", &[]),
     ("none", &[]),
 ];
-/// Headers that describe a request body: set on a GET, they make the
-/// server wait for bytes that never come.
+/// Headers that frame a request body: ingest frames its own (a POST's
+/// body), and set on a GET they make the server wait for bytes that never
+/// come.
 const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
 
 /// Largest pagination `start`: 2^53 − 1, the largest integer that every
@@ -790,7 +791,7 @@ impl Walker<'_> {
                 return Err(self.error(
                     &p,
                     "expected a header ingest may send (Content-Length and Transfer-Encoding \
-                     frame a request body, and a GET has none), found this key",
+                     frame a request body, which ingest frames itself), found this key",
                 ));
             }
             if let Some(other) = headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)) {
