@@ -91,6 +91,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     control.set_agent(agent.clone());
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
     let tokens = Arc::new(Tokens::for_config(config));
+    let groups = Arc::new(crate::fetch::rate_limit::Groups::for_config(config));
     (0..one_page.sources.len())
         .map(|i| {
             let shared = Shared {
@@ -99,6 +100,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
                 redactor: Arc::clone(&redactor),
                 board: Arc::clone(&board),
                 tokens: Arc::clone(&tokens),
+                groups: Arc::clone(&groups),
             };
             // Room for any first page: nothing consumes while it is fetched.
             let (tx, rx) = queue::bounded(usize::MAX / 2);

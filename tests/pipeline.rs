@@ -207,6 +207,7 @@ fn shared(control: &RunControl) -> Shared<'_> {
         redactor: Default::default(),
         board: Arc::new(Mutex::new(vec![Live::default()])),
         tokens: Default::default(),
+        groups: Default::default(),
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Config {
     pub deadline: Duration,
     /// Where `deadline` came from. Defaults to the default.
     pub deadline_from: DeadlineFrom,
+    /// Rate limits shared by the sources that name them (their
+    /// `rate_limit_group`), in file order. Defaults to none.
+    pub rate_limit_groups: Vec<(String, RateLimit)>,
 }
 
 /// How politely and how patiently one source is fetched (SPEC §3, §4):
@@ -130,6 +133,9 @@ pub struct SourceConfig {
     /// Given by the `graphql` shorthand: answers are read for GraphQL's
     /// `errors`.
     pub graphql: bool,
+    /// The shared rate limit it also takes a token of, if any (a name of
+    /// the top level's `rate_limit_groups`).
+    pub rate_limit_group: Option<String>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
 }
@@ -333,6 +339,7 @@ impl Default for Config {
             batch_size: 50,
             deadline: Duration::from_millis(60_000),
             deadline_from: DeadlineFrom::Default,
+            rate_limit_groups: Vec::new(),
         }
     }
 }
@@ -485,6 +492,20 @@ impl Config {
         out.insert("batch_size".into(), json!(self.batch_size));
         out.insert("deadline_ms".into(), json!(ms(self.deadline)));
         out.extend(policies);
+        // Written when there are any, so a config without reads as before.
+        if !self.rate_limit_groups.is_empty() {
+            let groups: Map<String, Value> = self
+                .rate_limit_groups
+                .iter()
+                .map(|(name, r)| {
+                    (
+                        name.clone(),
+                        json!({"per_second": r.per_second, "burst": r.burst}),
+                    )
+                })
+                .collect();
+            out.insert("rate_limit_groups".into(), Value::Object(groups));
+        }
         Value::Object(out)
     }
 }
@@ -551,6 +572,9 @@ impl SourceConfig {
         }
         if let Some(auth) = &self.auth {
             out.insert("auth".into(), auth.to_redacted_json());
+        }
+        if let Some(group) = &self.rate_limit_group {
+            out.insert("rate_limit_group".into(), json!(group));
         }
         // Written when set, so that a source without rules reads as before.
         if !self.on_response.is_empty() {

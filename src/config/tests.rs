@@ -120,6 +120,7 @@ fn spec_example_parses_to_its_values() {
             params_in_body: false,
             graphql: false,
             item_path: None,
+            rate_limit_group: None,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -151,6 +152,7 @@ fn minimal_config_gets_every_default() {
             params_in_body: false,
             graphql: false,
             item_path: None,
+            rate_limit_group: None,
         }],
         ..Config::default()
     };
@@ -272,11 +274,11 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, unwrap, pagination, fields, record, \
          keep_rejected, headers, query, incremental, auth, method, body, on_response, graphql, \
-         rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
+         rate_limit_group, rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
          max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, auth, on_response, \
-         queue_capacity, batch_size, deadline_ms, rate_limit,"),
+         queue_capacity, batch_size, deadline_ms, rate_limit_groups, rate_limit,"),
     (Source, r#"{"fields": {"sku": "x"}}"#, "sources[0].fields.sku",
         "unknown key (expected one of id, name, price, currency, category)"),
     (Top, r#"{"retry": {"retries": 1}}"#, "retry.retries", "unknown key"),
@@ -635,6 +637,10 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
         "sources[0].method", "expected POST with graphql"),
     (Source, r#"{"method": "POST", "body": [1, 2], "pagination": {"style": "page", "in": "body"}}"#,
         "sources[0].body", "expected a JSON object (the pagination puts its positions in it"),
+    (Source, r#"{"rate_limit_group": "host"}"#, "sources[0].rate_limit_group",
+        "unknown group \"host\" (rate_limit_groups has: none)"),
+    (File, r#"{"rate_limit_groups": {"host": {"per_second": 5}}, "sources": [{"name": "a", "url": "http://x/"}]}"#,
+        "rate_limit_groups.host.burst", "expected a value, found nothing"),
     // method and body.
     (Source, r#"{"method": "PUT"}"#, "sources[0].method", "expected \"GET\" or \"POST\""),
     (Source, r#"{"body": {"q": 1}}"#, "sources[0].body", "expected no body with method GET"),

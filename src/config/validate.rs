@@ -18,7 +18,7 @@ use super::json::{child, describe, kind, quoted, read, Obj, Walker};
 use super::record::RecordForm;
 use super::{
     Auth, Config, ConfigError, CursorFrom, DeadlineFrom, EnvelopePath, Header, Method, Pagination,
-    Policies, QueryParam, RetrySettings, Rule, SourceConfig,
+    Policies, QueryParam, RateLimit, RetrySettings, Rule, SourceConfig,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -50,6 +50,7 @@ const TOP_KEYS: &[&str] = &[
     "queue_capacity",
     "batch_size",
     "deadline_ms",
+    "rate_limit_groups",
 ];
 /// A source's own keys, besides the policies.
 const SOURCE_KEYS: &[&str] = &[
@@ -69,6 +70,7 @@ const SOURCE_KEYS: &[&str] = &[
     "body",
     "on_response",
     "graphql",
+    "rate_limit_group",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -150,8 +152,37 @@ impl Walker<'_> {
         let mut config = Config {
             sources: self.sources(&top, &defaults)?,
             policies,
+            rate_limit_groups: self.rate_limit_groups(&top)?,
             ..Config::default()
         };
+        for (i, source) in config.sources.iter().enumerate() {
+            let Some(group) = &source.rate_limit_group else {
+                continue;
+            };
+            if !config
+                .rate_limit_groups
+                .iter()
+                .any(|(name, _)| name == group)
+            {
+                let known: Vec<&str> = config
+                    .rate_limit_groups
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                return Err(self.error(
+                    &format!("sources[{i}].rate_limit_group"),
+                    format_args!(
+                        "unknown group {} (rate_limit_groups has: {})",
+                        quoted(group),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
         // Both are allocated up front; past these bounds a typo would abort
         // the process instead of buffering anything useful.
         set(
@@ -170,20 +201,55 @@ impl Walker<'_> {
         Ok(config)
     }
 
+    /// A `rate_limit` object at `path`, its keys set over `base`.
+    fn rate_limit(&self, path: &str, v: &Value, base: RateLimit) -> Result<RateLimit> {
+        let mut limit = base;
+        let r = self.object(path, v, &["per_second", "burst"])?;
+        if let Some((k, v)) = r.get("per_second") {
+            limit.per_second = match v.as_f64() {
+                Some(n) if n > 0.0 && n.is_finite() => n,
+                _ => return Err(self.mismatch(&k, "a number > 0", v)),
+            };
+        }
+        set(&mut limit.burst, self.int(&r, "burst", 1, u64::MAX)?);
+        Ok(limit)
+    }
+
+    /// The top level's `rate_limit_groups`: a name to a `rate_limit` each
+    /// (both keys required: a group has no default to inherit).
+    fn rate_limit_groups(&self, top: &Obj<'_>) -> Result<Vec<(String, RateLimit)>> {
+        let Some((path, v)) = top.get("rate_limit_groups") else {
+            return Ok(Vec::new());
+        };
+        let map = v
+            .as_object()
+            .ok_or_else(|| self.mismatch(&path, "an object of group names to rate limits", v))?;
+        let mut groups = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            let p = child(&path, name);
+            for key in ["per_second", "burst"] {
+                if v.get(key).is_none() {
+                    return Err(self.error(
+                        &child(&p, key),
+                        "expected a value, found nothing (a group's rate limit says both)",
+                    ));
+                }
+            }
+            groups.push((
+                name.clone(),
+                self.rate_limit(&p, v, Policies::default().rate_limit)?,
+            ));
+        }
+        Ok(groups)
+    }
+
     /// The policy keys of `o` (the top level, or a source when `top` is
     /// given) set over `base`, key by key: a source's `"rate_limit":
     /// {"per_second": 1}` keeps the burst it inherits.
     fn policies(&self, o: &Obj, base: &Policies, top: Option<&Obj>) -> Result<Policies> {
         let mut p = *base;
         if let Some((path, v)) = o.get("rate_limit") {
-            let r = self.object(&path, v, &["per_second", "burst"])?;
-            if let Some((k, v)) = r.get("per_second") {
-                p.rate_limit.per_second = match v.as_f64() {
-                    Some(n) if n > 0.0 && n.is_finite() => n,
-                    _ => return Err(self.mismatch(&k, "a number > 0", v)),
-                };
-            }
-            set(&mut p.rate_limit.burst, self.int(&r, "burst", 1, u64::MAX)?);
+            p.rate_limit = self.rate_limit(&path, v, p.rate_limit)?;
         }
         if let Some((path, v)) = o.get("retry") {
             let r = self.object(&path, v, &["max_retries", "base_delay_ms", "max_delay_ms"])?;
@@ -360,6 +426,10 @@ impl Walker<'_> {
             ),
             None => self.method_and_body(&o)?,
         };
+        let rate_limit_group = match o.get("rate_limit_group") {
+            Some((p, v)) => Some(self.non_empty(&p, v)?.to_string()),
+            None => None,
+        };
         let params_in_body = match (&graphql, o.get("pagination")) {
             (Some(_), None) => true,
             _ => self.params_in_body(&o, method)?,
@@ -392,6 +462,7 @@ impl Walker<'_> {
             on_response,
             params_in_body,
             graphql: graphql.is_some(),
+            rate_limit_group,
         })
     }
 

@@ -54,7 +54,7 @@ pub use outcome::SourceOutcome;
 use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
-use rate_limit::TokenBucket;
+use rate_limit::{Groups, Limits};
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
 use rules::Body;
@@ -73,6 +73,8 @@ pub struct Shared<'a> {
     pub board: Arc<LiveBoard>,
     /// The run's OAuth2 tokens, one per token endpoint and client.
     pub tokens: Arc<Tokens>,
+    /// The run's shared rate limits (`rate_limit_groups`).
+    pub groups: Arc<Groups>,
 }
 
 /// The longest wait for a quota to reset; a later reset is capped (and
@@ -207,7 +209,7 @@ pub struct Fetcher<'a> {
     /// The run's `batch_size`: the most items one batch of a page holds.
     batch_size: usize,
     client: Client,
-    bucket: TokenBucket,
+    bucket: Limits,
     retry: RetryPolicy,
     breaker: Breaker,
     shared: Shared<'a>,
@@ -268,7 +270,13 @@ impl<'a> Fetcher<'a> {
             token_client,
             rotation_warned: false,
             one_page: false,
-            bucket: TokenBucket::new(policies.rate_limit),
+            bucket: Limits::new(
+                policies.rate_limit,
+                source
+                    .rate_limit_group
+                    .as_deref()
+                    .and_then(|g| shared.groups.get(g)),
+            ),
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
             breaker: Breaker::new(policies.breaker),
             shared,

@@ -1,4 +1,6 @@
-//! The per-source token bucket.
+//! The per-source token bucket, and the shared buckets of rate limit
+//! groups (SPEC §13: many sources on one host stay within the host's
+//! limit together).
 //!
 //! A thin layer over the `ratelimit` crate's lock-free bucket: it starts
 //! full (`burst` tokens), refills continuously at `per_second`, and every
@@ -8,6 +10,9 @@
 //! one every 1000 s. Waiting for a token goes
 //! through [`RunControl`], so it respects the deadline and Ctrl-C.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratelimit::{Builder, Clock, Ratelimiter, StdClock, TryWaitError};
@@ -75,6 +80,90 @@ impl<C: Clock> TokenBucket<C> {
                 Err(wait) => control.wait(wait)?,
             }
         }
+    }
+}
+
+/// A source's limits: its own bucket, and its group's when it is in one.
+/// A request takes a token of each.
+pub struct Limits {
+    own: TokenBucket,
+    group: Option<Arc<TokenBucket>>,
+    /// The own token was taken, the group's not yet: it is not taken
+    /// twice while the group's refills.
+    holding_own: Cell<bool>,
+}
+
+impl Limits {
+    /// `own`'s bucket, and `group`'s shared one.
+    pub fn new(own: RateLimit, group: Option<Arc<TokenBucket>>) -> Self {
+        Limits {
+            own: TokenBucket::new(own),
+            group,
+            holding_own: Cell::new(false),
+        }
+    }
+
+    /// Takes a token of each bucket now, or says how long until the one
+    /// missing is available.
+    pub fn try_take(&self) -> Result<(), Duration> {
+        if !self.holding_own.get() {
+            self.own.try_take()?;
+            self.holding_own.set(true);
+        }
+        if let Some(group) = &self.group {
+            group.try_take()?;
+        }
+        self.holding_own.set(false);
+        Ok(())
+    }
+
+    /// Takes a token of each, waiting as needed; returns how long it
+    /// waited.
+    pub fn take(&self, control: &RunControl) -> Result<Duration, Stop> {
+        let start = Instant::now();
+        loop {
+            control.check()?;
+            match self.try_take() {
+                Ok(()) => return Ok(start.elapsed()),
+                Err(wait) => control.wait(wait)?,
+            }
+        }
+    }
+}
+
+/// The shared buckets of a run's rate limit groups, by name.
+#[derive(Default)]
+pub struct Groups(HashMap<String, Arc<TokenBucket>>);
+
+impl std::fmt::Debug for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("grouped", &self.group.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Groups {
+    /// One full bucket per group of the config.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        Groups(
+            config
+                .rate_limit_groups
+                .iter()
+                .map(|(name, limit)| (name.clone(), Arc::new(TokenBucket::new(*limit))))
+                .collect(),
+        )
+    }
+
+    /// The bucket of group `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<TokenBucket>> {
+        self.0.get(name).cloned()
     }
 }
 

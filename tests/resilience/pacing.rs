@@ -56,10 +56,23 @@ fn assert_paced(server: &MockServer, source: &str, per_second: f64, burst: u64) 
 
 /// [`assert_paced`] with `slack` requests of slack.
 fn assert_paced_within(server: &MockServer, source: &str, per_second: f64, burst: u64, slack: f64) {
+    assert_paced_together(server, &[source], per_second, burst, slack);
+}
+
+/// Every window of the requests of `sources`, counted together, holds at
+/// most `burst + per_second × t + slack`.
+fn assert_paced_together(
+    server: &MockServer,
+    sources: &[&str],
+    per_second: f64,
+    burst: u64,
+    slack: f64,
+) {
+    let source = sources.join("+");
     let at: Vec<Instant> = server
         .requests()
         .iter()
-        .filter(|r| r.source == source)
+        .filter(|r| sources.contains(&r.source.as_str()))
         .map(|r| r.at)
         .collect();
     for i in 0..at.len() {
@@ -183,4 +196,46 @@ fn resends_take_a_token_as_the_server_sees_it() {
         log.len()
     );
     assert!(n(&src["waits_ms"], "rate_limit") > 0);
+}
+
+/// `rate_limit_group` (SPEC §13): sources of one group take a token of the
+/// group's bucket as well as their own, so together they stay within the
+/// group's limit however fast each may go alone; a source outside the
+/// group is not held to it.
+#[test]
+fn sources_of_a_rate_limit_group_share_its_bucket() {
+    let server = MockServer::start(
+        Scenario::new(8)
+            .with(MockSource::new("a", Style::Page, 10, 2))
+            .with(MockSource::new("b", Style::Offset, 10, 2))
+            .with(MockSource::new("free", Style::Page, 10, 2)),
+    )
+    .unwrap();
+    let mut doc = server.config_json();
+    doc["rate_limit"] = json!({"per_second": 1000, "burst": 50});
+    doc["rate_limit_groups"] = json!({"host": {"per_second": 20, "burst": 2}});
+    for i in 0..2 {
+        doc["sources"][i]["rate_limit_group"] = json!("host");
+    }
+    let config = ingest::Config::parse("t", &doc.to_string()).unwrap();
+    let started = Instant::now();
+    let o = crate::support::run(&config);
+    assert_eq!(o.summary["status"], "complete");
+    // 11 + 11 requests in the group: at least (22 - 2) / 20 s.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950));
+    assert_paced_together(&server, &["a", "b"], 20.0, 2, 1.0);
+    let free: Vec<Instant> = server
+        .requests()
+        .iter()
+        .filter(|r| r.source == "free")
+        .map(|r| r.at)
+        .collect();
+    let span = *free.last().unwrap() - free[0];
+    assert!(
+        span.as_secs_f64() < 0.5,
+        "free is not held to the group: {span:?}"
+    );
+    let shown = config.to_redacted_json();
+    assert_eq!(shown["rate_limit_groups"]["host"]["per_second"], 20.0);
+    assert_eq!(shown["sources"][0]["rate_limit_group"], "host");
 }
