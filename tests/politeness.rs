@@ -44,13 +44,6 @@ fn plain(server: &MockServer) -> Config {
     config(server, json!({}), |_| {})
 }
 
-/// The only source of a run's summary.
-fn only(outcome: &Outcome) -> &Value {
-    let sources = outcome.summary["sources"].as_object().unwrap();
-    assert_eq!(sources.len(), 1);
-    sources.values().next().unwrap()
-}
-
 /// Pages the mock was asked for, in order of arrival.
 fn pages_asked(server: &MockServer) -> Vec<usize> {
     server.requests().iter().map(|r| r.page).collect()
@@ -59,7 +52,7 @@ fn pages_asked(server: &MockServer) -> Vec<usize> {
 /// The source received exactly what the mock served on pages `1..=pages`
 /// (counts and record keys, under the product schema), and ended clean.
 fn assert_complete(outcome: &Outcome, server: &MockServer, pages: usize) {
-    let src = only(outcome);
+    let src = outcome.only();
     let name = server.scenario().sources[0].name.as_str();
     let expected = server.truth().source(name).unwrap().expected(1..=pages);
     assert_eq!(
@@ -73,7 +66,7 @@ fn assert_complete(outcome: &Outcome, server: &MockServer, pages: usize) {
 
 /// Status complete, exit 0, nothing given up, no stop reason.
 fn assert_clean(outcome: &Outcome) {
-    let src = only(outcome);
+    let src = outcome.only();
     assert_eq!(src["status"], "complete", "{src:#}");
     assert_eq!(outcome.exit_code(), 0, "{src:#}");
     assert_eq!(n(src, "failed_pages"), 0, "{src:#}");
@@ -103,7 +96,7 @@ fn quota_family_is_obeyed(family: QuotaFamily, style: Style) {
     let server = serve(quota_source(style, 8, Quota::new(family, 3, window)));
     let o = run(&plain(&server));
     assert_complete(&o, &server, 8);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(server.quota_refusals("api"), 0, "{family:?}: {src:#}");
     let requests = server.requests().len() as u64;
     assert_eq!(n(src, "requests"), requests);
@@ -126,7 +119,7 @@ fn quota_family_is_obeyed(family: QuotaFamily, style: Style) {
         let server = serve(quota_source(style, 4, quota));
         let o = run(&plain(&server));
         assert_complete(&o, &server, 4);
-        let src = only(&o);
+        let src = o.only();
         let said = format!("{family:?} {status}: {src:#}");
         assert_eq!(server.quota_refusals("api"), 1, "{said}");
         assert_eq!(n(&src["responses"], &status.to_string()), 1, "{said}");
@@ -147,7 +140,7 @@ fn quota_family_is_obeyed(family: QuotaFamily, style: Style) {
     let quota = Quota::new(family, 2, Duration::from_secs(60));
     let server = serve(quota_source(style, 5, quota));
     let o = run(&config(&server, json!({"deadline_ms": 5000}), |_| {}));
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(src["status"], "deadline", "{family:?}: {src:#}");
     let reason = src["stop_reason"].as_str().unwrap_or_default();
     assert!(
@@ -263,7 +256,7 @@ fn a_quota_reset_of_any_size_is_capped_at_an_hour() {
             .collect();
         let server = announcing(status, &headers);
         let o = run(&config(&server, json!({"deadline_ms": 5000}), |_| {}));
-        let src = only(&o);
+        let src = o.only();
         assert_eq!(src["status"], "deadline", "{case}: {src:#}");
         let reason = src["stop_reason"].as_str().unwrap_or_default();
         assert!(
@@ -336,7 +329,7 @@ fn the_most_restrictive_of_several_quota_values_is_obeyed() {
             gap >= Duration::from_millis(250),
             "{case}: page 2 came {gap:?} after a reset of 300 ms"
         );
-        let src = only(&o);
+        let src = o.only();
         assert!(
             n(&src["waits_ms"], "quota") >= 250,
             "{case}: {}",
@@ -367,7 +360,7 @@ fn a_decimal_retry_after_is_honoured_to_the_millisecond() {
     };
     let gap = at(2) - at(1);
     assert!(gap >= Duration::from_millis(200), "retried after {gap:?}");
-    let src = only(&o);
+    let src = o.only();
     assert!(
         n(&src["waits_ms"], "retry_after") >= 190,
         "{}",
@@ -396,8 +389,8 @@ fn total_items_path_ends_drf_pages_before_the_404() {
         .collect();
     assert_eq!(served.len(), 20);
     assert_eq!(o.keys(), served, "every order a record");
-    assert_eq!(n(only(&o), "requests"), 4);
-    assert_eq!(only(&o)["warnings"], json!([]));
+    assert_eq!(n(o.only(), "requests"), 4);
+    assert_eq!(o.only()["warnings"], json!([]));
 
     // A page lost on the way: stepped over, the end still found by the
     // count, and the shortfall against it said.
@@ -407,7 +400,7 @@ fn total_items_path_ends_drf_pages_before_the_404() {
     let o = run(&config(&server, json!({}), |s| {
         s["record"] = json!({"id": "id"});
     }));
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(src["status"], "complete", "{src:#}");
     assert_eq!(pages_asked(&server), [1, 2, 3, 4]);
     assert_eq!(
@@ -428,7 +421,7 @@ fn has_more_path_ends_page_offset_and_cursor() {
         let o = run(&plain(&server));
         assert_complete(&o, &server, 4);
         assert_eq!(pages_asked(&server), [1, 2, 3, 4], "{style:?}");
-        assert_eq!(n(&only(&o)["errors"], "pagination_loop"), 0, "{style:?}");
+        assert_eq!(n(&o.only()["errors"], "pagination_loop"), 0, "{style:?}");
     }
 }
 
@@ -479,7 +472,7 @@ fn a_server_ignoring_the_position_is_a_loop_after_two_requests() {
     ] {
         let server = serve(MockSource::new("stuck", style, 5, IPP).ignoring_position());
         let o = run(&config(&server, json!({"max_pages": 10_000}), |_| {}));
-        let src = only(&o);
+        let src = o.only();
         assert_eq!(src["status"], "error", "{style:?}: {src:#}");
         assert_eq!(n(&src["errors"], "pagination_loop"), 1, "{style:?}");
         let reason = src["stop_reason"].as_str().unwrap();
@@ -510,7 +503,7 @@ fn a_422_given_up_says_what_the_server_objected_to() {
     let o = run(&config(&server, json!({}), |s| {
         s["headers"] = json!({"Authorization": format!("Bearer {SECRET}")});
     }));
-    let src = only(&o);
+    let src = o.only();
     let errors: Vec<&str> = src["failed_page_errors"]
         .as_array()
         .unwrap()
@@ -596,7 +589,7 @@ fn stop_reason_says_why_a_source_did_not_end_cleanly() {
     for (case, source, policies, patch, status, words) in cases {
         let server = serve(source);
         let o = run(&config(&server, policies, patch));
-        let src = only(&o);
+        let src = o.only();
         assert_eq!(src["status"], status, "{case}: {src:#}");
         // Under the end table too, as SPEC §7 says.
         let table = o.report.end_table();

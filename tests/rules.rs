@@ -11,7 +11,7 @@
 //! against the mock's truth; the harness checks the accounting identity
 //! (`items == records + invalid + duplicates`) on every run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use ingest::Config;
@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use testsupport::{FaultKind, MockServer, MockSource, Scenario, Shape, Style};
 
 use crate::support::scripted::Scripted;
-use crate::support::{fast_policies, n, run, run_strict, Outcome};
+use crate::support::{
+    config_patched as config, counters, n, parse_fast as parse, run, run_strict, want, Outcome,
+};
 
 const SEED: u64 = 1103;
 /// Items per page.
@@ -27,29 +29,6 @@ const IPP: usize = 4;
 
 fn serve(source: MockSource) -> MockServer {
     MockServer::start(Scenario::new(SEED).with(source)).unwrap()
-}
-
-/// The mock's config over the fast policies, its one source changed by
-/// `patch`.
-fn config(server: &MockServer, patch: impl FnOnce(&mut Value)) -> Config {
-    let mut doc = server.config_json();
-    patch(&mut doc["sources"][0]);
-    parse(doc)
-}
-
-/// `doc` over the fast policies, parsed.
-fn parse(mut doc: Value) -> Config {
-    for (k, v) in fast_policies().as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    Config::parse("test config", &doc.to_string()).unwrap_or_else(|e| panic!("{e}\n{doc:#}"))
-}
-
-/// The only source of a run's summary.
-fn only(o: &Outcome) -> &Value {
-    let sources = o.summary["sources"].as_object().unwrap();
-    assert_eq!(sources.len(), 1);
-    sources.values().next().unwrap()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -68,47 +47,12 @@ fn asked(server: &MockServer) -> Vec<(usize, u32)> {
         .collect()
 }
 
-/// Every fetch-side counter of a source summary that is not zero, the
-/// rule counters included: comparing the whole map means an unexpected
-/// counter fails the test too.
-fn counters(source: &Value) -> BTreeMap<String, u64> {
-    let mut got = BTreeMap::new();
-    for key in [
-        "requests",
-        "pages",
-        "failed_pages",
-        "skipped_pages",
-        "retries",
-    ] {
-        got.insert(key.to_string(), source[key].as_u64().unwrap_or(0));
-    }
-    for group in ["responses", "errors", "retries_by_cause", "rules_matched"] {
-        let Some(map) = source[group].as_object() else {
-            continue;
-        };
-        for (k, v) in map {
-            got.insert(format!("{group}.{k}"), v.as_u64().unwrap());
-        }
-    }
-    got.retain(|_, v| *v > 0);
-    got
-}
-
-/// The expected counters, zeros left out.
-fn want(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs
-        .iter()
-        .filter(|(_, v)| *v > 0)
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect()
-}
-
 /// The run's items, records, duplicates and record keys are exactly what
 /// the mock served on `pages` (first-wins dedupe).
 fn assert_received(o: &Outcome, server: &MockServer, pages: impl IntoIterator<Item = usize>) {
     let name = &server.scenario().sources[0].name;
     let expected = server.truth().source(name).unwrap().expected(pages);
-    let got = only(o);
+    let got = o.only();
     assert_eq!(
         (n(got, "items"), n(got, "records"), n(got, "duplicates")),
         (expected.items, expected.records(), expected.duplicates),
@@ -120,7 +64,7 @@ fn assert_received(o: &Outcome, server: &MockServer, pages: impl IntoIterator<It
 /// Complete, exit 0, no page given up, no warning (also under
 /// `--strict`, which `config` is run with again).
 fn assert_clean(o: &Outcome, config: &Config) {
-    let src = only(o);
+    let src = o.only();
     assert_eq!(src["status"], "complete", "{src:#}");
     assert_eq!(o.exit_code(), 0, "{src:#}");
     assert_eq!(strings(&src["failed_page_urls"]), Vec::<String>::new());
@@ -141,7 +85,7 @@ fn end_makes_drfs_404_past_the_last_page_the_end_of_the_data() {
     let plain = config(&server, |s| s["pagination"] = json!({"style": "page"}));
     let o = run(&plain);
     assert_eq!(o.exit_code(), 3, "the 404s are pages given up");
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(
         (n(src, "failed_pages"), &src["status"]),
         (3, &json!("error"))
@@ -159,7 +103,7 @@ fn end_makes_drfs_404_past_the_last_page_the_end_of_the_data() {
     let o = run(&ruled);
     assert_eq!(asked(&server), [(1, 1), (2, 1), (3, 1), (4, 1)]);
     assert_received(&o, &server, 1..=3);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(
         counters(src),
         want(&[
@@ -195,7 +139,7 @@ fn a_400_page_out_of_range_ends_by_its_status_and_its_text() {
     assert_eq!(asked(&server), [(1, 1), (2, 1), (3, 1), (4, 1)]);
     assert_received(&o, &server, 1..=3);
     assert_eq!(
-        counters(only(&o)),
+        counters(o.only()),
         want(&[
             ("requests", 4),
             ("pages", 4),
@@ -204,7 +148,7 @@ fn a_400_page_out_of_range_ends_by_its_status_and_its_text() {
             ("rules_matched.1", 1),
         ])
     );
-    assert_eq!(only(&o)["rules_matched"], json!({"0": 0, "1": 1}));
+    assert_eq!(o.only()["rules_matched"], json!({"0": 0, "1": 1}));
     assert_clean(&o, &ruled);
 }
 
@@ -227,7 +171,7 @@ fn retry_on_a_200_that_says_error_is_retried_and_recovers() {
     assert_eq!(asked(&server), [(1, 1), (2, 1), (2, 2), (3, 1), (4, 1)]);
     assert_received(&o, &server, 1..=3);
     assert_eq!(
-        counters(only(&o)),
+        counters(o.only()),
         want(&[
             ("requests", 5),
             ("pages", 4),
@@ -253,7 +197,7 @@ fn retry_on_a_200_that_says_error_is_retried_and_recovers() {
     }));
     assert_eq!(asked(&server), [(1, 1), (1, 2), (2, 1), (3, 1)]);
     assert_received(&o, &server, 1..=2);
-    let waited = n(&only(&o)["waits_ms"], "retry_after");
+    let waited = n(&o.only()["waits_ms"], "retry_after");
     assert!(waited >= 290, "waited {waited} ms for Retry-After: 0.3");
 }
 
@@ -274,7 +218,7 @@ fn fail_gives_the_page_up_at_once_as_kind_rule() {
     let o = run(&ruled);
     assert_eq!(asked(&server), [(1, 1), (2, 1), (3, 1), (4, 1)]);
     assert_received(&o, &server, [1, 3]);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(
         counters(src),
         want(&[
@@ -311,7 +255,7 @@ fn skip_steps_over_the_page_and_is_no_failure() {
     let o = run(&ruled);
     assert_eq!(asked(&server), [(1, 1), (2, 1), (3, 1), (4, 1)]);
     assert_received(&o, &server, [1, 3]);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(
         counters(src),
         want(&[
@@ -334,7 +278,7 @@ fn skip_steps_over_the_page_and_is_no_failure() {
     }));
     assert_eq!(asked(&server), [(1, 1), (2, 1)]);
     assert_received(&o, &server, [1]);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(src["status"], "error");
     assert_eq!(n(src, "skipped_pages"), 1);
     assert_eq!(n(src, "failed_pages"), 0);
@@ -374,7 +318,7 @@ fn the_first_matching_rule_decides_and_each_match_is_counted() {
         [(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (4, 1)]
     );
     assert_received(&o, &server, 1..=3);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(
         src["rules_matched"],
         json!({"0": 2, "1": 0, "2": 1, "3": 0})
@@ -403,7 +347,7 @@ fn header_and_equals_conditions() {
     }));
     assert_eq!(asked(&server), [(1, 1), (2, 1), (2, 2), (3, 1), (4, 1)]);
     assert_received(&o, &server, [1, 2]);
-    let src = only(&o);
+    let src = o.only();
     assert_eq!(src["rules_matched"], json!({"0": 1, "1": 1}));
     assert_eq!(n(src, "failed_pages"), 1);
     assert_eq!(
@@ -419,7 +363,7 @@ fn header_and_equals_conditions() {
     let o = run(&ruled);
     assert_eq!(asked(&server), [(1, 1), (2, 1), (3, 1)]);
     assert_received(&o, &server, 1..=2);
-    assert_eq!(only(&o)["rules_matched"], json!({"0": 1}));
+    assert_eq!(o.only()["rules_matched"], json!({"0": 1}));
     assert_clean(&o, &ruled);
 }
 
@@ -464,7 +408,7 @@ fn a_header_total_the_run_fell_short_of_is_warned() {
         }));
         assert_eq!(asked(&server), [(1, 1), (2, 1)], "{path}");
         assert_received(&o, &server, [1]);
-        let src = only(&o);
+        let src = o.only();
         assert_eq!(src["status"], "complete");
         let items = n(src, "items");
         let warning = format!(
@@ -492,7 +436,7 @@ fn a_header_path_no_answer_had_is_warned_with_the_headers_there_were() {
         "ends on the empty page"
     );
     assert_received(&o, &server, 1..=2);
-    let warnings = strings(&only(&o)["warnings"]);
+    let warnings = strings(&o.only()["warnings"]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let w = &warnings[0];
     assert!(

@@ -18,30 +18,12 @@ use serde_json::{json, Value};
 use testsupport::{MockServer, MockSource, Scenario, Style};
 
 use crate::cli::{command, stderr};
-use crate::support::{fast_policies, n, run, run_strict, OutDir, Outcome};
+use crate::support::{config_patched as config, n, run, run_strict, OutDir, Outcome};
 
 const SEED: u64 = 1919;
 
 fn serve(source: MockSource) -> MockServer {
     MockServer::start(Scenario::new(SEED).with(source)).unwrap()
-}
-
-/// The mock's config over the fast policies, its one source changed by
-/// `patch`.
-fn config(server: &MockServer, patch: impl FnOnce(&mut Value)) -> Config {
-    let mut doc = server.config_json();
-    patch(&mut doc["sources"][0]);
-    for (k, v) in fast_policies().as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    Config::parse("test config", &doc.to_string()).unwrap_or_else(|e| panic!("{e}\n{doc:#}"))
-}
-
-/// The only source of a run's summary.
-fn only(o: &Outcome) -> &Value {
-    let sources = o.summary["sources"].as_object().unwrap();
-    assert_eq!(sources.len(), 1);
-    sources.values().next().unwrap()
 }
 
 fn warnings(source: &Value) -> Vec<String> {
@@ -77,7 +59,7 @@ fn served_keys(server: &MockServer, pages: impl IntoIterator<Item = usize>) -> B
 /// summary, counted in the totals, and under the end table); the same
 /// config with `--strict` is `partial`, exit 3.
 fn assert_warned(o: &Outcome, config: &Config, warning: &str) {
-    let src = only(o);
+    let src = o.only();
     assert_eq!(src["status"], "complete", "{src:#}");
     assert_eq!(warnings(src), [warning], "{src:#}");
     assert_eq!(n(&o.summary["totals"], "warnings"), 1);
@@ -89,13 +71,13 @@ fn assert_warned(o: &Outcome, config: &Config, warning: &str) {
     let strict = run_strict(config);
     assert_eq!(strict.summary["status"], "partial", "--strict");
     assert_eq!(strict.exit_code(), 3, "--strict");
-    assert_eq!(warnings(only(&strict)), [warning]);
+    assert_eq!(warnings(strict.only()), [warning]);
 }
 
 /// Exit 0 with every record the mock served on `pages`, even under
 /// `--strict`: no warning at all.
 fn assert_whole(o: &Outcome, server: &MockServer, pages: usize) {
-    let src = only(o);
+    let src = o.only();
     assert_eq!(o.keys(), served_keys(server, 1..=pages), "{src:#}");
     assert_eq!(warnings(src), Vec::<String>::new(), "{src:#}");
     assert_eq!(src["status"], "complete", "{src:#}");
@@ -183,7 +165,7 @@ fn link_header_pagination_without_a_link_header_says_so() {
     let server = serve(MockSource::new("gh", Style::LinkHeader, 3, 4));
     let o = run_strict(&config(&server, |s| s["record"] = json!({"id": "sku"})));
     assert_eq!(o.records.len(), 12);
-    assert_eq!(warnings(only(&o)), Vec::<String>::new());
+    assert_eq!(warnings(o.only()), Vec::<String>::new());
     assert_eq!(o.exit_code(), 0);
 }
 
@@ -206,7 +188,7 @@ fn the_page_count_follows_the_page_size_the_server_sent() {
     let o = run(&capped);
     assert_eq!(pages_asked(&server), (1..=12).collect::<Vec<_>>());
     assert_eq!(o.keys(), served_keys(&server, 1..=12), "every order");
-    assert_eq!(n(only(&o), "failed_pages"), 0);
+    assert_eq!(n(o.only(), "failed_pages"), 0);
     let asked = server.requests()[0].query("page_size");
     assert_eq!(asked.as_deref(), Some("50"), "the size is still asked for");
     assert_warned(
@@ -220,7 +202,7 @@ fn the_page_count_follows_the_page_size_the_server_sent() {
     let o = run_strict(&sized(&server, 5));
     assert_eq!(pages_asked(&server), (1..=12).collect::<Vec<_>>());
     assert_whole(&o, &server, 12);
-    assert_eq!(n(only(&o), "requests"), 12, "nothing past the end");
+    assert_eq!(n(o.only(), "requests"), 12, "nothing past the end");
 
     // Short of `size` but the last page with data (the 204 after it ends
     // the source): all there is, not a cap.
@@ -228,7 +210,7 @@ fn the_page_count_follows_the_page_size_the_server_sent() {
     let o = run_strict(&config(&server, |s| s["pagination"]["size"] = json!(50)));
     assert_eq!(pages_asked(&server), [1, 2]);
     assert_eq!(o.records.len(), 8);
-    assert_eq!(warnings(only(&o)), Vec::<String>::new());
+    assert_eq!(warnings(o.only()), Vec::<String>::new());
     assert_eq!(o.exit_code(), 0);
 }
 

@@ -72,14 +72,7 @@ impl<C: Clock> TokenBucket<C> {
 
     /// Takes a token, waiting for one if needed; returns how long it waited.
     pub fn take(&self, control: &RunControl) -> Result<Duration, Stop> {
-        let start = Instant::now();
-        loop {
-            control.check()?;
-            match self.try_take() {
-                Ok(()) => return Ok(start.elapsed()),
-                Err(wait) => control.wait(wait)?,
-            }
-        }
+        wait_for(control, || self.try_take())
     }
 }
 
@@ -120,13 +113,23 @@ impl Limits {
     /// Takes a token of each, waiting as needed; returns how long it
     /// waited.
     pub fn take(&self, control: &RunControl) -> Result<Duration, Stop> {
-        let start = Instant::now();
-        loop {
-            control.check()?;
-            match self.try_take() {
-                Ok(()) => return Ok(start.elapsed()),
-                Err(wait) => control.wait(wait)?,
-            }
+        wait_for(control, || self.try_take())
+    }
+}
+
+/// Calls `try_take` until it succeeds, sleeping as long as it says
+/// through `control` (which refuses a wait past the deadline and wakes on
+/// an interrupt); returns how long that took.
+fn wait_for(
+    control: &RunControl,
+    try_take: impl Fn() -> Result<(), Duration>,
+) -> Result<Duration, Stop> {
+    let start = Instant::now();
+    loop {
+        control.check()?;
+        match try_take() {
+            Ok(()) => return Ok(start.elapsed()),
+            Err(wait) => control.wait(wait)?,
         }
     }
 }

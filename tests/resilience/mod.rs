@@ -19,7 +19,9 @@ use testsupport::{
     FaultKind, LoggedRequest, MockServer, MockSource, Outcome as Served, Scenario, Shape, Style,
 };
 
-use crate::support::{config_with, fast_policies, fast_policies_with, n, run, run_with, Outcome};
+use crate::support::{
+    config_with, counters, fast_policies, fast_policies_with, n, run, run_with, want, Outcome,
+};
 
 const SEED: u64 = 4242;
 /// Items per page of the small sources.
@@ -70,39 +72,6 @@ fn url_of(server: &MockServer, source: &str, page: usize) -> String {
         server.base_url(),
         logged(server, source, page, 1).path
     )
-}
-
-/// Every fetch-side counter of a source summary that is not zero:
-/// `requests`, `pages`, `failed_pages`, `retries`, `breaker_opens`, and
-/// `responses.*`, `errors.*`, `retries_by_cause.*`. Comparing the whole map
-/// means an unexpected counter fails the test too.
-fn counters(source: &Value) -> BTreeMap<String, u64> {
-    let mut got = BTreeMap::new();
-    for key in [
-        "requests",
-        "pages",
-        "failed_pages",
-        "retries",
-        "breaker_opens",
-    ] {
-        got.insert(key.to_string(), n(source, key));
-    }
-    for group in ["responses", "errors", "retries_by_cause"] {
-        for (k, v) in source[group].as_object().unwrap() {
-            got.insert(format!("{group}.{k}"), v.as_u64().unwrap());
-        }
-    }
-    got.retain(|_, v| *v > 0);
-    got
-}
-
-/// The expected counters, zeros left out.
-fn want(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs
-        .iter()
-        .filter(|(_, v)| *v > 0)
-        .map(|(k, v)| (k.to_string(), *v))
-        .collect()
 }
 
 /// Keys of the records of one source.

@@ -111,6 +111,13 @@ impl Outcome {
         &self.summary["sources"][name]
     }
 
+    /// The summary of the run's only source.
+    pub fn only(&self) -> &Value {
+        let sources = self.summary["sources"].as_object().unwrap();
+        assert_eq!(sources.len(), 1, "one source");
+        sources.values().next().unwrap()
+    }
+
     /// The summary's exit code.
     pub fn exit_code(&self) -> u8 {
         ingest::ExitCode::from(self.report.status).code()
@@ -263,4 +270,58 @@ pub fn n(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
         .unwrap_or_else(|| panic!("{key} is not a count in {v}"))
+}
+
+/// The mock's config over the fast policies, its first source changed by
+/// `patch`.
+pub fn config_patched(server: &MockServer, patch: impl FnOnce(&mut Value)) -> Config {
+    let mut doc = server.config_json();
+    patch(&mut doc["sources"][0]);
+    parse_fast(doc)
+}
+
+/// `doc` over the fast policies, parsed.
+pub fn parse_fast(mut doc: Value) -> Config {
+    for (k, v) in fast_policies().as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    Config::parse("test config", &doc.to_string()).unwrap_or_else(|e| panic!("{e}\n{doc:#}"))
+}
+
+/// Every fetch-side counter of a source summary that is not zero:
+/// `requests`, `pages`, `failed_pages`, `skipped_pages`, `retries`,
+/// `breaker_opens`, and `responses.*`, `errors.*`, `retries_by_cause.*`,
+/// `rules_matched.*`. Comparing the whole map means an unexpected counter
+/// fails the test too.
+pub fn counters(source: &Value) -> BTreeMap<String, u64> {
+    let mut got = BTreeMap::new();
+    for key in [
+        "requests",
+        "pages",
+        "failed_pages",
+        "skipped_pages",
+        "retries",
+        "breaker_opens",
+    ] {
+        got.insert(key.to_string(), source[key].as_u64().unwrap_or(0));
+    }
+    for group in ["responses", "errors", "retries_by_cause", "rules_matched"] {
+        let Some(map) = source[group].as_object() else {
+            continue;
+        };
+        for (k, v) in map {
+            got.insert(format!("{group}.{k}"), v.as_u64().unwrap());
+        }
+    }
+    got.retain(|_, v| *v > 0);
+    got
+}
+
+/// The expected counters, zeros left out.
+pub fn want(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect()
 }
