@@ -166,7 +166,8 @@ fn read_items(
         for i in 0..batch.items.len() {
             let text = batch.item(i);
             report.items += 1;
-            let node = Node::parse(text);
+            let parsed = Node::parse(text);
+            let node = parsed.as_ref().map(|element| source.item(element));
             if let Ok(Node::Object(pairs)) = &node {
                 for (key, _) in pairs {
                     match keys.iter_mut().find(|(k, _)| k == key) {

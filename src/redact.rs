@@ -238,12 +238,40 @@ impl std::fmt::Debug for Redactor {
 /// `token`, `key`, `secret` or `password`, in any case.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
+    if is_paging_name(&name) {
+        return false;
+    }
     matches!(
         name.as_str(),
         "authorization" | "proxy-authorization" | "cookie"
     ) || ["token", "key", "secret", "password"]
         .iter()
         .any(|word| name.contains(word))
+}
+
+/// Whether a lower-cased name says "a position in a list", whatever
+/// secret-sounding word it has: OData's `$skiptoken`, Google's
+/// `pageToken`, `next_token`, `continuationToken`, DynamoDB's
+/// `ExclusiveStartKey`. Hidden, a position shows every page as the same
+/// URL, and a saved one could not be resumed from.
+fn is_paging_name(name: &str) -> bool {
+    let squeezed: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    [
+        "skiptoken",
+        "pagetoken",
+        "nexttoken",
+        "continuationtoken",
+        "synctoken",
+        "deltatoken",
+        "cursortoken",
+        "startkey",
+        "pagekey",
+        "nextkey",
+        "lastkey",
+        "resumetoken",
+    ]
+    .iter()
+    .any(|paging| squeezed.contains(paging))
 }
 
 /// The password of `scheme://user:password@host…`, if any.
@@ -470,5 +498,31 @@ mod tests {
         );
         assert!(r.holds_secret("cursor-fetched-t0ken-1"));
         assert!(!r.holds_secret("short"), "too short to look for");
+    }
+
+    #[test]
+    fn paging_positions_are_no_secrets_whatever_their_names_say() {
+        for name in [
+            "$skiptoken",
+            "pageToken",
+            "page_token",
+            "next_token",
+            "nextPageToken",
+            "continuationToken",
+            "ExclusiveStartKey",
+            "sync_token",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        for name in [
+            "token",
+            "api_key",
+            "access_token",
+            "X-Api-Key",
+            "client_secret",
+            "password",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
     }
 }

@@ -32,8 +32,15 @@ pub(super) fn read(origin: &str, text: &str) -> Result<Value> {
     // A UTF-8 BOM (some Windows editors write one) is not part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        // The mistake people make most: comments, which JSON has none of.
-        let hint = match text.contains("//") || text.contains("/*") {
+        // The mistake people make most: comments, which JSON has none of
+        // (said only where the parser stopped at one, not for every `//`
+        // of a URL).
+        let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        let at = line.get(e.column().saturating_sub(1)..).unwrap_or("");
+        let comment = line.trim_start().starts_with("//")
+            || line.trim_start().starts_with("/*")
+            || at.starts_with('/');
+        let hint = match comment {
             true => " (JSON has no comments: remove the // or /* */ lines)",
             false => "",
         };

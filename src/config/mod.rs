@@ -537,6 +537,18 @@ impl Policies {
 }
 
 impl SourceConfig {
+    /// The item in an element of a page's item array: the element, or
+    /// what `unwrap` names inside it (a GraphQL edge's node); an element
+    /// without it is read whole. The one place `run` and `check` unwrap.
+    pub fn item<'n, 'a>(&self, element: &'n crate::json::Node<'a>) -> &'n crate::json::Node<'a> {
+        match &self.item_path {
+            Some(path) => path.get(element).unwrap_or(element),
+            None => element,
+        }
+    }
+}
+
+impl SourceConfig {
     fn to_redacted_json(&self, redactor: &Redactor) -> Value {
         let mut out = Map::new();
         out.insert("name".into(), json!(self.name));

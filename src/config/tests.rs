@@ -1715,3 +1715,20 @@ fn credentials_are_hidden_in_the_forms_servers_echo_them() {
     assert!(!shown.contains("T0KURLPW9"), "{shown}");
     assert!(r.redact_text("pw T0KURLPW9").ends_with("***"));
 }
+
+#[test]
+fn the_comment_hint_comes_only_where_the_parser_met_a_comment() {
+    let commented = "{\n  // the shop\n  \"sources\": []\n}";
+    let err = parse(commented).unwrap_err().0;
+    assert!(err.contains("JSON has no comments"), "{err}");
+    let escape = r#"{"sources": [{"name": "a", "url": "http://x/", "pagination": {"style": "next_url", "next_path": "@odata\.nextLink"}}]}"#;
+    let err = parse(escape).unwrap_err().0;
+    assert!(!err.contains("comments"), "a URL's // is no comment: {err}");
+    // Written as JSON wants it, the escaped dot is one key.
+    let ok = r#"{"sources": [{"name": "a", "url": "http://x/", "pagination": {"style": "next_url", "next_path": "@odata\\.nextLink"}}]}"#;
+    let config = parse(ok).unwrap();
+    let Pagination::NextUrl { next_path } = &config.sources[0].pagination else {
+        panic!("next_url")
+    };
+    assert_eq!(next_path.to_string(), "@odata\\.nextLink");
+}

@@ -83,11 +83,18 @@ impl Fetcher<'_> {
                         );
                     }
                     self.counts.auth.lifetime = answer.expires_in;
-                    let lifetime_ms = answer.expires_in.map(|d| d.as_millis() as u64);
-                    info!(
-                        source = self.name(), page = page_no, event = "token",
-                        refresh = refresh, forced = forced, lifetime_ms:? = lifetime_ms; ""
-                    );
+                    match answer.expires_in {
+                        Some(life) => info!(
+                            source = self.name(), page = page_no, event = "token",
+                            refresh = refresh, forced = forced,
+                            lifetime_ms = life.as_millis().min(u64::MAX.into()) as u64; ""
+                        ),
+                        // No `expires_in`: used until a server refuses it.
+                        None => info!(
+                            source = self.name(), page = page_no, event = "token",
+                            refresh = refresh, forced = forced, lifetime = "until a 401"; ""
+                        ),
+                    }
                     // Hidden wherever a server echoes them, from now on.
                     self.shared.redactor.learn(&answer.access_token);
                     if let Some(rotated) = &answer.refresh_token {

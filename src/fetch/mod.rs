@@ -352,11 +352,12 @@ impl<'a> Fetcher<'a> {
         }
         let ending = self.walk(&mut pager, &tx);
         let status = ending.status();
-        if let Some(reason) = &ending.reason {
+        if let Some(reason) = ending.reason.as_ref().filter(|_| {
+            // `ingest check` stops every source after one page on purpose.
+            !(self.one_page && status == SourceStatus::MaxPages)
+        }) {
             let level = match status {
                 SourceStatus::Complete => log::Level::Info,
-                // `ingest check` stops every source after one page.
-                SourceStatus::MaxPages if self.one_page => log::Level::Info,
                 _ => log::Level::Warn,
             };
             log::log!(

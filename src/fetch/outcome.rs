@@ -376,7 +376,21 @@ impl Envelope {
     /// top-level keys, or for a header path its header names.
     pub fn where_words(&self, path: &PathSeen) -> String {
         if !path.in_header {
-            return self.keys_words();
+            // A key whose own name has the path's dots (OData's
+            // `@odata.nextLink`) is one key: say how to write it.
+            let dotted = self
+                .first_keys
+                .iter()
+                .flatten()
+                .find(|k| k.contains('.') && **k == path.path);
+            return match dotted {
+                Some(k) => format!(
+                    "{}; `{k}` is one key with a dot in its name: write it `{}`",
+                    self.keys_words(),
+                    k.replace('.', "\\.")
+                ),
+                None => self.keys_words(),
+            };
         }
         match &self.first_headers {
             None => "no answer had a body".to_string(),

@@ -70,8 +70,22 @@ impl FromStr for DotPath {
     type Err = InvalidDotPath;
 
     /// Parses non-empty segments joined by `.`; anything else is refused.
+    /// Keys joined by `.`; a key that holds a dot writes it `\.` (and a
+    /// backslash `\\`): OData's `@odata\.nextLink` is one key.
     fn from_str(text: &str) -> Result<DotPath, InvalidDotPath> {
-        let segments: Vec<Segment> = text.split('.').map(Segment::new).collect();
+        let mut keys = vec![String::new()];
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(escaped @ ('.' | '\\')) => keys.last_mut().unwrap().push(escaped),
+                    _ => return Err(InvalidDotPath),
+                },
+                '.' => keys.push(String::new()),
+                c => keys.last_mut().unwrap().push(c),
+            }
+        }
+        let segments: Vec<Segment> = keys.iter().map(|k| Segment::new(k)).collect();
         if segments.iter().any(|s| s.key.is_empty()) {
             return Err(InvalidDotPath);
         }
@@ -152,7 +166,13 @@ impl fmt::Display for DotPath {
             if i > 0 {
                 f.write_str(".")?;
             }
-            f.write_str(&segment.key)?;
+            // As written: a dot or backslash in a key escaped.
+            for c in segment.key.chars() {
+                if matches!(c, '.' | '\\') {
+                    f.write_str("\\")?;
+                }
+                write!(f, "{c}")?;
+            }
         }
         Ok(())
     }
@@ -263,5 +283,27 @@ mod tests {
             assert_eq!(serde_json::to_value(path(text)).unwrap(), json!(text));
         }
         assert_eq!(format!("{:?}", path("a.b")), r#"DotPath("a.b")"#);
+    }
+
+    #[test]
+    fn a_key_with_a_dot_is_written_with_a_backslash() {
+        let path: DotPath = "@odata\\.nextLink".parse().unwrap();
+        let page = serde_json::json!({"@odata.nextLink": "http://x/2", "@odata": {"nextLink": 1}});
+        assert_eq!(path.get(&page), Some(&serde_json::json!("http://x/2")));
+        assert_eq!(path.to_string(), "@odata\\.nextLink", "round trip");
+        let nested: DotPath = "a.b\\\\c.d".parse().unwrap();
+        assert_eq!(
+            nested.segments().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "b\\c", "d"]
+        );
+        for bad in ["a\\", "a\\x", "a..b", "\\."] {
+            let refused = bad != "\\." && bad.parse::<DotPath>().is_err();
+            assert!(refused || bad == "\\.", "{bad}");
+        }
+        assert_eq!(
+            "\\.".parse::<DotPath>().unwrap().segments().count(),
+            1,
+            "a key that is a dot"
+        );
     }
 }

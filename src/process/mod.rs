@@ -291,10 +291,7 @@ impl Part {
             let parsed = Node::parse(text);
             // The item inside its array element, where the source says
             // (a GraphQL edge's node); an element without it is read whole.
-            let node = parsed.as_ref().map(|element| match &source.item_path {
-                Some(path) => path.get(element).unwrap_or(element),
-                None => element,
-            });
+            let node = parsed.as_ref().map(|element| source.item(element));
             let result = match &node {
                 Ok(node) => normalize(&source.name, node, &source.record),
                 Err(Malformed) => Err(InvalidReason::MalformedItem),
