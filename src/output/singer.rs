@@ -24,8 +24,10 @@ use crate::time::rfc3339_millis;
 
 /// The JSON Schema of the records `schema` makes: `key`, `source` and
 /// `id` required strings, then each field typed from its type (nullable
-/// unless required; `any` and `json` as `{}`, any value), and other
-/// properties allowed only with `rest: "keep"`.
+/// unless required; `any` as `{}`, any value; `json` as objects or
+/// arrays, so that targets make a JSON column (`jsonb`) where `{}` made
+/// some drop the field), and other properties allowed only with
+/// `rest: "keep"`.
 pub fn json_schema(schema: &RecordSchema) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -50,7 +52,13 @@ pub fn json_schema(schema: &RecordSchema) -> Value {
 /// One field's JSON Schema.
 fn field_schema(field: &FieldSpec) -> Value {
     let (ty, format) = match field.ty {
-        ValueType::Declared(FieldType::Any | FieldType::Json) => return json!({}),
+        ValueType::Declared(FieldType::Any) => return json!({}),
+        ValueType::Declared(FieldType::Json) => {
+            return match field.required {
+                true => json!({ "type": ["object", "array"] }),
+                false => json!({ "type": ["object", "array", "null"] }),
+            };
+        }
         ValueType::Declared(FieldType::Integer) => ("integer", None),
         ValueType::Declared(FieldType::Number | FieldType::Price) => ("number", None),
         ValueType::Declared(FieldType::Boolean) => ("boolean", None),
@@ -205,6 +213,8 @@ mod tests {
                 "due": { "type": "timestamp", "required": true },
                 "cur": { "type": "currency" },
                 "j": { "type": "json", "required": true },
+                "jo": { "type": "json" },
+                "any": { "type": "any" },
                 "a": "a.b"
             }, "rest": "keep" },
             "incremental": { "field": "at", "param": "since" }
@@ -227,7 +237,9 @@ mod tests {
                         "at": {"type": ["string", "null"], "format": "date-time"},
                         "due": {"type": "string", "format": "date-time"},
                         "cur": {"type": ["string", "null"]},
-                        "j": {},
+                        "j": {"type": ["object", "array"]},
+                        "jo": {"type": ["object", "array", "null"]},
+                        "any": {},
                         "a": {}
                     },
                     "required": ["key", "source", "id", "n", "due", "j"],
