@@ -84,6 +84,12 @@ pub struct RunArgs {
     /// none
     #[argh(option)]
     pub state: Option<PathBuf>,
+    /// with --format singer, write the --state file too; without it the
+    /// new state goes out only as STATE messages, for the orchestrator to
+    /// keep once the target has committed the records (--stdout always
+    /// writes it); needs --state
+    #[argh(switch)]
+    pub state_write: bool,
     /// run only this source of the config (repeatable); with --state, the
     /// other sources' entries are kept as they are; default: every source
     #[argh(option)]

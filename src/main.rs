@@ -44,6 +44,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
             }
         },
     };
+    if args.state_write && args.state.is_none() {
+        eprintln!("ingest: --state-write needs --state FILE. Run ingest run --help for usage.");
+        return ExitCode::Usage;
+    }
     if let Some(deadline) = args.deadline {
         config.set_deadline(deadline, DeadlineFrom::Flag);
     }
@@ -59,6 +63,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         progress: !args.no_progress,
         strict: args.strict,
         state: args.state,
+        state_write: args.state_write,
         stdout: args.stdout,
         format: args.format,
         started,

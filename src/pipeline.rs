@@ -128,8 +128,15 @@ pub struct RunOptions {
     pub progress: bool,
     /// Make any warning a `partial` run (`--strict`).
     pub strict: bool,
-    /// The state file (`--state`): read at start, written at the end.
+    /// The state file (`--state`): read at start, written at the end
+    /// (in the Singer format only with `state_write`).
     pub state: Option<PathBuf>,
+    /// Write the state file in the Singer format too (`--state-write`).
+    /// Without it a Singer run sends its state only as STATE messages:
+    /// the orchestrator keeps the state the target echoes once it has
+    /// committed the records, so a failing target never moves the
+    /// bookmark past records it did not store. Defaults to false.
+    pub state_write: bool,
     /// Records go to stdout instead of `records.jsonl` (`--stdout`; the
     /// Singer format always does). Defaults to false.
     pub stdout: bool,
@@ -144,6 +151,12 @@ impl RunOptions {
     pub fn records_on_stdout(&self) -> bool {
         self.stdout || self.format == Format::Singer
     }
+
+    /// Whether the state file, when there is one, is written at the end:
+    /// always but in the Singer format, there only with `state_write`.
+    pub fn writes_state_file(&self) -> bool {
+        self.format != Format::Singer || self.state_write
+    }
 }
 
 impl Default for RunOptions {
@@ -154,6 +167,7 @@ impl Default for RunOptions {
             progress: false,
             strict: false,
             state: None,
+            state_write: false,
             stdout: false,
             format: Format::Jsonl,
             started: Instant::now(),
@@ -284,9 +298,19 @@ pub fn run(
     }
     .write(files)?;
     // The state comes last: after the summary that says what it holds.
-    if let Some(file) = &state_file {
-        let saved = file.save(&state)?;
-        info!(event = "state_saved", path = saved.display().to_string(); "");
+    // A Singer run's state went out as STATE messages; its file is
+    // written only when asked (SPEC §9, "With stdout").
+    match &state_file {
+        Some(file) if options.writes_state_file() => {
+            let saved = file.save(&state)?;
+            info!(event = "state_saved", path = saved.display().to_string(); "");
+        }
+        Some(_) => info!(
+            event = "state_not_written",
+            path = options.state.as_ref().map(|p| p.display().to_string()),
+            note = "the state went out as Singer STATE messages; --state-write writes the file too"; ""
+        ),
+        None => {}
     }
     Ok(report)
 }
