@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         Ok(Command::Run(args)) => run(args, started),
         Ok(Command::Check(args)) => check(args, started),
         Ok(Command::ServeMock(args)) => demo::serve_mock(args),
+        Ok(Command::Tap(args)) => tap(args, started),
         Err(code) => code,
     };
     code.into()
@@ -66,6 +67,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         state_write: args.state_write,
         stdout: args.stdout,
         format: args.format,
+        omitted_fields: Default::default(),
         started,
     };
     match ingest::run(&config, &options, &control) {
@@ -77,6 +79,121 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
                 false => cli::say(&table),
             }
             report.status.into()
+        }
+        Err(e) => {
+            log::error!(event = "abort", error:% = e; "");
+            eprintln!("ingest: {e}");
+            ExitCode::from(&e)
+        }
+    }
+}
+
+/// `ingest tap`: the Singer tap Meltano runs (SPEC §15). `--version`,
+/// `--about` and `--discover` answer and extract nothing; otherwise the
+/// run is `ingest run --format singer` over the catalog's selection,
+/// reading `--state` and never writing it.
+fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
+    let usage = |what: &str| {
+        eprintln!("ingest: {what}. Run ingest tap --help for usage.");
+        ExitCode::Usage
+    };
+    if args.version {
+        cli::say(&format!("ingest {}\n", env!("CARGO_PKG_VERSION")));
+        return ExitCode::Complete;
+    }
+    let as_json = match args.format.as_deref() {
+        None | Some("markdown") => false,
+        Some("json") => true,
+        Some(other) => {
+            return usage(&format!(
+                "--format: expected json or markdown, found {other:?}"
+            ))
+        }
+    };
+    if args.about {
+        cli::say(&ingest::tap::about(as_json));
+        return ExitCode::Complete;
+    }
+    if args.format.is_some() {
+        return usage("--format goes with --about");
+    }
+    ingest::init_logging(false);
+    let Some(settings) = &args.config else {
+        return usage("tap needs --config SETTINGS.json");
+    };
+    // Meltano runs the tap from anywhere in the project and says where
+    // its root is.
+    let root = std::env::var_os("MELTANO_PROJECT_ROOT")
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| std::path::PathBuf::from("."), std::path::PathBuf::from);
+    let settings = match ingest::tap::Settings::load(settings, &root) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("ingest: config error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let mut config = settings.config;
+    if args.discover {
+        let catalog = ingest::tap::catalog(&config);
+        cli::say(&format!("{catalog:#}\n"));
+        return ExitCode::Complete;
+    }
+    let mut omitted_fields = Default::default();
+    let catalog = match (&args.catalog, &args.properties) {
+        (Some(_), Some(_)) => return usage("--catalog and --properties are one option: give one"),
+        (Some(c), None) | (None, Some(c)) => Some(c),
+        (None, None) => None,
+    };
+    if let Some(path) = catalog {
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+            .and_then(|catalog| ingest::tap::selection(&catalog, &config));
+        let selection = match read {
+            Ok(selection) => selection,
+            Err(e) => {
+                eprintln!("ingest: catalog {}: {e}", path.display());
+                return ExitCode::Usage;
+            }
+        };
+        for name in &selection.unknown {
+            log::warn!(event = "unknown_stream", stream = name.as_str(), note = "in the catalog, not in the config: ignored"; "");
+        }
+        if selection.streams.is_empty() {
+            log::warn!(event = "nothing_selected", note = "the catalog selects no stream: nothing extracted"; "");
+            return ExitCode::Complete;
+        }
+        config
+            .sources
+            .retain(|s| selection.streams.contains(&s.name));
+        omitted_fields = selection.omitted;
+    }
+    if let Some(deadline) = settings.deadline {
+        config.set_deadline(deadline, DeadlineFrom::Flag);
+    }
+    let control = Arc::new(config.control(started));
+    install_signal_handler(&control);
+    let options = RunOptions {
+        out_dir: settings.out,
+        progress: false,
+        strict: args.strict,
+        state: args.state,
+        state_write: false,
+        format: ingest::Format::Singer,
+        omitted_fields,
+        started,
+        ..RunOptions::default()
+    };
+    match ingest::run(&config, &options, &control) {
+        Ok(report) => {
+            cli::say_on_stderr(&report.end_table());
+            let (code, warning) = ingest::tap::exit_code(&report, args.strict);
+            if let Some(warning) = warning {
+                log::warn!(event = "incomplete_resumable", note = warning.as_str(); "");
+                cli::say_on_stderr(&format!("{warning}\n"));
+            }
+            code
         }
         Err(e) => {
             log::error!(event = "abort", error:% = e; "");

@@ -22,6 +22,7 @@
 //! the run must then give it up at its deadline or interrupt (SPEC §4)
 //! rather than wait for it: the process's exit ends it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -142,6 +143,9 @@ pub struct RunOptions {
     pub stdout: bool,
     /// How records are written. Defaults to JSON Lines.
     pub format: Format,
+    /// The fields each Singer stream goes without, by source name: those
+    /// a tap's catalog deselected (SPEC §15). Defaults to none.
+    pub omitted_fields: BTreeMap<String, BTreeSet<String>>,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
 }
@@ -170,6 +174,7 @@ impl Default for RunOptions {
             state_write: false,
             stdout: false,
             format: Format::Jsonl,
+            omitted_fields: BTreeMap::new(),
             started: Instant::now(),
         }
     }
@@ -180,6 +185,10 @@ impl Default for RunOptions {
 pub struct RunReport {
     /// How the run ended.
     pub status: RunStatus,
+    /// The run is partial only because the deadline cut sources whose
+    /// positions the state (file or Singer STATE) holds: the next run with
+    /// this state goes on where it stopped.
+    pub resumable: bool,
     /// Final counters.
     pub stats: Stats,
     /// The summary as written.
@@ -269,7 +278,7 @@ pub fn run(
     let stateful = state_file.is_some();
     // A Singer STATE holds the state even without a state file.
     let tracked = stateful || singer;
-    file_sources(
+    let resumes = file_sources(
         &mut stats,
         config,
         &plans,
@@ -294,6 +303,7 @@ pub fn run(
         interrupted: control.is_interrupted(),
         stdout: stdout_end,
         stats,
+        resumes,
         failures,
     }
     .write(files)?;
@@ -381,15 +391,19 @@ fn prepare(
 
 /// Files what the state says of each source and what it will hold after
 /// this run ([`file_state`]), then each source's warnings, logged.
+/// Returns, per source, whether the state now holds a position to resume
+/// it at.
 fn file_sources(
     stats: &mut Stats,
     config: &Config,
     plans: &[Plan],
     mut state: Option<&mut State>,
     stateful: bool,
-) {
+) -> Vec<bool> {
+    let mut resumes = Vec::new();
     for ((source, plan), config) in stats.sources.iter_mut().zip(plans).zip(&config.sources) {
-        let unsaved = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        let (unsaved, resume) = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        resumes.push(resume);
         source.warnings = warnings::of_source(source);
         source.warnings.extend(plan.warning.clone());
         source.warnings.extend(unsaved);
@@ -397,6 +411,7 @@ fn file_sources(
             warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
         }
     }
+    resumes
 }
 
 /// What the state says of `source` and what it will hold after this run:
@@ -404,23 +419,28 @@ fn file_sources(
 /// (`--state`), `bookmark_saved`. With `state` (`--state`, or the Singer
 /// format's STATE), the source's entry is updated too; a source some of
 /// whose records never reached a closed stdout keeps its entry as it was.
-/// Returns why the source's position was not saved, if it was not.
+/// Returns why the source's position was not saved, if it was not, and
+/// whether the state now holds a position this run stopped it at.
 fn file_state(
     source: &mut SourceStats,
     config: &SourceConfig,
     plan: &Plan,
     state: Option<&mut State>,
     stateful: bool,
-) -> Option<String> {
+) -> (Option<String>, bool) {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
     let ended = source.ended();
-    let recorded = state?.record(config, plan, &ended);
+    let Some(state) = state else {
+        return (None, false);
+    };
+    let recorded = state.record(config, plan, &ended);
     if stateful {
         source.stateful = true;
         source.bookmark_saved = recorded.bookmark.map(Bookmark::to_json);
     }
-    recorded.warning
+    let resumes = ended.delivered && ended.resume.is_some() && recorded.warning.is_none();
+    (recorded.warning, resumes)
 }
 
 /// What is left to do once every thread has ended: the summary, and
@@ -434,6 +454,8 @@ struct Finale<'r> {
     /// How delivery on stdout ended, when records went there.
     stdout: StdoutEnd,
     stats: Stats,
+    /// Per source, whether the state holds a position to resume it at.
+    resumes: Vec<bool>,
     /// Internal failures so far; a failed write adds to them.
     failures: Vec<String>,
 }
@@ -539,8 +561,10 @@ impl Finale<'_> {
             event = "end", status = status.as_str(), records = records_shown,
             peak_rss_kib = peak_rss_kib(); ""
         );
+        let resumable = status == RunStatus::Partial && cut_by_deadline(&self.stats, &self.resumes);
         RunReport {
             status,
+            resumable,
             stats: self.stats,
             summary,
             records_path,
@@ -549,6 +573,29 @@ impl Finale<'_> {
             summary_path,
         }
     }
+}
+
+/// Whether the sources that did not end complete were all cut by the
+/// deadline, each with its position in the state, and nothing else is
+/// missing (no page given up, every record delivered): the next run with
+/// this state goes on where this one stopped.
+fn cut_by_deadline(stats: &Stats, resumes: &[bool]) -> bool {
+    let mut cut = false;
+    for (source, &resumes) in stats.sources.iter().zip(resumes) {
+        let whole = source.fetch.failed_pages == 0 && source.counts.undelivered == 0;
+        let ok = match source.status {
+            SourceStatus::Complete => true,
+            SourceStatus::Deadline | SourceStatus::BreakerOpen => {
+                cut = true;
+                resumes
+            }
+            _ => false,
+        };
+        if !(whole && ok) {
+            return false;
+        }
+    }
+    cut
 }
 
 /// The outputs the processor writes while the run goes on.
@@ -566,7 +613,12 @@ fn open_outputs<'r>(
     let (records, writer) = match stdout {
         Some(out) => {
             let format = match options.format {
-                Format::Singer => StdoutFormat::Singer(Singer::new(config, state.clone(), plans)),
+                Format::Singer => StdoutFormat::Singer(Box::new(Singer::new(
+                    config,
+                    state.clone(),
+                    plans,
+                    &options.omitted_fields,
+                ))),
                 Format::Jsonl => StdoutFormat::Lines,
             };
             let (sink, writer) = stdout::channel(out, format, control);

@@ -26,7 +26,7 @@ use crate::support::{assert_identity, fast_policies, n, OutDir};
 /// `gh` (GitHub issues: declared schema, `rest: keep`, incremental on
 /// `updated_at`), `drf` (DRF orders: string, price, currency, boolean,
 /// timestamp).
-fn mock(pages: usize, per_page: usize) -> MockServer {
+pub(crate) fn mock(pages: usize, per_page: usize) -> MockServer {
     MockServer::start(
         Scenario::new(15)
             .with(MockSource::new("shop", Style::Page, pages, per_page))
@@ -40,7 +40,7 @@ fn mock(pages: usize, per_page: usize) -> MockServer {
 }
 
 /// The mock's config with the test policies and each source's schema.
-fn config(server: &MockServer) -> Value {
+pub(crate) fn config(server: &MockServer) -> Value {
     let mut doc = server.config_json();
     for (k, v) in fast_policies().as_object().unwrap() {
         doc[k] = v.clone();
@@ -93,7 +93,7 @@ fn run(dir: &Path, config: &Value, args: &[&str]) -> Output {
 }
 
 /// stdout's lines, each parsed as JSON; a line that is not JSON fails.
-fn lines(o: &Output) -> Vec<Value> {
+pub(crate) fn lines(o: &Output) -> Vec<Value> {
     let text = String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8");
     assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
     text.lines()
@@ -360,13 +360,13 @@ fn the_checker_catches_what_a_strict_target_would_refuse() {
 /// it, `time_extracted` never going back within a stream, and a STATE
 /// after each stream's last RECORD. Returns the records by stream (as
 /// text), the SCHEMA messages, and the STATE values.
-struct Messages {
-    records: BTreeMap<String, Vec<String>>,
-    schemas: BTreeMap<String, Value>,
-    states: Vec<Value>,
+pub(crate) struct Messages {
+    pub(crate) records: BTreeMap<String, Vec<String>>,
+    pub(crate) schemas: BTreeMap<String, Value>,
+    pub(crate) states: Vec<Value>,
 }
 
-fn check_stream(lines: &[Value]) -> Messages {
+pub(crate) fn check_stream(lines: &[Value]) -> Messages {
     let mut m = Messages {
         records: BTreeMap::new(),
         schemas: BTreeMap::new(),
@@ -433,7 +433,7 @@ fn check_stream(lines: &[Value]) -> Messages {
 }
 
 /// The state file at `path`.
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
