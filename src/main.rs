@@ -121,12 +121,7 @@ fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
     let Some(settings) = &args.config else {
         return usage("tap needs --config SETTINGS.json");
     };
-    // Meltano runs the tap from anywhere in the project and says where
-    // its root is.
-    let root = std::env::var_os("MELTANO_PROJECT_ROOT")
-        .filter(|r| !r.is_empty())
-        .map_or_else(|| std::path::PathBuf::from("."), std::path::PathBuf::from);
-    let settings = match ingest::tap::Settings::load(settings, &root) {
+    let settings = match ingest::tap::Settings::load(settings, &ingest::tap::project_root()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("ingest: config error: {e}");
@@ -139,38 +134,28 @@ fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
         cli::say(&format!("{catalog:#}\n"));
         return ExitCode::Complete;
     }
-    let mut omitted_fields = Default::default();
     let catalog = match (&args.catalog, &args.properties) {
         (Some(_), Some(_)) => return usage("--catalog and --properties are one option: give one"),
-        (Some(c), None) | (None, Some(c)) => Some(c),
-        (None, None) => None,
+        (catalog, properties) => catalog.as_ref().or(properties.as_ref()),
     };
+    let mut omitted_fields = Default::default();
     if let Some(path) = catalog {
-        let read = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-            .and_then(|catalog| ingest::tap::selection(&catalog, &config));
-        let selection = match read {
-            Ok(selection) => selection,
+        match ingest::tap::apply_catalog(&mut config, path) {
+            Ok(omitted) => omitted_fields = omitted,
             Err(e) => {
                 eprintln!("ingest: catalog {}: {e}", path.display());
                 return ExitCode::Usage;
             }
-        };
-        for name in &selection.unknown {
-            log::warn!(event = "unknown_stream", stream = name.as_str(), note = "in the catalog, not in the config: ignored"; "");
         }
-        if selection.streams.is_empty() {
-            log::warn!(event = "nothing_selected", note = "the catalog selects no stream: nothing extracted"; "");
-            return ExitCode::Complete;
-        }
-        config
-            .sources
-            .retain(|s| selection.streams.contains(&s.name));
-        omitted_fields = selection.omitted;
     }
+    if config.sources.is_empty() {
+        log::warn!(event = "nothing_selected", note = "the catalog selects no stream: nothing extracted"; "");
+        return ExitCode::Complete;
+    }
+    // A cleared state, as an orchestrator may hand it over: a first run.
+    let state = args.state.filter(|s| !ingest::tap::is_empty_state(s));
     if let Some(deadline) = settings.deadline {
-        config.set_deadline(deadline, DeadlineFrom::Flag);
+        config.set_deadline(deadline, DeadlineFrom::TapSetting);
     }
     let control = Arc::new(config.control(started));
     install_signal_handler(&control);
@@ -178,7 +163,7 @@ fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
         out_dir: settings.out,
         progress: false,
         strict: args.strict,
-        state: args.state,
+        state,
         state_write: false,
         format: ingest::Format::Singer,
         omitted_fields,

@@ -116,6 +116,42 @@ impl Settings {
     }
 }
 
+/// The directory relative settings are resolved against: the Meltano
+/// project's root (`$MELTANO_PROJECT_ROOT`, which Meltano sets for the
+/// plugins it runs, from whatever directory), else the working directory.
+pub fn project_root() -> PathBuf {
+    std::env::var_os("MELTANO_PROJECT_ROOT")
+        .filter(|root| !root.is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Whether the state file at `path` is an empty object: no state yet,
+/// as an orchestrator whose stored state was cleared may hand it over.
+pub fn is_empty_state(path: &Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    serde_json::from_str::<Value>(&text).is_ok_and(|v| v == json!({}))
+}
+
+/// Keeps the sources of `config` the catalog at `path` selects
+/// ([`selection`]) and returns the fields each of them goes without.
+/// Streams of the catalog the config does not have are logged and
+/// ignored; a catalog that selects nothing leaves no source.
+pub fn apply_catalog(
+    config: &mut Config,
+    path: &Path,
+) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let catalog: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let selection = selection(&catalog, config)?;
+    for name in &selection.unknown {
+        log::warn!(event = "unknown_stream", stream = name.as_str(), note = "in the catalog, not in the config: ignored"; "");
+    }
+    config
+        .sources
+        .retain(|s| selection.streams.contains(&s.name));
+    Ok(selection.omitted)
+}
+
 /// The record fields every stream always has, whatever is selected.
 const AUTOMATIC: [&str; 3] = ["key", "source", "id"];
 

@@ -206,6 +206,12 @@ fn a_tap_run_reads_its_state_and_never_writes_it() {
         before,
         "--state never written"
     );
+
+    // A cleared state (`{}`) is a first run, not a refused state file.
+    std::fs::write(&state_path, "{}").unwrap();
+    let o = tap(&project, &["--state", state_path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&state_path).unwrap(), "{}");
 }
 
 #[test]
@@ -255,6 +261,27 @@ fn a_catalog_selects_streams_and_fields() {
     }
 }
 
+/// A catalog that is not one is a usage error; one that selects no
+/// stream extracts nothing.
+#[test]
+fn a_catalog_that_selects_nothing_fetches_nothing() {
+    let server = mock(2, 5);
+    let project = project(&secret_config(&server), json!({}));
+    let path = project.root.join("catalog.json");
+    std::fs::write(&path, "[]").unwrap();
+    let o = tap(&project, &["--catalog", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let mut catalog = discover(&project);
+    for stream in catalog["streams"].as_array_mut().unwrap() {
+        stream["metadata"][0]["metadata"]["selected"] = json!(false);
+    }
+    std::fs::write(&path, catalog.to_string()).unwrap();
+    let o = tap(&project, &["--catalog", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert!(server.requests().is_empty(), "nothing fetched");
+}
+
 /// A run the deadline cuts, with each cut source's position in its last
 /// STATE, exits 0 in tap mode with a warning that it is incomplete and
 /// resumable; `--strict` makes it 3.
@@ -280,6 +307,18 @@ fn a_run_cut_by_the_deadline_exits_0_and_says_it_resumes() {
         if code == 0 {
             assert!(err.contains("incomplete but resumable"), "{err}");
         }
+        let summary = read_json(&project.root.join("output/ingest/summary.json"));
+        let cut = summary["sources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|s| s["status"] == "deadline")
+            .expect("a source cut by the deadline");
+        let reason = cut["stop_reason"].to_string();
+        assert!(
+            reason.contains("deadline_s 1 of the tap's settings"),
+            "{reason}"
+        );
     }
 }
 

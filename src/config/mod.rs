@@ -348,6 +348,8 @@ pub enum DeadlineFrom {
     Config,
     /// `--deadline SECS` on the command line.
     Flag,
+    /// `deadline_s` of `ingest tap`'s settings (SPEC §15).
+    TapSetting,
 }
 
 impl Config {
@@ -380,6 +382,9 @@ impl Config {
                 self.deadline.as_millis()
             ),
             DeadlineFrom::Flag => format!("--deadline {secs} (raise it there)"),
+            DeadlineFrom::TapSetting => {
+                format!("deadline_s {secs} of the tap's settings (raise it there)")
+            }
         }
     }
 }
