@@ -25,8 +25,8 @@ use crate::pipeline::{RunReport, RunStatus};
 /// `output/` is the directory `meltano init` makes for them.
 pub const DEFAULT_OUT: &str = "output/ingest";
 
-/// The settings JSON is small; more than this is not one.
-const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+/// Settings can be an ingest config itself: as large as one may be.
+const MAX_SETTINGS_BYTES: u64 = 16 << 20;
 
 /// The settings the tap is started with (`--config SETTINGS.json`).
 #[derive(Debug)]
@@ -53,6 +53,12 @@ impl Settings {
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_SETTINGS_BYTES + 1).read_to_string(&mut text))
             .map_err(|e| ConfigError(format!("{shown}: cannot read: {e}")))?;
+        if text.len() as u64 > MAX_SETTINGS_BYTES {
+            return Err(ConfigError(format!(
+                "{shown}: expected settings of at most {} MiB",
+                MAX_SETTINGS_BYTES >> 20
+            )));
+        }
         let doc: Value = serde_json::from_str(&text)
             .map_err(|e| ConfigError(format!("{shown}: not JSON: {e}")))?;
         let Some(settings) = doc.as_object() else {
