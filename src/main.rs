@@ -175,7 +175,6 @@ fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
             cli::say_on_stderr(&report.end_table());
             let (code, warning) = ingest::tap::exit_code(&report, args.strict);
             if let Some(warning) = warning {
-                log::warn!(event = "incomplete_resumable", note = warning.as_str(); "");
                 cli::say_on_stderr(&format!("{warning}\n"));
             }
             code
