@@ -31,6 +31,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the mock APIs.
     ServeMock(ServeMockArgs),
+    /// Be a Singer tap (for Meltano).
+    Tap(TapArgs),
 }
 
 /// Try a config without writing anything: fetch the first page of each
@@ -84,6 +86,12 @@ pub struct RunArgs {
     /// none
     #[argh(option)]
     pub state: Option<PathBuf>,
+    /// with --format singer, write the --state file too; without it the
+    /// new state goes out only as STATE messages, for the orchestrator to
+    /// keep once the target has committed the records (--stdout always
+    /// writes it); needs --state
+    #[argh(switch)]
+    pub state_write: bool,
     /// run only this source of the config (repeatable); with --state, the
     /// other sources' entries are kept as they are; default: every source
     #[argh(option)]
@@ -97,6 +105,49 @@ pub struct RunArgs {
     /// then goes to stderr; summary.json is still written to --out)
     #[argh(switch)]
     pub stdout: bool,
+}
+
+/// Be a Singer tap, as Meltano runs one: extract the sources of the
+/// settings' ingest config as Singer messages on stdout, reading --state
+/// and never writing it (the state goes out as STATE messages); or, with
+/// --discover, print the catalog; with --about, describe the tap.
+/// Nothing is extracted for --discover, --about, --help or --version.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tap")]
+pub struct TapArgs {
+    /// settings JSON (Meltano writes it): an ingest config, or
+    /// {"ingest_config": FILE, "out": DIR, "deadline_s": SECS} with paths
+    /// relative to $MELTANO_PROJECT_ROOT, else the working directory
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// state to start from (the value of the last STATE); read, never
+    /// written; default: none
+    #[argh(option)]
+    pub state: Option<PathBuf>,
+    /// a Singer catalog: run only the streams selected in it, without the
+    /// fields deselected; default: every source, every field
+    #[argh(option)]
+    pub catalog: Option<PathBuf>,
+    /// the same as --catalog (the older name some orchestrators use)
+    #[argh(option)]
+    pub properties: Option<PathBuf>,
+    /// print the Singer catalog of the config (a stream per source) and
+    /// exit
+    #[argh(switch)]
+    pub discover: bool,
+    /// print the tap's name, version, capabilities and settings, and exit
+    #[argh(switch)]
+    pub about: bool,
+    /// with --about: json or markdown; default: markdown
+    #[argh(option)]
+    pub format: Option<String>,
+    /// make a run the deadline cut exit 3 even though it resumes (and any
+    /// warning a partial run, as in run)
+    #[argh(switch)]
+    pub strict: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
 }
 
 /// Serve the built-in mock APIs until Ctrl-C, and print their URLs and a
@@ -175,11 +226,27 @@ pub fn say(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// The program name under which ingest is `ingest tap`.
+pub const TAP_PROGRAM: &str = "tap-ingest";
+
+/// Whether `program` (the process's first argument) names ingest as
+/// [`TAP_PROGRAM`], whatever its directory or extension.
+fn invoked_as_tap(program: &str) -> bool {
+    std::path::Path::new(program)
+        .file_stem()
+        .is_some_and(|stem| stem == TAP_PROGRAM)
+}
+
 /// Parses the process's arguments into a command. `--help` and
 /// `--version` are answered here (exit 0), a usage error too (exit 2).
 pub fn parse() -> Result<Command, ExitCode> {
     let args: Vec<String> = std::env::args().collect();
-    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    // An orchestrator runs a tap as one program: called `tap-ingest` (a
+    // link to ingest), ingest is `ingest tap`.
+    if strs.first().is_some_and(|program| invoked_as_tap(program)) {
+        strs.insert(1, "tap");
+    }
     let cli = match Cli::from_args(&["ingest"], strs.get(1..).unwrap_or_default()) {
         Ok(cli) => cli,
         Err(exit) => {
@@ -193,7 +260,7 @@ pub fn parse() -> Result<Command, ExitCode> {
                     // fits the command the user was typing.
                     let command = strs
                         .get(1)
-                        .filter(|c| ["run", "check", "serve-mock"].contains(c))
+                        .filter(|c| ["run", "check", "serve-mock", "tap"].contains(c))
                         .map_or(String::new(), |c| format!(" {c}"));
                     eprintln!("ingest: {}", exit.output.trim_end());
                     eprintln!("Run ingest{command} --help for usage.");
@@ -208,7 +275,7 @@ pub fn parse() -> Result<Command, ExitCode> {
     }
     cli.command.ok_or_else(|| {
         eprintln!(
-            "ingest: a command is required (run, check, serve-mock). Run ingest --help for usage."
+            "ingest: a command is required (run, check, serve-mock, tap). Run ingest --help for usage."
         );
         ExitCode::Usage
     })

@@ -150,6 +150,7 @@
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
 //! | `check.rs` | `ingest check`: the first page of each source, reported |
+//! | `tap.rs` | `ingest tap`, the Singer tap Meltano runs: its settings, `--discover`'s catalog, a catalog's selection, `--about`, the exit code of a run cut but resumable |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -193,6 +194,8 @@ mod pipeline;
 mod exit_code;
 
 mod check;
+
+pub mod tap;
 
 pub use check::{check, exit_code as check_exit_code, render as render_check, SourceCheck};
 pub use config::{Auth, Config, ConfigError, DeadlineFrom, Grant, Method, OAuth2, Policies};

@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         Ok(Command::Run(args)) => run(args, started),
         Ok(Command::Check(args)) => check(args, started),
         Ok(Command::ServeMock(args)) => demo::serve_mock(args),
+        Ok(Command::Tap(args)) => tap(args, started),
         Err(code) => code,
     };
     code.into()
@@ -44,6 +45,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
             }
         },
     };
+    if args.state_write && args.state.is_none() {
+        eprintln!("ingest: --state-write needs --state FILE. Run ingest run --help for usage.");
+        return ExitCode::Usage;
+    }
     if let Some(deadline) = args.deadline {
         config.set_deadline(deadline, DeadlineFrom::Flag);
     }
@@ -59,8 +64,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         progress: !args.no_progress,
         strict: args.strict,
         state: args.state,
+        state_write: args.state_write,
         stdout: args.stdout,
         format: args.format,
+        omitted_fields: Default::default(),
         started,
     };
     match ingest::run(&config, &options, &control) {
@@ -72,6 +79,105 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
                 false => cli::say(&table),
             }
             report.status.into()
+        }
+        Err(e) => {
+            log::error!(event = "abort", error:% = e; "");
+            eprintln!("ingest: {e}");
+            ExitCode::from(&e)
+        }
+    }
+}
+
+/// `ingest tap`: the Singer tap Meltano runs (SPEC §15). `--version`,
+/// `--about` and `--discover` answer and extract nothing; otherwise the
+/// run is `ingest run --format singer` over the catalog's selection,
+/// reading `--state` and never writing it.
+fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
+    let usage = |what: &str| {
+        eprintln!("ingest: {what}. Run ingest tap --help for usage.");
+        ExitCode::Usage
+    };
+    if args.version {
+        cli::say(&format!("ingest {}\n", env!("CARGO_PKG_VERSION")));
+        return ExitCode::Complete;
+    }
+    let as_json = match args.format.as_deref() {
+        None | Some("markdown") => false,
+        Some("json") => true,
+        Some(other) => {
+            return usage(&format!(
+                "--format: expected json or markdown, found {other:?}"
+            ))
+        }
+    };
+    if args.about {
+        cli::say(&ingest::tap::about(as_json));
+        return ExitCode::Complete;
+    }
+    if args.format.is_some() {
+        return usage("--format goes with --about");
+    }
+    ingest::init_logging(false);
+    let Some(settings) = &args.config else {
+        return usage("tap needs --config SETTINGS.json");
+    };
+    let settings = match ingest::tap::Settings::load(settings, &ingest::tap::project_root()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("ingest: config error: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let mut config = settings.config;
+    if args.discover {
+        let catalog = ingest::tap::catalog(&config);
+        cli::say(&format!("{catalog:#}\n"));
+        return ExitCode::Complete;
+    }
+    let catalog = match (&args.catalog, &args.properties) {
+        (Some(_), Some(_)) => return usage("--catalog and --properties are one option: give one"),
+        (catalog, properties) => catalog.as_ref().or(properties.as_ref()),
+    };
+    let mut omitted_fields = Default::default();
+    if let Some(path) = catalog {
+        match ingest::tap::apply_catalog(&mut config, path) {
+            Ok(omitted) => omitted_fields = omitted,
+            Err(e) => {
+                eprintln!("ingest: catalog {}: {e}", path.display());
+                return ExitCode::Usage;
+            }
+        }
+    }
+    if config.sources.is_empty() {
+        log::warn!(event = "nothing_selected", note = "the catalog selects no stream: nothing extracted"; "");
+        return ExitCode::Complete;
+    }
+    // A cleared state, as an orchestrator may hand it over: a first run.
+    let state = args.state.filter(|s| !ingest::tap::is_empty_state(s));
+    if let Some(deadline) = settings.deadline {
+        config.set_deadline(deadline, DeadlineFrom::TapSetting);
+    }
+    let control = Arc::new(config.control(started));
+    install_signal_handler(&control);
+    let options = RunOptions {
+        out_dir: settings.out,
+        progress: false,
+        strict: args.strict,
+        state,
+        state_write: false,
+        format: ingest::Format::Singer,
+        omitted_fields,
+        started,
+        ..RunOptions::default()
+    };
+    match ingest::run(&config, &options, &control) {
+        Ok(report) => {
+            cli::say_on_stderr(&report.end_table());
+            let (code, warning) = ingest::tap::exit_code(&report, args.strict);
+            if let Some(warning) = warning {
+                cli::say_on_stderr(&format!("{warning}\n"));
+            }
+            code
         }
         Err(e) => {
             log::error!(event = "abort", error:% = e; "");

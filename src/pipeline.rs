@@ -22,6 +22,7 @@
 //! the run must then give it up at its deadline or interrupt (SPEC §4)
 //! rather than wait for it: the process's exit ends it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -129,13 +130,23 @@ pub struct RunOptions {
     pub progress: bool,
     /// Make any warning a `partial` run (`--strict`).
     pub strict: bool,
-    /// The state file (`--state`): read at start, written at the end.
+    /// The state file (`--state`): read at start, written at the end
+    /// (in the Singer format only with `state_write`).
     pub state: Option<PathBuf>,
+    /// Write the state file in the Singer format too (`--state-write`).
+    /// Without it a Singer run sends its state only as STATE messages:
+    /// the orchestrator keeps the state the target echoes once it has
+    /// committed the records, so a failing target never moves the
+    /// bookmark past records it did not store. Defaults to false.
+    pub state_write: bool,
     /// Records go to stdout instead of `records.jsonl` (`--stdout`; the
     /// Singer format always does). Defaults to false.
     pub stdout: bool,
     /// How records are written. Defaults to JSON Lines.
     pub format: Format,
+    /// The fields each Singer stream goes without, by source name: those
+    /// a tap's catalog deselected (SPEC §15). Defaults to none.
+    pub omitted_fields: BTreeMap<String, BTreeSet<String>>,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
 }
@@ -144,6 +155,12 @@ impl RunOptions {
     /// Whether records go to stdout.
     pub fn records_on_stdout(&self) -> bool {
         self.stdout || self.format == Format::Singer
+    }
+
+    /// Whether the state file, when there is one, is written at the end:
+    /// always but in the Singer format, there only with `state_write`.
+    pub fn writes_state_file(&self) -> bool {
+        self.format != Format::Singer || self.state_write
     }
 }
 
@@ -155,8 +172,10 @@ impl Default for RunOptions {
             progress: false,
             strict: false,
             state: None,
+            state_write: false,
             stdout: false,
             format: Format::Jsonl,
+            omitted_fields: BTreeMap::new(),
             started: Instant::now(),
         }
     }
@@ -167,6 +186,10 @@ impl Default for RunOptions {
 pub struct RunReport {
     /// How the run ended.
     pub status: RunStatus,
+    /// The run is partial only because the deadline cut sources whose
+    /// positions the state (file or Singer STATE) holds: the next run with
+    /// this state goes on where it stopped.
+    pub resumable: bool,
     /// Final counters.
     pub stats: Stats,
     /// The summary as written.
@@ -256,7 +279,7 @@ pub fn run(
     let stateful = state_file.is_some();
     // A Singer STATE holds the state even without a state file.
     let tracked = stateful || singer;
-    file_sources(
+    let resumes = file_sources(
         &mut stats,
         config,
         &plans,
@@ -281,13 +304,24 @@ pub fn run(
         interrupted: control.is_interrupted(),
         stdout: stdout_end,
         stats,
+        resumes,
         failures,
     }
     .write(files)?;
     // The state comes last: after the summary that says what it holds.
-    if let Some(file) = &state_file {
-        let saved = file.save(&state)?;
-        info!(event = "state_saved", path = saved.display().to_string(); "");
+    // A Singer run's state went out as STATE messages; its file is
+    // written only when asked (SPEC §9, "With stdout").
+    match &state_file {
+        Some(file) if options.writes_state_file() => {
+            let saved = file.save(&state)?;
+            info!(event = "state_saved", path = saved.display().to_string(); "");
+        }
+        Some(_) => info!(
+            event = "state_not_written",
+            path = options.state.as_ref().map(|p| p.display().to_string()),
+            note = "the state went out as Singer STATE messages; --state-write writes the file too"; ""
+        ),
+        None => {}
     }
     Ok(report)
 }
@@ -358,15 +392,19 @@ fn prepare(
 
 /// Files what the state says of each source and what it will hold after
 /// this run ([`file_state`]), then each source's warnings, logged.
+/// Returns, per source, whether the state now holds a position to resume
+/// it at.
 fn file_sources(
     stats: &mut Stats,
     config: &Config,
     plans: &[Plan],
     mut state: Option<&mut State>,
     stateful: bool,
-) {
+) -> Vec<bool> {
+    let mut resumes = Vec::new();
     for ((source, plan), config) in stats.sources.iter_mut().zip(plans).zip(&config.sources) {
-        let unsaved = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        let (unsaved, resume) = file_state(source, config, plan, state.as_deref_mut(), stateful);
+        resumes.push(resume);
         source.warnings = warnings::of_source(source);
         source.warnings.extend(plan.warning.clone());
         source.warnings.extend(unsaved);
@@ -374,6 +412,7 @@ fn file_sources(
             warn!(source = source.name.as_str(), event = "warning", warning = warning.as_str(); "");
         }
     }
+    resumes
 }
 
 /// What the state says of `source` and what it will hold after this run:
@@ -381,23 +420,28 @@ fn file_sources(
 /// (`--state`), `bookmark_saved`. With `state` (`--state`, or the Singer
 /// format's STATE), the source's entry is updated too; a source some of
 /// whose records never reached a closed stdout keeps its entry as it was.
-/// Returns why the source's position was not saved, if it was not.
+/// Returns why the source's position was not saved, if it was not, and
+/// whether the state now holds a position this run stopped it at.
 fn file_state(
     source: &mut SourceStats,
     config: &SourceConfig,
     plan: &Plan,
     state: Option<&mut State>,
     stateful: bool,
-) -> Option<String> {
+) -> (Option<String>, bool) {
     source.resumed_from = plan.resumed_from.clone();
     source.bookmark_sent = plan.bookmark_sent.map(Bookmark::to_json);
     let ended = source.ended();
-    let recorded = state?.record(config, plan, &ended);
+    let Some(state) = state else {
+        return (None, false);
+    };
+    let recorded = state.record(config, plan, &ended);
     if stateful {
         source.stateful = true;
         source.bookmark_saved = recorded.bookmark.map(Bookmark::to_json);
     }
-    recorded.warning
+    let resumes = ended.delivered && ended.resume.is_some() && recorded.warning.is_none();
+    (recorded.warning, resumes)
 }
 
 /// What is left to do once every thread has ended: the summary, and
@@ -411,6 +455,8 @@ struct Finale<'r> {
     /// How delivery on stdout ended, when records went there.
     stdout: StdoutEnd,
     stats: Stats,
+    /// Per source, whether the state holds a position to resume it at.
+    resumes: Vec<bool>,
     /// Internal failures so far; a failed write adds to them.
     failures: Vec<String>,
 }
@@ -516,8 +562,10 @@ impl Finale<'_> {
             event = "end", status = status.as_str(), records = records_shown,
             peak_rss_kib = peak_rss_kib(); ""
         );
+        let resumable = status == RunStatus::Partial && cut_by_deadline(&self.stats, &self.resumes);
         RunReport {
             status,
+            resumable,
             stats: self.stats,
             summary,
             records_path,
@@ -526,6 +574,29 @@ impl Finale<'_> {
             summary_path,
         }
     }
+}
+
+/// Whether the sources that did not end complete were all cut by the
+/// deadline, each with its position in the state, and nothing else is
+/// missing (no page given up, every record delivered): the next run with
+/// this state goes on where this one stopped.
+fn cut_by_deadline(stats: &Stats, resumes: &[bool]) -> bool {
+    let mut cut = false;
+    for (source, &resumes) in stats.sources.iter().zip(resumes) {
+        let whole = source.fetch.failed_pages == 0 && source.counts.undelivered == 0;
+        let ok = match source.status {
+            SourceStatus::Complete => true,
+            SourceStatus::Deadline | SourceStatus::BreakerOpen => {
+                cut = true;
+                resumes
+            }
+            _ => false,
+        };
+        if !(whole && ok) {
+            return false;
+        }
+    }
+    cut
 }
 
 /// The outputs the processor writes while the run goes on.
@@ -543,7 +614,12 @@ fn open_outputs<'r>(
     let (records, writer) = match stdout {
         Some(out) => {
             let format = match options.format {
-                Format::Singer => StdoutFormat::Singer(Singer::new(config, state.clone(), plans)),
+                Format::Singer => StdoutFormat::Singer(Box::new(Singer::new(
+                    config,
+                    state.clone(),
+                    plans,
+                    &options.omitted_fields,
+                ))),
                 Format::Jsonl => StdoutFormat::Lines,
             };
             let (sink, writer) = stdout::channel(out, format, control);

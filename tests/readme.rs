@@ -628,12 +628,12 @@ fn every_link_within_the_readme_has_its_heading() {
     }
 }
 
-/// The flags the README names are ingest's (bar cargo's), and every flag
+/// The flags the README names are ingest's (bar cargo's and Meltano's), and every flag
 /// of `ingest --help` and each command's `--help` is in the README.
 #[test]
 fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
     let bin = env!("CARGO_BIN_EXE_ingest");
-    let help: String = [&[][..], &["run"], &["check"], &["serve-mock"]]
+    let help: String = [&[][..], &["run"], &["check"], &["serve-mock"], &["tap"]]
         .iter()
         .map(|command| {
             let out = std::process::Command::new(bin)
@@ -652,10 +652,18 @@ fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
     };
     let named = flags(&readme());
     let known = flags(&help);
-    let cargo = ["--release", "--open"];
+    // Other tools' flags: cargo's, and `meltano select`'s.
+    let others = [
+        "--release",
+        "--open",
+        "--path",
+        "--list",
+        "--all",
+        "--exclude",
+    ];
     for flag in &named {
         assert!(
-            known.contains(flag) || cargo.contains(&flag.as_str()),
+            known.contains(flag) || others.contains(&flag.as_str()),
             "the README names {flag}, which no ingest command has"
         );
     }

@@ -6,7 +6,8 @@
 //! its stream's SCHEMA (by the small JSON-Schema checker below, for the
 //! subset ingest emits: no crate needed for five keywords); the records
 //! are those a `--format jsonl` run writes; the last STATE is the state
-//! file. And a reader that goes away (`| head -1`) changes neither the
+//! file `--state-write` writes, and without it the file is read and
+//! locked but never written. And a reader that goes away (`| head -1`) changes neither the
 //! exit code nor the files.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,7 +26,7 @@ use crate::support::{assert_identity, fast_policies, n, OutDir};
 /// `gh` (GitHub issues: declared schema, `rest: keep`, incremental on
 /// `updated_at`), `drf` (DRF orders: string, price, currency, boolean,
 /// timestamp).
-fn mock(pages: usize, per_page: usize) -> MockServer {
+pub(crate) fn mock(pages: usize, per_page: usize) -> MockServer {
     MockServer::start(
         Scenario::new(15)
             .with(MockSource::new("shop", Style::Page, pages, per_page))
@@ -39,7 +40,7 @@ fn mock(pages: usize, per_page: usize) -> MockServer {
 }
 
 /// The mock's config with the test policies and each source's schema.
-fn config(server: &MockServer) -> Value {
+pub(crate) fn config(server: &MockServer) -> Value {
     let mut doc = server.config_json();
     for (k, v) in fast_policies().as_object().unwrap() {
         doc[k] = v.clone();
@@ -92,7 +93,7 @@ fn run(dir: &Path, config: &Value, args: &[&str]) -> Output {
 }
 
 /// stdout's lines, each parsed as JSON; a line that is not JSON fails.
-fn lines(o: &Output) -> Vec<Value> {
+pub(crate) fn lines(o: &Output) -> Vec<Value> {
     let text = String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8");
     assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
     text.lines()
@@ -359,13 +360,13 @@ fn the_checker_catches_what_a_strict_target_would_refuse() {
 /// it, `time_extracted` never going back within a stream, and a STATE
 /// after each stream's last RECORD. Returns the records by stream (as
 /// text), the SCHEMA messages, and the STATE values.
-struct Messages {
-    records: BTreeMap<String, Vec<String>>,
-    schemas: BTreeMap<String, Value>,
-    states: Vec<Value>,
+pub(crate) struct Messages {
+    pub(crate) records: BTreeMap<String, Vec<String>>,
+    pub(crate) schemas: BTreeMap<String, Value>,
+    pub(crate) states: Vec<Value>,
 }
 
-fn check_stream(lines: &[Value]) -> Messages {
+pub(crate) fn check_stream(lines: &[Value]) -> Messages {
     let mut m = Messages {
         records: BTreeMap::new(),
         schemas: BTreeMap::new(),
@@ -432,7 +433,7 @@ fn check_stream(lines: &[Value]) -> Messages {
 }
 
 /// The state file at `path`.
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -447,7 +448,7 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
     let o = run(
         &singer_dir.0,
         &config,
-        &["--format", "singer", "--state", state_arg],
+        &["--format", "singer", "--state", state_arg, "--state-write"],
     );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
@@ -510,7 +511,11 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
         schema("gh")["properties"]["created_at"],
         json!({"type": "string", "format": "date-time"})
     );
-    assert_eq!(schema("gh")["properties"]["labels"], json!({}));
+    assert_eq!(
+        schema("gh")["properties"]["labels"],
+        json!({"type": ["object", "array", "null"]}),
+        "a JSON column, not a dropped one"
+    );
     assert!(
         m.records["gh"].iter().any(|r| r.contains("\"user\":{")),
         "the rest is kept"
@@ -570,6 +575,138 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
     assert_identity(&summary_in(&stateless_dir.0.join("out")));
 }
 
+/// SPEC §9 "With stdout": a Singer run reads `--state` and sends the new
+/// state only as STATE messages; the file moves only with
+/// `--state-write`, so a target that fails never moves the bookmark past
+/// records it did not store. `--state-write` alone is a usage error.
+#[test]
+fn a_singer_run_writes_its_state_file_only_with_state_write() {
+    let server = mock(2, 5);
+    let config = config(&server);
+    let dir = OutDir::new();
+    let state_path = dir.0.join("state.json");
+    let state_arg = state_path.to_str().unwrap();
+
+    // A first run: STATEs on stdout, no file made.
+    let o = run(
+        &dir.0,
+        &config,
+        &["--format", "singer", "--state", state_arg],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first = check_stream(&lines(&o));
+    let last = first.states.last().expect("a STATE").clone();
+    assert!(last["sources"]["gh"]["bookmark"].is_string(), "{last:#}");
+    assert!(!state_path.exists(), "no state file without --state-write");
+
+    // With --state-write, the file is the last STATE.
+    let o = run(
+        &dir.0,
+        &config,
+        &["--format", "singer", "--state", state_arg, "--state-write"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let written = check_stream(&lines(&o));
+    assert_eq!(written.states.last(), Some(&read_json(&state_path)));
+
+    // An existing file is read (gh asks for what changed since its
+    // bookmark) and left as it was, byte for byte.
+    let before = std::fs::read(&state_path).unwrap();
+    let asked = server.requests().len();
+    let o = run(
+        &dir.0,
+        &config,
+        &["--format", "singer", "--state", state_arg],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let again = check_stream(&lines(&o));
+    assert!(!again.states.is_empty());
+    let since = server.requests()[asked..]
+        .iter()
+        .any(|r| r.path.contains("since=") && !r.path.contains("since=2020-01-01"));
+    assert!(since, "the bookmark read from the file was sent");
+    assert_eq!(
+        std::fs::read(&state_path).unwrap(),
+        before,
+        "FILE unchanged"
+    );
+
+    // --stdout (JSON lines) writes it as before.
+    let jsonl = OutDir::new();
+    let jsonl_state = jsonl.0.join("state.json");
+    let o = run(
+        &jsonl.0,
+        &config,
+        &["--stdout", "--state", jsonl_state.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(jsonl_state.exists(), "--stdout writes the state file");
+
+    // --state-write needs --state.
+    let o = run(&dir.0, &config, &["--format", "singer", "--state-write"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--state-write needs --state"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A Singer run that does not write its state file still holds its lock:
+/// another run on the same file is refused (exit 1) while it goes on.
+#[test]
+fn a_singer_run_holds_the_lock_on_a_state_file_it_does_not_write() {
+    let server =
+        MockServer::start(Scenario::new(15).with(MockSource::new("slow", Style::Page, 500, 3)))
+            .unwrap();
+    let mut config = config(&server);
+    config["rate_limit"] = json!({ "per_second": 20, "burst": 1 });
+    let dir = OutDir::new();
+    let state_path = dir.0.join("state.json");
+    let state_arg = state_path.to_str().unwrap();
+    let mut command = run_command(&dir.0, &config);
+    command.args(["--format", "singer", "--state", state_arg]);
+    let mut child = spawn(command);
+    let started = Instant::now();
+    while server.requests().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let other = OutDir::new();
+    let o = run(&other.0, &config, &["--state", state_arg]);
+    let refused = String::from_utf8_lossy(&o.stderr).into_owned();
+    signal(&child, "-INT");
+    let status = wait_at_most(&mut child, Duration::from_secs(15));
+    assert_eq!(o.status.code(), Some(1), "{refused}");
+    assert!(refused.contains("state.json.lock"), "{refused}");
+    assert_eq!(status.and_then(|s| s.code()), Some(130));
+    assert!(!state_path.exists(), "not written without --state-write");
+}
+
 #[test]
 fn stdout_carries_the_records_as_jsonl_and_out_refuses_stdout() {
     let server = mock(2, 5);
@@ -626,7 +763,7 @@ fn a_reader_that_goes_away_changes_neither_the_exit_code_nor_the_outputs() {
         let state_path = dir.0.join("state.json");
         let mut command = run_command(&dir.0, &config);
         command.args(["--stdout", "--format", format]);
-        command.args(["--state", state_path.to_str().unwrap()]);
+        command.args(["--state", state_path.to_str().unwrap(), "--state-write"]);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

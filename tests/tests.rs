@@ -49,6 +49,12 @@ mod state;
 /// away (`| head -1`).
 mod singer;
 
+/// `ingest tap` (SPEC §15), the Singer tap Meltano runs: settings that
+/// name the config from the project root, `--discover`'s catalog, stream
+/// and field selection, `--about`/`--help`/`--version` extracting nothing,
+/// `--state` read and never written, a deadline cut that exits 0.
+mod tap;
+
 /// First-try configs that ended complete with a fraction of the data: an
 /// envelope path in no page, no `Link` header, a page size the server
 /// caps; and fields null everywhere, which are no warning.

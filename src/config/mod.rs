@@ -355,6 +355,8 @@ pub enum DeadlineFrom {
     Config,
     /// `--deadline SECS` on the command line.
     Flag,
+    /// `deadline_s` of `ingest tap`'s settings (SPEC §15).
+    TapSetting,
 }
 
 impl Config {
@@ -387,6 +389,9 @@ impl Config {
                 self.deadline.as_millis()
             ),
             DeadlineFrom::Flag => format!("--deadline {secs} (raise it there)"),
+            DeadlineFrom::TapSetting => {
+                format!("deadline_s {secs} of the tap's settings (raise it there)")
+            }
         }
     }
 }

@@ -9,14 +9,17 @@
 //! schema does not change within a run (it comes from the config), so a
 //! SCHEMA is sent once per stream. Lines are written by hand into the
 //! caller's buffer, like records; only the SCHEMA and STATE go through
-//! serde_json, once per source.
+//! serde_json, once per source. A stream can leave fields out (a tap
+//! catalog deselected them, SPEC §15): its SCHEMA and RECORDs then go
+//! without them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
 use crate::config::{Config, SourceConfig};
-use crate::json::node::write_str;
+use crate::json::node::{write_str, Node};
 use crate::record::coerce::FieldType;
 use crate::record::schema::{FieldSpec, Lookup, RecordSchema, Rest, ValueType};
 use crate::state::{Ended, Plan, State};
@@ -24,8 +27,10 @@ use crate::time::rfc3339_millis;
 
 /// The JSON Schema of the records `schema` makes: `key`, `source` and
 /// `id` required strings, then each field typed from its type (nullable
-/// unless required; `any` and `json` as `{}`, any value), and other
-/// properties allowed only with `rest: "keep"`.
+/// unless required; `any` as `{}`, any value; `json` as objects or
+/// arrays, so that targets make a JSON column (`jsonb`) where `{}` made
+/// some drop the field), and other properties allowed only with
+/// `rest: "keep"`.
 pub fn json_schema(schema: &RecordSchema) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -50,7 +55,13 @@ pub fn json_schema(schema: &RecordSchema) -> Value {
 /// One field's JSON Schema.
 fn field_schema(field: &FieldSpec) -> Value {
     let (ty, format) = match field.ty {
-        ValueType::Declared(FieldType::Any | FieldType::Json) => return json!({}),
+        ValueType::Declared(FieldType::Any) => return json!({}),
+        ValueType::Declared(FieldType::Json) => {
+            return match field.required {
+                true => json!({ "type": ["object", "array"] }),
+                false => json!({ "type": ["object", "array", "null"] }),
+            };
+        }
         ValueType::Declared(FieldType::Integer) => ("integer", None),
         ValueType::Declared(FieldType::Number | FieldType::Price) => ("number", None),
         ValueType::Declared(FieldType::Boolean) => ("boolean", None),
@@ -96,6 +107,32 @@ pub fn schema_message(source: &SourceConfig) -> Value {
     message
 }
 
+/// Leaves the fields `omitted` out of the SCHEMA message `message`: its
+/// properties, and the required ones.
+pub fn omit_from_schema(message: &mut Value, omitted: &BTreeSet<String>) {
+    let schema = &mut message["schema"];
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        properties.retain(|name, _| !omitted.contains(name));
+    }
+    if let Some(required) = schema["required"].as_array_mut() {
+        required.retain(|name| !name.as_str().is_some_and(|n| omitted.contains(n)));
+    }
+}
+
+/// Appends `record` (a record's JSON object) without its members named
+/// in `omitted`, in their order; numbers keep their exact text.
+fn write_without(out: &mut Vec<u8>, record: &[u8], omitted: &BTreeSet<String>) {
+    let parsed = std::str::from_utf8(record).ok().map(Node::parse);
+    match parsed {
+        Some(Ok(Node::Object(mut pairs))) => {
+            pairs.retain(|(name, _)| !omitted.contains(name.as_ref()));
+            Node::Object(pairs).write_json(out);
+        }
+        // A record is always a JSON object; anything else goes as it is.
+        _ => out.extend_from_slice(record),
+    }
+}
+
 /// Appends the STATE message of `state` (one line).
 pub fn write_state(out: &mut Vec<u8>, state: &State) {
     out.extend_from_slice(b"{\"type\":\"STATE\",\"value\":");
@@ -112,6 +149,8 @@ pub struct Singer<'r> {
     schemas: Vec<Option<Vec<u8>>>,
     /// Each source's name, as a JSON string.
     streams: Vec<Vec<u8>>,
+    /// The fields each source's records go without (mostly none).
+    omitted: Vec<BTreeSet<String>>,
     /// The state the run started with, each source's entry updated as it
     /// ends (the others stay as read: a later run starts them where this
     /// one did, so nothing is skipped if this run dies).
@@ -125,10 +164,23 @@ pub struct Singer<'r> {
 
 impl<'r> Singer<'r> {
     /// The messages of a run of `config` that starts from `state` by
-    /// `plans`.
-    pub fn new(config: &'r Config, state: State, plans: &'r [Plan]) -> Singer<'r> {
-        let line = |source: &SourceConfig| {
-            let mut line = serde_json::to_vec(&schema_message(source)).expect("a schema");
+    /// `plans`, each stream without the fields `omitted` names for it
+    /// (by source name).
+    pub fn new(
+        config: &'r Config,
+        state: State,
+        plans: &'r [Plan],
+        omitted: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Singer<'r> {
+        let omitted: Vec<BTreeSet<String>> = config
+            .sources
+            .iter()
+            .map(|s| omitted.get(&s.name).cloned().unwrap_or_default())
+            .collect();
+        let line = |(source, omitted): (&SourceConfig, &BTreeSet<String>)| {
+            let mut message = schema_message(source);
+            omit_from_schema(&mut message, omitted);
+            let mut line = serde_json::to_vec(&message).expect("a schema");
             line.push(b'\n');
             Some(line)
         };
@@ -138,8 +190,9 @@ impl<'r> Singer<'r> {
             name
         };
         Singer {
-            schemas: config.sources.iter().map(line).collect(),
+            schemas: config.sources.iter().zip(&omitted).map(line).collect(),
             streams: config.sources.iter().map(name).collect(),
+            omitted,
             state,
             plans,
             sources: &config.sources,
@@ -163,7 +216,10 @@ impl<'r> Singer<'r> {
         out.extend_from_slice(b"{\"type\":\"RECORD\",\"stream\":");
         out.extend_from_slice(&self.streams[source]);
         out.extend_from_slice(b",\"record\":");
-        out.extend_from_slice(record);
+        match self.omitted[source].is_empty() {
+            true => out.extend_from_slice(record),
+            false => write_without(out, record, &self.omitted[source]),
+        }
         out.extend_from_slice(b",\"time_extracted\":\"");
         let time = match &self.time {
             Some((t, text)) if *t == received => text,
@@ -205,6 +261,8 @@ mod tests {
                 "due": { "type": "timestamp", "required": true },
                 "cur": { "type": "currency" },
                 "j": { "type": "json", "required": true },
+                "jo": { "type": "json" },
+                "any": { "type": "any" },
                 "a": "a.b"
             }, "rest": "keep" },
             "incremental": { "field": "at", "param": "since" }
@@ -227,7 +285,9 @@ mod tests {
                         "at": {"type": ["string", "null"], "format": "date-time"},
                         "due": {"type": "string", "format": "date-time"},
                         "cur": {"type": ["string", "null"]},
-                        "j": {},
+                        "j": {"type": ["object", "array"]},
+                        "jo": {"type": ["object", "array", "null"]},
+                        "any": {},
                         "a": {}
                     },
                     "required": ["key", "source", "id", "n", "due", "j"],
@@ -267,10 +327,39 @@ mod tests {
     }
 
     #[test]
+    fn omitted_fields_leave_the_schema_and_the_records() {
+        let c = config(json!({ "name": "shop", "url": "http://h/" }));
+        let plans = vec![Plan::default()];
+        let omitted = BTreeMap::from([(
+            "shop".to_string(),
+            BTreeSet::from(["price".to_string(), "category".to_string()]),
+        )]);
+        let mut singer = Singer::new(&c, State::default(), &plans, &omitted);
+        let line = br#"{"key":"shop:7","source":"shop","id":"7","name":"A \"b\"","price":123456789012345678901234567890,"currency":"EUR","category":null}"#;
+        let mut out = Vec::new();
+        singer.write_record(&mut out, 0, std::time::UNIX_EPOCH, line);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let schema: Value = serde_json::from_str(lines[0]).unwrap();
+        let names: Vec<&String> = schema["schema"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(names, ["key", "source", "id", "name", "currency"]);
+        assert_eq!(schema["schema"]["required"], json!(["key", "source", "id"]));
+        assert!(
+            lines[1].contains(r#""record":{"key":"shop:7","source":"shop","id":"7","name":"A \"b\"","currency":"EUR"},"#),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
     fn a_stream_gets_its_schema_once_before_its_first_record() {
         let c = config(json!({ "name": "shop", "url": "http://h/" }));
         let plans = vec![Plan::default()];
-        let mut singer = Singer::new(&c, State::default(), &plans);
+        let mut singer = Singer::new(&c, State::default(), &plans, &BTreeMap::new());
         let item = crate::json::Node::parse(r#"{"id": 7, "price": "1.50 EUR"}"#).unwrap();
         let record = crate::record::normalize("shop", &item, &c.sources[0].record).unwrap();
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_795_867_200_250);

@@ -64,7 +64,7 @@ pub enum StdoutFormat<'r> {
     /// One record per line, as `records.jsonl` holds them.
     Lines,
     /// Singer messages: SCHEMA, RECORD, STATE (SPEC §10).
-    Singer(Singer<'r>),
+    Singer(Box<Singer<'r>>),
 }
 
 /// What the writer has done, under one lock.

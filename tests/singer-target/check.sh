@@ -40,7 +40,7 @@ trap 'rm -rf "$work"' EXIT
 
 echo "test-singer: ingest run --format singer (the demo) | target-jsonl --config target.json"
 status=0
-"$bin" run --format singer --no-progress --out "$work/out" --state "$work/state.json" \
+"$bin" run --format singer --no-progress --out "$work/out" --state "$work/state.json" --state-write \
         2>"$work/ingest.log" |
     tee "$work/messages.jsonl" |
     "$venv/bin/target-jsonl" --config "$work/target.json" \

@@ -75,11 +75,12 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 /// The Singer STATE messages of `ingest run --format singer --state
-/// state` on `config`.
+/// state --state-write` on `config`.
 fn singer_states(config: &Value, state: &Path) -> Vec<Value> {
     let dir = OutDir::new();
     let o = run_command(&dir.0, config)
         .args(["--format", "singer", "--state", state.to_str().unwrap()])
+        .arg("--state-write")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "cut by max_pages: {}", stderr(&o));
