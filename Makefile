@@ -1,7 +1,7 @@
 # ingest — the two commands a user needs are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run test test-singer lint build bench coverage clean
+.PHONY: run test test-singer test-meltano lint build bench coverage clean
 
 ## run: the built-in demo (mock APIs in-process) → out/records.jsonl, out/summary.json
 ## (debug profile and no TLS: the demo is plain http on loopback and I/O-bound,
@@ -21,6 +21,14 @@ test:
 test-singer:
 	$(CARGO) build --quiet
 	bash tests/singer-target/check.sh "$${CARGO_TARGET_DIR:-target}"
+
+## test-meltano: the README's "In Meltano" section run by a real Meltano
+## (4.4.1, in a virtualenv under target/, from PyPI): discover, select,
+## two incremental runs of ingest tap into target-jsonl, the rows loaded
+## and the state Meltano stored. Needs python3 and PyPI; not part of test
+test-meltano:
+	$(CARGO) build --quiet
+	bash tests/meltano/check.sh "$${CARGO_TARGET_DIR:-target}"
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -53,6 +53,7 @@ fn the_make_targets_the_readme_names_exist() {
         "run",
         "test",
         "test-singer",
+        "test-meltano",
         "lint",
         "build",
         "bench",
