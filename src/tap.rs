@@ -168,6 +168,14 @@ pub fn catalog(config: &Config) -> Value {
     json!({ "streams": streams })
 }
 
+/// The SCHEMA's replication key of `source` (its bookmark field, when a
+/// record field holds it).
+fn replication_key(source: &SourceConfig) -> Option<String> {
+    schema_message(source)["bookmark_properties"][0]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// One source's catalog entry.
 fn catalog_stream(source: &SourceConfig) -> Value {
     let message = schema_message(source);
@@ -189,8 +197,12 @@ fn catalog_stream(source: &SourceConfig) -> Value {
     stream.insert("metadata".into(), Value::Object(top));
     let mut metadata = vec![Value::Object(stream)];
     let properties = message["schema"]["properties"].as_object();
+    // The replication key cannot be deselected: the bookmark needs it.
+    let replication_key = replication_key(source);
     for name in properties.into_iter().flat_map(|p| p.keys()) {
-        let inclusion = match AUTOMATIC.contains(&name.as_str()) {
+        let automatic =
+            AUTOMATIC.contains(&name.as_str()) || Some(name) == replication_key.as_ref();
+        let inclusion = match automatic {
             true => "automatic",
             false => "available",
         };
@@ -265,6 +277,8 @@ pub fn selection(catalog: &Value, config: &Config) -> Result<Selection, String> 
             .iter()
             .map(|f| &f.name)
             .filter(|f| !AUTOMATIC.contains(&f.as_str()))
+            // The replication key stays: the bookmark is read from it.
+            .filter(|f| Some(f.as_str()) != replication_key(source).as_deref())
             .filter(|f| flag(at(json!(["properties", f])), "selected") == Some(false))
             .cloned()
             .collect();
@@ -419,7 +433,7 @@ mod tests {
             ("id", "automatic"),
             ("title", "available"),
             ("labels", "available"),
-            ("updated_at", "available"),
+            ("updated_at", "automatic"),
         ]
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -261,10 +261,21 @@ fn locate(text: &str, items_path: Option<&DotPath>) -> Result<Located, BodyError
             Some(path) => format!("nothing at items_path {path}"),
             None => "no usual key such as data, items or results".to_string(),
         };
-        let found = match keys.is_empty() {
+        let mut found = match keys.is_empty() {
             true => format!("{what}; the body is not an object"),
             false => format!("{what}; its top-level keys: {}", keys.join(", ")),
         };
+        // A key whose own name is the path, dots and all (`d.results`).
+        let written = items_path.map(ToString::to_string);
+        if let Some(key) = keys
+            .iter()
+            .find(|k| k.contains('.') && Some(**k) == written.as_deref())
+        {
+            let escaped = key.replace('.', "\\.");
+            found.push_str(&format!(
+                "; `{key}` is one key with a dot in its name: write it `{escaped}`"
+            ));
+        }
         return Err(BodyError::NoItems(found));
     };
     Ok((span(text, array), found_at, top))
@@ -737,5 +748,24 @@ mod tests {
         // Separators inside a quoted value are text, not structure.
         let tricky = r#"</p0>; title="a; rel=next"; rel="prev", </p2>; title="x, y"; rel="next""#;
         assert_eq!(next_link([tricky]), Some("/p2".into()));
+    }
+
+    #[test]
+    fn an_items_path_naming_a_dotted_key_says_how_to_write_it() {
+        let path: DotPath = "d.results".parse().unwrap();
+        let Err(BodyError::NoItems(found)) =
+            Page::parse(r#"{"d.results": [1], "meta": 1}"#.into(), Some(&path))
+        else {
+            panic!("no items at d.results");
+        };
+        assert!(
+            found
+                .ends_with("`d.results` is one key with a dot in its name: write it `d\\.results`"),
+            "{found}"
+        );
+        let escaped: DotPath = "d\\.results".parse().unwrap();
+        let page =
+            Page::parse(r#"{"d.results": [1, 2], "meta": 1}"#.into(), Some(&escaped)).unwrap();
+        assert_eq!(page.items().count(), 2);
     }
 }

@@ -128,7 +128,20 @@ mod tests {
             "{shown}"
         );
         drop(held);
-        let again = acquire(&lock, "the state file x").unwrap();
+        // Free again — after a moment at most: another test of this
+        // process may fork a child that holds a copy of the descriptor
+        // until it execs.
+        let asked = std::time::Instant::now();
+        let again = loop {
+            match acquire(&lock, "the state file x") {
+                Ok(again) => break again,
+                Err(e) if asked.elapsed() < std::time::Duration::from_secs(5) => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("still locked after the holder dropped it: {e}"),
+            }
+        };
         drop(again);
         assert!(lock.exists(), "the lock file stays");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -86,9 +86,10 @@ fn field_schema(field: &FieldSpec) -> Value {
 
 /// The SCHEMA message of `source`: its stream, its schema, `key` as the
 /// key property (unique per stream: records are deduped by it), and, for
-/// an incremental source, its bookmark field as the bookmark property:
-/// the record field read from that path when there is one, else the path
-/// as the config writes it.
+/// an incremental source whose bookmark field is a record field, that
+/// field as the bookmark property (a replication key must be a property
+/// of the schema; a bookmark read from a path no field declares is
+/// ingest's own business, said in STATE).
 pub fn schema_message(source: &SourceConfig) -> Value {
     let mut message = json!({
         "type": "SCHEMA",
@@ -101,8 +102,9 @@ pub fn schema_message(source: &SourceConfig) -> Value {
             Lookup::Paths(paths) => paths.first() == Some(&inc.field),
             Lookup::Search(_) => false,
         });
-        let name = field.map_or_else(|| inc.field.to_string(), |f| f.name.clone());
-        message["bookmark_properties"] = json!([name]);
+        if let Some(field) = field {
+            message["bookmark_properties"] = json!([field.name]);
+        }
     }
     message
 }
@@ -322,8 +324,8 @@ mod tests {
             json!(["key", "source", "id", "price"])
         );
         assert_eq!(m["schema"]["additionalProperties"], false);
-        // Not a record field: the path, as written.
-        assert_eq!(m["bookmark_properties"], json!(["meta.updated"]));
+        // Not a record field: no replication key the schema lacks.
+        assert!(m.get("bookmark_properties").is_none(), "{m}");
     }
 
     #[test]

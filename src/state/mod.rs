@@ -153,6 +153,10 @@ impl State {
     /// The state a file holds, or what is wrong with it.
     pub fn from_json(doc: &Value) -> Result<State, String> {
         let doc = doc.as_object().ok_or("expected a JSON object")?;
+        // `{}` is what Singer orchestrators hand over before a first run.
+        if doc.is_empty() {
+            return Ok(State::default());
+        }
         match doc.get("version").and_then(Value::as_u64) {
             Some(VERSION) => {}
             Some(v) => return Err(format!("version {v}; this ingest reads version {VERSION}")),
@@ -588,6 +592,11 @@ mod tests {
             );
             assert!(err.contains("… (10485"), "{err}");
         }
+        // `{}` (a Singer orchestrator's "no state yet") is a first run.
+        assert!(State::from_json(&json!({})).unwrap().to_json()["sources"]
+            .as_object()
+            .unwrap()
+            .is_empty());
         for (doc, gist) in [
             (json!([]), "expected a JSON object"),
             (json!({"version": 2, "sources": {}}), "version 2"),
