@@ -102,11 +102,14 @@ impl Settings {
         };
         let deadline = match settings.get("deadline_s") {
             None | Some(Value::Null) => None,
+            // Meltano writes a setting without `kind` as a string ("600");
+            // a deadline too far for a clock is as good as none.
             Some(value) => Some(
                 value
                     .as_f64()
+                    .or_else(|| value.as_str()?.trim().parse().ok())
                     .filter(|s| *s >= 0.001)
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
                     .ok_or_else(|| {
                         ConfigError(format!(
                             "{shown}: deadline_s: expected a number of seconds >= 0.001, found {value}"
@@ -504,6 +507,14 @@ mod tests {
         assert_eq!((s.out, s.deadline), (dir.join(DEFAULT_OUT), None));
         let s = Settings::load(&write(ingest), &dir).unwrap();
         assert_eq!(s.config.sources.len(), 1);
+        // As Meltano writes a setting without `kind`, and one past any clock.
+        for (given, want) in [
+            (json!("600"), Duration::from_secs(600)),
+            (json!(1e300), Duration::MAX),
+        ] {
+            let path = write(json!({"ingest_config": "conf/ingest.json", "deadline_s": given}));
+            assert_eq!(Settings::load(&path, &dir).unwrap().deadline, Some(want));
+        }
         for bad in [
             json!({}),
             json!({"ingest_config": 3}),
