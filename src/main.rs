@@ -121,13 +121,16 @@ fn tap(args: cli::TapArgs, started: Instant) -> ExitCode {
     let Some(settings) = &args.config else {
         return usage("tap needs --config SETTINGS.json");
     };
-    let settings = match ingest::tap::Settings::load(settings, &ingest::tap::project_root()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("ingest: config error: {e}");
-            return ExitCode::Usage;
-        }
-    };
+    // A catalog needs the config's shape, not its secrets.
+    let secrets = !args.discover;
+    let settings =
+        match ingest::tap::Settings::load(settings, &ingest::tap::project_root(), secrets) {
+            Ok(settings) => settings,
+            Err(e) => {
+                eprintln!("ingest: config error: {e}");
+                return ExitCode::Usage;
+            }
+        };
     let mut config = settings.config;
     if args.discover {
         let catalog = ingest::tap::catalog(&config);

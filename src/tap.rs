@@ -41,13 +41,26 @@ pub struct Settings {
     pub deadline: Option<Duration>,
 }
 
+/// How a config's text is read (with or without its secrets).
+type ParseFn = fn(&str, &str) -> Result<Config, ConfigError>;
+/// How a config file is read (with or without its secrets).
+type LoadFn = fn(&Path) -> Result<Config, ConfigError>;
+
 impl Settings {
     /// Reads the settings at `path`: an ingest config itself (it has
     /// `sources`), or `{"ingest_config": …, "out": …, "deadline_s": …}`,
     /// whose relative paths are resolved against `root` (the Meltano
     /// project's root, else the working directory). Settings that are
     /// null are unset, as Meltano writes them.
-    pub fn load(path: &Path, root: &Path) -> Result<Settings, ConfigError> {
+    ///
+    /// With `secrets` false (`--discover`, which sends nothing), `env:`
+    /// variables that are not set read as `***` instead of failing: a
+    /// catalog is made where the secrets are not.
+    pub fn load(path: &Path, root: &Path, secrets: bool) -> Result<Settings, ConfigError> {
+        let (parse, load): (ParseFn, LoadFn) = match secrets {
+            true => (Config::parse, Config::load),
+            false => (Config::parse_without_secrets, Config::load_without_secrets),
+        };
         let shown = path.display();
         let mut text = String::new();
         std::fs::File::open(path)
@@ -75,7 +88,7 @@ impl Settings {
         };
         if settings.contains_key("sources") {
             return Ok(Settings {
-                config: Config::parse(&shown.to_string(), &text)?,
+                config: parse(&shown.to_string(), &text)?,
                 out: root.join(DEFAULT_OUT),
                 deadline: None,
             });
@@ -87,7 +100,7 @@ impl Settings {
         }
         let config = match settings.get("ingest_config") {
             Some(Value::String(file)) if !file.trim().is_empty() => {
-                Config::load(&root.join(file))?
+                load(&root.join(file))?
             }
             None | Some(Value::Null) => {
                 return Err(ConfigError(format!(
@@ -497,15 +510,15 @@ mod tests {
         };
         let path =
             write(json!({"ingest_config": "conf/ingest.json", "out": "o", "deadline_s": 2.5}));
-        let s = Settings::load(&path, &dir).unwrap();
+        let s = Settings::load(&path, &dir, true).unwrap();
         assert_eq!(s.config.sources[0].name, "shop");
         assert_eq!(s.out, dir.join("o"));
         assert_eq!(s.deadline, Some(Duration::from_millis(2500)));
         let path =
             write(json!({"ingest_config": "conf/ingest.json", "out": null, "deadline_s": null}));
-        let s = Settings::load(&path, &dir).unwrap();
+        let s = Settings::load(&path, &dir, true).unwrap();
         assert_eq!((s.out, s.deadline), (dir.join(DEFAULT_OUT), None));
-        let s = Settings::load(&write(ingest), &dir).unwrap();
+        let s = Settings::load(&write(ingest), &dir, true).unwrap();
         assert_eq!(s.config.sources.len(), 1);
         // As Meltano writes a setting without `kind`, and one past any clock.
         for (given, want) in [
@@ -513,7 +526,10 @@ mod tests {
             (json!(1e300), Duration::MAX),
         ] {
             let path = write(json!({"ingest_config": "conf/ingest.json", "deadline_s": given}));
-            assert_eq!(Settings::load(&path, &dir).unwrap().deadline, Some(want));
+            assert_eq!(
+                Settings::load(&path, &dir, true).unwrap().deadline,
+                Some(want)
+            );
         }
         for bad in [
             json!({}),
@@ -522,7 +538,10 @@ mod tests {
             json!({"ingest_config": "conf/ingest.json", "deadline_s": 0}),
             json!([1]),
         ] {
-            assert!(Settings::load(&write(bad.clone()), &dir).is_err(), "{bad}");
+            assert!(
+                Settings::load(&write(bad.clone()), &dir, true).is_err(),
+                "{bad}"
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

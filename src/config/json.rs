@@ -134,6 +134,10 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
 pub(super) struct Walker<'a> {
     /// The file, as errors name it.
     pub(super) origin: &'a str,
+    /// `env:` values that are not set read as `***` instead of failing:
+    /// for what needs the config's shape but sends nothing (a Singer
+    /// catalog).
+    pub(super) without_secrets: bool,
 }
 
 /// An object whose keys have been checked; hands out children with paths.

@@ -412,6 +412,19 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, validate::parse)
+    }
+
+    /// [`load`](Self::load), with `env:` variables that are not set read
+    /// as `***`: the config's shape for a catalog, where nothing is sent.
+    pub fn load_without_secrets(path: &std::path::Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, validate::parse_without_secrets)
+    }
+
+    fn load_with(
+        path: &std::path::Path,
+        parse: fn(&str, &str) -> Result<Config, ConfigError>,
+    ) -> Result<Config, ConfigError> {
         use std::io::Read;
         let shown = path.display();
         let cannot = |e: std::io::Error| ConfigError(format!("{shown}: cannot read: {e}"));
@@ -428,7 +441,7 @@ impl Config {
         }
         let text = String::from_utf8(bytes)
             .map_err(|_| ConfigError(format!("{shown}: expected UTF-8 text, found other bytes")))?;
-        Self::parse(&shown.to_string(), &text)
+        parse(&shown.to_string(), &text)
     }
 
     /// Parses and validates config text; `origin` names the file in errors.
@@ -438,6 +451,12 @@ impl Config {
     /// like "pricing.amount", found 5`. Header values are never shown.
     pub fn parse(origin: &str, text: &str) -> Result<Config, ConfigError> {
         validate::parse(origin, text)
+    }
+
+    /// [`parse`](Self::parse), with `env:` variables that are not set read
+    /// as `***` (for a catalog: nothing is sent).
+    pub fn parse_without_secrets(origin: &str, text: &str) -> Result<Config, ConfigError> {
+        validate::parse_without_secrets(origin, text)
     }
 
     /// The redactor for this config's secrets: its secret header values,

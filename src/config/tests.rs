@@ -1732,3 +1732,15 @@ fn the_comment_hint_comes_only_where_the_parser_met_a_comment() {
     };
     assert_eq!(next_path.to_string(), "@odata\\.nextLink");
 }
+
+#[test]
+fn a_config_can_be_read_for_its_shape_without_its_secrets() {
+    let text = json!({"sources": [{"name": "a", "url": "http://x/",
+        "headers": {"Authorization": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A"},
+        "auth": {"type": "api_key", "name": "k", "value": "env:INGEST_CFG_TEST_SURELY_UNSET_7F3A", "in": "query"}}]})
+    .to_string();
+    assert!(parse(&text).is_err(), "a run needs its secrets");
+    let config = Config::parse_without_secrets("t", &text).unwrap();
+    assert_eq!(config.sources[0].headers[0].value, "***");
+    assert_eq!(config.sources[0].name, "a");
+}

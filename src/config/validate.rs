@@ -125,7 +125,22 @@ const MAX_START: u64 = (1 << 53) - 1;
 /// Parses `text` (the contents of `origin`) into a validated [`Config`].
 pub(super) fn parse(origin: &str, text: &str) -> Result<Config> {
     let root = read(origin, text)?;
-    Walker { origin }.config(&root)
+    Walker {
+        origin,
+        without_secrets: false,
+    }
+    .config(&root)
+}
+
+/// [`parse`], with `env:` variables that are not set read as `***`: the
+/// config's shape, for a catalog, where no request is sent.
+pub(super) fn parse_without_secrets(origin: &str, text: &str) -> Result<Config> {
+    let root = read(origin, text)?;
+    Walker {
+        origin,
+        without_secrets: true,
+    }
+    .config(&root)
 }
 
 impl Walker<'_> {
@@ -994,6 +1009,9 @@ impl Walker<'_> {
                     quoted(&format!("env:{var}"))
                 ),
             ));
+        }
+        if self.without_secrets && std::env::var(var).map_or(true, |v| v.trim().is_empty()) {
+            return Ok("***".to_string());
         }
         match std::env::var(var) {
             // Set but empty is as good as missing: an empty token is a
