@@ -92,6 +92,18 @@ fn run(dir: &Path, config: &Value, args: &[&str]) -> Output {
     command.args(args).output().expect("run the ingest binary")
 }
 
+/// [`run`] that must exit 0 (a failure shows its stderr).
+fn run_ok(dir: &Path, config: &Value, args: &[&str]) -> Output {
+    let o = run(dir, config, args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
 /// stdout's lines, each parsed as JSON; a line that is not JSON fails.
 pub(crate) fn lines(o: &Output) -> Vec<Value> {
     let text = String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8");
@@ -522,13 +534,7 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
     );
 
     // The same records as a --format jsonl run's records.jsonl.
-    let jsonl = run(&jsonl_dir.0, &config, &[]);
-    assert_eq!(
-        jsonl.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&jsonl.stderr)
-    );
+    let jsonl = run_ok(&jsonl_dir.0, &config, &[]);
     let file = std::fs::read_to_string(jsonl_dir.0.join("out/records.jsonl")).unwrap();
     let want: BTreeSet<String> = file
         .lines()
@@ -563,13 +569,7 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
     assert_eq!(&state["sources"]["gh"]["bookmark"], saved);
 
     // Without --state, the STATE is the same: what a state file would hold.
-    let o = run(&stateless_dir.0, &config, &["--format", "singer"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = run_ok(&stateless_dir.0, &config, &["--format", "singer"]);
     let again = check_stream(&lines(&o));
     assert_eq!(again.states.last(), Some(&state), "with or without --state");
     assert_identity(&summary_in(&stateless_dir.0.join("out")));
@@ -588,16 +588,10 @@ fn a_singer_run_writes_its_state_file_only_with_state_write() {
     let state_arg = state_path.to_str().unwrap();
 
     // A first run: STATEs on stdout, no file made.
-    let o = run(
+    let o = run_ok(
         &dir.0,
         &config,
         &["--format", "singer", "--state", state_arg],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     let first = check_stream(&lines(&o));
     let last = first.states.last().expect("a STATE").clone();
@@ -605,16 +599,10 @@ fn a_singer_run_writes_its_state_file_only_with_state_write() {
     assert!(!state_path.exists(), "no state file without --state-write");
 
     // With --state-write, the file is the last STATE.
-    let o = run(
+    let o = run_ok(
         &dir.0,
         &config,
         &["--format", "singer", "--state", state_arg, "--state-write"],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     let written = check_stream(&lines(&o));
     assert_eq!(written.states.last(), Some(&read_json(&state_path)));
@@ -623,16 +611,10 @@ fn a_singer_run_writes_its_state_file_only_with_state_write() {
     // bookmark) and left as it was, byte for byte.
     let before = std::fs::read(&state_path).unwrap();
     let asked = server.requests().len();
-    let o = run(
+    let o = run_ok(
         &dir.0,
         &config,
         &["--format", "singer", "--state", state_arg],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     let again = check_stream(&lines(&o));
     assert!(!again.states.is_empty());
@@ -649,16 +631,10 @@ fn a_singer_run_writes_its_state_file_only_with_state_write() {
     // --stdout (JSON lines) writes it as before.
     let jsonl = OutDir::new();
     let jsonl_state = jsonl.0.join("state.json");
-    let o = run(
+    let o = run_ok(
         &jsonl.0,
         &config,
         &["--stdout", "--state", jsonl_state.to_str().unwrap()],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     assert!(jsonl_state.exists(), "--stdout writes the state file");
 
@@ -712,13 +688,7 @@ fn stdout_carries_the_records_as_jsonl_and_out_refuses_stdout() {
     let server = mock(2, 5);
     let config = config(&server);
     let (dir, file_dir) = (OutDir::new(), OutDir::new());
-    let o = run(&dir.0, &config, &["--stdout"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = run_ok(&dir.0, &config, &["--stdout"]);
     let summary = summary_in(&dir.0.join("out"));
     assert_eq!(
         summary["stdout"],
