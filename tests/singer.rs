@@ -534,7 +534,7 @@ fn singer_messages_are_valid_and_carry_the_jsonl_records_and_the_state() {
     );
 
     // The same records as a --format jsonl run's records.jsonl.
-    let jsonl = run_ok(&jsonl_dir.0, &config, &[]);
+    run_ok(&jsonl_dir.0, &config, &[]);
     let file = std::fs::read_to_string(jsonl_dir.0.join("out/records.jsonl")).unwrap();
     let want: BTreeSet<String> = file
         .lines()
@@ -631,7 +631,7 @@ fn a_singer_run_writes_its_state_file_only_with_state_write() {
     // --stdout (JSON lines) writes it as before.
     let jsonl = OutDir::new();
     let jsonl_state = jsonl.0.join("state.json");
-    let o = run_ok(
+    run_ok(
         &jsonl.0,
         &config,
         &["--stdout", "--state", jsonl_state.to_str().unwrap()],
