@@ -69,22 +69,23 @@ impl std::error::Error for InvalidDotPath {}
 impl FromStr for DotPath {
     type Err = InvalidDotPath;
 
-    /// Parses non-empty segments joined by `.`; anything else is refused.
-    /// Keys joined by `.`; a key that holds a dot writes it `\.` (and a
-    /// backslash `\\`): OData's `@odata\.nextLink` is one key.
+    /// Non-empty keys joined by `.`; a key that holds a dot writes it `\.`
+    /// (and a backslash `\\`): OData's `@odata\.nextLink` is one key.
+    /// Anything else is refused.
     fn from_str(text: &str) -> Result<DotPath, InvalidDotPath> {
-        let mut keys = vec![String::new()];
+        let (mut keys, mut key) = (Vec::new(), String::new());
         let mut chars = text.chars();
         while let Some(c) = chars.next() {
             match c {
                 '\\' => match chars.next() {
-                    Some(escaped @ ('.' | '\\')) => keys.last_mut().unwrap().push(escaped),
+                    Some(escaped @ ('.' | '\\')) => key.push(escaped),
                     _ => return Err(InvalidDotPath),
                 },
-                '.' => keys.push(String::new()),
-                c => keys.last_mut().unwrap().push(c),
+                '.' => keys.push(std::mem::take(&mut key)),
+                c => key.push(c),
             }
         }
+        keys.push(key);
         let segments: Vec<Segment> = keys.iter().map(|k| Segment::new(k)).collect();
         if segments.iter().any(|s| s.key.is_empty()) {
             return Err(InvalidDotPath);
