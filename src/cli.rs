@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use ingest::{ExitCode, Format};
+use ingest::{ExitCode, Format, Shard};
 
 /// Pull paginated JSON from several HTTP APIs at once, politely and
 /// resiliently; normalize, dedupe, and account for every item.
@@ -105,6 +105,20 @@ pub struct RunArgs {
     /// then goes to stderr; summary.json is still written to --out)
     #[argh(switch)]
     pub stdout: bool,
+    /// run share K of N (0 <= K < N) of the sources and partitions, by a
+    /// stable hash: N runs with K = 0..N-1, each with its own --out and
+    /// --state, write one run's records together; default: all of it
+    #[argh(option, from_str_fn(parse_shard))]
+    pub shard: Option<Shard>,
+}
+
+/// `K/N`, 0 <= K < N.
+fn parse_shard(value: &str) -> Result<Shard, String> {
+    let parsed = value.split_once('/').and_then(|(k, n)| {
+        let (k, n) = (k.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?);
+        (n >= 1 && k < n).then_some(Shard { index: k, count: n })
+    });
+    parsed.ok_or_else(|| format!("expected K/N with 0 <= K < N, like 0/3, found {value:?}"))
 }
 
 /// Be a Singer tap, as Meltano runs one: extract the sources of the

@@ -162,6 +162,7 @@ mod control;
 mod text;
 mod time;
 mod url;
+mod window;
 
 // The stages, in the order a run goes through them: JSON and records
 // (pure), the config that names them, where each source starts (state),
@@ -173,6 +174,7 @@ mod record;
 mod redact;
 
 mod config;
+mod partition;
 
 mod error;
 
@@ -209,13 +211,14 @@ pub use fetch::stop::StopReason;
 pub use fetch::{Fetcher, Shared, SourceOutcome};
 pub use json::Node;
 pub use output::atomic::exit_now;
+pub use partition::Shard;
 pub use pipeline::{run, Format, RunOptions, RunReport, RunStatus};
 pub use process::stats::{SourceStats, Stats};
 pub use queue::{bounded as queue, Batch, Message, QueueRx, QueueTx};
 pub use record::{normalize, FieldPaths, InvalidReason, Record, RecordSchema};
 pub use redact::Redactor;
 pub use report::logging::init as init_logging;
-pub use state::select_sources;
+pub use state::{select_sources, shard_sources};
 
 /// Shared settings of the unit tests.
 #[cfg(test)]

@@ -56,6 +56,9 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         eprintln!("ingest: {e}");
         return ExitCode::Usage;
     }
+    if let Some(shard) = args.shard {
+        ingest::shard_sources(&mut config.sources, shard);
+    }
     let control = Arc::new(config.control(started));
     install_signal_handler(&control);
     let options = RunOptions {
@@ -69,6 +72,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         format: args.format,
         omitted_fields: Default::default(),
         started,
+        shard: args.shard,
     };
     match ingest::run(&config, &options, &control) {
         Ok(report) => {

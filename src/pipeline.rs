@@ -30,11 +30,13 @@ use std::time::{Instant, SystemTime};
 
 use log::{error, info, warn};
 
+use crate::config::Partitions;
 use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
 use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
+use crate::fetch::partitions::{Feed, PartitionPlan};
 use crate::fetch::rate_limit::Groups;
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::output;
@@ -46,8 +48,9 @@ use crate::output::records_file::RecordsFile;
 use crate::output::singer::Singer;
 use crate::output::state_file::StateFile;
 use crate::output::stdout::{self, StdoutFormat, StdoutSink, StdoutWriter};
+use crate::partition::{Partition, Shard};
 use crate::process::stats::{SourceStats, Stats};
-use crate::process::{self, RecordSink, Sinks};
+use crate::process::{self, Fanout, RecordSink, Sinks};
 use crate::queue::{self, QueueRx, QueueTx};
 use crate::record::bookmark::Bookmark;
 use crate::redact::Redactor;
@@ -149,6 +152,9 @@ pub struct RunOptions {
     pub omitted_fields: BTreeMap<String, BTreeSet<String>>,
     /// When the run started (the deadline counts from here).
     pub started: Instant,
+    /// This run's share of the partitions (`--shard K/N`); the sources
+    /// are already shared out ([`crate::shard_sources`]). Defaults to all.
+    pub shard: Option<Shard>,
 }
 
 impl RunOptions {
@@ -177,6 +183,7 @@ impl Default for RunOptions {
             format: Format::Jsonl,
             omitted_fields: BTreeMap::new(),
             started: Instant::now(),
+            shard: None,
         }
     }
 }
@@ -273,6 +280,7 @@ pub fn run(
         board: &board,
         progress: &progress,
         plans: &plans,
+        started_at,
     };
     let mut files = threads.run(files, writer, rx, tx, &mut failures);
     let mut stats = lock(&stats).clone();
@@ -673,6 +681,8 @@ struct Threads<'r> {
     progress: &'r Progress,
     /// Where each source starts, by the state.
     plans: &'r [Plan],
+    /// When the run started: where a window `end: "now"` ends.
+    started_at: SystemTime,
 }
 
 impl Threads<'_> {
@@ -699,7 +709,9 @@ impl Threads<'_> {
             board,
             progress,
             plans,
+            started_at,
         } = *self;
+        let (fanout, mut feeds) = partition_feeds(config, options.shard, started_at);
         thread::scope(|scope| {
             // Not scoped: a writer blocked by a reader that never reads is
             // given up by the run (its sink stops waiting for it) and left
@@ -718,7 +730,7 @@ impl Threads<'_> {
                 thread::Builder::new()
                     .name("process".into())
                     .spawn_scoped(scope, move || {
-                        let written = process_into(config, rx, &mut files, &stats);
+                        let written = process_into(config, rx, &mut files, &stats, fanout);
                         (files, written)
                     })
             };
@@ -741,8 +753,11 @@ impl Threads<'_> {
                         tokens: Arc::clone(&tokens),
                         groups: Arc::clone(&groups),
                     };
-                    let fetcher = Fetcher::new(i, config, shared, options.seed)
+                    let mut fetcher = Fetcher::new(i, config, shared, options.seed)
                         .starting_at(plans[i].start.clone());
+                    if let Some((feed, plan)) = feeds[i].take() {
+                        fetcher = fetcher.partitioned(feed, plan);
+                    }
                     let tx = tx.clone();
                     thread::Builder::new()
                         .name(format!("fetch-{}", config.sources[i].name))
@@ -790,6 +805,7 @@ fn process_into(
     rx: QueueRx,
     files: &mut Files<'_>,
     stats: &Arc<Mutex<Stats>>,
+    fanout: Fanout,
 ) -> std::io::Result<()> {
     let mut records_file;
     let records: &mut (dyn RecordSink + Send) = match &mut files.records {
@@ -804,12 +820,52 @@ fn process_into(
         .as_mut()
         .map(|file| file.writer() as &mut (dyn std::io::Write + Send));
     let sinks = Sinks { records, rejected };
-    let work = || process::run(config, rx, sinks, stats);
+    let work = || process::run(config, rx, sinks, stats, fanout);
     match processor_pool() {
         Ok(pool) => pool.install(work),
         // Rayon's global pool then, or a caught panic.
         Err(_) => work(),
     }
+}
+
+/// Each partitioned source's feed of partitions — a channel from the
+/// processor for a parent's children, the list for values and windows —
+/// and the processor's side of the fan-out.
+fn partition_feeds(
+    config: &Config,
+    shard: Option<Shard>,
+    started_at: SystemTime,
+) -> (Fanout, Vec<Option<(Feed, PartitionPlan)>>) {
+    let mut fanout = Fanout::none(config.sources.len());
+    let now_ms = crate::time::epoch_ms(started_at);
+    let feeds = config
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            fanout.written[i] = source.emit;
+            let feed = match source.partitions.as_ref()? {
+                Partitions::Parent(parent) => {
+                    let (tx, rx) = crossbeam_channel::unbounded();
+                    fanout.children[parent.index].push((i, tx));
+                    Feed::Parent(rx)
+                }
+                listed => Feed::Listed(Partition::listed(listed, now_ms).into_iter()),
+            };
+            // A parent that is partitioned itself was shared out already:
+            // its records' children run where the records were fetched.
+            let shard = match source.partitions.as_ref()? {
+                Partitions::Parent(p) if config.sources[p.index].partitions.is_some() => None,
+                _ => shard,
+            };
+            let plan = PartitionPlan {
+                shard,
+                ..PartitionPlan::default()
+            };
+            Some((feed, plan))
+        })
+        .collect();
+    (fanout, feeds)
 }
 
 /// Files each fetcher's outcome under its source, URLs shown redacted; a

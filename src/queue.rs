@@ -37,6 +37,9 @@ pub struct Batch {
     pub page_url: Option<Arc<str>>,
     /// When the page arrived (a Singer RECORD's `time_extracted`).
     pub received: SystemTime,
+    /// What its records carry from their partition (`include`,
+    /// `key_with_parent`), if anything.
+    pub inherited: Option<Arc<crate::partition::Inherited>>,
 }
 
 impl Batch {
@@ -245,6 +248,7 @@ mod tests {
             items: (0..n).map(|i| 1 + 2 * i..2 + 2 * i).collect(),
             page_url: None,
             received: SystemTime::now(),
+            inherited: None,
         }
     }
 

@@ -90,6 +90,15 @@ fn format(t: SystemTime, millis: bool) -> String {
         .unwrap_or_else(|| format!("9999-12-31T23:59:59{}Z", if millis { ".999" } else { "" }))
 }
 
+/// Milliseconds since the Unix epoch (negative before it): the unit of
+/// time windows.
+pub fn epoch_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use crate::redact::Redactor;
 
 mod auth;
 mod envelope;
+mod fanout;
 mod incremental;
 mod json;
 mod record;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use auth::{Auth, Grant, OAuth2};
 pub use envelope::EnvelopePath;
+pub use fanout::{placeholders, Parent, Partitions, WindowEnd, WINDOW_END, WINDOW_START};
 pub use incremental::Incremental;
 pub use rules::{Action, Rule};
 
@@ -138,6 +140,12 @@ pub struct SourceConfig {
     pub rate_limit_group: Option<String>,
     /// The source's effective policies: its own keys over the top level's.
     pub policies: Policies,
+    /// What the source runs once per (SPEC §12): `parent` records, a list
+    /// of values, or time windows. Defaults to none: it runs once.
+    pub partitions: Option<Partitions>,
+    /// Its records are written. Defaults to true; false for a parent
+    /// fetched only for its children.
+    pub emit: bool,
 }
 
 /// An extra request header.
@@ -611,6 +619,14 @@ impl SourceConfig {
         }
         if let Some(group) = &self.rate_limit_group {
             out.insert("rate_limit_group".into(), json!(group));
+        }
+        // Written when set, so that a source that runs once reads as before.
+        if let Some(partitions) = &self.partitions {
+            let (key, value) = partitions.to_json();
+            out.insert(key.into(), value);
+        }
+        if !self.emit {
+            out.insert("emit".into(), json!(false));
         }
         // Written when set, so that a source without rules reads as before.
         if !self.on_response.is_empty() {

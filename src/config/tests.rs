@@ -121,6 +121,8 @@ fn spec_example_parses_to_its_values() {
             graphql: false,
             item_path: None,
             rate_limit_group: None,
+            partitions: None,
+            emit: true,
         }],
         // The example sets `deadline_ms` (to its default).
         deadline_from: DeadlineFrom::Config,
@@ -153,6 +155,8 @@ fn minimal_config_gets_every_default() {
             graphql: false,
             item_path: None,
             rate_limit_group: None,
+            partitions: None,
+            emit: true,
         }],
         ..Config::default()
     };
@@ -274,7 +278,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
     (Source, r#"{"recrod": "product"}"#, "sources[0].recrod",
         "unknown key (expected one of name, url, items_path, unwrap, pagination, fields, record, \
          keep_rejected, headers, query, incremental, auth, method, body, on_response, graphql, \
-         rate_limit_group, rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
+         rate_limit_group, parent, partitions, emit, rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
          max_body_bytes)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, auth, on_response, \

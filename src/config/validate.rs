@@ -71,6 +71,9 @@ const SOURCE_KEYS: &[&str] = &[
     "on_response",
     "graphql",
     "rate_limit_group",
+    "parent",
+    "partitions",
+    "emit",
 ];
 /// Each style with the keys it accepts (besides `style`), as in SPEC §3.
 const STYLES: &[(&str, &[&str])] = &[
@@ -370,6 +373,7 @@ impl Walker<'_> {
             }
             sources.push(source);
         }
+        self.link_parents(&mut sources)?;
         Ok(sources)
     }
 
@@ -384,6 +388,7 @@ impl Walker<'_> {
         };
 
         let url = self.source_url(&o)?;
+        let raw_url = url.clone();
 
         let graphql = match o.get("graphql") {
             Some((p, v)) => Some(self.graphql(&p, v)?),
@@ -458,7 +463,9 @@ impl Walker<'_> {
             Some((p, v)) => Some(self.incremental(&p, v)?),
             None => None,
         };
-        Ok(SourceConfig {
+        let partitions = self.partitions(&o)?;
+        let emit = self.bool(&o, "emit")?.unwrap_or(true);
+        let source = SourceConfig {
             name,
             url,
             items_path,
@@ -478,7 +485,11 @@ impl Walker<'_> {
             params_in_body,
             graphql: graphql.is_some(),
             rate_limit_group,
-        })
+            partitions,
+            emit,
+        };
+        self.check_placeholders(path, &source, &raw_url)?;
+        Ok(source)
     }
 
     /// A source's `url`: http(s), non-ASCII percent-encoded, shown

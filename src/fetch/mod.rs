@@ -26,6 +26,7 @@ pub mod headers;
 pub mod outcome;
 pub mod page;
 pub mod paginate;
+pub mod partitions;
 pub mod quota;
 pub mod rate_limit;
 pub mod request;
@@ -42,6 +43,7 @@ use crate::config::Pagination;
 use crate::config::{Config, Policies, SourceConfig};
 use crate::control::{lock, RunControl, Stop};
 use crate::error::{AttemptError, ErrorKind, RetryCause};
+use crate::partition::Inherited;
 use crate::queue::{Batch, QueueTx, SendError};
 use crate::redact::Redactor;
 use crate::state::{Position, Start};
@@ -54,6 +56,7 @@ pub use outcome::SourceOutcome;
 use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
+use partitions::{Feed, PartitionOutcome, PartitionPlan};
 use rate_limit::{Groups, Limits};
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
@@ -75,6 +78,29 @@ pub struct Shared<'a> {
     pub tokens: Arc<Tokens>,
     /// The run's shared rate limits (`rate_limit_groups`).
     pub groups: Arc<Groups>,
+}
+
+/// A source's client with `headers` (and what its auth adds), and its
+/// token client when it takes OAuth2 tokens.
+fn clients(
+    shared: &Shared<'_>,
+    source: &SourceConfig,
+    headers: &[crate::config::Header],
+    tokens: Option<&Arc<TokenSource>>,
+) -> (Client, Option<Client>) {
+    let configured = ConfiguredHeaders::for_source_with(source, headers);
+    let client = Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor));
+    match tokens {
+        Some(tokens) => {
+            let bearer = BearerFrom::new(Box::new(configured), Arc::clone(tokens), &source.url);
+            let credentials = ClientCredentials::new(tokens.settings());
+            (
+                client.clone().with_headers(Arc::new(bearer)),
+                Some(client.with_headers(Arc::new(credentials))),
+            )
+        }
+        None => (client.with_headers(Arc::new(configured)), None),
+    }
 }
 
 /// The longest wait for a quota to reset; a later reset is capped (and
@@ -239,6 +265,15 @@ pub struct Fetcher<'a> {
     rotation_warned: bool,
     /// It fetches one page on purpose ([`Fetcher::one_page`]).
     one_page: bool,
+    /// A partitioned source's partitions, and where it starts in them.
+    feed: Option<(Feed, PartitionPlan)>,
+    /// How its partitions went, once walked.
+    partitions: Option<PartitionOutcome>,
+    /// What the records of the partition being walked carry from it.
+    inherited: Option<Arc<Inherited>>,
+    /// Some configured header has a placeholder: each partition's
+    /// requests go out with their own.
+    header_placeholders: bool,
 }
 
 impl<'a> Fetcher<'a> {
@@ -247,19 +282,12 @@ impl<'a> Fetcher<'a> {
         let source = &config.sources[index];
         let policies = &source.policies;
         let tokens = shared.tokens.of(index);
-        let client = Client::new(shared.agent.clone(), source, Arc::clone(&shared.redactor));
-        let (client, token_client) = match &tokens {
-            Some(tokens) => {
-                let configured = Box::new(ConfiguredHeaders::for_source(source));
-                let bearer = BearerFrom::new(configured, Arc::clone(tokens), &source.url);
-                let credentials = ClientCredentials::new(tokens.settings());
-                (
-                    client.clone().with_headers(Arc::new(bearer)),
-                    Some(client.with_headers(Arc::new(credentials))),
-                )
-            }
-            None => (client, None),
-        };
+        let (client, token_client) = clients(&shared, source, &source.headers, tokens.as_ref());
+        let header_placeholders = source.partitions.is_some()
+            && source
+                .headers
+                .iter()
+                .any(|h| crate::config::placeholders(&h.value).next().is_some());
         Self {
             index,
             source,
@@ -291,6 +319,31 @@ impl<'a> Fetcher<'a> {
             quota_until: None,
             refused: None,
             start: Start::default(),
+            feed: None,
+            partitions: None,
+            inherited: None,
+            header_placeholders,
+        }
+    }
+
+    /// Walks `feed`'s partitions, starting as `plan` says, instead of
+    /// running once.
+    pub fn partitioned(mut self, feed: Feed, plan: PartitionPlan) -> Self {
+        self.feed = Some((feed, plan));
+        self
+    }
+
+    /// The source's client with `headers` instead of its configured ones
+    /// (a partition's, placeholders filled), and its token client.
+    fn clients_with(&self, headers: &[crate::config::Header]) -> (Client, Option<Client>) {
+        clients(&self.shared, self.source, headers, self.tokens.as_ref())
+    }
+
+    /// Moves `pager` to a saved `position`, or says in the log why not.
+    fn resume_at(&self, pager: &mut Paginator, position: Position) {
+        if !pager.resume(&position) {
+            let saved = position.to_json().to_string();
+            warn!(source = self.name(), event = "resume_refused", position = saved; "");
         }
     }
 
@@ -322,11 +375,14 @@ impl<'a> Fetcher<'a> {
 
     /// [`post`](Self::post), for a wait that ends at `until`.
     fn post_until(&self, phase: Phase, until: Option<Instant>) {
-        lock(&self.shared.board)[self.index] = Live {
+        let mut board = lock(&self.shared.board);
+        let live = &mut board[self.index];
+        *live = Live {
             phase,
             until,
             pages: self.counts.pages,
             requests: self.counts.requests,
+            partitions: live.partitions,
         };
     }
 
@@ -334,23 +390,25 @@ impl<'a> Fetcher<'a> {
     pub fn run(mut self, tx: QueueTx) -> SourceOutcome {
         let shown = self.shown(&self.source.url);
         info!(source = self.name(), event = "start", url = shown; "");
-        let url = self
-            .start
-            .url
-            .clone()
-            .unwrap_or_else(|| self.source.url.clone());
-        let mut pager = Paginator::new(&url, &self.source.pagination).sending(
-            self.source.method,
-            self.source.body.clone(),
-            self.source.params_in_body,
-        );
-        if let Some(position) = self.start.position.take() {
-            if !pager.resume(&position) {
-                let saved = position.to_json().to_string();
-                warn!(source = self.name(), event = "resume_refused", position = saved; "");
+        let ending = match self.feed.take() {
+            Some((feed, plan)) => self.walk_partitions(feed, plan, &tx),
+            None => {
+                let url = self
+                    .start
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| self.source.url.clone());
+                let mut pager = Paginator::new(&url, &self.source.pagination).sending(
+                    self.source.method,
+                    self.source.body.clone(),
+                    self.source.params_in_body,
+                );
+                if let Some(position) = self.start.position.take() {
+                    self.resume_at(&mut pager, position);
+                }
+                self.walk(&mut pager, &tx)
             }
-        }
-        let ending = self.walk(&mut pager, &tx);
+        };
         let status = ending.status();
         if let Some(reason) = ending.reason.as_ref().filter(|_| {
             // `ingest check` stops every source after one page on purpose.
@@ -379,6 +437,7 @@ impl<'a> Fetcher<'a> {
             stop_reason: ending.reason,
             failed_pages: self.failed_pages,
             counts: self.counts,
+            partitions: self.partitions,
         }
     }
 
@@ -387,6 +446,8 @@ impl<'a> Fetcher<'a> {
     fn walk(&mut self, pager: &mut Paginator, tx: &QueueTx) -> Ending {
         let mut requested = 0u64;
         let mut failed = FailedRun::default();
+        // Pages this walk gave up (a partitioned source walks many).
+        let failed_before = self.counts.failed_pages;
         loop {
             let request = pager.request();
             if let Err(stop) = self.shared.control.check() {
@@ -426,7 +487,8 @@ impl<'a> Fetcher<'a> {
                     return Ending::before(&request, StopReason::NoToken { why });
                 }
             };
-            if let Some(ending) = self.step(next, &request, requested) {
+            let given_up = self.counts.failed_pages - failed_before;
+            if let Some(ending) = self.step(next, &request, requested, given_up) {
                 return ending;
             }
         }
@@ -509,8 +571,15 @@ impl<'a> Fetcher<'a> {
         })
     }
 
-    /// Where the paginator said to go: on (`None`), or how the source ends.
-    fn step(&mut self, next: Next, request: &Request, page_no: u64) -> Option<Ending> {
+    /// Where the paginator said to go: on (`None`), or how the source ends
+    /// (`given_up`: pages this walk gave up).
+    fn step(
+        &mut self,
+        next: Next,
+        request: &Request,
+        page_no: u64,
+        given_up: u64,
+    ) -> Option<Ending> {
         let error = |reason, resume: Option<Position>| Ending {
             reason: Some(reason),
             stopped_at: Some(request.clone()),
@@ -521,9 +590,8 @@ impl<'a> Fetcher<'a> {
             Next::Fetch(_) => return None,
             Next::End => {
                 return Some(Ending {
-                    reason: (self.counts.failed_pages > 0).then_some(StopReason::GivenUpOnTheWay {
-                        count: self.counts.failed_pages,
-                    }),
+                    reason: (given_up > 0)
+                        .then_some(StopReason::GivenUpOnTheWay { count: given_up }),
                     stopped_at: None,
                     resume: None,
                 })
@@ -655,6 +723,7 @@ impl<'a> Fetcher<'a> {
                 items,
                 page_url: page_url.clone(),
                 received,
+                inherited: self.inherited.clone(),
             };
             loop {
                 batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {

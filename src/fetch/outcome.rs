@@ -490,6 +490,8 @@ pub struct Live {
     pub pages: u64,
     /// Attempts sent so far.
     pub requests: u64,
+    /// A partitioned source's partitions done and known so far.
+    pub partitions: Option<(u64, u64)>,
 }
 
 /// How a fetcher ended, handed back through its join handle.
@@ -510,6 +512,8 @@ pub struct SourceOutcome {
     pub failed_pages: Vec<(Request, String)>,
     /// Its request-side counters.
     pub counts: FetchCounts,
+    /// How its partitions went, for a partitioned source.
+    pub partitions: Option<super::partitions::PartitionOutcome>,
 }
 
 /// Nearest-rank percentile of sorted values; 0 for none.
@@ -529,6 +533,7 @@ impl Default for Live {
             until: None,
             pages: 0,
             requests: 0,
+            partitions: None,
         }
     }
 }

@@ -101,7 +101,13 @@ impl ConfiguredHeaders {
     /// A source's headers with what its static `auth` adds (a bearer
     /// token, HTTP Basic, an API key in a header), all secret.
     pub fn for_source(source: &SourceConfig) -> Self {
-        let mut hook = Self::new(&source.headers, &source.url);
+        Self::for_source_with(source, &source.headers)
+    }
+
+    /// [`for_source`](Self::for_source), with `headers` instead of the
+    /// configured ones (a partition's, placeholders filled).
+    pub fn for_source_with(source: &SourceConfig, headers: &[Header]) -> Self {
+        let mut hook = Self::new(headers, &source.url);
         let secret = |name: &str, value: String| Header {
             name: name.to_string(),
             value,

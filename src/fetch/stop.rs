@@ -94,6 +94,23 @@ pub enum StopReason {
         /// What the endpoint said.
         why: String,
     },
+    /// Some partitions of a partitioned source ended badly (the others
+    /// ran to their end).
+    PartitionsFailed {
+        /// Partitions that failed.
+        failed: u64,
+        /// Partitions this run had.
+        total: u64,
+        /// The first that failed, and why.
+        first: String,
+    },
+    /// A partitioned source stopped in one of its partitions.
+    InPartition {
+        /// The partition's values, as shown.
+        partition: String,
+        /// Why it stopped there.
+        reason: Box<StopReason>,
+    },
     /// `has_more_path` says there is more, but the cursor has no value:
     /// the next page cannot be asked for (not an end: data is missing).
     MoreWithoutCursor {
@@ -123,6 +140,7 @@ impl StopReason {
     /// The source status this reason gives.
     pub fn status(&self) -> SourceStatus {
         match self {
+            StopReason::InPartition { reason, .. } => reason.status(),
             StopReason::Interrupted { .. } => SourceStatus::Interrupted,
             StopReason::Deadline {
                 waiting: Waiting::Breaker(_),
@@ -140,6 +158,7 @@ impl StopReason {
             | StopReason::BadUrl { .. }
             | StopReason::BadPointer { .. }
             | StopReason::NoToken { .. }
+            | StopReason::PartitionsFailed { .. }
             | StopReason::MoreWithoutCursor { .. } => SourceStatus::Error,
         }
     }
@@ -159,6 +178,8 @@ impl StopReason {
             StopReason::BadUrl { .. } | StopReason::BadPointer { .. } => "unusable_next_pointer",
             StopReason::MoreWithoutCursor { .. } => "has_more_without_cursor",
             StopReason::NoToken { .. } => "no_token",
+            StopReason::PartitionsFailed { .. } => "partitions_failed",
+            StopReason::InPartition { reason, .. } => reason.kind(),
         }
     }
 }
@@ -245,6 +266,17 @@ impl fmt::Display for StopReason {
                 f,
                 "no OAuth2 token: {why}; no page was requested without one"
             ),
+            StopReason::PartitionsFailed {
+                failed,
+                total,
+                first,
+            } => write!(
+                f,
+                "{failed} of {total} partitions failed (see failed_partitions; the first: {first})"
+            ),
+            StopReason::InPartition { partition, reason } => {
+                write!(f, "in partition {partition}: {reason}")
+            }
             StopReason::MoreWithoutCursor { has_more, cursor } => write!(
                 f,
                 "{has_more} says there are more pages, but {cursor} has no value: the next page cannot be asked for (check cursor_path / last_item_path)"

@@ -24,11 +24,13 @@ pub mod stats;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crossbeam_channel::Sender;
 use rayon::prelude::*;
 
-use crate::config::Config;
+use crate::config::{Config, Partitions};
 use crate::control::lock;
 use crate::json::node::{write_str, Malformed, Node};
+use crate::partition::Partition;
 use crate::process::dedupe::DedupeIndex;
 use crate::queue::{Batch, Message, QueueRx};
 use crate::record::bookmark::Bookmark;
@@ -47,15 +49,51 @@ pub struct Sinks<'w> {
     pub rejected: Option<&'w mut (dyn Write + Send)>,
 }
 
+/// Where a parent's records fan out to, and whose records are written
+/// (SPEC §12).
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    /// Per source: each child's index and the channel its partitions go
+    /// to; closed (dropped) once the source has ended.
+    pub children: Vec<Vec<(usize, Sender<Partition>)>>,
+    /// Per source: its records are written (not `emit: false`, and its
+    /// shard's); the others' are counted as `fetched_for_children`.
+    pub written: Vec<bool>,
+}
+
+impl Fanout {
+    /// No children, every record written.
+    pub fn none(sources: usize) -> Fanout {
+        Fanout {
+            children: vec![Vec::new(); sources],
+            written: vec![true; sources],
+        }
+    }
+}
+
+/// Per source, the index of each source that is its child.
+fn children_of(config: &Config) -> Vec<Vec<usize>> {
+    let mut children = vec![Vec::new(); config.sources.len()];
+    for (i, s) in config.sources.iter().enumerate() {
+        if let Some(Partitions::Parent(p)) = &s.partitions {
+            children[p.index].push(i);
+        }
+    }
+    children
+}
+
 /// Drains `rx` until every sender is gone, writing records (and rejected
-/// items) to `out`, then drains the record sink. Stops early only if a
-/// write fails; the error is returned.
+/// items) to `out` and handing each parent record's partitions to its
+/// children, then drains the record sink. Stops early only if a write
+/// fails; the error is returned.
 pub fn run(
     config: &Config,
     rx: QueueRx,
     mut out: Sinks<'_>,
     stats: &Arc<Mutex<Stats>>,
+    mut fanout: Fanout,
 ) -> std::io::Result<()> {
+    let children = children_of(config);
     let mut dedupe = DedupeIndex::new(config.sources.len());
     // Each source's greatest bookmark so far: what its end carries.
     let mut greatest: Vec<Option<Bookmark>> = vec![None; config.sources.len()];
@@ -67,13 +105,17 @@ pub fn run(
         take_ready(&rx, &mut chunk, config.batch_size);
         loop {
             let counts = process_chunk(
-                config,
+                Ctx {
+                    config,
+                    children: &children,
+                    fanout: &fanout,
+                    signpost,
+                },
                 &rx,
                 &chunk,
                 &mut next,
                 &mut dedupe,
                 &mut out,
-                signpost,
             );
             let mut counts = counts?;
             for (greatest, counts) in greatest.iter_mut().zip(&counts) {
@@ -85,6 +127,8 @@ pub fn run(
                     ..ended.clone()
                 };
                 out.records.source_ended(*source, &ended)?;
+                // Its children have had every partition it brings.
+                fanout.children[*source].clear();
             }
             count_undelivered(&mut counts, out.records.end_chunk()?);
             lock(stats).add_items(&counts);
@@ -141,6 +185,17 @@ impl Chunk {
     }
 }
 
+/// What a chunk is processed with.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    config: &'a Config,
+    /// Per source, its children.
+    children: &'a [Vec<usize>],
+    fanout: &'a Fanout,
+    /// The run's start: no bookmark is counted past it.
+    signpost: Option<Bookmark>,
+}
+
 /// Parses, normalizes and writes one chunk's items — a large chunk in
 /// parallel, taking the next chunk off the queue meanwhile, so fetchers
 /// are not kept waiting for the work — then dedupes and writes them in
@@ -152,14 +207,19 @@ impl Chunk {
 /// sequential pass only looks ids up and copies lines, so one dispatch to
 /// the pool serves the whole chunk and nothing is allocated per item.
 fn process_chunk(
-    config: &Config,
+    ctx: Ctx<'_>,
     rx: &QueueRx,
     chunk: &Chunk,
     next: &mut Chunk,
     dedupe: &mut DedupeIndex,
     out: &mut Sinks<'_>,
-    signpost: Option<Bookmark>,
 ) -> std::io::Result<Vec<ItemCounts>> {
+    let Ctx {
+        config,
+        children,
+        fanout,
+        signpost,
+    } = ctx;
     let items: Vec<(&Batch, usize)> = chunk
         .batches
         .iter()
@@ -167,14 +227,14 @@ fn process_chunk(
         .collect();
     let mut parts: Vec<Part> = Vec::new();
     if items.len() < PARALLEL_MIN_ITEMS || rayon::current_num_threads() < 2 {
-        parts.push(Part::of(config, &items));
+        parts.push(Part::of(config, children, &items));
         take_ready(rx, next, config.batch_size);
     } else {
         rayon::in_place_scope(|s| {
             s.spawn(|_| {
                 parts = items
                     .par_chunks(PART_ITEMS)
-                    .map(|part| Part::of(config, part))
+                    .map(|part| Part::of(config, children, part))
                     .collect();
             });
             take_ready(rx, next, config.batch_size);
@@ -204,7 +264,11 @@ fn process_chunk(
                         c.duplicates += 1;
                         continue;
                     }
-                    if written.is_ok() {
+                    hand_to_children(done, &fanout.children[done.source], &mut counts);
+                    let c = &mut counts[done.source];
+                    if !fanout.written[done.source] {
+                        c.fetched_for_children += 1;
+                    } else if written.is_ok() {
                         let record = &part.buf[line.clone()];
                         match out.records.record(done.source, done.received, record) {
                             Ok(Delivery::Taken) => {}
@@ -222,6 +286,26 @@ fn process_chunk(
         }
     }
     written.map(|()| counts)
+}
+
+/// A first-seen parent record's partitions, to each child; a partition
+/// without a value for a field is counted as skipped by its child.
+fn hand_to_children(
+    done: &Done,
+    children: &[(usize, Sender<Partition>)],
+    counts: &mut [ItemCounts],
+) {
+    for (child, partition) in &done.fanout {
+        match partition {
+            Ok(partition) => {
+                if let Some((_, tx)) = children.iter().find(|(c, _)| c == child) {
+                    // A child that has stopped takes no more.
+                    let _ = tx.send(partition.clone());
+                }
+            }
+            Err(()) => counts[*child].partitions_skipped += 1,
+        }
+    }
 }
 
 /// Items one task of the pool takes at a time.
@@ -256,6 +340,9 @@ struct Done {
     outcome: Outcome,
     /// An incremental source's bookmark field, read (valid items only).
     bookmark: Option<Result<Option<crate::record::bookmark::Bookmark>, ()>>,
+    /// A parent record's partition for each of its children (by index),
+    /// or `Err` when the item has no value for one of its fields.
+    fanout: Vec<(usize, Result<Partition, ()>)>,
 }
 
 enum Outcome {
@@ -283,7 +370,7 @@ struct Fields {
 }
 
 impl Part {
-    fn of(config: &Config, items: &[(&Batch, usize)]) -> Part {
+    fn of(config: &Config, children: &[Vec<usize>], items: &[(&Batch, usize)]) -> Part {
         let mut part = Part::default();
         for &(batch, i) in items {
             let source = &config.sources[batch.source];
@@ -292,9 +379,17 @@ impl Part {
             // The item inside its array element, where the source says
             // (a GraphQL edge's node); an element without it is read whole.
             let node = parsed.as_ref().map(|element| source.item(element));
-            let result = match &node {
+            let mut result = match &node {
                 Ok(node) => normalize(&source.name, node, &source.record),
                 Err(Malformed) => Err(InvalidReason::MalformedItem),
+            };
+            if let (Ok(record), Some(inherited)) = (&mut result, &batch.inherited) {
+                record.include = &inherited.include;
+                record.scope = inherited.scope.as_deref();
+            }
+            let fanout = match (&result, &node) {
+                (Ok(_), Ok(node)) => partitions_of(config, &children[batch.source], node),
+                _ => Vec::new(),
             };
             let bookmark = match (&result, &node, &source.incremental) {
                 (Ok(_), Ok(node), Some(inc)) => {
@@ -331,6 +426,7 @@ impl Part {
                 received: batch.received,
                 outcome,
                 bookmark,
+                fanout,
             });
         }
         part
@@ -341,7 +437,7 @@ impl Part {
         record.write_json(&mut self.buf);
         let line = start..self.buf.len();
         let id_start = self.buf.len();
-        self.buf.extend_from_slice(record.id.as_bytes());
+        self.buf.extend_from_slice(record.unique_id().as_bytes());
         let id = id_start..self.buf.len();
         let filled_start = self.filled.len();
         let set = record
@@ -364,6 +460,23 @@ impl Part {
             },
         }
     }
+}
+
+/// The partition a parent item stands for, for each of `children`.
+fn partitions_of(
+    config: &Config,
+    children: &[usize],
+    item: &Node<'_>,
+) -> Vec<(usize, Result<Partition, ()>)> {
+    children
+        .iter()
+        .filter_map(|&child| match &config.sources[child].partitions {
+            Some(Partitions::Parent(parent)) => {
+                Some((child, Partition::of_parent(parent, item).map_err(|_| ())))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Moves what the queue holds right now into `chunk`, until it has
@@ -507,6 +620,7 @@ mod tests {
                     items,
                     page_url: None,
                     received: SystemTime::now(),
+                    inherited: None,
                 };
                 tx.send_timeout(batch, std::time::Duration::from_secs(1))
                     .unwrap();
@@ -523,7 +637,7 @@ mod tests {
             records: &mut log,
             rejected: None,
         };
-        run(&config, rx, sinks, &stats).unwrap();
+        run(&config, rx, sinks, &stats, Fanout::none(2)).unwrap();
         let stats = lock(&stats);
         let counts = stats
             .sources

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::fetch::outcome::{FetchCounts, SourceOutcome, SourceStatus};
+use crate::fetch::partitions::PartitionOutcome;
 use crate::fetch::stop::StopReason;
 use crate::record::bookmark::Bookmark;
 use crate::record::schema::RecordSchema;
@@ -53,6 +54,13 @@ pub struct ItemCounts {
     /// Valid items whose timestamp bookmark was after the run's start:
     /// kept as records, but the bookmark goes no further than the start.
     pub future: u64,
+    /// Records not written because they were fetched only for their
+    /// children (`emit: false`, or a parent another shard writes);
+    /// always part of `records`.
+    pub fetched_for_children: u64,
+    /// Parent records that had no value for one of this child's
+    /// `fields`: partitions skipped.
+    pub partitions_skipped: u64,
 }
 
 /// `counts[i] += n`, growing `counts` as needed.
@@ -115,6 +123,8 @@ impl ItemCounts {
         self.records += other.records;
         self.undelivered += other.undelivered;
         self.duplicates += other.duplicates;
+        self.fetched_for_children += other.fetched_for_children;
+        self.partitions_skipped += other.partitions_skipped;
         for (mine, theirs) in [
             (&mut self.invalid, &other.invalid),
             (&mut self.bad_values, &other.bad_values),
@@ -176,6 +186,9 @@ pub struct SourceStats {
     /// The source reads GraphQL answers: the summary's `errors` says
     /// `graphql`.
     pub graphql: bool,
+    /// How a partitioned source's partitions went (from the fetcher's
+    /// outcome).
+    pub partitions: Option<PartitionOutcome>,
 }
 
 impl SourceStats {
@@ -202,6 +215,7 @@ impl SourceStats {
             authenticated: false,
             oauth2: false,
             graphql: false,
+            partitions: None,
         }
     }
 
@@ -219,6 +233,7 @@ impl SourceStats {
         self.failed_page_errors = outcome.failed_pages.into_iter().map(|(_, e)| e).collect();
         self.stop_reason = outcome.stop_reason;
         self.fetch = outcome.counts;
+        self.partitions = outcome.partitions;
     }
 
     /// How the source ended, as the state needs it, with what its items

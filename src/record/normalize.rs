@@ -49,12 +49,27 @@ pub struct Record<'a> {
     schema: &'a RecordSchema,
     /// The item itself, when the schema keeps the rest of its fields.
     rest: Option<&'a Members<'a>>,
+    /// Values from its partition written right after `id` (a child's
+    /// `include`): names and JSON texts.
+    pub include: &'a [(String, String)],
+    /// Put before the id in the key (`key_with_parent`): the key is
+    /// `source:scope/id`.
+    pub scope: Option<&'a str>,
 }
 
 impl Record<'_> {
     /// `source:id`, the dedupe key (allocates; serializing does not).
     pub fn key(&self) -> String {
-        format!("{}:{}", self.source, self.id)
+        format!("{}:{}", self.source, self.unique_id())
+    }
+
+    /// What makes the record unique within its source: its id, or with
+    /// `key_with_parent` the parent values and the id.
+    pub fn unique_id(&self) -> Cow<'_, str> {
+        match self.scope {
+            Some(scope) => Cow::Owned(format!("{scope}/{}", self.id)),
+            None => Cow::Borrowed(&self.id),
+        }
     }
 }
 
@@ -66,11 +81,21 @@ impl Record<'_> {
         out.extend_from_slice(b"{\"key\":\"");
         write_escaped(out, self.source);
         out.push(b':');
+        if let Some(scope) = self.scope {
+            write_escaped(out, scope);
+            out.push(b'/');
+        }
         write_escaped(out, &self.id);
         out.extend_from_slice(b"\",\"source\":");
         write_str(out, self.source);
         out.extend_from_slice(b",\"id\":");
         write_str(out, &self.id);
+        for (name, json) in self.include {
+            out.push(b',');
+            write_str(out, name);
+            out.push(b':');
+            out.extend_from_slice(json.as_bytes());
+        }
         for (spec, value) in self.schema.fields.iter().zip(&self.values) {
             out.push(b',');
             write_str(out, &spec.name);
@@ -82,7 +107,7 @@ impl Record<'_> {
         }
         if let Some(members) = self.rest {
             for_each_key_once(members, |name, value| {
-                if !self.schema.is_own_field(name) {
+                if !self.schema.is_own_field(name) && !self.include.iter().any(|(n, _)| n == name) {
                     out.push(b',');
                     write_str(out, name);
                     out.push(b':');
@@ -201,6 +226,8 @@ pub fn normalize<'a>(
         nulls,
         schema,
         rest: (schema.rest == Rest::Keep).then_some(obj),
+        include: &[],
+        scope: None,
     })
 }
 

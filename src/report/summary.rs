@@ -183,6 +183,25 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
             "max": sorted.last().copied().unwrap_or(0),
         }),
     );
+    if s.counts.fetched_for_children > 0 {
+        m.insert(
+            "fetched_for_children".into(),
+            json!(s.counts.fetched_for_children),
+        );
+    }
+    if let Some(p) = &s.partitions {
+        m.insert(
+            "partitions".into(),
+            json!({"total": p.total, "complete": p.complete, "failed": p.failed,
+                   "skipped": s.counts.partitions_skipped, "done_before": p.done_before}),
+        );
+        let failed: Vec<Value> = p
+            .failed_list
+            .iter()
+            .map(|(partition, reason)| json!({"partition": partition, "reason": reason}))
+            .collect();
+        m.insert("failed_partitions".into(), Value::Array(failed));
+    }
     m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
     m.insert("failed_page_errors".into(), json!(s.failed_page_errors));
     m.insert(

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use log::info;
 use serde_json::{json, Map, Value};
 
-use crate::config::{ConfigError, Pagination, SourceConfig};
+use crate::config::{ConfigError, Pagination, Partitions, SourceConfig};
 use crate::record::bookmark::{Bookmark, BookmarkKind};
 use crate::redact::Redactor;
 use crate::url::set_query_param;
@@ -547,8 +547,70 @@ pub fn select_sources(
             names.join(", ")
         )));
     }
-    sources.retain(|s| wanted.contains(&s.name));
+    // A child's parents run too, for its partitions, without writing
+    // their records.
+    let mut kept: Vec<String> = wanted.to_vec();
+    let mut fetched_for_children: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < kept.len() {
+        let parent = sources
+            .iter()
+            .find(|s| s.name == kept[i])
+            .and_then(|s| match &s.partitions {
+                Some(Partitions::Parent(p)) => Some(p.source.clone()),
+                _ => None,
+            });
+        if let Some(parent) = parent.filter(|p| !kept.contains(p)) {
+            info!(source = parent.as_str(), event = "fetched_for_children", child = kept[i].as_str(); "");
+            fetched_for_children.push(parent.clone());
+            kept.push(parent);
+        }
+        i += 1;
+    }
+    sources.retain(|s| kept.contains(&s.name));
+    for source in sources.iter_mut() {
+        if fetched_for_children.contains(&source.name) {
+            source.emit = false;
+        }
+    }
+    relink_parents(sources);
     Ok(())
+}
+
+/// Keeps the sources of shard `shard` (SPEC §12): a source that runs
+/// once, by a stable hash of its name; every partitioned source (its
+/// partitions are shared out as they come); and every parent, whose
+/// records only the shard that owns it writes (the others fetch them for
+/// their children's partitions).
+pub fn shard_sources(sources: &mut Vec<SourceConfig>, shard: crate::partition::Shard) {
+    let parents: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match &s.partitions {
+            Some(Partitions::Parent(p)) => Some(p.source.clone()),
+            _ => None,
+        })
+        .collect();
+    sources.retain(|s| {
+        s.partitions.is_some() || parents.contains(&s.name) || shard.owns_source(&s.name)
+    });
+    for source in sources.iter_mut() {
+        if source.partitions.is_none() && !shard.owns_source(&source.name) {
+            source.emit = false;
+        }
+    }
+    relink_parents(sources);
+}
+
+/// Sets each child's parent index again, after sources were left out.
+fn relink_parents(sources: &mut [SourceConfig]) {
+    let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    for source in sources.iter_mut() {
+        if let Some(Partitions::Parent(p)) = &mut source.partitions {
+            if let Some(i) = names.iter().position(|n| *n == p.source) {
+                p.index = i;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
