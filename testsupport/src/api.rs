@@ -25,6 +25,7 @@ use crate::data::{self, fnv, SourceData, Truth};
 use crate::fault::{self, FaultKind};
 use crate::graphql;
 use crate::oauth::OAuth2;
+use crate::partitioned::{self, Partitioned};
 use crate::quota;
 use crate::scenario::{MockSource, Scenario, Style};
 
@@ -51,6 +52,8 @@ pub(crate) struct Mounted {
     /// id ends (`starting_after=ID` asks for the page after it); empty
     /// for every other style.
     last_ids: Vec<HashMap<String, usize>>,
+    /// Per source: the child lists or events of a partitioned source.
+    partitioned: Vec<Partitioned>,
 }
 
 /// The current generation of the sources that honour `since`.
@@ -133,6 +136,10 @@ pub(crate) struct Routed {
     pub endpoint: Endpoint,
     /// 1-based page; 0 when the target is not a valid page request.
     pub page: usize,
+    /// The partition of a child or window source the request is for:
+    /// the parent id, or the window as `FROM/TO`. Pages and attempts are
+    /// counted per partition.
+    pub partition: Option<String>,
     /// Status and message when the target is unknown or malformed.
     pub problem: Option<(u16, String)>,
 }
@@ -154,7 +161,7 @@ impl Answer {
         }
     }
 
-    fn error(status: u16, message: &str) -> Answer {
+    pub(crate) fn error(status: u16, message: &str) -> Answer {
         Answer::json(
             status,
             json!({"error": message, "status": status}).to_string(),
@@ -264,7 +271,7 @@ fn last_ids(pages: &[Box<str>]) -> HashMap<String, usize> {
     ids
 }
 
-fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
@@ -278,8 +285,22 @@ impl Mounted {
         let data: Vec<SourceData> = scenario
             .sources
             .iter()
-            .map(|s| data::generate(scenario.seed, s))
+            .map(|s| {
+                // Partitioned sources have no pages of their own: see
+                // `Partitioned`.
+                let pages = if partitioned::is_partitioned(s) {
+                    0
+                } else {
+                    s.pages
+                };
+                data::generate(scenario.seed, &MockSource { pages, ..s.clone() })
+            })
             .collect::<Vec<SourceData>>();
+        let partitioned = scenario
+            .sources
+            .iter()
+            .map(|s| Partitioned::new(&scenario, &data, s))
+            .collect();
         let issues = scenario
             .sources
             .iter()
@@ -316,6 +337,7 @@ impl Mounted {
             data,
             base_url,
             last_ids,
+            partitioned,
             changing: RwLock::new(Changing {
                 generation: 0,
                 issues,
@@ -328,17 +350,27 @@ impl Mounted {
     /// them).
     pub fn truth(&self) -> Truth {
         let changing = self.changing.read().unwrap_or_else(|e| e.into_inner());
-        let sources = self
-            .data
-            .iter()
-            .zip(&changing.issues)
-            .zip(&self.scenario.sources)
-            .map(|((d, issues), src)| match issues {
-                None => d.truth.clone(),
-                Some(issues) => data::changing_truth(src, self.scenario.seed, issues.all()),
-            })
-            .collect();
-        Truth { sources }
+        let mut truth = Truth {
+            sources: Vec::new(),
+            children: Vec::new(),
+            events: Vec::new(),
+        };
+        let sources = self.data.iter().zip(&changing.issues);
+        for ((d, issues), (src, part)) in
+            sources.zip(self.scenario.sources.iter().zip(&self.partitioned))
+        {
+            match (part, issues) {
+                (Partitioned::Children(c), _) => truth.children.push(c.clone()),
+                (Partitioned::Events(e), _) => truth.events.push(e.clone()),
+                (Partitioned::No, None) => truth.sources.push(d.truth.clone()),
+                (Partitioned::No, Some(issues)) => {
+                    truth
+                        .sources
+                        .push(data::changing_truth(src, self.scenario.seed, issues.all()))
+                }
+            }
+        }
+        truth
     }
 
     /// Moves every source that honours `since` to its next generation
@@ -411,13 +443,23 @@ impl Mounted {
             return Routed {
                 endpoint: Endpoint::Token,
                 page: 0,
+                partition: None,
                 problem: None,
             };
         }
-        let Some(idx) = self.scenario.sources.iter().position(|s| s.path() == path) else {
+        if let Some(routed) = partitioned::route(&self.scenario, path, query) {
+            return routed;
+        }
+        let found = self
+            .scenario
+            .sources
+            .iter()
+            .position(|s| !partitioned::is_partitioned(s) && s.path() == path);
+        let Some(idx) = found else {
             return Routed {
                 endpoint: Endpoint::Unknown,
                 page: 0,
+                partition: None,
                 problem: Some((404, format!("no mock source at {path}"))),
             };
         };
@@ -428,6 +470,7 @@ impl Mounted {
                 return Routed {
                     endpoint: Endpoint::Source(idx),
                     page: 0,
+                    partition: None,
                     problem: Some((422, msg)),
                 }
             }
@@ -487,17 +530,20 @@ impl Mounted {
                     .filter(|&p| p >= 1)
                     .ok_or("bad page"),
             },
-            Style::None => Ok(1),
+            // Routed by `partitioned::route`, never here.
+            Style::None | Style::Children | Style::Window => Ok(1),
         };
         match page {
             Ok(page) => Routed {
                 endpoint: Endpoint::Source(idx),
                 page,
+                partition: None,
                 problem: None,
             },
             Err(msg) => Routed {
                 endpoint: Endpoint::Source(idx),
                 page: 0,
+                partition: None,
                 problem: Some((400, msg.to_string())),
             },
         }
@@ -640,8 +686,14 @@ impl Mounted {
     pub fn respond_to(&self, req: &Request, attempt: u32, now: SystemTime) -> Answer {
         let routed = self.route_request(req);
         if let Some(idx) = routed.source() {
-            if self.scenario.sources[idx].style == Style::Graphql {
-                return self.respond_graphql(idx, req, attempt, now);
+            match self.scenario.sources[idx].style {
+                Style::Graphql => return self.respond_graphql(idx, req, attempt, now),
+                Style::Children | Style::Window => {
+                    let src = &self.scenario.sources[idx];
+                    let part = &self.partitioned[idx];
+                    return part.respond(src, &self.base_url, &routed, req, attempt, now);
+                }
+                _ => {}
             }
         }
         let (Some(idx), None) = (routed.source(), &routed.problem) else {
@@ -819,8 +871,10 @@ impl Mounted {
                 answer.headers.push((name.to_string(), value));
                 return answer;
             }
-            // Answered by `respond_graphql`, never here.
-            Style::LinkHeader | Style::None | Style::Graphql => items.into_owned(),
+            Style::LinkHeader | Style::None => items.into_owned(),
+            // Answered by `respond_graphql` and `Partitioned::respond`,
+            // never here.
+            Style::Graphql | Style::Children | Style::Window => items.into_owned(),
         };
         Answer::json(200, body)
     }

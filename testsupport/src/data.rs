@@ -17,6 +17,8 @@ use std::sync::Arc;
 use fastrand::Rng;
 use serde_json::Value;
 
+use crate::children::ChildTruth;
+use crate::events::EventTruth;
 use crate::items::{id_string, invalid, valid, valid_truth};
 use crate::scenario::{MockSource, Shape};
 
@@ -70,8 +72,14 @@ impl fmt::Debug for Served {
 /// What the server serves, for every source of the scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
-    /// One entry per source, in scenario order.
+    /// One entry per paged source, in scenario order: every source but
+    /// the child lists ([`Truth::children`]) and the windowed events
+    /// ([`Truth::events`]).
     pub sources: Vec<SourceTruth>,
+    /// One entry per [`crate::Style::Children`] source, in scenario order.
+    pub children: Vec<ChildTruth>,
+    /// One entry per [`crate::Style::Window`] source, in scenario order.
+    pub events: Vec<EventTruth>,
 }
 
 /// Counts a correct pipeline reports for a given sequence of pages.
@@ -193,8 +201,19 @@ impl Truth {
         self.sources.iter().find(|s| s.name == name)
     }
 
-    /// Every source's [`SourceTruth::expected_all`], merged: what a run
-    /// that receives every page reports in `totals`.
+    /// The [`crate::Style::Children`] source called `name`.
+    pub fn children(&self, name: &str) -> Option<&ChildTruth> {
+        self.children.iter().find(|s| s.name == name)
+    }
+
+    /// The [`crate::Style::Window`] source called `name`.
+    pub fn events(&self, name: &str) -> Option<&EventTruth> {
+        self.events.iter().find(|s| s.name == name)
+    }
+
+    /// Every paged source's [`SourceTruth::expected_all`], merged: what
+    /// a run that receives every page reports in `totals` (without the
+    /// child lists and windowed events, which a declared record reads).
     pub fn expected_all(&self) -> Expected {
         let mut e = Expected::default();
         for s in &self.sources {

@@ -8,7 +8,8 @@
 //! thread it started when dropped. The same seed and scenario give the same
 //! answers whatever the thread timing: data comes from a seeded
 //! `fastrand::Rng`, and faults depend only on the attempt number the server
-//! counts per `(source, page)`.
+//! counts per `(source, page)` (per parent or window, too, for the
+//! partitioned sources below).
 //!
 //! ```no_run
 //! use testsupport::{FaultKind, MockServer, MockSource, Scenario, Style};
@@ -39,6 +40,8 @@
 //! | [`Style::XPagination`] (flask-smorest) | `/NAME/rows?page=N` | bare array + `X-Pagination: {"total":T,"total_pages":P,"first_page":1,"last_page":P,"page":N,..,"next_page":N+1}` | no `next_page`; past the last page `[]` |
 //! | [`Style::XTotalCount`] | `/NAME/entries?page=N` | bare array + `X-Total-Count: T` | past the last page `[]` |
 //! | [`Style::Graphql`] (GitHub) | `POST /NAME/graphql` `{"query":..,"variables":{"first":N,"after":C}}` | `{"data":{"repository":{"issues":{"nodes":[..],"edges":[{"node":..,"cursor":..}],"pageInfo":{"hasNextPage":B,"endCursor":C}}}}}` | `hasNextPage: false` |
+//! | [`Style::Children`] ([`MockSource::children`]) | `/NAME/{parent_id}/items?page=N` | `{"data":[..],"next":URL}` (relative or absolute) | `next: null`; a gone or unknown parent `404 {"detail":"Not found."}` |
+//! | [`Style::Window`] ([`MockSource::events`]) | `/NAME/events?from=X&to=Y` | `{"data":[..]}`: the events with `X <= timestamp < Y` | one page; without both parameters `400 {"error":"from and to are required"}` |
 //!
 //! The page size is fixed by the scenario (`limit` and GraphQL's `first`
 //! are ignored; an offset that is not a multiple of it gets a 400).
@@ -161,6 +164,109 @@
 //! and [`parse_rfc3339`] / [`rfc3339`] are the mock's own clock, not
 //! ingest's.
 //!
+//! # Child lists per parent
+//!
+//! [`MockSource::children`]`(name, parent, max_pages, items_per_page)`
+//! serves SPEC §12's nested lists, each customer's orders: the parents
+//! are the valid, first-seen items of source `parent` (what ingest fans
+//! out over; every item of an API shape), each addressed by its id
+//! (`id`, or `sku` / `product.id` for the other product shapes) at
+//! `/NAME/{parent_id}/items`. Each parent gets, from the seed and its id
+//! alone, 1 to `max_pages` pages (one parent in eight a single empty
+//! page) of items such as `{"id":3,"parent_id":17,"order_ref":"orders-17-3",
+//! "name":..,"price":12.99,"currency":"USD","category":..}`: `id` is a
+//! line number, unique only within its parent; `order_ref` is unique
+//! overall; the rest is a valid product. [`MockSource::gone`]`(&[ids])`
+//! and [`MockSource::gone_every`]`(k)` make parents gone: their list,
+//! like an unknown parent's, answers `404 {"detail":"Not found."}`; a
+//! page past a parent's last answers `404 {"detail":"Invalid page."}`.
+//! Pages and attempts count per parent, so `fault(1, 1, ..)` strikes every
+//! parent's first page once; [`LoggedRequest::partition`] is the parent
+//! id. [`Truth::children`] gives a [`ChildTruth`]: the parent ids, the
+//! gone ones, each parent's pages and items, and [`ChildTruth::keys`],
+//! every record a correct fan-out writes, once each.
+//! [`MockServer::config_json`] writes the entry:
+//!
+//! ```json
+//! {"name": "orders", "url": "http://127.0.0.1:PORT/orders/{parent_id}/items",
+//!  "parent": {"source": "customers", "fields": {"parent_id": "id"}, "include": ["parent_id"]},
+//!  "items_path": "data", "pagination": {"style": "next_url", "next_path": "next"},
+//!  "record": {"id": "order_ref", "fields": {"line": {"path": "id", "type": "integer", "required": true},
+//!             "name": "name", "price": {"path": "price", "type": "price"},
+//!             "currency": {"path": "currency", "type": "currency"}, "category": "category"}},
+//!  "on_response": [{"status": 404, "body_contains": "Not found.", "action": "end"}]}
+//! ```
+//!
+//! (keyed by `order_ref`, so no `key_with_parent` is needed;
+//! [`ChildTruth::keys_with_parent`] gives the keys under
+//! `"key_with_parent": true` and the product schema instead).
+//!
+//! ```no_run
+//! use testsupport::{MockServer, MockSource, Scenario, Style};
+//! let scenario = Scenario::new(7)
+//!     .with(MockSource::new("customers", Style::Page, 3, 10))
+//!     .with(MockSource::children("orders", "customers", 3, 4).gone_every(5));
+//! let server = MockServer::start(scenario).unwrap();
+//! // ... run ingest with server.config_json() ...
+//! let truth = server.truth();
+//! let orders = truth.children("orders").unwrap();
+//! let expected = orders.keys(); // {"orders:orders-17-1", ..}
+//! # let _ = expected;
+//! ```
+//!
+//! # Time windows
+//!
+//! [`MockSource::events`]`(name, start, end, count)` serves `count`
+//! events in `[start, end)` (RFC 3339) only by window:
+//! `/NAME/events?from=X&to=Y` (names from [`MockSource::window_params`];
+//! values RFC 3339 with or without a fraction, or a date alone, an
+//! offset's `+` percent-encoded) answers `{"data":[..]}` with every event
+//! `X <= timestamp < Y`, in one page; a missing, unreadable or empty
+//! window gets a 400 `{"error":..}`. Events look like
+//! `{"id":"ev-17","timestamp":"2026-01-01T23:59:59.412Z","type":"click","user_id":42}`
+//! (ids in time order), and sit where windows go wrong: at every midnight
+//! (`T00:00:00.000Z`), at `23:59:59.412` and `23:59:59.999` before it,
+//! and a quarter of the rest at whole seconds; two more lie just outside
+//! the range (`ev-0` a millisecond before `start`, the last id exactly
+//! at `end`). Attempts count per window ([`LoggedRequest::partition`] is
+//! `FROM/TO` as sent). [`Truth::events`] gives an [`EventTruth`]: the
+//! events in the range ([`EventTruth::events`], [`EventTruth::keys`])
+//! and what any window gets ([`EventTruth::between`]).
+//! [`MockServer::config_json`] writes daily windows over the range:
+//!
+//! ```json
+//! {"name": "ev", "url": "http://127.0.0.1:PORT/ev/events", "items_path": "data",
+//!  "pagination": {"style": "none"},
+//!  "partitions": {"window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-08T00:00:00Z",
+//!                 "step": "P1D", "start_param": "from", "end_param": "to", "format": "rfc3339"}},
+//!  "record": {"id": "id", "fields": {"timestamp": {"path": "timestamp", "type": "timestamp", "required": true},
+//!             "type": "type", "user_id": {"path": "user_id", "type": "integer"}}}}
+//! ```
+//!
+//! # Latency and concurrency
+//!
+//! [`Scenario::latency`] delays every answer of every source by a fixed
+//! time before it is written ([`MockSource::latency`] sets one source's
+//! own); the token endpoint, unknown paths and connection faults are not
+//! delayed. Each connection waits in its own thread, so N requests in
+//! flight at once all finish after about one latency, not N: a client's
+//! concurrency shows in its wall time. The request log says when each
+//! request arrived ([`LoggedRequest::at`]) and when its answer was
+//! settled ([`LoggedRequest::finished`]), and
+//! [`MockServer::peak_in_flight`] how many of a source's requests the
+//! server held at once.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use testsupport::{MockServer, MockSource, Scenario, Style};
+//! let scenario = Scenario::new(1)
+//!     .with(MockSource::new("a", Style::Page, 40, 5))
+//!     .latency(Duration::from_millis(200));
+//! let server = MockServer::start(scenario).unwrap();
+//! // ... run ingest with a concurrency of 4 ...
+//! assert!(server.peak_in_flight("a") <= 4);
+//! ```
+//!
 //! # Faults and scenarios
 //!
 //! [`FaultKind`] covers SPEC §4's taxonomy: error statuses (plain, with
@@ -189,9 +295,12 @@
 //! delay), which tiny_http cannot; it checks credentials (`auth.rs`) and
 //! serves the OAuth2 token endpoint (`oauth.rs`), which hold state and go
 //! by time, as quotas do; it forwards every other request to a tiny_http
-//! backend (`api.rs`, `graphql.rs`) that renders the sources' responses.
-//! See `raw.rs`. The request log ([`MockServer::requests`]) keeps each
-//! request's method, headers and (small) body.
+//! backend (`api.rs`, `graphql.rs`, and `partitioned.rs` for child
+//! lists and windows, whose data is `children.rs`'s and `events.rs`'s)
+//! that renders the sources' responses; the front then waits out the
+//! latency, in the connection's own thread. See `raw.rs`. The request
+//! log ([`MockServer::requests`]) keeps each request's method, headers,
+//! (small) body, partition, and when it arrived and was answered.
 //!
 //! [`OneBody`] is apart from all this: a server of one fixed body (see
 //! [`products_body`]) for measuring a single huge page.
@@ -206,9 +315,13 @@ mod api;
 mod auth;
 mod base64;
 mod changes;
+mod children;
+#[cfg(test)]
+mod concurrency_tests;
 #[cfg(test)]
 mod crawl_tests;
 mod data;
+mod events;
 mod fault;
 mod graphql;
 #[cfg(test)]
@@ -218,6 +331,9 @@ mod oauth;
 #[cfg(test)]
 mod oauth_tests;
 mod one_body;
+#[cfg(test)]
+mod partition_tests;
+mod partitioned;
 mod quota;
 mod raw;
 mod scenario;
@@ -228,7 +344,9 @@ mod wire_tests;
 
 pub use auth::{Auth, KeyIn};
 pub use changes::{parse_rfc3339, Changes};
+pub use children::{ChildTruth, Children};
 pub use data::{Expected, ItemTruth, SourceTruth, Truth};
+pub use events::{EventTruth, Events};
 pub use fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
 pub use oauth::{ClientAuth, ExpiresIn, OAuth2, TokenRequest};
 pub use one_body::{products_body, OneBody};

@@ -18,7 +18,9 @@
 //!    go on normally;
 //! 3. otherwise forward the request to the tiny_http backend on a fresh
 //!    loopback connection (`Connection: close`, attempt in a header), read
-//!    the whole response, and relay it with a `Content-Length` on the kept
+//!    the whole response, wait out the source's latency (in this
+//!    connection's thread, so requests in flight at once wait together,
+//!    not in turn), and relay it with a `Content-Length` on the kept
 //!    connection; `Truncate` relays the head and half the body, then FIN.
 //!
 //! tiny_http thus renders every source's response; the front owns sockets
@@ -267,9 +269,12 @@ fn serve_request(
     };
     let routed = shared.mounted.route_request(&req);
     let (index, attempt) = shared.arrive(&routed, &req);
+    let latency = routed
+        .source()
+        .map_or(Duration::ZERO, |i| shared.mounted.scenario.latency_of(i));
     let admission = match shared.gate(&routed, &req) {
-        // Refused at the gate: no fault applies.
-        Gate::Refused(answer) => return refuse(stream, shared, head, index, &answer),
+        // Refused at the gate: no fault applies, the latency does.
+        Gate::Refused(answer) => return refuse(stream, shared, head, index, &answer, latency),
         Gate::Pass(admission) => admission,
     };
     let ex = Exchange {
@@ -308,6 +313,9 @@ fn serve_request(
     ) = (quota, admission)
     {
         response.headers.extend(announced(q, remaining, resets_at));
+    }
+    if !linger(stream, shared, index, latency) {
+        return false;
     }
     deliver(
         stream,
@@ -407,16 +415,34 @@ fn deliver(
     true
 }
 
-/// Writes the gate's refusal of a request; whether the connection goes on.
+/// Waits out a source's latency before its answer is written, in this
+/// connection's own thread (so other connections go on meanwhile);
+/// whether the answer is still to be written (not when the server
+/// stopped: the connection is closed instead).
+fn linger(stream: &TcpStream, shared: &Shared, index: usize, latency: Duration) -> bool {
+    if latency.is_zero() || !shared.wait_for_stop(Some(latency)) {
+        return true;
+    }
+    shared.finish(index, Outcome::Closed);
+    let _ = stream.shutdown(Shutdown::Both);
+    false
+}
+
+/// Writes the gate's refusal of a request, after the source's latency;
+/// whether the connection goes on.
 fn refuse(
     stream: &mut TcpStream,
     shared: &Shared,
     head: &Head,
     index: usize,
     answer: &Answer,
+    latency: Duration,
 ) -> bool {
     if consume_request(stream, head).is_err() {
         shared.finish(index, Outcome::Closed);
+        return false;
+    }
+    if !linger(stream, shared, index, latency) {
         return false;
     }
     shared.finish(index, Outcome::Status(answer.status));

@@ -4,9 +4,10 @@
 //!
 //! A scenario is plain data; the server never changes it. Everything the
 //! server answers is a pure function of the scenario, the request and the
-//! attempt number of that `(source, page)` — and, for a source that
-//! honours `since`, of the generation a test moved it to — which is what
-//! makes the mocks deterministic. (Quotas and OAuth2 tokens are the two
+//! attempt number of that `(source, page)` (of that partition's page, for
+//! child and window sources) — and, for a source that honours `since`,
+//! of the generation a test moved it to — which is what makes the mocks
+//! deterministic. (Quotas and OAuth2 tokens are the two
 //! exceptions, by design: they go by the server's clock; see `quota.rs`
 //! and `oauth.rs`.)
 
@@ -15,6 +16,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::auth::Auth;
+use crate::children::Children;
+use crate::events::Events;
 use crate::fault::{Failure, Fault, FaultKind, EVERY_ATTEMPT};
 use crate::oauth::OAuth2;
 use crate::quota::Quota;
@@ -85,6 +88,21 @@ pub enum Style {
     /// `X-Total-Count: T` (json-server, many Rails and Node APIs) to say
     /// how many items there are; past the last page, `[]`.
     XTotalCount,
+    /// A child list per parent (SPEC §12's `parent`): `GET
+    /// /NAME/{parent_id}/items?page=N` → `{"data":[..],"next":URL}` (the
+    /// URL relative or absolute, as [`Style::NextUrl`]'s; `null` on the
+    /// parent's last page), where `parent_id` is the id of an item of the
+    /// parent source. A gone or unknown parent answers `404
+    /// {"detail":"Not found."}`, a page past a parent's last `404
+    /// {"detail":"Invalid page."}`. Built with [`MockSource::children`],
+    /// which names the parent (see `children.rs`).
+    Children,
+    /// Events that can only be asked for by a time window: `GET
+    /// /NAME/events?from=X&to=Y` → `{"data":[..]}`, the events with `X <=
+    /// timestamp < Y`, in one page; without both parameters `400
+    /// {"error":"from and to are required"}`. Built with
+    /// [`MockSource::events`] (see `events.rs`).
+    Window,
 }
 
 impl Style {
@@ -102,6 +120,8 @@ impl Style {
             Style::JsonApi => "next_url",
             Style::Graphql => "cursor",
             Style::XPagination | Style::XTotalCount => "page",
+            Style::Children => "next_url",
+            Style::Window => "none",
         }
     }
 
@@ -120,6 +140,8 @@ impl Style {
             Style::Graphql => "graphql",
             Style::XPagination => "rows",
             Style::XTotalCount => "entries",
+            Style::Children => "items",
+            Style::Window => "events",
         }
     }
 
@@ -127,6 +149,7 @@ impl Style {
     pub fn default_shape(self) -> Shape {
         match self {
             Style::Page | Style::NextUrl | Style::XPagination => Shape::Flat,
+            Style::Children | Style::Window => Shape::Flat,
             Style::Offset | Style::LinkHeader | Style::XTotalCount => Shape::Sku,
             Style::Cursor | Style::None => Shape::Nested,
             Style::PageCount => Shape::DrfOrders,
@@ -243,6 +266,17 @@ pub struct MockSource {
     /// `data`: a dot path. Other styles ignore it. Defaults to
     /// `"repository.issues"`.
     pub connection: String,
+    /// For a [`Style::Children`] source: the parent it fans out over and
+    /// the parents that are gone (see [`MockSource::children`]). Defaults
+    /// to `None`.
+    pub children: Option<Children>,
+    /// For a [`Style::Window`] source: the events' range and the window's
+    /// parameters (see [`MockSource::events`]). Defaults to `None`.
+    pub events: Option<Events>,
+    /// How long every answer of this source waits before it is written,
+    /// instead of the scenario's [`Scenario::latency`]. Defaults to
+    /// `None`: the scenario's.
+    pub latency: Option<Duration>,
 }
 
 impl MockSource {
@@ -263,7 +297,17 @@ impl MockSource {
             auth: None,
             past_end: None,
             connection: "repository.issues".to_string(),
+            children: None,
+            events: None,
+            latency: None,
         }
+    }
+
+    /// Delays every answer of this source by `latency` (see
+    /// [`MockSource::latency`] field and [`Scenario::latency`]).
+    pub fn latency(mut self, latency: Duration) -> MockSource {
+        self.latency = Some(latency);
+        self
     }
 
     /// Adds a fault on `page` (1-based) at `attempt` (1-based; 0 = every
@@ -359,9 +403,13 @@ impl MockSource {
             .map(|f| &f.kind)
     }
 
-    /// Path of the first page, e.g. `/alpha/products`.
+    /// Path of the first page, e.g. `/alpha/products`; for a
+    /// [`Style::Children`] source the template `/NAME/{parent_id}/items`.
     pub fn path(&self) -> String {
-        format!("/{}/{}", self.name, self.style.resource())
+        match self.style {
+            Style::Children => format!("/{}/{{parent_id}}/{}", self.name, self.style.resource()),
+            _ => format!("/{}/{}", self.name, self.style.resource()),
+        }
     }
 
     /// Pages a client following SPEC §4 loses for good when it makes at
@@ -426,6 +474,12 @@ impl MockSource {
             }
             source["pagination"] = pagination;
         }
+        if let Some(children) = &self.children {
+            children.config_json(&mut source);
+        }
+        if let Some(events) = &self.events {
+            events.config_json(&mut source);
+        }
         if let Some(auth) = self.auth.as_ref().and_then(Auth::config_json) {
             source["auth"] = auth;
         }
@@ -482,6 +536,11 @@ impl MockSource {
                 json!({"style": "page", "param": "page", "start": 1,
                        "total_items_path": "header:X-Total-Count"}),
             ),
+            Style::Children => (
+                Some("data"),
+                json!({"style": "next_url", "next_path": "next"}),
+            ),
+            Style::Window => (Some("data"), json!({"style": "none"})),
             // Written by `config_json` as the `graphql` shorthand.
             Style::Graphql => (None, Value::Null),
         };
@@ -514,6 +573,13 @@ pub struct Scenario {
     /// The OAuth2 token endpoint at [`OAuth2::PATH`], for sources that
     /// require [`Auth::OAuth2`]. Defaults to `None`: no such path.
     pub oauth2: Option<OAuth2>,
+    /// How long every answer of every source waits before it is written
+    /// (a source's own [`MockSource::latency`] wins): a fixed round trip,
+    /// to measure a client's concurrency. Each connection waits in its
+    /// own thread, so N requests in flight at once all finish after
+    /// about one latency. Not applied to the token endpoint, to unknown
+    /// paths or to connection faults. Defaults to zero.
+    pub latency: Duration,
 }
 
 /// Page `num/den` of the way through `pages`, at least 1.
@@ -537,6 +603,7 @@ impl Scenario {
             seed,
             sources: Vec::new(),
             oauth2: None,
+            latency: Duration::ZERO,
         }
     }
 
@@ -550,6 +617,19 @@ impl Scenario {
     pub fn oauth2(mut self, oauth2: OAuth2) -> Scenario {
         self.oauth2 = Some(oauth2);
         self
+    }
+
+    /// Delays every source's answers by `latency` (see
+    /// [`Scenario::latency`] field).
+    pub fn latency(mut self, latency: Duration) -> Scenario {
+        self.latency = latency;
+        self
+    }
+
+    /// The latency of source `idx`'s answers: its own, else the
+    /// scenario's.
+    pub(crate) fn latency_of(&self, idx: usize) -> Duration {
+        self.sources[idx].latency.unwrap_or(self.latency)
     }
 
     /// The named scenario, or `None` for a name not in [`Scenario::NAMES`].

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::api::{self, Answer, Endpoint, Mounted, Request, Routed};
 use crate::auth::Auth;
 use crate::changes::Changes;
+use crate::children::id_path;
 use crate::data::Truth;
 use crate::oauth::{OAuth2, TokenRequest, Tokens};
 use crate::quota::{Admission, Window};
@@ -58,8 +59,9 @@ pub struct LoggedRequest {
     /// for the token endpoint). For a [`crate::Style::Graphql`] source,
     /// the page its `after` variable asks for.
     pub page: usize,
-    /// 1-based attempt number of this `(source, page)`; for the token
-    /// endpoint, the number of the token request.
+    /// 1-based attempt number of this `(source, page)` (within its
+    /// `partition`, if any); for the token endpoint, the number of the
+    /// token request.
     pub attempt: u32,
     /// Request target: path and query.
     pub path: String,
@@ -72,6 +74,17 @@ pub struct LoggedRequest {
     pub headers: Vec<(String, String)>,
     /// The request body, as sent (up to 32 KiB; empty beyond).
     pub body: Vec<u8>,
+    /// For a child source ([`crate::MockSource::children`]) the parent id
+    /// the path names, for a window source ([`crate::MockSource::events`])
+    /// the window as `FROM/TO` (decoded, as sent); `page` and `attempt`
+    /// count within it. `None` for every other request.
+    pub partition: Option<String>,
+    /// When the server settled the request's outcome: for an answer,
+    /// after any latency or delay and just before its first byte was
+    /// written; for a hang, when it began. `None` while
+    /// [`Outcome::Pending`]. With `at`, the time the request was in
+    /// flight at the server (see [`MockServer::peak_in_flight`]).
+    pub finished: Option<Instant>,
 }
 
 impl LoggedRequest {
@@ -126,7 +139,8 @@ pub(crate) enum Gate {
 #[derive(Debug, Default)]
 struct Log {
     entries: Vec<LoggedRequest>,
-    attempts: HashMap<(Endpoint, usize), u32>,
+    /// Per endpoint, partition and page.
+    attempts: HashMap<(Endpoint, Option<String>, usize), u32>,
 }
 
 /// State shared by the front, the backend and the guard.
@@ -198,7 +212,7 @@ impl Shared {
         let attempt = {
             let n = log
                 .attempts
-                .entry((routed.endpoint, routed.page))
+                .entry((routed.endpoint, routed.partition.clone(), routed.page))
                 .or_insert(0);
             *n += 1;
             *n
@@ -216,6 +230,8 @@ impl Shared {
             method: req.method.to_string(),
             headers: req.headers.to_vec(),
             body: req.body.to_vec(),
+            partition: routed.partition.clone(),
+            finished: None,
         });
         if routed.endpoint == Endpoint::Token {
             // Under the log's lock, so that token requests are recorded in
@@ -276,6 +292,7 @@ impl Shared {
     pub fn finish(&self, index: usize, outcome: Outcome) {
         if let Some(e) = lock(&self.log).entries.get_mut(index) {
             e.outcome = outcome;
+            e.finished = Some(Instant::now());
         }
     }
 }
@@ -283,7 +300,8 @@ impl Shared {
 /// A running mock server for one [`Scenario`]; stops on drop.
 ///
 /// Every source is served under `/NAME/RESOURCE` of one port. Faults are
-/// keyed by the attempt number the server counts per `(source, page)`.
+/// keyed by the attempt number the server counts per `(source, page)`
+/// (and partition: a child list's parent, a window).
 pub struct MockServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -391,8 +409,9 @@ impl MockServer {
 
     /// A ready config for `ingest run --config`: `{"sources":[..]}` only,
     /// one entry per source with SPEC §3 keys (and SPEC §11's `graphql`
-    /// and `auth`, OAuth2's from [`OAuth2::config_json`]); callers add
-    /// policies.
+    /// and `auth`, OAuth2's from [`OAuth2::config_json`]; SPEC §12's
+    /// `parent` or `partitions` with a declared `record` for child and
+    /// window sources); callers add policies.
     pub fn config_json(&self) -> serde_json::Value {
         let base = self.base_url();
         let scenario = &self.shared.mounted.scenario;
@@ -403,6 +422,11 @@ impl MockServer {
                 let mut source = s.config_json(&base);
                 if let (Some(Auth::OAuth2), Some(oauth2)) = (&s.auth, &scenario.oauth2) {
                     source["auth"] = oauth2.config_json(&base);
+                }
+                // The parent's id is where its shape keeps it.
+                let parent = s.children.as_ref().and_then(|c| scenario.source(&c.parent));
+                if let Some(parent) = parent {
+                    source["parent"]["fields"]["parent_id"] = id_path(parent.shape).into();
                 }
                 source
             })
@@ -454,6 +478,30 @@ impl MockServer {
     /// The request log, in arrival order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.shared.log).entries.clone()
+    }
+
+    /// The most requests of `source` the server held at once so far:
+    /// the largest number of logged requests whose spans from `at` to
+    /// `finished` (now, while pending) overlap. With a
+    /// [`Scenario::latency`] that dwarfs the rest, this is the client's
+    /// concurrency as the server saw it.
+    pub fn peak_in_flight(&self, source: &str) -> usize {
+        let now = Instant::now();
+        let mut edges: Vec<(Instant, i32)> = lock(&self.shared.log)
+            .entries
+            .iter()
+            .filter(|r| r.source == source)
+            .flat_map(|r| [(r.at, 1), (r.finished.unwrap_or(now), -1)])
+            .collect();
+        // At equal instants, an end before a start: touching spans do
+        // not overlap.
+        edges.sort();
+        let (mut open, mut peak) = (0i32, 0i32);
+        for (_, step) in edges {
+            open += step;
+            peak = peak.max(open);
+        }
+        peak as usize
     }
 
     /// Requests of `source` its quota refused so far (0 for a source
