@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::config::{Parent, Partitions, SourceConfig, WINDOW_END, WINDOW_START};
 use crate::json::Node;
 use crate::url::{encode_component, percent_encode, set_query_param};
+use crate::window::Intervals;
 
 /// One placeholder's value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +37,8 @@ pub struct PartValue {
 pub struct Partition {
     /// The values, in order.
     pub values: Vec<PartValue>,
+    /// A window's bounds, in ms since the epoch.
+    pub window: Option<(i64, i64)>,
 }
 
 /// What a child record carries from its partition.
@@ -67,6 +70,7 @@ impl Partition {
         };
         Partition {
             values: vec![value(WINDOW_START, from), value(WINDOW_END, to)],
+            window: Some((from, to)),
         }
     }
 
@@ -82,6 +86,7 @@ impl Partition {
                 text,
                 json: value.to_string(),
             }],
+            window: None,
         }
     }
 
@@ -106,7 +111,10 @@ impl Partition {
                 json,
             });
         }
-        Ok(Partition { values })
+        Ok(Partition {
+            values,
+            window: None,
+        })
     }
 
     /// The text of placeholder `name`.
@@ -269,8 +277,10 @@ impl Partition {
 
 impl Partition {
     /// The partitions of a list or of windows (ending at `now_ms` for
-    /// `end: "now"`), in order; none for a parent's.
-    pub fn listed(partitions: &Partitions, now_ms: i64) -> Vec<Partition> {
+    /// `end: "now"`), in order; none for a parent's. Windows inside
+    /// `done` (completed by earlier runs) are left out, but for those
+    /// ending within `lookback_ms` of the last one completed.
+    pub fn listed(partitions: &Partitions, now_ms: i64, done: &Intervals) -> Vec<Partition> {
         match partitions {
             Partitions::Parent(_) => Vec::new(),
             Partitions::Values { name, values } => {
@@ -284,7 +294,13 @@ impl Partition {
                 // A format coarser than the clock ends at its last whole
                 // day or second: the rest waits for the next run.
                 let end = w.format.floor(end);
+                let lookback = i64::try_from(w.lookback.as_millis()).unwrap_or(i64::MAX);
+                let again_from = done
+                    .iter()
+                    .last()
+                    .map_or(i64::MIN, |(_, last)| last.saturating_sub(lookback));
                 crate::window::windows(w.start, end, &w.step)
+                    .filter(|&(from, to)| !done.covers(from, to) || to > again_from)
                     .map(|(from, to)| Partition::window(from, to, w.format))
                     .collect()
             }
@@ -354,6 +370,7 @@ mod tests {
                     json: Value::String(t.to_string()).to_string(),
                 })
                 .collect(),
+            window: None,
         }
     }
 

@@ -711,7 +711,7 @@ impl Threads<'_> {
             plans,
             started_at,
         } = *self;
-        let (fanout, mut feeds) = partition_feeds(config, options.shard, started_at);
+        let (fanout, mut feeds) = partition_feeds(config, plans, options.shard, started_at);
         thread::scope(|scope| {
             // Not scoped: a writer blocked by a reader that never reads is
             // given up by the run (its sink stops waiting for it) and left
@@ -833,6 +833,7 @@ fn process_into(
 /// and the processor's side of the fan-out.
 fn partition_feeds(
     config: &Config,
+    plans: &[Plan],
     shard: Option<Shard>,
     started_at: SystemTime,
 ) -> (Fanout, Vec<Option<(Feed, PartitionPlan)>>) {
@@ -850,7 +851,10 @@ fn partition_feeds(
                     fanout.children[parent.index].push((i, tx));
                     Feed::Parent(rx)
                 }
-                listed => Feed::Listed(Partition::listed(listed, now_ms).into_iter()),
+                listed => {
+                    let done = &plans[i].partitions.windows;
+                    Feed::Listed(Partition::listed(listed, now_ms, done).into_iter())
+                }
             };
             // A parent that is partitioned itself was shared out already:
             // its records' children run where the records were fetched.
@@ -859,8 +863,8 @@ fn partition_feeds(
                 _ => shard,
             };
             let plan = PartitionPlan {
+                start: plans[i].partitions.clone(),
                 shard,
-                ..PartitionPlan::default()
             };
             Some((feed, plan))
         })

@@ -363,13 +363,11 @@ impl std::iter::FusedIterator for Windows {}
 /// (overlapping or touching intervals become one): the state of a
 /// windowed source, a few entries however many windows completed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[allow(dead_code)] // The state of windows uses it (next step).
 pub struct Intervals {
     /// Sorted, each non-empty, each ending before the next one starts.
     spans: Vec<(i64, i64)>,
 }
 
-#[allow(dead_code)]
 impl Intervals {
     /// Adds `[a, b)`, merging it with every interval it overlaps or
     /// touches. An empty interval (`a >= b`) adds nothing.

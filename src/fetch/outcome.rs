@@ -542,11 +542,14 @@ impl SourceOutcome {
     /// How the source ended, as the state needs it (before its items are
     /// counted).
     pub fn ended(&self) -> Ended {
-        Ended::new(
-            self.status == SourceStatus::Complete,
-            self.counts.failed_pages,
-            self.resume.clone(),
-        )
+        Ended {
+            partitions: self.partitions.as_ref().map(|p| p.ended()),
+            ..Ended::new(
+                self.status == SourceStatus::Complete,
+                self.counts.failed_pages,
+                self.resume.clone(),
+            )
+        }
     }
 }
 

@@ -11,7 +11,6 @@
 //! stable hash for the state, so a cut fan-out resumes without fetching
 //! finished children again.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use crate::config::Partitions;
 use crate::control::Stop;
 use crate::partition::{Inherited, Partition, Shard};
 use crate::queue::QueueTx;
-use crate::state::Position;
+use crate::state::{PartitionStart, PartitionsEnded, Position};
 
 use super::paginate::Paginator;
 use super::stop::StopReason;
@@ -65,10 +64,8 @@ impl Feed {
 /// Where a partitioned source starts, by the state and `--shard`.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionPlan {
-    /// Partitions an earlier run of this pass completed: skipped.
-    pub done: HashSet<u64>,
-    /// The partition an earlier run was cut in, and where.
-    pub at: Option<(u64, Position)>,
+    /// What the state says: partitions done, the one cut and where.
+    pub start: PartitionStart,
     /// This run's share of the partitions, with `--shard`.
     pub shard: Option<Shard>,
 }
@@ -90,8 +87,22 @@ pub struct PartitionOutcome {
     /// The hashes of the pass's completed partitions (earlier runs' and
     /// this one's), for the state.
     pub done: Vec<u64>,
-    /// The partition the source was cut in, and where it would go on.
-    pub at: Option<(u64, Position)>,
+    /// The partition the source was cut in (its position is the
+    /// source's `resume`).
+    pub at: Option<u64>,
+    /// The windows this run completed.
+    pub windows: Vec<(i64, i64)>,
+}
+
+impl PartitionOutcome {
+    /// What the state keeps of it.
+    pub fn ended(&self) -> PartitionsEnded {
+        PartitionsEnded {
+            done: self.done.clone(),
+            at: self.at,
+            windows: self.windows.clone(),
+        }
+    }
 }
 
 impl Fetcher<'_> {
@@ -108,9 +119,11 @@ impl Fetcher<'_> {
             .clone()
             .unwrap_or_else(|| self.source.url.clone());
         let mut out = PartitionOutcome {
-            done: plan.done.iter().copied().collect(),
+            done: plan.start.done.iter().copied().collect(),
             ..PartitionOutcome::default()
         };
+        // Two parent records may stand for one partition: it runs once.
+        let mut seen = std::collections::HashSet::new();
         let mut first_failure: Option<String> = None;
         let ending = loop {
             let partition = match feed.next(self.shared.control) {
@@ -125,16 +138,17 @@ impl Fetcher<'_> {
                 }
             };
             let hash = partition.hash();
-            if plan.shard.is_some_and(|s| !s.owns(hash)) {
+            if plan.shard.is_some_and(|s| !s.owns(hash)) || !seen.insert(hash) {
                 continue;
             }
             out.total += 1;
             self.post_partitions(&out);
-            if plan.done.contains(&hash) {
+            if plan.start.done.contains(&hash) {
                 out.done_before += 1;
                 continue;
             }
             let resume = plan
+                .start
                 .at
                 .as_ref()
                 .filter(|(h, _)| *h == hash)
@@ -146,9 +160,10 @@ impl Fetcher<'_> {
                 None if failed_pages == 0 => {
                     out.complete += 1;
                     out.done.push(hash);
+                    out.windows.extend(partition.window);
                 }
                 Some(reason) if cut(&reason) => {
-                    out.at = ending.resume.clone().map(|p| (hash, p));
+                    out.at = ending.resume.as_ref().map(|_| hash);
                     break Some(Ending {
                         reason: Some(StopReason::InPartition {
                             partition: partition.to_string(),

@@ -243,6 +243,7 @@ impl SourceStats {
         Ended {
             greatest: self.counts.bookmark,
             delivered: self.counts.undelivered == 0,
+            partitions: self.partitions.as_ref().map(|p| p.ended()),
             ..Ended::new(
                 self.status == SourceStatus::Complete,
                 self.fetch.failed_pages,

@@ -38,8 +38,10 @@ use crate::config::{ConfigError, Pagination, Partitions, SourceConfig};
 use crate::record::bookmark::{Bookmark, BookmarkKind};
 use crate::redact::Redactor;
 use crate::url::set_query_param;
+pub use partitions::{PartitionStart, PartitionsEnded};
 pub use position::Position;
 
+mod partitions;
 pub mod position;
 mod secrets;
 mod unique;
@@ -68,6 +70,8 @@ pub struct Ended {
     /// source's entry then stays as it was, so that the next run fetches
     /// again what nobody received.
     pub delivered: bool,
+    /// How a partitioned source's partitions ended.
+    pub partitions: Option<PartitionsEnded>,
 }
 
 impl Ended {
@@ -81,6 +85,7 @@ impl Ended {
             resume: resume.filter(|_| !complete),
             greatest: None,
             delivered: true,
+            partitions: None,
         }
     }
 }
@@ -104,10 +109,12 @@ struct Entry {
     bookmark: Option<Value>,
     pass_sent: Option<Value>,
     pass_greatest: Option<Value>,
+    /// A partitioned source's partitions (SPEC §12).
+    partitions: partitions::Saved,
 }
 
 /// What is wrong with a state file: where (a dot path) and what.
-type Refusal = (String, String);
+pub(crate) type Refusal = (String, String);
 
 /// How one source starts this run, by its saved state.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +125,8 @@ pub struct Plan {
     pub resumed_from: Option<Value>,
     /// The bookmark sent (after lookback), for an incremental source.
     pub bookmark_sent: Option<Bookmark>,
+    /// Where a partitioned source starts in its partitions.
+    pub partitions: PartitionStart,
     /// The greatest bookmark value the resumed pass saw before this run.
     prior_greatest: Option<Bookmark>,
     /// The saved entry this plan came from (dropped if stale).
@@ -207,10 +216,10 @@ impl State {
         };
         let kind = source.incremental.as_ref().map(|i| i.kind);
         let read = |v: &Option<Value>| kind?.read_json(v.as_ref()?);
-        let bookmark_sent = match (&source.incremental, &entry.resume) {
+        let bookmark_sent = match (&source.incremental, entry.in_a_pass()) {
             (None, _) => None,
-            (Some(_), Some(_)) => read(&entry.pass_sent),
-            (Some(inc), None) => read(&entry.bookmark)
+            (Some(_), true) => read(&entry.pass_sent),
+            (Some(inc), false) => read(&entry.bookmark)
                 .map(|b| b.minus(inc.lookback))
                 .or(inc.start),
         };
@@ -220,6 +229,18 @@ impl State {
         }
         let position = entry.resume.clone().map(|p| secrets::restore(p, source));
         let resumed_from = position.as_ref().map(|p| shown_position(p, redactor));
+        // A partitioned source's position is its cut partition's.
+        let (position, partitions) = match source.partitions {
+            None => (position, PartitionStart::default()),
+            Some(_) => (
+                None,
+                PartitionStart {
+                    done: entry.partitions.done.clone(),
+                    at: entry.partitions.at.zip(position),
+                    windows: entry.partitions.windows.clone(),
+                },
+            ),
+        };
         let name = source.name.as_str();
         if let Some(shown) = &resumed_from {
             info!(source = name, event = "resume", position = shown.to_string(); "");
@@ -234,6 +255,7 @@ impl State {
                 position,
             },
             bookmark_sent,
+            partitions,
             prior_greatest: read(&entry.pass_greatest),
             entry: Entry {
                 fingerprint,
@@ -254,6 +276,7 @@ impl State {
         if !ended.delivered {
             let entry = Entry {
                 resume: plan.entry.resume.as_ref().and_then(strip),
+                partitions: plan.entry.partitions.clone(),
                 ..plan.entry.clone()
             };
             self.sources.insert(source.name.clone(), entry.to_json());
@@ -273,6 +296,15 @@ impl State {
             bookmark: old,
             warning: None,
         };
+        if let Some(parts) = &ended.partitions {
+            let resumes = ended.resume.is_some();
+            entry.partitions = plan.entry.partitions.after(parts, ended.clean, resumes);
+            if !ended.clean && !entry.partitions.done.is_empty() {
+                // The pass goes on next run: it sends the same bookmark.
+                entry.pass_sent = plan.bookmark_sent.map(Bookmark::to_json);
+                entry.pass_greatest = greatest.map(Bookmark::to_json);
+            }
+        }
         if ended.clean {
             recorded.bookmark = Bookmark::max(old, greatest).map(held);
             entry.bookmark = recorded.bookmark.map(Bookmark::to_json);
@@ -284,6 +316,7 @@ impl State {
                     entry.pass_greatest = greatest.map(Bookmark::to_json);
                 }
                 None => {
+                    entry.partitions.at = None;
                     recorded.warning = Some(
                         "the position to resume at was not saved: it holds a secret of the \
                          config outside its query; the next run starts this source from the \
@@ -313,7 +346,7 @@ fn at_source(name: &str, (field, what): Refusal) -> String {
 }
 
 /// A refusal of `field`: what was expected there, and what was found.
-fn expected(field: &str, what: &str, found: &Value) -> Refusal {
+pub(crate) fn expected(field: &str, what: &str, found: &Value) -> Refusal {
     let found = clipped(&found.to_string());
     (field.to_string(), format!("expected {what}, found {found}"))
 }
@@ -324,7 +357,8 @@ impl Entry {
     fn from_json(v: &Value) -> Result<Entry, Refusal> {
         let o = v.as_object().ok_or_else(|| expected("", "an object", v))?;
         for key in o.keys() {
-            if !["fingerprint", "resume", "bookmark", "pass"].contains(&key.as_str()) {
+            if !["fingerprint", "resume", "bookmark", "pass", "partitions"].contains(&key.as_str())
+            {
                 let what = format!("unknown key {}", clipped(&format!("{key:?}")));
                 return Err((String::new(), what));
             }
@@ -349,9 +383,14 @@ impl Entry {
             Some(v) => Err(expected(field, "a string or a number", v)),
         };
         let bookmark = scalar(o.get("bookmark"), "bookmark")?;
+        let partitions = match o.get("partitions") {
+            None | Some(Value::Null) => partitions::Saved::default(),
+            Some(p) => partitions::Saved::from_json(p)?,
+        };
+        let unfinished = resume.is_some() || !partitions.done.is_empty();
         let (pass_sent, pass_greatest) = match o.get("pass") {
             None | Some(Value::Null) => (None, None),
-            Some(p) if resume.is_none() => {
+            Some(p) if !unfinished => {
                 return Err(expected("pass", "null where there is no resume", p))
             }
             Some(Value::Object(p)) => {
@@ -375,6 +414,7 @@ impl Entry {
             bookmark,
             pass_sent,
             pass_greatest,
+            partitions,
         })
     }
 
@@ -420,14 +460,26 @@ impl Entry {
     }
 
     fn to_json(&self) -> Value {
-        let pass = (self.resume.is_some())
+        let pass = self
+            .in_a_pass()
             .then(|| json!({ "sent": self.pass_sent, "greatest": self.pass_greatest }));
-        json!({
+        let mut out = json!({
             "fingerprint": self.fingerprint,
             "resume": self.resume.as_ref().map(Position::to_json),
             "bookmark": self.bookmark,
             "pass": pass,
-        })
+        });
+        // Written for partitioned sources only: other entries read as before.
+        if !self.partitions.is_empty() {
+            out["partitions"] = self.partitions.to_json();
+        }
+        out
+    }
+
+    /// Whether a pass is unfinished: cut at a position, or some of its
+    /// partitions done.
+    fn in_a_pass(&self) -> bool {
+        self.resume.is_some() || !self.partitions.done.is_empty()
     }
 }
 
@@ -490,6 +542,13 @@ fn fingerprint(source: &SourceConfig, redactor: &Redactor) -> String {
         "query": query,
         "incremental": source.incremental.as_ref().map(|i| i.to_json()),
     });
+    // What names a partition decides what a saved one means.
+    if let Some(partitions) = &source.partitions {
+        what["partitions"] = json!(partitions.names());
+        if let crate::config::Partitions::Parent(p) = partitions {
+            what["parent"] = json!(p.source);
+        }
+    }
     // What a request body says decides what a saved position means too;
     // added only where there is one, so a GET source's fingerprint (and
     // every state file saved before bodies existed) stays as it was.
