@@ -68,6 +68,10 @@ mod auth;
 /// answers, a rate limit in a 200.
 mod graphql;
 
+/// SPEC §12: a child list per parent record, lists of values, time
+/// windows; per-partition outcomes, resume mid-fan-out, shards.
+mod fanout;
+
 /// The source tree: modules use only modules below them (no import cycle in src/).
 mod layout;
 

@@ -1,0 +1,352 @@
+//! SPEC §12 on mocks shaped like the APIs that need it: each customer's
+//! orders under `/customers/{id}/orders` (several pages for some, a 404
+//! for customers gone), a list of values, and an events endpoint that
+//! answers only a time window. Every child record arrives exactly once, a
+//! gone parent fails only its own partition (or is empty, by a rule), a
+//! cut fan-out resumes without fetching finished children again, and N
+//! shards write one run's records between them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ingest::{Config, RunOptions};
+use serde_json::{json, Value};
+use testsupport::{MockServer, MockSource, Scenario, Style};
+
+use crate::support::{n, parse_fast, run, run_with_state, OutDir, Outcome};
+
+const SEED: u64 = 1212;
+
+/// 30 customers over 3 pages (some invalid or repeated: the valid,
+/// first-seen ones are parents); each has 0–3 pages of orders (4 a page),
+/// and every 5th parent is gone (404).
+fn shop() -> MockServer {
+    let scenario = Scenario::new(SEED)
+        .with(MockSource::new("customers", Style::Page, 3, 10).shape(testsupport::Shape::Flat))
+        .with(MockSource::children("orders", "customers", 3, 4).gone_every(5));
+    MockServer::start(scenario).unwrap()
+}
+
+/// The mock's config, `patch` applied to the orders source.
+fn shop_config(server: &MockServer, patch: impl FnOnce(&mut Value)) -> Config {
+    let mut doc = server.config_json();
+    patch(&mut doc["sources"][1]);
+    parse_fast(doc)
+}
+
+/// The orders keys the mock serves for its live parents.
+fn order_keys(server: &MockServer) -> BTreeSet<String> {
+    server.truth().children("orders").unwrap().keys()
+}
+
+fn keys_of(o: &Outcome, source: &str) -> BTreeSet<String> {
+    o.records
+        .iter()
+        .filter(|r| r["source"] == source)
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_child_record_arrives_once_and_a_gone_parent_fails_only_its_partition() {
+    let server = shop();
+    let truth = server.truth();
+    let children = truth.children("orders").unwrap();
+    let gone = children.gone.len() as u64;
+    let parents = children.parent_ids.len() as u64;
+    assert!(gone >= 4, "the mock has gone parents: {gone}");
+    // Without the rule, a 404 is a failed partition.
+    let strict = run(&shop_config(&server, |s| {
+        s.as_object_mut().unwrap().remove("on_response");
+    }));
+    let orders = strict.source("orders");
+    assert_eq!(
+        orders["partitions"],
+        json!({"total": parents, "complete": parents - gone, "failed": gone, "skipped": 0, "done_before": 0})
+    );
+    assert_eq!(orders["status"], "error");
+    assert_eq!(strict.summary["status"], "partial");
+    assert_eq!(strict.exit_code(), 3);
+    let failed = orders["failed_partitions"].as_array().unwrap();
+    assert_eq!(failed.len() as u64, gone);
+    let named: BTreeSet<String> = failed
+        .iter()
+        .map(|f| {
+            f["partition"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("parent_id=")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(named, children.gone.iter().cloned().collect());
+    assert!(
+        failed[0]["reason"].as_str().unwrap().contains("404"),
+        "the reason says what the server said: {}",
+        failed[0]
+    );
+    assert_eq!(
+        keys_of(&strict, "orders"),
+        order_keys(&server),
+        "the others all arrived"
+    );
+    // With it, a gone parent has no orders: complete.
+    let ruled = run(&shop_config(&server, |_| {}));
+    assert_eq!(
+        ruled.summary["status"],
+        "complete",
+        "{:#}",
+        ruled.source("orders")
+    );
+    assert_eq!(n(&ruled.source("orders")["partitions"], "complete"), parents);
+    assert_eq!(keys_of(&ruled, "orders"), order_keys(&server));
+    assert_eq!(
+        n(ruled.source("customers"), "records"),
+        parents,
+        "the parent is written too"
+    );
+    // One request per child page and per parent page: nothing twice.
+    let pages = ruled.summary["totals"]["requests"].as_u64().unwrap();
+    let live_pages: usize = children.live().map(|id| children.pages(id).max(1)).sum();
+    // The parent's 3 pages and the 204 past them.
+    assert_eq!(
+        pages,
+        4 + live_pages as u64 + gone,
+        "{:#}",
+        ruled.summary["totals"]
+    );
+}
+
+#[test]
+fn include_and_key_with_parent_put_the_parent_in_each_record() {
+    let server = shop();
+    // The product schema keys a record by `id`: a line number, unique only
+    // within its customer.
+    let o = run(&shop_config(&server, |s| {
+        s.as_object_mut().unwrap().remove("record");
+        s["parent"]["key_with_parent"] = json!(true);
+    }));
+    let children = server.truth().children("orders").unwrap().clone();
+    assert_eq!(keys_of(&o, "orders"), children.keys_with_parent());
+    let order = o.records.iter().find(|r| r["source"] == "orders").unwrap();
+    let fields: Vec<&str> = order
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields[..4], ["key", "source", "id", "parent_id"], "{order}");
+    assert!(order["key"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("orders:{}/", order["parent_id"])));
+}
+
+#[test]
+fn a_parent_with_emit_false_is_fetched_for_its_children_and_not_written() {
+    let server = shop();
+    let mut doc = server.config_json();
+    doc["sources"][0]["emit"] = json!(false);
+    let o = run(&parse_fast(doc));
+    let parents = server.truth().children("orders").unwrap().parent_ids.len() as u64;
+    let customers = o.source("customers");
+    assert_eq!(n(customers, "records"), parents);
+    assert_eq!(n(customers, "fetched_for_children"), parents);
+    assert!(keys_of(&o, "customers").is_empty());
+    assert_eq!(keys_of(&o, "orders"), order_keys(&server));
+}
+
+#[test]
+fn a_list_of_values_runs_once_per_value_and_counts_a_missing_parent_value() {
+    let server = shop();
+    let ids: Vec<String> = server
+        .truth()
+        .children("orders")
+        .unwrap()
+        .live()
+        .map(String::from)
+        .collect();
+    let o = run(&shop_config(&server, |s| {
+        let url = s["url"].as_str().unwrap().to_string();
+        s.as_object_mut().unwrap().remove("parent");
+        s["url"] = json!(url.replace("{parent_id}", "{customer}"));
+        s["partitions"] = json!({"name": "customer", "values": ids});
+    }));
+    assert_eq!(keys_of(&o, "orders"), order_keys(&server));
+    assert_eq!(
+        n(&o.source("orders")["partitions"], "total"),
+        ids.len() as u64
+    );
+    // A parent field no customer has: every partition skipped, and said.
+    let skipped = run(&shop_config(&server, |s| {
+        s["parent"]["fields"] = json!({"parent_id": "no_such_field"});
+    }));
+    let orders = skipped.source("orders");
+    let parents = server.truth().children("orders").unwrap().parent_ids.len() as u64;
+    assert_eq!(n(&orders["partitions"], "skipped"), parents);
+    assert_eq!(n(&orders["partitions"], "total"), 0);
+    assert_eq!(n(orders, "requests"), 0, "never /customers/null/orders");
+}
+
+/// 500 events over a week, some at midnight, at 23:59:59.412 and .999.
+fn events() -> MockServer {
+    let source = MockSource::events("ev", "2026-01-01T00:00:00Z", "2026-01-08T00:00:00Z", 500);
+    MockServer::start(Scenario::new(SEED).with(source)).unwrap()
+}
+
+#[test]
+fn windows_lose_and_repeat_nothing_at_their_edges_whatever_the_step() {
+    let server = events();
+    let expected = server.truth().events("ev").unwrap().keys();
+    assert_eq!(expected.len(), 500);
+    for (step, format, windows) in [
+        ("P1D", "rfc3339", 7),
+        ("PT5H", "rfc3339", 34),
+        ("P3D", "date", 3),
+        ("PT1H", "rfc3339", 168),
+    ] {
+        let before = server.requests().len();
+        let mut doc = server.config_json();
+        doc["sources"][0]["partitions"]["window"]["step"] = json!(step);
+        doc["sources"][0]["partitions"]["window"]["format"] = json!(format);
+        if format == "date" {
+            doc["sources"][0]["partitions"]["window"]["start"] = json!("2026-01-01");
+        }
+        let o = run(&parse_fast(doc));
+        assert_eq!(
+            o.summary["status"],
+            "complete",
+            "{step} {format}: {:#}",
+            o.source("ev")
+        );
+        let got: BTreeSet<String> = o.keys();
+        assert_eq!(got, expected, "{step} {format}");
+        assert_eq!(
+            n(o.source("ev"), "duplicates"),
+            0,
+            "{step}: no event in two windows"
+        );
+        assert_eq!(server.requests().len() - before, windows, "{step}");
+    }
+}
+
+#[test]
+fn completed_windows_are_not_fetched_again_and_the_state_keeps_them_merged() {
+    let server = events();
+    let (_dir, state) = state_file();
+    let config = parse_fast(server.config_json());
+    let first = run_with_state(&config, &state, |_| {});
+    assert_eq!(first.summary["status"], "complete");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        saved["sources"]["ev"]["partitions"]["windows"],
+        json!([["2026-01-01T00:00:00Z", "2026-01-08T00:00:00Z"]]),
+        "seven days, one interval"
+    );
+    let before = server.requests().len();
+    let second = run_with_state(&config, &state, |_| {});
+    assert_eq!(server.requests().len(), before, "nothing left to fetch");
+    assert_eq!(n(second.source("ev"), "items"), 0);
+}
+
+fn state_file() -> (OutDir, std::path::PathBuf) {
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("state.json");
+    (dir, path)
+}
+
+#[test]
+fn a_cut_fan_out_resumes_without_fetching_finished_children_again() {
+    let server = shop();
+    let (_dir, state) = state_file();
+    // Children at 25 requests a second: about 60 pages take 2.4 s, and
+    // the deadline cuts them at 1 s.
+    let slow = shop_config(&server, |s| {
+        s["rate_limit"] = json!({"per_second": 25, "burst": 1});
+    });
+    let mut cut = slow.clone();
+    cut.set_deadline(
+        std::time::Duration::from_millis(1000),
+        ingest::DeadlineFrom::Config,
+    );
+    let first = run_with_state(&cut, &state, |_| {});
+    assert_eq!(first.source("orders")["status"], "deadline");
+    let done_first = n(&first.source("orders")["partitions"], "complete");
+    assert!(
+        done_first > 0 && done_first < 30,
+        "cut mid-fan-out: {done_first}"
+    );
+    let asked_first = requests_by_partition(&server);
+    let second = run_with_state(&shop_config(&server, |_| {}), &state, |_| {});
+    assert_eq!(
+        second.summary["status"],
+        "complete",
+        "{:#}",
+        second.source("orders")
+    );
+    assert_eq!(
+        n(&second.source("orders")["partitions"], "done_before"),
+        done_first
+    );
+    // Together, exactly the keys of one run, each once.
+    let mut all = keys_of(&first, "orders");
+    let again: BTreeSet<String> = keys_of(&second, "orders");
+    let twice: Vec<&String> = all.intersection(&again).collect();
+    assert!(
+        twice.len() <= 12,
+        "at most the cut partition's records again: {twice:?}"
+    );
+    all.extend(again);
+    assert_eq!(all, order_keys(&server));
+    // No completed partition fetched twice: page 1 of each parent at most
+    // once per run, and twice only for the one that was cut.
+    let asked = requests_by_partition(&server);
+    let repeated: Vec<&String> = asked
+        .iter()
+        .filter(|(p, pages)| {
+            pages.iter().filter(|&&n| n == 1).count() > 1 && asked_first.contains_key(*p)
+        })
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        repeated.len() <= 1,
+        "only the cut partition again: {repeated:?}"
+    );
+}
+
+/// Page numbers the mock was asked for, per child partition (parent id).
+fn requests_by_partition(server: &MockServer) -> BTreeMap<String, Vec<usize>> {
+    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for r in server.requests() {
+        if let Some(p) = &r.partition {
+            out.entry(p.clone()).or_default().push(r.page);
+        }
+    }
+    out
+}
+
+#[test]
+fn three_shards_write_one_runs_records_between_them() {
+    let server = shop();
+    let whole = run(&shop_config(&server, |_| {}));
+    let mut union: BTreeMap<String, usize> = BTreeMap::new();
+    for k in 0..3 {
+        let mut config = shop_config(&server, |_| {});
+        let shard = ingest::Shard { index: k, count: 3 };
+        ingest::shard_sources(&mut config.sources, shard);
+        let o = crate::support::run_options(&config, |options: &mut RunOptions| {
+            options.shard = Some(shard)
+        });
+        assert_eq!(o.summary["status"], "complete");
+        for key in o.keys() {
+            *union.entry(key).or_default() += 1;
+        }
+    }
+    let once: Vec<&String> = union
+        .iter()
+        .filter(|(_, &c)| c != 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(once.is_empty(), "each key once: {once:?}");
+    assert_eq!(union.keys().cloned().collect::<BTreeSet<_>>(), whole.keys());
+}
