@@ -20,13 +20,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::config::Config;
+use crate::config::{Config, Partitions};
 use crate::control::RunControl;
 use crate::exit_code::ExitCode;
 use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{AuthCounts, Envelope, Live, LiveBoard, Seen, SourceStatus};
+use crate::fetch::partitions::Feed;
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
+use crate::partition::Partition;
 use crate::queue::{self, Batch, Message};
 use crate::record::normalize;
 use crate::redact::Redactor;
@@ -78,6 +80,9 @@ pub struct SourceCheck {
     pub request: String,
     /// How the source authenticated, when it does (never a secret).
     pub auth: Option<String>,
+    /// The partition tried, for a partitioned source: its values, or why
+    /// there was none.
+    pub partition: Option<String>,
 }
 
 /// Checks every source of `config`.
@@ -92,60 +97,134 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
     let tokens = Arc::new(Tokens::for_config(config));
     let groups = Arc::new(crate::fetch::rate_limit::Groups::for_config(config));
-    (0..one_page.sources.len())
-        .map(|i| {
-            let shared = Shared {
-                agent: agent.clone(),
-                control,
-                redactor: Arc::clone(&redactor),
-                board: Arc::clone(&board),
-                tokens: Arc::clone(&tokens),
-                groups: Arc::clone(&groups),
-            };
-            // Room for any first page: nothing consumes while it is fetched.
-            let (tx, rx) = queue::bounded(usize::MAX / 2);
-            let outcome = Fetcher::new(i, &one_page, shared, 0).one_page().run(tx);
-            let mut batches = Vec::new();
-            while let Some(message) = rx.try_recv() {
-                if let Message::Batch(batch) = message {
-                    batches.push(batch);
-                }
+    // Parents first: a child's first partition comes from its parent's
+    // first page. Then the reports in config order.
+    let mut order: Vec<usize> = (0..one_page.sources.len()).collect();
+    order.sort_by_key(|&i| depth(config, i));
+    let mut pages: Vec<Vec<Batch>> = vec![Vec::new(); one_page.sources.len()];
+    let mut reports: Vec<Option<SourceCheck>> = vec![None; one_page.sources.len()];
+    for i in order {
+        let shared = Shared {
+            agent: agent.clone(),
+            control,
+            redactor: Arc::clone(&redactor),
+            board: Arc::clone(&board),
+            tokens: Arc::clone(&tokens),
+            groups: Arc::clone(&groups),
+        };
+        let source = &one_page.sources[i];
+        let partition = first_partition(&one_page, i, &pages);
+        let mut fetcher = Fetcher::new(i, &one_page, shared, 0).one_page();
+        if let Some(p) = &partition {
+            // No partition, no request: never the URL with its braces.
+            let list: Vec<Partition> = p.iter().cloned().collect();
+            let plan = crate::fetch::partitions::PartitionPlan::default();
+            fetcher = fetcher.partitioned(Feed::Listed(list.into_iter()), plan);
+        }
+        // Room for any first page: nothing consumes while it is fetched.
+        let (tx, rx) = queue::bounded(usize::MAX / 2);
+        let outcome = fetcher.run(tx);
+        while let Some(message) = rx.try_recv() {
+            if let Message::Batch(batch) = message {
+                pages[i].push(batch);
             }
-            let source = &one_page.sources[i];
-            let mut report = SourceCheck {
-                name: source.name.clone(),
-                url: redactor.shown_url(&source.url),
-                statuses: outcome.counts.responses.keys().copied().collect(),
-                rule: (outcome.counts.rules.as_ref())
-                    .and_then(|r| r.first)
-                    .and_then(|i| Some((i, source.on_response.get(i)?.to_json().to_string()))),
-                items_at: outcome.counts.items_at.clone(),
-                envelope: outcome.counts.envelope.clone(),
-                next: match outcome.status {
-                    SourceStatus::MaxPages => outcome
-                        .stopped_at
-                        .map(|r| r.shown(|u| redactor.shown_url(u))),
-                    _ => None,
-                },
-                problem: match outcome.status {
-                    SourceStatus::MaxPages | SourceStatus::Complete => None,
-                    _ => Some(
-                        outcome
-                            .stop_reason
-                            .map_or_else(|| outcome.status.as_str().to_string(), |r| r.to_string()),
-                    ),
-                },
-                ..SourceCheck::default()
-            };
-            if let Some((_, error)) = outcome.failed_pages.first() {
-                report.problem = Some(error.clone());
-            }
-            report.request = first_request(source, &redactor);
-            report.auth = auth_words(source, &outcome.counts.auth);
-            read_items(config, i, &batches, &mut report, &redactor);
-            report
+        }
+        let mut report = report_of(source, &outcome, &redactor);
+        if let Some(partition) = &partition {
+            report.partition = Some(match partition {
+                Some(p) => p.to_string(),
+                None => "none: the parent's first page gave no partition (no valid record with a value for every field)".into(),
+            });
+            let first = partition.as_ref().map(|p| p.filled(source, &source.url));
+            report.request = first_request(source, first, &redactor);
+        } else {
+            report.request = first_request(source, None, &redactor);
+        }
+        read_items(config, i, &pages[i], &mut report, &redactor);
+        reports[i] = Some(report);
+    }
+    reports.into_iter().flatten().collect()
+}
+
+/// How many parents above source `i`.
+fn depth(config: &Config, mut i: usize) -> usize {
+    let mut depth = 0;
+    while let Some(Partitions::Parent(p)) = &config.sources[i].partitions {
+        i = p.index;
+        depth += 1;
+        if depth > config.sources.len() {
+            break;
+        }
+    }
+    depth
+}
+
+/// The partition `ingest check` tries for source `i`: the first of its
+/// list, or the one its parent's first valid record stands for (`None`
+/// inside when there is none); `None` for a source that runs once.
+fn first_partition(config: &Config, i: usize, pages: &[Vec<Batch>]) -> Option<Option<Partition>> {
+    let source = &config.sources[i];
+    let parent = match source.partitions.as_ref()? {
+        Partitions::Parent(parent) => parent,
+        listed => {
+            let now = crate::time::epoch_ms(std::time::SystemTime::now());
+            return Some(
+                Partition::listed(listed, now, &Default::default())
+                    .into_iter()
+                    .next(),
+            );
+        }
+    };
+    let of = &config.sources[parent.index];
+    let first = pages[parent.index].iter().find_map(|batch| {
+        (0..batch.items.len()).find_map(|k| {
+            let element = Node::parse(batch.item(k)).ok()?;
+            let item = of.item(&element);
+            normalize(&of.name, item, &of.record).ok()?;
+            Partition::of_parent(parent, item).ok()
         })
-        .collect()
+    });
+    Some(first)
+}
+
+/// What a source's first page said, before its items are read.
+fn report_of(
+    source: &crate::config::SourceConfig,
+    outcome: &crate::fetch::SourceOutcome,
+    redactor: &Redactor,
+) -> SourceCheck {
+    let mut report = SourceCheck {
+        name: source.name.clone(),
+        url: redactor.shown_url(&source.url),
+        statuses: outcome.counts.responses.keys().copied().collect(),
+        rule: (outcome.counts.rules.as_ref())
+            .and_then(|r| r.first)
+            .and_then(|i| Some((i, source.on_response.get(i)?.to_json().to_string()))),
+        items_at: outcome.counts.items_at.clone(),
+        envelope: outcome.counts.envelope.clone(),
+        next: match outcome.status {
+            SourceStatus::MaxPages => outcome
+                .stopped_at
+                .as_ref()
+                .map(|r| r.shown(|u| redactor.shown_url(u))),
+            _ => None,
+        },
+        problem: match outcome.status {
+            SourceStatus::MaxPages | SourceStatus::Complete => None,
+            _ => Some(
+                outcome
+                    .stop_reason
+                    .as_ref()
+                    .map_or_else(|| outcome.status.as_str().to_string(), |r| r.to_string()),
+            ),
+        },
+        ..SourceCheck::default()
+    };
+    if let Some((_, error)) = outcome.failed_pages.first() {
+        report.problem = Some(error.clone());
+    }
+    report.auth = auth_words(source, &outcome.counts.auth);
+    report
 }
 
 /// Normalizes the page's items as the processor would, into `report`.
@@ -176,10 +255,14 @@ fn read_items(
                     }
                 }
             }
-            let result = match &node {
+            let mut result = match &node {
                 Ok(node) => normalize(&source.name, node, schema),
                 Err(_) => Err(crate::record::schema::InvalidReason::MalformedItem),
             };
+            if let (Ok(record), Some(inherited)) = (&mut result, &batch.inherited) {
+                record.include = &inherited.include;
+                record.scope = inherited.scope.as_deref();
+            }
             match result {
                 Ok(record) => {
                     report.valid += 1;
@@ -239,11 +322,20 @@ pub fn exit_code(reports: &[SourceCheck]) -> ExitCode {
     }
 }
 
-/// The first request of `source` as a run sends it: the method, the URL
-/// and the body (shortened) when it is not a GET, secrets hidden.
-fn first_request(source: &crate::config::SourceConfig, redactor: &Redactor) -> String {
-    let request = crate::fetch::paginate::Paginator::new(&source.url, &source.pagination)
-        .sending(source.method, source.body.clone(), source.params_in_body)
+/// The first request of `source` as a run sends it (for a partitioned
+/// source, `filled` for its first partition): the method, the URL and the
+/// body (shortened) when it is not a GET, secrets hidden.
+fn first_request(
+    source: &crate::config::SourceConfig,
+    filled: Option<crate::partition::Filled>,
+    redactor: &Redactor,
+) -> String {
+    let (url, body) = match filled {
+        Some(f) => (f.url, f.body),
+        None => (source.url.clone(), source.body.clone()),
+    };
+    let request = crate::fetch::paginate::Paginator::new(&url, &source.pagination)
+        .sending(source.method, body, source.params_in_body)
         .request();
     let url = redactor.shown_url(&request.url);
     match &request.body {
@@ -296,6 +388,9 @@ pub fn render(reports: &[SourceCheck]) -> String {
         let statuses: Vec<String> = r.statuses.iter().map(u16::to_string).collect();
         out += &format!("{}  {}\n", r.name, r.url);
         out += &format!("  request    {}\n", r.request);
+        if let Some(partition) = &r.partition {
+            out += &format!("  partition  {partition}\n");
+        }
         if let Some(auth) = &r.auth {
             out += &format!("  auth       {auth}\n");
         }

@@ -97,7 +97,10 @@ fn every_child_record_arrives_once_and_a_gone_parent_fails_only_its_partition() 
         "{:#}",
         ruled.source("orders")
     );
-    assert_eq!(n(&ruled.source("orders")["partitions"], "complete"), parents);
+    assert_eq!(
+        n(&ruled.source("orders")["partitions"], "complete"),
+        parents
+    );
     assert_eq!(keys_of(&ruled, "orders"), order_keys(&server));
     assert_eq!(
         n(ruled.source("customers"), "records"),
@@ -349,4 +352,40 @@ fn three_shards_write_one_runs_records_between_them() {
         .collect();
     assert!(once.is_empty(), "each key once: {once:?}");
     assert_eq!(union.keys().cloned().collect::<BTreeSet<_>>(), whole.keys());
+}
+
+/// `ingest check` on a child tries the partition of its parent's first
+/// valid record: that request, and its records as run writes them.
+#[test]
+fn check_tries_a_child_on_its_parents_first_record() {
+    let server = shop();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("check.json");
+    std::fs::write(&path, server.config_json().to_string()).unwrap();
+    let o = crate::cli::command(&["check", "--config"])
+        .arg(&path)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}{}", crate::cli::stderr(&o));
+    let children = server.truth().children("orders").unwrap().clone();
+    let block = &out[out.find("orders  http").expect(&out)..];
+    let id = block
+        .lines()
+        .find_map(|l| l.strip_prefix("  partition  parent_id="))
+        .unwrap_or_else(|| panic!("the partition tried: {block}"));
+    assert!(children.parent_ids.iter().any(|p| p == id), "{id}");
+    assert!(
+        block.contains(&format!(
+            "  request    GET {}/orders/{id}/items\n",
+            server.base_url()
+        )),
+        "the filled request: {block}"
+    );
+    assert!(
+        block.contains(&format!("\"parent_id\":{id},")),
+        "records as run writes them: {block}"
+    );
 }

@@ -162,3 +162,44 @@ fn progress_fits_an_80_column_terminal_and_leaves_no_stale_line() {
         );
     }
 }
+
+/// A partitioned source's bar says how many of its partitions are done,
+/// of those known so far: all of them at the end.
+#[test]
+fn a_fan_out_bar_counts_its_partitions() {
+    use testsupport::{MockServer, MockSource, Scenario, Style};
+    let server = MockServer::start(
+        Scenario::new(5)
+            .with(MockSource::new("customers", Style::Page, 2, 5))
+            .with(MockSource::children("orders", "customers", 2, 3)),
+    )
+    .unwrap();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("config.json");
+    std::fs::write(&config, server.config_json().to_string()).unwrap();
+    let command = format!(
+        "{} run --config {} --out {}",
+        env!("CARGO_BIN_EXE_ingest"),
+        config.display(),
+        dir.0.join("out").display()
+    );
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .output()
+        .expect("util-linux `script` runs the binary under a pty");
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{screen}");
+    let parents = server.truth().children("orders").unwrap().parent_ids.len();
+    let last = screen.rsplit("\x1b[J").next().unwrap();
+    let line = last
+        .lines()
+        .find(|l| l.contains("orders") && l.contains("pages"))
+        .unwrap_or_else(|| panic!("a bar for orders in {last:?}"));
+    assert!(
+        line.contains(&format!("parts {parents}/{parents}")),
+        "every partition done: {line:?}"
+    );
+}

@@ -23,6 +23,7 @@ use crate::partition::{Inherited, Partition, Shard};
 use crate::queue::QueueTx;
 use crate::state::{PartitionStart, PartitionsEnded, Position};
 
+use super::outcome::SourceStatus;
 use super::paginate::Paginator;
 use super::stop::StopReason;
 use super::{Ending, Fetcher};
@@ -162,7 +163,12 @@ impl Fetcher<'_> {
                     out.done.push(hash);
                     out.windows.extend(partition.window);
                 }
-                Some(reason) if cut(&reason) => {
+                // `ingest check` fetches one page on purpose: where the
+                // partition would go on is the news.
+                Some(reason)
+                    if cut(&reason)
+                        || (self.one_page && reason.status() == SourceStatus::MaxPages) =>
+                {
                     out.at = ending.resume.as_ref().map(|_| hash);
                     break Some(Ending {
                         reason: Some(StopReason::InPartition {

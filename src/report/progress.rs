@@ -254,8 +254,14 @@ impl Progress {
                     };
                     let left = live.until.map(|u| u.saturating_duration_since(now));
                     let state = live.phase.words(left);
+                    // A partitioned source says how far through its
+                    // partitions it is (a parent's may still be coming).
+                    let parts = live
+                        .partitions
+                        .map(|(done, known)| format!("  parts {done}/{known}"))
+                        .unwrap_or_default();
                     let line = format!(
-                        "{:<name_width$}  {state:<26}  pages {:>5}  items {items:>7}{rate}",
+                        "{:<name_width$}  {state:<26}  pages {:>5}  items {items:>7}{rate}{parts}",
                         s.name, live.pages
                     );
                     (fit(&line, room), done)
