@@ -9,7 +9,7 @@ use ingest::Config;
 use serde_json::{json, Value};
 use testsupport::{ClientAuth, MockServer, MockSource, OAuth2, Scenario, Shape, Style};
 
-use crate::support::{n, run};
+use crate::support::{n, run, OutDir};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -696,4 +696,81 @@ fn the_files_the_readme_names_exist() {
             "README names {path}, which is not there"
         );
     }
+}
+
+/// The `parallel` line of "Running more than one machine's worth", run as
+/// written (N = 3) against a fan-out mock: the three shards' records are
+/// one run's, each key once. Where GNU `parallel` is not installed, the
+/// test expands `{}` as parallel does and starts the three commands at
+/// once itself.
+#[test]
+fn the_parallel_shard_example_writes_one_runs_records() {
+    let text = readme();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("parallel -j3 ingest run"))
+        .expect("the parallel example");
+    let server = MockServer::start(
+        Scenario::new(3)
+            .with(MockSource::new("customers", Style::Page, 3, 10))
+            .with(MockSource::children("orders", "customers", 3, 4).gone_every(7)),
+    )
+    .unwrap();
+    let dir = OutDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let mut config = server.config_json();
+    config["rate_limit"] = json!({"per_second": 1000, "burst": 50});
+    std::fs::write(dir.0.join("api.json"), config.to_string()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let command = line.replacen(" ingest run", &format!(" {bin} run --no-progress"), 1);
+    let has_parallel = std::process::Command::new("parallel")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let statuses: Vec<Option<i32>> = if has_parallel {
+        let o = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        vec![o.status.code()]
+    } else {
+        let (body, args) = command
+            .strip_prefix("parallel -j3 ")
+            .and_then(|c| c.split_once(" ::: "))
+            .expect("parallel -j3 COMMAND ::: ARGS");
+        let children: Vec<_> = args
+            .split_whitespace()
+            .map(|k| {
+                std::process::Command::new("sh")
+                    .args(["-c", &body.replace("{}", k)])
+                    .current_dir(&dir.0)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|mut c| c.wait().unwrap().code())
+            .collect()
+    };
+    assert!(statuses.iter().all(|s| *s == Some(0)), "{statuses:?}");
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for k in 0..3 {
+        let path = dir.0.join(format!("out/shard-{k}/records.jsonl"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(dir.0.join(format!("state/shard-{k}.json")).exists());
+        for line in text.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            *seen
+                .entry(record["key"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert!(seen.values().all(|&n| n == 1), "each key once: {seen:?}");
+    let whole = run(&Config::parse("api.json", &config.to_string()).unwrap());
+    let keys: std::collections::BTreeSet<String> = seen.into_keys().collect();
+    assert_eq!(keys, whole.keys(), "the three shards are one run");
 }
