@@ -96,7 +96,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
     control.set_agent(agent.clone());
     let board: Arc<LiveBoard> = Arc::new(Mutex::new(vec![Live::default(); one_page.sources.len()]));
     let tokens = Arc::new(Tokens::for_config(config));
-    let groups = Arc::new(crate::fetch::rate_limit::Groups::for_config(config));
+    let gates = Arc::new(crate::fetch::gate::Gates::for_config(config));
     // Parents first: a child's first partition comes from its parent's
     // first page. Then the reports in config order.
     let mut order: Vec<usize> = (0..one_page.sources.len()).collect();
@@ -110,7 +110,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             redactor: Arc::clone(&redactor),
             board: Arc::clone(&board),
             tokens: Arc::clone(&tokens),
-            groups: Arc::clone(&groups),
+            gates: Arc::clone(&gates),
         };
         let source = &one_page.sources[i];
         let partition = first_partition(&one_page, i, &pages);

@@ -205,6 +205,7 @@ pub use control::RunControl;
 pub use error::Error;
 pub use exit_code::ExitCode;
 pub use fetch::client::agent;
+pub use fetch::gate::Gates;
 pub use fetch::outcome::{Envelope, FetchCounts, Live, LiveBoard, PathSeen, Seen, SourceStatus};
 pub use fetch::request::{HeaderHook, Request};
 pub use fetch::stop::StopReason;

@@ -35,9 +35,9 @@ use crate::config::{Config, SourceConfig};
 use crate::control::{lock, RunControl};
 use crate::error::Error;
 use crate::fetch::auth::Tokens;
+use crate::fetch::gate::Gates;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::partitions::{Feed, PartitionPlan};
-use crate::fetch::rate_limit::Groups;
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::output;
 use crate::output::atomic::{
@@ -742,7 +742,7 @@ impl Threads<'_> {
             };
             // Sources with the same token endpoint and client share a token.
             let tokens = Arc::new(Tokens::for_config(config));
-            let groups = Arc::new(Groups::for_config(config));
+            let gates = Arc::new(Gates::for_config(config));
             let fetchers: Vec<_> = spawned
                 .map(|i| {
                     let shared = Shared {
@@ -751,7 +751,7 @@ impl Threads<'_> {
                         redactor: Arc::clone(redactor),
                         board: Arc::clone(board),
                         tokens: Arc::clone(&tokens),
-                        groups: Arc::clone(&groups),
+                        gates: Arc::clone(&gates),
                     };
                     let mut fetcher = Fetcher::new(i, config, shared, options.seed)
                         .starting_at(plans[i].start.clone());

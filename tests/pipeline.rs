@@ -167,7 +167,7 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
     let control = RunControl::new(Instant::now() + Duration::from_secs(30));
     let (tx, rx) = ingest::queue(config.queue_capacity);
     let outcome = std::thread::scope(|s| {
-        let fetcher = Fetcher::new(0, &config, shared(&control), 1);
+        let fetcher = Fetcher::new(0, &config, shared(&control, &config), 1);
         let running = s.spawn(move || fetcher.run(tx));
         let deadline = Instant::now() + Duration::from_secs(10);
         // A page's batch waits; the next page's does not fit beside it.
@@ -200,14 +200,14 @@ fn a_slow_consumer_blocks_the_fetcher_at_the_channel_capacity() {
 }
 
 /// What a fetcher under test shares: its own agent and progress board.
-fn shared(control: &RunControl) -> Shared<'_> {
+fn shared<'a>(control: &'a RunControl, config: &ingest::Config) -> Shared<'a> {
     Shared {
         agent: ingest::agent(),
         control,
         redactor: Default::default(),
         board: Arc::new(Mutex::new(vec![Live::default()])),
         tokens: Default::default(),
-        groups: Default::default(),
+        gates: Arc::new(ingest::Gates::for_config(config)),
     }
 }
 
@@ -234,7 +234,7 @@ fn a_fetcher_blocked_on_a_full_channel_stops_at_the_deadline_or_an_interrupt() {
         let control = RunControl::new(if interrupt { far } else { soon });
         let (tx, rx) = ingest::queue(config.queue_capacity);
         let (consumed, source): (usize, SourceOutcome) = std::thread::scope(|s| {
-            let fetcher = Fetcher::new(0, &config, shared(&control), 1);
+            let fetcher = Fetcher::new(0, &config, shared(&control, &config), 1);
             let running = s.spawn(move || fetcher.run(tx));
             let waited = Instant::now();
             while rx.queued_items() < CAPACITY {

@@ -146,10 +146,8 @@ impl Fetcher<'_> {
         };
         self.counts.auth.token_requests += 1;
         self.post(Phase::Fetching);
-        let (bucket, control) = (&self.bucket, self.shared.control);
-        let exchange = client.send(&tokens.request(), time_left, || {
-            bucket.take(control).is_ok()
-        });
+        let (gate, control) = (&self.gate, self.shared.control);
+        let exchange = client.send(&tokens.request(), time_left, || gate.take(control).is_ok());
         control.check()?;
         Ok(answer_of(exchange))
     }

@@ -21,6 +21,7 @@ pub mod auth;
 mod authorize;
 pub mod breaker;
 pub mod client;
+pub mod gate;
 pub mod graphql;
 pub mod headers;
 pub mod outcome;
@@ -50,14 +51,14 @@ use crate::state::{Position, Start};
 use crate::text::shorten;
 use auth::{BearerFrom, ClientCredentials, TokenSource, Tokens};
 use authorize::NoToken;
-use breaker::{Breaker, Transition};
+use breaker::Transition;
 use client::{Client, Exchange};
+use gate::{Gate, Gates};
 pub use outcome::SourceOutcome;
 use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
 use partitions::{Feed, PartitionOutcome, PartitionPlan};
-use rate_limit::{Groups, Limits};
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
 use rules::Body;
@@ -76,8 +77,9 @@ pub struct Shared<'a> {
     pub board: Arc<LiveBoard>,
     /// The run's OAuth2 tokens, one per token endpoint and client.
     pub tokens: Arc<Tokens>,
-    /// The run's shared rate limits (`rate_limit_groups`).
-    pub groups: Arc<Groups>,
+    /// Each source's gate: its bucket (and its group's), breaker and
+    /// pauses, shared by its workers.
+    pub gates: Arc<Gates>,
 }
 
 /// A source's client with `headers` (and what its auth adds), and its
@@ -235,21 +237,16 @@ pub struct Fetcher<'a> {
     /// The run's `batch_size`: the most items one batch of a page holds.
     batch_size: usize,
     client: Client,
-    bucket: Limits,
+    /// The source's bucket, breaker and pauses, shared with its other
+    /// workers.
+    gate: Arc<Gate>,
     retry: RetryPolicy,
-    breaker: Breaker,
     shared: Shared<'a>,
     counts: FetchCounts,
     /// Every page given up, with what went wrong.
     failed_pages: Vec<(Request, String)>,
     /// The last failed attempt's error, for the breaker's stop reason.
     last_error: Option<String>,
-    /// Not before this instant: the `Retry-After` of a page given up,
-    /// which the server meant for the whole API, not for that page.
-    resume_at: Option<(Instant, WaitCause)>,
-    /// Nothing is sent before this instant: the server said its quota is
-    /// used up until then.
-    quota_until: Option<Instant>,
     /// The last wait the deadline refused: what for, and how many seconds
     /// (for the stop reason).
     refused: Option<(WaitCause, u64)>,
@@ -298,15 +295,8 @@ impl<'a> Fetcher<'a> {
             token_client,
             rotation_warned: false,
             one_page: false,
-            bucket: Limits::new(
-                policies.rate_limit,
-                source
-                    .rate_limit_group
-                    .as_deref()
-                    .and_then(|g| shared.groups.get(g)),
-            ),
+            gate: shared.gates.of(index),
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
-            breaker: Breaker::new(policies.breaker),
             shared,
             counts: FetchCounts {
                 rules: (!source.on_response.is_empty())
@@ -315,8 +305,6 @@ impl<'a> Fetcher<'a> {
             },
             failed_pages: Vec::new(),
             last_error: None,
-            resume_at: None,
-            quota_until: None,
             refused: None,
             start: Start::default(),
             feed: None,
@@ -664,7 +652,8 @@ impl<'a> Fetcher<'a> {
     /// Why a source stopped by `stop` before page `page_no` was done
     /// (`cut_short`: that many of its items were not handed over).
     fn stopped(&self, stop: Stop, page: u64, cut_short: Option<usize>) -> StopReason {
-        let waiting = match (stop, self.breaker.blocked_until(), self.refused) {
+        let blocked = self.gate.breaker(|b| b.blocked_until());
+        let waiting = match (stop, blocked, self.refused) {
             (Stop::Interrupted, ..) => return StopReason::Interrupted { page, cut_short },
             (Stop::Deadline, Some(_), _) => Waiting::Breaker(
                 self.last_error
@@ -746,7 +735,10 @@ impl<'a> Fetcher<'a> {
     fn fetch_page(&mut self, request: &Request, page_no: u64) -> PageOutcome {
         // A pause a server asked for on the page given up before holds for
         // this one too.
-        let mut turn = self.resume_at.take();
+        let mut turn = self
+            .gate
+            .paused_until()
+            .map(|until| (until, WaitCause::RetryAfter));
         let mut retrying: Option<RetryCause> = None;
         let mut attempt = 0u32;
         // A 401 to a token gets one refresh and one repeat of the request.
@@ -818,7 +810,7 @@ impl<'a> Fetcher<'a> {
                 Decision::GiveUp => {
                     if let Some(pause) = retry_after {
                         let until = self.shared.control.after(pause);
-                        self.resume_at = Some((until, WaitCause::RetryAfter));
+                        self.gate.pause(until);
                     }
                     let shown = request.shown(|u| self.shown(u));
                     let error = self.described(&error, error_body.as_deref());
@@ -851,10 +843,10 @@ impl<'a> Fetcher<'a> {
                 };
                 self.wait_until(until, cause, phase)?;
             }
-            if let Some(until) = self.breaker.blocked_until() {
+            if let Some(until) = self.gate.breaker(|b| b.blocked_until()) {
                 self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
             }
-            if let Some(until) = self.quota_until.take() {
+            if let Some(until) = self.gate.quota_until() {
                 self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
             }
             self.take_token()
@@ -877,7 +869,8 @@ impl<'a> Fetcher<'a> {
         attempt: u32,
         retrying: Option<RetryCause>,
     ) -> Result<Exchange, Stop> {
-        if let Some(Transition::Probing) = self.breaker.before_attempt(Instant::now()) {
+        let now = Instant::now();
+        if let Some(Transition::Probing) = self.gate.breaker(|b| b.before_attempt(now)) {
             info!(source = self.name(), page = page_no, event = "breaker_half_open", attempt = attempt; "");
         }
         let time_left = self.shared.control.time_left()?;
@@ -890,9 +883,9 @@ impl<'a> Fetcher<'a> {
             let shown = request.shown(|u| self.shown(u));
             trace!(source = self.name(), page = page_no, attempt = attempt, event = "request", url = shown; "");
         }
-        let (client, bucket, control) = (&self.client, &self.bucket, self.shared.control);
+        let (client, gate, control) = (&self.client, &self.gate, self.shared.control);
         let mut token_waits = Duration::ZERO;
-        let exchange = client.send(request, time_left, || match bucket.take(control) {
+        let exchange = client.send(request, time_left, || match gate.take(control) {
             Ok(waited) => {
                 token_waits += waited;
                 true
@@ -939,7 +932,7 @@ impl<'a> Fetcher<'a> {
             link_next,
             link_header,
         };
-        if let Some(Transition::Closed) = self.breaker.on_success() {
+        if let Some(Transition::Closed) = self.gate.breaker(|b| b.on_success()) {
             info!(source = self.name(), event = "breaker_closed"; "");
         }
         self.counts.pages += 1;
@@ -1002,7 +995,7 @@ impl<'a> Fetcher<'a> {
         if !wait.is_zero() {
             let wait_ms = wait.as_millis() as u64;
             info!(source = self.name(), page = page_no, event = "quota_wait", wait_ms = wait_ms; "");
-            self.quota_until = Some(self.shared.control.after(wait));
+            self.gate.hold_for_quota(self.shared.control.after(wait));
         }
     }
 
@@ -1017,10 +1010,12 @@ impl<'a> Fetcher<'a> {
         // A used-up quota is the server working as announced: no failure.
         if matches!(error, AttemptError::QuotaExhausted(_)) {
         } else if !error.is_retryable() {
-            if let Some(Transition::Closed) = self.breaker.on_non_retryable() {
+            if let Some(Transition::Closed) = self.gate.breaker(|b| b.on_non_retryable()) {
                 info!(source = self.name(), event = "breaker_closed"; "");
             }
-        } else if let Some(Transition::Opened) = self.breaker.on_retryable(Instant::now()) {
+        } else if let Some(Transition::Opened) =
+            self.gate.breaker(|b| b.on_retryable(Instant::now()))
+        {
             self.counts.breaker_opens += 1;
             let cooldown_ms = self.config.breaker.cooldown.as_millis() as u64;
             warn!(
@@ -1034,11 +1029,11 @@ impl<'a> Fetcher<'a> {
     /// Takes a token (every request does, redirect hops included), counting
     /// the wait.
     fn take_token(&mut self) -> Result<(), Stop> {
-        if self.bucket.try_take().is_ok() {
+        if self.gate.try_take().is_ok() {
             return Ok(());
         }
         self.post(Phase::RateLimit);
-        let waited = self.bucket.take(self.shared.control)?;
+        let waited = self.gate.take(self.shared.control)?;
         self.counts.add_wait(WaitCause::RateLimit, waited);
         Ok(())
     }

@@ -10,8 +10,8 @@
 //! one every 1000 s. Waiting for a token goes
 //! through [`RunControl`], so it respects the deadline and Ctrl-C.
 
-use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,9 @@ pub struct Limits {
     own: TokenBucket,
     group: Option<Arc<TokenBucket>>,
     /// The own token was taken, the group's not yet: it is not taken
-    /// twice while the group's refills.
-    holding_own: Cell<bool>,
+    /// twice while the group's refills (whichever worker of the source
+    /// takes the group's next: each success costs one of each).
+    holding_own: AtomicBool,
 }
 
 impl Limits {
@@ -92,21 +93,22 @@ impl Limits {
         Limits {
             own: TokenBucket::new(own),
             group,
-            holding_own: Cell::new(false),
+            holding_own: AtomicBool::new(false),
         }
     }
 
     /// Takes a token of each bucket now, or says how long until the one
     /// missing is available.
     pub fn try_take(&self) -> Result<(), Duration> {
-        if !self.holding_own.get() {
+        if !self.holding_own.swap(false, Ordering::AcqRel) {
             self.own.try_take()?;
-            self.holding_own.set(true);
         }
         if let Some(group) = &self.group {
-            group.try_take()?;
+            if let Err(wait) = group.try_take() {
+                self.holding_own.store(true, Ordering::Release);
+                return Err(wait);
+            }
         }
-        self.holding_own.set(false);
         Ok(())
     }
 

@@ -196,7 +196,7 @@ impl Fetcher<'_> {
             Action::Skip => {
                 // The server is answering: as a non-retryable answer, a
                 // probe's closes the breaker.
-                if let Some(Transition::Closed) = self.breaker.on_non_retryable() {
+                if let Some(Transition::Closed) = self.gate.breaker(|b| b.on_non_retryable()) {
                     info!(source = self.name(), event = "breaker_closed"; "");
                 }
                 Err(AttemptError::Skipped { rule, status })
