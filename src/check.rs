@@ -25,7 +25,7 @@ use crate::control::RunControl;
 use crate::exit_code::ExitCode;
 use crate::fetch::auth::Tokens;
 use crate::fetch::outcome::{AuthCounts, Envelope, Live, LiveBoard, Seen, SourceStatus};
-use crate::fetch::partitions::Feed;
+use crate::fetch::partitions::{Feed, PartitionRun};
 use crate::fetch::{client, Fetcher, Shared};
 use crate::json::Node;
 use crate::partition::Partition;
@@ -115,15 +115,21 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
         let source = &one_page.sources[i];
         let partition = first_partition(&one_page, i, &pages);
         let mut fetcher = Fetcher::new(i, &one_page, shared, 0).one_page();
+        let mut runs = None;
         if let Some(p) = &partition {
             // No partition, no request: never the URL with its braces.
             let list: Vec<Partition> = p.iter().cloned().collect();
             let plan = crate::fetch::partitions::PartitionPlan::default();
-            fetcher = fetcher.partitioned(Feed::Listed(list.into_iter()), plan);
+            let run = PartitionRun::new(Feed::Listed(list.into_iter()), plan, 1);
+            fetcher = fetcher.partitioned(Arc::clone(&run));
+            runs = Some(run);
         }
         // Room for any first page: nothing consumes while it is fetched.
         let (tx, rx) = queue::bounded(usize::MAX / 2);
-        let outcome = fetcher.run(tx);
+        let mut outcome = fetcher.run(tx);
+        if let Some(run) = &runs {
+            outcome = crate::fetch::SourceOutcome::merged(vec![outcome], run);
+        }
         while let Some(message) = rx.try_recv() {
             if let Message::Batch(batch) = message {
                 pages[i].push(batch);

@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Instant, SystemTime};
@@ -37,7 +38,7 @@ use crate::error::Error;
 use crate::fetch::auth::Tokens;
 use crate::fetch::gate::Gates;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
-use crate::fetch::partitions::{Feed, PartitionPlan};
+use crate::fetch::partitions::{Feed, PartitionPlan, PartitionRun};
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::output;
 use crate::output::atomic::{
@@ -743,8 +744,25 @@ impl Threads<'_> {
             // Sources with the same token endpoint and client share a token.
             let tokens = Arc::new(Tokens::for_config(config));
             let gates = Arc::new(Gates::for_config(config));
-            let fetchers: Vec<_> = spawned
+            // A partitioned source runs `concurrency` workers over one
+            // shared run of its partitions; any other source, one.
+            let runs: Vec<Option<Arc<PartitionRun>>> = (0..config.sources.len())
                 .map(|i| {
+                    let (feed, plan) = feeds[i].take()?;
+                    let workers = config.sources[i].policies.concurrency as usize;
+                    Some(PartitionRun::new(feed, plan, workers))
+                })
+                .collect();
+            let fetchers: Vec<_> = spawned
+                .flat_map(|i| {
+                    let workers = match &runs[i] {
+                        Some(_) => config.sources[i].policies.concurrency as usize,
+                        None => 1,
+                    };
+                    let left = Arc::new(AtomicUsize::new(workers));
+                    (0..workers).map(move |k| (i, k, Arc::clone(&left)))
+                })
+                .map(|(i, k, left)| {
                     let shared = Shared {
                         agent: agent.clone(),
                         control,
@@ -753,35 +771,58 @@ impl Threads<'_> {
                         tokens: Arc::clone(&tokens),
                         gates: Arc::clone(&gates),
                     };
-                    let mut fetcher = Fetcher::new(i, config, shared, options.seed)
-                        .starting_at(plans[i].start.clone());
-                    if let Some((feed, plan)) = feeds[i].take() {
-                        fetcher = fetcher.partitioned(feed, plan);
+                    // Each worker its own jitter.
+                    let seed = options.seed.wrapping_add(k as u64 * 7919);
+                    let mut fetcher =
+                        Fetcher::new(i, config, shared, seed).starting_at(plans[i].start.clone());
+                    let run = runs[i].clone();
+                    if let Some(run) = &run {
+                        fetcher = fetcher.partitioned(Arc::clone(run));
                     }
                     let tx = tx.clone();
-                    thread::Builder::new()
-                        .name(format!("fetch-{}", config.sources[i].name))
+                    let handle = thread::Builder::new()
+                        .name(format!("fetch-{}-{k}", config.sources[i].name))
                         .spawn_scoped(scope, move || {
                             let outcome = fetcher.run(tx.clone());
-                            // A processor that is gone needs no cue.
-                            let _ = tx.source_ended(i, outcome.ended());
+                            // The source's last worker says it has ended
+                            // (a processor that is gone needs no cue).
+                            if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                                let ended = match &run {
+                                    Some(run) => run.source_ended(),
+                                    None => outcome.ended(),
+                                };
+                                let _ = tx.source_ended(i, ended);
+                            }
                             outcome
-                        })
+                        });
+                    (i, handle)
                 })
                 .collect();
             drop(tx);
             if let Ok(handle) = &processor {
                 progress.draw_until(stats, board, || handle.is_finished());
             }
-            let mut outcomes: Vec<Option<SourceOutcome>> = vec![None; config.sources.len()];
-            for (i, handle) in fetchers.into_iter().enumerate() {
+            let mut workers: Vec<Vec<SourceOutcome>> = vec![Vec::new(); config.sources.len()];
+            let mut failed = vec![false; config.sources.len()];
+            for (i, handle) in fetchers {
                 match join(handle) {
-                    Ok(outcome) => outcomes[i] = Some(outcome),
+                    Ok(outcome) => workers[i].push(outcome),
                     Err(e) => {
+                        failed[i] = true;
                         failures.push(format!("fetcher {} failed: {e}", config.sources[i].name))
                     }
                 }
             }
+            let outcomes: Vec<Option<SourceOutcome>> = workers
+                .into_iter()
+                .zip(&runs)
+                .zip(failed)
+                .map(|((mut outcomes, run), failed)| match (run, failed) {
+                    (_, true) => None,
+                    (Some(run), false) => Some(SourceOutcome::merged(outcomes, run)),
+                    (None, false) => outcomes.pop(),
+                })
+                .collect();
             file_outcomes(&mut lock(stats), outcomes, redactor);
             match join(processor) {
                 Ok((file, Ok(()))) => Some(file),

@@ -273,7 +273,12 @@ fn a_cut_fan_out_resumes_without_fetching_finished_children_again() {
         ingest::DeadlineFrom::Config,
     );
     let first = run_with_state(&cut, &state, |_| {});
-    assert_eq!(first.source("orders")["status"], "deadline");
+    assert_eq!(
+        first.source("orders")["status"],
+        "deadline",
+        "{:#}",
+        first.source("orders")
+    );
     let done_first = n(&first.source("orders")["partitions"], "complete");
     assert!(
         done_first > 0 && done_first < 30,
@@ -388,4 +393,103 @@ fn check_tries_a_child_on_its_parents_first_record() {
         block.contains(&format!("\"parent_id\":{id},")),
         "records as run writes them: {block}"
     );
+}
+
+/// The records (sorted lines) and the summary of a run without its
+/// timings, requests and latencies: what must not depend on
+/// `concurrency`.
+fn comparable(o: &Outcome) -> (Vec<String>, Value) {
+    let mut lines: Vec<String> = o.records.iter().map(Value::to_string).collect();
+    lines.sort();
+    let mut sources = o.summary["sources"].clone();
+    for source in sources.as_object_mut().unwrap().values_mut() {
+        let s = source.as_object_mut().unwrap();
+        for key in [
+            "requests",
+            "latency_ms",
+            "waits_ms",
+            "request_success_rate",
+            "resends",
+        ] {
+            s.remove(key);
+        }
+    }
+    (lines, sources)
+}
+
+#[test]
+fn partitions_at_once_write_what_one_at_a_time_writes() {
+    let server = shop();
+    // The product schema keys orders by line number: the same key in
+    // many customers' lists, so which record wins each key depends on
+    // the order items are handed over in.
+    let config = |concurrency: u32| {
+        shop_config(&server, |s| {
+            s.as_object_mut().unwrap().remove("record");
+            s["concurrency"] = json!(concurrency);
+        })
+    };
+    let one = run(&config(1));
+    assert!(n(one.source("orders"), "duplicates") > 20, "keys collide");
+    let (lines, summary) = comparable(&one);
+    for concurrency in [2, 8] {
+        let many = run(&config(concurrency));
+        let (many_lines, many_summary) = comparable(&many);
+        assert_eq!(
+            many_lines, lines,
+            "concurrency {concurrency}: the same records"
+        );
+        assert_eq!(
+            many_summary, summary,
+            "concurrency {concurrency}: the same counts"
+        );
+    }
+    let events = events();
+    let windows = |concurrency: u32| {
+        let mut doc = events.config_json();
+        doc["sources"][0]["concurrency"] = json!(concurrency);
+        doc["sources"][0]["partitions"]["window"]["step"] = json!("PT6H");
+        run(&parse_fast(doc))
+    };
+    assert_eq!(comparable(&windows(6)), comparable(&windows(1)));
+}
+
+#[test]
+fn partitions_at_once_share_one_bucket_and_never_exceed_concurrency() {
+    let latency = std::time::Duration::from_millis(20);
+    let server = MockServer::start(
+        Scenario::new(SEED)
+            .with(MockSource::new("customers", Style::Page, 3, 10))
+            .with(MockSource::children("orders", "customers", 3, 4).latency(latency)),
+    )
+    .unwrap();
+    let (per_second, burst) = (100.0, 4.0);
+    let o = run(&shop_config(&server, |s| {
+        s["concurrency"] = json!(4);
+        s["rate_limit"] = json!({"per_second": per_second, "burst": burst});
+    }));
+    assert_eq!(o.summary["status"], "complete");
+    assert_eq!(keys_of(&o, "orders"), order_keys(&server));
+    let peak = server.peak_in_flight("orders");
+    assert!((2..=4).contains(&peak), "in flight at once: {peak}");
+    // At the server: in any span, at most the burst plus what the rate
+    // refills (one request of slack for where the span starts).
+    let mut times: Vec<std::time::Instant> = server
+        .requests()
+        .iter()
+        .filter(|r| r.partition.is_some())
+        .map(|r| r.at)
+        .collect();
+    times.sort();
+    for (i, start) in times.iter().enumerate() {
+        for (j, end) in times.iter().enumerate().skip(i) {
+            let span = end.duration_since(*start).as_secs_f64();
+            let allowed = burst + per_second * span + 1.0;
+            assert!(
+                (j - i + 1) as f64 <= allowed,
+                "{} requests in {span:.3} s",
+                j - i + 1
+            );
+        }
+    }
 }

@@ -84,6 +84,10 @@ pub struct Policies {
     pub max_failed_pages_in_a_row: u32,
     /// Largest response body accepted, in bytes. Defaults to 10 MiB.
     pub max_body_bytes: u64,
+    /// Requests of the source in flight at once, all through its one
+    /// bucket, breaker and quota (SPEC §13): a partitioned source walks
+    /// this many partitions at once. 1 to 64. Defaults to 1.
+    pub concurrency: u32,
 }
 
 /// One API to ingest from.
@@ -333,6 +337,7 @@ impl Default for Policies {
             max_pages: 10_000,
             max_failed_pages_in_a_row: 3,
             max_body_bytes: 10 * 1024 * 1024,
+            concurrency: 1,
         }
     }
 }
@@ -560,6 +565,7 @@ impl Policies {
             "max_pages": self.max_pages,
             "max_failed_pages_in_a_row": self.max_failed_pages_in_a_row,
             "max_body_bytes": self.max_body_bytes,
+            "concurrency": self.concurrency,
         });
         match json {
             Value::Object(map) => map,

@@ -279,7 +279,7 @@ const ERRORS: &[(Base, &str, &str, &str)] = &[
         "unknown key (expected one of name, url, items_path, unwrap, pagination, fields, record, \
          keep_rejected, headers, query, incremental, auth, method, body, on_response, graphql, \
          rate_limit_group, parent, partitions, emit, rate_limit, retry, breaker, timeouts, max_pages, max_failed_pages_in_a_row, \
-         max_body_bytes)"),
+         max_body_bytes, concurrency)"),
     (Top, r#"{"keep_rejectd": true}"#, "keep_rejectd",
         "unknown key (expected one of sources, record, keep_rejected, auth, on_response, \
          queue_capacity, batch_size, deadline_ms, rate_limit_groups, rate_limit,"),
@@ -959,6 +959,7 @@ fn a_sources_policies_merge_key_by_key_over_the_top_levels() {
         max_pages: 2,
         max_failed_pages_in_a_row: 9,
         max_body_bytes: 1000,
+        concurrency: 1,
     };
     assert_eq!(config.sources[0].policies, own);
     // summary.config shows each source's effective values.
@@ -1367,7 +1368,8 @@ fn redacted_json_of_defaults_is_complete() {
         "deadline_ms": 60000,
         "max_pages": 10000,
         "max_failed_pages_in_a_row": 3,
-        "max_body_bytes": 10485760
+        "max_body_bytes": 10485760,
+        "concurrency": 1
     });
     assert_eq!(
         shown, expected,
@@ -1384,7 +1386,8 @@ fn default_policies() -> Value {
         "timeouts": {"connect_ms": 3000, "read_ms": 8000},
         "max_pages": 10000,
         "max_failed_pages_in_a_row": 3,
-        "max_body_bytes": 10485760
+        "max_body_bytes": 10485760,
+        "concurrency": 1
     })
 }
 

@@ -39,6 +39,7 @@ pub(super) const POLICY_KEYS: &[&str] = &[
     "max_pages",
     "max_failed_pages_in_a_row",
     "max_body_bytes",
+    "concurrency",
 ];
 /// The run-wide keys, besides the policies.
 const TOP_KEYS: &[&str] = &[
@@ -120,6 +121,9 @@ const STYLES: &[(&str, &[&str])] = &[
 /// body), and set on a GET they make the server wait for bytes that never
 /// come.
 const FRAMING_HEADERS: [&str; 2] = ["Content-Length", "Transfer-Encoding"];
+
+/// The most requests of one source in flight (`concurrency`).
+const MAX_CONCURRENCY: u64 = 64;
 
 /// Largest pagination `start`: 2^53 − 1, the largest integer that every
 /// JSON implementation keeps exactly.
@@ -303,6 +307,11 @@ impl Walker<'_> {
         set(
             &mut p.max_body_bytes,
             self.int(o, "max_body_bytes", 1, u64::MAX)?,
+        );
+        set(
+            &mut p.concurrency,
+            self.int(o, "concurrency", 1, MAX_CONCURRENCY)?
+                .map(|n| n as u32),
         );
         Ok(p)
     }

@@ -58,7 +58,7 @@ pub use outcome::SourceOutcome;
 use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
-use partitions::{Feed, PartitionOutcome, PartitionPlan};
+use partitions::{HandOver, PartitionRun, Route};
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
 use rules::Body;
@@ -152,6 +152,15 @@ struct Ending {
 }
 
 impl Ending {
+    /// Reached the end.
+    fn clean() -> Self {
+        Ending {
+            reason: None,
+            stopped_at: None,
+            resume: None,
+        }
+    }
+
     /// Stopped by `reason` before `request` was done; a later run resumes
     /// at its position.
     fn before(request: &Request, reason: StopReason) -> Self {
@@ -262,10 +271,10 @@ pub struct Fetcher<'a> {
     rotation_warned: bool,
     /// It fetches one page on purpose ([`Fetcher::one_page`]).
     one_page: bool,
-    /// A partitioned source's partitions, and where it starts in them.
-    feed: Option<(Feed, PartitionPlan)>,
-    /// How its partitions went, once walked.
-    partitions: Option<PartitionOutcome>,
+    /// A partitioned source's partitions, shared with its other workers.
+    partition_run: Option<Arc<PartitionRun>>,
+    /// The partition this worker walks now, and what it holds back.
+    route: Option<Route>,
     /// What the records of the partition being walked carry from it.
     inherited: Option<Arc<Inherited>>,
     /// Some configured header has a placeholder: each partition's
@@ -307,17 +316,17 @@ impl<'a> Fetcher<'a> {
             last_error: None,
             refused: None,
             start: Start::default(),
-            feed: None,
-            partitions: None,
+            partition_run: None,
+            route: None,
             inherited: None,
             header_placeholders,
         }
     }
 
-    /// Walks `feed`'s partitions, starting as `plan` says, instead of
-    /// running once.
-    pub fn partitioned(mut self, feed: Feed, plan: PartitionPlan) -> Self {
-        self.feed = Some((feed, plan));
+    /// Walks partitions of `run` (with the source's other workers)
+    /// instead of running once.
+    pub fn partitioned(mut self, run: Arc<PartitionRun>) -> Self {
+        self.partition_run = Some(run);
         self
     }
 
@@ -378,8 +387,8 @@ impl<'a> Fetcher<'a> {
     pub fn run(mut self, tx: QueueTx) -> SourceOutcome {
         let shown = self.shown(&self.source.url);
         info!(source = self.name(), event = "start", url = shown; "");
-        let ending = match self.feed.take() {
-            Some((feed, plan)) => self.walk_partitions(feed, plan, &tx),
+        let ending = match self.partition_run.take() {
+            Some(run) => self.walk_partitions(&run, &tx),
             None => {
                 let url = self
                     .start
@@ -425,7 +434,7 @@ impl<'a> Fetcher<'a> {
             stop_reason: ending.reason,
             failed_pages: self.failed_pages,
             counts: self.counts,
-            partitions: self.partitions,
+            partitions: None,
         }
     }
 
@@ -620,7 +629,7 @@ impl<'a> Fetcher<'a> {
     /// Hands a page's items over; the log says how many were not, when
     /// the run stopped part-way (the page is then where the source
     /// stopped, so a later run fetches it again).
-    fn hand_over(&self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
+    fn hand_over(&mut self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
         let sent = self.send(tx, page, request);
         if let Sent::Stopped { dropped, .. } = &sent {
             let shown = request.shown(|u| self.shown(u));
@@ -677,7 +686,7 @@ impl<'a> Fetcher<'a> {
     /// which are looked at before every batch and every wait for room
     /// (however fast the processor drains, a huge page must not keep the
     /// run going).
-    fn send(&self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
+    fn send(&mut self, tx: &QueueTx, page: &Page, request: &Request) -> Sent {
         let control = self.shared.control;
         let page_url: Option<Arc<str>> = self
             .source
@@ -714,6 +723,19 @@ impl<'a> Fetcher<'a> {
                 received,
                 inherited: self.inherited.clone(),
             };
+            // A worker on a partition ahead of the head holds its batches
+            // back until its turn (`partitions.rs`).
+            if let Some(route) = &mut self.route {
+                match route.hand_over(tx, batch, control) {
+                    Ok(()) => {}
+                    Err(HandOver::Gone) => return Sent::ProcessorGone,
+                    Err(HandOver::Stop) => {
+                        return cut_short(&mut spans).unwrap_or(Sent::ProcessorGone)
+                    }
+                }
+                sent += n;
+                continue;
+            }
             loop {
                 batch = match tx.send_timeout(batch, SEND_CHECK_INTERVAL) {
                     Ok(()) => break,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::config::EnvelopePath;
 use crate::error::{ErrorKind, RetryCause};
 use crate::fetch::page::{Found, Page};
+use crate::fetch::partitions::{PartitionOutcome, PartitionRun};
 use crate::fetch::request::Request;
 use crate::fetch::stop::StopReason;
 use crate::state::{Ended, Position};
@@ -286,6 +287,34 @@ pub struct Envelope {
     pub last_page_size: Option<(u64, u64)>,
 }
 
+impl Envelope {
+    /// Adds what another worker of the same source saw.
+    fn add(&mut self, other: Envelope) {
+        if self.bodies == 0 {
+            self.first_keys = other.first_keys;
+            self.more_keys = other.more_keys;
+            self.first_headers = other.first_headers;
+            self.more_headers = other.more_headers;
+        }
+        self.bodies += other.bodies;
+        if self.paths.is_empty() {
+            self.paths = other.paths;
+        } else {
+            for (mine, theirs) in self.paths.iter_mut().zip(other.paths) {
+                if mine.present == 0 {
+                    mine.first = theirs.first;
+                }
+                mine.present += theirs.present;
+            }
+        }
+        if let Some(n) = other.link_headers {
+            self.link_headers = Some(self.link_headers.unwrap_or(0) + n);
+        }
+        self.page_size = self.page_size.or(other.page_size);
+        self.last_page_size = other.last_page_size.or(self.last_page_size);
+    }
+}
+
 /// One configured envelope path, as the answers had it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathSeen {
@@ -418,6 +447,48 @@ impl Envelope {
 }
 
 impl FetchCounts {
+    /// Adds another worker's counters of the same source.
+    pub fn add(&mut self, other: FetchCounts) {
+        self.requests += other.requests;
+        self.pages += other.pages;
+        self.failed_pages += other.failed_pages;
+        self.retries += other.retries;
+        self.resends += other.resends;
+        for (status, n) in other.responses {
+            *self.responses.entry(status).or_default() += n;
+        }
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.retries_by_cause.iter_mut().zip(other.retries_by_cause) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.waits.iter_mut().zip(other.waits) {
+            *mine += theirs;
+        }
+        self.breaker_opens += other.breaker_opens;
+        self.latencies_ms.extend(other.latencies_ms);
+        self.announce(other.announced);
+        self.items_at = self.items_at.take().or(other.items_at);
+        self.envelope.add(other.envelope);
+        self.auth.token_requests += other.auth.token_requests;
+        self.auth.refreshes += other.auth.refreshes;
+        self.auth.forced_refreshes += other.auth.forced_refreshes;
+        self.auth.lifetime = self.auth.lifetime.or(other.auth.lifetime);
+        self.auth.rotated |= other.auth.rotated;
+        if let (Some(mine), Some(theirs)) = (&mut self.rules, other.rules) {
+            for (m, t) in mine.matched.iter_mut().zip(theirs.matched) {
+                *m += t;
+            }
+            mine.skipped_pages += theirs.skipped_pages;
+            mine.first = mine.first.or(theirs.first);
+        }
+        self.graphql_errors.0 += other.graphql_errors.0;
+        if self.graphql_errors.1.is_none() {
+            self.graphql_errors.1 = other.graphql_errors.1;
+        }
+    }
+
     /// Notes GraphQL `errors` that came beside a page's items.
     pub fn note_graphql_errors(&mut self, errors: &crate::fetch::graphql::Errors) {
         self.graphql_errors.0 += errors.count;
@@ -513,7 +584,7 @@ pub struct SourceOutcome {
     /// Its request-side counters.
     pub counts: FetchCounts,
     /// How its partitions went, for a partitioned source.
-    pub partitions: Option<super::partitions::PartitionOutcome>,
+    pub partitions: Option<PartitionOutcome>,
 }
 
 /// Nearest-rank percentile of sorted values; 0 for none.
@@ -539,6 +610,28 @@ impl Default for Live {
 }
 
 impl SourceOutcome {
+    /// The outcome of a partitioned source's workers, once all have
+    /// ended: their counters and pages given up together, and the
+    /// source's ending and partitions as `run` says.
+    pub fn merged(workers: Vec<SourceOutcome>, run: &PartitionRun) -> SourceOutcome {
+        let (partitions, ending) = run.ended();
+        let mut counts = FetchCounts::default();
+        let mut failed_pages = Vec::new();
+        for worker in workers {
+            counts.add(worker.counts);
+            failed_pages.extend(worker.failed_pages);
+        }
+        SourceOutcome {
+            status: ending.status(),
+            stopped_at: ending.stopped_at,
+            resume: ending.resume,
+            stop_reason: ending.reason,
+            failed_pages,
+            counts,
+            partitions: Some(partitions),
+        }
+    }
+
     /// How the source ended, as the state needs it (before its items are
     /// counted).
     pub fn ended(&self) -> Ended {

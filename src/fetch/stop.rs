@@ -104,6 +104,9 @@ pub enum StopReason {
         /// The first that failed, and why.
         first: String,
     },
+    /// A partitioned source stopped between partitions: waiting for the
+    /// next one, or for its turn to hand one over.
+    BetweenPartitions(Box<StopReason>),
     /// A partitioned source stopped in one of its partitions.
     InPartition {
         /// The partition's values, as shown.
@@ -140,7 +143,9 @@ impl StopReason {
     /// The source status this reason gives.
     pub fn status(&self) -> SourceStatus {
         match self {
-            StopReason::InPartition { reason, .. } => reason.status(),
+            StopReason::InPartition { reason, .. } | StopReason::BetweenPartitions(reason) => {
+                reason.status()
+            }
             StopReason::Interrupted { .. } => SourceStatus::Interrupted,
             StopReason::Deadline {
                 waiting: Waiting::Breaker(_),
@@ -179,7 +184,9 @@ impl StopReason {
             StopReason::MoreWithoutCursor { .. } => "has_more_without_cursor",
             StopReason::NoToken { .. } => "no_token",
             StopReason::PartitionsFailed { .. } => "partitions_failed",
-            StopReason::InPartition { reason, .. } => reason.kind(),
+            StopReason::InPartition { reason, .. } | StopReason::BetweenPartitions(reason) => {
+                reason.kind()
+            }
         }
     }
 }
@@ -277,6 +284,16 @@ impl fmt::Display for StopReason {
             StopReason::InPartition { partition, reason } => {
                 write!(f, "in partition {partition}: {reason}")
             }
+            StopReason::BetweenPartitions(reason) => match reason.as_ref() {
+                StopReason::Deadline { set_by, .. } => write!(
+                    f,
+                    "deadline reached between partitions (no page was cut); the deadline was {set_by}"
+                ),
+                StopReason::Interrupted { .. } => {
+                    f.write_str("interrupted (Ctrl-C or SIGTERM) between partitions (no page was cut)")
+                }
+                other => write!(f, "between partitions: {other}"),
+            },
             StopReason::MoreWithoutCursor { has_more, cursor } => write!(
                 f,
                 "{has_more} says there are more pages, but {cursor} has no value: the next page cannot be asked for (check cursor_path / last_item_path)"
