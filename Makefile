@@ -36,7 +36,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## bench: release build, then measurements against a serve-mock process;
-## prints a table and writes out/bench.json (about 2 minutes; not part of test)
+## prints a table and writes out/bench.json (about 4 minutes; not part of test)
 bench:
 	$(CARGO) build --release
 	INGEST_BIN="$${CARGO_TARGET_DIR:-target}/release/ingest" $(CARGO) bench --profile benchmark --bench bench

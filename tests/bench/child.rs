@@ -83,8 +83,18 @@ fn clock_ticks_cached() -> f64 {
 
 /// `VmHWM` (peak resident set) of a running process, in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_field(pid, "VmHWM:")
+}
+
+/// The threads the child has now.
+fn threads(pid: u32) -> Option<u64> {
+    status_field(pid, "Threads:")
+}
+
+/// A number of `/proc/PID/status`.
+fn status_field(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -97,6 +107,8 @@ pub struct Usage {
     pub cpu_s: f64,
     /// Peak resident set (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// The most threads it was seen with.
+    pub peak_threads: u64,
     pub status: ExitStatus,
 }
 
@@ -107,6 +119,7 @@ pub fn run_watched(cmd: &mut Command, limit: Duration) -> Usage {
     let guard = ChildGuard::spawn(cmd);
     let pid = guard.id();
     let mut peak = 0;
+    let mut peak_threads = 0;
     let mut poll = Duration::from_millis(2);
     let cpu_s = loop {
         match proc_stat(&pid.to_string()) {
@@ -116,6 +129,9 @@ pub fn run_watched(cmd: &mut Command, limit: Duration) -> Usage {
         }
         if let Some(kib) = peak_rss_kib(pid) {
             peak = peak.max(kib);
+        }
+        if let Some(n) = threads(pid) {
+            peak_threads = peak_threads.max(n);
         }
         assert!(
             start.elapsed() < limit,
@@ -131,6 +147,7 @@ pub fn run_watched(cmd: &mut Command, limit: Duration) -> Usage {
         wall,
         cpu_s,
         peak_rss_kib: peak,
+        peak_threads,
         status,
     }
 }

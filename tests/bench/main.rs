@@ -23,6 +23,7 @@ mod baseline;
 mod big_page;
 mod binary;
 mod child;
+mod fanout;
 mod normalize;
 mod pacing;
 mod throughput;
@@ -268,6 +269,52 @@ fn rows(report: &Value) -> Vec<Row> {
             None,
         );
     }
+    let x = &report["fanout"];
+    if !x.is_null() {
+        let (many, one) = (&x["concurrent"], &x["sequential"]);
+        add(
+            &format!(
+                "fan-out {}x{} at {} ms: wall s, concurrency {}",
+                x["parents"], x["child_pages"], x["latency_ms"], many["concurrency"]
+            ),
+            format!("{:.2}", f(&many["wall_s"])),
+            &format!(
+                ">= {:.2} (latency / concurrency)",
+                f(&x["requests_lower_bound_s"])
+            ),
+            None,
+        );
+        add(
+            "fan-out: wall s, concurrency 1",
+            format!("{:.2}", f(&one["wall_s"])),
+            &format!("speedup {:.1}x", f(&x["speedup"])),
+            None,
+        );
+        let (threads, target) = (f(&many["peak_threads"]), f(&x["thread_target"]));
+        add(
+            "fan-out: peak threads",
+            format!("{threads:.0}"),
+            &format!("<= {target:.0} (never one per partition)"),
+            Some(threads <= target),
+        );
+        let rss = f(&many["peak_rss_mb"]);
+        add(
+            "fan-out: peak RSS (MB)",
+            format!("{rss:.2}"),
+            "<= 64",
+            Some(rss <= 64.0),
+        );
+        let once = many["each_once"] == true && one["each_once"] == true;
+        add(
+            "fan-out: every child record exactly once",
+            format!(
+                "{} of {}",
+                many["child_records"], many["child_records_expected"]
+            ),
+            "all, each once",
+            Some(once),
+        );
+    }
     let b = &report["binary"];
     if !b.is_null() {
         add(
@@ -352,6 +399,16 @@ fn main() {
     if wanted("bigpage") {
         eprintln!("bench: one page of {} products ...", big_page::ITEMS);
         report["big_page"] = big_page::measure(&bin, tmp);
+    }
+    if wanted("fanout") {
+        eprintln!(
+            "bench: fan-out ({} parents x {} child pages at {} ms, concurrency {} then 1) ...",
+            fanout::PARENTS,
+            fanout::CHILD_PAGES,
+            fanout::LATENCY.as_millis(),
+            fanout::CONCURRENCY
+        );
+        report["fanout"] = fanout::measure(&bin, tmp);
     }
     if wanted("throughput") {
         eprintln!(

@@ -39,6 +39,9 @@ pub struct Children {
     /// Also gone: every `k`-th parent in the parent source's order (the
     /// `k`-th, the `2k`-th, ..); 0 for none. Defaults to 0.
     pub gone_every: usize,
+    /// Every parent has exactly the source's `pages` full pages (for a
+    /// benchmark of a known size). Defaults to false: 1 to `pages`.
+    pub full: bool,
 }
 
 impl Children {
@@ -48,6 +51,7 @@ impl Children {
             parent: parent.to_string(),
             gone: Vec::new(),
             gone_every: 0,
+            full: false,
         }
     }
 
@@ -118,6 +122,16 @@ impl MockSource {
     /// If this is not a [`MockSource::children`] source.
     pub fn gone_every(mut self, k: usize) -> MockSource {
         self.children_mut().gone_every = k;
+        self
+    }
+
+    /// Gives every parent exactly `max_pages` full pages (see
+    /// [`Children::full`]).
+    ///
+    /// # Panics
+    /// If this is not a [`MockSource::children`] source.
+    pub fn full_pages(mut self) -> MockSource {
+        self.children_mut().full = true;
         self
     }
 
@@ -353,10 +367,10 @@ fn list(seed: u64, src: &MockSource, parent_id: &str, parent_value: &Value) -> V
     let ipp = src.items_per_page;
     let pages = rng.usize(1..=src.pages.max(1));
     let empty = rng.u8(0..8) == 0 || ipp == 0;
-    let count = if empty {
-        0
-    } else {
-        (pages - 1) * ipp + rng.usize(1..=ipp)
+    let count = match (src.children.as_ref().is_some_and(|c| c.full), empty) {
+        (true, _) => src.pages * ipp,
+        (false, true) => 0,
+        (false, false) => (pages - 1) * ipp + rng.usize(1..=ipp),
     };
     let items: Vec<Value> = (1..=count as u64)
         .map(|line| {
