@@ -47,6 +47,10 @@ pub const MAX_FAILED_LISTED: usize = 100;
 /// its turn.
 pub const MAX_HELD_BYTES: usize = 8 << 20;
 
+/// How long a cut source goes on handing over partitions that finished
+/// ahead of their turn ([`PartitionRun::flush_parked`]).
+const FLUSH_GRACE: Duration = Duration::from_millis(250);
+
 /// How often a worker waiting (for its parent's records, or for its
 /// turn) looks at the deadline and for an interrupt.
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -346,6 +350,34 @@ impl PartitionRun {
         self.turn.notify_all();
     }
 
+    /// At a cut: hands the partitions that finished ahead of their turn
+    /// over anyway, out of order (they are whole; fetching them again next
+    /// run would be the waste the state exists to avoid), within a short
+    /// grace so that a processor that does not take them cannot hold the
+    /// run past its stop. Those it hands over are done.
+    fn flush_parked(&self, tx: &QueueTx) {
+        let grace = std::time::Instant::now() + FLUSH_GRACE;
+        let mut order = lock(&self.order);
+        let parked = std::mem::take(&mut order.parked);
+        drop(order);
+        'partitions: for (_, parked) in parked {
+            for mut batch in parked.batches {
+                loop {
+                    let left = grace.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break 'partitions;
+                    }
+                    batch = match tx.send_timeout(batch, left.min(SEND_CHECK_INTERVAL)) {
+                        Ok(()) => break,
+                        Err(SendError::Timeout(back)) => back,
+                        Err(SendError::Disconnected) => break 'partitions,
+                    };
+                }
+            }
+            self.file(parked.filed);
+        }
+    }
+
     /// How the source's partitions went, once every worker has ended: the
     /// outcome, and why the source did not end cleanly, where it stopped
     /// and where a later run resumes.
@@ -450,17 +482,20 @@ impl Route {
 
 /// Why a batch was not handed over.
 pub(super) enum HandOver {
-    /// The run is stopping.
+    /// The run is stopping, or another worker was cut.
     Stop,
-    /// The processor is gone, or another worker was cut.
+    /// The processor is gone.
     Gone,
 }
 
 impl From<Blocked> for HandOver {
     fn from(b: Blocked) -> Self {
         match b {
-            Blocked::Stop(_) => HandOver::Stop,
-            Blocked::Abandoned | Blocked::ProcessorGone => HandOver::Gone,
+            // Another worker was cut: by the run's stop (said as such by
+            // the caller, which looks at the control), or by a processor
+            // that is gone.
+            Blocked::Stop(_) | Blocked::Abandoned => HandOver::Stop,
+            Blocked::ProcessorGone => HandOver::Gone,
         }
     }
 }
@@ -480,7 +515,7 @@ impl Fetcher<'_> {
             let (seq, partition) = match run.pull(control) {
                 Ok(Some(next)) => next,
                 Ok(None) => return Ending::clean(),
-                Err(blocked) => return self.blocked(run, blocked),
+                Err(blocked) => return self.blocked(run, blocked, tx),
             };
             let hash = partition.hash();
             let resume = run
@@ -515,13 +550,18 @@ impl Fetcher<'_> {
                         partition: partition.to_string(),
                         reason: Box::new(reason),
                     };
+                    // Its position is worth resuming at only if every
+                    // page before it was handed over: a worker ahead of
+                    // the head held its pages back, and they are lost.
+                    let resume = ending.resume.clone().filter(|_| held.is_empty());
                     run.cut(Cut {
                         seq,
                         hash,
                         reason: reason.clone(),
                         stopped_at: ending.stopped_at.clone(),
-                        resume: ending.resume.clone(),
+                        resume,
                     });
+                    run.flush_parked(tx);
                     return Ending {
                         reason: Some(reason),
                         ..ending
@@ -533,7 +573,7 @@ impl Fetcher<'_> {
                 },
             };
             if let Err(blocked) = run.finish(seq, held, filed, tx, control) {
-                return self.blocked(run, blocked);
+                return self.blocked(run, blocked, tx);
             }
         }
     }
@@ -563,7 +603,7 @@ impl Fetcher<'_> {
     /// How a worker that could not go on between partitions (waiting for
     /// one, or for its turn to hand one over) ends; the run is cut there,
     /// past every partition it has numbered.
-    fn blocked(&self, run: &PartitionRun, blocked: Blocked) -> Ending {
+    fn blocked(&self, run: &PartitionRun, blocked: Blocked, tx: &QueueTx) -> Ending {
         let reason = match blocked {
             Blocked::Stop(Stop::Interrupted) => StopReason::Interrupted {
                 page: 0,
@@ -581,6 +621,7 @@ impl Fetcher<'_> {
             stopped_at: None,
             resume: None,
         });
+        run.flush_parked(tx);
         Ending {
             reason: Some(reason),
             stopped_at: None,
