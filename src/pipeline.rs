@@ -39,6 +39,7 @@ use crate::fetch::auth::Tokens;
 use crate::fetch::gate::Gates;
 use crate::fetch::outcome::{Live, LiveBoard, SourceStatus};
 use crate::fetch::partitions::{Feed, PartitionPlan, PartitionRun};
+use crate::fetch::prefetch::Prefetch;
 use crate::fetch::{client, Fetcher, Shared, SourceOutcome};
 use crate::output;
 use crate::output::atomic::{
@@ -713,6 +714,8 @@ impl Threads<'_> {
             started_at,
         } = *self;
         let (fanout, mut feeds) = partition_feeds(config, plans, options.shard, started_at);
+        // Outlives the scope: its workers borrow it.
+        let work = source_work(config, &mut feeds);
         thread::scope(|scope| {
             // Not scoped: a writer blocked by a reader that never reads is
             // given up by the run (its sink stops waiting for it) and left
@@ -744,23 +747,10 @@ impl Threads<'_> {
             // Sources with the same token endpoint and client share a token.
             let tokens = Arc::new(Tokens::for_config(config));
             let gates = Arc::new(Gates::for_config(config));
-            // A partitioned source runs `concurrency` workers over one
-            // shared run of its partitions; any other source, one.
-            let runs: Vec<Option<Arc<PartitionRun>>> = (0..config.sources.len())
-                .map(|i| {
-                    let (feed, plan) = feeds[i].take()?;
-                    let workers = config.sources[i].policies.concurrency as usize;
-                    Some(PartitionRun::new(feed, plan, workers))
-                })
-                .collect();
             let fetchers: Vec<_> = spawned
                 .flat_map(|i| {
-                    let workers = match &runs[i] {
-                        Some(_) => config.sources[i].policies.concurrency as usize,
-                        None => 1,
-                    };
-                    let left = Arc::new(AtomicUsize::new(workers));
-                    (0..workers).map(move |k| (i, k, Arc::clone(&left)))
+                    let left = Arc::new(AtomicUsize::new(work[i].workers(&config.sources[i])));
+                    (0..work[i].workers(&config.sources[i])).map(move |k| (i, k, Arc::clone(&left)))
                 })
                 .map(|(i, k, left)| {
                     let shared = Shared {
@@ -773,12 +763,10 @@ impl Threads<'_> {
                     };
                     // Each worker its own jitter.
                     let seed = options.seed.wrapping_add(k as u64 * 7919);
-                    let mut fetcher =
+                    let fetcher =
                         Fetcher::new(i, config, shared, seed).starting_at(plans[i].start.clone());
-                    let run = runs[i].clone();
-                    if let Some(run) = &run {
-                        fetcher = fetcher.partitioned(Arc::clone(run));
-                    }
+                    let fetcher = work[i].worker(fetcher, k);
+                    let work = &work[i];
                     let tx = tx.clone();
                     let handle = thread::Builder::new()
                         .name(format!("fetch-{}-{k}", config.sources[i].name))
@@ -787,13 +775,13 @@ impl Threads<'_> {
                             // The source's last worker says it has ended
                             // (a processor that is gone needs no cue).
                             if left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                                let ended = match &run {
-                                    Some(run) => run.source_ended(),
-                                    None => outcome.ended(),
+                                let ended = match work {
+                                    Work::Partitions(run) => run.source_ended(),
+                                    Work::Walk(_) => outcome.ended(),
                                 };
                                 let _ = tx.source_ended(i, ended);
                             }
-                            outcome
+                            (k, outcome)
                         });
                     (i, handle)
                 })
@@ -802,7 +790,8 @@ impl Threads<'_> {
             if let Ok(handle) = &processor {
                 progress.draw_until(stats, board, || handle.is_finished());
             }
-            let mut workers: Vec<Vec<SourceOutcome>> = vec![Vec::new(); config.sources.len()];
+            let mut workers: Vec<Vec<(usize, SourceOutcome)>> =
+                vec![Vec::new(); config.sources.len()];
             let mut failed = vec![false; config.sources.len()];
             for (i, handle) in fetchers {
                 match join(handle) {
@@ -815,12 +804,11 @@ impl Threads<'_> {
             }
             let outcomes: Vec<Option<SourceOutcome>> = workers
                 .into_iter()
-                .zip(&runs)
+                .zip(&work)
                 .zip(failed)
-                .map(|((mut outcomes, run), failed)| match (run, failed) {
-                    (_, true) => None,
-                    (Some(run), false) => Some(SourceOutcome::merged(outcomes, run)),
-                    (None, false) => outcomes.pop(),
+                .map(|((outcomes, work), failed)| match failed {
+                    true => None,
+                    false => work.outcome(outcomes),
                 })
                 .collect();
             file_outcomes(&mut lock(stats), outcomes, redactor);
@@ -866,6 +854,80 @@ fn process_into(
         Ok(pool) => pool.install(work),
         // Rayon's global pool then, or a caught panic.
         Err(_) => work(),
+    }
+}
+
+/// How one source's threads share its work.
+enum Work {
+    /// Workers (`concurrency` of them) over one run of its partitions.
+    Partitions(Arc<PartitionRun>),
+    /// One worker walks its pages, with `concurrency - 1` helpers that
+    /// fetch ahead when it has any.
+    Walk(Option<Arc<Prefetch>>),
+}
+
+/// Each source's work, from its partition feed and its `concurrency`.
+fn source_work(config: &Config, feeds: &mut [Option<(Feed, PartitionPlan)>]) -> Vec<Work> {
+    config
+        .sources
+        .iter()
+        .zip(feeds)
+        .map(|(source, feed)| {
+            let n = source.policies.concurrency as usize;
+            match feed.take() {
+                Some((feed, plan)) => Work::Partitions(PartitionRun::new(feed, plan, n)),
+                None if n > 1 && fetches_ahead(source) => {
+                    Work::Walk(Some(Arc::new(Prefetch::default())))
+                }
+                None => Work::Walk(None),
+            }
+        })
+        .collect()
+}
+
+/// Whether `source` can name its pages ahead of its walk: page numbers,
+/// or offsets of a `limit`.
+fn fetches_ahead(source: &SourceConfig) -> bool {
+    matches!(
+        source.pagination,
+        crate::config::Pagination::Page { .. }
+            | crate::config::Pagination::Offset { limit: Some(_), .. }
+    )
+}
+
+impl Work {
+    /// How many threads the source runs.
+    fn workers(&self, source: &SourceConfig) -> usize {
+        match self {
+            Work::Walk(None) => 1,
+            _ => source.policies.concurrency as usize,
+        }
+    }
+
+    /// Worker `k` of the source, from its fetcher.
+    fn worker<'a>(&self, fetcher: Fetcher<'a>, k: usize) -> Fetcher<'a> {
+        match self {
+            Work::Partitions(run) => fetcher.partitioned(Arc::clone(run)),
+            Work::Walk(Some(prefetch)) if k == 0 => fetcher.fetching_ahead(Arc::clone(prefetch)),
+            Work::Walk(Some(prefetch)) => fetcher.helping(Arc::clone(prefetch)),
+            Work::Walk(None) => fetcher,
+        }
+    }
+
+    /// The source's outcome from its workers' (by worker number).
+    fn outcome(&self, mut outcomes: Vec<(usize, SourceOutcome)>) -> Option<SourceOutcome> {
+        outcomes.sort_by_key(|(k, _)| *k);
+        let mut outcomes = outcomes.into_iter().map(|(_, o)| o);
+        match self {
+            Work::Partitions(run) => Some(SourceOutcome::merged(outcomes.collect(), run)),
+            Work::Walk(_) => {
+                let mut walk = outcomes.next()?;
+                for helper in outcomes {
+                    walk.counts.add(helper.counts);
+                }
+                Some(walk)
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use ingest::{Config, RunOptions};
 use serde_json::{json, Value};
 use testsupport::{MockServer, MockSource, Scenario, Style};
 
-use crate::support::{n, parse_fast, run, run_with_state, OutDir, Outcome};
+use crate::support::{comparable, n, parse_fast, run, run_with_state, OutDir, Outcome};
 
 const SEED: u64 = 1212;
 
@@ -401,28 +401,6 @@ fn check_tries_a_child_on_its_parents_first_record() {
         block.contains(&format!("\"parent_id\":{id},")),
         "records as run writes them: {block}"
     );
-}
-
-/// The records (sorted lines) and the summary of a run without its
-/// timings, requests and latencies: what must not depend on
-/// `concurrency`.
-fn comparable(o: &Outcome) -> (Vec<String>, Value) {
-    let mut lines: Vec<String> = o.records.iter().map(Value::to_string).collect();
-    lines.sort();
-    let mut sources = o.summary["sources"].clone();
-    for source in sources.as_object_mut().unwrap().values_mut() {
-        let s = source.as_object_mut().unwrap();
-        for key in [
-            "requests",
-            "latency_ms",
-            "waits_ms",
-            "request_success_rate",
-            "resends",
-        ] {
-            s.remove(key);
-        }
-    }
-    (lines, sources)
 }
 
 #[test]

@@ -72,6 +72,10 @@ mod graphql;
 /// windows; per-partition outcomes, resume mid-fan-out, shards.
 mod fanout;
 
+/// SPEC §13: a source with requests in flight at once writes what it
+/// writes one at a time; speculation bounded; one bucket; resume.
+mod concurrency;
+
 /// The source tree: modules use only modules below them (no import cycle in src/).
 mod layout;
 

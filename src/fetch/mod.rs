@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod page;
 pub mod paginate;
 pub mod partitions;
+pub mod prefetch;
 pub mod quota;
 pub mod rate_limit;
 pub mod request;
@@ -59,6 +60,7 @@ use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
 use paginate::{Next, Paginator};
 use partitions::{HandOver, PartitionRun, Route};
+use prefetch::Prefetch;
 use request::{ConfiguredHeaders, Request};
 use retry::{parse_retry_after, Decision, RetryPolicy};
 use rules::Body;
@@ -102,6 +104,15 @@ fn clients(
             )
         }
         None => (client.with_headers(Arc::new(configured)), None),
+    }
+}
+
+/// Counters at zero for `source` (its rules' counters sized).
+fn zero_counts(source: &SourceConfig) -> FetchCounts {
+    FetchCounts {
+        rules: (!source.on_response.is_empty())
+            .then(|| outcome::RuleCounts::new(source.on_response.len())),
+        ..FetchCounts::default()
     }
 }
 
@@ -280,6 +291,11 @@ pub struct Fetcher<'a> {
     /// Some configured header has a placeholder: each partition's
     /// requests go out with their own.
     header_placeholders: bool,
+    /// The pages its helpers fetch ahead, when it walks with them.
+    prefetch: Option<Arc<Prefetch>>,
+    /// It is a helper: it fetches the pages another worker's walk asks
+    /// for ahead, and walks nothing itself.
+    serving: Option<Arc<Prefetch>>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -307,11 +323,7 @@ impl<'a> Fetcher<'a> {
             gate: shared.gates.of(index),
             retry: RetryPolicy::new(policies.retry, seed.wrapping_add(index as u64)),
             shared,
-            counts: FetchCounts {
-                rules: (!source.on_response.is_empty())
-                    .then(|| outcome::RuleCounts::new(source.on_response.len())),
-                ..FetchCounts::default()
-            },
+            counts: zero_counts(source),
             failed_pages: Vec::new(),
             last_error: None,
             refused: None,
@@ -320,7 +332,27 @@ impl<'a> Fetcher<'a> {
             route: None,
             inherited: None,
             header_placeholders,
+            prefetch: None,
+            serving: None,
         }
+    }
+
+    /// Walks with helpers that fetch the pages ahead that `prefetch` asks
+    /// for (`concurrency` of a `page` or `offset` source).
+    pub fn fetching_ahead(mut self, prefetch: Arc<Prefetch>) -> Self {
+        self.prefetch = Some(prefetch);
+        self
+    }
+
+    /// Is a helper of another worker's walk: fetches what `prefetch` asks.
+    pub fn helping(mut self, prefetch: Arc<Prefetch>) -> Self {
+        self.serving = Some(prefetch);
+        self
+    }
+
+    /// Counters at zero for this source.
+    fn zero_counts(&self) -> FetchCounts {
+        zero_counts(self.source)
     }
 
     /// Walks partitions of `run` (with the source's other workers)
@@ -385,6 +417,20 @@ impl<'a> Fetcher<'a> {
 
     /// Fetches every page and sends every item; says how it ended.
     pub fn run(mut self, tx: QueueTx) -> SourceOutcome {
+        if let Some(prefetch) = self.serving.take() {
+            // A helper: its counters are what it fetched that the walk
+            // did not take; the walk's worker says how the source ended.
+            self.serve(&prefetch);
+            return SourceOutcome {
+                status: SourceStatus::Complete,
+                stopped_at: None,
+                resume: None,
+                stop_reason: None,
+                failed_pages: Vec::new(),
+                counts: self.counts,
+                partitions: None,
+            };
+        }
         let shown = self.shown(&self.source.url);
         info!(source = self.name(), event = "start", url = shown; "");
         let ending = match self.partition_run.take() {
@@ -403,7 +449,12 @@ impl<'a> Fetcher<'a> {
                 if let Some(position) = self.start.position.take() {
                     self.resume_at(&mut pager, position);
                 }
-                self.walk(&mut pager, &tx)
+                let ending = self.walk(&mut pager, &tx);
+                if let Some(prefetch) = self.prefetch.take() {
+                    let unused = prefetch.close();
+                    self.count_speculative(unused);
+                }
+                ending
             }
         };
         let status = ending.status();
@@ -454,7 +505,7 @@ impl<'a> Fetcher<'a> {
                 return Ending::before(&request, StopReason::MaxPages { requested });
             }
             requested += 1;
-            let next = match self.fetch_page(&request, requested) {
+            let next = match self.fetch_or_take(pager, &request, requested) {
                 PageOutcome::Received(answer) => {
                     failed = FailedRun::default();
                     match self.take_answer(pager, tx, answer, &request, requested) {

@@ -171,6 +171,9 @@ pub struct FetchCounts {
     /// Requests sent once more at once because a pooled connection was
     /// stale (not attempts).
     pub resends: u64,
+    /// Requests sent ahead for pages that turned out to be past the end
+    /// (`concurrency`): part of `requests`, never failures.
+    pub speculative_requests: u64,
     /// Answers by HTTP status.
     pub responses: BTreeMap<u16, u64>,
     /// Failed attempts by kind, in `ErrorKind::ALL` order.
@@ -454,6 +457,7 @@ impl FetchCounts {
         self.failed_pages += other.failed_pages;
         self.retries += other.retries;
         self.resends += other.resends;
+        self.speculative_requests += other.speculative_requests;
         for (status, n) in other.responses {
             *self.responses.entry(status).or_default() += n;
         }

@@ -221,6 +221,9 @@ pub struct Paginator {
     /// Whether the source resumed past its first page (a saved
     /// position): its first page received may then be the data's last.
     resumed: bool,
+    /// The last position there is, once a total said so (page/offset
+    /// styles): nothing past it is fetched ahead.
+    last_position: Option<u64>,
     /// The hash of the last body received and its position (`page`,
     /// `offset`), to see a page repeat the one before.
     last_body: Option<(u64, u64)>,
@@ -257,6 +260,7 @@ impl Paginator {
             last_good_count: None,
             first_count: None,
             resumed: false,
+            last_position: None,
             last_body: None,
             cursor: None,
             followed: HashSet::new(),
@@ -405,6 +409,11 @@ impl Paginator {
                 let page_no = self.position.saturating_sub(*start).saturating_add(1);
                 // What the server sent, not what `size` asked for.
                 let per_page = first_count.max(1);
+                let pages = number(total_pages_path)
+                    .or_else(|| number(total_items_path).map(|t| t.div_ceil(per_page)));
+                if let Some(pages) = pages {
+                    self.last_position = Some(start.saturating_add(pages.saturating_sub(1)));
+                }
                 let last = number(total_pages_path).is_some_and(|total| page_no >= total)
                     || number(total_items_path).is_some_and(|total| {
                         page_no >= total.div_ceil(per_page)
@@ -423,7 +432,11 @@ impl Paginator {
                 ..
             } => {
                 self.position = self.position.saturating_add(items);
-                let past_total = number(total_path).is_some_and(|total| self.position >= total);
+                let total = number(total_path);
+                if let Some(total) = total {
+                    self.last_position = Some(total.saturating_sub(1));
+                }
+                let past_total = total.is_some_and(|total| self.position >= total);
                 if items == 0 || past_total || no_more(has_more_path) {
                     return Next::End;
                 }
@@ -563,6 +576,53 @@ impl Paginator {
             } => body.get_at(path).as_ref().and_then(count),
             _ => None,
         }
+    }
+
+    /// The request `n` pages after the current one, where the style can
+    /// say it without the pages between — page numbers, and offsets of a
+    /// `limit` — and no total has said the data ends before it: what a
+    /// source with `concurrency` fetches ahead (SPEC §13). Without a total
+    /// it is speculation: the pages past the end are dropped.
+    pub fn ahead(&self, n: u64) -> Option<Request> {
+        let step = match &self.style {
+            Pagination::Page { .. } => 1,
+            Pagination::Offset {
+                limit: Some((_, limit)),
+                ..
+            } => *limit,
+            _ => return None,
+        };
+        let position = self.position.checked_add(step.checked_mul(n)?)?;
+        if self.last_position.is_some_and(|last| position > last) {
+            return None;
+        }
+        let mut at = self.clone_positioned(position);
+        at.position = position;
+        Some(at.request())
+    }
+
+    /// This paginator's URL for `position` (page/offset styles), the rest
+    /// as it is.
+    fn clone_positioned(&self, position: u64) -> Paginator {
+        let mut p = Paginator {
+            style: self.style.clone(),
+            base: self.base.clone(),
+            current: String::new(),
+            position,
+            last_good_count: None,
+            first_count: None,
+            resumed: false,
+            last_position: None,
+            last_body: None,
+            cursor: None,
+            followed: HashSet::new(),
+            keys: self.keys.clone(),
+            method: self.method,
+            body: self.body.clone(),
+            in_body: self.in_body.clone(),
+        };
+        p.current = p.positioned_url();
+        p
     }
 
     /// Moves on after the current page was given up; `link_next` is the

@@ -189,6 +189,9 @@ pub struct SourceStats {
     /// How a partitioned source's partitions went (from the fetcher's
     /// outcome).
     pub partitions: Option<PartitionOutcome>,
+    /// It has more than one request in flight (`concurrency` > 1): the
+    /// summary says `speculative_requests`.
+    pub concurrent: bool,
 }
 
 impl SourceStats {
@@ -216,6 +219,7 @@ impl SourceStats {
             oauth2: false,
             graphql: false,
             partitions: None,
+            concurrent: false,
         }
     }
 
@@ -293,6 +297,7 @@ impl Stats {
                     authenticated: s.auth.is_some(),
                     oauth2: matches!(s.auth, Some(crate::config::Auth::OAuth2(_))),
                     graphql: s.graphql,
+                    concurrent: s.policies.concurrency > 1,
                     ..SourceStats::new(&s.name, &s.record)
                 })
                 .collect(),

@@ -106,6 +106,11 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
     }
     m.insert("retries".into(), json!(f.retries));
     m.insert("resends".into(), json!(f.resends));
+    // Said for sources that send requests ahead (`concurrency`), so that
+    // the summary of one that does not reads as before.
+    if s.concurrent {
+        m.insert("speculative_requests".into(), json!(f.speculative_requests));
+    }
     add_counts(&mut m, &s.counts, f.pages, f.requests);
     if on_stdout {
         m.insert("undelivered".into(), json!(s.counts.undelivered));

@@ -348,3 +348,26 @@ pub fn want(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         .map(|(k, v)| (k.to_string(), *v))
         .collect()
 }
+
+/// The records (sorted lines) and the summary of a run without its
+/// timings, requests and latencies: what must not depend on
+/// `concurrency`.
+pub fn comparable(o: &Outcome) -> (Vec<String>, Value) {
+    let mut lines: Vec<String> = o.records.iter().map(Value::to_string).collect();
+    lines.sort();
+    let mut sources = o.summary["sources"].clone();
+    for source in sources.as_object_mut().unwrap().values_mut() {
+        let s = source.as_object_mut().unwrap();
+        for key in [
+            "requests",
+            "latency_ms",
+            "waits_ms",
+            "request_success_rate",
+            "resends",
+            "speculative_requests",
+        ] {
+            s.remove(key);
+        }
+    }
+    (lines, sources)
+}
