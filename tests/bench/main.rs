@@ -24,6 +24,7 @@ mod big_page;
 mod binary;
 mod child;
 mod fanout;
+mod latency;
 mod normalize;
 mod pacing;
 mod throughput;
@@ -315,6 +316,58 @@ fn rows(report: &Value) -> Vec<Row> {
             Some(once),
         );
     }
+    let l = &report["latency"];
+    if !l.is_null() {
+        let (many, one) = (&l["concurrent"], &l["sequential"]);
+        let ratio = f(&l["wall_ratio"]);
+        add(
+            &format!(
+                "latency-bound: wall s, concurrency {} (bound {:.2} s)",
+                many["concurrency"],
+                f(&l["politeness_bound_s"])
+            ),
+            format!("{:.2} ({ratio:.2}x)", f(&many["wall_s"])),
+            "<= 1.3 x bound",
+            Some(ratio <= 1.3),
+        );
+        add(
+            "latency-bound: wall s, concurrency 1",
+            format!("{:.2}", f(&one["wall_s"])),
+            "",
+            None,
+        );
+        let pacing = f(&l["worst_pacing_ratio"]);
+        add(
+            "latency-bound: pacing at the server (worst)",
+            format!("{pacing:.4}"),
+            "<= 1.02",
+            Some(pacing <= 1.02),
+        );
+        let over = f(&l["worst_overshoot"]);
+        add(
+            "latency-bound: window overshoot after 100 ms",
+            format!("{over:.0}"),
+            "0 (2 ms jitter)",
+            Some(over == 0.0),
+        );
+        add(
+            "latency-bound: overshoot from the first request",
+            format!(
+                "{:.0} ({:.2} ms late)",
+                f(&l["worst_overshoot_from_start"]),
+                f(&l["worst_jitter_ms"])
+            ),
+            "(cold connections)",
+            None,
+        );
+        let spec = f(&l["worst_speculative"]);
+        add(
+            "latency-bound: speculative requests (worst source)",
+            format!("{spec:.0}"),
+            "<= 7",
+            Some(spec <= 7.0),
+        );
+    }
     let b = &report["binary"];
     if !b.is_null() {
         add(
@@ -409,6 +462,17 @@ fn main() {
             fanout::CONCURRENCY
         );
         report["fanout"] = fanout::measure(&bin, tmp);
+    }
+    if wanted("latency") {
+        eprintln!(
+            "bench: latency-bound (3 sources x {} pages at {} ms, {}/s burst {}, concurrency {} then 1) ...",
+            latency::PAGES,
+            latency::LATENCY.as_millis(),
+            latency::PER_SECOND,
+            latency::BURST,
+            latency::CONCURRENCY
+        );
+        report["latency"] = latency::measure(&bin, tmp);
     }
     if wanted("throughput") {
         eprintln!(
