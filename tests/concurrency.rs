@@ -199,3 +199,57 @@ fn a_cut_run_fetching_ahead_resumes_at_the_first_page_it_did_not_finish() {
     }
     assert_eq!(together, whole.keys());
 }
+
+/// A `Retry-After` told to one request of a source holds every request of
+/// it: partitions walked at once, one of them told to wait 0.4 s, and
+/// nothing else of the source is sent until it has passed.
+#[test]
+fn a_retry_after_holds_every_request_of_the_source() {
+    use crate::support::scripted::Scripted;
+    use std::sync::{Arc, Mutex};
+    let arrivals: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let seen = Arc::clone(&arrivals);
+    let told = Arc::new(Mutex::new(false));
+    let server = Scripted::start(move |target| {
+        seen.lock()
+            .unwrap()
+            .push((target.to_string(), Instant::now()));
+        let mut told = told.lock().unwrap();
+        if target.starts_with("/r/c") && !*told {
+            *told = true;
+            return (429, vec![("Retry-After".into(), "0.4".into())], "{}".into());
+        }
+        drop(told);
+        // Slow answers: the other partitions are not all done before the
+        // pause would have ended.
+        std::thread::sleep(Duration::from_millis(30));
+        let item = json!([{"id": target, "name": "x", "price": 1}]);
+        (200, Vec::new(), item.to_string())
+    });
+    let values: Vec<String> = ('a'..='t').map(String::from).collect();
+    let config = parse_fast(json!({"sources": [{
+        "name": "r", "url": format!("{}/r/{{region}}", server.base()),
+        "partitions": {"name": "region", "values": values},
+        "concurrency": 4,
+    }]}));
+    let o = run(&config);
+    assert_eq!(o.summary["status"], "complete");
+    assert_eq!(n(o.only(), "records"), 20);
+    let arrivals = arrivals.lock().unwrap().clone();
+    let at_429 = arrivals
+        .iter()
+        .find(|(t, _)| t == "/r/c")
+        .map(|(_, at)| *at)
+        .unwrap();
+    let held: Vec<(&String, f64)> = arrivals
+        .iter()
+        .filter(|(_, at)| {
+            *at > at_429 + Duration::from_millis(20) && *at < at_429 + Duration::from_millis(380)
+        })
+        .map(|(t, at)| (t, at.duration_since(at_429).as_secs_f64()))
+        .collect();
+    // The server answers one request at a time: the other workers'
+    // requests already sent when the 429 went out (3 at most) are served
+    // after it; none is sent after it.
+    assert!(held.len() <= 3, "sent during the Retry-After: {held:?}");
+}

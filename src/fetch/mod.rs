@@ -877,7 +877,13 @@ impl<'a> Fetcher<'a> {
                         attempt = attempt, error:% = error, wait_ms = wait.as_millis() as u64,
                         cause = cause.as_str(); ""
                     );
-                    turn = Some((self.shared.control.after(wait), cause));
+                    let until = self.shared.control.after(wait);
+                    if cause == WaitCause::RetryAfter {
+                        // The server asked the whole API to wait: every
+                        // request of the source does, not just this one.
+                        self.gate.pause(until);
+                    }
+                    turn = Some((until, cause));
                     retrying = Some(error.retry_cause());
                 }
                 Decision::GiveUp => {
@@ -915,6 +921,10 @@ impl<'a> Fetcher<'a> {
                     },
                 };
                 self.wait_until(until, cause, phase)?;
+            }
+            // A `Retry-After` another request of the source was told.
+            if let Some(until) = self.gate.paused_until() {
+                self.wait_until(until, WaitCause::RetryAfter, Phase::RetryAfter)?;
             }
             if let Some(until) = self.gate.breaker(|b| b.blocked_until()) {
                 self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
