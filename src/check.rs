@@ -120,7 +120,7 @@ pub fn check(config: &Config, control: &RunControl) -> Vec<SourceCheck> {
             // No partition, no request: never the URL with its braces.
             let list: Vec<Partition> = p.iter().cloned().collect();
             let plan = crate::fetch::partitions::PartitionPlan::default();
-            let run = PartitionRun::new(Feed::Listed(list.into_iter()), plan, 1);
+            let run = PartitionRun::new(Feed::Listed(Box::new(list.into_iter())), plan, 1);
             fetcher = fetcher.partitioned(Arc::clone(&run));
             runs = Some(run);
         }
@@ -174,11 +174,7 @@ fn first_partition(config: &Config, i: usize, pages: &[Vec<Batch>]) -> Option<Op
         Partitions::Parent(parent) => parent,
         listed => {
             let now = crate::time::epoch_ms(std::time::SystemTime::now());
-            return Some(
-                Partition::listed(listed, now, &Default::default())
-                    .into_iter()
-                    .next(),
-            );
+            return Some(Partition::listed(listed, now, &Default::default()).next());
         }
     };
     let of = &config.sources[parent.index];

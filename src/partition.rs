@@ -150,8 +150,14 @@ impl Partition {
                     Some((name.clone(), v.json.clone()))
                 })
                 .collect(),
+            // Each value with `%` and `/` escaped, so that no two
+            // partitions' keys meet (`a/b` + `c` is not `a` + `b/c`).
             scope: parent.key_with_parent.then(|| {
-                let texts: Vec<&str> = self.values.iter().map(|v| v.text.as_str()).collect();
+                let texts: Vec<String> = self
+                    .values
+                    .iter()
+                    .map(|v| v.text.replace('%', "%25").replace('/', "%2F"))
+                    .collect();
                 texts.join("/")
             }),
         }
@@ -163,6 +169,11 @@ impl Partition {
         let query_at = url.find('?').unwrap_or(url.len());
         let (path, query) = url.split_at(query_at);
         let mut out = self.fill(path, false, |s| {
+            // `.` and `..` as a value would be dot-segments, which a server
+            // or proxy resolves to another resource.
+            if !s.is_empty() && s.chars().all(|c| c == '.') {
+                return "%2E".repeat(s.len());
+            }
             percent_encode(s, |c| {
                 !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c))
             })
@@ -208,16 +219,31 @@ impl Partition {
 
     /// `text` with `{name}` (and, with `encoded`, `%7Bname%7D`) of every
     /// value replaced by `encode(value)`; other braces stay.
+    ///
+    /// One pass over `text`: a value that itself reads `{other}` is
+    /// written as it is, never filled again.
     fn fill(&self, text: &str, encoded: bool, encode: impl Fn(&str) -> String) -> String {
-        let mut out = text.to_string();
-        for v in &self.values {
-            let value = encode(&v.text);
-            out = out.replace(&format!("{{{}}}", v.name), &value);
-            if encoded {
-                for (open, close) in [("%7B", "%7D"), ("%7b", "%7d")] {
-                    out = out.replace(&format!("{open}{}{close}", v.name), &value);
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while !rest.is_empty() {
+            for v in &self.values {
+                let braces = [("{", "}"), ("%7B", "%7D"), ("%7b", "%7d")];
+                for (open, close) in braces.iter().take(if encoded { 3 } else { 1 }) {
+                    let Some(after) = rest
+                        .strip_prefix(open)
+                        .and_then(|r| r.strip_prefix(v.name.as_str()))
+                        .and_then(|r| r.strip_prefix(close))
+                    else {
+                        continue;
+                    };
+                    out.push_str(&encode(&v.text));
+                    rest = after;
+                    continue 'scan;
                 }
             }
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
         }
         out
     }
@@ -276,20 +302,29 @@ impl Partition {
 }
 
 impl Partition {
-    /// The partitions of a list or of windows (ending at `now_ms` for
-    /// `end: "now"`), in order; none for a parent's. Windows inside
-    /// `done` (completed by earlier runs) are left out, but for those
-    /// ending within `lookback_ms` of the last one completed.
-    pub fn listed(partitions: &Partitions, now_ms: i64, done: &Intervals) -> Vec<Partition> {
+    /// The partitions of a list or of windows, in order, made as they
+    /// are taken (years of one-minute windows are millions); none for a
+    /// parent's. Windows end at `end`, but never after `now_ms`, the
+    /// run's start: a window of the future would be saved as done before
+    /// its data exists. Windows inside `done` (completed by earlier runs)
+    /// are left out, but for those ending within `lookback_ms` of the
+    /// last one completed.
+    pub fn listed(
+        partitions: &Partitions,
+        now_ms: i64,
+        done: &Intervals,
+    ) -> Box<dyn Iterator<Item = Partition> + Send> {
         match partitions {
-            Partitions::Parent(_) => Vec::new(),
+            Partitions::Parent(_) => Box::new(std::iter::empty()),
             Partitions::Values { name, values } => {
-                values.iter().map(|v| Partition::value(name, v)).collect()
+                let list: Vec<Partition> =
+                    values.iter().map(|v| Partition::value(name, v)).collect();
+                Box::new(list.into_iter())
             }
             Partitions::Window(w) => {
                 let end = match w.end {
                     crate::config::WindowEnd::Now => now_ms,
-                    crate::config::WindowEnd::At(t) => t,
+                    crate::config::WindowEnd::At(t) => t.min(now_ms),
                 };
                 // A format coarser than the clock ends at its last whole
                 // day or second: the rest waits for the next run.
@@ -299,10 +334,12 @@ impl Partition {
                     .iter()
                     .last()
                     .map_or(i64::MIN, |(_, last)| last.saturating_sub(lookback));
-                crate::window::windows(w.start, end, &w.step)
-                    .filter(|&(from, to)| !done.covers(from, to) || to > again_from)
-                    .map(|(from, to)| Partition::window(from, to, w.format))
-                    .collect()
+                let (done, format) = (done.clone(), w.format);
+                Box::new(
+                    crate::window::windows(w.start, end, &w.step)
+                        .filter(move |&(from, to)| !done.covers(from, to) || to > again_from)
+                        .map(move |(from, to)| Partition::window(from, to, format)),
+                )
             }
         }
     }
@@ -383,6 +420,43 @@ mod tests {
         );
         // A brace pair that is no value's name stays.
         assert_eq!(p.fill_url("http://h/{other}"), "http://h/{other}");
+    }
+
+    #[test]
+    fn a_value_is_filled_once_and_never_read_as_a_placeholder_itself() {
+        let p = partition(&[("cid", "{b}"), ("b", "INJECTED")]);
+        assert_eq!(
+            p.fill_url("http://h/{cid}/{b}?q={cid}&r=%7Bb%7D"),
+            "http://h/%7Bb%7D/INJECTED?q=%7Bb%7D&r=INJECTED"
+        );
+        assert_eq!(p.fill_text("X {cid} {b}"), "X {b} INJECTED");
+        assert_eq!(
+            p.fill_body(r#"{"s":"id={cid};b={b}","t":"{cid}"}"#),
+            r#"{"s":"id={b};b=INJECTED","t":"{b}"}"#
+        );
+    }
+
+    #[test]
+    fn dot_segments_and_slashes_cannot_change_the_resource_or_the_key() {
+        let dots = partition(&[("cid", ".."), ("x", ".")]);
+        assert_eq!(
+            dots.fill_url("http://h/c/{cid}/{x}/o?q={cid}"),
+            "http://h/c/%2E%2E/%2E/o?q=.."
+        );
+        let parent = |fields: &[&str]| Parent {
+            source: "p".into(),
+            index: 0,
+            fields: fields
+                .iter()
+                .map(|f| (f.to_string(), f.parse::<crate::json::DotPath>().unwrap()))
+                .collect(),
+            include: vec![],
+            key_with_parent: true,
+        };
+        let two = parent(&["a", "b"]);
+        let scope = |a: &str, b: &str| partition(&[("a", a), ("b", b)]).inherited(&two).scope;
+        assert_ne!(scope("a/b", "c"), scope("a", "b/c"));
+        assert_eq!(scope("a/b", "50%").as_deref(), Some("a%2Fb/50%25"));
     }
 
     #[test]

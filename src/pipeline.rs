@@ -379,10 +379,25 @@ fn prepare(
     };
     let redactor = Arc::new(config.redactor());
     let signpost = Some(Bookmark::instant(started_at));
+    let parents: Vec<usize> = config
+        .sources
+        .iter()
+        .filter_map(|s| match &s.partitions {
+            Some(crate::config::Partitions::Parent(p)) => Some(p.index),
+            _ => None,
+        })
+        .collect();
     let plans = config
         .sources
         .iter()
-        .map(|s| state.plan(s, &redactor, signpost))
+        .enumerate()
+        .map(|(i, s)| {
+            let plan = state.plan(s, &redactor, signpost)?;
+            Ok(match parents.contains(&i) {
+                true => plan.restarted(),
+                false => plan,
+            })
+        })
         .collect::<Result<Vec<Plan>, String>>()
         .map_err(|what| match &state_file {
             Some(file) => file.refused(&what),
@@ -956,7 +971,7 @@ fn partition_feeds(
                 }
                 listed => {
                     let done = &plans[i].partitions.windows;
-                    Feed::Listed(Partition::listed(listed, now_ms, done).into_iter())
+                    Feed::Listed(Partition::listed(listed, now_ms, done))
                 }
             };
             // A parent that is partitioned itself was shared out already:

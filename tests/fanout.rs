@@ -637,3 +637,90 @@ fn an_interrupt_stops_a_fan_out_with_partitions_in_flight() {
         started.elapsed()
     );
 }
+
+/// A parent cut by the deadline is fetched from its first page again in
+/// the next run (its records are what its children run for): together
+/// the two runs have every child record, and the second is complete.
+#[test]
+fn a_parent_cut_mid_list_is_fetched_whole_again_and_no_child_is_lost() {
+    let server = shop();
+    let (_dir, state) = state_file();
+    let mut cut = parse_fast({
+        let mut doc = server.config_json();
+        // The parent at 4 pages a second: cut after its first page or two.
+        doc["sources"][0]["rate_limit"] = json!({"per_second": 4, "burst": 1});
+        doc
+    });
+    cut.set_deadline(
+        std::time::Duration::from_millis(400),
+        ingest::DeadlineFrom::Config,
+    );
+    let first = run_with_state(&cut, &state, |_| {});
+    assert_eq!(first.source("customers")["status"], "deadline");
+    let second = run_with_state(&shop_config(&server, |_| {}), &state, |_| {});
+    assert_eq!(
+        second.summary["status"],
+        "complete",
+        "{:#}",
+        second.source("orders")
+    );
+    assert_eq!(
+        second.source("customers")["resumed_from"],
+        Value::Null,
+        "from page 1"
+    );
+    let mut all = keys_of(&first, "orders");
+    all.extend(keys_of(&second, "orders"));
+    assert_eq!(all, order_keys(&server));
+}
+
+/// Windows end at the run's start even when `end` is later: a window of
+/// the future is not fetched (its data does not exist yet) nor saved as
+/// done.
+#[test]
+fn windows_stop_at_the_runs_start_whatever_the_end() {
+    let server = events();
+    let (_dir, state) = state_file();
+    let mut doc = server.config_json();
+    doc["sources"][0]["partitions"]["window"]["end"] = json!("2099-01-01T00:00:00Z");
+    doc["sources"][0]["partitions"]["window"]["step"] = json!("P30D");
+    let o = run_with_state(&parse_fast(doc), &state, |_| {});
+    assert_eq!(o.summary["status"], "complete");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let windows = &saved["sources"]["ev"]["partitions"]["windows"];
+    let end = windows[0][1].as_str().unwrap();
+    assert!(
+        end < "2027",
+        "saved up to the run's start, not 2099: {windows}"
+    );
+    // (The mock also serves one event at its own range's end, which a
+    // window past that end rightly fetches.)
+    let expected = server.truth().events("ev").unwrap().keys();
+    assert!(o.keys().is_superset(&expected), "every event of the past");
+}
+
+/// Millions of one-minute windows are made as they are taken: the run
+/// starts at once and stops at its deadline.
+#[test]
+fn millions_of_windows_start_at_once_and_stop_at_the_deadline() {
+    let server = events();
+    let mut doc = server.config_json();
+    let window = &mut doc["sources"][0]["partitions"]["window"];
+    window["start"] = json!("2000-01-01T00:00:00Z");
+    window["end"] = json!("now");
+    window["step"] = json!("PT1M");
+    let mut config = parse_fast(doc);
+    config.set_deadline(
+        std::time::Duration::from_millis(500),
+        ingest::DeadlineFrom::Config,
+    );
+    let started = std::time::Instant::now();
+    let o = run(&config);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.only()["status"], "deadline");
+    assert!(n(o.only(), "requests") > 10, "{:#}", o.only());
+}

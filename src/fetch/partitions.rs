@@ -56,20 +56,33 @@ const FLUSH_GRACE: Duration = Duration::from_millis(250);
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Where a partitioned source's partitions come from.
-#[derive(Debug)]
 pub enum Feed {
-    /// Known at the start: a list's values, the windows to fetch.
-    Listed(std::vec::IntoIter<Partition>),
+    /// Known at the start: a list's values, the windows to fetch (made
+    /// as they are taken).
+    Listed(Box<dyn Iterator<Item = Partition> + Send>),
     /// The parent's valid, first-seen records, as the processor makes
     /// them; the channel closes when the parent has ended.
     Parent(Receiver<Partition>),
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Feed::Listed(_) => f.write_str("Feed::Listed"),
+            Feed::Parent(rx) => f.debug_tuple("Feed::Parent").field(rx).finish(),
+        }
+    }
 }
 
 impl Feed {
     /// The next partition; `Ok(None)` once there are no more.
     fn next(&mut self, control: &RunControl) -> Result<Option<Partition>, Stop> {
         match self {
-            Feed::Listed(list) => Ok(list.next()),
+            Feed::Listed(list) => {
+                // Passing over millions of windows done must still stop.
+                control.check()?;
+                Ok(list.next())
+            }
             Feed::Parent(rx) => loop {
                 control.check()?;
                 match rx.recv_timeout(CHECK_INTERVAL) {

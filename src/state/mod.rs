@@ -149,6 +149,19 @@ pub struct Recorded {
     pub warning: Option<String>,
 }
 
+impl Plan {
+    /// Starts the source from its first page whatever the state saved: a
+    /// parent's records are what its children run for, so it is fetched
+    /// whole in every run (a cut incremental parent still sends the cut
+    /// pass's bookmark, which its children's done partitions belong to).
+    pub fn restarted(mut self) -> Plan {
+        if self.start.position.take().is_some() {
+            self.resumed_from = None;
+        }
+        self
+    }
+}
+
 impl State {
     /// The state the text of a state file holds, or what is wrong with it
     /// (not JSON, a key given twice, not a state of this version).
