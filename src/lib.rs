@@ -9,6 +9,7 @@
 //! ```text
 //! main thread: parse CLI + config, start everything, draw progress, wait, write summary
 //!   ├─ fetcher thread per source ── blocking ureq · token bucket · backoff · breaker
+//!   │     (`concurrency: N`: N threads, one gate: N partitions at once, or a walk + N−1 helpers fetching pages ahead)
 //!   │     paginates, reads each body into one buffer, finds its items as spans ─┐
 //!   ├─ queue of batches of spans, ≤ queue_capacity items ┘  (send blocks when full)
 //!   ├─ processor (in its rayon pool) ── chunks of ≤ batch_size · parse + normalize (parallel from 128 items) · dedupe · a record sink
@@ -35,6 +36,18 @@
 //! (a smaller chunk is normalized on the processor thread), in a pool of
 //! its own that the processor loop runs in (so it helps with its chunk
 //! rather than sleeping on it).
+//!
+//! With `concurrency: N` a source has N threads (never one per
+//! partition), all started by [`run`] too, sharing the source's one
+//! `Gate` (token bucket, breaker, the pauses its server asked for): a
+//! partitioned source's N workers walk N partitions at once and hand
+//! their items over in partition order (`fetch/partitions.rs`); a `page`
+//! or `offset` source's walk asks N − 1 helpers for the pages it can name
+//! ahead and takes their answers in page order (`fetch/prefetch.rs`). A
+//! child source (SPEC §12) gets its partitions from the processor, which
+//! hands each valid, first-seen record of the parent over an unbounded
+//! channel (a bounded one could deadlock against the bounded queue) and
+//! closes it when the parent ends.
 //!
 //! Shared state is small and named: the [`RunControl`] (deadline,
 //! interrupt flag, the agent to shut down), the [`Redactor`] (an
@@ -103,6 +116,7 @@
 //! | `deadline_ms` | 60 s | from process start |
 //! | `max_pages` / `max_failed_pages_in_a_row` | 10 000 / 3 | per source |
 //! | `max_body_bytes` | 10 MiB | |
+//! | `concurrency` | 1 | requests of a source in flight at once (1–64) |
 //!
 //! The policies (every row but `queue_capacity`, `batch_size` and
 //! `deadline_ms`, which are run-wide) live in one `impl Default for`
@@ -136,14 +150,16 @@
 //! | `text.rs` | the one way a long value is cut short in a message (characters, `…`) |
 //! | `time.rs` | the one calendar: RFC 3339 in UTC for records and for the clock |
 //! | `url.rs` | URL splitting, resolving, encoding, origins, checks |
+//! | `window.rs` | ISO 8601 steps, half-open time windows, the merged set of completed ones |
 //! | **`json/`** | `node.rs`: one item parsed where it is normalized (a borrowed tree, and its writer); `dot_path.rs`: `DotPath`, every path a config names |
 //! | **`record/`** | items into records: `schema.rs` ([`RecordSchema`], [`FieldPaths`], [`InvalidReason`]), `normalize.rs` ([`normalize()`] → [`Record`]), `coerce.rs` (declared types), `price.rs`, `bookmark.rs` (incremental values) |
 //! | `redact.rs` | [`Redactor`]: secrets out of every URL and text shown |
-//! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`, `rules.rs` (`on_response`): those keys; `envelope.rs`: an envelope path, in the body or a response header; `json.rs`: JSON with key-path errors |
+//! | **`config/`** | `mod.rs`: the validated [`Config`] and its defaults; `validate.rs`: the walk from JSON to it; `record.rs`, `incremental.rs`, `rules.rs` (`on_response`), `fanout.rs` (`parent`, `partitions`, placeholders): those keys; `envelope.rs`: an envelope path, in the body or a response header; `json.rs`: JSON with key-path errors |
+//! | `partition.rs` | one partition: its placeholder values, the requests they fill (encoded for their place, in one pass), its stable hash (state, `--shard`) |
 //! | `error.rs` | the error taxonomy and its typed counters |
-//! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
+//! | **`state/`** | where each source starts: `mod.rs` (the state's format, each source's `Plan`, the `Ended` a source leaves; corrupt entries refused), `position.rs` (a page in its style's terms), `partitions.rs` (completed partitions by hash, the cut one, windows as intervals), `secrets.rs` (no secret in a saved position; credentials back on resume for the source's origin only), `unique.rs` (a key given twice, refused) |
 //! | `queue.rs` | the queue between fetchers and processor: batches (bounded in items) and sources' ends |
-//! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `headers.rs`: an answer's response headers, for rules and `header:` paths; `rules.rs`: `on_response` judging each answer before SPEC §4 does; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
+//! | **`fetch/`** | one source's [`Fetcher`] (`mod.rs`: the page loop and the attempt phases); `request.rs`: [`Request`] and the [`HeaderHook`]; `paginate.rs`: each style's next request, without I/O; `client.rs`: one HTTP attempt; `page.rs`: a body's item spans and envelope; `headers.rs`: an answer's response headers, for rules and `header:` paths; `rules.rs`: `on_response` judging each answer before SPEC §4 does; `stop.rs`: [`StopReason`]; `outcome.rs`: status, counters, what it hands back; `partitions.rs`: a partitioned source's workers and their hand-over in order; `prefetch.rs`: pages fetched ahead by helpers; `gate.rs`: a source's one bucket, breaker and pauses, shared by its threads; `retry.rs`, `quota.rs`, `breaker.rs`, `rate_limit.rs`: the politeness policies, time passed in |
 //! | **`process/`** | the processor (`mod.rs`: chunks, parallel parse and normalize, dedupe, write), `sink.rs` (`RecordSink`: what it writes records to, whatever the output), `dedupe.rs` (first wins by `source:id`), `stats.rs` (the run's counters, [`Stats`]) |
 //! | **`output/`** | `atomic.rs` (files whole or not at all), the record sinks `records_file.rs` (records.jsonl) and `stdout.rs` (records on stdout from a writer thread: a reader that goes away or never reads ends delivery, not the run) with `singer.rs` (Singer messages), `state_file.rs` (the `--state` file on disk: links followed, kept apart from the outputs), `lock.rs` (one run at a time: the locks of `--out` and `--state`) |
 //! | **`report/`** | `summary.rs` (`summary.json`, the end table), `warnings.rs`, `progress.rs`, `logging.rs` |
