@@ -369,8 +369,14 @@ impl Shard {
 /// The stable hash of a source's name, for `--shard` of a source that
 /// runs once.
 pub fn name_hash(name: &str) -> u64 {
+    stable_hash(name.as_bytes())
+}
+
+/// A stable 64-bit hash of `bytes` (FNV-1a): the same on every machine,
+/// in every run and every version, for what the state names by a hash.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
     let mut h = Fnv::default();
-    h.write(name.as_bytes());
+    h.write(bytes);
     h.0
 }
 

@@ -596,31 +596,17 @@ impl Paginator {
         if self.last_position.is_some_and(|last| position > last) {
             return None;
         }
-        let mut at = self.clone_positioned(position);
-        at.position = position;
-        Some(at.request())
+        Some(self.clone_positioned(position).request())
     }
 
-    /// This paginator's URL for `position` (page/offset styles), the rest
-    /// as it is.
+    /// A paginator at `position` (page/offset styles) sending what this
+    /// one sends.
     fn clone_positioned(&self, position: u64) -> Paginator {
-        let mut p = Paginator {
-            style: self.style.clone(),
-            base: self.base.clone(),
-            current: String::new(),
-            position,
-            last_good_count: None,
-            first_count: None,
-            resumed: false,
-            last_position: None,
-            last_body: None,
-            cursor: None,
-            followed: HashSet::new(),
-            keys: self.keys.clone(),
-            method: self.method,
-            body: self.body.clone(),
-            in_body: self.in_body.clone(),
-        };
+        let mut p = Paginator::new(&self.base, &self.style);
+        p.method = self.method;
+        p.body = self.body.clone();
+        p.in_body = self.in_body.clone();
+        p.position = position;
         p.current = p.positioned_url();
         p
     }

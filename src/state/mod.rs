@@ -572,11 +572,7 @@ fn fingerprint(source: &SourceConfig, redactor: &Redactor) -> String {
             "in_body": source.params_in_body,
         });
     }
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in what.to_string().bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = crate::partition::stable_hash(what.to_string().as_bytes());
     format!("{hash:016x}")
 }
 
