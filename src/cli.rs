@@ -33,6 +33,57 @@ pub enum Command {
     ServeMock(ServeMockArgs),
     /// Be a Singer tap (for Meltano).
     Tap(TapArgs),
+    /// Write a config for an API from a few requests.
+    Discover(DiscoverArgs),
+}
+
+/// Write a config for an API ingest has not seen: ask URL at most 3 times
+/// (1 per second), find the items and the pagination, check the guess on a
+/// second page, infer a typed record, and print the config on stdout with
+/// the reasoning on stderr. Exit 0 when it printed a config, 3 when no item
+/// array or no working pagination could be established, 2 for a usage
+/// error.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "discover")]
+pub struct DiscoverArgs {
+    /// the URL of the first page of the list
+    #[argh(positional)]
+    pub url: String,
+    /// the source's name in the config; default: the URL's last path
+    /// segment
+    #[argh(option)]
+    pub name: Option<String>,
+    /// a request header "Name: value" (repeatable); "Name: env:VAR" reads
+    /// VAR, and a secret given as a value is printed as an env: reference,
+    /// never as itself; default: none
+    #[argh(option, from_str_fn(parse_header))]
+    pub header: Vec<(String, String)>,
+    /// a query parameter name=value (repeatable), env: and secrets as for
+    /// --header; default: none
+    #[argh(option, from_str_fn(parse_query))]
+    pub query: Vec<(String, String)>,
+    /// dot path to the item array; default: detected (data, items,
+    /// results, …, else the largest array of objects)
+    #[argh(option)]
+    pub items_path: Option<String>,
+}
+
+/// `Name: value`.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() && !name.contains(' ') => {
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err("expected \"Name: value\", like \"Accept: application/json\"".into()),
+    }
+}
+
+/// `name=value`.
+fn parse_query(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err("expected name=value, like per_page=100".into()),
+    }
 }
 
 /// Try a config without writing anything: fetch the first page of each
@@ -274,7 +325,7 @@ pub fn parse() -> Result<Command, ExitCode> {
                     // fits the command the user was typing.
                     let command = strs
                         .get(1)
-                        .filter(|c| ["run", "check", "serve-mock", "tap"].contains(c))
+                        .filter(|c| ["run", "check", "serve-mock", "tap", "discover"].contains(c))
                         .map_or(String::new(), |c| format!(" {c}"));
                     eprintln!("ingest: {}", exit.output.trim_end());
                     eprintln!("Run ingest{command} --help for usage.");
@@ -289,7 +340,7 @@ pub fn parse() -> Result<Command, ExitCode> {
     }
     cli.command.ok_or_else(|| {
         eprintln!(
-            "ingest: a command is required (run, check, serve-mock, tap). Run ingest --help for usage."
+            "ingest: a command is required (run, check, serve-mock, tap, discover). Run ingest --help for usage."
         );
         ExitCode::Usage
     })

@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
         Ok(Command::Check(args)) => check(args, started),
         Ok(Command::ServeMock(args)) => demo::serve_mock(args),
         Ok(Command::Tap(args)) => tap(args, started),
+        Ok(Command::Discover(args)) => discover(args, started),
         Err(code) => code,
     };
     code.into()
@@ -223,6 +224,48 @@ fn check(args: cli::CheckArgs, started: Instant) -> ExitCode {
     let reports = ingest::check(&config, &control);
     cli::say(&ingest::render_check(&reports));
     ingest::check_exit_code(&reports)
+}
+
+/// `ingest discover URL`: a config from at most 3 requests, on stdout;
+/// the reasoning on stderr.
+fn discover(args: cli::DiscoverArgs, started: Instant) -> ExitCode {
+    ingest::init_logging(false);
+    let args = ingest::discover::DiscoverArgs {
+        url: args.url,
+        name: args.name,
+        headers: args.header,
+        query: args.query,
+        items_path: args.items_path,
+        interval: discover_interval(),
+    };
+    let plan = match ingest::discover::plan(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            return ExitCode::Usage;
+        }
+    };
+    let control = Arc::new(plan.probe.control(started));
+    install_signal_handler(&control);
+    let found = ingest::discover::discover(&plan, &control, &mut |line| {
+        cli::say_on_stderr(&format!("{line}\n"));
+    });
+    if let Some(config) = &found.config {
+        let text = serde_json::to_string_pretty(config).unwrap_or_default();
+        cli::say(&format!("{text}\n"));
+    }
+    found.code
+}
+
+/// Time between discover's requests: 1 s, as SPEC §14 says
+/// (`INGEST_DISCOVER_INTERVAL_MS` sets another, so that the tests of
+/// every mock API need not wait a second between requests).
+fn discover_interval() -> std::time::Duration {
+    let ms = std::env::var("INGEST_DISCOVER_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1000);
+    std::time::Duration::from_millis(ms)
 }
 
 /// First Ctrl-C/SIGTERM: stop gracefully. Second: exit at once.

@@ -86,3 +86,8 @@ mod layout;
 /// X-Pagination, X-Total-Count, a next link in a header) and the warnings
 /// they feed; what `ingest check` says of both.
 mod rules;
+
+/// SPEC §14 `ingest discover URL`: the config it prints for every mock
+/// API checks and runs to the end; what it cannot tell exits 3; secrets
+/// given literally never show; at most 3 requests, a second apart.
+mod discover;
