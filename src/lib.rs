@@ -166,7 +166,7 @@
 //! | `pipeline.rs` | [`run`]: the one place that starts threads; [`RunStatus`] |
 //! | `exit_code.rs` | [`ExitCode`], the one place exit codes are decided |
 //! | `check.rs` | `ingest check`: the first page of each source, reported |
-//! | **`discover/`** | `ingest discover URL`: `mod.rs` (the command line into a probe config; ask, check the guess on a second page, print), `probe.rs` (at most 3 requests at 1/s through the run's client), `detect.rs` (the item array; pagination from evidence, as trials), `schema.rs` (the id and typed fields of the sampled items), `secrets.rs` (secrets given on the command line printed as `env:` references) |
+//! | **`discover/`** | `ingest discover URL`: `mod.rs` (the command line into a probe config; ask, check the guess on a second page, print), `probe.rs` (at most 3 requests at 1/s through the run's client), `detect.rs` (the item array; pagination from links, next URLs and cursors, as trials), `numbers.rs` (page and offset from numbers and totals in the body or headers), `schema.rs` (the id and typed fields of the sampled items), `secrets.rs` (secrets given on the command line printed as `env:` references) |
 //! | `tap.rs` | `ingest tap`, the Singer tap Meltano runs: its settings, `--discover`'s catalog, a catalog's selection, `--about`, the exit code of a run cut but resumable |
 
 #![forbid(unsafe_code)]

@@ -6,18 +6,19 @@
 //! pagination is read from evidence in the SPEC's order: a `Link`
 //! rel="next" header; a URL at a next-like key of the body; a cursor-like
 //! value (or `has_more` beside item ids, Stripe's `starting_after`); page
-//! or offset numbers and totals in the body or the headers. Each guess is
+//! or offset numbers and totals in the body or the headers (`numbers.rs`). Each guess is
 //! a [`Trial`]: the config's `pagination`, the URL of the second page it
 //! implies (none when the first page is the last), and why. The body is
 //! searched breadth-first over nested objects, 3 levels, never into the
 //! items.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::fetch::page::{BodyError, Page};
 use crate::json::DotPath;
 use crate::url;
 
+use super::numbers;
 use super::probe::Answer;
 
 /// Levels of nested objects searched for an envelope key (the body is 1).
@@ -53,7 +54,7 @@ const CURSOR_KEYS: [&str; 14] = [
     "next",
 ];
 /// Keys of a flag saying whether more pages follow.
-const HAS_MORE_KEYS: [&str; 7] = [
+pub(super) const HAS_MORE_KEYS: [&str; 7] = [
     "has_more",
     "hasMore",
     "has_next",
@@ -62,40 +63,6 @@ const HAS_MORE_KEYS: [&str; 7] = [
     "has_next_page",
     "more",
 ];
-/// Keys holding the current page number.
-const PAGE_KEYS: [&str; 5] = [
-    "page",
-    "current_page",
-    "currentPage",
-    "page_number",
-    "pageNumber",
-];
-/// Keys holding the current offset.
-const OFFSET_KEYS: [&str; 3] = ["offset", "skip", "start"];
-/// Keys holding the number of pages.
-const PAGES_KEYS: [&str; 8] = [
-    "total_pages",
-    "totalPages",
-    "pages",
-    "page_count",
-    "pageCount",
-    "num_pages",
-    "last_page",
-    "lastPage",
-];
-/// Keys holding the number of items.
-const TOTAL_KEYS: [&str; 9] = [
-    "total",
-    "count",
-    "total_count",
-    "totalCount",
-    "total_items",
-    "totalItems",
-    "total_results",
-    "totalResults",
-    "totalHits",
-];
-
 /// The item array of a page.
 #[derive(Debug, Clone)]
 pub struct Items {
@@ -171,7 +138,7 @@ fn walk<T>(
 
 /// The first member named one of `names` (in the order of `names` at each
 /// level) for which `accept` holds.
-fn find_key<'v>(
+pub(super) fn find_key<'v>(
     body: &'v Value,
     names: &[&str],
     accept: impl Fn(&Value) -> bool,
@@ -259,7 +226,7 @@ pub fn trials(first: &Answer, body: &Value, items: &Items) -> Vec<Trial> {
     if let Some(trial) = cursor(first, body) {
         return trial;
     }
-    numbered(first, body, items)
+    super::numbers::numbered(first, body, items)
 }
 
 fn pointer(pagination: Value, next: Option<String>, param: Option<String>, why: String) -> Trial {
@@ -341,8 +308,8 @@ fn cursor(first: &Answer, body: &Value) -> Option<Vec<Trial>> {
     }
     // Stripe: `has_more` and the last item's id, no page numbers.
     let (flag, _) = has_more?;
-    if find_key(body, &PAGE_KEYS, Value::is_u64).is_some()
-        || find_key(body, &OFFSET_KEYS, Value::is_u64).is_some()
+    if find_key(body, &numbers::PAGE_KEYS, Value::is_u64).is_some()
+        || find_key(body, &numbers::OFFSET_KEYS, Value::is_u64).is_some()
     {
         return None;
     }
@@ -412,162 +379,4 @@ fn cursor_params(name: &str) -> Vec<String> {
     };
     params.dedup();
     params
-}
-
-/// Page or offset numbers and totals, in the body or the headers; else a
-/// probe of `page=2`.
-fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial> {
-    let count = items.items.len() as u64;
-    let page_key = find_key(body, &PAGE_KEYS, Value::is_u64);
-    let offset_key = find_key(body, &OFFSET_KEYS, Value::is_u64);
-    let has_more = find_key(body, &HAS_MORE_KEYS, Value::is_boolean);
-    let mut pages: Option<(String, u64)> = find_key(body, &PAGES_KEYS, Value::is_u64)
-        .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
-    let mut total: Option<(String, u64)> = find_key(body, &TOTAL_KEYS, Value::is_u64)
-        .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
-    let mut header_page = None;
-    if let Some(x) = first
-        .headers
-        .get("x-pagination")
-        .and_then(|h| serde_json::from_str::<Map<String, Value>>(h).ok())
-    {
-        for key in PAGES_KEYS {
-            if let Some(n) = x.get(key).and_then(Value::as_u64) {
-                pages = pages.or(Some((format!("header:X-Pagination.{key}"), n)));
-            }
-        }
-        for key in TOTAL_KEYS {
-            if let Some(n) = x.get(key).and_then(Value::as_u64) {
-                total = total.or(Some((format!("header:X-Pagination.{key}"), n)));
-            }
-        }
-        header_page = x.get("page").and_then(Value::as_u64);
-    }
-    for (name, shown) in [("x-total-count", "X-Total-Count"), ("x-total", "X-Total")] {
-        if let Some(n) = first
-            .headers
-            .get(name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            total = total.or(Some((format!("header:{shown}"), n)));
-        }
-    }
-    if let Some(n) = first
-        .headers
-        .get("x-total-pages")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        pages = pages.or(Some(("header:X-Total-Pages".to_string(), n)));
-    }
-    let evidence = page_key.is_some()
-        || offset_key.is_some()
-        || pages.is_some()
-        || total.is_some()
-        || has_more.is_some()
-        || header_page.is_some();
-    let last = has_more.as_ref().and_then(|(_, v)| v.as_bool()) == Some(false)
-        || pages.as_ref().is_some_and(|(_, p)| *p <= 1)
-        || total.as_ref().is_some_and(|(_, t)| *t <= count);
-    let start = match page_key
-        .as_ref()
-        .and_then(|(_, v)| v.as_u64())
-        .or(header_page)
-    {
-        Some(0) => 0,
-        _ => 1,
-    };
-    let page_param = existing_param(&first.url, &["page", "page[number]", "p", "pageNumber"])
-        .or_else(|| {
-            page_key
-                .as_ref()
-                .and_then(|(p, _)| p.segments().last().map(|(k, _)| k.to_string()))
-                .filter(|k| k == "page")
-        })
-        .unwrap_or_else(|| "page".to_string());
-    let offset_param = existing_param(&first.url, &OFFSET_KEYS)
-        .or_else(|| {
-            offset_key
-                .as_ref()
-                .and_then(|(p, _)| p.segments().last().map(|(k, _)| k.to_string()))
-        })
-        .unwrap_or_else(|| "offset".to_string());
-    let kind = if evidence {
-        Kind::Numbered
-    } else {
-        Kind::Probe
-    };
-    let words = |style: &str| {
-        let mut said: Vec<String> = Vec::new();
-        if let Some((p, v)) = &page_key {
-            said.push(format!("a page number at `{p}` ({v})"));
-        }
-        if let Some((p, v)) = &offset_key {
-            said.push(format!("an offset at `{p}` ({v})"));
-        }
-        if let Some((p, n)) = &pages {
-            said.push(format!("{n} pages at `{p}`"));
-        }
-        if let Some((p, n)) = &total {
-            said.push(format!("{n} items at `{p}`"));
-        }
-        if let Some((p, v)) = &has_more {
-            said.push(format!("`{p}` {v}"));
-        }
-        match said.is_empty() {
-            true => format!("no sign of pagination in the body or the headers: trying `{style}`"),
-            false => said.join(", "),
-        }
-    };
-    let mut page = json!({"style": "page", "param": page_param, "start": start});
-    match (&pages, &total) {
-        (Some((p, _)), _) => page["total_pages_path"] = json!(p),
-        (None, Some((p, _))) => page["total_items_path"] = json!(p),
-        _ => {}
-    }
-    let mut offset = json!({"style": "offset", "offset_param": offset_param, "start": 0});
-    if let Some((p, _)) = &total {
-        offset["total_path"] = json!(p);
-    }
-    if let Some((p, _)) = &has_more {
-        page["has_more_path"] = json!(p.to_string());
-        offset["has_more_path"] = json!(p.to_string());
-    }
-    let page_trial = Trial {
-        next: (!last)
-            .then(|| url::set_query_param(&first.url, &page_param, &(start + 1).to_string())),
-        why: words(&format!("{page_param}={}", start + 1)),
-        pagination: page,
-        param: Some(page_param.clone()),
-        kind,
-    };
-    let offset_trial = Trial {
-        next: (!last).then(|| url::set_query_param(&first.url, &offset_param, &count.to_string())),
-        why: words(&format!("{offset_param}={count}")),
-        pagination: offset,
-        param: Some(offset_param.clone()),
-        kind,
-    };
-    match (
-        evidence,
-        offset_key.is_some() && page_key.is_none() && pages.is_none(),
-    ) {
-        (false, _) => vec![page_trial],
-        (true, true) => vec![offset_trial, page_trial],
-        (true, false) => vec![page_trial, offset_trial],
-    }
-}
-
-/// The first of `names` that `url`'s query already has.
-fn existing_param(url: &str, names: &[&str]) -> Option<String> {
-    let (_, query, _) = url::pieces(url);
-    let query = query?;
-    names
-        .iter()
-        .find(|name| {
-            query.split('&').any(|pair| {
-                let key = url::percent_decode(pair.split('=').next().unwrap_or(""));
-                key == **name
-            })
-        })
-        .map(|name| name.to_string())
 }

@@ -13,6 +13,7 @@
 //! when one could be established, the config.
 
 mod detect;
+mod numbers;
 mod probe;
 mod schema;
 mod secrets;
