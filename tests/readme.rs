@@ -634,7 +634,7 @@ fn every_link_within_the_readme_has_its_heading() {
 #[test]
 fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
     let bin = env!("CARGO_BIN_EXE_ingest");
-    let help: String = [&[][..], &["run"], &["check"], &["serve-mock"], &["tap"]]
+    let help: String = [&[][..], &["run"], &["check"], &["discover"], &["serve-mock"], &["tap"]]
         .iter()
         .map(|command| {
             let out = std::process::Command::new(bin)
