@@ -253,3 +253,138 @@ fn a_retry_after_holds_every_request_of_the_source() {
     // after it; none is sent after it.
     assert!(held.len() <= 3, "sent during the Retry-After: {held:?}");
 }
+
+/// Arrival times at the mock of source `name`'s requests, with their page.
+fn arrivals(server: &MockServer, name: &str) -> Vec<(usize, Instant)> {
+    let mut log: Vec<(usize, Instant)> = server
+        .requests()
+        .iter()
+        .filter(|r| r.source == name)
+        .map(|r| (r.page, r.at))
+        .collect();
+    log.sort_by_key(|(_, at)| *at);
+    log
+}
+
+/// The holds are looked at again after a wait for a token: at a rate
+/// that makes requests wait for tokens, a `Retry-After` told to one
+/// request stops the others that were waiting for theirs.
+#[test]
+fn a_retry_after_holds_requests_that_were_waiting_for_a_token() {
+    use testsupport::FaultKind;
+    let server = MockServer::start(Scenario::new(SEED).with(
+        MockSource::new("s", Style::Page, 24, 5).fault(
+            3,
+            1,
+            FaultKind::RetryAfter(429, "0.6".into()),
+        ),
+    ))
+    .unwrap();
+    let o = run(&at(
+        &server,
+        8,
+        json!({"rate_limit": {"per_second": 20, "burst": 2}}),
+    ));
+    assert_eq!(o.summary["status"], "complete");
+    let told = server
+        .requests()
+        .iter()
+        .find(|r| r.page == 3 && r.attempt == 1)
+        .and_then(|r| r.finished)
+        .expect("page 3's 429");
+    let held: Vec<(usize, f64)> = arrivals(&server, "s")
+        .into_iter()
+        .filter(|(_, at)| {
+            *at > told + Duration::from_millis(60) && *at < told + Duration::from_millis(540)
+        })
+        .map(|(page, at)| (page, at.duration_since(told).as_secs_f64()))
+        .collect();
+    assert!(held.is_empty(), "sent during the Retry-After: {held:?}");
+}
+
+/// An open breaker holds every request of the source for its cooldown,
+/// and then one probe goes out, not `concurrency` of them.
+#[test]
+fn an_open_breaker_holds_every_slot_and_lets_one_probe_through() {
+    use testsupport::FaultKind;
+    let mut source = MockSource::new("s", Style::Page, 12, 5);
+    // The server is down for everyone's first two attempts.
+    for page in 1..=12 {
+        source =
+            source
+                .fault(page, 1, FaultKind::Status(503))
+                .fault(page, 2, FaultKind::Status(503));
+    }
+    let server = MockServer::start(Scenario::new(SEED).with(source)).unwrap();
+    let cooldown = Duration::from_millis(700);
+    let o = run(&at(
+        &server,
+        6,
+        json!({
+            "breaker": {"failure_threshold": 3, "cooldown_ms": 700},
+            "retry": {"max_retries": 6, "base_delay_ms": 5, "max_delay_ms": 10},
+        }),
+    ));
+    assert_eq!(o.summary["status"], "complete", "{:#}", o.only());
+    let log = arrivals(&server, "s");
+    // The third 503's answer opened the breaker (the client saw it after).
+    let opened = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.finished)
+        .min()
+        .unwrap();
+    let (quiet_from, probe_at) = (opened + Duration::from_millis(150), opened + cooldown);
+    let during: Vec<f64> = log
+        .iter()
+        .filter(|(_, at)| *at > quiet_from && *at < probe_at - Duration::from_millis(100))
+        .map(|(_, at)| at.duration_since(opened).as_secs_f64())
+        .collect();
+    assert!(
+        during.is_empty(),
+        "sent while the breaker was open: {during:?}"
+    );
+    let probes = log
+        .iter()
+        .filter(|(_, at)| {
+            *at >= probe_at - Duration::from_millis(100)
+                && *at < probe_at + Duration::from_millis(150)
+        })
+        .count();
+    assert_eq!(probes, 1, "one probe at half-open: {log:?}");
+}
+
+/// An offset server that sends fewer items than `limit` asks: the pages
+/// ahead are named by what it sent, not by `limit`.
+#[test]
+fn offsets_ahead_step_by_what_the_server_sent() {
+    let server = || {
+        MockServer::start(Scenario::new(SEED).with(MockSource::new("o", Style::Offset, 20, 10)))
+            .unwrap()
+    };
+    let capped = |server: &MockServer, concurrency: u32| {
+        let mut doc = server.config_json();
+        let pagination = &mut doc["sources"][0]["pagination"];
+        pagination["limit_param"] = json!("limit");
+        pagination["limit"] = json!(100);
+        doc["sources"][0]["concurrency"] = json!(concurrency);
+        run(&parse_fast(doc))
+    };
+    let one = capped(&server(), 1);
+    let many = capped(&server(), 8);
+    assert_eq!(comparable(&many), comparable(&one));
+    let s = many.only();
+    assert!(n(s, "speculative_requests") <= 7, "{s:#}");
+}
+
+/// `max_pages` bounds what is fetched ahead too.
+#[test]
+fn fetching_ahead_stops_at_max_pages() {
+    let server =
+        MockServer::start(Scenario::new(SEED).with(MockSource::new("s", Style::Page, 30, 5)))
+            .unwrap();
+    let o = run(&at(&server, 8, json!({"max_pages": 5})));
+    assert_eq!(o.only()["status"], "max_pages");
+    assert_eq!(n(o.only(), "requests"), 5);
+    assert!(server.requests().iter().all(|r| r.page <= 5));
+}

@@ -634,17 +634,24 @@ fn every_link_within_the_readme_has_its_heading() {
 #[test]
 fn the_flags_the_readme_names_exist_and_every_flag_is_named() {
     let bin = env!("CARGO_BIN_EXE_ingest");
-    let help: String = [&[][..], &["run"], &["check"], &["discover"], &["serve-mock"], &["tap"]]
-        .iter()
-        .map(|command| {
-            let out = std::process::Command::new(bin)
-                .args(*command)
-                .arg("--help")
-                .output()
-                .unwrap();
-            String::from_utf8(out.stdout).unwrap()
-        })
-        .collect();
+    let help: String = [
+        &[][..],
+        &["run"],
+        &["check"],
+        &["discover"],
+        &["serve-mock"],
+        &["tap"],
+    ]
+    .iter()
+    .map(|command| {
+        let out = std::process::Command::new(bin)
+            .args(*command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .collect();
     let flags = |text: &str| -> std::collections::BTreeSet<String> {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .filter(|w| w.len() > 2 && w.starts_with("--") && w.as_bytes()[2].is_ascii_lowercase())

@@ -43,11 +43,27 @@ pub enum Transition {
     Closed,
 }
 
+/// What [`Breaker::admit`] says of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// It may go; `Some(Probing)` when it is the half-open probe.
+    Go(Option<Transition>),
+    /// Not before this instant.
+    Wait(Instant),
+}
+
+/// How often a request held by a probe in flight looks again.
+const PROBE_POLL: Duration = Duration::from_millis(10);
+
 /// One source's breaker.
 #[derive(Debug, Clone)]
 pub struct Breaker {
     policy: BreakerPolicy,
     state: State,
+    /// When the half-open probe went out, until its answer: the other
+    /// requests of the source (`concurrency`) wait for it, so that one
+    /// probe, not N, tries a server that was failing.
+    probe_since: Option<Instant>,
 }
 
 impl Breaker {
@@ -56,7 +72,35 @@ impl Breaker {
         Self {
             policy,
             state: State::Closed { failures: 0 },
+            probe_since: None,
         }
+    }
+
+    /// Whether a request may go now, in one step under the source's lock
+    /// (with `concurrency` another request must not slip between the look
+    /// and the probe): while open, it waits for the cooldown; the first
+    /// after it is the probe (`Go(Some(Probing))`); while the probe is out
+    /// (at most `patience`, the longest an attempt takes), the others wait
+    /// and look again shortly. `probe`: the caller is the probe already.
+    pub fn admit(&mut self, now: Instant, patience: Duration, probe: bool) -> Admit {
+        match (self.state, self.probe_since) {
+            (State::Open { until }, _) if until > now => Admit::Wait(until),
+            (State::Open { .. }, _) => Admit::Go(self.before_attempt(now)),
+            (State::HalfOpen, Some(since)) if !probe && now < since + patience => {
+                Admit::Wait(now + PROBE_POLL)
+            }
+            (State::HalfOpen, None) => {
+                self.probe_since = Some(now);
+                Admit::Go(Some(Transition::Probing))
+            }
+            _ => Admit::Go(None),
+        }
+    }
+
+    /// The probe got an answer that says nothing of the server's health
+    /// (a quota used up): the next request probes again.
+    pub fn probe_answered(&mut self) {
+        self.probe_since = None;
     }
 
     /// The current state (what the tests check).
@@ -79,6 +123,7 @@ impl Breaker {
         match self.state {
             State::Open { until } if now >= until => {
                 self.state = State::HalfOpen;
+                self.probe_since = Some(now);
                 Some(Transition::Probing)
             }
             _ => None,
@@ -87,6 +132,7 @@ impl Breaker {
 
     /// The attempt got a usable answer.
     pub fn on_success(&mut self) -> Option<Transition> {
+        self.probe_since = None;
         let was = self.state;
         self.state = State::Closed { failures: 0 };
         (was == State::HalfOpen).then_some(Transition::Closed)
@@ -103,6 +149,7 @@ impl Breaker {
 
     /// The attempt failed in a retryable way at `now`.
     pub fn on_retryable(&mut self, now: Instant) -> Option<Transition> {
+        self.probe_since = None;
         let failures = match self.state {
             State::Closed { failures } => failures + 1,
             State::HalfOpen => self.policy.failure_threshold,

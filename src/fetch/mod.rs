@@ -52,7 +52,7 @@ use crate::state::{Position, Start};
 use crate::text::shorten;
 use auth::{BearerFrom, ClientCredentials, TokenSource, Tokens};
 use authorize::NoToken;
-use breaker::Transition;
+use breaker::{Admit, Transition};
 use client::{Client, Exchange};
 use gate::{Gate, Gates};
 pub use outcome::SourceOutcome;
@@ -856,6 +856,9 @@ impl<'a> Fetcher<'a> {
                     repeated = true;
                     attempt -= 1;
                     turn = None;
+                    // Says nothing of the server's health: if it was the
+                    // breaker's probe, the repeat probes again.
+                    self.gate.breaker(|b| b.probe_answered());
                     if let Some(tokens) = &self.tokens {
                         tokens.refused(generation);
                     }
@@ -922,17 +925,39 @@ impl<'a> Fetcher<'a> {
                 };
                 self.wait_until(until, cause, phase)?;
             }
-            // A `Retry-After` another request of the source was told.
-            if let Some(until) = self.gate.paused_until() {
-                self.wait_until(until, WaitCause::RetryAfter, Phase::RetryAfter)?;
+            // The source's holds — a `Retry-After` or a quota reset another
+            // of its requests was told, its breaker — are looked at again
+            // after the wait for a token: another request of the source
+            // may have been told to wait meanwhile.
+            let (mut token, mut probe) = (false, false);
+            let patience = self.config.timeouts.connect + self.config.timeouts.read;
+            loop {
+                if let Some(until) = self.gate.paused_until() {
+                    self.wait_until(until, WaitCause::RetryAfter, Phase::RetryAfter)?;
+                    continue;
+                }
+                let now = Instant::now();
+                match self.gate.breaker(|b| b.admit(now, patience, probe)) {
+                    Admit::Wait(until) => {
+                        self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
+                        continue;
+                    }
+                    Admit::Go(Some(Transition::Probing)) => {
+                        probe = true;
+                        info!(source = self.name(), page = page_no, event = "breaker_half_open", attempt = attempt; "");
+                    }
+                    Admit::Go(_) => {}
+                }
+                if let Some(until) = self.gate.quota_until() {
+                    self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
+                    continue;
+                }
+                if token {
+                    return Ok(());
+                }
+                self.take_token()?;
+                token = true;
             }
-            if let Some(until) = self.gate.breaker(|b| b.blocked_until()) {
-                self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
-            }
-            if let Some(until) = self.gate.quota_until() {
-                self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
-            }
-            self.take_token()
         })();
         if waited == Err(Stop::Deadline) {
             warn!(
@@ -952,10 +977,6 @@ impl<'a> Fetcher<'a> {
         attempt: u32,
         retrying: Option<RetryCause>,
     ) -> Result<Exchange, Stop> {
-        let now = Instant::now();
-        if let Some(Transition::Probing) = self.gate.breaker(|b| b.before_attempt(now)) {
-            info!(source = self.name(), page = page_no, event = "breaker_half_open", attempt = attempt; "");
-        }
         let time_left = self.shared.control.time_left()?;
         self.counts.requests += 1;
         if let Some(cause) = retrying {
@@ -1092,6 +1113,7 @@ impl<'a> Fetcher<'a> {
     ) -> Decision {
         // A used-up quota is the server working as announced: no failure.
         if matches!(error, AttemptError::QuotaExhausted(_)) {
+            self.gate.breaker(|b| b.probe_answered());
         } else if !error.is_retryable() {
             if let Some(Transition::Closed) = self.gate.breaker(|b| b.on_non_retryable()) {
                 info!(source = self.name(), event = "breaker_closed"; "");

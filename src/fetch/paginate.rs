@@ -579,17 +579,16 @@ impl Paginator {
     }
 
     /// The request `n` pages after the current one, where the style can
-    /// say it without the pages between — page numbers, and offsets of a
-    /// `limit` — and no total has said the data ends before it: what a
-    /// source with `concurrency` fetches ahead (SPEC §13). Without a total
-    /// it is speculation: the pages past the end are dropped.
+    /// say it without the pages between — page numbers, and offsets once
+    /// a page has shown how many items the server sends (not what `limit`
+    /// asked: a server may send fewer) — and no total has said the data
+    /// ends before it: what a source with `concurrency` fetches ahead
+    /// (SPEC §13). Without a total it is speculation: the pages past the
+    /// end are dropped.
     pub fn ahead(&self, n: u64) -> Option<Request> {
         let step = match &self.style {
             Pagination::Page { .. } => 1,
-            Pagination::Offset {
-                limit: Some((_, limit)),
-                ..
-            } => *limit,
+            Pagination::Offset { limit: Some(_), .. } => self.last_good_count.filter(|&c| c > 0)?,
             _ => return None,
         };
         let position = self.position.checked_add(step.checked_mul(n)?)?;

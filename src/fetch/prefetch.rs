@@ -43,6 +43,9 @@ enum Slot {
 pub(super) struct Fetched {
     outcome: PageOutcome,
     counts: FetchCounts,
+    /// A wait the deadline refused while fetching it: what for, how long
+    /// (the walk's stop reason says it).
+    refused: Option<(super::outcome::WaitCause, u64)>,
 }
 
 #[derive(Default)]
@@ -184,7 +187,13 @@ impl Fetcher<'_> {
             std::mem::swap(&mut self.counts, &mut counts);
             let outcome = self.fetch_page(&request, page_no);
             std::mem::swap(&mut self.counts, &mut counts);
-            if let Some(unused) = prefetch.done(request, Fetched { outcome, counts }) {
+            let refused = self.refused.take();
+            let fetched = Fetched {
+                outcome,
+                counts,
+                refused,
+            };
+            if let Some(unused) = prefetch.done(request, fetched) {
                 self.count_speculative(unused.counts.requests);
             }
         }
@@ -201,7 +210,10 @@ impl Fetcher<'_> {
         let Some(prefetch) = self.prefetch.clone() else {
             return self.fetch_page(request, page_no);
         };
-        for n in 1..self.config.concurrency as u64 {
+        // Never past `max_pages`: those pages would be fetched for nothing.
+        let ahead =
+            (self.config.concurrency as u64).min(self.config.max_pages.saturating_sub(page_no) + 1);
+        for n in 1..ahead {
             if let Some(ahead) = pager.ahead(n) {
                 prefetch.ask(ahead, page_no + n);
             }
@@ -209,6 +221,9 @@ impl Fetcher<'_> {
         match prefetch.take(request, self.shared.control) {
             Taken::Fetched(fetched) => {
                 self.counts.add(fetched.counts);
+                if fetched.refused.is_some() {
+                    self.refused = fetched.refused;
+                }
                 fetched.outcome
             }
             Taken::NotAsked => self.fetch_page(request, page_no),
