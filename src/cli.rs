@@ -66,6 +66,10 @@ pub struct DiscoverArgs {
     /// results, …, else the largest array of objects)
     #[argh(option)]
     pub items_path: Option<String>,
+    /// a GraphQL query declaring $after, for a GraphQL API: discover
+    /// finds its connection and checks the cursor; default: not GraphQL
+    #[argh(option)]
+    pub graphql: Option<String>,
 }
 
 /// `Name: value`.

@@ -236,6 +236,7 @@ fn discover(args: cli::DiscoverArgs, started: Instant) -> ExitCode {
         headers: args.header,
         query: args.query,
         items_path: args.items_path,
+        graphql: args.graphql,
         interval: discover_interval(),
     };
     let plan = match ingest::discover::plan(&args) {

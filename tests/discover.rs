@@ -391,3 +391,52 @@ fn at_most_three_requests_a_second_apart() {
         assert!(gap >= Duration::from_millis(900), "requests {gap:?} apart");
     }
 }
+
+/// A GraphQL API, given its query: discover finds the connection under
+/// `data`, checks the cursor on a second page, and writes the `graphql`
+/// shorthand; the config checks and runs to every issue.
+#[test]
+fn a_graphql_query_gets_its_connection_found_and_checked() {
+    let source = MockSource::new("issues", Style::Graphql, 3, 5);
+    let server = MockServer::start(Scenario::new(9).with(source.clone())).unwrap();
+    let url = format!("{}{}", server.base_url(), source.path());
+    let query = source.graphql_query();
+    let found = discover(&url, &["--graphql", &query], Some(20));
+    assert_eq!(found.status.code(), Some(0), "{}", stderr(&found));
+    let config: Value = serde_json::from_str(&stdout(&found)).unwrap();
+    let graphql = &config["sources"][0]["graphql"];
+    assert_eq!(graphql["connection"], "repository.issues", "{config:#}");
+    assert!(
+        stderr(&found).contains("new items: the pagination holds"),
+        "{}",
+        stderr(&found)
+    );
+    let dir = OutDir::new();
+    let file = write_config(&dir.0, &stdout(&found));
+    let out = dir.0.join("out");
+    let run = command(&[
+        "run",
+        "--no-progress",
+        "--config",
+        &file,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let summary = summary_in(&out);
+    let expected = server
+        .truth()
+        .source("issues")
+        .unwrap()
+        .expected_all()
+        .items;
+    let name = config["sources"][0]["name"].as_str().unwrap();
+    assert_eq!(summary["sources"][name]["items"], expected, "{summary:#}");
+    assert_eq!(summary["status"], "complete");
+    // A query without $after is refused before anything is sent.
+    let refused = discover(&url, &["--graphql", "query { viewer { login } }"], Some(20));
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("$after"), "{}", stderr(&refused));
+}

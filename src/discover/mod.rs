@@ -13,6 +13,7 @@
 //! when one could be established, the config.
 
 mod detect;
+mod graphql;
 mod numbers;
 mod probe;
 mod schema;
@@ -56,6 +57,8 @@ pub struct DiscoverArgs {
     pub query: Vec<(String, String)>,
     /// `--items-path`, as given.
     pub items_path: Option<String>,
+    /// `--graphql`: the query of a GraphQL API (declaring `$after`).
+    pub graphql: Option<String>,
     /// Time between requests. Defaults to 1 s (SPEC §14).
     pub interval: Duration,
 }
@@ -72,6 +75,8 @@ pub struct Plan {
     /// What to tell about the secrets given as values.
     secret_notes: Vec<String>,
     interval: Duration,
+    /// The GraphQL query, for a GraphQL API.
+    graphql: Option<String>,
 }
 
 /// Reads the command line into a [`Plan`]; `Err` is a usage error.
@@ -98,16 +103,23 @@ pub fn plan(args: &DiscoverArgs) -> Result<Plan, ConfigError> {
         probe_source["query"] = given.probe_query();
         source.insert("query".into(), given.printed_query());
     }
+    if let Some(query) = &args.graphql {
+        // Checked as a config checks it (it must declare $after); the
+        // connection is what discover finds.
+        probe_source["graphql"] = json!({"query": query, "connection": "data"});
+    }
     let probe = Config::parse(
         "the command line",
         &json!({"sources": [probe_source]}).to_string(),
-    )?;
+    )
+    .map_err(|e| ConfigError(e.0.replace("sources[0].graphql.query", "--graphql")))?;
     Ok(Plan {
         probe,
         source,
         items_path,
         secret_notes: given.notes,
         interval: args.interval,
+        graphql: args.graphql.clone(),
     })
 }
 
@@ -150,6 +162,9 @@ impl Discovered {
 
 /// Asks the API and writes its config, saying why on `say` (a line each).
 pub fn discover(plan: &Plan, control: &RunControl, say: &mut dyn FnMut(&str)) -> Discovered {
+    if let Some(query) = &plan.graphql {
+        return graphql::discover(plan, query, control, say);
+    }
     let mut probe = Probe::new(&plan.probe, control, plan.interval);
     let url = plan.probe.sources[0].url.clone();
     say(&format!(

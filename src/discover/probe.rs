@@ -102,6 +102,21 @@ impl<'a> Probe<'a> {
 
     /// GETs `url` once, after a token; a 2xx answer, or why there is none.
     pub fn get(&mut self, url: &str) -> Result<Answer, NoAnswer> {
+        self.send(url, Request::get(url))
+    }
+
+    /// POSTs the JSON `body` to `url` once (a GraphQL query), as `get`.
+    pub fn post(&mut self, url: &str, body: String) -> Result<Answer, NoAnswer> {
+        let request = Request {
+            method: crate::config::Method::Post,
+            body: Some(body),
+            ..Request::get(url)
+        };
+        self.send(url, request)
+    }
+
+    /// Sends `request` once, after a token.
+    fn send(&mut self, url: &str, request: Request) -> Result<Answer, NoAnswer> {
         if self.sent >= MAX_REQUESTS {
             return Err(NoAnswer::Spent);
         }
@@ -109,9 +124,9 @@ impl<'a> Probe<'a> {
         let time_left = self.control.time_left().map_err(NoAnswer::Stopped)?;
         self.sent += 1;
         let (bucket, control) = (&self.bucket, self.control);
-        let exchange = self.client.send(&Request::get(url), time_left, || {
-            bucket.take(control).is_ok()
-        });
+        let exchange = self
+            .client
+            .send(&request, time_left, || bucket.take(control).is_ok());
         self.read(url, exchange)
     }
 
