@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use testsupport::{Auth, MockServer, MockSource, OneBody, Scenario, Shape, Style};
 
 use crate::cli::{command, stderr, summary_in};
@@ -439,4 +439,126 @@ fn a_graphql_query_gets_its_connection_found_and_checked() {
     let refused = discover(&url, &["--graphql", "query { viewer { login } }"], Some(20));
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("$after"), "{}", stderr(&refused));
+}
+
+/// Bodies from APIs found wild (a black-box attack), each answered by a
+/// scripted server of 237 items: `discover` must not take a number that
+/// is not the data's size for its total, must key records by a field that
+/// tells items apart, and must count a redirect hop as a request.
+#[test]
+fn totals_ids_and_redirects_of_real_shapes() {
+    use crate::support::scripted::Scripted;
+    const N: u64 = 237;
+    let page_of = |target: &str, param: &str, size: u64, zero: bool| -> Vec<u64> {
+        let at: u64 = target
+            .split(&format!("{param}="))
+            .nth(1)
+            .and_then(|v| v.split('&').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if zero { 0 } else { 1 });
+        let from = if param == "from" {
+            at
+        } else {
+            (at - u64::from(!zero)) * size
+        };
+        (from + 1..=(from + size).min(N)).collect()
+    };
+    // Elasticsearch: `_shards.total` is 1, `hits.total.value` 237; from/size.
+    let es = Scripted::start(move |target| {
+        let hits: Vec<Value> = page_of(target, "from", 10, true)
+            .iter()
+            .map(|i| json!({"_id": format!("d{i}"), "_source": {"n": i}}))
+            .collect();
+        let body = json!({"took": 3, "_shards": {"total": 1, "successful": 1},
+                          "hits": {"total": {"value": N, "relation": "eq"}, "hits": hits}});
+        (200, Vec::new(), body.to_string())
+    });
+    // `count` is this page's items; `total_count` the data's.
+    let counted = Scripted::start(move |target| {
+        let items: Vec<Value> = page_of(target, "page", 20, false)
+            .iter()
+            .map(|i| json!({"id": i, "name": format!("n{i}")}))
+            .collect();
+        let body = json!({"count": items.len(), "total_count": N, "page": 1, "data": items});
+        (200, Vec::new(), body.to_string())
+    });
+    // (Elasticsearch pages with `from`, which discover has no request left
+    // to try after `page` and `offset`: it says so and exits 3; the other
+    // gets its config.)
+    for (server, url, code) in [(&es, "/idx/_search", 3), (&counted, "/things", 0)] {
+        let found = discover(&format!("{}{url}", server.base()), &[], Some(20));
+        let said = stderr(&found);
+        assert_eq!(found.status.code(), Some(code), "{url}: {said}");
+        if found.status.code() == Some(0) {
+            let dir = OutDir::new();
+            let file = write_config(&dir.0, &stdout(&found));
+            let out = dir.0.join("out");
+            let run = command(&[
+                "run",
+                "--no-progress",
+                "--config",
+                &file,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+            let summary = summary_in(&out);
+            assert_eq!(
+                summary["totals"]["records"],
+                N,
+                "{url}: {said}\n{}",
+                stdout(&found)
+            );
+            assert_eq!(run.status.code(), Some(0));
+        } else {
+            // When it cannot tell, it says so: never a config that ends
+            // after one page.
+            assert_eq!(found.status.code(), Some(3), "{url}: {said}");
+        }
+        assert!(!said.contains("items at `_shards.total`"), "{said}");
+        assert!(!said.contains("items at `count`"), "{said}");
+    }
+    // Ids that repeat are no id: another field that tells items apart is.
+    let repeating = Scripted::start(|_| {
+        let items: Vec<Value> = (1..=20u64)
+            .map(|i| json!({"id": i % 7, "sku": format!("s{i}"), "name": "x"}))
+            .collect();
+        (200, Vec::new(), json!({"results": items}).to_string())
+    });
+    let found = discover(&format!("{}/x", repeating.base()), &[], Some(20));
+    let config: Value = serde_json::from_str(&stdout(&found)).unwrap_or(Value::Null);
+    assert_eq!(
+        config["sources"][0]["record"]["id"],
+        "sku",
+        "{}",
+        stderr(&found)
+    );
+    // Nothing tells items apart: no config (it would merge or refuse them).
+    let anonymous = Scripted::start(|_| {
+        let items: Vec<Value> = (1..=20u64).map(|i| json!({"value": i % 3})).collect();
+        (200, Vec::new(), json!({"results": items}).to_string())
+    });
+    let found = discover(&format!("{}/x", anonymous.base()), &[], Some(20));
+    assert_eq!(found.status.code(), Some(3), "{}", stderr(&found));
+    // A redirect loop: every hop is one of the three requests.
+    let looping = Scripted::start(|target| {
+        let n: u32 = target
+            .rsplit('=')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        (
+            302,
+            vec![("Location".into(), format!("/loop?r={}", n + 1))],
+            String::new(),
+        )
+    });
+    let found = discover(&format!("{}/loop", looping.base()), &[], Some(20));
+    assert_eq!(found.status.code(), Some(3), "{}", stderr(&found));
+    assert!(
+        looping.requests().len() <= 3,
+        "{} requests",
+        looping.requests().len()
+    );
 }

@@ -47,7 +47,7 @@ pub(super) fn discover(
     };
     let first = match ask(&mut probe, None) {
         Ok(body) => body,
-        Err(no) => return unanswered(no, say),
+        Err(no) => return unanswered(no, control.is_interrupted(), say),
     };
     let connection = match connection(&first) {
         Ok(c) => c,
@@ -67,7 +67,7 @@ pub(super) fn discover(
         Some(cursor) => {
             let second = match ask(&mut probe, Some(cursor)) {
                 Ok(body) => body,
-                Err(no) => return unanswered(no, say),
+                Err(no) => return unanswered(no, control.is_interrupted(), say),
             };
             let next = match self::connection(&second) {
                 Ok(c) if c.items != connection.items => c,

@@ -175,7 +175,7 @@ pub fn discover(plan: &Plan, control: &RunControl, say: &mut dyn FnMut(&str)) ->
     ));
     let first = match probe.get(&url) {
         Ok(answer) => answer,
-        Err(no) => return unanswered(no, say),
+        Err(no) => return unanswered(no, control.is_interrupted(), say),
     };
     let (body, items) = match read_first(&first, plan.items_path.as_ref()) {
         Ok(found) => found,
@@ -215,18 +215,46 @@ pub fn discover(plan: &Plan, control: &RunControl, say: &mut dyn FnMut(&str)) ->
     );
     source.insert("pagination".into(), pagination);
     source.insert("record".into(), inferred.record);
+    let config = json!({"sources": [Value::Object(source)]});
+    if keyed(&config, &sample) == 0 {
+        say("discover: no sampled item makes a record (nothing in them is an id ingest can key them by): the config would keep nothing; no config written");
+        return Discovered::none(ExitCode::Partial);
+    }
     for note in &plan.secret_notes {
         say(note);
     }
     say("discover: next, `ingest check --config FILE` on the config printed, then `ingest run`");
     Discovered {
-        config: Some(json!({"sources": [Value::Object(source)]})),
+        config: Some(config),
         code: ExitCode::Complete,
     }
 }
 
+/// How many of `sample` the one source of `config` makes records of:
+/// what `ingest check` will say of the config printed.
+fn keyed(config: &Value, sample: &[Value]) -> usize {
+    let Ok(parsed) = Config::parse_without_secrets("discover", &config.to_string()) else {
+        return 0;
+    };
+    let source = &parsed.sources[0];
+    sample
+        .iter()
+        .filter(|item| {
+            let text = item.to_string();
+            crate::json::Node::parse(&text).is_ok_and(|node| {
+                crate::record::normalize(&source.name, &node, &source.record).is_ok()
+            })
+        })
+        .count()
+}
+
 /// Says why a request gave nothing to read, and the exit code it makes.
-fn unanswered(no: NoAnswer, say: &mut dyn FnMut(&str)) -> Discovered {
+fn unanswered(no: NoAnswer, interrupted: bool, say: &mut dyn FnMut(&str)) -> Discovered {
+    let no = match no {
+        // An interrupt cuts a request short as a failure would.
+        NoAnswer::Failed(_) if interrupted => NoAnswer::Stopped(Stop::Interrupted),
+        no => no,
+    };
     let (what, code) = match no {
         NoAnswer::Stopped(Stop::Interrupted) => ("interrupted".to_string(), ExitCode::Interrupted),
         NoAnswer::Stopped(Stop::Deadline) => ("the deadline passed".to_string(), ExitCode::Partial),
@@ -296,7 +324,7 @@ fn verify(
         let answer = match probe.get(&next) {
             Ok(answer) => answer,
             Err(NoAnswer::Stopped(stop)) => {
-                return Err(unanswered(NoAnswer::Stopped(stop), say).code);
+                return Err(unanswered(NoAnswer::Stopped(stop), false, say).code);
             }
             Err(no) => {
                 let what = match no {

@@ -6,6 +6,7 @@
 //! server honours); without any, `page=2` is only probed, and `none`
 //! stays when it brings nothing new.
 
+use crate::json::DotPath;
 use serde_json::{json, Map, Value};
 
 use crate::url;
@@ -49,6 +50,41 @@ pub(super) const TOTAL_KEYS: [&str; 9] = [
 
 /// Page or offset numbers and totals, in the body or the headers; else a
 /// probe of `page=2`.
+/// The item total a body announces: of the numbers at total-like keys
+/// (`hits.total.value` too), the largest that is at least the items on
+/// the page — a `count` of this page's items or a `_shards.total` of 1 is
+/// not the data's size, and taking it for one would end the data after
+/// the first page.
+fn item_total(body: &Value, count: u64) -> Option<(String, u64)> {
+    fn walk(v: &Value, path: &DotPath, depth: usize, found: &mut Vec<(String, u64)>) {
+        let Value::Object(o) = v else { return };
+        for (k, child) in o {
+            let at = path.child(k);
+            if TOTAL_KEYS.contains(&k.as_str()) {
+                match child {
+                    Value::Number(n) => found.extend(n.as_u64().map(|n| (at.to_string(), n))),
+                    Value::Object(inner) => found.extend(
+                        inner
+                            .get("value")
+                            .and_then(Value::as_u64)
+                            .map(|n| (at.child("value").to_string(), n)),
+                    ),
+                    _ => {}
+                }
+            }
+            if depth < 3 {
+                walk(child, &at, depth + 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(body, &DotPath::root(), 1, &mut found);
+    found
+        .into_iter()
+        .filter(|(_, n)| *n >= count)
+        .max_by_key(|(_, n)| *n)
+}
+
 pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial> {
     let count = items.items.len() as u64;
     let page_key = find_key(body, &PAGE_KEYS, Value::is_u64);
@@ -56,8 +92,7 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
     let has_more = find_key(body, &HAS_MORE_KEYS, Value::is_boolean);
     let mut pages: Option<(String, u64)> = find_key(body, &PAGES_KEYS, Value::is_u64)
         .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
-    let mut total: Option<(String, u64)> = find_key(body, &TOTAL_KEYS, Value::is_u64)
-        .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
+    let mut total: Option<(String, u64)> = item_total(body, count);
     let mut header_page = None;
     if let Some(x) = first
         .headers

@@ -123,10 +123,17 @@ impl<'a> Probe<'a> {
         self.bucket.take(self.control).map_err(NoAnswer::Stopped)?;
         let time_left = self.control.time_left().map_err(NoAnswer::Stopped)?;
         self.sent += 1;
+        // A redirect hop is a request too: the three are the server's count.
         let (bucket, control) = (&self.bucket, self.control);
-        let exchange = self
-            .client
-            .send(&request, time_left, || bucket.take(control).is_ok());
+        let mut sent = self.sent;
+        let exchange = self.client.send(&request, time_left, || {
+            if sent >= MAX_REQUESTS {
+                return false;
+            }
+            sent += 1;
+            bucket.take(control).is_ok()
+        });
+        self.sent = sent;
         self.read(url, exchange)
     }
 

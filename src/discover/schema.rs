@@ -51,11 +51,7 @@ pub fn infer(items: &[Value]) -> Inferred {
             "id: `{id}` (present and distinct in all {} sampled items)",
             objects.len()
         )),
-        None => notes.push(
-            "id: no key of id, uuid, key, number or *_id is present and distinct in every \
-             sampled item; records are keyed by ingest's own id search (check the id)"
-                .to_string(),
-        ),
+        None => notes.push("id: no key is present and distinct in every sampled item".to_string()),
     }
     let mut fields = Map::new();
     for key in keys
@@ -93,10 +89,16 @@ pub fn infer(items: &[Value]) -> Inferred {
     Inferred { record, notes }
 }
 
-/// The first id candidate whose values are present, scalar and distinct.
+/// The first id candidate whose values are present, scalar and distinct:
+/// SPEC §14's names, then any other key (`sku`, `slug`): a key that
+/// repeats would merge distinct items into one record.
 fn id_key(objects: &[&Map<String, Value>], keys: &[&str]) -> Option<String> {
     let suffixed = keys.iter().copied().filter(|k| k.ends_with("_id"));
-    let candidates = ID_KEYS.iter().copied().chain(suffixed);
+    let candidates = ID_KEYS
+        .iter()
+        .copied()
+        .chain(suffixed)
+        .chain(keys.iter().copied());
     let distinct = |key: &str| {
         let mut seen = HashSet::new();
         !objects.is_empty()
@@ -220,7 +222,11 @@ mod tests {
         assert_eq!(infer(&items).record["id"], "uuid");
         let items = vec![json!({"id": null, "order_id": 7}), json!({"order_id": 8})];
         assert_eq!(infer(&items).record["id"], "order_id");
-        assert!(infer(&[json!({"name": "x"})]).record.get("id").is_none());
+        // Then any key that tells the sampled items apart (a `sku`).
+        let items = vec![json!({"id": 1, "sku": "a"}), json!({"id": 1, "sku": "b"})];
+        assert_eq!(infer(&items).record["id"], "sku");
+        let items = vec![json!({"name": "x"}), json!({"name": "x"})];
+        assert!(infer(&items).record.get("id").is_none());
     }
 
     #[test]
