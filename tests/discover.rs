@@ -519,6 +519,26 @@ fn totals_ids_and_redirects_of_real_shapes() {
         assert!(!said.contains("items at `_shards.total`"), "{said}");
         assert!(!said.contains("items at `count`"), "{said}");
     }
+    // Pages counted from 0: no parameter is page 0, `page=1` the second.
+    let zero = Scripted::start(move |target| {
+        let items: Vec<Value> = page_of(target, "page", 20, true)
+            .iter()
+            .map(|i| json!({"id": i}))
+            .collect();
+        (
+            200,
+            Vec::new(),
+            json!({"items": items, "total": N}).to_string(),
+        )
+    });
+    let found = discover(&format!("{}/z", zero.base()), &[], Some(20));
+    let config: Value = serde_json::from_str(&stdout(&found)).unwrap_or(Value::Null);
+    assert_eq!(
+        config["sources"][0]["pagination"]["start"],
+        0,
+        "{}",
+        stderr(&found)
+    );
     // Ids that repeat are no id: another field that tells items apart is.
     let repeating = Scripted::start(|_| {
         let items: Vec<Value> = (1..=20u64)

@@ -248,6 +248,57 @@ fn keyed(config: &Value, sample: &[Value]) -> usize {
         .count()
 }
 
+/// A `page` guess that starts at 1 on a first URL without the page
+/// parameter: whether `page=1` is that first page or the one after it
+/// (the API counts from 0), asked with the request left; a run that
+/// started at the wrong number would lose the first page and end
+/// `complete`.
+fn first_page_number(
+    probe: &mut Probe,
+    first: &Answer,
+    items: &Items,
+    mut trial: Trial,
+    say: &mut dyn FnMut(&str),
+) -> Trial {
+    let param = match (&trial.param, trial.pagination["style"].as_str()) {
+        (Some(param), Some("page")) if trial.pagination["start"] == 1 => param.clone(),
+        _ => return trial,
+    };
+    if crate::url::pieces(&first.url).1.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some(param.as_str()))
+    }) {
+        return trial;
+    }
+    if probe.left() == 0 {
+        say(&format!("pagination: no request left to check that `{param}=1` is the first page (an API counting from 0 would lose it: check `start`)"));
+        return trial;
+    }
+    let one = crate::url::set_query_param(&first.url, &param, "1");
+    let Ok(answer) = probe.get(&one) else {
+        say(&format!(
+            "pagination: `{param}=1` could not be asked: check `start` (0 or 1)"
+        ));
+        return trial;
+    };
+    let page: Vec<Value> =
+        serde_json::from_str::<Value>(answer.body.trim_start_matches('\u{feff}'))
+            .ok()
+            .and_then(|body| items.path.get(&body).and_then(Value::as_array).cloned())
+            .unwrap_or_default();
+    if answer.body == first.body || page == items.items {
+        say(&format!(
+            "check: `{param}=1` is the first page: pages count from 1"
+        ));
+    } else {
+        say(&format!(
+            "check: `{param}=1` is not the first page: pages count from 0 (`start`: 0)"
+        ));
+        trial.pagination["start"] = json!(0);
+    }
+    trial
+}
+
 /// Says why a request gave nothing to read, and the exit code it makes.
 fn unanswered(no: NoAnswer, interrupted: bool, say: &mut dyn FnMut(&str)) -> Discovered {
     let no = match no {
@@ -362,6 +413,7 @@ fn verify(
             "check: {shown}: {} new items: the guess holds",
             second.len()
         ));
+        let trial = first_page_number(probe, first, items, trial, say);
         return Ok((trial, second));
     }
     if probing {
