@@ -5,10 +5,10 @@
 //! with (secrets resolved, so that the requests work and the redactor
 //! knows them) and the source as it will be printed (secrets as `env:`
 //! references, never values). [`discover`] then asks the API at most
-//! three times, one request a second ([`probe`]): the first page, whose
-//! items and envelope say how to ask for the next ([`detect`]), then the
+//! three times, one request a second (`probe.rs`): the first page, whose
+//! items and envelope say how to ask for the next (`detect.rs`), then the
 //! second page by the best guess and, when that repeats the first, by
-//! the next guess. The items seen become a typed `record` ([`schema`]).
+//! the next guess. The items seen become a typed `record` (`schema.rs`).
 //! Each step is said on stderr; what the user gets is the exit code and,
 //! when one could be established, the config.
 
