@@ -411,21 +411,7 @@ fn a_graphql_query_gets_its_connection_found_and_checked() {
         "{}",
         stderr(&found)
     );
-    let dir = OutDir::new();
-    let file = write_config(&dir.0, &stdout(&found));
-    let out = dir.0.join("out");
-    let run = command(&[
-        "run",
-        "--no-progress",
-        "--config",
-        &file,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    let summary = summary_in(&out);
+    let summary = run_found(&found);
     let expected = server
         .truth()
         .source("issues")
@@ -490,27 +476,13 @@ fn totals_ids_and_redirects_of_real_shapes() {
         let said = stderr(&found);
         assert_eq!(found.status.code(), Some(code), "{url}: {said}");
         if found.status.code() == Some(0) {
-            let dir = OutDir::new();
-            let file = write_config(&dir.0, &stdout(&found));
-            let out = dir.0.join("out");
-            let run = command(&[
-                "run",
-                "--no-progress",
-                "--config",
-                &file,
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-            let summary = summary_in(&out);
+            let summary = run_found(&found);
             assert_eq!(
                 summary["totals"]["records"],
                 N,
                 "{url}: {said}\n{}",
                 stdout(&found)
             );
-            assert_eq!(run.status.code(), Some(0));
         } else {
             // When it cannot tell, it says so: never a config that ends
             // after one page.
@@ -581,4 +553,24 @@ fn totals_ids_and_redirects_of_real_shapes() {
         "{} requests",
         looping.requests().len()
     );
+}
+
+/// `ingest run` on the config `found` printed: its summary, once it
+/// exited 0.
+fn run_found(found: &Output) -> Value {
+    let dir = OutDir::new();
+    let file = write_config(&dir.0, &stdout(found));
+    let out = dir.0.join("out");
+    let run = command(&[
+        "run",
+        "--no-progress",
+        "--config",
+        &file,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    summary_in(&out)
 }
