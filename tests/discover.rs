@@ -491,6 +491,25 @@ fn totals_ids_and_redirects_of_real_shapes() {
         assert!(!said.contains("items at `_shards.total`"), "{said}");
         assert!(!said.contains("items at `count`"), "{said}");
     }
+    // Given its own parameter in the URL, discover pages with it: the
+    // Elasticsearch `from`, json-server's `_page` (with `X-Total-Count`).
+    let json_server = Scripted::start(move |target| {
+        let items: Vec<Value> = page_of(target, "_page", 10, false)
+            .iter()
+            .map(|i| json!({"id": i}))
+            .collect();
+        let headers = vec![("X-Total-Count".to_string(), N.to_string())];
+        (200, headers, Value::from(items).to_string())
+    });
+    for url in [
+        format!("{}/idx/_search?from=0&size=10", es.base()),
+        format!("{}/posts?_page=1&_limit=10", json_server.base()),
+    ] {
+        let found = discover(&url, &[], Some(20));
+        assert_eq!(found.status.code(), Some(0), "{url}: {}", stderr(&found));
+        let summary = run_found(&found);
+        assert_eq!(summary["totals"]["records"], N, "{url}: {}", stdout(&found));
+    }
     // Pages counted from 0: no parameter is page 0, `page=1` the second.
     let zero = Scripted::start(move |target| {
         let items: Vec<Value> = page_of(target, "page", 20, true)
@@ -555,11 +574,13 @@ fn totals_ids_and_redirects_of_real_shapes() {
     );
 }
 
-/// `ingest run` on the config `found` printed: its summary, once it
-/// exited 0.
+/// `ingest run` on the config `found` printed (at a test's rate limit):
+/// its summary, once it exited 0.
 fn run_found(found: &Output) -> Value {
     let dir = OutDir::new();
-    let file = write_config(&dir.0, &stdout(found));
+    let mut config: Value = serde_json::from_str(&stdout(found)).unwrap();
+    config["rate_limit"] = json!({"per_second": 1000, "burst": 50});
+    let file = write_config(&dir.0, &config.to_string());
     let out = dir.0.join("out");
     let run = command(&[
         "run",

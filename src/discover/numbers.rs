@@ -136,15 +136,18 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
     let last = has_more.as_ref().and_then(|(_, v)| v.as_bool()) == Some(false)
         || pages.as_ref().is_some_and(|(_, p)| *p <= 1)
         || total.as_ref().is_some_and(|(_, t)| *t <= count);
+    let given_page = given_param(&first.url, false);
     let start = match page_key
         .as_ref()
         .and_then(|(_, v)| v.as_u64())
         .or(header_page)
+        .or(given_page.as_ref().map(|(_, n)| *n))
     {
         Some(0) => 0,
         _ => 1,
     };
     let page_param = existing_param(&first.url, &["page", "page[number]", "p", "pageNumber"])
+        .or_else(|| given_page.map(|(name, _)| name))
         .or_else(|| {
             page_key
                 .as_ref()
@@ -153,6 +156,7 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
         })
         .unwrap_or_else(|| "page".to_string());
     let offset_param = existing_param(&first.url, &OFFSET_KEYS)
+        .or_else(|| given_param(&first.url, true).map(|(name, _)| name))
         .or_else(|| {
             offset_key
                 .as_ref()
@@ -238,4 +242,29 @@ fn existing_param(url: &str, names: &[&str]) -> Option<String> {
             })
         })
         .map(|name| name.to_string())
+}
+
+/// A number parameter the user put in the URL (or gave with `--query`)
+/// whose name says what it is — `_page=1`, `pagination[page]=1`,
+/// `from=0` — when it is none of the usual names: the API's own, to page
+/// with. `offset`: an offset-like name (offset, from, skip, start) rather
+/// than a page-like one.
+fn given_param(url: &str, offset: bool) -> Option<(String, u64)> {
+    let (_, query, _) = url::pieces(url);
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        let key = url::percent_decode(key);
+        let value: u64 = url::percent_decode(value).parse().ok()?;
+        let lower = key.to_ascii_lowercase();
+        let sized = ["size", "per", "limit", "count"]
+            .iter()
+            .any(|w| lower.contains(w));
+        let like = match offset {
+            true => ["offset", "from", "skip", "start"]
+                .iter()
+                .any(|w| lower.contains(w)),
+            false => lower.contains("page"),
+        };
+        (like && !sized).then_some((key, value))
+    })
 }
