@@ -805,27 +805,7 @@ impl Threads<'_> {
             if let Ok(handle) = &processor {
                 progress.draw_until(stats, board, || handle.is_finished());
             }
-            let mut workers: Vec<Vec<(usize, SourceOutcome)>> =
-                vec![Vec::new(); config.sources.len()];
-            let mut failed = vec![false; config.sources.len()];
-            for (i, handle) in fetchers {
-                match join(handle) {
-                    Ok(outcome) => workers[i].push(outcome),
-                    Err(e) => {
-                        failed[i] = true;
-                        failures.push(format!("fetcher {} failed: {e}", config.sources[i].name))
-                    }
-                }
-            }
-            let outcomes: Vec<Option<SourceOutcome>> = workers
-                .into_iter()
-                .zip(&work)
-                .zip(failed)
-                .map(|((outcomes, work), failed)| match failed {
-                    true => None,
-                    false => work.outcome(outcomes),
-                })
-                .collect();
+            let outcomes = join_workers(config, &work, fetchers, failures);
             file_outcomes(&mut lock(stats), outcomes, redactor);
             match join(processor) {
                 Ok((file, Ok(()))) => Some(file),
@@ -870,6 +850,39 @@ fn process_into(
         // Rayon's global pool then, or a caught panic.
         Err(_) => work(),
     }
+}
+
+/// A worker's thread, as spawned: it gives back its number and outcome.
+type Spawned<'s> = std::io::Result<thread::ScopedJoinHandle<'s, (usize, SourceOutcome)>>;
+
+/// Joins every worker and makes each source's outcome of its workers';
+/// a source with a worker that failed has none (it ends `error`).
+fn join_workers<'s>(
+    config: &Config,
+    work: &[Work],
+    fetchers: Vec<(usize, Spawned<'s>)>,
+    failures: &mut Vec<String>,
+) -> Vec<Option<SourceOutcome>> {
+    let mut workers: Vec<Vec<(usize, SourceOutcome)>> = vec![Vec::new(); config.sources.len()];
+    let mut failed = vec![false; config.sources.len()];
+    for (i, handle) in fetchers {
+        match join(handle) {
+            Ok(outcome) => workers[i].push(outcome),
+            Err(e) => {
+                failed[i] = true;
+                failures.push(format!("fetcher {} failed: {e}", config.sources[i].name))
+            }
+        }
+    }
+    workers
+        .into_iter()
+        .zip(work)
+        .zip(failed)
+        .map(|((outcomes, work), failed)| match failed {
+            true => None,
+            false => work.outcome(outcomes),
+        })
+        .collect()
 }
 
 /// How one source's threads share its work.

@@ -436,25 +436,7 @@ impl Walker<'_> {
             crate::url::set_query_param(&url, &q.name, &q.value)
         });
         let (url, auth) = self.source_auth(&o, path, url, defaults)?;
-        let (method, body) = match &graphql {
-            // Keys written explicitly win over the shorthand.
-            Some(g) => (
-                match o.get("method") {
-                    Some((p, _)) if self.method_and_body(&o)?.0 == Method::Get => {
-                        return Err(self.error(
-                            &p,
-                            "expected POST with graphql (a GraphQL query goes in the body of a POST)",
-                        ))
-                    }
-                    _ => Method::Post,
-                },
-                match o.get("body") {
-                    Some(_) => self.method_and_body(&o)?.1,
-                    None => Some(g.body.clone()),
-                },
-            ),
-            None => self.method_and_body(&o)?,
-        };
+        let (method, body) = self.request_of(&o, graphql.as_ref())?;
         let rate_limit_group = match o.get("rate_limit_group") {
             Some((p, v)) => Some(self.non_empty(&p, v)?.to_string()),
             None => None,
@@ -499,6 +481,33 @@ impl Walker<'_> {
         };
         self.check_placeholders(path, &source, &raw_url)?;
         Ok(source)
+    }
+
+    /// A source's method and body: its own keys, else what `graphql`
+    /// writes (keys written explicitly win over the shorthand; a GET with
+    /// it is refused).
+    fn request_of(
+        &self,
+        o: &Obj<'_>,
+        graphql: Option<&Graphql>,
+    ) -> Result<(Method, Option<String>)> {
+        let Some(g) = graphql else {
+            return self.method_and_body(o);
+        };
+        let method = match o.get("method") {
+            Some((p, _)) if self.method_and_body(o)?.0 == Method::Get => {
+                return Err(self.error(
+                    &p,
+                    "expected POST with graphql (a GraphQL query goes in the body of a POST)",
+                ))
+            }
+            _ => Method::Post,
+        };
+        let body = match o.get("body") {
+            Some(_) => self.method_and_body(o)?.1,
+            None => Some(g.body.clone()),
+        };
+        Ok((method, body))
     }
 
     /// A source's `url`: http(s), non-ASCII percent-encoded, shown

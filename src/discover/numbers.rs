@@ -85,14 +85,14 @@ fn item_total(body: &Value, count: u64) -> Option<(String, u64)> {
         .max_by_key(|(_, n)| *n)
 }
 
-pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial> {
-    let count = items.items.len() as u64;
-    let page_key = find_key(body, &PAGE_KEYS, Value::is_u64);
-    let offset_key = find_key(body, &OFFSET_KEYS, Value::is_u64);
-    let has_more = find_key(body, &HAS_MORE_KEYS, Value::is_boolean);
-    let mut pages: Option<(String, u64)> = find_key(body, &PAGES_KEYS, Value::is_u64)
-        .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
-    let mut total: Option<(String, u64)> = item_total(body, count);
+/// What the answer's headers say (`X-Pagination`, `X-Total-Count`,
+/// `X-Total`, `X-Total-Pages`), where the body said nothing of it: pages
+/// and total filled in, and the page number `X-Pagination` gives.
+fn from_headers(
+    first: &Answer,
+    pages: &mut Option<(String, u64)>,
+    total: &mut Option<(String, u64)>,
+) -> Option<u64> {
     let mut header_page = None;
     if let Some(x) = first
         .headers
@@ -101,12 +101,12 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
     {
         for key in PAGES_KEYS {
             if let Some(n) = x.get(key).and_then(Value::as_u64) {
-                pages = pages.or(Some((format!("header:X-Pagination.{key}"), n)));
+                pages.get_or_insert_with(|| (format!("header:X-Pagination.{key}"), n));
             }
         }
         for key in TOTAL_KEYS {
             if let Some(n) = x.get(key).and_then(Value::as_u64) {
-                total = total.or(Some((format!("header:X-Pagination.{key}"), n)));
+                total.get_or_insert_with(|| (format!("header:X-Pagination.{key}"), n));
             }
         }
         header_page = x.get("page").and_then(Value::as_u64);
@@ -117,7 +117,7 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
             .get(name)
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
-            total = total.or(Some((format!("header:{shown}"), n)));
+            total.get_or_insert_with(|| (format!("header:{shown}"), n));
         }
     }
     if let Some(n) = first
@@ -125,8 +125,26 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
         .get("x-total-pages")
         .and_then(|v| v.trim().parse::<u64>().ok())
     {
-        pages = pages.or(Some(("header:X-Total-Pages".to_string(), n)));
+        pages.get_or_insert_with(|| ("header:X-Total-Pages".to_string(), n));
     }
+    header_page
+}
+
+/// The evidence found, said in a line; `None` when there is none.
+fn evidence_words(found: &[Option<String>]) -> Option<String> {
+    let said: Vec<&str> = found.iter().flatten().map(String::as_str).collect();
+    (!said.is_empty()).then(|| said.join(", "))
+}
+
+pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial> {
+    let count = items.items.len() as u64;
+    let page_key = find_key(body, &PAGE_KEYS, Value::is_u64);
+    let offset_key = find_key(body, &OFFSET_KEYS, Value::is_u64);
+    let has_more = find_key(body, &HAS_MORE_KEYS, Value::is_boolean);
+    let mut pages: Option<(String, u64)> = find_key(body, &PAGES_KEYS, Value::is_u64)
+        .map(|(p, v)| (p.to_string(), v.as_u64().unwrap_or(0)));
+    let mut total: Option<(String, u64)> = item_total(body, count);
+    let header_page = from_headers(first, &mut pages, &mut total);
     let evidence = page_key.is_some()
         || offset_key.is_some()
         || pages.is_some()
@@ -163,32 +181,21 @@ pub(super) fn numbered(first: &Answer, body: &Value, items: &Items) -> Vec<Trial
                 .and_then(|(p, _)| p.segments().last().map(|(k, _)| k.to_string()))
         })
         .unwrap_or_else(|| "offset".to_string());
-    let kind = if evidence {
-        Kind::Numbered
-    } else {
-        Kind::Probe
-    };
-    let words = |style: &str| {
-        let mut said: Vec<String> = Vec::new();
-        if let Some((p, v)) = &page_key {
-            said.push(format!("a page number at `{p}` ({v})"));
-        }
-        if let Some((p, v)) = &offset_key {
-            said.push(format!("an offset at `{p}` ({v})"));
-        }
-        if let Some((p, n)) = &pages {
-            said.push(format!("{n} pages at `{p}`"));
-        }
-        if let Some((p, n)) = &total {
-            said.push(format!("{n} items at `{p}`"));
-        }
-        if let Some((p, v)) = &has_more {
-            said.push(format!("`{p}` {v}"));
-        }
-        match said.is_empty() {
-            true => format!("no sign of pagination in the body or the headers: trying `{style}`"),
-            false => said.join(", "),
-        }
+    let kind = [Kind::Probe, Kind::Numbered][usize::from(evidence)];
+    let said = evidence_words(&[
+        page_key
+            .as_ref()
+            .map(|(p, v)| format!("a page number at `{p}` ({v})")),
+        offset_key
+            .as_ref()
+            .map(|(p, v)| format!("an offset at `{p}` ({v})")),
+        pages.as_ref().map(|(p, n)| format!("{n} pages at `{p}`")),
+        total.as_ref().map(|(p, n)| format!("{n} items at `{p}`")),
+        has_more.as_ref().map(|(p, v)| format!("`{p}` {v}")),
+    ]);
+    let words = |style: &str| match &said {
+        Some(said) => said.clone(),
+        None => format!("no sign of pagination in the body or the headers: trying `{style}`"),
     };
     let mut page = json!({"style": "page", "param": page_param, "start": start});
     match (&pages, &total) {

@@ -273,6 +273,21 @@ impl fmt::Display for StopReason {
                 f,
                 "no OAuth2 token: {why}; no page was requested without one"
             ),
+            StopReason::PartitionsFailed { .. }
+            | StopReason::InPartition { .. }
+            | StopReason::BetweenPartitions(_) => self.fmt_partitions(f),
+            StopReason::MoreWithoutCursor { has_more, cursor } => write!(
+                f,
+                "{has_more} says there are more pages, but {cursor} has no value: the next page cannot be asked for (check cursor_path / last_item_path)"
+            ),
+        }
+    }
+}
+
+impl StopReason {
+    /// How a partitioned source's reasons read.
+    fn fmt_partitions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             StopReason::PartitionsFailed {
                 failed,
                 total,
@@ -294,10 +309,7 @@ impl fmt::Display for StopReason {
                 }
                 other => write!(f, "between partitions: {other}"),
             },
-            StopReason::MoreWithoutCursor { has_more, cursor } => write!(
-                f,
-                "{has_more} says there are more pages, but {cursor} has no value: the next page cannot be asked for (check cursor_path / last_item_path)"
-            ),
+            _ => Ok(()),
         }
     }
 }

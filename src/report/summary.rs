@@ -188,6 +188,26 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
             "max": sorted.last().copied().unwrap_or(0),
         }),
     );
+    fanout_fields(&mut m, s);
+    m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
+    m.insert("failed_page_errors".into(), json!(s.failed_page_errors));
+    m.insert(
+        "stop_reason".into(),
+        json!(s.stop_reason.as_ref().map(ToString::to_string)),
+    );
+    m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
+    m.insert("warnings".into(), json!(s.warnings));
+    if s.stateful || s.bookmark_sent.is_some() {
+        m.insert("resumed_from".into(), json!(s.resumed_from));
+        m.insert("bookmark_sent".into(), json!(s.bookmark_sent));
+        m.insert("bookmark_saved".into(), json!(s.bookmark_saved));
+    }
+    Value::Object(m)
+}
+
+/// A partitioned source's `partitions` and `failed_partitions`, and a
+/// parent's `fetched_for_children` (SPEC §12): said only where they apply.
+fn fanout_fields(m: &mut Map<String, Value>, s: &SourceStats) {
     if s.counts.fetched_for_children > 0 {
         m.insert(
             "fetched_for_children".into(),
@@ -207,20 +227,6 @@ fn source_summary(s: &SourceStats, on_stdout: bool) -> Value {
             .collect();
         m.insert("failed_partitions".into(), Value::Array(failed));
     }
-    m.insert("failed_page_urls".into(), json!(s.failed_page_urls));
-    m.insert("failed_page_errors".into(), json!(s.failed_page_errors));
-    m.insert(
-        "stop_reason".into(),
-        json!(s.stop_reason.as_ref().map(ToString::to_string)),
-    );
-    m.insert("stopped_at_url".into(), json!(s.stopped_at_url));
-    m.insert("warnings".into(), json!(s.warnings));
-    if s.stateful || s.bookmark_sent.is_some() {
-        m.insert("resumed_from".into(), json!(s.resumed_from));
-        m.insert("bookmark_sent".into(), json!(s.bookmark_sent));
-        m.insert("bookmark_saved".into(), json!(s.bookmark_saved));
-    }
-    Value::Object(m)
 }
 
 /// Where a run's outputs were written, for the end table.
