@@ -388,3 +388,30 @@ fn fetching_ahead_stops_at_max_pages() {
     assert_eq!(n(o.only(), "requests"), 5);
     assert!(server.requests().iter().all(|r| r.page <= 5));
 }
+
+/// A quota announced on every answer is never exceeded by requests in
+/// flight at once: the first request of a window goes alone to learn
+/// what is left, the source counts that against what it still has in
+/// flight (answers coming back in any order only lower it), and waits for
+/// the reset at 0.
+#[test]
+fn requests_in_flight_never_exceed_an_announced_quota() {
+    use testsupport::{Quota, QuotaFamily};
+    for family in [
+        QuotaFamily::GitHub,
+        QuotaFamily::Draft,
+        QuotaFamily::RateLimit,
+    ] {
+        let server = MockServer::start(
+            Scenario::new(SEED).with(
+                MockSource::new("s", Style::Page, 14, 5)
+                    .latency(Duration::from_millis(10))
+                    .quota(Quota::new(family, 5, Duration::from_millis(300))),
+            ),
+        )
+        .unwrap();
+        let o = run(&at(&server, 8, json!({})));
+        assert_eq!(o.summary["status"], "complete", "{family:?}");
+        assert_eq!(server.quota_refusals("s"), 0, "{family:?}: {:#}", o.only());
+    }
+}

@@ -6,6 +6,7 @@
 //! of SPEC §4 hold for the source as a whole, and a pause stops every
 //! slot, not just the one that was told.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,20 @@ pub struct Gate {
     /// used up until then. Written by the worker that read the quota
     /// headers, read by every worker before an attempt.
     quota_until: Mutex<Option<Instant>>,
+    /// What the last answer said is left of the quota, less the requests
+    /// sent since, until its reset: with several requests in flight, the
+    /// ones sent on an old count would be refused (SPEC §4: nothing is
+    /// sent past the quota). Written after every answer that announces a
+    /// quota and before every request.
+    budget: Mutex<Option<(u64, Instant)>>,
+    /// The source's requests on the wire now.
+    in_flight: AtomicU64,
+    /// An answer has come back since the source started or its quota
+    /// window reset: until then one request at a time, so that the quota
+    /// it announces is known before the others go.
+    answered: AtomicBool,
+    /// The one request out to learn the quota, while none has come back.
+    learning: AtomicBool,
 }
 
 impl Gate {
@@ -45,6 +60,10 @@ impl Gate {
             breaker: Mutex::new(Breaker::new(source.policies.breaker)),
             retry_after: Mutex::new(None),
             quota_until: Mutex::new(None),
+            budget: Mutex::new(None),
+            in_flight: AtomicU64::new(0),
+            answered: AtomicBool::new(false),
+            learning: AtomicBool::new(false),
         }
     }
 
@@ -85,6 +104,91 @@ impl Gate {
     pub fn quota_until(&self) -> Option<Instant> {
         lock(&self.quota_until).filter(|t| *t > Instant::now())
     }
+
+    /// An answer said `remaining` requests are left until `reset`: less
+    /// the source's other requests still on the wire, which the server
+    /// will count too.
+    ///
+    /// Answers come back in any order: within one window (the same reset,
+    /// give or take the headers' rounding) what is left only goes down.
+    pub fn note_budget(&self, remaining: u64, reset: Instant) {
+        let others = self.in_flight.load(Ordering::Acquire);
+        let left = remaining.saturating_sub(others);
+        let mut budget = lock(&self.budget);
+        *budget = match *budget {
+            Some((was, at)) if same_window(at, reset) => Some((was.min(left), at.max(reset))),
+            _ => Some((left, reset)),
+        };
+    }
+
+    /// Takes one request of the budget, or says why not.
+    pub fn spend_budget(&self) -> Budget {
+        let mut budget = lock(&self.budget);
+        match *budget {
+            Some((_, reset)) if reset <= Instant::now() => {
+                // A new window: what is left in it is unknown until an
+                // answer says, so one request goes alone again.
+                *budget = None;
+                self.answered.store(false, Ordering::Release);
+                Budget::NewWindow
+            }
+            Some((0, reset)) => Budget::WaitUntil(reset),
+            Some((left, reset)) => {
+                *budget = Some((left - 1, reset));
+                Budget::Go
+            }
+            None => Budget::Go,
+        }
+    }
+
+    /// A request of the source goes on the wire (`true`) or is back.
+    pub fn on_wire(&self, going: bool) {
+        match going {
+            true => self.in_flight.fetch_add(1, Ordering::AcqRel),
+            false => self.in_flight.fetch_sub(1, Ordering::AcqRel),
+        };
+    }
+
+    /// An answer came back, its quota (if any) noted: the requests that
+    /// waited for it may go.
+    pub fn mark_answered(&self) {
+        self.answered.store(true, Ordering::Release);
+        self.learning.store(false, Ordering::Release);
+    }
+
+    /// Whether a request may go now: always once an answer has come back
+    /// (in the quota's window); before, only the one that claims to learn
+    /// it. `learner`: the caller claimed it already.
+    pub fn may_go(&self, learner: &mut bool) -> bool {
+        if *learner || self.answered.load(Ordering::Acquire) {
+            return true;
+        }
+        *learner = self
+            .learning
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        *learner
+    }
+}
+
+/// Whether two resets name one window: the headers round them (to the
+/// second, for GitHub's epoch), so within a second they are the same.
+fn same_window(a: Instant, b: Instant) -> bool {
+    let gap = if a > b { a - b } else { b - a };
+    gap < Duration::from_secs(1)
+}
+
+/// What the quota's budget says of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// It may go (one request taken of what is left, if anything was
+    /// announced).
+    Go,
+    /// Nothing is left until this instant, the reset.
+    WaitUntil(Instant),
+    /// The window has reset: what is left is unknown until one request
+    /// learns it (look again whether this one may go).
+    NewWindow,
 }
 
 /// Every source's gate, in config order.

@@ -54,7 +54,7 @@ use auth::{BearerFrom, ClientCredentials, TokenSource, Tokens};
 use authorize::NoToken;
 use breaker::{Admit, Transition};
 use client::{Client, Exchange};
-use gate::{Gate, Gates};
+use gate::{Budget, Gate, Gates};
 pub use outcome::SourceOutcome;
 use outcome::{FetchCounts, Live, LiveBoard, Phase, SourceStatus, WaitCause};
 use page::{BodyError, Elements, Page};
@@ -115,6 +115,10 @@ fn zero_counts(source: &SourceConfig) -> FetchCounts {
         ..FetchCounts::default()
     }
 }
+
+/// How often a request waiting for its source's first answer looks
+/// again.
+const FIRST_ANSWER_POLL: Duration = Duration::from_millis(5);
 
 /// The longest wait for a quota to reset; a later reset is capped (and
 /// logged).
@@ -836,6 +840,7 @@ impl<'a> Fetcher<'a> {
             let error_body = exchange.error_body.clone();
             let quota = exchange.quota;
             self.note_quota(quota, page_no);
+            self.gate.mark_answered();
             let error = match self.classify(exchange) {
                 Ok(page) => return PageOutcome::Received(page),
                 Err(AttemptError::Skipped { rule, .. }) => {
@@ -925,38 +930,30 @@ impl<'a> Fetcher<'a> {
                 };
                 self.wait_until(until, cause, phase)?;
             }
-            // The source's holds — a `Retry-After` or a quota reset another
-            // of its requests was told, its breaker — are looked at again
-            // after the wait for a token: another request of the source
-            // may have been told to wait meanwhile.
-            let (mut token, mut probe) = (false, false);
-            let patience = self.config.timeouts.connect + self.config.timeouts.read;
+            // The source's holds ([`hold`](Self::hold)) before the token
+            // and again after it: another of its requests may have been
+            // told to wait meanwhile.
+            let (mut probe, mut learner) = (false, false);
             loop {
-                if let Some(until) = self.gate.paused_until() {
-                    self.wait_until(until, WaitCause::RetryAfter, Phase::RetryAfter)?;
+                if let Some((until, cause, phase)) = self.hold(&mut probe, &mut learner, page_no) {
+                    self.wait_until(until, cause, phase)?;
                     continue;
-                }
-                let now = Instant::now();
-                match self.gate.breaker(|b| b.admit(now, patience, probe)) {
-                    Admit::Wait(until) => {
-                        self.wait_until(until, WaitCause::Breaker, Phase::BreakerOpen)?;
-                        continue;
-                    }
-                    Admit::Go(Some(Transition::Probing)) => {
-                        probe = true;
-                        info!(source = self.name(), page = page_no, event = "breaker_half_open", attempt = attempt; "");
-                    }
-                    Admit::Go(_) => {}
-                }
-                if let Some(until) = self.gate.quota_until() {
-                    self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
-                    continue;
-                }
-                if token {
-                    return Ok(());
                 }
                 self.take_token()?;
-                token = true;
+                // A hold that came while it waited for the token makes the
+                // token stale: sent after the hold, it would bunch up with
+                // others at the server. Another is taken after it.
+                if self.hold(&mut probe, &mut learner, page_no).is_some() {
+                    continue;
+                }
+                // The last answer's quota, less what is in flight.
+                match self.gate.spend_budget() {
+                    Budget::WaitUntil(until) => {
+                        self.wait_until(until, WaitCause::Quota, Phase::QuotaReset)?;
+                    }
+                    Budget::NewWindow => {}
+                    Budget::Go => return Ok(()),
+                }
             }
         })();
         if waited == Err(Stop::Deadline) {
@@ -966,6 +963,43 @@ impl<'a> Fetcher<'a> {
             );
         }
         waited
+    }
+
+    /// What holds the source's next request now, if anything: a
+    /// `Retry-After` another of its requests was told, its breaker (open,
+    /// or a probe out — `probe`: this request is the probe), a quota used
+    /// up, or its first answer of a quota window not back yet (`learner`:
+    /// this request is the one out to learn it). Until when, why, and
+    /// what the progress display says.
+    fn hold(
+        &self,
+        probe: &mut bool,
+        learner: &mut bool,
+        page_no: u64,
+    ) -> Option<(Instant, WaitCause, Phase)> {
+        if let Some(until) = self.gate.paused_until() {
+            return Some((until, WaitCause::RetryAfter, Phase::RetryAfter));
+        }
+        let now = Instant::now();
+        let patience = self.config.timeouts.connect + self.config.timeouts.read;
+        match self.gate.breaker(|b| b.admit(now, patience, *probe)) {
+            Admit::Wait(until) => return Some((until, WaitCause::Breaker, Phase::BreakerOpen)),
+            Admit::Go(Some(Transition::Probing)) => {
+                *probe = true;
+                info!(source = self.name(), page = page_no, event = "breaker_half_open"; "");
+            }
+            Admit::Go(_) => {}
+        }
+        if let Some(until) = self.gate.quota_until() {
+            return Some((until, WaitCause::Quota, Phase::QuotaReset));
+        }
+        // The first answer of a quota window comes back before the other
+        // requests go: it says what is left.
+        if !self.gate.may_go(learner) {
+            let poll = self.shared.control.after(FIRST_ANSWER_POLL);
+            return Some((poll, WaitCause::RateLimit, Phase::RateLimit));
+        }
+        None
     }
 
     /// Phase 2: sends one attempt within the time left and counts it.
@@ -989,6 +1023,7 @@ impl<'a> Fetcher<'a> {
         }
         let (client, gate, control) = (&self.client, &self.gate, self.shared.control);
         let mut token_waits = Duration::ZERO;
+        gate.on_wire(true);
         let exchange = client.send(request, time_left, || match gate.take(control) {
             Ok(waited) => {
                 token_waits += waited;
@@ -996,6 +1031,7 @@ impl<'a> Fetcher<'a> {
             }
             Err(_) => false,
         });
+        gate.on_wire(false);
         self.counts.add_wait(WaitCause::RateLimit, token_waits);
         if let Err(stop) = control.check() {
             // Cut by the deadline or an interrupt: not the server's fault.
@@ -1088,6 +1124,11 @@ impl<'a> Fetcher<'a> {
     /// After an answer: a quota announced as used up holds the source's
     /// next request until the reset (at most an hour, said in the log).
     fn note_quota(&mut self, quota: Option<quota::Quota>, page_no: u64) {
+        if let Some(q) = quota.filter(|q| q.remaining > 0) {
+            let reset = q.reset.unwrap_or(Duration::ZERO).min(MAX_QUOTA_WAIT);
+            self.gate
+                .note_budget(q.remaining, self.shared.control.after(reset));
+        }
         let Some(quota::Hold { wait, capped_from }) = quota.and_then(|q| q.hold(MAX_QUOTA_WAIT))
         else {
             return;
