@@ -188,6 +188,13 @@ fn a_list_of_values_runs_once_per_value_and_counts_a_missing_parent_value() {
     assert_eq!(n(&orders["partitions"], "skipped"), parents);
     assert_eq!(n(&orders["partitions"], "total"), 0);
     assert_eq!(n(orders, "requests"), 0, "never /customers/null/orders");
+    let said = orders["warnings"].to_string();
+    assert!(
+        said.contains(&format!(
+            "{parents} of {parents} parent records had no value"
+        )),
+        "{said}"
+    );
 }
 
 /// 500 events over a week, some at midnight, at 23:59:59.412 and .999.
@@ -417,6 +424,8 @@ fn partitions_at_once_write_what_one_at_a_time_writes() {
     };
     let one = run(&config(1));
     assert!(n(one.source("orders"), "duplicates") > 20, "keys collide");
+    let said = one.source("orders")["warnings"].to_string();
+    assert!(said.contains("set parent.key_with_parent"), "{said}");
     let (lines, summary) = comparable(&one);
     for concurrency in [2, 8] {
         let many = run(&config(concurrency));

@@ -54,10 +54,23 @@ pub fn of_source(s: &SourceStats) -> Vec<String> {
         ));
     }
     if items > 0 && c.duplicates * 2 >= items {
+        // A child's ids may be unique only within their parent.
+        let why = match &s.partitions {
+            Some(_) => "ids may be unique only within their partition: set parent.key_with_parent, or check the pagination parameter",
+            None => "the server may be ignoring the pagination parameter",
+        };
         out.push(format!(
-            "{} of {items} items were duplicates: the server may be ignoring the pagination parameter",
+            "{} of {items} items were duplicates: {why}",
             c.duplicates
         ));
+    }
+    if let Some(p) = &s.partitions {
+        let (skipped, seen) = (c.partitions_skipped, p.total + c.partitions_skipped);
+        if skipped > 0 && skipped * 2 >= seen {
+            out.push(format!(
+                "{skipped} of {seen} parent records had no value for a path of parent.fields: their partitions were skipped; check the paths"
+            ));
+        }
     }
     if s.declared && c.records > 0 {
         for (i, field) in s.fields.iter().enumerate() {
