@@ -101,16 +101,7 @@ fn discover_check_run(server: &MockServer, source: &MockSource) -> Result<(), St
         ));
     }
     let out = dir.0.join("out");
-    let run = command(&[
-        "run",
-        "--no-progress",
-        "--config",
-        &file,
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let run = run_config(&file, &out);
     if run.status.code() != Some(0) {
         return Err(format!(
             "run exited {:?}: {}; {said}",
@@ -120,6 +111,7 @@ fn discover_check_run(server: &MockServer, source: &MockSource) -> Result<(), St
     }
     let name = config["sources"][0]["name"].as_str().unwrap().to_string();
     let summary = summary_in(&out);
+    crate::support::assert_identity(&summary);
     let got = &summary["sources"][&name];
     let truth = server.truth();
     let truth = truth.source(&source.name).unwrap();
@@ -582,16 +574,23 @@ fn run_found(found: &Output) -> Value {
     config["rate_limit"] = json!({"per_second": 1000, "burst": 50});
     let file = write_config(&dir.0, &config.to_string());
     let out = dir.0.join("out");
-    let run = command(&[
+    let run = run_config(&file, &out);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let summary = summary_in(&out);
+    crate::support::assert_identity(&summary);
+    summary
+}
+
+/// `ingest run --config file --out out`, without progress bars.
+fn run_config(file: &str, out: &Path) -> Output {
+    command(&[
         "run",
         "--no-progress",
         "--config",
-        &file,
+        file,
         "--out",
         out.to_str().unwrap(),
     ])
     .output()
-    .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    summary_in(&out)
+    .unwrap()
 }

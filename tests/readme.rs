@@ -769,6 +769,8 @@ fn the_parallel_shard_example_writes_one_runs_records() {
         let path = dir.0.join(format!("out/shard-{k}/records.jsonl"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(dir.0.join(format!("state/shard-{k}.json")).exists());
+        let summary = std::fs::read_to_string(dir.0.join(format!("out/shard-{k}/summary.json")));
+        crate::support::assert_identity(&serde_json::from_str(&summary.unwrap()).unwrap());
         for line in text.lines() {
             let record: Value = serde_json::from_str(line).unwrap();
             *seen
